@@ -1,0 +1,27 @@
+//! The fake AI services for the local demo stack: YOLO26, Nemotron, Florence, CLIP and
+//! Enrichment on their default ports (8095, 8091, 8092, 8093, 8094), speaking the real
+//! APIs of behaviour.md §3. The same module drives the integration tests.
+//!
+//! `cargo run --example fake_ai [-- --host 127.0.0.1]`
+
+#[path = "../tests/support/fake_ai.rs"]
+mod fake_ai;
+
+#[tokio::main]
+async fn main() -> std::io::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let host = args
+        .iter()
+        .position(|a| a == "--host")
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+        .unwrap_or_else(|| "127.0.0.1".into());
+    let mut running = Vec::new();
+    for (name, port) in fake_ai::SERVICES {
+        let svc = fake_ai::FakeAi::start_on(name, &format!("{host}:{port}"))?;
+        println!("fake {name} listening on {}", svc.url());
+        running.push(svc);
+    }
+    tokio::signal::ctrl_c().await?;
+    Ok(())
+}

@@ -1,0 +1,78 @@
+//! The one place where errors become HTTP answers: every error body is
+//! `{"detail": "<sentence>"}` with the status of behaviour.md "Conventions".
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+use crate::supervisor::SupervisorError;
+
+/// Body of every error answer.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub detail: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("Method {0} is not allowed on this path")]
+    MethodNotAllowed(String),
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let Self::Internal(why) = self {
+            tracing::error!(error = %why, "internal error answered with 500");
+        }
+        let mut resp = HttpResponse::build(self.status_code());
+        if self.status_code() == StatusCode::UNAUTHORIZED {
+            resp.insert_header(("WWW-Authenticate", "ApiKey header=\"X-API-Key\""));
+        }
+        resp.json(ErrorBody {
+            detail: self.to_string(),
+        })
+    }
+}
+
+impl From<SupervisorError> for ApiError {
+    fn from(e: SupervisorError) -> Self {
+        let detail = e.to_string();
+        match e {
+            SupervisorError::InvalidName(_) | SupervisorError::Conflict(_) => {
+                Self::BadRequest(detail)
+            }
+            SupervisorError::UnknownWorker(_) => Self::NotFound(detail),
+            SupervisorError::NotRunning => Self::Unavailable(detail),
+        }
+    }
+}
+
+/// Turn actix's own extractor/routing errors into the JSON contract. Used by the
+/// `JsonConfig`/`PathConfig`/`QueryConfig` error handlers.
+pub fn bad_request(detail: impl Into<String>) -> actix_web::Error {
+    ApiError::BadRequest(detail.into()).into()
+}

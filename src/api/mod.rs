@@ -1,0 +1,239 @@
+//! HTTP edge: the only module that knows actix-web. Handlers parse, call the domain and
+//! serialise; decisions live in the domain modules. Every route is declared once in
+//! [`routes`], which feeds both the router and the OpenAPI completeness test.
+
+pub mod auth;
+pub mod error;
+mod openapi;
+mod probes;
+mod query;
+mod supervisor;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServerHandle, ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
+use actix_web::middleware::{from_fn, Next};
+use actix_web::web::{self, Data};
+use actix_web::{App, Handler, HttpRequest, HttpResponse, Responder, Route};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::config::secs;
+use crate::state::AppState;
+use error::{bad_request, ApiError};
+
+pub use openapi::openapi_document;
+
+/// One declared route.
+pub struct RouteDef {
+    pub method: Method,
+    pub path: &'static str,
+    route: Route,
+}
+
+fn route<F, Args>(method: Method, path: &'static str, handler: F) -> RouteDef
+where
+    F: Handler<Args>,
+    Args: actix_web::FromRequest + 'static,
+    F::Output: Responder + 'static,
+{
+    RouteDef {
+        route: web::route().method(method.clone()).to(handler),
+        method,
+        path,
+    }
+}
+
+/// Every route the service answers, in the order of the endpoint table.
+pub fn routes() -> Vec<RouteDef> {
+    use supervisor as sup;
+    vec![
+        route(Method::GET, "/health", probes::health),
+        route(Method::GET, "/api/system/health/live", probes::live),
+        route(Method::GET, "/metrics", probes::metrics),
+        route(Method::GET, "/openapi.json", openapi::document),
+        route(Method::GET, "/api/system/supervisor", sup::status),
+        route(
+            Method::GET,
+            "/api/system/supervisor/status",
+            sup::status_alias,
+        ),
+        route(
+            Method::POST,
+            "/api/system/supervisor/workers/{name}/start",
+            sup::start,
+        ),
+        route(
+            Method::POST,
+            "/api/system/supervisor/workers/{name}/stop",
+            sup::stop,
+        ),
+        route(
+            Method::POST,
+            "/api/system/supervisor/workers/{name}/restart",
+            sup::restart,
+        ),
+        route(
+            Method::POST,
+            "/api/system/supervisor/reset/{name}",
+            sup::reset,
+        ),
+        route(
+            Method::GET,
+            "/api/system/supervisor/restart-history",
+            sup::history,
+        ),
+    ]
+}
+
+/// Register every route, grouped by path so that a known path with the wrong method
+/// answers 405 (with `Allow`) and an unknown path 404, both as JSON.
+fn configure(cfg: &mut web::ServiceConfig) {
+    let mut by_path: Vec<(&'static str, Vec<RouteDef>)> = Vec::new();
+    for def in routes() {
+        match by_path.iter_mut().find(|(p, _)| *p == def.path) {
+            Some((_, defs)) => defs.push(def),
+            None => by_path.push((def.path, vec![def])),
+        }
+    }
+    for (path, defs) in by_path {
+        let allow = defs
+            .iter()
+            .map(|d| d.method.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut resource = web::resource(path);
+        for def in defs {
+            resource = resource.route(def.route);
+        }
+        resource = resource.default_service(web::to(move |req: HttpRequest| {
+            let allow = allow.clone();
+            async move {
+                let mut resp = actix_web::ResponseError::error_response(
+                    &ApiError::MethodNotAllowed(req.method().to_string()),
+                );
+                if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&allow) {
+                    resp.headers_mut().insert(actix_web::http::header::ALLOW, v);
+                }
+                resp
+            }
+        }));
+        cfg.service(resource);
+    }
+}
+
+async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NotFound(format!(
+        "No route for {} {}",
+        req.method(),
+        req.path()
+    )))
+}
+
+/// Count and time every request by method, route template and status.
+async fn track(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = Instant::now();
+    let method = req.method().as_str().to_owned();
+    let route = req
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_string());
+    let state = req.app_data::<Data<AppState>>().cloned();
+    let res = next.call(req).await;
+    let status = match &res {
+        Ok(r) => r.status().as_u16(),
+        Err(e) => e.as_response_error().status_code().as_u16(),
+    };
+    if let Some(state) = state {
+        state
+            .metrics
+            .http_request_served(&method, &route, status, started.elapsed().as_secs_f64());
+    }
+    res
+}
+
+/// A running HTTP server.
+pub struct HttpServer {
+    local_addr: SocketAddr,
+    handle: ServerHandle,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl HttpServer {
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Stop accepting, let in-flight requests finish, then return.
+    pub async fn stop(self) {
+        self.handle.stop(true).await;
+        let _ = self.task.await;
+    }
+
+    /// Resolves if the server stops on its own (it should not).
+    pub async fn stopped(&mut self) -> std::io::Result<()> {
+        match (&mut self.task).await {
+            Ok(res) => res,
+            Err(e) => Err(std::io::Error::other(e)),
+        }
+    }
+}
+
+/// The whole application: routes, error contract, auth and request metrics. Used by
+/// [`serve`] and by in-process tests.
+pub fn app(
+    state: Arc<AppState>,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let auth = Data::new(state.config.auth.clone());
+    App::new()
+        .app_data(Data::from(state))
+        .app_data(auth)
+        .app_data(
+            web::PathConfig::default()
+                .error_handler(|err, _| bad_request(format!("Invalid path parameter: {err}"))),
+        )
+        .app_data(
+            web::QueryConfig::default()
+                .error_handler(|err, _| bad_request(format!("Invalid query string: {err}"))),
+        )
+        .app_data(
+            web::JsonConfig::default()
+                .error_handler(|err, _| bad_request(format!("Invalid JSON body: {err}"))),
+        )
+        .wrap(from_fn(auth::middleware))
+        .wrap(from_fn(track))
+        .configure(configure)
+        .default_service(web::to(not_found))
+}
+
+/// Bind `server.bind` and serve the API. Signals are handled by the caller.
+pub fn serve(state: Arc<AppState>) -> std::io::Result<HttpServer> {
+    let listener = std::net::TcpListener::bind(&state.config.server.bind)?;
+    let local_addr = listener.local_addr()?;
+    let workers = state.config.server.workers;
+    let grace = secs(state.config.supervisor.shutdown_grace_seconds);
+    let server = actix_web::HttpServer::new(move || app(state.clone()))
+        .workers(workers)
+        .disable_signals()
+        .shutdown_timeout(grace.as_secs().max(1))
+        .listen(listener)?
+        .run();
+    let handle = server.handle();
+    let task = tokio::spawn(server);
+    Ok(HttpServer {
+        local_addr,
+        handle,
+        task,
+    })
+}

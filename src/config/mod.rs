@@ -1,0 +1,583 @@
+//! Typed configuration: one struct with a documented default for every key, loaded from
+//! an optional TOML file and then overridden by `WATCHPOST_<SECTION>__<KEY>` environment
+//! variables. Loading reports every bad key at once. This module does no I/O besides
+//! reading the file it is given and never logs (the config holds API keys).
+
+mod load;
+
+pub use load::{ConfigError, ENV_PREFIX};
+
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// The whole configuration. Every section and key has a working default.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub auth: AuthConfig,
+    pub redis: RedisConfig,
+    pub postgres: PostgresConfig,
+    pub prometheus: PrometheusConfig,
+    pub ai: AiConfig,
+    pub file_watcher: FileWatcherConfig,
+    pub batch: BatchConfig,
+    pub supervisor: SupervisorConfig,
+    pub breaker: BreakerConfig,
+    pub health: HealthConfig,
+    pub degradation: DegradationConfig,
+    pub queue: QueueConfig,
+    pub cleanup: CleanupConfig,
+    pub performance: PerformanceConfig,
+}
+
+/// Turn a configured number of seconds into a `Duration` (validated non-negative and finite).
+pub fn secs(value: f64) -> Duration {
+    Duration::from_secs_f64(value.max(0.0))
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address the HTTP server binds; loopback by default.
+    pub bind: String,
+    /// Number of actix HTTP worker threads.
+    pub workers: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1:8000".into(),
+            workers: 2,
+        }
+    }
+}
+
+#[derive(Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// API keys accepted in `X-API-Key`; empty means POSTs only from loopback.
+    pub api_keys: Vec<String>,
+    /// Require the key (or loopback) for GETs as well.
+    pub protect_reads: bool,
+}
+
+// Hand-written so that API keys can never reach a log line through `{:?}`.
+impl std::fmt::Debug for AuthConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthConfig")
+            .field(
+                "api_keys",
+                &format_args!("[{} redacted]", self.api_keys.len()),
+            )
+            .field("protect_reads", &self.protect_reads)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RedisConfig {
+    pub url: String,
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        Self {
+            url: "redis://127.0.0.1:6379".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct PostgresConfig {
+    pub url: String,
+}
+
+impl Default for PostgresConfig {
+    fn default() -> Self {
+        Self {
+            url: "postgres://postgres@127.0.0.1:5432/watchpost".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ExporterConfig {
+    pub name: String,
+    pub endpoint: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct PrometheusConfig {
+    pub url: String,
+    pub timeout_seconds: f64,
+    pub exporters: Vec<ExporterConfig>,
+}
+
+impl Default for PrometheusConfig {
+    fn default() -> Self {
+        let exporter = |name: &str, endpoint: &str| ExporterConfig {
+            name: name.into(),
+            endpoint: endpoint.into(),
+        };
+        Self {
+            url: "http://127.0.0.1:9090".into(),
+            timeout_seconds: 5.0,
+            exporters: vec![
+                exporter("redis-exporter", "redis-exporter:9121"),
+                exporter("json-exporter", "json-exporter:7979"),
+                exporter("blackbox-exporter", "blackbox-exporter:9115"),
+            ],
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AiServiceConfig {
+    pub url: String,
+    pub display_name: String,
+    pub critical: bool,
+}
+
+/// The five AI services, in registry order.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AiConfig {
+    pub yolo26: AiServiceConfig,
+    pub nemotron: AiServiceConfig,
+    pub florence: AiServiceConfig,
+    pub clip: AiServiceConfig,
+    pub enrichment: AiServiceConfig,
+}
+
+impl AiConfig {
+    /// `(name, config)` in registry order.
+    pub fn services(&self) -> [(&'static str, &AiServiceConfig); 5] {
+        [
+            ("yolo26", &self.yolo26),
+            ("nemotron", &self.nemotron),
+            ("florence", &self.florence),
+            ("clip", &self.clip),
+            ("enrichment", &self.enrichment),
+        ]
+    }
+}
+
+impl Default for AiConfig {
+    fn default() -> Self {
+        let svc = |port: u16, display: &str, critical: bool| AiServiceConfig {
+            url: format!("http://127.0.0.1:{port}"),
+            display_name: display.into(),
+            critical,
+        };
+        Self {
+            yolo26: svc(8095, "YOLO26 Object Detection", true),
+            nemotron: svc(8091, "Nemotron LLM Risk Analysis", true),
+            florence: svc(8092, "Florence-2 Vision Language", false),
+            clip: svc(8093, "CLIP Embedding Service", false),
+            enrichment: svc(8094, "Enrichment Service", false),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct FileWatcherConfig {
+    pub camera_root: String,
+    pub polling: bool,
+    pub polling_interval_seconds: f64,
+    pub debounce_ms: u64,
+    pub stable_seconds: f64,
+    pub min_file_bytes: u64,
+    pub dedupe_ttl_seconds: f64,
+}
+
+impl Default for FileWatcherConfig {
+    fn default() -> Self {
+        Self {
+            camera_root: "./data/cameras".into(),
+            polling: false,
+            polling_interval_seconds: 1.0,
+            debounce_ms: 500,
+            stable_seconds: 2.0,
+            min_file_bytes: 10_240,
+            dedupe_ttl_seconds: 300.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct BatchConfig {
+    pub window_seconds: f64,
+    pub idle_timeout_seconds: f64,
+    pub max_detections: u64,
+}
+
+impl Default for BatchConfig {
+    fn default() -> Self {
+        Self {
+            window_seconds: 90.0,
+            idle_timeout_seconds: 30.0,
+            max_detections: 500,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct SupervisorConfig {
+    pub max_restarts: u32,
+    pub backoff_base_seconds: f64,
+    pub backoff_max_seconds: f64,
+    pub healthy_reset_seconds: f64,
+    pub heartbeat_timeout_seconds: f64,
+    pub history_size: usize,
+    pub shutdown_grace_seconds: f64,
+    /// Workers whose failure makes the service unhealthy/not ready.
+    pub critical_workers: Vec<String>,
+}
+
+impl Default for SupervisorConfig {
+    fn default() -> Self {
+        Self {
+            max_restarts: 5,
+            backoff_base_seconds: 1.0,
+            backoff_max_seconds: 60.0,
+            healthy_reset_seconds: 300.0,
+            heartbeat_timeout_seconds: 60.0,
+            history_size: 1000,
+            shutdown_grace_seconds: 5.0,
+            critical_workers: vec!["file_watcher".into()],
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct BreakerConfig {
+    pub failure_threshold: u32,
+    pub recovery_timeout_seconds: f64,
+    pub half_open_max_calls: u32,
+    pub success_threshold: u32,
+}
+
+impl Default for BreakerConfig {
+    fn default() -> Self {
+        Self {
+            failure_threshold: 5,
+            recovery_timeout_seconds: 30.0,
+            half_open_max_calls: 3,
+            success_threshold: 2,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct HealthConfig {
+    pub probe_timeout_seconds: f64,
+    pub cache_ttl_seconds: f64,
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        Self {
+            probe_timeout_seconds: 2.0,
+            cache_ttl_seconds: 1.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct DegradationConfig {
+    pub check_interval_seconds: f64,
+    pub failure_threshold: u32,
+}
+
+impl Default for DegradationConfig {
+    fn default() -> Self {
+        Self {
+            check_interval_seconds: 15.0,
+            failure_threshold: 3,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct QueueConfig {
+    pub spool_dir: String,
+    pub memory_capacity: usize,
+    pub spool_max_items: u64,
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        Self {
+            spool_dir: "./data/spool".into(),
+            memory_capacity: 1000,
+            spool_max_items: 100_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct CleanupConfig {
+    pub retention_days: u32,
+    /// Local time of day, `HH:MM`.
+    pub time: String,
+    pub delete_media: bool,
+}
+
+impl Default for CleanupConfig {
+    fn default() -> Self {
+        Self {
+            retention_days: 30,
+            time: "03:00".into(),
+            delete_media: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct PerformanceConfig {
+    pub sample_interval_seconds: f64,
+    pub history_size: usize,
+}
+
+impl Default for PerformanceConfig {
+    fn default() -> Self {
+        Self {
+            sample_interval_seconds: 5.0,
+            history_size: 720,
+        }
+    }
+}
+
+impl Config {
+    /// Load from an optional TOML file, then apply `WATCHPOST_*` overrides from `env`.
+    /// Returns every problem found, not just the first.
+    pub fn load(
+        file: Option<&std::path::Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        load::load(file, env)
+    }
+
+    /// Semantic checks beyond types; returns `key: problem` lines.
+    fn validate(&self) -> Vec<String> {
+        let mut bad = Vec::new();
+        let mut check = |ok: bool, key: &str, why: &str| {
+            if !ok {
+                bad.push(format!("{key}: {why}"));
+            }
+        };
+        check(
+            self.server.bind.parse::<std::net::SocketAddr>().is_ok(),
+            "server.bind",
+            "must be an IP:port address such as 127.0.0.1:8000",
+        );
+        check(
+            (1..=64).contains(&self.server.workers),
+            "server.workers",
+            "must be between 1 and 64",
+        );
+        check(
+            self.auth.api_keys.iter().all(|k| !k.trim().is_empty()),
+            "auth.api_keys",
+            "keys must not be empty",
+        );
+        check(
+            self.redis.url.starts_with("redis://") || self.redis.url.starts_with("rediss://"),
+            "redis.url",
+            "must start with redis:// or rediss://",
+        );
+        check(
+            self.postgres.url.starts_with("postgres://")
+                || self.postgres.url.starts_with("postgresql://"),
+            "postgres.url",
+            "must start with postgres:// or postgresql://",
+        );
+        check(
+            is_http_url(&self.prometheus.url),
+            "prometheus.url",
+            "must be an http:// or https:// URL",
+        );
+        for (name, svc) in self.ai.services() {
+            check(
+                is_http_url(&svc.url),
+                &format!("ai.{name}.url"),
+                "must be an http:// or https:// URL",
+            );
+        }
+        let positive = [
+            (
+                "prometheus.timeout_seconds",
+                self.prometheus.timeout_seconds,
+            ),
+            (
+                "file_watcher.polling_interval_seconds",
+                self.file_watcher.polling_interval_seconds,
+            ),
+            ("batch.window_seconds", self.batch.window_seconds),
+            (
+                "batch.idle_timeout_seconds",
+                self.batch.idle_timeout_seconds,
+            ),
+            (
+                "supervisor.backoff_base_seconds",
+                self.supervisor.backoff_base_seconds,
+            ),
+            (
+                "supervisor.backoff_max_seconds",
+                self.supervisor.backoff_max_seconds,
+            ),
+            (
+                "supervisor.healthy_reset_seconds",
+                self.supervisor.healthy_reset_seconds,
+            ),
+            (
+                "supervisor.heartbeat_timeout_seconds",
+                self.supervisor.heartbeat_timeout_seconds,
+            ),
+            (
+                "breaker.recovery_timeout_seconds",
+                self.breaker.recovery_timeout_seconds,
+            ),
+            (
+                "health.probe_timeout_seconds",
+                self.health.probe_timeout_seconds,
+            ),
+            (
+                "degradation.check_interval_seconds",
+                self.degradation.check_interval_seconds,
+            ),
+            (
+                "performance.sample_interval_seconds",
+                self.performance.sample_interval_seconds,
+            ),
+        ];
+        for (key, value) in positive {
+            check(
+                value.is_finite() && value > 0.0 && value < 1e9,
+                key,
+                "must be a number of seconds greater than 0",
+            );
+        }
+        let non_negative = [
+            (
+                "file_watcher.stable_seconds",
+                self.file_watcher.stable_seconds,
+            ),
+            (
+                "file_watcher.dedupe_ttl_seconds",
+                self.file_watcher.dedupe_ttl_seconds,
+            ),
+            (
+                "supervisor.shutdown_grace_seconds",
+                self.supervisor.shutdown_grace_seconds,
+            ),
+            ("health.cache_ttl_seconds", self.health.cache_ttl_seconds),
+        ];
+        for (key, value) in non_negative {
+            check(
+                value.is_finite() && (0.0..1e9).contains(&value),
+                key,
+                "must be a number of seconds, 0 or more",
+            );
+        }
+        let at_least_one = [
+            ("batch.max_detections", self.batch.max_detections),
+            (
+                "breaker.failure_threshold",
+                self.breaker.failure_threshold.into(),
+            ),
+            (
+                "breaker.half_open_max_calls",
+                self.breaker.half_open_max_calls.into(),
+            ),
+            (
+                "breaker.success_threshold",
+                self.breaker.success_threshold.into(),
+            ),
+            (
+                "degradation.failure_threshold",
+                self.degradation.failure_threshold.into(),
+            ),
+            (
+                "supervisor.history_size",
+                self.supervisor.history_size as u64,
+            ),
+            ("queue.memory_capacity", self.queue.memory_capacity as u64),
+            ("queue.spool_max_items", self.queue.spool_max_items),
+            ("cleanup.retention_days", self.cleanup.retention_days.into()),
+            (
+                "performance.history_size",
+                self.performance.history_size as u64,
+            ),
+        ];
+        for (key, value) in at_least_one {
+            check(value >= 1, key, "must be at least 1");
+        }
+        check(
+            self.supervisor.backoff_max_seconds >= self.supervisor.backoff_base_seconds,
+            "supervisor.backoff_max_seconds",
+            "must not be smaller than supervisor.backoff_base_seconds",
+        );
+        check(
+            parse_time_of_day(&self.cleanup.time).is_some(),
+            "cleanup.time",
+            "must be a time of day HH:MM (00:00 to 23:59)",
+        );
+        check(
+            !self.file_watcher.camera_root.trim().is_empty(),
+            "file_watcher.camera_root",
+            "must not be empty",
+        );
+        check(
+            !self.queue.spool_dir.trim().is_empty(),
+            "queue.spool_dir",
+            "must not be empty",
+        );
+        for (i, worker) in self.supervisor.critical_workers.iter().enumerate() {
+            check(
+                crate::supervisor::is_valid_worker_name(worker),
+                &format!("supervisor.critical_workers[{i}]"),
+                "must match ^[a-zA-Z][a-zA-Z0-9_]*$",
+            );
+        }
+        bad
+    }
+
+    /// Whether a supervised worker is marked critical (`supervisor.critical_workers`).
+    pub fn is_critical_worker(&self, name: &str) -> bool {
+        self.supervisor.critical_workers.iter().any(|w| w == name)
+    }
+}
+
+fn is_http_url(url: &str) -> bool {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"));
+    matches!(rest, Some(host) if !host.is_empty() && !host.starts_with('/'))
+}
+
+/// Parse `HH:MM` into `(hour, minute)`.
+pub fn parse_time_of_day(value: &str) -> Option<(u32, u32)> {
+    let (h, m) = value.split_once(':')?;
+    if h.len() != 2 || m.len() != 2 {
+        return None;
+    }
+    let (h, m) = (h.parse::<u32>().ok()?, m.parse::<u32>().ok()?);
+    (h < 24 && m < 60).then_some((h, m))
+}

@@ -1,0 +1,111 @@
+//! Composition root: builds the shared state, registers the supervised workers, starts
+//! the HTTP server, and shuts everything down in order on SIGTERM/SIGINT (HTTP first,
+//! then workers, each within its grace period). Starting never waits for Redis,
+//! PostgreSQL, Prometheus or the AI services.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use crate::api::{self, HttpServer};
+use crate::config::Config;
+use crate::events::EventBus;
+use crate::prom::Metrics;
+use crate::state::AppState;
+use crate::supervisor::{Supervisor, SupervisorError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot listen on {bind}: {source}")]
+    Bind {
+        bind: String,
+        source: std::io::Error,
+    },
+    #[error("cannot register worker: {0}")]
+    Worker(#[from] SupervisorError),
+}
+
+pub struct Service {
+    state: Arc<AppState>,
+    http: HttpServer,
+}
+
+impl Service {
+    /// Start with the production workers.
+    pub async fn start(config: Config) -> Result<Self, StartError> {
+        Self::start_with(config, |_| Ok(())).await
+    }
+
+    /// Start, letting `extra` register additional workers before they are started
+    /// (used by tests that need a worker they can crash on purpose).
+    pub async fn start_with(
+        config: Config,
+        extra: impl FnOnce(&Supervisor) -> Result<(), SupervisorError>,
+    ) -> Result<Self, StartError> {
+        let config = Arc::new(config);
+        let metrics = Arc::new(Metrics::new());
+        let events = EventBus::new();
+        let supervisor = Supervisor::new(&config.supervisor, metrics.clone(), events.clone());
+        extra(&supervisor)?;
+        let state = Arc::new(AppState {
+            config: config.clone(),
+            metrics,
+            events,
+            supervisor,
+        });
+        let http = api::serve(state.clone()).map_err(|source| StartError::Bind {
+            bind: config.server.bind.clone(),
+            source,
+        })?;
+        state.supervisor.start_all();
+        tracing::info!(addr = %http.local_addr(), version = env!("CARGO_PKG_VERSION"), "watchpost listening");
+        Ok(Self { state, http })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.http.local_addr()
+    }
+
+    pub fn state(&self) -> &Arc<AppState> {
+        &self.state
+    }
+
+    /// Serve until `shutdown` resolves (see [`shutdown_signal`]), then shut down
+    /// gracefully.
+    pub async fn run_until(
+        mut self,
+        shutdown: impl std::future::Future<Output = &'static str>,
+    ) -> std::io::Result<()> {
+        tokio::select! {
+            why = shutdown => tracing::info!(signal = why, "shutting down"),
+            res = self.http.stopped() => {
+                tracing::error!(result = ?res, "HTTP server stopped unexpectedly");
+                self.state.supervisor.shutdown().await;
+                return res;
+            }
+        }
+        self.shutdown().await;
+        Ok(())
+    }
+
+    /// Stop accepting requests, finish in-flight ones, then stop every worker.
+    pub async fn shutdown(self) {
+        self.http.stop().await;
+        self.state.supervisor.shutdown().await;
+        tracing::info!("watchpost stopped");
+    }
+}
+
+/// Install SIGTERM and SIGINT handlers now (before serving, so an early signal is never
+/// lost to the default action) and return a future that resolves on the first one.
+#[cfg(unix)]
+pub fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = &'static str>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        }
+    })
+}

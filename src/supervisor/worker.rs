@@ -1,0 +1,117 @@
+//! What a supervised worker is: a factory the supervisor can call again for every
+//! (re)start, and the context each run receives (cancellation + heartbeat).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// Why a worker run ended with an error. Workers return this; the supervisor records
+/// its text as the crash `error`.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct WorkerError(pub String);
+
+impl WorkerError {
+    pub fn new(msg: impl Into<String>) -> Self {
+        Self(msg.into())
+    }
+}
+
+pub type WorkerFuture = Pin<Box<dyn Future<Output = Result<(), WorkerError>> + Send>>;
+type Factory = dyn Fn(WorkerContext) -> WorkerFuture + Send + Sync;
+
+/// A worker as registered with the supervisor.
+#[derive(Clone)]
+pub struct WorkerSpec {
+    pub name: String,
+    pub critical: bool,
+    pub(crate) factory: Arc<Factory>,
+}
+
+impl WorkerSpec {
+    /// `run` is called once per (re)start with a fresh context.
+    pub fn new<F, Fut>(name: impl Into<String>, critical: bool, run: F) -> Self
+    where
+        F: Fn(WorkerContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), WorkerError>> + Send + 'static,
+    {
+        Self {
+            name: name.into(),
+            critical,
+            factory: Arc::new(move |ctx| Box::pin(run(ctx))),
+        }
+    }
+}
+
+/// Handed to every worker run: a cancellation token (the cooperative stop signal) and
+/// a heartbeat. A worker that neither beats nor finishes within
+/// `heartbeat_timeout_seconds` is aborted and counted as crashed.
+#[derive(Clone)]
+pub struct WorkerContext {
+    name: Arc<str>,
+    cancel: CancellationToken,
+    heartbeat: Heartbeat,
+}
+
+impl WorkerContext {
+    pub(crate) fn new(name: Arc<str>, cancel: CancellationToken, heartbeat: Heartbeat) -> Self {
+        Self {
+            name,
+            cancel,
+            heartbeat,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Record that the worker is alive and making progress.
+    pub fn beat(&self) {
+        self.heartbeat.beat();
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel.is_cancelled()
+    }
+
+    /// Resolves when the supervisor asks this run to stop.
+    pub async fn cancelled(&self) {
+        self.cancel.cancelled().await
+    }
+
+    /// The stop token, for handing to sub-tasks.
+    pub fn token(&self) -> &CancellationToken {
+        &self.cancel
+    }
+
+    /// Beat, then wait `duration` or until stopped; returns `false` when stopped.
+    pub async fn idle(&self, duration: Duration) -> bool {
+        self.beat();
+        tokio::select! {
+            _ = self.cancel.cancelled() => false,
+            _ = tokio::time::sleep(duration) => { self.beat(); true }
+        }
+    }
+}
+
+/// Last time the worker showed life, on tokio's clock (so paused-clock tests work).
+#[derive(Clone)]
+pub(crate) struct Heartbeat(Arc<Mutex<Instant>>);
+
+impl Heartbeat {
+    pub(crate) fn new() -> Self {
+        Self(Arc::new(Mutex::new(Instant::now())))
+    }
+
+    pub(crate) fn beat(&self) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+    }
+
+    pub(crate) fn last(&self) -> Instant {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}

@@ -1,0 +1,9 @@
+//! Integration tests: the real binary (or the real service in-process) over HTTP,
+//! against real Redis, PostgreSQL and Prometheus processes and the fake AI server.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod foundation;
+mod harness;
+mod supervisor;

@@ -1,0 +1,542 @@
+//! Test harness: real `redis-server`, PostgreSQL and `prometheus` processes on free
+//! loopback ports in temp dirs (stopped on drop, restartable mid-test), the real
+//! `watchpost` binary, the in-process fake AI server, and `eventually`.
+//!
+//! A missing binary fails the test with the package to install; nothing skips silently.
+#![allow(dead_code)]
+
+pub mod fake_ai;
+
+use std::future::Future;
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long `eventually` waits; `WATCHPOST_TEST_PATIENCE_SECONDS` overrides it.
+pub fn patience() -> Duration {
+    let secs = std::env::var("WATCHPOST_TEST_PATIENCE_SECONDS")
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(30.0);
+    Duration::from_secs_f64(secs)
+}
+
+/// Poll `check` until it returns `Some`, or panic after [`patience`] saying `what`.
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + patience();
+    let mut pause = Duration::from_millis(10);
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        if Instant::now() > deadline {
+            panic!("gave up after {:?} waiting for: {what}", patience());
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(200));
+    }
+}
+
+/// Blocking variant for synchronous set-up code.
+pub fn eventually_blocking(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + patience();
+    while !check() {
+        if Instant::now() > deadline {
+            panic!("gave up after {:?} waiting for: {what}", patience());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+fn port_open(port: u16) -> bool {
+    TcpStream::connect_timeout(
+        &std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+        Duration::from_millis(200),
+    )
+    .is_ok()
+}
+
+/// Find a binary or fail saying what to install.
+pub fn require(binary: &str, package: &str) -> PathBuf {
+    let candidates = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .chain([PathBuf::from(PG_BIN)]);
+    for dir in candidates {
+        let path = dir.join(binary);
+        if path.is_file() {
+            return path;
+        }
+    }
+    panic!(
+        "required binary `{binary}` not found: install it with `apt-get install -y --no-install-recommends {package}` (scripts/test.sh does this)"
+    );
+}
+
+const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
+
+fn is_root() -> bool {
+    // SAFETY-free check: the effective uid is in /proc/self/status.
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2).map(|u| u == "0"))
+        })
+        .unwrap_or(false)
+}
+
+fn kill(child: &mut Option<Child>) {
+    if let Some(mut c) = child.take() {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+}
+
+// ---------------------------------------------------------------- Redis
+
+pub struct Redis {
+    dir: tempfile::TempDir,
+    pub port: u16,
+    child: Option<Child>,
+}
+
+impl Redis {
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut r = Self {
+            dir,
+            port: free_port(),
+            child: None,
+        };
+        r.start_again();
+        r
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+
+    /// Start (again) on the same port.
+    pub fn start_again(&mut self) {
+        if self.child.is_some() {
+            return;
+        }
+        let bin = require("redis-server", "redis-server");
+        let child = Command::new(bin)
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--daemonize",
+                "no",
+                "--dir",
+            ])
+            .arg(self.dir.path())
+            .arg("--logfile")
+            .arg(self.dir.path().join("redis.log"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn redis-server");
+        self.child = Some(child);
+        let port = self.port;
+        eventually_blocking("redis answers PING", || redis_ping(port));
+    }
+
+    /// Kill it (like a crash or an outage); data is not persisted.
+    pub fn stop(&mut self) {
+        kill(&mut self.child);
+    }
+}
+
+fn redis_ping(port: u16) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+    if s.write_all(b"PING\r\n").is_err() {
+        return false;
+    }
+    let mut buf = [0u8; 7];
+    s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+// ---------------------------------------------------------------- PostgreSQL
+
+pub struct Postgres {
+    dir: tempfile::TempDir,
+    pub port: u16,
+    running: bool,
+}
+
+impl Postgres {
+    /// `initdb` a fresh cluster (as the `postgres` user when we are root) and start it.
+    pub fn start() -> Self {
+        let initdb = require("initdb", "postgresql");
+        let dir = tempfile::tempdir().expect("temp dir");
+        if is_root() {
+            chown_to_postgres(dir.path());
+        }
+        let data = dir.path().join("data");
+        let status = as_pg_user(&initdb)
+            .arg("-D")
+            .arg(&data)
+            .args([
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "--no-sync",
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .output()
+            .expect("run initdb");
+        assert!(
+            status.status.success(),
+            "initdb failed: {}",
+            String::from_utf8_lossy(&status.stderr)
+        );
+        let mut pg = Self {
+            dir,
+            port: free_port(),
+            running: false,
+        };
+        pg.start_again();
+        pg
+    }
+
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    pub fn start_again(&mut self) {
+        if self.running {
+            return;
+        }
+        let pg_ctl = require("pg_ctl", "postgresql");
+        let opts = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            self.port,
+            self.dir.path().display()
+        );
+        let out = as_pg_user(&pg_ctl)
+            .arg("-D")
+            .arg(self.dir.path().join("data"))
+            .arg("-l")
+            .arg(self.dir.path().join("pg.log"))
+            .args(["-o", &opts, "-w", "start"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .output()
+            .expect("run pg_ctl start");
+        assert!(
+            out.status.success(),
+            "pg_ctl start failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        self.running = true;
+        let port = self.port;
+        eventually_blocking("postgres accepts connections", || port_open(port));
+    }
+
+    pub fn stop(&mut self) {
+        if !self.running {
+            return;
+        }
+        let pg_ctl = require("pg_ctl", "postgresql");
+        let _ = as_pg_user(&pg_ctl)
+            .arg("-D")
+            .arg(self.dir.path().join("data"))
+            .args(["-m", "immediate", "-w", "stop"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        self.running = false;
+    }
+
+    /// Run SQL through psql and return the unaligned, tuples-only output.
+    pub fn psql(&self, sql: &str) -> String {
+        let psql = require("psql", "postgresql-client");
+        let out = Command::new(psql)
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+                "-tAc",
+                sql,
+            ])
+            .output()
+            .expect("run psql");
+        assert!(
+            out.status.success(),
+            "psql failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+}
+
+fn as_pg_user(bin: &Path) -> Command {
+    if is_root() {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(bin);
+        c
+    } else {
+        Command::new(bin)
+    }
+}
+
+fn chown_to_postgres(path: &Path) {
+    let status = Command::new("chown")
+        .arg("postgres:")
+        .arg(path)
+        .status()
+        .expect("run chown");
+    assert!(
+        status.success(),
+        "chown postgres: failed (does the postgres user exist?)"
+    );
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+// ---------------------------------------------------------------- Prometheus
+
+pub struct Prometheus {
+    dir: tempfile::TempDir,
+    pub port: u16,
+    child: Option<Child>,
+}
+
+impl Prometheus {
+    /// Start with the given `prometheus.yml` text.
+    pub fn start(config_yaml: &str) -> Self {
+        let bin = require("prometheus", "prometheus");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let cfg = dir.path().join("prometheus.yml");
+        std::fs::write(&cfg, config_yaml).expect("write prometheus.yml");
+        let port = free_port();
+        let log = std::fs::File::create(dir.path().join("prometheus.log")).expect("log file");
+        let child = Command::new(bin)
+            .arg(format!("--config.file={}", cfg.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .args(["--web.enable-lifecycle", "--log.level=warn"])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn prometheus");
+        let p = Self {
+            dir,
+            port,
+            child: Some(child),
+        };
+        let url = format!("{}/-/ready", p.url());
+        eventually_blocking("prometheus /-/ready", || http_get_ok(&url));
+        p
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn stop(&mut self) {
+        kill(&mut self.child);
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Minimal blocking HTTP GET on loopback (for readiness checks in sync code).
+fn http_get_ok(url: &str) -> bool {
+    use std::io::{Read, Write};
+    let Some(rest) = url.strip_prefix("http://") else {
+        return false;
+    };
+    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let Ok(mut s) = TcpStream::connect(host) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    let req = format!("GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    if s.write_all(req.as_bytes()).is_err() {
+        return false;
+    }
+    let mut buf = [0u8; 12];
+    s.read_exact(&mut buf).is_ok() && buf.starts_with(b"HTTP/1.1 200")
+}
+
+// ---------------------------------------------------------------- watchpost
+
+/// The real `watchpost` binary, on a free port, with dependencies pointed at closed
+/// ports unless the test overrides them.
+pub struct Watchpost {
+    pub port: u16,
+    child: Option<Child>,
+    pub dir: tempfile::TempDir,
+    log: PathBuf,
+}
+
+/// Environment that points every dependency at a port nobody listens on.
+pub fn isolated_env(dir: &Path) -> Vec<(String, String)> {
+    let dead = |p: u16| format!("127.0.0.1:{p}");
+    let mut env = vec![
+        (
+            "WATCHPOST_REDIS__URL".into(),
+            format!("redis://{}", dead(free_port())),
+        ),
+        (
+            "WATCHPOST_POSTGRES__URL".into(),
+            format!("postgres://postgres@{}/watchpost", dead(free_port())),
+        ),
+        (
+            "WATCHPOST_PROMETHEUS__URL".into(),
+            format!("http://{}", dead(free_port())),
+        ),
+        (
+            "WATCHPOST_FILE_WATCHER__CAMERA_ROOT".into(),
+            dir.join("cameras").display().to_string(),
+        ),
+        (
+            "WATCHPOST_QUEUE__SPOOL_DIR".into(),
+            dir.join("spool").display().to_string(),
+        ),
+    ];
+    for (name, _) in fake_ai::SERVICES {
+        env.push((
+            format!("WATCHPOST_AI__{}__URL", name.to_ascii_uppercase()),
+            format!("http://{}", dead(free_port())),
+        ));
+    }
+    env
+}
+
+impl Watchpost {
+    /// Start with `extra` env (applied after the isolated defaults) and wait for `/health`.
+    pub fn start(extra: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = free_port();
+        let log = dir.path().join("watchpost.log");
+        let mut cmd = Self::command(dir.path(), port);
+        for (k, v) in extra {
+            cmd.env(k, v);
+        }
+        let child = cmd
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("spawn watchpost");
+        let w = Self {
+            port,
+            child: Some(child),
+            dir,
+            log,
+        };
+        let url = format!("{}/health", w.url());
+        eventually_blocking("watchpost /health", || http_get_ok(&url));
+        w
+    }
+
+    /// A command for the binary with the isolated environment, not yet spawned.
+    pub fn command(dir: &Path, port: u16) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_watchpost"));
+        cmd.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("RUST_LOG", "info")
+            .env("WATCHPOST_SERVER__BIND", format!("127.0.0.1:{port}"))
+            .current_dir(dir);
+        for (k, v) in isolated_env(dir) {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Send SIGTERM and wait for the exit status.
+    pub fn terminate(&mut self) -> Option<std::process::ExitStatus> {
+        let mut child = self.child.take()?;
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + patience();
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                return child.wait().ok();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Watchpost {
+    fn drop(&mut self) {
+        kill(&mut self.child);
+    }
+}
+
+/// A reqwest client with a short timeout.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("http client")
+}
