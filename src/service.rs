@@ -6,9 +6,14 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use crate::ai::{AiClients, SERVICE_NAMES};
 use crate::api::{self, HttpServer};
+use crate::breaker::BreakerRegistry;
 use crate::config::Config;
 use crate::events::EventBus;
+use crate::pipeline::degradation::{DegradationManager, LiveProbe};
+use crate::pipeline::kv::RedisLink;
+use crate::pipeline::queue::FallbackStats;
 use crate::prom::Metrics;
 use crate::state::AppState;
 use crate::supervisor::{Supervisor, SupervisorError};
@@ -45,12 +50,38 @@ impl Service {
         let metrics = Arc::new(Metrics::new());
         let events = EventBus::new();
         let supervisor = Supervisor::new(&config.supervisor, metrics.clone(), events.clone());
+        let breakers = Arc::new(BreakerRegistry::new(
+            &SERVICE_NAMES,
+            &config.breaker,
+            metrics.clone(),
+            events.clone(),
+        ));
+        let ai = Arc::new(AiClients::new(&config, breakers.clone(), metrics.clone()));
+        let redis = Arc::new(RedisLink::new(&config.redis.url));
+        let fallback = Arc::new(FallbackStats::default());
+        let degradation = Arc::new(DegradationManager::new(
+            &config,
+            Arc::new(LiveProbe {
+                ai: ai.clone(),
+                redis: redis.clone(),
+            }),
+            fallback.clone(),
+            metrics.clone(),
+            events.clone(),
+        ));
+        supervisor
+            .register(degradation.worker(config.is_critical_worker("degradation_manager")))?;
         extra(&supervisor)?;
         let state = Arc::new(AppState {
             config: config.clone(),
             metrics,
             events,
             supervisor,
+            breakers,
+            ai,
+            redis,
+            fallback,
+            degradation,
         });
         let http = api::serve(state.clone()).map_err(|source| StartError::Bind {
             bind: config.server.bind.clone(),

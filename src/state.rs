@@ -3,8 +3,13 @@
 
 use std::sync::Arc;
 
+use crate::ai::AiClients;
+use crate::breaker::BreakerRegistry;
 use crate::config::Config;
 use crate::events::EventBus;
+use crate::pipeline::degradation::DegradationManager;
+use crate::pipeline::kv::RedisLink;
+use crate::pipeline::queue::FallbackStats;
 use crate::prom::Metrics;
 use crate::supervisor::Supervisor;
 
@@ -13,4 +18,9 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub events: EventBus,
     pub supervisor: Supervisor,
+    pub breakers: Arc<BreakerRegistry>,
+    pub ai: Arc<AiClients>,
+    pub redis: Arc<RedisLink>,
+    pub fallback: Arc<FallbackStats>,
+    pub degradation: Arc<DegradationManager>,
 }

@@ -5,6 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
+use crate::breaker::BreakerError;
 use crate::supervisor::SupervisorError;
 
 /// Body of every error answer.
@@ -67,6 +68,16 @@ impl From<SupervisorError> for ApiError {
             }
             SupervisorError::UnknownWorker(_) => Self::NotFound(detail),
             SupervisorError::NotRunning => Self::Unavailable(detail),
+        }
+    }
+}
+
+impl From<BreakerError> for ApiError {
+    fn from(e: BreakerError) -> Self {
+        let detail = e.to_string();
+        match e {
+            BreakerError::InvalidName(_) => Self::BadRequest(detail),
+            BreakerError::Unknown(..) => Self::NotFound(detail),
         }
     }
 }

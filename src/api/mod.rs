@@ -3,6 +3,7 @@
 //! [`routes`], which feeds both the router and the OpenAPI completeness test.
 
 pub mod auth;
+mod breakers;
 pub mod error;
 mod openapi;
 mod probes;
@@ -83,6 +84,12 @@ pub fn routes() -> Vec<RouteDef> {
             Method::GET,
             "/api/system/supervisor/restart-history",
             sup::history,
+        ),
+        route(Method::GET, "/api/system/circuit-breakers", breakers::list),
+        route(
+            Method::POST,
+            "/api/system/circuit-breakers/{name}/reset",
+            breakers::reset,
         ),
     ]
 }

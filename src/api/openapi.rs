@@ -4,7 +4,7 @@ use actix_web::HttpResponse;
 use std::sync::OnceLock;
 use utoipa::OpenApi;
 
-use super::{probes, supervisor};
+use super::{breakers, probes, supervisor};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -13,6 +13,7 @@ use super::{probes, supervisor};
         probes::health, probes::live, probes::metrics, document,
         supervisor::status, supervisor::status_alias, supervisor::start, supervisor::stop,
         supervisor::restart, supervisor::reset, supervisor::history,
+        breakers::list, breakers::reset,
     ),
     components(schemas(super::error::ErrorBody)),
     modifiers(&ApiKeyScheme),

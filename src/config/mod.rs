@@ -145,10 +145,21 @@ pub struct AiServiceConfig {
     pub critical: bool,
 }
 
-/// The five AI services, in registry order.
+/// The five AI services, in registry order, and the client settings they share.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct AiConfig {
+    /// Detections below this confidence are dropped.
+    pub detection_confidence_threshold: f64,
+    pub connect_timeout_seconds: f64,
+    /// Whole-request timeout of one YOLO26 `/detect` attempt.
+    pub detect_timeout_seconds: f64,
+    /// Whole-request timeout of one Nemotron `/completion` attempt.
+    pub analysis_timeout_seconds: f64,
+    /// Attempts per detection/analysis call (4xx answers are never retried).
+    pub max_attempts: u32,
+    /// Wait before retry n is `retry_base_seconds · 2^(n-1)` (1 s, then 2 s).
+    pub retry_base_seconds: f64,
     pub yolo26: AiServiceConfig,
     pub nemotron: AiServiceConfig,
     pub florence: AiServiceConfig,
@@ -177,6 +188,12 @@ impl Default for AiConfig {
             critical,
         };
         Self {
+            detection_confidence_threshold: 0.5,
+            connect_timeout_seconds: 10.0,
+            detect_timeout_seconds: 30.0,
+            analysis_timeout_seconds: 120.0,
+            max_attempts: 3,
+            retry_base_seconds: 1.0,
             yolo26: svc(8095, "YOLO26 Object Detection", true),
             nemotron: svc(8091, "Nemotron LLM Risk Analysis", true),
             florence: svc(8092, "Florence-2 Vision Language", false),
@@ -429,6 +446,15 @@ impl Config {
                 "file_watcher.polling_interval_seconds",
                 self.file_watcher.polling_interval_seconds,
             ),
+            (
+                "ai.connect_timeout_seconds",
+                self.ai.connect_timeout_seconds,
+            ),
+            ("ai.detect_timeout_seconds", self.ai.detect_timeout_seconds),
+            (
+                "ai.analysis_timeout_seconds",
+                self.ai.analysis_timeout_seconds,
+            ),
             ("batch.window_seconds", self.batch.window_seconds),
             (
                 "batch.idle_timeout_seconds",
@@ -488,6 +514,7 @@ impl Config {
                 self.supervisor.shutdown_grace_seconds,
             ),
             ("health.cache_ttl_seconds", self.health.cache_ttl_seconds),
+            ("ai.retry_base_seconds", self.ai.retry_base_seconds),
         ];
         for (key, value) in non_negative {
             check(
@@ -498,6 +525,7 @@ impl Config {
         }
         let at_least_one = [
             ("batch.max_detections", self.batch.max_detections),
+            ("ai.max_attempts", self.ai.max_attempts.into()),
             (
                 "breaker.failure_threshold",
                 self.breaker.failure_threshold.into(),
@@ -538,6 +566,11 @@ impl Config {
             parse_time_of_day(&self.cleanup.time).is_some(),
             "cleanup.time",
             "must be a time of day HH:MM (00:00 to 23:59)",
+        );
+        check(
+            (0.0..=1.0).contains(&self.ai.detection_confidence_threshold),
+            "ai.detection_confidence_threshold",
+            "must be between 0 and 1",
         );
         check(
             !self.file_watcher.camera_root.trim().is_empty(),

@@ -35,6 +35,16 @@ pub struct Metrics {
     worker_crashes: IntCounterVec,
     worker_uptime: GaugeVec,
     worker_restart_latency: HistogramVec,
+    // circuit breakers
+    breaker_state: IntGaugeVec,
+    breaker_calls: IntCounterVec,
+    breaker_rejections: IntCounterVec,
+    breaker_transitions: IntCounterVec,
+    // AI services and dependencies
+    ai_request_duration: HistogramVec,
+    dependency_up: IntGaugeVec,
+    dependency_probe_duration: HistogramVec,
+    degradation_mode: IntGaugeVec,
 }
 
 fn opts(name: &str, help: &str) -> Opts {
@@ -160,6 +170,80 @@ impl Metrics {
                 )
                 .expect("valid metric"),
             ),
+            breaker_state: register(
+                r,
+                IntGaugeVec::new(
+                    opts("circuit_breaker_state", "Circuit breaker state: 1 for the current state, 0 for the others."),
+                    &["breaker", "state"],
+                )
+                .expect("valid metric"),
+            ),
+            breaker_calls: register(
+                r,
+                IntCounterVec::new(
+                    opts("circuit_breaker_calls_total", "Calls admitted through a breaker, by result (success, failure, client_error, abandoned)."),
+                    &["breaker", "result"],
+                )
+                .expect("valid metric"),
+            ),
+            breaker_rejections: register(
+                r,
+                IntCounterVec::new(
+                    opts("circuit_breaker_rejections_total", "Calls rejected without being made because the breaker was open or its half-open trials were taken."),
+                    &["breaker"],
+                )
+                .expect("valid metric"),
+            ),
+            breaker_transitions: register(
+                r,
+                IntCounterVec::new(
+                    opts("circuit_breaker_transitions_total", "Circuit breaker state changes, by from and to state."),
+                    &["breaker", "from", "to"],
+                )
+                .expect("valid metric"),
+            ),
+            ai_request_duration: register(
+                r,
+                HistogramVec::new(
+                    HistogramOpts::new(
+                        "ai_request_duration_seconds",
+                        "Duration of one HTTP request to an AI service, by service, operation and outcome.",
+                    )
+                    .namespace(NAMESPACE)
+                    .buckets(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0]),
+                    &["service", "operation", "outcome"],
+                )
+                .expect("valid metric"),
+            ),
+            dependency_up: register(
+                r,
+                IntGaugeVec::new(
+                    opts("dependency_up", "1 when the last health check of a dependency succeeded (AI services: as judged by the degradation manager)."),
+                    &["dependency"],
+                )
+                .expect("valid metric"),
+            ),
+            dependency_probe_duration: register(
+                r,
+                HistogramVec::new(
+                    HistogramOpts::new(
+                        "dependency_probe_duration_seconds",
+                        "Duration of one dependency health probe.",
+                    )
+                    .namespace(NAMESPACE)
+                    .buckets(vec![0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0]),
+                    &["dependency"],
+                )
+                .expect("valid metric"),
+            ),
+            degradation_mode: register(
+                r,
+                IntGaugeVec::new(
+                    opts("degradation_mode", "Pipeline degradation mode: 1 for the current mode, 0 for the others."),
+                    &["mode"],
+                )
+                .expect("valid metric"),
+            ),
             registry,
             refresh_hooks: Mutex::new(Vec::new()),
         }
@@ -261,6 +345,80 @@ impl Metrics {
         self.worker_uptime.with_label_values(&[worker]).set(seconds);
     }
 }
+
+impl Metrics {
+    // ---- circuit breakers ----
+
+    /// Publish a breaker's series (closed, zero counts) as soon as it exists.
+    pub fn breaker_registered(&self, breaker: &str) {
+        for result in BREAKER_RESULTS {
+            self.breaker_calls.with_label_values(&[breaker, result]);
+        }
+        self.breaker_rejections.with_label_values(&[breaker]);
+        self.set_breaker_state(breaker, "closed");
+    }
+
+    fn set_breaker_state(&self, breaker: &str, state: &str) {
+        for s in BREAKER_STATES {
+            self.breaker_state
+                .with_label_values(&[breaker, s])
+                .set(i64::from(s == state));
+        }
+    }
+
+    /// `result` is one of [`BREAKER_RESULTS`].
+    pub fn breaker_call(&self, breaker: &str, result: &str) {
+        self.breaker_calls
+            .with_label_values(&[breaker, result])
+            .inc();
+    }
+
+    pub fn breaker_rejected(&self, breaker: &str) {
+        self.breaker_rejections.with_label_values(&[breaker]).inc();
+    }
+
+    pub fn breaker_transition(&self, breaker: &str, from: &str, to: &str) {
+        self.breaker_transitions
+            .with_label_values(&[breaker, from, to])
+            .inc();
+        self.set_breaker_state(breaker, to);
+    }
+
+    // ---- AI services, dependencies, degradation ----
+
+    /// One HTTP request to an AI service; `outcome` is `ok`, `client_error`,
+    /// `server_error`, `timeout`, `connect_error` or `rejected`.
+    pub fn ai_request(&self, service: &str, operation: &str, outcome: &str, seconds: f64) {
+        self.ai_request_duration
+            .with_label_values(&[service, operation, outcome])
+            .observe(seconds);
+    }
+
+    pub fn dependency_state(&self, dependency: &str, up: bool) {
+        self.dependency_up
+            .with_label_values(&[dependency])
+            .set(i64::from(up));
+    }
+
+    pub fn dependency_probed(&self, dependency: &str, seconds: f64) {
+        self.dependency_probe_duration
+            .with_label_values(&[dependency])
+            .observe(seconds);
+    }
+
+    pub fn degradation_mode_changed(&self, mode: &str) {
+        for m in DEGRADATION_MODES {
+            self.degradation_mode
+                .with_label_values(&[m])
+                .set(i64::from(m == mode));
+        }
+    }
+}
+
+/// Closed label sets.
+pub const BREAKER_STATES: [&str; 3] = ["closed", "open", "half_open"];
+pub const BREAKER_RESULTS: [&str; 4] = ["success", "failure", "client_error", "abandoned"];
+pub const DEGRADATION_MODES: [&str; 4] = ["normal", "degraded", "minimal", "offline"];
 
 /// Closed set of crash causes for `watchpost_worker_crashes_total{cause}`.
 pub const CRASH_CAUSES: [&str; 4] = ["panic", "error", "exited", "heartbeat_timeout"];

@@ -487,6 +487,7 @@ impl Shared {
             Arc::from(slot.spec.name.as_str()),
             cancel.clone(),
             heartbeat.clone(),
+            self.settings.heartbeat_timeout,
         );
         let task = self.runtime.spawn((slot.spec.factory)(ctx));
         let started = Instant::now();

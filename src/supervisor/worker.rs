@@ -54,14 +54,22 @@ pub struct WorkerContext {
     name: Arc<str>,
     cancel: CancellationToken,
     heartbeat: Heartbeat,
+    /// How often `idle` beats while waiting (a third of the heartbeat timeout).
+    beat_every: Duration,
 }
 
 impl WorkerContext {
-    pub(crate) fn new(name: Arc<str>, cancel: CancellationToken, heartbeat: Heartbeat) -> Self {
+    pub(crate) fn new(
+        name: Arc<str>,
+        cancel: CancellationToken,
+        heartbeat: Heartbeat,
+        heartbeat_timeout: Duration,
+    ) -> Self {
         Self {
             name,
             cancel,
             heartbeat,
+            beat_every: (heartbeat_timeout / 3).max(Duration::from_millis(10)),
         }
     }
 
@@ -88,12 +96,21 @@ impl WorkerContext {
         &self.cancel
     }
 
-    /// Beat, then wait `duration` or until stopped; returns `false` when stopped.
+    /// Wait `duration` (beating regularly, so any wait is safe) or until stopped;
+    /// returns `false` when stopped.
     pub async fn idle(&self, duration: Duration) -> bool {
-        self.beat();
-        tokio::select! {
-            _ = self.cancel.cancelled() => false,
-            _ = tokio::time::sleep(duration) => { self.beat(); true }
+        let deadline = Instant::now() + duration;
+        loop {
+            self.beat();
+            let now = Instant::now();
+            if now >= deadline {
+                return true;
+            }
+            let step = (deadline - now).min(self.beat_every);
+            tokio::select! {
+                _ = self.cancel.cancelled() => return false,
+                _ = tokio::time::sleep(step) => {}
+            }
         }
     }
 }

@@ -6,4 +6,5 @@ mod support;
 
 mod foundation;
 mod harness;
+mod resilience;
 mod supervisor;

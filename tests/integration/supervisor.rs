@@ -102,7 +102,9 @@ async fn crashed_worker_is_restarted_and_history_shows_crashed_then_success() {
     let (s, status) = get(format!("{}/api/system/supervisor", h.base)).await;
     assert_eq!(s, 200);
     assert_eq!(status["running"], true);
-    assert_eq!(status["worker_count"], 2);
+    // degradation_manager (production) + the two test workers.
+    assert_eq!(status["worker_count"], 3);
+    assert_eq!(status["workers"][0]["name"], "degradation_manager");
     let w = worker(&status, "crashy");
     assert_eq!(w["status"], "running");
     assert_eq!(w["max_restarts"], 20);

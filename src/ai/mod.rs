@@ -1,0 +1,452 @@
+//! Clients of the AI services (behaviour.md §3): YOLO26 detection, Nemotron risk
+//! analysis, and `GET /health` for all five. One shared reqwest client; every request
+//! goes through the service's circuit breaker, bounded by a timeout. Detection and
+//! analysis retry (`max_attempts`, waits `retry_base · 2^n`) but never on a 4xx answer
+//! or an open breaker.
+//!
+//! Must not: decide what the pipeline does with a failure (the analysis fallback
+//! values are offered by [`AiClients::analyze_or_fallback`], the caller chooses).
+
+mod llm;
+
+pub use llm::{parse_llm_content, RiskAssessment, RiskLevel, FALLBACK_SUMMARY};
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::breaker::{BreakerRegistry, BreakerState, CallError};
+use crate::config::{secs, Config};
+use crate::prom::Metrics;
+
+#[derive(Debug, Clone, thiserror::Error, PartialEq)]
+pub enum AiError {
+    #[error("{service} rejected the request ({status}): {detail}")]
+    BadRequest {
+        service: String,
+        status: u16,
+        detail: String,
+    },
+    #[error("{service} circuit breaker is open")]
+    CircuitOpen { service: String },
+    #[error("{service} is unavailable: {why}")]
+    Unavailable { service: String, why: String },
+    #[error("unknown AI service '{0}'")]
+    UnknownService(String),
+}
+
+/// What went wrong with one attempt.
+#[derive(Debug)]
+enum Attempt {
+    Status(u16, String),
+    Timeout,
+    Connect(String),
+    /// The service answered 2xx with a body we cannot use.
+    Invalid(String),
+    /// The LLM answered but its content held no usable JSON (retried, not a failure).
+    Unparseable(String),
+}
+
+impl Attempt {
+    fn from_reqwest(e: reqwest::Error) -> Self {
+        if e.is_timeout() {
+            Self::Timeout
+        } else if e.is_connect() {
+            Self::Connect(root_cause(&e))
+        } else if e.is_decode() {
+            Self::Invalid(root_cause(&e))
+        } else {
+            Self::Connect(root_cause(&e))
+        }
+    }
+
+    /// Does this count against the service's breaker?
+    fn is_failure(&self) -> bool {
+        match self {
+            Self::Status(s, _) => *s >= 500 || *s == 408 || *s == 429,
+            Self::Timeout | Self::Connect(_) | Self::Invalid(_) => true,
+            Self::Unparseable(_) => false,
+        }
+    }
+
+    fn outcome_label(&self) -> &'static str {
+        match self {
+            Self::Status(s, _) if *s < 500 => "client_error",
+            Self::Status(..) => "server_error",
+            Self::Timeout => "timeout",
+            Self::Connect(_) => "connect_error",
+            Self::Invalid(_) | Self::Unparseable(_) => "invalid_response",
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Self::Status(s, d) => format!("HTTP {s}: {d}"),
+            Self::Timeout => "timed out".into(),
+            Self::Connect(e) => format!("connection failed: {e}"),
+            Self::Invalid(e) => format!("invalid response: {e}"),
+            Self::Unparseable(e) => format!("unusable answer: {e}"),
+        }
+    }
+}
+
+fn root_cause(e: &dyn std::error::Error) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct BoundingBox {
+    pub x: f64,
+    pub y: f64,
+    pub width: f64,
+    pub height: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Detection {
+    pub object_type: String,
+    pub confidence: f64,
+    pub bbox: BoundingBox,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DetectionResult {
+    /// Only detections at or above `detection_confidence_threshold`.
+    pub detections: Vec<Detection>,
+    pub inference_time_ms: f64,
+    pub image_width: u32,
+    pub image_height: u32,
+}
+
+#[derive(Deserialize)]
+struct WireDetection {
+    class: String,
+    confidence: f64,
+    bbox: BoundingBox,
+}
+
+#[derive(Deserialize)]
+struct WireDetectResponse {
+    detections: Vec<WireDetection>,
+    #[serde(default)]
+    inference_time_ms: f64,
+    #[serde(default)]
+    image_width: u32,
+    #[serde(default)]
+    image_height: u32,
+}
+
+#[derive(Deserialize)]
+struct WireCompletion {
+    content: String,
+}
+
+/// One `GET /health` result.
+#[derive(Debug, Clone, Serialize)]
+pub struct HealthCheck {
+    pub name: String,
+    pub healthy: bool,
+    pub response_time_ms: Option<f64>,
+    pub error: Option<String>,
+    pub circuit_state: BreakerState,
+    pub checked_at: DateTime<Utc>,
+}
+
+/// A configured AI service.
+#[derive(Debug, Clone)]
+pub struct AiService {
+    pub name: &'static str,
+    pub display_name: String,
+    pub url: String,
+    pub critical: bool,
+}
+
+struct Settings {
+    confidence_threshold: f64,
+    detect_timeout: Duration,
+    analysis_timeout: Duration,
+    probe_timeout: Duration,
+    max_attempts: u32,
+    retry_base: Duration,
+}
+
+pub struct AiClients {
+    http: reqwest::Client,
+    services: Vec<AiService>,
+    breakers: Arc<BreakerRegistry>,
+    metrics: Arc<Metrics>,
+    settings: Settings,
+}
+
+/// The names of the AI services, in registry order.
+pub const SERVICE_NAMES: [&str; 5] = ["yolo26", "nemotron", "florence", "clip", "enrichment"];
+
+impl AiClients {
+    pub fn new(config: &Config, breakers: Arc<BreakerRegistry>, metrics: Arc<Metrics>) -> Self {
+        let ai = &config.ai;
+        let http = reqwest::Client::builder()
+            .connect_timeout(secs(ai.connect_timeout_seconds))
+            .pool_idle_timeout(Duration::from_secs(60))
+            .user_agent(concat!("watchpost/", env!("CARGO_PKG_VERSION")))
+            .build()
+            // Building a client only fails when TLS roots cannot load; rustls with
+            // bundled roots cannot fail that way, so fall back to defaults if it does.
+            .unwrap_or_default();
+        Self {
+            http,
+            services: ai
+                .services()
+                .into_iter()
+                .map(|(name, s)| AiService {
+                    name,
+                    display_name: s.display_name.clone(),
+                    url: s.url.trim_end_matches('/').to_string(),
+                    critical: s.critical,
+                })
+                .collect(),
+            breakers,
+            metrics,
+            settings: Settings {
+                confidence_threshold: ai.detection_confidence_threshold,
+                detect_timeout: secs(ai.detect_timeout_seconds),
+                analysis_timeout: secs(ai.analysis_timeout_seconds),
+                probe_timeout: secs(config.health.probe_timeout_seconds),
+                max_attempts: ai.max_attempts.max(1),
+                retry_base: secs(ai.retry_base_seconds),
+            },
+        }
+    }
+
+    pub fn services(&self) -> &[AiService] {
+        &self.services
+    }
+
+    fn service(&self, name: &str) -> Result<&AiService, AiError> {
+        self.services
+            .iter()
+            .find(|s| s.name == name)
+            .ok_or_else(|| AiError::UnknownService(name.to_string()))
+    }
+
+    /// One attempt through the breaker, timed into the AI latency histogram.
+    async fn attempt<T, F>(
+        &self,
+        service: &str,
+        operation: &str,
+        timeout: Duration,
+        call: F,
+    ) -> Result<T, CallError<Attempt>>
+    where
+        F: std::future::Future<Output = Result<T, Attempt>>,
+    {
+        let Some(breaker) = self.breakers.get(service) else {
+            return Err(CallError::Rejected(service.to_string()));
+        };
+        let started = Instant::now();
+        let result = breaker.call(timeout, Attempt::is_failure, call).await;
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(CallError::Rejected(_)) => "rejected",
+            Err(CallError::Timeout(_)) => "timeout",
+            Err(CallError::Inner(a)) => a.outcome_label(),
+        };
+        self.metrics
+            .ai_request(service, operation, outcome, started.elapsed().as_secs_f64());
+        result
+    }
+
+    /// Retry policy shared by detection and analysis.
+    async fn with_retries<T, F, Fut>(
+        &self,
+        service: &str,
+        operation: &str,
+        timeout: Duration,
+        mut make: F,
+    ) -> Result<T, AiError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, Attempt>>,
+    {
+        let mut last = String::new();
+        for n in 0..self.settings.max_attempts {
+            if n > 0 {
+                tokio::time::sleep(self.settings.retry_base * 2u32.saturating_pow(n - 1)).await;
+            }
+            match self.attempt(service, operation, timeout, make()).await {
+                Ok(v) => return Ok(v),
+                Err(CallError::Rejected(_)) => {
+                    return Err(AiError::CircuitOpen {
+                        service: service.to_string(),
+                    })
+                }
+                Err(CallError::Inner(Attempt::Status(status, detail)))
+                    if (400..500).contains(&status) && status != 408 && status != 429 =>
+                {
+                    return Err(AiError::BadRequest {
+                        service: service.to_string(),
+                        status,
+                        detail,
+                    })
+                }
+                Err(CallError::Timeout(t)) => {
+                    last = format!("timed out after {:.1} s", t.as_secs_f64())
+                }
+                Err(CallError::Inner(a)) => last = a.describe(),
+            }
+            tracing::warn!(service, operation, attempt = n + 1, error = %last, "AI call failed");
+        }
+        Err(AiError::Unavailable {
+            service: service.to_string(),
+            why: last,
+        })
+    }
+
+    /// YOLO26 `POST /detect` with the image as multipart part `file`.
+    pub async fn detect(&self, image: Bytes, file_name: &str) -> Result<DetectionResult, AiError> {
+        let svc = self.service("yolo26")?;
+        let url = format!("{}/detect", svc.url);
+        let mime = if file_name.to_ascii_lowercase().ends_with(".png") {
+            "image/png"
+        } else {
+            "image/jpeg"
+        };
+        let timeout = self.settings.detect_timeout;
+        let wire: WireDetectResponse = self
+            .with_retries("yolo26", "detect", timeout, || {
+                let part = reqwest::multipart::Part::stream_with_length(
+                    reqwest::Body::from(image.clone()),
+                    image.len() as u64,
+                )
+                .file_name(file_name.to_string())
+                .mime_str(mime);
+                let req = self.http.post(&url).timeout(timeout);
+                async move {
+                    let part = part.map_err(|e| Attempt::Invalid(e.to_string()))?;
+                    let resp = req
+                        .multipart(reqwest::multipart::Form::new().part("file", part))
+                        .send()
+                        .await
+                        .map_err(Attempt::from_reqwest)?;
+                    json_or_status(resp).await
+                }
+            })
+            .await?;
+        let threshold = self.settings.confidence_threshold;
+        Ok(DetectionResult {
+            detections: wire
+                .detections
+                .into_iter()
+                .filter(|d| d.confidence >= threshold)
+                .map(|d| Detection {
+                    object_type: d.class,
+                    confidence: d.confidence,
+                    bbox: d.bbox,
+                })
+                .collect(),
+            inference_time_ms: wire.inference_time_ms,
+            image_width: wire.image_width,
+            image_height: wire.image_height,
+        })
+    }
+
+    /// Nemotron `POST /completion`; the answer's JSON parsed into a risk assessment.
+    pub async fn analyze(&self, prompt: &str) -> Result<RiskAssessment, AiError> {
+        let svc = self.service("nemotron")?;
+        let url = format!("{}/completion", svc.url);
+        let body = serde_json::json!({
+            "prompt": prompt,
+            "temperature": 0.2,
+            "n_predict": 1536,
+            "stop": ["<|im_end|>", "</s>"],
+        });
+        let timeout = self.settings.analysis_timeout;
+        self.with_retries("nemotron", "completion", timeout, || {
+            let req = self.http.post(&url).timeout(timeout).json(&body);
+            async move {
+                let resp = req.send().await.map_err(Attempt::from_reqwest)?;
+                let wire: WireCompletion = json_or_status(resp).await?;
+                parse_llm_content(&wire.content).map_err(Attempt::Unparseable)
+            }
+        })
+        .await
+    }
+
+    /// [`AiClients::analyze`], or the fallback event values of behaviour.md §3.
+    pub async fn analyze_or_fallback(&self, prompt: &str) -> RiskAssessment {
+        match self.analyze(prompt).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(error = %e, "risk analysis unavailable; using fallback values");
+                RiskAssessment::fallback(&e.to_string())
+            }
+        }
+    }
+
+    /// `GET /health` of one service, one attempt through its breaker. An open breaker
+    /// answers "unhealthy" without a call.
+    pub async fn check_health(&self, name: &str) -> Result<HealthCheck, AiError> {
+        let svc = self.service(name)?;
+        let url = format!("{}/health", svc.url);
+        let timeout = self.settings.probe_timeout;
+        let started = Instant::now();
+        let req = self.http.get(&url).timeout(timeout);
+        let result = self
+            .attempt(name, "health", timeout, async move {
+                let resp = req.send().await.map_err(Attempt::from_reqwest)?;
+                let status = resp.status();
+                if status.is_success() {
+                    Ok(())
+                } else {
+                    Err(Attempt::Status(status.as_u16(), status.to_string()))
+                }
+            })
+            .await;
+        let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+        self.metrics.dependency_probed(name, elapsed_ms / 1000.0);
+        let (healthy, response_time_ms, error) = match result {
+            Ok(()) => (true, Some(elapsed_ms), None),
+            Err(CallError::Rejected(_)) => (false, None, Some("circuit breaker open".to_string())),
+            Err(CallError::Timeout(t)) => (
+                false,
+                None,
+                Some(format!("timed out after {:.1} s", t.as_secs_f64())),
+            ),
+            Err(CallError::Inner(a)) => (false, Some(elapsed_ms), Some(a.describe())),
+        };
+        Ok(HealthCheck {
+            name: name.to_string(),
+            healthy,
+            response_time_ms,
+            error,
+            circuit_state: self
+                .breakers
+                .get(name)
+                .map(|b| b.state())
+                .unwrap_or(BreakerState::Closed),
+            checked_at: Utc::now(),
+        })
+    }
+}
+
+/// Parse a 2xx JSON body, or turn a non-2xx answer into `Attempt::Status` with the
+/// service's `detail` when it sent one.
+async fn json_or_status<T: serde::de::DeserializeOwned>(
+    resp: reqwest::Response,
+) -> Result<T, Attempt> {
+    let status = resp.status();
+    if status.is_success() {
+        return resp.json::<T>().await.map_err(Attempt::from_reqwest);
+    }
+    let text = resp.text().await.unwrap_or_default();
+    let detail = serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .and_then(|v| v.get("detail").and_then(|d| d.as_str()).map(str::to_string))
+        .unwrap_or_else(|| text.chars().take(200).collect());
+    Err(Attempt::Status(status.as_u16(), detail))
+}

@@ -1,0 +1,66 @@
+//! `/api/system/circuit-breakers`: thin wrappers over `crate::breaker::BreakerRegistry`.
+
+use actix_web::web::{Data, Path};
+use actix_web::HttpResponse;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::error::{ApiError, ErrorBody};
+use crate::breaker::{BreakerSnapshot, BreakerState};
+use crate::state::AppState;
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct BreakersResponse {
+    circuit_breakers: Vec<BreakerSnapshot>,
+    total: usize,
+    open: usize,
+    timestamp: DateTime<Utc>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ResetResponse {
+    name: String,
+    previous_state: BreakerState,
+    new_state: BreakerState,
+    message: String,
+    timestamp: DateTime<Utc>,
+}
+
+/// Every circuit breaker with its counters and configuration.
+#[utoipa::path(get, path = "/api/system/circuit-breakers", tag = "circuit-breakers",
+    responses((status = 200, body = BreakersResponse)))]
+pub async fn list(state: Data<AppState>) -> HttpResponse {
+    let circuit_breakers: Vec<BreakerSnapshot> =
+        state.breakers.all().iter().map(|b| b.snapshot()).collect();
+    let open = circuit_breakers
+        .iter()
+        .filter(|b| b.state == BreakerState::Open)
+        .count();
+    HttpResponse::Ok().json(BreakersResponse {
+        total: circuit_breakers.len(),
+        open,
+        circuit_breakers,
+        timestamp: Utc::now(),
+    })
+}
+
+/// Force a breaker closed.
+#[utoipa::path(post, path = "/api/system/circuit-breakers/{name}/reset", tag = "circuit-breakers",
+    params(("name" = String, Path, description = "Breaker name, 1-64 of [A-Za-z0-9_-]")),
+    responses((status = 200, body = ResetResponse), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn reset(state: Data<AppState>, name: Path<String>) -> Result<HttpResponse, ApiError> {
+    let breaker = state.breakers.lookup(&name)?;
+    let previous_state = breaker.reset();
+    Ok(HttpResponse::Ok().json(ResetResponse {
+        name: name.into_inner(),
+        previous_state,
+        new_state: BreakerState::Closed,
+        message: format!(
+            "Circuit breaker '{}' reset from {} to closed",
+            breaker.name(),
+            previous_state.as_str()
+        ),
+        timestamp: Utc::now(),
+    }))
+}

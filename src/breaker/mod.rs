@@ -1,0 +1,420 @@
+//! Circuit breakers (behaviour.md §2): one per AI service, in config order.
+//!
+//! closed → open after `failure_threshold` consecutive failures; open → half_open on
+//! the first call after `recovery_timeout_seconds`; half_open admits at most
+//! `half_open_max_calls` concurrent trial calls; `success_threshold` trial successes
+//! close it; any trial failure re-opens it. Every call is bounded by a timeout given
+//! to [`CircuitBreaker::call`], and a timeout is a failure, so half_open cannot stick.
+//! Which errors count as failures is the caller's decision (4xx answers do not).
+//!
+//! Must not: know about HTTP or perform I/O itself. Time comes from tokio (paused-clock
+//! tests); reported times are wall-clock UTC.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use std::future::Future;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::time::Instant;
+
+use crate::config::{secs, BreakerConfig};
+use crate::events::EventBus;
+use crate::prom::Metrics;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BreakerState {
+    Closed,
+    Open,
+    HalfOpen,
+}
+
+impl BreakerState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Closed => "closed",
+            Self::Open => "open",
+            Self::HalfOpen => "half_open",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum BreakerError {
+    #[error("Circuit breaker '{0}' not found; valid breakers: {1}")]
+    Unknown(String, String),
+    #[error(
+        "Invalid circuit breaker name '{0}': use 1-64 characters of letters, digits, '_' or '-'"
+    )]
+    InvalidName(String),
+}
+
+/// Why a guarded call did not produce the callee's answer.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError<E> {
+    #[error("circuit breaker '{0}' is open; call rejected")]
+    Rejected(String),
+    #[error("call timed out after {0:?}")]
+    Timeout(Duration),
+    #[error(transparent)]
+    Inner(E),
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct BreakerSettingsView {
+    pub failure_threshold: u32,
+    pub recovery_timeout_seconds: f64,
+    pub half_open_max_calls: u32,
+    pub success_threshold: u32,
+}
+
+/// One breaker as `/api/system/circuit-breakers` shows it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct BreakerSnapshot {
+    pub name: String,
+    pub state: BreakerState,
+    /// Consecutive failures (compared with `failure_threshold`).
+    pub failure_count: u32,
+    /// Consecutive successes (in half_open, compared with `success_threshold`).
+    pub success_count: u32,
+    pub total_calls: u64,
+    pub rejected_calls: u64,
+    pub last_failure: Option<DateTime<Utc>>,
+    pub last_state_change: Option<DateTime<Utc>>,
+    pub config: BreakerSettingsView,
+}
+
+struct Inner {
+    state: BreakerState,
+    consecutive_failures: u32,
+    consecutive_successes: u32,
+    trials_in_flight: u32,
+    opened_at: Instant,
+    /// Bumped on every transition; outcomes of calls admitted in an older epoch update
+    /// the counters but never drive a transition.
+    epoch: u64,
+    total_calls: u64,
+    rejected_calls: u64,
+    last_failure: Option<DateTime<Utc>>,
+    last_state_change: Option<DateTime<Utc>>,
+}
+
+pub struct CircuitBreaker {
+    name: String,
+    failure_threshold: u32,
+    recovery_timeout: Duration,
+    half_open_max_calls: u32,
+    success_threshold: u32,
+    inner: Mutex<Inner>,
+    metrics: Arc<Metrics>,
+    events: EventBus,
+}
+
+/// Admission ticket for one call.
+struct Permit {
+    epoch: u64,
+    trial: bool,
+}
+
+impl CircuitBreaker {
+    pub fn new(name: &str, cfg: &BreakerConfig, metrics: Arc<Metrics>, events: EventBus) -> Self {
+        metrics.breaker_registered(name);
+        Self {
+            name: name.to_string(),
+            failure_threshold: cfg.failure_threshold.max(1),
+            recovery_timeout: secs(cfg.recovery_timeout_seconds),
+            half_open_max_calls: cfg.half_open_max_calls.max(1),
+            success_threshold: cfg.success_threshold.max(1),
+            inner: Mutex::new(Inner {
+                state: BreakerState::Closed,
+                consecutive_failures: 0,
+                consecutive_successes: 0,
+                trials_in_flight: 0,
+                opened_at: Instant::now(),
+                epoch: 0,
+                total_calls: 0,
+                rejected_calls: 0,
+                last_failure: None,
+                last_state_change: None,
+            }),
+            metrics,
+            events,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // Every critical section leaves the state consistent; survive a poisoned lock.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The current state (open → half_open happens on the first call after the timeout).
+    pub fn state(&self) -> BreakerState {
+        self.lock().state
+    }
+
+    /// Run `call` through the breaker, bounded by `timeout`. `is_failure` decides
+    /// whether an `Err` counts against the service (4xx answers should not).
+    pub async fn call<T, E, F>(
+        &self,
+        timeout: Duration,
+        is_failure: impl Fn(&E) -> bool,
+        call: F,
+    ) -> Result<T, CallError<E>>
+    where
+        F: Future<Output = Result<T, E>>,
+    {
+        let permit = self
+            .acquire()
+            .ok_or_else(|| CallError::Rejected(self.name.clone()))?;
+        let mut guard = PermitGuard {
+            breaker: self,
+            permit: Some(permit),
+        };
+        match tokio::time::timeout(timeout, call).await {
+            Ok(Ok(v)) => {
+                guard.finish(Outcome::Success);
+                Ok(v)
+            }
+            Ok(Err(e)) => {
+                guard.finish(if is_failure(&e) {
+                    Outcome::Failure
+                } else {
+                    Outcome::ClientError
+                });
+                Err(CallError::Inner(e))
+            }
+            Err(_) => {
+                guard.finish(Outcome::Failure);
+                Err(CallError::Timeout(timeout))
+            }
+        }
+    }
+
+    fn acquire(&self) -> Option<Permit> {
+        let mut inner = self.lock();
+        if inner.state == BreakerState::Open && inner.opened_at.elapsed() >= self.recovery_timeout {
+            self.transition(&mut inner, BreakerState::HalfOpen);
+        }
+        let admitted = match inner.state {
+            BreakerState::Closed => Some(Permit {
+                epoch: inner.epoch,
+                trial: false,
+            }),
+            BreakerState::HalfOpen if inner.trials_in_flight < self.half_open_max_calls => {
+                inner.trials_in_flight += 1;
+                Some(Permit {
+                    epoch: inner.epoch,
+                    trial: true,
+                })
+            }
+            _ => None,
+        };
+        inner.total_calls += 1;
+        if admitted.is_none() {
+            inner.rejected_calls += 1;
+            self.metrics.breaker_rejected(&self.name);
+        }
+        admitted
+    }
+
+    fn complete(&self, permit: Permit, outcome: Outcome) {
+        let mut inner = self.lock();
+        if permit.trial && permit.epoch == inner.epoch {
+            inner.trials_in_flight = inner.trials_in_flight.saturating_sub(1);
+        }
+        self.metrics.breaker_call(&self.name, outcome.as_str());
+        let current = permit.epoch == inner.epoch;
+        match outcome {
+            Outcome::Success => {
+                inner.consecutive_failures = 0;
+                inner.consecutive_successes += 1;
+                if current
+                    && inner.state == BreakerState::HalfOpen
+                    && inner.consecutive_successes >= self.success_threshold
+                {
+                    self.transition(&mut inner, BreakerState::Closed);
+                }
+            }
+            Outcome::Failure => {
+                inner.consecutive_successes = 0;
+                inner.consecutive_failures += 1;
+                inner.last_failure = Some(Utc::now());
+                if current {
+                    match inner.state {
+                        BreakerState::HalfOpen => self.transition(&mut inner, BreakerState::Open),
+                        BreakerState::Closed
+                            if inner.consecutive_failures >= self.failure_threshold =>
+                        {
+                            self.transition(&mut inner, BreakerState::Open)
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            // A bad request says nothing about the service's health.
+            Outcome::ClientError | Outcome::Abandoned => {}
+        }
+    }
+
+    fn transition(&self, inner: &mut Inner, to: BreakerState) {
+        let from = inner.state;
+        if from == to {
+            return;
+        }
+        inner.state = to;
+        inner.epoch += 1;
+        inner.trials_in_flight = 0;
+        inner.last_state_change = Some(Utc::now());
+        match to {
+            BreakerState::Open => {
+                inner.opened_at = Instant::now();
+                inner.consecutive_successes = 0;
+            }
+            BreakerState::HalfOpen => inner.consecutive_successes = 0,
+            BreakerState::Closed => {
+                inner.consecutive_failures = 0;
+            }
+        }
+        match to {
+            BreakerState::Open => {
+                tracing::warn!(breaker = %self.name, from = from.as_str(), "circuit breaker opened")
+            }
+            _ => {
+                tracing::info!(breaker = %self.name, from = from.as_str(), to = to.as_str(), "circuit breaker state changed")
+            }
+        }
+        self.metrics
+            .breaker_transition(&self.name, from.as_str(), to.as_str());
+        self.events.publish(
+            "circuit_breaker.state_changed",
+            "system",
+            serde_json::json!({
+                "name": self.name,
+                "previous_state": from.as_str(),
+                "new_state": to.as_str(),
+                "failure_count": inner.consecutive_failures,
+            }),
+        );
+    }
+
+    /// Force `closed`; returns the state before.
+    pub fn reset(&self) -> BreakerState {
+        let mut inner = self.lock();
+        let previous = inner.state;
+        self.transition(&mut inner, BreakerState::Closed);
+        inner.consecutive_failures = 0;
+        inner.consecutive_successes = 0;
+        previous
+    }
+
+    pub fn snapshot(&self) -> BreakerSnapshot {
+        let inner = self.lock();
+        BreakerSnapshot {
+            name: self.name.clone(),
+            state: inner.state,
+            failure_count: inner.consecutive_failures,
+            success_count: inner.consecutive_successes,
+            total_calls: inner.total_calls,
+            rejected_calls: inner.rejected_calls,
+            last_failure: inner.last_failure,
+            last_state_change: inner.last_state_change,
+            config: BreakerSettingsView {
+                failure_threshold: self.failure_threshold,
+                recovery_timeout_seconds: self.recovery_timeout.as_secs_f64(),
+                half_open_max_calls: self.half_open_max_calls,
+                success_threshold: self.success_threshold,
+            },
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Outcome {
+    Success,
+    Failure,
+    ClientError,
+    /// The caller dropped the call before it finished (e.g. shutdown).
+    Abandoned,
+}
+
+impl Outcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::Failure => "failure",
+            Self::ClientError => "client_error",
+            Self::Abandoned => "abandoned",
+        }
+    }
+}
+
+/// Releases a half-open trial slot even when the caller drops the call future.
+struct PermitGuard<'a> {
+    breaker: &'a CircuitBreaker,
+    permit: Option<Permit>,
+}
+
+impl PermitGuard<'_> {
+    fn finish(&mut self, outcome: Outcome) {
+        if let Some(p) = self.permit.take() {
+            self.breaker.complete(p, outcome);
+        }
+    }
+}
+
+impl Drop for PermitGuard<'_> {
+    fn drop(&mut self) {
+        self.finish(Outcome::Abandoned);
+    }
+}
+
+/// All breakers, in config order.
+pub struct BreakerRegistry {
+    breakers: Vec<Arc<CircuitBreaker>>,
+}
+
+impl BreakerRegistry {
+    pub fn new(
+        names: &[&str],
+        cfg: &BreakerConfig,
+        metrics: Arc<Metrics>,
+        events: EventBus,
+    ) -> Self {
+        Self {
+            breakers: names
+                .iter()
+                .map(|n| Arc::new(CircuitBreaker::new(n, cfg, metrics.clone(), events.clone())))
+                .collect(),
+        }
+    }
+
+    pub fn all(&self) -> &[Arc<CircuitBreaker>] {
+        &self.breakers
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Arc<CircuitBreaker>> {
+        self.breakers.iter().find(|b| b.name == name)
+    }
+
+    /// Validate and look up a name coming from a request.
+    pub fn lookup(&self, name: &str) -> Result<&Arc<CircuitBreaker>, BreakerError> {
+        let valid = (1..=64).contains(&name.len())
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if !valid {
+            return Err(BreakerError::InvalidName(name.to_string()));
+        }
+        self.get(name).ok_or_else(|| {
+            let names: Vec<&str> = self.breakers.iter().map(|b| b.name.as_str()).collect();
+            BreakerError::Unknown(name.to_string(), names.join(", "))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,526 @@
+//! Degradation manager (behaviour.md §4): a supervised worker that checks each AI
+//! service's health every `check_interval_seconds` (a service is down after
+//! `failure_threshold` consecutive failed checks and up again after one success) and
+//! Redis with a PING, then derives the mode and the available features:
+//!
+//! - `normal`: every service up and Redis healthy;
+//! - `degraded`: only non-critical services down, or Redis down (fallback queues);
+//! - `minimal`: some critical service down;
+//! - `offline`: every critical service down.
+//!
+//! The decision rules are plain functions (`derive_mode`, `available_features`); the
+//! probes sit behind [`Probe`] so the timing is tested on tokio's paused clock.
+
+use chrono::{DateTime, Utc};
+use futures_util::future::{join_all, BoxFuture};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::time::Instant;
+
+use super::kv::RedisLink;
+use super::queue::FallbackStats;
+use crate::ai::AiClients;
+use crate::config::{secs, Config};
+use crate::events::EventBus;
+use crate::prom::Metrics;
+use crate::supervisor::{WorkerContext, WorkerError, WorkerSpec};
+
+/// Health checks the manager runs; the live one calls the AI services and Redis.
+pub trait Probe: Send + Sync {
+    fn ai(&self, name: &'static str) -> BoxFuture<'_, Result<(), String>>;
+    fn redis(&self) -> BoxFuture<'_, Result<(), String>>;
+}
+
+pub struct LiveProbe {
+    pub ai: Arc<AiClients>,
+    pub redis: Arc<RedisLink>,
+}
+
+impl Probe for LiveProbe {
+    fn ai(&self, name: &'static str) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            let check = self
+                .ai
+                .check_health(name)
+                .await
+                .map_err(|e| e.to_string())?;
+            match check.error {
+                None if check.healthy => Ok(()),
+                Some(e) => Err(e),
+                None => Err("unhealthy".into()),
+            }
+        })
+    }
+
+    fn redis(&self) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            self.redis
+                .ping()
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    Normal,
+    Degraded,
+    Minimal,
+    Offline,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Normal => "normal",
+            Self::Degraded => "degraded",
+            Self::Minimal => "minimal",
+            Self::Offline => "offline",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ServiceStatus {
+    /// Not checked yet.
+    Unknown,
+    Healthy,
+    Unhealthy,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ServiceView {
+    pub name: String,
+    pub status: ServiceStatus,
+    pub last_check: Option<DateTime<Utc>>,
+    pub consecutive_failures: u32,
+    pub error_message: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct DegradationSnapshot {
+    pub mode: Mode,
+    pub is_degraded: bool,
+    pub redis_healthy: bool,
+    pub memory_queue_size: u64,
+    pub fallback_queues: BTreeMap<String, u64>,
+    pub services: Vec<ServiceView>,
+    pub available_features: Vec<&'static str>,
+}
+
+/// `(critical, down)` per service plus Redis health → mode.
+pub fn derive_mode(services: &[(bool, bool)], redis_healthy: bool) -> Mode {
+    let critical: Vec<bool> = services
+        .iter()
+        .filter(|(c, _)| *c)
+        .map(|(_, d)| *d)
+        .collect();
+    if !critical.is_empty() && critical.iter().all(|d| *d) {
+        Mode::Offline
+    } else if critical.iter().any(|d| *d) {
+        Mode::Minimal
+    } else if services.iter().any(|(_, d)| *d) || !redis_healthy {
+        Mode::Degraded
+    } else {
+        Mode::Normal
+    }
+}
+
+/// Features whose services are not down: detection (yolo26), analysis (nemotron),
+/// entity_tracking (clip), enrichment (florence or enrichment).
+pub fn available_features(is_down: impl Fn(&str) -> bool) -> Vec<&'static str> {
+    let mut f = Vec::new();
+    if !is_down("yolo26") {
+        f.push("detection");
+    }
+    if !is_down("nemotron") {
+        f.push("analysis");
+    }
+    if !is_down("clip") {
+        f.push("entity_tracking");
+    }
+    if !is_down("florence") || !is_down("enrichment") {
+        f.push("enrichment");
+    }
+    f
+}
+
+struct Tracked {
+    name: &'static str,
+    critical: bool,
+    status: ServiceStatus,
+    consecutive_failures: u32,
+    last_check: Option<DateTime<Utc>>,
+    error: Option<String>,
+}
+
+struct State {
+    services: Vec<Tracked>,
+    redis_healthy: bool,
+    mode: Mode,
+}
+
+pub struct DegradationManager {
+    probe: Arc<dyn Probe>,
+    stats: Arc<FallbackStats>,
+    metrics: Arc<Metrics>,
+    events: EventBus,
+    interval: Duration,
+    failure_threshold: u32,
+    state: Mutex<State>,
+}
+
+impl DegradationManager {
+    pub fn new(
+        config: &Config,
+        probe: Arc<dyn Probe>,
+        stats: Arc<FallbackStats>,
+        metrics: Arc<Metrics>,
+        events: EventBus,
+    ) -> Self {
+        let services: Vec<Tracked> = config
+            .ai
+            .services()
+            .into_iter()
+            .map(|(name, s)| Tracked {
+                name,
+                critical: s.critical,
+                status: ServiceStatus::Unknown,
+                consecutive_failures: 0,
+                last_check: None,
+                error: None,
+            })
+            .collect();
+        // Until Redis has answered a PING it is not known to be healthy.
+        let mode = derive_mode(
+            &services
+                .iter()
+                .map(|s| (s.critical, false))
+                .collect::<Vec<_>>(),
+            false,
+        );
+        metrics.degradation_mode_changed(mode.as_str());
+        Self {
+            probe,
+            stats,
+            metrics,
+            events,
+            interval: secs(config.degradation.check_interval_seconds),
+            failure_threshold: config.degradation.failure_threshold.max(1),
+            state: Mutex::new(State {
+                services,
+                redis_healthy: false,
+                mode,
+            }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The supervised worker: check now, then every `check_interval_seconds`.
+    pub fn worker(self: &Arc<Self>, critical: bool) -> WorkerSpec {
+        let me = Arc::clone(self);
+        WorkerSpec::new("degradation_manager", critical, move |ctx| {
+            let me = me.clone();
+            async move { me.run(&ctx).await }
+        })
+    }
+
+    pub async fn run(&self, ctx: &WorkerContext) -> Result<(), WorkerError> {
+        loop {
+            let started = Instant::now();
+            self.check_once().await;
+            if !ctx
+                .idle(self.interval.saturating_sub(started.elapsed()))
+                .await
+            {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Probe every AI service and Redis concurrently and apply the results.
+    pub async fn check_once(&self) {
+        let names: Vec<&'static str> = self.lock().services.iter().map(|s| s.name).collect();
+        let ai = join_all(names.iter().map(|n| self.probe.ai(n)));
+        let started = std::time::Instant::now();
+        let redis = async {
+            let r = self.probe.redis().await;
+            self.metrics
+                .dependency_probed("redis", started.elapsed().as_secs_f64());
+            r
+        };
+        let (ai_results, redis_result) = tokio::join!(ai, redis);
+        self.apply(&names, ai_results, redis_result);
+    }
+
+    fn apply(
+        &self,
+        names: &[&'static str],
+        ai: Vec<Result<(), String>>,
+        redis: Result<(), String>,
+    ) {
+        let now = Utc::now();
+        let mut st = self.lock();
+        for (name, result) in names.iter().zip(ai) {
+            let Some(svc) = st.services.iter_mut().find(|s| s.name == *name) else {
+                continue;
+            };
+            let previous = svc.status;
+            svc.last_check = Some(now);
+            match result {
+                Ok(()) => {
+                    svc.consecutive_failures = 0;
+                    svc.error = None;
+                    svc.status = ServiceStatus::Healthy;
+                }
+                Err(e) => {
+                    svc.consecutive_failures += 1;
+                    svc.error = Some(e);
+                    // Below the threshold the status stays what it was.
+                    if svc.consecutive_failures >= self.failure_threshold {
+                        svc.status = ServiceStatus::Unhealthy;
+                    }
+                }
+            }
+            self.metrics
+                .dependency_state(svc.name, svc.status != ServiceStatus::Unhealthy);
+            // The first "healthy" after start is not news; every other change is.
+            let first_healthy =
+                previous == ServiceStatus::Unknown && svc.status == ServiceStatus::Healthy;
+            if previous != svc.status && !first_healthy {
+                tracing::warn!(service = svc.name, status = ?svc.status, error = ?svc.error, "AI service status changed");
+                self.events.publish(
+                    "service.status_changed",
+                    "system",
+                    serde_json::json!({
+                        "service": svc.name,
+                        "status": status_str(svc.status),
+                        "previous_status": status_str(previous),
+                        "consecutive_failures": svc.consecutive_failures,
+                        "error": svc.error,
+                    }),
+                );
+            }
+        }
+        let redis_ok = redis.is_ok();
+        if st.redis_healthy != redis_ok {
+            match &redis {
+                Ok(()) => tracing::info!("redis is reachable"),
+                Err(e) => tracing::warn!(error = %e, "redis is unreachable"),
+            }
+        }
+        st.redis_healthy = redis_ok;
+        self.metrics.dependency_state("redis", redis_ok);
+        let mode = derive_mode(
+            &st.services
+                .iter()
+                .map(|s| (s.critical, s.status == ServiceStatus::Unhealthy))
+                .collect::<Vec<_>>(),
+            redis_ok,
+        );
+        if mode != st.mode {
+            let previous = st.mode;
+            st.mode = mode;
+            self.metrics.degradation_mode_changed(mode.as_str());
+            tracing::warn!(
+                from = previous.as_str(),
+                to = mode.as_str(),
+                "degradation mode changed"
+            );
+            let features = features_of(&st.services);
+            self.events.publish(
+                "system.health_changed",
+                "system",
+                serde_json::json!({
+                    "mode": mode.as_str(),
+                    "previous_mode": previous.as_str(),
+                    "is_degraded": mode != Mode::Normal,
+                    "available_features": features,
+                }),
+            );
+        }
+    }
+
+    pub fn mode(&self) -> Mode {
+        self.lock().mode
+    }
+
+    pub fn snapshot(&self) -> DegradationSnapshot {
+        let st = self.lock();
+        DegradationSnapshot {
+            mode: st.mode,
+            is_degraded: st.mode != Mode::Normal,
+            redis_healthy: st.redis_healthy,
+            memory_queue_size: self.stats.memory_total(),
+            fallback_queues: self.stats.disk_by_queue(),
+            services: st
+                .services
+                .iter()
+                .map(|s| ServiceView {
+                    name: s.name.to_string(),
+                    status: s.status,
+                    last_check: s.last_check,
+                    consecutive_failures: s.consecutive_failures,
+                    error_message: s.error.clone(),
+                })
+                .collect(),
+            available_features: features_of(&st.services),
+        }
+    }
+}
+
+fn features_of(services: &[Tracked]) -> Vec<&'static str> {
+    available_features(|name| {
+        services
+            .iter()
+            .any(|s| s.name == name && s.status == ServiceStatus::Unhealthy)
+    })
+}
+
+fn status_str(s: ServiceStatus) -> &'static str {
+    match s {
+        ServiceStatus::Unknown => "unknown",
+        ServiceStatus::Healthy => "healthy",
+        ServiceStatus::Unhealthy => "unhealthy",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn mode_rules() {
+        // (critical, down): yolo26, nemotron critical; three others not.
+        let svc = |down: &[usize]| -> Vec<(bool, bool)> {
+            (0..5).map(|i| (i < 2, down.contains(&i))).collect()
+        };
+        assert_eq!(derive_mode(&svc(&[]), true), Mode::Normal);
+        assert_eq!(derive_mode(&svc(&[]), false), Mode::Degraded);
+        assert_eq!(derive_mode(&svc(&[3]), true), Mode::Degraded);
+        assert_eq!(derive_mode(&svc(&[0]), true), Mode::Minimal);
+        assert_eq!(derive_mode(&svc(&[1, 2, 3, 4]), true), Mode::Minimal);
+        assert_eq!(derive_mode(&svc(&[0, 1]), true), Mode::Offline);
+    }
+
+    #[test]
+    fn feature_rules() {
+        let all = available_features(|_| false);
+        assert_eq!(
+            all,
+            ["detection", "analysis", "entity_tracking", "enrichment"]
+        );
+        let f = available_features(|n| n == "florence");
+        assert!(f.contains(&"enrichment"), "enrichment service still up");
+        let f = available_features(|n| n == "florence" || n == "enrichment" || n == "yolo26");
+        assert_eq!(f, ["analysis", "entity_tracking"]);
+    }
+
+    /// Services listed in `down` fail their checks.
+    struct FakeProbe {
+        down: Mutex<HashSet<&'static str>>,
+    }
+
+    impl Probe for FakeProbe {
+        fn ai(&self, name: &'static str) -> BoxFuture<'_, Result<(), String>> {
+            let down = self.down.lock().expect("lock").contains(name);
+            Box::pin(async move {
+                if down {
+                    Err("HTTP 500".into())
+                } else {
+                    Ok(())
+                }
+            })
+        }
+        fn redis(&self) -> BoxFuture<'_, Result<(), String>> {
+            let down = self.down.lock().expect("lock").contains("redis");
+            Box::pin(async move {
+                if down {
+                    Err("refused".into())
+                } else {
+                    Ok(())
+                }
+            })
+        }
+    }
+
+    fn manager(probe: Arc<FakeProbe>) -> Arc<DegradationManager> {
+        Arc::new(DegradationManager::new(
+            &Config::default(),
+            probe,
+            Arc::new(FallbackStats::default()),
+            Arc::new(Metrics::new()),
+            EventBus::new(),
+        ))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn down_after_three_failed_checks_and_up_after_one_success() {
+        let probe = Arc::new(FakeProbe {
+            down: Mutex::new(HashSet::from(["clip"])),
+        });
+        let m = manager(probe.clone());
+        m.check_once().await;
+        m.check_once().await;
+        assert_eq!(m.mode(), Mode::Normal, "two failures are not enough");
+        m.check_once().await;
+        assert_eq!(m.mode(), Mode::Degraded);
+        let snap = m.snapshot();
+        let clip = snap
+            .services
+            .iter()
+            .find(|s| s.name == "clip")
+            .expect("clip");
+        assert_eq!(
+            (clip.status, clip.consecutive_failures),
+            (ServiceStatus::Unhealthy, 3)
+        );
+        assert_eq!(clip.error_message.as_deref(), Some("HTTP 500"));
+        assert!(!snap.available_features.contains(&"entity_tracking"));
+        probe.down.lock().expect("lock").clear();
+        m.check_once().await;
+        assert_eq!(m.mode(), Mode::Normal);
+    }
+
+    /// With the default settings (15 s checks, 3 failures), a critical service that
+    /// goes down is reported `minimal` 30–45 s later, depending on where in the check
+    /// period it failed.
+    #[tokio::test(start_paused = true)]
+    async fn time_to_minimal_with_defaults_is_between_30_and_45_seconds() {
+        for offset_ms in [1u64, 7_500, 14_999] {
+            let probe = Arc::new(FakeProbe {
+                down: Mutex::new(HashSet::new()),
+            });
+            let m = manager(probe.clone());
+            let sup = crate::supervisor::Supervisor::new(
+                &Config::default().supervisor,
+                Arc::new(Metrics::new()),
+                EventBus::new(),
+            );
+            sup.register(m.worker(false)).expect("register");
+            sup.start_all();
+            tokio::time::sleep(Duration::from_millis(offset_ms)).await;
+            probe.down.lock().expect("lock").insert("yolo26");
+            let went_down = Instant::now();
+            while m.mode() != Mode::Minimal {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            let took = went_down.elapsed().as_secs_f64();
+            assert!(
+                (29.9..=45.1).contains(&took),
+                "offset {offset_ms} ms: {took} s"
+            );
+            sup.shutdown().await;
+        }
+    }
+}
