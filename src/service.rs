@@ -14,6 +14,7 @@ use crate::events::EventBus;
 use crate::pipeline::degradation::{DegradationManager, LiveProbe};
 use crate::pipeline::kv::RedisLink;
 use crate::pipeline::queue::FallbackStats;
+use crate::pipeline::{Pipeline, PipelineError};
 use crate::prom::Metrics;
 use crate::state::AppState;
 use crate::supervisor::{Supervisor, SupervisorError};
@@ -27,6 +28,8 @@ pub enum StartError {
     },
     #[error("cannot register worker: {0}")]
     Worker(#[from] SupervisorError),
+    #[error("cannot set up the pipeline: {0}")]
+    Pipeline(#[from] PipelineError),
 }
 
 pub struct Service {
@@ -69,6 +72,18 @@ impl Service {
             metrics.clone(),
             events.clone(),
         ));
+        let pipeline = Arc::new(
+            Pipeline::build(
+                &config,
+                redis.clone(),
+                ai.clone(),
+                fallback.clone(),
+                events.clone(),
+                metrics.clone(),
+            )
+            .await?,
+        );
+        pipeline.register(&supervisor, &config)?;
         supervisor
             .register(degradation.worker(config.is_critical_worker("degradation_manager")))?;
         extra(&supervisor)?;
@@ -82,6 +97,7 @@ impl Service {
             redis,
             fallback,
             degradation,
+            pipeline,
         });
         let http = api::serve(state.clone()).map_err(|source| StartError::Bind {
             bind: config.server.bind.clone(),

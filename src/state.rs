@@ -10,6 +10,7 @@ use crate::events::EventBus;
 use crate::pipeline::degradation::DegradationManager;
 use crate::pipeline::kv::RedisLink;
 use crate::pipeline::queue::FallbackStats;
+use crate::pipeline::Pipeline;
 use crate::prom::Metrics;
 use crate::supervisor::Supervisor;
 
@@ -23,4 +24,5 @@ pub struct AppState {
     pub redis: Arc<RedisLink>,
     pub fallback: Arc<FallbackStats>,
     pub degradation: Arc<DegradationManager>,
+    pub pipeline: Arc<Pipeline>,
 }

@@ -92,7 +92,7 @@ impl Attempt {
     }
 }
 
-fn root_cause(e: &dyn std::error::Error) -> String {
+pub(crate) fn root_cause(e: &dyn std::error::Error) -> String {
     let mut cur = e;
     while let Some(next) = cur.source() {
         cur = next;

@@ -6,6 +6,7 @@ pub mod auth;
 mod breakers;
 pub mod error;
 mod openapi;
+mod pipeline;
 mod probes;
 mod query;
 mod supervisor;
@@ -85,6 +86,7 @@ pub fn routes() -> Vec<RouteDef> {
             "/api/system/supervisor/restart-history",
             sup::history,
         ),
+        route(Method::GET, "/api/system/pipeline", pipeline::status),
         route(Method::GET, "/api/system/circuit-breakers", breakers::list),
         route(
             Method::POST,

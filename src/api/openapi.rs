@@ -4,7 +4,7 @@ use actix_web::HttpResponse;
 use std::sync::OnceLock;
 use utoipa::OpenApi;
 
-use super::{breakers, probes, supervisor};
+use super::{breakers, pipeline, probes, supervisor};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -13,7 +13,7 @@ use super::{breakers, probes, supervisor};
         probes::health, probes::live, probes::metrics, document,
         supervisor::status, supervisor::status_alias, supervisor::start, supervisor::stop,
         supervisor::restart, supervisor::reset, supervisor::history,
-        breakers::list, breakers::reset,
+        pipeline::status, breakers::list, breakers::reset,
     ),
     components(schemas(super::error::ErrorBody)),
     modifiers(&ApiKeyScheme),

@@ -334,6 +334,9 @@ pub struct QueueConfig {
     pub spool_dir: String,
     pub memory_capacity: usize,
     pub spool_max_items: u64,
+    /// An item another consumer took and has not acknowledged for this long is
+    /// delivered again (the consumer is presumed dead).
+    pub claim_idle_seconds: f64,
 }
 
 impl Default for QueueConfig {
@@ -342,6 +345,7 @@ impl Default for QueueConfig {
             spool_dir: "./data/spool".into(),
             memory_capacity: 1000,
             spool_max_items: 100_000,
+            claim_idle_seconds: 60.0,
         }
     }
 }

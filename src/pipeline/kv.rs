@@ -70,6 +70,24 @@ impl RedisLink {
         Ok(manager)
     }
 
+    /// A connection of its own (for blocking reads that must not stall the shared one),
+    /// with a response timeout longer than the longest `BLOCK` it will be used for.
+    pub async fn dedicated(
+        &self,
+        response_timeout: Duration,
+    ) -> Result<redis::aio::MultiplexedConnection, KvError> {
+        let client = self
+            .client
+            .as_ref()
+            .map_err(|e| KvError::Unavailable(e.clone()))?;
+        let config = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(CONNECT_TIMEOUT))
+            .set_response_timeout(Some(response_timeout));
+        Ok(client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await?)
+    }
+
     /// `PING`, returning the round-trip time.
     pub async fn ping(&self) -> Result<Duration, KvError> {
         let started = Instant::now();

@@ -1,7 +1,238 @@
-//! The camera pipeline: file watcher → detection queue → detection worker → batch
-//! aggregator → analysis queue → analysis worker → events, plus the degradation
-//! manager and the shared Redis link. Each stage is a supervised worker.
+//! The camera pipeline: file watcher → detection queue → detection worker → Postgres
+//! `detections` + batch aggregator → analysis queue → analysis worker → Postgres
+//! `events` → `event.created`. Each stage is a supervised worker; so are the queue
+//! replayer, the degradation manager and the cleanup service. [`Pipeline`] builds the
+//! parts and registers their workers.
 
+pub mod analysis;
+pub mod batch;
+pub mod cleanup;
 pub mod degradation;
+pub mod detection;
 pub mod kv;
 pub mod queue;
+pub mod store;
+pub mod watcher;
+
+use serde::Serialize;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::ai::AiClients;
+use crate::config::Config;
+use crate::events::EventBus;
+use crate::prom::Metrics;
+use crate::supervisor::{Supervisor, SupervisorError, WorkerContext, WorkerError, WorkerSpec};
+use analysis::AnalysisWorker;
+use batch::{BatchAggregator, OpenBatch};
+use cleanup::CleanupService;
+use detection::DetectionWorker;
+use kv::RedisLink;
+use queue::{FallbackStats, Queue, QueueError};
+use store::{Store, StoreError};
+use watcher::{FileWatcher, ObserverType};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Retry delay for workers waiting on an unavailable dependency: 0.2 s doubling to 10 s.
+pub(crate) struct Backoff {
+    next: Duration,
+}
+
+impl Backoff {
+    const FIRST: Duration = Duration::from_millis(200);
+    const MAX: Duration = Duration::from_secs(10);
+
+    pub(crate) fn new() -> Self {
+        Self { next: Self::FIRST }
+    }
+
+    pub(crate) fn reset(&mut self) {
+        self.next = Self::FIRST;
+    }
+
+    pub(crate) fn peek(&self) -> Duration {
+        self.next
+    }
+
+    /// Wait the current delay (false when the worker is asked to stop), then double it.
+    pub(crate) async fn wait(&mut self, ctx: &WorkerContext) -> bool {
+        let d = self.next;
+        self.next = (self.next * 2).min(Self::MAX);
+        ctx.idle(d).await
+    }
+}
+
+/// Consumer names are stable across restarts of this host's watchpost, so a restarted
+/// worker first gets back the items it had taken and not acknowledged.
+fn consumer_name(worker: &str) -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "watchpost".into());
+    format!("{host}:{worker}")
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct FileWatcherView {
+    pub running: bool,
+    pub camera_root: String,
+    pub pending_tasks: usize,
+    /// `native` or `polling`; null while the watcher is not running.
+    pub observer_type: Option<ObserverType>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct BatchAggregatorView {
+    pub active_batches: usize,
+    pub batches: Vec<OpenBatch>,
+    pub batch_window_seconds: f64,
+    pub idle_timeout_seconds: f64,
+}
+
+pub struct Pipeline {
+    pub store: Arc<Store>,
+    pub detection_queue: Arc<Queue>,
+    pub analysis_queue: Arc<Queue>,
+    pub watcher: Arc<FileWatcher>,
+    pub batches: Arc<BatchAggregator>,
+    detection: Arc<DetectionWorker>,
+    analysis: Arc<AnalysisWorker>,
+    cleanup: Arc<CleanupService>,
+}
+
+impl Pipeline {
+    pub async fn build(
+        config: &Config,
+        redis: Arc<RedisLink>,
+        ai: Arc<AiClients>,
+        fallback: Arc<FallbackStats>,
+        events: EventBus,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, PipelineError> {
+        let store = Arc::new(Store::new(&config.postgres.url)?);
+        let open = |name: &'static str| {
+            Queue::open(
+                name,
+                &config.queue,
+                redis.clone(),
+                fallback.clone(),
+                metrics.clone(),
+            )
+        };
+        let detection_queue = Arc::new(open("detection").await?);
+        let analysis_queue = Arc::new(open("analysis").await?);
+        let watcher = Arc::new(FileWatcher::new(
+            config,
+            detection_queue.clone(),
+            redis.clone(),
+            events.clone(),
+            metrics.clone(),
+        ));
+        let batches = Arc::new(BatchAggregator::new(
+            &config.batch,
+            Some(redis.clone()),
+            analysis_queue.clone(),
+            events.clone(),
+            metrics.clone(),
+        ));
+        let detection = Arc::new(DetectionWorker {
+            queue: detection_queue.clone(),
+            ai: ai.clone(),
+            store: store.clone(),
+            batches: batches.clone(),
+            events: events.clone(),
+            metrics: metrics.clone(),
+            consumer_name: consumer_name("detection_worker"),
+        });
+        let analysis = Arc::new(AnalysisWorker {
+            queue: analysis_queue.clone(),
+            ai,
+            store: store.clone(),
+            events: events.clone(),
+            metrics,
+            consumer_name: consumer_name("analysis_worker"),
+        });
+        let cleanup = Arc::new(CleanupService {
+            store: store.clone(),
+            config: config.cleanup.clone(),
+            camera_root: PathBuf::from(&config.file_watcher.camera_root),
+            events,
+        });
+        Ok(Self {
+            store,
+            detection_queue,
+            analysis_queue,
+            watcher,
+            batches,
+            detection,
+            analysis,
+            cleanup,
+        })
+    }
+
+    /// Register every pipeline worker, in the order of behaviour.md §1.
+    pub fn register(&self, sup: &Supervisor, config: &Config) -> Result<(), SupervisorError> {
+        let critical = |name: &str| config.is_critical_worker(name);
+        sup.register(self.watcher.worker(critical("file_watcher")))?;
+        sup.register(self.detection.worker(critical("detection_worker")))?;
+        sup.register(self.analysis.worker(critical("analysis_worker")))?;
+        sup.register(self.batches.worker(critical("batch_aggregator")))?;
+        sup.register(self.cleanup.worker(critical("cleanup_service")))?;
+        sup.register(self.replayer(critical("queue_replayer")))?;
+        Ok(())
+    }
+
+    /// `queue_replayer`: moves fallback items into Redis once it is back, and
+    /// refreshes the queue depth gauges, every second.
+    fn replayer(&self, critical: bool) -> WorkerSpec {
+        let queues = [self.detection_queue.clone(), self.analysis_queue.clone()];
+        WorkerSpec::new("queue_replayer", critical, move |ctx| {
+            let queues = queues.clone();
+            async move {
+                loop {
+                    for q in &queues {
+                        if q.fallback_len().await > 0 {
+                            if let Err(e) = q.replay().await {
+                                tracing::debug!(queue = q.name(), error = %e, "replay postponed");
+                            }
+                        }
+                        q.depth().await;
+                    }
+                    if !ctx.idle(Duration::from_secs(1)).await {
+                        return Ok::<(), WorkerError>(());
+                    }
+                }
+            }
+        })
+    }
+
+    pub fn file_watcher_view(&self, running: bool) -> FileWatcherView {
+        let status = self.watcher.status();
+        FileWatcherView {
+            running: running && status.observer_type().is_some(),
+            camera_root: self.watcher.root().display().to_string(),
+            pending_tasks: status.pending_tasks(),
+            observer_type: status.observer_type(),
+        }
+    }
+
+    pub async fn batch_view(&self) -> BatchAggregatorView {
+        let batches = self.batches.open_batches().await;
+        BatchAggregatorView {
+            active_batches: batches.len(),
+            batches,
+            batch_window_seconds: self.batches.window_seconds(),
+            idle_timeout_seconds: self.batches.idle_timeout_seconds(),
+        }
+    }
+}

@@ -45,6 +45,19 @@ pub struct Metrics {
     dependency_up: IntGaugeVec,
     dependency_probe_duration: HistogramVec,
     degradation_mode: IntGaugeVec,
+    // queues
+    queue_depth: IntGaugeVec,
+    queue_fallback: IntGaugeVec,
+    queue_items: IntCounterVec,
+    // watcher, batches, pipeline stages
+    watcher_files: IntCounterVec,
+    watcher_pending: IntGaugeVec,
+    batches_open: IntGaugeVec,
+    batches_closed: IntCounterVec,
+    batch_size: HistogramVec,
+    batch_age: HistogramVec,
+    stage_duration: HistogramVec,
+    pipeline_items: IntCounterVec,
 }
 
 fn opts(name: &str, help: &str) -> Opts {
@@ -244,6 +257,103 @@ impl Metrics {
                 )
                 .expect("valid metric"),
             ),
+            queue_depth: register(
+                r,
+                IntGaugeVec::new(
+                    opts("queue_depth", "Items in a Redis queue stream, taken-but-unacknowledged ones included."),
+                    &["queue"],
+                )
+                .expect("valid metric"),
+            ),
+            queue_fallback: register(
+                r,
+                IntGaugeVec::new(
+                    opts("queue_fallback_items", "Items waiting in a queue's fallback while Redis is unavailable, by store (memory mirror, disk spool)."),
+                    &["queue", "store"],
+                )
+                .expect("valid metric"),
+            ),
+            queue_items: register(
+                r,
+                IntCounterVec::new(
+                    opts("queue_items_total", "Queue item events: enqueued_redis, enqueued_fallback, refused, replayed, redelivered, acked."),
+                    &["queue", "event"],
+                )
+                .expect("valid metric"),
+            ),
+            watcher_files: register(
+                r,
+                IntCounterVec::new(
+                    opts("watcher_files_total", "Files seen by the file watcher, by result."),
+                    &["result"],
+                )
+                .expect("valid metric"),
+            ),
+            watcher_pending: register(
+                r,
+                IntGaugeVec::new(
+                    opts("watcher_pending_files", "Files seen by the watcher and not yet queued or rejected."),
+                    &["observer"],
+                )
+                .expect("valid metric"),
+            ),
+            batches_open: register(
+                r,
+                IntGaugeVec::new(
+                    opts("batches_open", "Open detection batches, by where they are kept (redis or memory)."),
+                    &["store"],
+                )
+                .expect("valid metric"),
+            ),
+            batches_closed: register(
+                r,
+                IntCounterVec::new(
+                    opts("batches_closed_total", "Detection batches closed and handed to analysis, by reason."),
+                    &["reason"],
+                )
+                .expect("valid metric"),
+            ),
+            batch_size: register(
+                r,
+                HistogramVec::new(
+                    HistogramOpts::new("batch_detections", "Detections in a closed batch.")
+                        .namespace(NAMESPACE)
+                        .buckets(vec![1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0]),
+                    &["reason"],
+                )
+                .expect("valid metric"),
+            ),
+            batch_age: register(
+                r,
+                HistogramVec::new(
+                    HistogramOpts::new("batch_age_seconds", "Age of a batch when it closed.")
+                        .namespace(NAMESPACE)
+                        .buckets(vec![1.0, 5.0, 10.0, 30.0, 60.0, 90.0, 120.0, 300.0]),
+                    &["reason"],
+                )
+                .expect("valid metric"),
+            ),
+            stage_duration: register(
+                r,
+                HistogramVec::new(
+                    HistogramOpts::new(
+                        "pipeline_stage_duration_seconds",
+                        "Time one item spends in a pipeline stage (hash, detect, store, analyze).",
+                    )
+                    .namespace(NAMESPACE)
+                    .buckets(vec![0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 120.0]),
+                    &["stage"],
+                )
+                .expect("valid metric"),
+            ),
+            pipeline_items: register(
+                r,
+                IntCounterVec::new(
+                    opts("pipeline_items_total", "Items finished by a pipeline worker, by stage and result."),
+                    &["stage", "result"],
+                )
+                .expect("valid metric"),
+            ),
             registry,
             refresh_hooks: Mutex::new(Vec::new()),
         }
@@ -414,6 +524,110 @@ impl Metrics {
         }
     }
 }
+
+impl Metrics {
+    // ---- queues ----
+
+    pub fn queue_depth(&self, queue: &str, items: u64) {
+        self.queue_depth
+            .with_label_values(&[queue])
+            .set(i64::try_from(items).unwrap_or(i64::MAX));
+    }
+
+    pub fn queue_fallback_items(&self, queue: &str, memory: u64, disk: u64) {
+        for (store, n) in [("memory", memory), ("disk", disk)] {
+            self.queue_fallback
+                .with_label_values(&[queue, store])
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
+        }
+    }
+
+    /// `placement` is `redis` or `fallback`.
+    pub fn queue_item_enqueued(&self, queue: &str, placement: &str) {
+        let event = if placement == "redis" {
+            "enqueued_redis"
+        } else {
+            "enqueued_fallback"
+        };
+        self.queue_items.with_label_values(&[queue, event]).inc();
+    }
+
+    pub fn queue_item_refused(&self, queue: &str) {
+        self.queue_items
+            .with_label_values(&[queue, "refused"])
+            .inc();
+    }
+
+    pub fn queue_items_replayed(&self, queue: &str, n: u64) {
+        self.queue_items
+            .with_label_values(&[queue, "replayed"])
+            .inc_by(n);
+    }
+
+    pub fn queue_item_redelivered(&self, queue: &str) {
+        self.queue_items
+            .with_label_values(&[queue, "redelivered"])
+            .inc();
+    }
+
+    pub fn queue_item_acked(&self, queue: &str) {
+        self.queue_items.with_label_values(&[queue, "acked"]).inc();
+    }
+
+    // ---- watcher, batches, stages ----
+
+    /// `result` is one of [`WATCHER_RESULTS`].
+    pub fn watcher_file(&self, result: &str) {
+        self.watcher_files.with_label_values(&[result]).inc();
+    }
+
+    pub fn watcher_pending(&self, observer: &str, pending: usize) {
+        self.watcher_pending
+            .with_label_values(&[observer])
+            .set(i64::try_from(pending).unwrap_or(i64::MAX));
+    }
+
+    pub fn batches_open(&self, redis: usize, memory: usize) {
+        for (store, n) in [("redis", redis), ("memory", memory)] {
+            self.batches_open
+                .with_label_values(&[store])
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
+        }
+    }
+
+    pub fn batch_closed(&self, reason: &str, detections: usize, age_seconds: f64) {
+        self.batches_closed.with_label_values(&[reason]).inc();
+        self.batch_size
+            .with_label_values(&[reason])
+            .observe(detections as f64);
+        self.batch_age
+            .with_label_values(&[reason])
+            .observe(age_seconds);
+    }
+
+    pub fn stage_timed(&self, stage: &str, seconds: f64) {
+        self.stage_duration
+            .with_label_values(&[stage])
+            .observe(seconds);
+    }
+
+    pub fn pipeline_item(&self, stage: &str, result: &str) {
+        self.pipeline_items
+            .with_label_values(&[stage, result])
+            .inc();
+    }
+}
+
+pub const WATCHER_RESULTS: [&str; 8] = [
+    "queued",
+    "duplicate",
+    "already_processed",
+    "rejected_extension",
+    "rejected_size",
+    "ignored_root",
+    "refused",
+    "error",
+];
 
 /// Closed label sets.
 pub const BREAKER_STATES: [&str; 3] = ["closed", "open", "half_open"];

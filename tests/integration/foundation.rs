@@ -188,9 +188,11 @@ async fn protect_reads_guards_gets_but_not_probes() {
 #[actix_web::test]
 async fn posts_from_non_loopback_are_forbidden_when_no_key_is_configured() {
     use actix_web::test;
-    let service = watchpost::Service::start_with(config_on_free_port(), |_| Ok(()))
-        .await
-        .expect("start");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let service =
+        watchpost::Service::start_with(crate::support::base_config(dir.path()), |_| Ok(()))
+            .await
+            .expect("start");
     let app = test::init_service(watchpost::api::app(service.state().clone())).await;
     let remote = "192.0.2.7:5555".parse().expect("addr");
     let req = test::TestRequest::post()
@@ -214,12 +216,6 @@ async fn posts_from_non_loopback_are_forbidden_when_no_key_is_configured() {
         .to_request();
     assert_eq!(test::call_service(&app, req).await.status().as_u16(), 404);
     service.shutdown().await;
-}
-
-pub fn config_on_free_port() -> watchpost::Config {
-    let mut config = watchpost::Config::default();
-    config.server.bind = "127.0.0.1:0".into();
-    config
 }
 
 #[test]

@@ -6,5 +6,6 @@ mod support;
 
 mod foundation;
 mod harness;
+mod pipeline;
 mod resilience;
 mod supervisor;

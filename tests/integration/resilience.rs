@@ -10,9 +10,14 @@ use watchpost::ai::{AiError, RiskLevel, FALLBACK_SUMMARY};
 use watchpost::pipeline::degradation::Mode as DegMode;
 use watchpost::{Config, Service};
 
-fn config(stack: &FakeAiStack, redis_url: &str, keys: &[&str], check_interval: f64) -> Config {
-    let mut c = Config::default();
-    c.server.bind = "127.0.0.1:0".into();
+fn config(
+    stack: &FakeAiStack,
+    redis_url: &str,
+    keys: &[&str],
+    check_interval: f64,
+) -> (Config, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut c = crate::support::base_config(dir.path());
     c.redis.url = redis_url.into();
     for (name, url) in stack
         .services
@@ -34,7 +39,7 @@ fn config(stack: &FakeAiStack, redis_url: &str, keys: &[&str], check_interval: f
     c.breaker.recovery_timeout_seconds = 0.3;
     c.degradation.check_interval_seconds = check_interval;
     c.auth.api_keys = keys.iter().map(|k| k.to_string()).collect();
-    c
+    (c, dir)
 }
 
 fn png() -> Bytes {
@@ -80,9 +85,8 @@ fn breaker<'a>(all: &'a Value, name: &str) -> &'a Value {
 async fn detection_retries_then_the_breaker_opens_and_rejects() {
     let stack = FakeAiStack::start();
     let redis = Redis::start();
-    let service = Service::start(config(&stack, &redis.url(), &["k"], 3600.0))
-        .await
-        .expect("start");
+    let (cfg, _dir) = config(&stack, &redis.url(), &["k"], 3600.0);
+    let service = Service::start(cfg).await.expect("start");
     first_round_done(&service).await;
     let base = format!("http://{}", service.local_addr());
     let ai = service.state().ai.clone();
@@ -165,9 +169,8 @@ async fn detection_retries_then_the_breaker_opens_and_rejects() {
 async fn client_errors_are_not_retried_and_do_not_count() {
     let stack = FakeAiStack::start();
     let redis = Redis::start();
-    let service = Service::start(config(&stack, &redis.url(), &[], 3600.0))
-        .await
-        .expect("start");
+    let (cfg, _dir) = config(&stack, &redis.url(), &[], 3600.0);
+    let service = Service::start(cfg).await.expect("start");
     first_round_done(&service).await;
     let ai = service.state().ai.clone();
     let yolo = stack.get("yolo26");
@@ -202,9 +205,8 @@ async fn client_errors_are_not_retried_and_do_not_count() {
 async fn refused_and_hanging_services_fail_within_their_timeouts() {
     let stack = FakeAiStack::start();
     let redis = Redis::start();
-    let service = Service::start(config(&stack, &redis.url(), &[], 3600.0))
-        .await
-        .expect("start");
+    let (cfg, _dir) = config(&stack, &redis.url(), &[], 3600.0);
+    let service = Service::start(cfg).await.expect("start");
     first_round_done(&service).await;
     let ai = service.state().ai.clone();
     let yolo = stack.get("yolo26");
@@ -229,9 +231,8 @@ async fn refused_and_hanging_services_fail_within_their_timeouts() {
 async fn breaker_reset_needs_the_key_and_reports_the_previous_state() {
     let stack = FakeAiStack::start();
     let redis = Redis::start();
-    let service = Service::start(config(&stack, &redis.url(), &["resetkey"], 3600.0))
-        .await
-        .expect("start");
+    let (cfg, _dir) = config(&stack, &redis.url(), &["resetkey"], 3600.0);
+    let service = Service::start(cfg).await.expect("start");
     first_round_done(&service).await;
     let base = format!("http://{}", service.local_addr());
     stack.get("nemotron").set_mode(Mode::Status(503));
@@ -300,9 +301,8 @@ async fn breaker_reset_needs_the_key_and_reports_the_previous_state() {
 async fn analysis_parses_the_llm_and_falls_back_when_it_fails() {
     let stack = FakeAiStack::start();
     let redis = Redis::start();
-    let service = Service::start(config(&stack, &redis.url(), &[], 3600.0))
-        .await
-        .expect("start");
+    let (cfg, _dir) = config(&stack, &redis.url(), &[], 3600.0);
+    let service = Service::start(cfg).await.expect("start");
     first_round_done(&service).await;
     let ai = service.state().ai.clone();
     let llm = stack.get("nemotron");
@@ -369,9 +369,8 @@ async fn wait_mode(service: &Service, mode: DegMode, features: &[&str]) {
 async fn degradation_moves_through_every_mode_and_back() {
     let stack = FakeAiStack::start();
     let mut redis = Redis::start();
-    let service = Service::start(config(&stack, &redis.url(), &[], 0.1))
-        .await
-        .expect("start");
+    let (cfg, _dir) = config(&stack, &redis.url(), &[], 0.1);
+    let service = Service::start(cfg).await.expect("start");
     let all = ["detection", "analysis", "entity_tracking", "enrichment"];
     wait_mode(&service, DegMode::Normal, &all).await;
     let snap = service.state().degradation.snapshot();

@@ -25,9 +25,8 @@ fn crashy(name: &str, crash: Arc<Notify>) -> WorkerSpec {
     })
 }
 
-fn config(keys: &[&str]) -> Config {
-    let mut c = Config::default();
-    c.server.bind = "127.0.0.1:0".into();
+fn config(dir: &std::path::Path, keys: &[&str]) -> Config {
+    let mut c = crate::support::base_config(dir);
     c.supervisor.backoff_base_seconds = 0.05;
     c.supervisor.backoff_max_seconds = 0.2;
     c.supervisor.max_restarts = 20;
@@ -36,15 +35,17 @@ fn config(keys: &[&str]) -> Config {
 }
 
 struct Harness {
+    _dir: tempfile::TempDir,
     service: Service,
     crash: Arc<Notify>,
     base: String,
 }
 
 async fn start(keys: &[&str]) -> Harness {
+    let dir = tempfile::tempdir().expect("temp dir");
     let crash = Arc::new(Notify::new());
     let c = crash.clone();
-    let service = Service::start_with(config(keys), move |sup| {
+    let service = Service::start_with(config(dir.path(), keys), move |sup| {
         sup.register(crashy("crashy", c))?;
         sup.register(crashy("steady", Arc::new(Notify::new())))
     })
@@ -52,6 +53,7 @@ async fn start(keys: &[&str]) -> Harness {
     .expect("start service");
     let base = format!("http://{}", service.local_addr());
     Harness {
+        _dir: dir,
         service,
         crash,
         base,
@@ -102,9 +104,28 @@ async fn crashed_worker_is_restarted_and_history_shows_crashed_then_success() {
     let (s, status) = get(format!("{}/api/system/supervisor", h.base)).await;
     assert_eq!(s, 200);
     assert_eq!(status["running"], true);
-    // degradation_manager (production) + the two test workers.
-    assert_eq!(status["worker_count"], 3);
-    assert_eq!(status["workers"][0]["name"], "degradation_manager");
+    // The seven production workers, in registration order, then the two test workers.
+    let names: Vec<&str> = status["workers"]
+        .as_array()
+        .expect("workers")
+        .iter()
+        .filter_map(|w| w["name"].as_str())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "file_watcher",
+            "detection_worker",
+            "analysis_worker",
+            "batch_aggregator",
+            "cleanup_service",
+            "queue_replayer",
+            "degradation_manager",
+            "crashy",
+            "steady"
+        ]
+    );
+    assert_eq!(status["worker_count"], 9);
     let w = worker(&status, "crashy");
     assert_eq!(w["status"], "running");
     assert_eq!(w["max_restarts"], 20);

@@ -149,8 +149,12 @@ impl Redis {
                 "127.0.0.1",
                 "--save",
                 "",
+                // An outage, not a wipe: data survives a kill like a production
+                // Redis with AOF (which watchpost's queues assume).
                 "--appendonly",
-                "no",
+                "yes",
+                "--appendfsync",
+                "always",
                 "--daemonize",
                 "no",
                 "--dir",
@@ -463,15 +467,29 @@ impl Watchpost {
     /// Start with `extra` env (applied after the isolated defaults) and wait for `/health`.
     pub fn start(extra: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let port = free_port();
+        let extra: Vec<(String, String)> = extra
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Self::start_in(dir, free_port(), &extra)
+    }
+
+    /// Start in `dir` (camera root `dir/cameras`, spool `dir/spool`, log
+    /// `dir/watchpost.log`, appended across restarts) on `port`.
+    pub fn start_in(dir: tempfile::TempDir, port: u16, extra: &[(String, String)]) -> Self {
         let log = dir.path().join("watchpost.log");
         let mut cmd = Self::command(dir.path(), port);
         for (k, v) in extra {
             cmd.env(k, v);
         }
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .expect("log file");
         let child = cmd
             .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("log file"))
+            .stderr(log_file)
             .spawn()
             .expect("spawn watchpost");
         let w = Self {
@@ -483,6 +501,22 @@ impl Watchpost {
         let url = format!("{}/health", w.url());
         eventually_blocking("watchpost /health", || http_get_ok(&url));
         w
+    }
+
+    /// Kill -9 (no graceful shutdown) and hand back the directory for a restart.
+    pub fn kill(mut self) -> tempfile::TempDir {
+        kill(&mut self.child);
+        self.take_dir()
+    }
+
+    /// SIGTERM, wait, and hand back the directory for a restart.
+    pub fn stop(mut self) -> tempfile::TempDir {
+        self.terminate();
+        self.take_dir()
+    }
+
+    fn take_dir(mut self) -> tempfile::TempDir {
+        std::mem::replace(&mut self.dir, tempfile::tempdir().expect("temp dir"))
     }
 
     /// A command for the binary with the isolated environment, not yet spawned.
@@ -530,6 +564,14 @@ impl Watchpost {
 impl Drop for Watchpost {
     fn drop(&mut self) {
         kill(&mut self.child);
+        if std::thread::panicking() {
+            let log = self.log();
+            let tail: Vec<&str> = log.lines().rev().take(60).collect();
+            eprintln!("---- last lines of the watchpost log ----");
+            for line in tail.into_iter().rev() {
+                eprintln!("{line}");
+            }
+        }
     }
 }
 
@@ -539,4 +581,23 @@ pub fn client() -> reqwest::Client {
         .timeout(Duration::from_secs(10))
         .build()
         .expect("http client")
+}
+
+/// A config for an in-process service: free port, temp camera root and spool under
+/// `dir`, every dependency pointed at a closed port (tests override what they start).
+pub fn base_config(dir: &Path) -> watchpost::Config {
+    let mut c = watchpost::Config::default();
+    c.server.bind = "127.0.0.1:0".into();
+    let dead = || format!("127.0.0.1:{}", free_port());
+    c.redis.url = format!("redis://{}", dead());
+    c.postgres.url = format!("postgres://postgres@{}/watchpost", dead());
+    c.prometheus.url = format!("http://{}", dead());
+    c.ai.yolo26.url = format!("http://{}", dead());
+    c.ai.nemotron.url = format!("http://{}", dead());
+    c.ai.florence.url = format!("http://{}", dead());
+    c.ai.clip.url = format!("http://{}", dead());
+    c.ai.enrichment.url = format!("http://{}", dead());
+    c.file_watcher.camera_root = dir.join("cameras").display().to_string();
+    c.queue.spool_dir = dir.join("spool").display().to_string();
+    c
 }

@@ -1,7 +1,488 @@
-//! Durable work queues (`detection`, `analysis`) with a memory + disk fallback while
-//! Redis is down. This module currently holds the fallback counters the degradation
-//! snapshot reads; the queues themselves arrive with the pipeline issue.
+//! Durable work queues (`detection`, `analysis`), at-least-once.
+//!
+//! Normal path: a Redis Stream per queue with one consumer group. A consumer first
+//! re-reads its own pending entries (items it took before a crash), periodically
+//! claims entries other consumers left pending longer than `claim_idle_seconds`
+//! (XAUTOCLAIM), then reads new ones. An item leaves the stream only when acknowledged.
+//!
+//! Fallback path: while Redis is unreachable, producers write into the queue's fallback:
+//! every item is appended durably to the on-disk spool (so a crash or restart loses
+//! nothing) and mirrored in a bounded memory buffer (`memory_capacity`). While the
+//! fallback holds anything, new items go there too, so order is kept. The replay
+//! worker moves the fallback into Redis in order once Redis is back, then clears it.
+//! A full spool refuses new items (error log + metric); accepted items are never dropped.
 
+mod spool;
 mod stats;
 
 pub use stats::FallbackStats;
+
+use redis::Value;
+use std::collections::VecDeque;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+use super::kv::{KvError, RedisLink};
+use crate::config::{secs, QueueConfig};
+use crate::prom::Metrics;
+use spool::Spool;
+
+const GROUP: &str = "watchpost";
+/// How long one blocking read waits for new items.
+const READ_BLOCK: Duration = Duration::from_millis(500);
+/// How often a consumer looks for entries abandoned by other consumers.
+const CLAIM_EVERY: Duration = Duration::from_secs(5);
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error("queue '{queue}' fallback spool is full ({max} items); item refused")]
+    SpoolFull { queue: String, max: u64 },
+    #[error("queue '{queue}' spool I/O failed: {source}")]
+    Spool {
+        queue: String,
+        source: std::io::Error,
+    },
+    #[error("queue '{queue}' is unavailable: {why}")]
+    Unavailable { queue: String, why: String },
+}
+
+/// Where an accepted item went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placement {
+    Redis,
+    Fallback,
+}
+
+struct Fallback {
+    memory: VecDeque<String>,
+    spool: Spool,
+}
+
+pub struct Queue {
+    name: &'static str,
+    stream: String,
+    redis: Arc<RedisLink>,
+    memory_capacity: usize,
+    spool_max: u64,
+    claim_idle: Duration,
+    fallback: Mutex<Fallback>,
+    stats: Arc<FallbackStats>,
+    metrics: Arc<Metrics>,
+}
+
+/// One item handed to a consumer; acknowledge it with [`Consumer::ack`].
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub id: String,
+    pub payload: String,
+    /// True when this item was delivered before and not acknowledged.
+    pub redelivered: bool,
+}
+
+impl Queue {
+    /// Open a queue, loading whatever a previous run left in its spool.
+    pub async fn open(
+        name: &'static str,
+        cfg: &QueueConfig,
+        redis: Arc<RedisLink>,
+        stats: Arc<FallbackStats>,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, QueueError> {
+        let spool = Spool::open(Path::new(&cfg.spool_dir), name)
+            .await
+            .map_err(|source| QueueError::Spool {
+                queue: name.into(),
+                source,
+            })?;
+        let mut memory = VecDeque::new();
+        if spool.len() > 0 {
+            tracing::warn!(
+                queue = name,
+                items = spool.len(),
+                "fallback spool holds items from an earlier run; they will be replayed into Redis"
+            );
+            for item in spool.read_all().await.map_err(|source| QueueError::Spool {
+                queue: name.into(),
+                source,
+            })? {
+                if memory.len() >= cfg.memory_capacity {
+                    break;
+                }
+                memory.push_back(item);
+            }
+        }
+        let q = Self {
+            name,
+            stream: format!("watchpost:queue:{name}"),
+            redis,
+            memory_capacity: cfg.memory_capacity,
+            spool_max: cfg.spool_max_items,
+            claim_idle: secs(cfg.claim_idle_seconds),
+            fallback: Mutex::new(Fallback { memory, spool }),
+            stats,
+            metrics,
+        };
+        q.publish_fallback(&*q.fallback.lock().await);
+        Ok(q)
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn publish_fallback(&self, fb: &Fallback) {
+        let (mem, disk) = (fb.memory.len() as u64, fb.spool.len());
+        self.stats.set(self.name, mem, disk);
+        self.metrics.queue_fallback_items(self.name, mem, disk);
+    }
+
+    fn unavailable(&self, e: impl std::fmt::Display) -> QueueError {
+        QueueError::Unavailable {
+            queue: self.name.into(),
+            why: e.to_string(),
+        }
+    }
+
+    async fn xadd(&self, payload: &str) -> Result<(), KvError> {
+        let mut conn = self.redis.conn().await?;
+        let _: String = redis::cmd("XADD")
+            .arg(&self.stream)
+            .arg("*")
+            .arg("p")
+            .arg(payload)
+            .query_async(&mut conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Accept an item: into Redis, or into the fallback while Redis is down (or while
+    /// older fallback items still wait, to keep order).
+    pub async fn push(&self, payload: &str) -> Result<Placement, QueueError> {
+        let mut fb = self.fallback.lock().await;
+        if fb.spool.len() == 0 {
+            match self.xadd(payload).await {
+                Ok(()) => {
+                    self.metrics.queue_item_enqueued(self.name, "redis");
+                    return Ok(Placement::Redis);
+                }
+                Err(e) => {
+                    tracing::warn!(queue = self.name, error = %e, "redis unavailable; using the fallback queue");
+                }
+            }
+        }
+        if fb.spool.len() >= self.spool_max {
+            self.metrics.queue_item_refused(self.name);
+            tracing::error!(
+                queue = self.name,
+                max = self.spool_max,
+                "fallback spool full; refusing item"
+            );
+            return Err(QueueError::SpoolFull {
+                queue: self.name.into(),
+                max: self.spool_max,
+            });
+        }
+        fb.spool
+            .append(payload.to_string())
+            .await
+            .map_err(|source| QueueError::Spool {
+                queue: self.name.into(),
+                source,
+            })?;
+        if fb.memory.len() < self.memory_capacity {
+            fb.memory.push_back(payload.to_string());
+        }
+        self.metrics.queue_item_enqueued(self.name, "fallback");
+        self.publish_fallback(&fb);
+        Ok(Placement::Fallback)
+    }
+
+    /// Items waiting in the fallback.
+    pub async fn fallback_len(&self) -> u64 {
+        self.fallback.lock().await.spool.len()
+    }
+
+    /// Move the fallback into Redis, oldest first. Stops at the first Redis error and
+    /// keeps the rest. Returns how many items moved.
+    pub async fn replay(&self) -> Result<usize, QueueError> {
+        let mut fb = self.fallback.lock().await;
+        if fb.spool.len() == 0 {
+            return Ok(0);
+        }
+        let items = fb
+            .spool
+            .read_all()
+            .await
+            .map_err(|source| QueueError::Spool {
+                queue: self.name.into(),
+                source,
+            })?;
+        let mut sent = 0;
+        let mut failure = None;
+        for item in &items {
+            match self.xadd(item).await {
+                Ok(()) => sent += 1,
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+        let remaining: Vec<String> = items[sent..].to_vec();
+        fb.memory = remaining
+            .iter()
+            .take(self.memory_capacity)
+            .cloned()
+            .collect();
+        fb.spool
+            .rewrite(remaining)
+            .await
+            .map_err(|source| QueueError::Spool {
+                queue: self.name.into(),
+                source,
+            })?;
+        self.publish_fallback(&fb);
+        if sent > 0 {
+            self.metrics.queue_items_replayed(self.name, sent as u64);
+            tracing::info!(
+                queue = self.name,
+                replayed = sent,
+                left = fb.spool.len(),
+                "fallback replayed into redis"
+            );
+        }
+        match failure {
+            Some(e) if sent == 0 => Err(self.unavailable(e)),
+            _ => Ok(sent),
+        }
+    }
+
+    /// Entries in the stream (taken-but-unacknowledged included); `None` if Redis is down.
+    pub async fn depth(&self) -> Option<u64> {
+        let mut conn = self.redis.conn().await.ok()?;
+        let n: u64 = redis::cmd("XLEN")
+            .arg(&self.stream)
+            .query_async(&mut conn)
+            .await
+            .ok()?;
+        self.metrics.queue_depth(self.name, n);
+        Some(n)
+    }
+
+    /// A consumer with a stable name (stable across restarts, so it re-reads its own
+    /// unacknowledged items first).
+    pub fn consumer(self: &Arc<Self>, consumer_name: &str) -> Consumer {
+        Consumer {
+            queue: Arc::clone(self),
+            name: consumer_name.to_string(),
+            conn: None,
+            own_pending_checked: false,
+            last_claim: None,
+        }
+    }
+}
+
+pub struct Consumer {
+    queue: Arc<Queue>,
+    name: String,
+    conn: Option<redis::aio::MultiplexedConnection>,
+    own_pending_checked: bool,
+    last_claim: Option<Instant>,
+}
+
+impl Consumer {
+    async fn conn(&mut self) -> Result<redis::aio::MultiplexedConnection, QueueError> {
+        if let Some(c) = &self.conn {
+            return Ok(c.clone());
+        }
+        let mut c = self
+            .queue
+            .redis
+            .dedicated(READ_BLOCK + Duration::from_secs(2))
+            .await
+            .map_err(|e| self.queue.unavailable(e))?;
+        let created: redis::RedisResult<Value> = redis::cmd("XGROUP")
+            .arg("CREATE")
+            .arg(&self.queue.stream)
+            .arg(GROUP)
+            .arg("0")
+            .arg("MKSTREAM")
+            .query_async(&mut c)
+            .await;
+        if let Err(e) = created {
+            if e.code() != Some("BUSYGROUP") {
+                return Err(self.queue.unavailable(e));
+            }
+        }
+        self.conn = Some(c.clone());
+        Ok(c)
+    }
+
+    fn forget_connection<E: std::fmt::Display>(&mut self, e: E) -> QueueError {
+        self.conn = None;
+        self.queue.unavailable(e)
+    }
+
+    /// The next item: own unacknowledged ones first, then abandoned ones, then new ones
+    /// (waiting up to half a second). `Ok(None)` when there is nothing to do.
+    pub async fn take(&mut self) -> Result<Option<Delivery>, QueueError> {
+        let mut conn = self.conn().await?;
+        let stream = self.queue.stream.clone();
+        if !self.own_pending_checked {
+            let reply: redis::RedisResult<Value> = redis::cmd("XREADGROUP")
+                .arg("GROUP")
+                .arg(GROUP)
+                .arg(&self.name)
+                .arg("COUNT")
+                .arg(1)
+                .arg("STREAMS")
+                .arg(&stream)
+                .arg("0")
+                .query_async(&mut conn)
+                .await;
+            let reply = reply.map_err(|e| self.forget_connection(e))?;
+            match read_reply_entries(&reply).into_iter().next() {
+                Some((id, Some(payload))) => {
+                    return Ok(Some(Delivery {
+                        id,
+                        payload,
+                        redelivered: true,
+                    }))
+                }
+                Some((id, None)) => {
+                    // The entry was deleted after we took it; acknowledge and move on.
+                    self.ack(&id).await?;
+                    return Ok(None);
+                }
+                None => self.own_pending_checked = true,
+            }
+        }
+        if self.last_claim.is_none_or(|t| t.elapsed() >= CLAIM_EVERY) {
+            self.last_claim = Some(Instant::now());
+            let idle_ms = self.queue.claim_idle.as_millis() as u64;
+            let reply: redis::RedisResult<Value> = redis::cmd("XAUTOCLAIM")
+                .arg(&stream)
+                .arg(GROUP)
+                .arg(&self.name)
+                .arg(idle_ms)
+                .arg("0-0")
+                .arg("COUNT")
+                .arg(1)
+                .query_async(&mut conn)
+                .await;
+            let reply = reply.map_err(|e| self.forget_connection(e))?;
+            if let Value::Array(parts) = &reply {
+                if let Some((id, Some(payload))) =
+                    parts.get(1).map(entries).and_then(|e| e.into_iter().next())
+                {
+                    tracing::info!(queue = self.queue.name, id = %id, "claimed an item abandoned by another consumer");
+                    self.queue.metrics.queue_item_redelivered(self.queue.name);
+                    return Ok(Some(Delivery {
+                        id,
+                        payload,
+                        redelivered: true,
+                    }));
+                }
+            }
+        }
+        let reply: redis::RedisResult<Value> = redis::cmd("XREADGROUP")
+            .arg("GROUP")
+            .arg(GROUP)
+            .arg(&self.name)
+            .arg("COUNT")
+            .arg(1)
+            .arg("BLOCK")
+            .arg(READ_BLOCK.as_millis() as u64)
+            .arg("STREAMS")
+            .arg(&stream)
+            .arg(">")
+            .query_async(&mut conn)
+            .await;
+        let reply = reply.map_err(|e| self.forget_connection(e))?;
+        Ok(read_reply_entries(&reply).into_iter().find_map(|(id, p)| {
+            p.map(|payload| Delivery {
+                id,
+                payload,
+                redelivered: false,
+            })
+        }))
+    }
+
+    /// Acknowledge and delete an item: it will not be delivered again.
+    pub async fn ack(&mut self, id: &str) -> Result<(), QueueError> {
+        let mut conn = self.conn().await?;
+        let stream = self.queue.stream.clone();
+        let res: redis::RedisResult<()> = redis::pipe()
+            .cmd("XACK")
+            .arg(&stream)
+            .arg(GROUP)
+            .arg(id)
+            .ignore()
+            .cmd("XDEL")
+            .arg(&stream)
+            .arg(id)
+            .ignore()
+            .query_async(&mut conn)
+            .await;
+        res.map_err(|e| self.forget_connection(e))?;
+        self.queue.metrics.queue_item_acked(self.queue.name);
+        Ok(())
+    }
+
+    /// Next time, start again from this consumer's own unacknowledged items.
+    pub fn rewind(&mut self) {
+        self.own_pending_checked = false;
+    }
+}
+
+/// Entries of an XREADGROUP reply: `[[stream, [[id, [field, value, ...]], ...]]]`.
+fn read_reply_entries(v: &Value) -> Vec<(String, Option<String>)> {
+    match v {
+        Value::Array(streams) => streams
+            .iter()
+            .filter_map(|s| match s {
+                Value::Array(kv) => kv.get(1).map(entries),
+                _ => None,
+            })
+            .flatten()
+            .collect(),
+        Value::Map(streams) => streams.iter().flat_map(|(_, e)| entries(e)).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// `[[id, [field, value, ...]], ...]` → `(id, value of field "p")`; a deleted entry has
+/// no fields.
+fn entries(v: &Value) -> Vec<(String, Option<String>)> {
+    let Value::Array(items) = v else {
+        return Vec::new();
+    };
+    items
+        .iter()
+        .filter_map(|item| {
+            let Value::Array(parts) = item else {
+                return None;
+            };
+            let id = text(parts.first()?)?;
+            let payload = match parts.get(1) {
+                Some(Value::Array(fields)) => fields
+                    .chunks(2)
+                    .find(|kv| kv.first().and_then(text).as_deref() == Some("p"))
+                    .and_then(|kv| kv.get(1).and_then(text)),
+                _ => None,
+            };
+            Some((id, payload))
+        })
+        .collect()
+}
+
+fn text(v: &Value) -> Option<String> {
+    match v {
+        Value::BulkString(b) => String::from_utf8(b.clone()).ok(),
+        Value::SimpleString(s) => Some(s.clone()),
+        _ => None,
+    }
+}

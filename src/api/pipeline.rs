@@ -1,0 +1,38 @@
+//! `GET /api/system/pipeline`: the live state of the watcher, the open batches and
+//! the degradation manager.
+
+use actix_web::web::Data;
+use actix_web::HttpResponse;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::pipeline::degradation::DegradationSnapshot;
+use crate::pipeline::{BatchAggregatorView, FileWatcherView};
+use crate::state::AppState;
+use crate::supervisor::WorkerStatus;
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PipelineResponse {
+    file_watcher: FileWatcherView,
+    batch_aggregator: BatchAggregatorView,
+    degradation: DegradationSnapshot,
+    timestamp: DateTime<Utc>,
+}
+
+/// Combined status of the pipeline components.
+#[utoipa::path(get, path = "/api/system/pipeline", tag = "pipeline",
+    responses((status = 200, body = PipelineResponse)))]
+pub async fn status(state: Data<AppState>) -> HttpResponse {
+    let watcher_running = state
+        .supervisor
+        .status()
+        .workers
+        .iter()
+        .any(|w| w.name == "file_watcher" && w.status == WorkerStatus::Running);
+    HttpResponse::Ok().json(PipelineResponse {
+        file_watcher: state.pipeline.file_watcher_view(watcher_running),
+        batch_aggregator: state.pipeline.batch_view().await,
+        degradation: state.degradation.snapshot(),
+        timestamp: Utc::now(),
+    })
+}

@@ -1,0 +1,185 @@
+//! Analysis worker (`analysis_worker`): takes closed batches off the analysis queue,
+//! asks Nemotron for a risk assessment (the §3 fallback values when the LLM fails),
+//! writes one `events` row per batch (`batch_id` is unique, so a redelivered batch
+//! cannot create a second event) and emits `event.created` for a new event. While
+//! PostgreSQL is down the batch stays queued and is retried with backoff.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::batch::{unix_to_datetime, ClosedBatch};
+use super::queue::{Consumer, Delivery, Queue};
+use super::store::{NewEvent, Store, StoredDetection};
+use super::Backoff;
+use crate::ai::AiClients;
+use crate::events::EventBus;
+use crate::prom::Metrics;
+use crate::supervisor::{WorkerContext, WorkerError, WorkerSpec};
+
+pub struct AnalysisWorker {
+    pub queue: Arc<Queue>,
+    pub ai: Arc<AiClients>,
+    pub store: Arc<Store>,
+    pub events: EventBus,
+    pub metrics: Arc<Metrics>,
+    pub consumer_name: String,
+}
+
+/// The prompt for one batch: camera, time window and every detection.
+pub fn build_prompt(batch: &ClosedBatch, detections: &[StoredDetection]) -> String {
+    let mut p = String::from(
+        "You are a home security analyst. Assess the risk of the following camera activity.\n",
+    );
+    let _ = writeln!(p, "Camera: {}", batch.camera_id);
+    let _ = writeln!(
+        p,
+        "Window: {} to {}",
+        unix_to_datetime(batch.started_at).format("%Y-%m-%d %H:%M:%S UTC"),
+        unix_to_datetime(batch.closed_at).format("%H:%M:%S UTC")
+    );
+    let _ = writeln!(p, "Detections ({}):", detections.len());
+    for d in detections {
+        let _ = writeln!(
+            p,
+            "- {} {} (confidence {:.2})",
+            d.detected_at.format("%H:%M:%S"),
+            d.object_type,
+            d.confidence
+        );
+    }
+    p.push_str(
+        "Answer with one JSON object: {\"risk_score\": 0-100 integer, \"risk_level\": \
+         \"low|medium|high|critical\", \"summary\": one sentence, \"reasoning\": short explanation}.\n",
+    );
+    p
+}
+
+impl AnalysisWorker {
+    pub fn worker(self: &Arc<Self>, critical: bool) -> WorkerSpec {
+        let me = Arc::clone(self);
+        WorkerSpec::new("analysis_worker", critical, move |ctx| {
+            let me = me.clone();
+            async move { me.run(&ctx).await }
+        })
+    }
+
+    async fn run(&self, ctx: &WorkerContext) -> Result<(), WorkerError> {
+        let mut consumer = self.queue.consumer(&self.consumer_name);
+        let mut backoff = Backoff::new();
+        while !ctx.is_cancelled() {
+            ctx.beat();
+            let taken = tokio::select! {
+                _ = ctx.cancelled() => break,
+                r = consumer.take() => r,
+            };
+            match taken {
+                Ok(Some(d)) => {
+                    backoff.reset();
+                    if !self.handle(ctx, &mut consumer, d).await {
+                        break;
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::debug!(error = %e, "analysis queue unavailable");
+                    if !backoff.wait(ctx).await {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn handle(&self, ctx: &WorkerContext, consumer: &mut Consumer, d: Delivery) -> bool {
+        let mut backoff = Backoff::new();
+        loop {
+            ctx.beat();
+            match self.process(&d).await {
+                Ok(result) => {
+                    self.metrics.pipeline_item("analysis", result);
+                    loop {
+                        match consumer.ack(&d.id).await {
+                            Ok(()) => return true,
+                            Err(e) => {
+                                tracing::warn!(error = %e, "cannot acknowledge analysis item; retrying");
+                                if !backoff.wait(ctx).await {
+                                    return false;
+                                }
+                            }
+                        }
+                    }
+                }
+                Err(why) => {
+                    tracing::warn!(item = %d.id, error = %why, "analysis delayed; will retry");
+                    self.metrics.pipeline_item("analysis", "retried");
+                    if !backoff.wait(ctx).await {
+                        return false;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn process(&self, d: &Delivery) -> Result<&'static str, String> {
+        let batch: ClosedBatch = match serde_json::from_str(&d.payload) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!(item = %d.id, error = %e, "unreadable analysis item; dropping it");
+                return Ok("invalid_item");
+            }
+        };
+        let detections = self
+            .store
+            .detections_by_ids(&batch.detection_ids)
+            .await
+            .map_err(|e| e.to_string())?;
+        let started = Instant::now();
+        let risk = self
+            .ai
+            .analyze_or_fallback(&build_prompt(&batch, &detections))
+            .await;
+        self.metrics
+            .stage_timed("analyze", started.elapsed().as_secs_f64());
+        let event = NewEvent {
+            batch_id: &batch.batch_id,
+            camera_id: &batch.camera_id,
+            started_at: unix_to_datetime(batch.started_at),
+            ended_at: unix_to_datetime(batch.closed_at),
+            risk_score: i16::from(risk.risk_score),
+            risk_level: risk.risk_level.as_str(),
+            summary: &risk.summary,
+            reasoning: &risk.reasoning,
+            detection_ids: &batch.detection_ids,
+        };
+        match self
+            .store
+            .insert_event(&event)
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            Some(event_id) => {
+                tracing::info!(event_id, batch_id = %batch.batch_id, risk_score = risk.risk_score, "security event created");
+                self.events.publish(
+                    "event.created",
+                    "events",
+                    serde_json::json!({
+                        "event_id": event_id,
+                        "batch_id": batch.batch_id,
+                        "camera_id": batch.camera_id,
+                        "risk_score": risk.risk_score,
+                        "risk_level": risk.risk_level.as_str(),
+                        "summary": risk.summary,
+                    }),
+                );
+                Ok(if risk.fallback {
+                    "created_fallback"
+                } else {
+                    "created"
+                })
+            }
+            None => Ok("duplicate"),
+        }
+    }
+}

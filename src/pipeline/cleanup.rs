@@ -1,0 +1,237 @@
+//! Cleanup service (`cleanup_service` worker): every day at `cleanup.time` (local
+//! time), and right after start when the last recorded run is older than the most
+//! recent scheduled time (a missed run), delete detections and events older than
+//! `retention_days`, in chunks. Camera images are deleted only with
+//! `cleanup.delete_media = true`, only below `camera_root`, and only once no detection
+//! refers to them. Emits `job.started`, `job.progress`, `job.completed` / `job.failed`.
+
+use chrono::{DateTime, Duration as ChronoDuration, Local, NaiveTime, TimeZone, Utc};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::store::{Store, StoreError};
+use crate::config::{parse_time_of_day, CleanupConfig};
+use crate::events::EventBus;
+use crate::supervisor::{WorkerContext, WorkerError, WorkerSpec};
+
+const JOB: &str = "cleanup";
+const CHUNK: i64 = 1000;
+/// Wait before retrying when the database is unavailable or a run failed.
+const RETRY: Duration = Duration::from_secs(60);
+
+pub struct CleanupService {
+    pub store: Arc<Store>,
+    pub config: CleanupConfig,
+    pub camera_root: PathBuf,
+    pub events: EventBus,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct CleanupReport {
+    pub deleted_detections: u64,
+    pub deleted_events: u64,
+    pub deleted_files: u64,
+}
+
+/// The most recent scheduled instant at or before `now` (local `HH:MM`).
+pub fn last_scheduled(now: DateTime<Local>, hour: u32, minute: u32) -> DateTime<Utc> {
+    let time = NaiveTime::from_hms_opt(hour, minute, 0).unwrap_or(NaiveTime::MIN);
+    let today = now.date_naive().and_time(time);
+    let at = |naive: chrono::NaiveDateTime| {
+        Local
+            .from_local_datetime(&naive)
+            .earliest()
+            .unwrap_or(now)
+            .with_timezone(&Utc)
+    };
+    let candidate = at(today);
+    if candidate <= now.with_timezone(&Utc) {
+        candidate
+    } else {
+        at(today - ChronoDuration::days(1))
+    }
+}
+
+impl CleanupService {
+    pub fn worker(self: &Arc<Self>, critical: bool) -> WorkerSpec {
+        let me = Arc::clone(self);
+        WorkerSpec::new("cleanup_service", critical, move |ctx| {
+            let me = me.clone();
+            async move { me.run(&ctx).await }
+        })
+    }
+
+    async fn run(&self, ctx: &WorkerContext) -> Result<(), WorkerError> {
+        let (hour, minute) = parse_time_of_day(&self.config.time)
+            .ok_or_else(|| WorkerError::new("invalid cleanup.time"))?;
+        loop {
+            let wait = match self.store.last_job_run(JOB).await {
+                Err(e) => {
+                    tracing::debug!(error = %e, "cleanup waits for the database");
+                    RETRY
+                }
+                Ok(last) => {
+                    let due = last_scheduled(Local::now(), hour, minute);
+                    if last.is_none_or(|l| l < due) {
+                        match self.run_once(ctx).await {
+                            Ok(_) => self.until_next(hour, minute),
+                            Err(_) => RETRY,
+                        }
+                    } else {
+                        self.until_next(hour, minute)
+                    }
+                }
+            };
+            if !ctx.idle(wait).await {
+                return Ok(());
+            }
+        }
+    }
+
+    fn until_next(&self, hour: u32, minute: u32) -> Duration {
+        let now = Local::now();
+        let next = last_scheduled(now, hour, minute) + ChronoDuration::days(1);
+        (next - now.with_timezone(&Utc))
+            .to_std()
+            .unwrap_or(Duration::from_secs(60))
+            .max(Duration::from_secs(1))
+    }
+
+    /// One cleanup pass now.
+    pub async fn run_once(&self, ctx: &WorkerContext) -> Result<CleanupReport, StoreError> {
+        let job_id = uuid::Uuid::new_v4().to_string();
+        let started = std::time::Instant::now();
+        let cutoff = Utc::now() - ChronoDuration::days(i64::from(self.config.retention_days));
+        self.events.publish(
+            "job.started",
+            "jobs",
+            serde_json::json!({"job_id": job_id, "job_type": JOB, "retention_days": self.config.retention_days}),
+        );
+        let result = self.sweep(ctx, &job_id, cutoff).await;
+        match &result {
+            Ok(report) => {
+                if let Err(e) = self.store.record_job_run(JOB, Utc::now()).await {
+                    tracing::warn!(error = %e, "cleanup ran but its run time could not be recorded");
+                }
+                tracing::info!(
+                    detections = report.deleted_detections,
+                    events = report.deleted_events,
+                    files = report.deleted_files,
+                    "cleanup completed"
+                );
+                self.events.publish(
+                    "job.completed",
+                    "jobs",
+                    serde_json::json!({
+                        "job_id": job_id,
+                        "job_type": JOB,
+                        "deleted_detections": report.deleted_detections,
+                        "deleted_events": report.deleted_events,
+                        "deleted_files": report.deleted_files,
+                        "duration_seconds": started.elapsed().as_secs_f64(),
+                    }),
+                );
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cleanup failed");
+                self.events.publish(
+                    "job.failed",
+                    "jobs",
+                    serde_json::json!({"job_id": job_id, "job_type": JOB, "error": e.to_string()}),
+                );
+            }
+        }
+        result
+    }
+
+    async fn sweep(
+        &self,
+        ctx: &WorkerContext,
+        job_id: &str,
+        cutoff: DateTime<Utc>,
+    ) -> Result<CleanupReport, StoreError> {
+        let mut report = CleanupReport::default();
+        loop {
+            ctx.beat();
+            let paths = self.store.delete_old_detections(cutoff, CHUNK).await?;
+            if paths.is_empty() {
+                break;
+            }
+            report.deleted_detections += paths.len() as u64;
+            if self.config.delete_media {
+                report.deleted_files += self.delete_media(paths).await?;
+            }
+            self.progress(job_id, "detections", &report);
+        }
+        loop {
+            ctx.beat();
+            let n = self.store.delete_old_events(cutoff, CHUNK).await?;
+            if n == 0 {
+                break;
+            }
+            report.deleted_events += n;
+            self.progress(job_id, "events", &report);
+        }
+        Ok(report)
+    }
+
+    fn progress(&self, job_id: &str, phase: &str, r: &CleanupReport) {
+        self.events.publish(
+            "job.progress",
+            "jobs",
+            serde_json::json!({
+                "job_id": job_id,
+                "job_type": JOB,
+                "phase": phase,
+                "deleted_detections": r.deleted_detections,
+                "deleted_events": r.deleted_events,
+                "deleted_files": r.deleted_files,
+            }),
+        );
+    }
+
+    async fn delete_media(&self, mut paths: Vec<String>) -> Result<u64, StoreError> {
+        paths.sort();
+        paths.dedup();
+        let root = self
+            .camera_root
+            .canonicalize()
+            .unwrap_or_else(|_| self.camera_root.clone());
+        let mut deleted = 0;
+        for p in paths {
+            let path = Path::new(&p);
+            let inside = path.canonicalize().is_ok_and(|c| c.starts_with(&root));
+            if !inside || self.store.file_referenced(&p).await? {
+                continue;
+            }
+            match tokio::fs::remove_file(path).await {
+                Ok(()) => deleted += 1,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => tracing::warn!(path = %p, error = %e, "cannot delete media file"),
+            }
+        }
+        Ok(deleted)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn last_scheduled_is_today_or_yesterday() {
+        let now = Local
+            .with_ymd_and_hms(2026, 11, 28, 10, 0, 0)
+            .single()
+            .expect("time");
+        let three = last_scheduled(now, 3, 0).with_timezone(&Local);
+        assert_eq!(three.date_naive(), now.date_naive());
+        let eleven = last_scheduled(now, 11, 0).with_timezone(&Local);
+        assert_eq!(
+            eleven.date_naive(),
+            now.date_naive() - ChronoDuration::days(1)
+        );
+        assert!(last_scheduled(now, 10, 0) <= now.with_timezone(&Utc));
+    }
+}

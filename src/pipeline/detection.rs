@@ -1,0 +1,184 @@
+//! Detection worker (`detection_worker`): takes images off the detection queue, calls
+//! YOLO26 through its breaker, stores the detections, adds them to the camera's batch
+//! and emits `detection.new`. An item is acknowledged only after its results are
+//! stored and batched; while YOLO26, PostgreSQL or Redis is unavailable the item is
+//! kept and retried with backoff. Only a permanent problem (file gone, image rejected
+//! by YOLO26 with a 4xx, unreadable item) acknowledges an item without results, with
+//! an error log and a metric.
+
+use bytes::Bytes;
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::batch::BatchAggregator;
+use super::queue::{Consumer, Delivery, Queue};
+use super::store::Store;
+use super::watcher::DetectionItem;
+use super::Backoff;
+use crate::ai::{AiClients, AiError};
+use crate::events::EventBus;
+use crate::prom::Metrics;
+use crate::supervisor::{WorkerContext, WorkerError, WorkerSpec};
+
+pub struct DetectionWorker {
+    pub queue: Arc<Queue>,
+    pub ai: Arc<AiClients>,
+    pub store: Arc<Store>,
+    pub batches: Arc<BatchAggregator>,
+    pub events: EventBus,
+    pub metrics: Arc<Metrics>,
+    pub consumer_name: String,
+}
+
+enum Outcome {
+    Done(&'static str),
+    Retry(String),
+}
+
+impl DetectionWorker {
+    pub fn worker(self: &Arc<Self>, critical: bool) -> WorkerSpec {
+        let me = Arc::clone(self);
+        WorkerSpec::new("detection_worker", critical, move |ctx| {
+            let me = me.clone();
+            async move { me.run(&ctx).await }
+        })
+    }
+
+    async fn run(&self, ctx: &WorkerContext) -> Result<(), WorkerError> {
+        let mut consumer = self.queue.consumer(&self.consumer_name);
+        let mut backoff = Backoff::new();
+        while !ctx.is_cancelled() {
+            ctx.beat();
+            let taken = tokio::select! {
+                _ = ctx.cancelled() => break,
+                r = consumer.take() => r,
+            };
+            let delivery = match taken {
+                Ok(Some(d)) => d,
+                Ok(None) => continue,
+                Err(e) => {
+                    tracing::debug!(error = %e, "detection queue unavailable");
+                    if !backoff.wait(ctx).await {
+                        break;
+                    }
+                    continue;
+                }
+            };
+            backoff.reset();
+            if !self.handle(ctx, &mut consumer, delivery).await {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Process one item until it is done; `false` when asked to stop (the item stays
+    /// unacknowledged and is delivered again).
+    async fn handle(&self, ctx: &WorkerContext, consumer: &mut Consumer, d: Delivery) -> bool {
+        let mut backoff = Backoff::new();
+        loop {
+            ctx.beat();
+            match self.process(&d).await {
+                Outcome::Done(result) => {
+                    self.metrics.pipeline_item("detection", result);
+                    loop {
+                        match consumer.ack(&d.id).await {
+                            Ok(()) => return true,
+                            Err(e) => {
+                                // Not acknowledged: it will come again, and storing is
+                                // idempotent, so retrying the ack is all we need.
+                                tracing::warn!(error = %e, "cannot acknowledge detection item; retrying");
+                                if !backoff.wait(ctx).await {
+                                    return false;
+                                }
+                            }
+                        }
+                    }
+                }
+                Outcome::Retry(why) => {
+                    tracing::warn!(item = %d.id, error = %why, delay_seconds = backoff.peek().as_secs_f64(), "detection delayed; will retry");
+                    self.metrics.pipeline_item("detection", "retried");
+                    if !backoff.wait(ctx).await {
+                        return false;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn process(&self, d: &Delivery) -> Outcome {
+        let item: DetectionItem = match serde_json::from_str(&d.payload) {
+            Ok(i) => i,
+            Err(e) => {
+                tracing::error!(item = %d.id, error = %e, "unreadable detection item; dropping it");
+                return Outcome::Done("invalid_item");
+            }
+        };
+        let image = match tokio::fs::read(&item.file_path).await {
+            Ok(b) => Bytes::from(b),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                tracing::error!(path = %item.file_path, "image vanished before detection; nothing to detect");
+                return Outcome::Done("file_missing");
+            }
+            Err(e) => return Outcome::Retry(format!("cannot read {}: {e}", item.file_path)),
+        };
+        let started = Instant::now();
+        let result = match self.ai.detect(image, &item.file_path).await {
+            Ok(r) => r,
+            Err(AiError::BadRequest { status, detail, .. }) => {
+                tracing::error!(path = %item.file_path, status, detail = %detail, "YOLO26 rejected the image");
+                return Outcome::Done("rejected");
+            }
+            Err(e) => return Outcome::Retry(e.to_string()),
+        };
+        self.metrics
+            .stage_timed("detect", started.elapsed().as_secs_f64());
+        let started = Instant::now();
+        let folder = std::path::Path::new(&item.file_path)
+            .parent()
+            .and_then(|p| p.file_name())
+            .map(|f| f.to_string_lossy().to_string())
+            .unwrap_or_default();
+        if let Err(e) = self.store.touch_camera(&item.camera_id, &folder).await {
+            return Outcome::Retry(e.to_string());
+        }
+        let ids = match self
+            .store
+            .store_detections(
+                &item.camera_id,
+                &item.file_path,
+                &item.file_hash,
+                item.seen_at,
+                &result.detections,
+            )
+            .await
+        {
+            Ok(ids) => ids,
+            Err(e) => return Outcome::Retry(e.to_string()),
+        };
+        self.metrics
+            .stage_timed("store", started.elapsed().as_secs_f64());
+        for (id, det) in ids.iter().zip(&result.detections) {
+            if let Err(e) = self.batches.add(&item.camera_id, *id).await {
+                return Outcome::Retry(e.to_string());
+            }
+            // At-least-once, like the queue: a redelivered item announces its
+            // detections again with the same ids, so clients can de-duplicate.
+            self.events.publish(
+                "detection.new",
+                "detections",
+                serde_json::json!({
+                    "detection_id": id,
+                    "camera_id": item.camera_id,
+                    "object_type": det.object_type,
+                    "confidence": det.confidence,
+                }),
+            );
+        }
+        if ids.is_empty() {
+            Outcome::Done("no_detections")
+        } else {
+            Outcome::Done("stored")
+        }
+    }
+}

@@ -1,0 +1,349 @@
+//! PostgreSQL store: a deadpool connection pool, versioned migrations applied on the
+//! first successful connection (under an advisory lock, so several instances can
+//! start together), and idempotent writes so at-least-once delivery never duplicates:
+//! detections are unique per `(file_path, file_hash, seq)`, events per `batch_id`.
+//!
+//! Never blocks start-up: nothing connects until the first query, and a down database
+//! is reported as [`StoreError::Unavailable`] (the caller keeps its work queued).
+
+use chrono::{DateTime, Utc};
+use deadpool_postgres::{ManagerConfig, Pool, PoolConfig, RecyclingMethod, Runtime, Timeouts};
+use std::time::Duration;
+use tokio::sync::Mutex;
+use tokio_postgres::NoTls;
+
+use crate::ai::Detection;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error("database query failed: {0}")]
+    Query(String),
+}
+
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        match e.as_db_error() {
+            Some(db) => Self::Query(format!("{} ({})", db.message(), db.code().code())),
+            None => Self::Unavailable(crate::ai::root_cause(&e)),
+        }
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for StoreError {
+    fn from(e: deadpool_postgres::PoolError) -> Self {
+        Self::Unavailable(crate::ai::root_cause(&e))
+    }
+}
+
+/// Ordered schema migrations; a version is applied once.
+const MIGRATIONS: &[(i32, &str)] = &[(
+    1,
+    "CREATE TABLE cameras (
+        id TEXT PRIMARY KEY,
+        folder_name TEXT NOT NULL,
+        created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+        last_seen_at TIMESTAMPTZ NOT NULL DEFAULT now()
+    );
+    CREATE TABLE detections (
+        id BIGSERIAL PRIMARY KEY,
+        camera_id TEXT NOT NULL,
+        file_path TEXT NOT NULL,
+        file_hash TEXT NOT NULL,
+        seq INT NOT NULL,
+        object_type TEXT NOT NULL,
+        confidence DOUBLE PRECISION NOT NULL,
+        bbox JSONB NOT NULL,
+        detected_at TIMESTAMPTZ NOT NULL,
+        UNIQUE (file_path, file_hash, seq)
+    );
+    CREATE INDEX detections_detected_at ON detections (detected_at);
+    CREATE INDEX detections_camera ON detections (camera_id, detected_at);
+    CREATE TABLE events (
+        id BIGSERIAL PRIMARY KEY,
+        batch_id TEXT NOT NULL UNIQUE,
+        camera_id TEXT NOT NULL,
+        started_at TIMESTAMPTZ NOT NULL,
+        ended_at TIMESTAMPTZ NOT NULL,
+        risk_score SMALLINT NOT NULL,
+        risk_level TEXT NOT NULL,
+        summary TEXT NOT NULL,
+        reasoning TEXT NOT NULL,
+        detection_ids BIGINT[] NOT NULL,
+        created_at TIMESTAMPTZ NOT NULL DEFAULT now()
+    );
+    CREATE INDEX events_created_at ON events (created_at);
+    CREATE TABLE job_runs (
+        job TEXT PRIMARY KEY,
+        last_run_at TIMESTAMPTZ NOT NULL
+    );",
+)];
+
+/// A detection row as the analysis prompt needs it.
+#[derive(Debug, Clone)]
+pub struct StoredDetection {
+    pub id: i64,
+    pub object_type: String,
+    pub confidence: f64,
+    pub detected_at: DateTime<Utc>,
+}
+
+pub struct NewEvent<'a> {
+    pub batch_id: &'a str,
+    pub camera_id: &'a str,
+    pub started_at: DateTime<Utc>,
+    pub ended_at: DateTime<Utc>,
+    pub risk_score: i16,
+    pub risk_level: &'a str,
+    pub summary: &'a str,
+    pub reasoning: &'a str,
+    pub detection_ids: &'a [i64],
+}
+
+pub struct Store {
+    pool: Pool,
+    migrated: Mutex<bool>,
+}
+
+impl Store {
+    /// Build the pool (no connection is made here).
+    pub fn new(url: &str) -> Result<Self, StoreError> {
+        let cfg = deadpool_postgres::Config {
+            url: Some(url.to_string()),
+            manager: Some(ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            }),
+            pool: Some(PoolConfig {
+                max_size: 8,
+                timeouts: Timeouts {
+                    wait: Some(Duration::from_secs(5)),
+                    create: Some(Duration::from_secs(3)),
+                    recycle: Some(Duration::from_secs(3)),
+                },
+                ..PoolConfig::default()
+            }),
+            ..deadpool_postgres::Config::default()
+        };
+        let pool = cfg
+            .create_pool(Some(Runtime::Tokio1), NoTls)
+            .map_err(|e| StoreError::Query(format!("invalid postgres configuration: {e}")))?;
+        Ok(Self {
+            pool,
+            migrated: Mutex::new(false),
+        })
+    }
+
+    /// A pooled connection, with the schema migrated on first use.
+    async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        let mut client = self.pool.get().await?;
+        let mut migrated = self.migrated.lock().await;
+        if !*migrated {
+            migrate(&mut client).await?;
+            *migrated = true;
+        }
+        Ok(client)
+    }
+
+    /// `SELECT 1`: the health probe.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let c = self.client().await?;
+        c.query_one("SELECT 1", &[]).await?;
+        Ok(())
+    }
+
+    /// Insert a camera if unknown, refresh `last_seen_at`; `true` when it was new.
+    pub async fn touch_camera(&self, id: &str, folder_name: &str) -> Result<bool, StoreError> {
+        let c = self.client().await?;
+        let row = c
+            .query_one(
+                "INSERT INTO cameras (id, folder_name) VALUES ($1, $2)
+                 ON CONFLICT (id) DO UPDATE SET last_seen_at = now()
+                 RETURNING (xmax = 0) AS inserted",
+                &[&id, &folder_name],
+            )
+            .await?;
+        Ok(row.get(0))
+    }
+
+    /// Store one image's detections in one statement; idempotent per file.
+    /// Returns the row ids in detection order.
+    pub async fn store_detections(
+        &self,
+        camera_id: &str,
+        file_path: &str,
+        file_hash: &str,
+        detected_at: DateTime<Utc>,
+        detections: &[Detection],
+    ) -> Result<Vec<i64>, StoreError> {
+        if detections.is_empty() {
+            return Ok(Vec::new());
+        }
+        let seq: Vec<i32> = (0..detections.len() as i32).collect();
+        let types: Vec<&str> = detections.iter().map(|d| d.object_type.as_str()).collect();
+        let conf: Vec<f64> = detections.iter().map(|d| d.confidence).collect();
+        let bbox: Vec<serde_json::Value> = detections
+            .iter()
+            .map(|d| serde_json::to_value(d.bbox).unwrap_or_default())
+            .collect();
+        let c = self.client().await?;
+        let rows = c
+            .query(
+                "INSERT INTO detections
+                    (camera_id, file_path, file_hash, seq, object_type, confidence, bbox, detected_at)
+                 SELECT $1, $2, $3, t.s, t.o, t.c, t.b, $4
+                 FROM unnest($5::int4[], $6::text[], $7::float8[], $8::jsonb[]) AS t(s, o, c, b)
+                 ON CONFLICT (file_path, file_hash, seq) DO UPDATE SET seq = EXCLUDED.seq
+                 RETURNING id, seq",
+                &[&camera_id, &file_path, &file_hash, &detected_at, &seq, &types, &conf, &bbox],
+            )
+            .await?;
+        let mut ids: Vec<(i32, i64)> = rows.iter().map(|r| (r.get(1), r.get(0))).collect();
+        ids.sort_unstable();
+        Ok(ids.into_iter().map(|(_, id)| id).collect())
+    }
+
+    pub async fn detections_by_ids(&self, ids: &[i64]) -> Result<Vec<StoredDetection>, StoreError> {
+        let c = self.client().await?;
+        let rows = c
+            .query(
+                "SELECT id, object_type, confidence, detected_at FROM detections
+                 WHERE id = ANY($1) ORDER BY detected_at, id",
+                &[&ids],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| StoredDetection {
+                id: r.get(0),
+                object_type: r.get(1),
+                confidence: r.get(2),
+                detected_at: r.get(3),
+            })
+            .collect())
+    }
+
+    /// Insert the event of a batch; `None` when that batch already has one.
+    pub async fn insert_event(&self, e: &NewEvent<'_>) -> Result<Option<i64>, StoreError> {
+        let c = self.client().await?;
+        let row = c
+            .query_opt(
+                "INSERT INTO events (batch_id, camera_id, started_at, ended_at, risk_score,
+                                     risk_level, summary, reasoning, detection_ids)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                 ON CONFLICT (batch_id) DO NOTHING
+                 RETURNING id",
+                &[
+                    &e.batch_id,
+                    &e.camera_id,
+                    &e.started_at,
+                    &e.ended_at,
+                    &e.risk_score,
+                    &e.risk_level,
+                    &e.summary,
+                    &e.reasoning,
+                    &e.detection_ids,
+                ],
+            )
+            .await?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    /// Delete up to `limit` detections older than `cutoff`; returns their file paths.
+    pub async fn delete_old_detections(
+        &self,
+        cutoff: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        let c = self.client().await?;
+        let rows = c
+            .query(
+                "DELETE FROM detections WHERE id IN
+                    (SELECT id FROM detections WHERE detected_at < $1 ORDER BY id LIMIT $2)
+                 RETURNING file_path",
+                &[&cutoff, &limit],
+            )
+            .await?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    /// Delete up to `limit` events created before `cutoff`; returns how many.
+    pub async fn delete_old_events(
+        &self,
+        cutoff: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<u64, StoreError> {
+        let c = self.client().await?;
+        Ok(c.execute(
+            "DELETE FROM events WHERE id IN
+                (SELECT id FROM events WHERE created_at < $1 ORDER BY id LIMIT $2)",
+            &[&cutoff, &limit],
+        )
+        .await?)
+    }
+
+    /// Whether any detection still refers to this file.
+    pub async fn file_referenced(&self, file_path: &str) -> Result<bool, StoreError> {
+        let c = self.client().await?;
+        let row = c
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM detections WHERE file_path = $1)",
+                &[&file_path],
+            )
+            .await?;
+        Ok(row.get(0))
+    }
+
+    pub async fn last_job_run(&self, job: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let c = self.client().await?;
+        let row = c
+            .query_opt("SELECT last_run_at FROM job_runs WHERE job = $1", &[&job])
+            .await?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    pub async fn record_job_run(&self, job: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+        let c = self.client().await?;
+        c.execute(
+            "INSERT INTO job_runs (job, last_run_at) VALUES ($1, $2)
+             ON CONFLICT (job) DO UPDATE SET last_run_at = EXCLUDED.last_run_at",
+            &[&job, &at],
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+async fn migrate(client: &mut deadpool_postgres::Object) -> Result<(), StoreError> {
+    let tx = client.transaction().await?;
+    // One instance migrates at a time; the lock ends with the transaction.
+    tx.execute("SELECT pg_advisory_xact_lock(7457001)", &[])
+        .await?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+            version INT PRIMARY KEY,
+            applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+        )",
+    )
+    .await?;
+    let applied: Vec<i32> = tx
+        .query("SELECT version FROM schema_migrations", &[])
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    for (version, sql) in MIGRATIONS {
+        if applied.contains(version) {
+            continue;
+        }
+        tx.batch_execute(sql).await?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version) VALUES ($1)",
+            &[version],
+        )
+        .await?;
+        tracing::info!(version, "database migration applied");
+    }
+    tx.commit().await?;
+    Ok(())
+}

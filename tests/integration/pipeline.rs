@@ -1,0 +1,414 @@
+//! The pipeline end to end on the real binary: real Redis and PostgreSQL, the fake AI
+//! server, short windows through env overrides. Images in, security events out, and
+//! nothing lost through Redis/PostgreSQL outages, restarts and a killed worker.
+
+use crate::support::fake_ai::{FakeAiStack, Mode};
+use crate::support::{client, eventually, free_port, Postgres, Redis, Watchpost};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+struct Stack {
+    redis: Redis,
+    pg: Postgres,
+    ai: FakeAiStack,
+    port: u16,
+    extra: Vec<(String, String)>,
+}
+
+impl Stack {
+    fn new(extra: &[(&str, &str)]) -> Self {
+        let redis = Redis::start();
+        let pg = Postgres::start();
+        let ai = FakeAiStack::start();
+        let mut env: Vec<(String, String)> = vec![
+            ("WATCHPOST_REDIS__URL".into(), redis.url()),
+            ("WATCHPOST_POSTGRES__URL".into(), pg.url()),
+            ("WATCHPOST_BATCH__WINDOW_SECONDS".into(), "3".into()),
+            ("WATCHPOST_BATCH__IDLE_TIMEOUT_SECONDS".into(), "1.5".into()),
+            ("WATCHPOST_FILE_WATCHER__DEBOUNCE_MS".into(), "100".into()),
+            (
+                "WATCHPOST_FILE_WATCHER__STABLE_SECONDS".into(),
+                "0.3".into(),
+            ),
+            (
+                "WATCHPOST_DEGRADATION__CHECK_INTERVAL_SECONDS".into(),
+                "0.3".into(),
+            ),
+            ("WATCHPOST_AI__RETRY_BASE_SECONDS".into(), "0.05".into()),
+        ];
+        env.extend(ai.env());
+        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        Self {
+            redis,
+            pg,
+            ai,
+            port: free_port(),
+            extra: env,
+        }
+    }
+
+    fn start(&self, dir: tempfile::TempDir) -> Watchpost {
+        Watchpost::start_in(dir, self.port, &self.extra)
+    }
+
+    fn count(&self, sql: &str) -> u64 {
+        self.pg.psql(sql).parse().unwrap_or(0)
+    }
+
+    /// Rows in a table, or 0 while the schema does not exist yet.
+    fn rows(&self, table: &str) -> u64 {
+        let exists = self
+            .pg
+            .psql(&format!("select to_regclass('{table}') is not null"));
+        if exists == "t" {
+            self.count(&format!("select count(*) from {table}"))
+        } else {
+            0
+        }
+    }
+}
+
+static SEQ: AtomicU64 = AtomicU64::new(1);
+
+/// A unique image of `len` bytes (PNG header + distinct filler).
+fn image_bytes(len: usize) -> Vec<u8> {
+    let n = SEQ.fetch_add(1, Ordering::Relaxed);
+    let mut v = crate::harness::tiny_png(640, 480, 0);
+    let mut x = n.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    while v.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        v.extend_from_slice(&x.to_le_bytes());
+    }
+    v.truncate(len);
+    v
+}
+
+fn write_image(root: &Path, camera: &str, name: &str) -> PathBuf {
+    let dir = root.join(camera);
+    std::fs::create_dir_all(&dir).expect("camera dir");
+    let path = dir.join(name);
+    std::fs::write(&path, image_bytes(12_000)).expect("write image");
+    path
+}
+
+async fn json(url: String) -> Value {
+    client()
+        .get(url)
+        .send()
+        .await
+        .expect("GET")
+        .json()
+        .await
+        .expect("json")
+}
+
+async fn metrics(wp: &Watchpost) -> String {
+    client()
+        .get(format!("{}/metrics", wp.url()))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text")
+}
+
+async fn wait_rows(stack: &Stack, table: &str, n: u64) {
+    eventually(&format!("{n} rows in {table}"), || async move {
+        (stack.rows(table) == n).then_some(())
+    })
+    .await;
+}
+
+/// Every detection's batch became exactly one event.
+async fn wait_all_batched(stack: &Stack, detections: u64) {
+    eventually("every detection is in exactly one event", || async move {
+        let in_events =
+            stack.count("select coalesce(sum(cardinality(detection_ids)), 0) from events");
+        (stack.rows("events") > 0 && in_events == detections).then_some(())
+    })
+    .await;
+    assert_eq!(
+        stack.count("select count(*) from (select unnest(detection_ids) d from events group by d having count(*) > 1) x"),
+        0,
+        "a detection appears in two events"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_images_become_detections_batches_and_events() {
+    let stack = Stack::new(&[]);
+    let wp = stack.start(tempfile::tempdir().expect("dir"));
+    let root = wp.dir.path().join("cameras");
+    let base = wp.url();
+    eventually("file watcher running", || {
+        let base = base.clone();
+        async move {
+            let p = json(format!("{base}/api/system/pipeline")).await;
+            (p["file_watcher"]["running"] == true).then_some(p)
+        }
+    })
+    .await;
+    let cameras = ["Front Door", "backyard", "Garage-2"];
+    let mut paths = Vec::new();
+    for i in 0..50 {
+        paths.push(write_image(
+            &root,
+            cameras[i % 3],
+            &format!("img{i:03}.png"),
+        ));
+    }
+    // While batches are open they are listed exactly as the contract shows.
+    let open = eventually("open batches visible", || {
+        let base = base.clone();
+        async move {
+            let p = json(format!("{base}/api/system/pipeline")).await;
+            (p["batch_aggregator"]["active_batches"].as_u64() > Some(0)).then_some(p)
+        }
+    })
+    .await;
+    let batch = &open["batch_aggregator"]["batches"][0];
+    for key in [
+        "batch_id",
+        "camera_id",
+        "detection_count",
+        "started_at",
+        "age_seconds",
+        "last_activity_seconds",
+    ] {
+        assert!(!batch[key].is_null(), "{key} missing: {batch}");
+    }
+    assert!(
+        batch["started_at"].is_f64(),
+        "started_at is unix seconds: {batch}"
+    );
+    assert!(["front_door", "backyard", "garage_2"]
+        .contains(&batch["camera_id"].as_str().unwrap_or_default()));
+    assert_eq!(open["batch_aggregator"]["batch_window_seconds"], 3.0);
+    assert_eq!(open["batch_aggregator"]["idle_timeout_seconds"], 1.5);
+    assert_eq!(open["file_watcher"]["observer_type"], "native");
+    assert!(open["file_watcher"]["camera_root"]
+        .as_str()
+        .is_some_and(|r| r.ends_with("cameras")));
+    assert!(open["timestamp"].as_str().is_some());
+
+    wait_rows(&stack, "detections", 50).await;
+    assert_eq!(
+        stack.count("select count(distinct file_path) from detections"),
+        50
+    );
+    assert_eq!(
+        stack
+            .pg
+            .psql("select string_agg(distinct camera_id, ',' order by camera_id) from detections"),
+        "backyard,front_door,garage_2"
+    );
+    assert_eq!(stack.rows("cameras"), 3);
+    wait_all_batched(&stack, 50).await;
+    assert_eq!(
+        stack.count("select count(*) from events where risk_score = 72 and risk_level = 'high'"),
+        stack.rows("events")
+    );
+
+    // A duplicate, a too-small file and a text file are not processed.
+    std::fs::copy(&paths[0], root.join("backyard").join("copy-of-0.png")).expect("copy");
+    std::fs::write(root.join("backyard").join("tiny.jpg"), image_bytes(2_000)).expect("tiny");
+    std::fs::write(root.join("backyard").join("notes.txt"), vec![b'x'; 20_000]).expect("txt");
+    std::fs::write(root.join("in-root.png"), image_bytes(12_000)).expect("root file");
+    let wpr = &wp;
+    eventually("duplicate and rejects counted", || async move {
+        let m = metrics(wpr).await;
+        let has = |r: &str| {
+            m.contains(&format!(
+                "watchpost_watcher_files_total{{result=\"{r}\"}} 1"
+            ))
+        };
+        (has("duplicate")
+            && has("rejected_size")
+            && has("rejected_extension")
+            && has("ignored_root"))
+        .then_some(())
+    })
+    .await;
+    assert!(metrics(&wp)
+        .await
+        .contains("watchpost_watcher_files_total{result=\"queued\"} 50"));
+    assert_eq!(stack.rows("detections"), 50);
+    crate::foundation::promtool_check_metrics(&metrics(&wp).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn polling_observer_when_configured() {
+    let stack = Stack::new(&[
+        ("WATCHPOST_FILE_WATCHER__POLLING", "true"),
+        ("WATCHPOST_FILE_WATCHER__POLLING_INTERVAL_SECONDS", "0.2"),
+    ]);
+    let wp = stack.start(tempfile::tempdir().expect("dir"));
+    let base = wp.url();
+    eventually("polling observer", || {
+        let base = base.clone();
+        async move {
+            let p = json(format!("{base}/api/system/pipeline")).await;
+            (p["file_watcher"]["observer_type"] == "polling").then_some(())
+        }
+    })
+    .await;
+    write_image(&wp.dir.path().join("cameras"), "porch", "a.jpg");
+    wait_rows(&stack, "detections", 1).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_outage_and_a_restart_lose_and_duplicate_nothing() {
+    let mut stack = Stack::new(&[]);
+    let wp = stack.start(tempfile::tempdir().expect("dir"));
+    let root = wp.dir.path().join("cameras");
+    for i in 0..5 {
+        write_image(&root, "driveway", &format!("before{i}.png"));
+    }
+    wait_rows(&stack, "detections", 5).await;
+    wait_all_batched(&stack, 5).await;
+
+    stack.redis.stop();
+    for i in 0..30 {
+        write_image(&root, "driveway", &format!("during{i:02}.png"));
+    }
+    let base = wp.url();
+    let p = eventually("30 items in the fallback, mode degraded", || {
+        let base = base.clone();
+        async move {
+            let p = json(format!("{base}/api/system/pipeline")).await;
+            let d = &p["degradation"];
+            (d["mode"] == "degraded" && d["fallback_queues"]["detection"] == 30).then_some(p)
+        }
+    })
+    .await;
+    assert!(p["degradation"]["memory_queue_size"].as_u64() > Some(0));
+    assert_eq!(p["degradation"]["redis_healthy"], false);
+    assert_eq!(p["degradation"]["is_degraded"], true);
+
+    // Restart watchpost during the outage: the spool carries the items over.
+    let dir = wp.stop();
+    let wp = stack.start(dir);
+    let base = wp.url();
+    let p = json(format!("{base}/api/system/pipeline")).await;
+    assert_eq!(p["degradation"]["fallback_queues"]["detection"], 30, "{p}");
+
+    stack.redis.start_again();
+    wait_rows(&stack, "detections", 35).await;
+    assert_eq!(
+        stack.count("select count(distinct file_path) from detections"),
+        35
+    );
+    wait_all_batched(&stack, 35).await;
+    let p = json(format!("{base}/api/system/pipeline")).await;
+    assert_eq!(p["degradation"]["fallback_queues"], serde_json::json!({}));
+    assert_eq!(p["degradation"]["memory_queue_size"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_between_take_and_ack_processes_the_item_exactly_once() {
+    let stack = Stack::new(&[]);
+    let wp = stack.start(tempfile::tempdir().expect("dir"));
+    let yolo = stack.ai.get("yolo26").clone();
+    yolo.set_mode(Mode::Slow(std::time::Duration::from_secs(30)));
+    write_image(&wp.dir.path().join("cameras"), "gate", "slow.png");
+    eventually("the detection worker has taken the item", || {
+        let yolo = yolo.clone();
+        async move { (yolo.counters().detect.load(Ordering::SeqCst) >= 1).then_some(()) }
+    })
+    .await;
+    let dir = wp.kill();
+    yolo.set_mode(Mode::Normal);
+    let wp = stack.start(dir);
+    wait_rows(&stack, "detections", 1).await;
+    wait_all_batched(&stack, 1).await;
+    assert_eq!(stack.rows("detections"), 1);
+    assert_eq!(stack.rows("events"), 1);
+    drop(wp);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_outage_delays_work_and_loses_nothing() {
+    let mut stack = Stack::new(&[]);
+    let wp = stack.start(tempfile::tempdir().expect("dir"));
+    let root = wp.dir.path().join("cameras");
+    write_image(&root, "shed", "first.png");
+    wait_rows(&stack, "detections", 1).await;
+    stack.pg.stop();
+    for i in 0..5 {
+        write_image(&root, "shed", &format!("while-down{i}.png"));
+    }
+    let wpr = &wp;
+    eventually(
+        "the detection worker retries while postgres is down",
+        || async move {
+            let m = metrics(wpr).await;
+            m.lines()
+                .find(|l| {
+                    l.starts_with(
+                        "watchpost_pipeline_items_total{result=\"retried\",stage=\"detection\"}",
+                    )
+                })
+                .and_then(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+                .filter(|n| *n >= 3)
+        },
+    )
+    .await;
+    stack.pg.start_again();
+    wait_rows(&stack, "detections", 6).await;
+    wait_all_batched(&stack, 6).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_camera_root_crashes_and_restarts_the_file_watcher() {
+    let stack = Stack::new(&[]);
+    let wp = stack.start(tempfile::tempdir().expect("dir"));
+    let root = wp.dir.path().join("cameras");
+    let base = wp.url();
+    eventually("watcher running", || {
+        let base = base.clone();
+        async move {
+            let p = json(format!("{base}/api/system/pipeline")).await;
+            (p["file_watcher"]["running"] == true).then_some(())
+        }
+    })
+    .await;
+    std::fs::remove_dir_all(&root).expect("delete camera root");
+    let history = eventually("file_watcher crashed and restarted", || {
+        let base = base.clone();
+        async move {
+            let h = json(format!(
+                "{base}/api/system/supervisor/restart-history?worker_name=file_watcher"
+            ))
+            .await;
+            let items = h["items"].as_array()?.clone();
+            (items.len() >= 2 && items[0]["status"] == "success").then_some(items)
+        }
+    })
+    .await;
+    assert_eq!(history[1]["status"], "crashed");
+    assert!(history[1]["error"]
+        .as_str()
+        .is_some_and(|e| e.contains("was deleted")));
+    assert_eq!(
+        (
+            history[1]["attempt"].as_u64(),
+            history[0]["attempt"].as_u64()
+        ),
+        (Some(0), Some(1))
+    );
+    eventually("watcher running again with its root recreated", || {
+        let (base, root) = (base.clone(), root.clone());
+        async move {
+            let p = json(format!("{base}/api/system/pipeline")).await;
+            (p["file_watcher"]["running"] == true && root.is_dir()).then_some(())
+        }
+    })
+    .await;
+    // And it works: a new image is processed.
+    write_image(&root, "after", "x.png");
+    wait_rows(&stack, "detections", 1).await;
+}
