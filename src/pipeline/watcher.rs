@@ -204,12 +204,48 @@ impl Ledger {
 }
 
 /// A file waiting for its quiet time and stable size.
+#[derive(Debug)]
 struct Pending {
     last_event: Instant,
     size: Option<u64>,
     stable_since: Instant,
     closed: bool,
     retry_at: Option<Instant>,
+}
+
+impl Pending {
+    fn new(now: Instant) -> Self {
+        Self {
+            last_event: now,
+            size: None,
+            stable_since: now,
+            closed: false,
+            retry_at: None,
+        }
+    }
+
+    /// Quiet for `debounce` since the last event, and not waiting for a retry.
+    fn quiet(&self, now: Instant, debounce: Duration) -> bool {
+        now.duration_since(self.last_event) >= debounce && self.retry_at.is_none_or(|t| now >= t)
+    }
+
+    /// Record the current size; `true` when the file may be taken: a close-after-write
+    /// was seen, its size has not changed for `stable`, or (catch-up) it was last
+    /// modified at least `stable` ago.
+    fn observe(
+        &mut self,
+        size: u64,
+        age: Option<Duration>,
+        now: Instant,
+        stable: Duration,
+    ) -> bool {
+        if self.size != Some(size) {
+            self.size = Some(size);
+            self.stable_since = now;
+            return self.closed || age.is_some_and(|a| a >= stable);
+        }
+        self.closed || now.duration_since(self.stable_since) >= stable
+    }
 }
 
 enum FsEvent {
@@ -362,16 +398,9 @@ impl FileWatcher {
                 known_cameras.insert(normalize_camera_id(&dir));
             }
             if let Some(path) = path {
-                pending.insert(
-                    path,
-                    Pending {
-                        last_event: now.checked_sub(self.debounce).unwrap_or(now),
-                        size: None,
-                        stable_since: now,
-                        closed: false,
-                        retry_at: None,
-                    },
-                );
+                let mut p = Pending::new(now);
+                p.last_event = now.checked_sub(self.debounce).unwrap_or(now);
+                pending.insert(path, p);
             }
         }
 
@@ -416,19 +445,8 @@ impl FileWatcher {
             FsEvent::DirCreated(dir) => {
                 self.note_camera_dir(&dir, known);
                 // Files written into a new folder before its watch was added raise no
-                // event of their own: pick them up now.
-                for (file, _) in scan(&dir) {
-                    if let Some(file) = file {
-                        pending.entry(file).or_insert(Pending {
-                            last_event: now,
-                            size: None,
-                            stable_since: now,
-                            closed: false,
-                            retry_at: None,
-                        });
-                    }
-                }
-                return;
+                // event of their own; `evaluate` scans the folder once it is quiet.
+                (dir, false)
             }
             FsEvent::Touched(p) => (p, false),
             FsEvent::Closed(p) => (p, true),
@@ -436,13 +454,7 @@ impl FileWatcher {
         if path == self.root {
             return;
         }
-        let entry = pending.entry(path).or_insert(Pending {
-            last_event: now,
-            size: None,
-            stable_since: now,
-            closed: false,
-            retry_at: None,
-        });
+        let entry = pending.entry(path).or_insert_with(|| Pending::new(now));
         entry.last_event = now;
         entry.closed |= closed;
     }
@@ -477,10 +489,7 @@ impl FileWatcher {
         let now = Instant::now();
         let candidates: Vec<PathBuf> = pending
             .iter()
-            .filter(|(_, p)| {
-                now.duration_since(p.last_event) >= self.debounce
-                    && p.retry_at.is_none_or(|t| now >= t)
-            })
+            .filter(|(_, p)| p.quiet(now, self.debounce))
             .map(|(k, _)| k.clone())
             .collect();
         for path in candidates {
@@ -495,25 +504,24 @@ impl FileWatcher {
             if meta.is_dir() {
                 pending.remove(&path);
                 self.note_camera_dir(&path, known);
+                let dir = path.clone();
+                let found = tokio::task::spawn_blocking(move || scan(&dir))
+                    .await
+                    .unwrap_or_default();
+                for file in found.into_iter().filter_map(|(f, _)| f) {
+                    pending.entry(file).or_insert_with(|| Pending::new(now));
+                }
                 continue;
             }
             let Some(p) = pending.get_mut(&path) else {
                 continue;
             };
             let size = meta.len();
-            if p.size != Some(size) {
-                p.size = Some(size);
-                p.stable_since = now;
-                // A catch-up file untouched for `stable_seconds` is already stable.
-                let old = meta
-                    .modified()
-                    .ok()
-                    .and_then(|m| SystemTime::now().duration_since(m).ok())
-                    .is_some_and(|age| age >= self.stable);
-                if !(p.closed || old) {
-                    continue;
-                }
-            } else if !p.closed && now.duration_since(p.stable_since) < self.stable {
+            let age = meta
+                .modified()
+                .ok()
+                .and_then(|m| SystemTime::now().duration_since(m).ok());
+            if !p.observe(size, age, now, self.stable) {
                 continue;
             }
             match self
@@ -666,6 +674,53 @@ mod tests {
         assert_eq!(normalize_camera_id("  Back-Yard #2 "), "back_yard_2");
         assert_eq!(normalize_camera_id("garage"), "garage");
         assert_eq!(normalize_camera_id("!!!"), "");
+    }
+
+    const DEBOUNCE: Duration = Duration::from_millis(500);
+    const STABLE: Duration = Duration::from_secs(2);
+
+    #[tokio::test(start_paused = true)]
+    async fn debounce_waits_for_quiet_after_the_last_event() {
+        let mut p = Pending::new(Instant::now());
+        tokio::time::advance(Duration::from_millis(400)).await;
+        p.last_event = Instant::now(); // another write event
+        tokio::time::advance(Duration::from_millis(499)).await;
+        assert!(!p.quiet(Instant::now(), DEBOUNCE));
+        tokio::time::advance(Duration::from_millis(1)).await;
+        assert!(p.quiet(Instant::now(), DEBOUNCE));
+        p.retry_at = Some(Instant::now() + REFUSED_RETRY);
+        assert!(
+            !p.quiet(Instant::now(), DEBOUNCE),
+            "a refused file waits for its retry"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn size_must_stay_stable_unless_close_after_write_was_seen() {
+        let mut p = Pending::new(Instant::now());
+        assert!(!p.observe(100, Some(Duration::ZERO), Instant::now(), STABLE));
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert!(
+            !p.observe(200, Some(Duration::ZERO), Instant::now(), STABLE),
+            "still growing"
+        );
+        tokio::time::advance(Duration::from_millis(1999)).await;
+        assert!(!p.observe(200, None, Instant::now(), STABLE));
+        tokio::time::advance(Duration::from_millis(1)).await;
+        assert!(
+            p.observe(200, None, Instant::now(), STABLE),
+            "stable for 2 s"
+        );
+
+        let mut closed = Pending::new(Instant::now());
+        closed.closed = true;
+        assert!(closed.observe(300, Some(Duration::ZERO), Instant::now(), STABLE));
+
+        let mut old = Pending::new(Instant::now());
+        assert!(
+            old.observe(300, Some(Duration::from_secs(60)), Instant::now(), STABLE),
+            "catch-up file"
+        );
     }
 
     #[test]

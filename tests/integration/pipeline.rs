@@ -341,9 +341,13 @@ async fn postgres_outage_delays_work_and_loses_nothing() {
     for i in 0..5 {
         write_image(&root, "shed", &format!("while-down{i}.png"));
     }
+    // Eight backed-off retries (0.2 s doubling to 10 s) keep PostgreSQL away for
+    // about 22 s: a real outage, measured by the service's own retries, not a sleep.
     let wpr = &wp;
-    eventually(
-        "the detection worker retries while postgres is down",
+    let outage = std::time::Instant::now();
+    crate::support::eventually_for(
+        std::time::Duration::from_secs(60),
+        "eight retries while postgres is down",
         || async move {
             let m = metrics(wpr).await;
             m.lines()
@@ -353,10 +357,16 @@ async fn postgres_outage_delays_work_and_loses_nothing() {
                     )
                 })
                 .and_then(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
-                .filter(|n| *n >= 3)
+                .filter(|n| *n >= 8)
         },
     )
     .await;
+    assert!(
+        outage.elapsed().as_secs() >= 20,
+        "outage lasted {:?}",
+        outage.elapsed()
+    );
+
     stack.pg.start_again();
     wait_rows(&stack, "detections", 6).await;
     wait_all_batched(&stack, 6).await;
@@ -411,4 +421,52 @@ async fn deleting_camera_root_crashes_and_restarts_the_file_watcher() {
     // And it works: a new image is processed.
     write_image(&root, "after", "x.png");
     wait_rows(&stack, "detections", 1).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missed_cleanup_runs_at_start_and_deletes_only_old_rows_and_media() {
+    let stack = Stack::new(&[
+        ("WATCHPOST_CLEANUP__DELETE_MEDIA", "true"),
+        ("WATCHPOST_CLEANUP__RETENTION_DAYS", "7"),
+    ]);
+    let wp = stack.start(tempfile::tempdir().expect("dir"));
+    let root = wp.dir.path().join("cameras");
+    let fresh = write_image(&root, "yard", "fresh.png");
+    wait_rows(&stack, "detections", 1).await;
+    eventually("first cleanup recorded", || async {
+        (stack.rows("job_runs") == 1).then_some(())
+    })
+    .await;
+    let dir = wp.stop();
+    // Old data, with its image, and a cleanup that never ran since.
+    let old_image = root.join("yard").join("old.png");
+    std::fs::write(&old_image, b"old").expect("old image");
+    stack.pg.psql(&format!(
+        "insert into detections (camera_id, file_path, file_hash, seq, object_type, confidence, bbox, detected_at)
+         values ('yard', '{}', 'h-old', 0, 'person', 0.9, '{{}}', now() - interval '30 days')",
+        old_image.display()
+    ));
+    stack.pg.psql(
+        "insert into events (batch_id, camera_id, started_at, ended_at, risk_score, risk_level, summary, reasoning, detection_ids, created_at)
+         values ('old-batch', 'yard', now() - interval '30 days', now() - interval '30 days', 10, 'low', 's', 'r', '{}', now() - interval '30 days')",
+    );
+    stack.pg.psql("delete from job_runs");
+    let wp = stack.start(dir);
+    eventually("the missed cleanup ran at start", || async {
+        (stack.rows("job_runs") == 1
+            && stack.count("select count(*) from events where batch_id = 'old-batch'") == 0)
+            .then_some(())
+    })
+    .await;
+    assert_eq!(
+        stack.count("select count(*) from detections where file_hash = 'h-old'"),
+        0
+    );
+    assert_eq!(stack.rows("detections"), 1, "recent detections are kept");
+    assert!(
+        !old_image.exists(),
+        "media of deleted detections is deleted"
+    );
+    assert!(fresh.exists(), "media of kept detections stays");
+    drop(wp);
 }

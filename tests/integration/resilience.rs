@@ -202,7 +202,7 @@ async fn client_errors_are_not_retried_and_do_not_count() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn refused_and_hanging_services_fail_within_their_timeouts() {
+async fn slow_refused_and_hanging_services_behave_within_their_timeouts() {
     let stack = FakeAiStack::start();
     let redis = Redis::start();
     let (cfg, _dir) = config(&stack, &redis.url(), &[], 3600.0);
@@ -210,6 +210,11 @@ async fn refused_and_hanging_services_fail_within_their_timeouts() {
     first_round_done(&service).await;
     let ai = service.state().ai.clone();
     let yolo = stack.get("yolo26");
+    // Slow but within the timeout: just slower.
+    yolo.set_mode(Mode::Slow(std::time::Duration::from_millis(150)));
+    ai.detect(png(), "a.png")
+        .await
+        .expect("slow answer within the timeout");
     yolo.set_mode(Mode::Hang);
     match ai.detect(png(), "a.png").await {
         Err(AiError::Unavailable { why, .. }) => assert!(why.contains("timed out"), "{why}"),

@@ -23,19 +23,30 @@ pub fn patience() -> Duration {
 }
 
 /// Poll `check` until it returns `Some`, or panic after [`patience`] saying `what`.
-pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+pub async fn eventually<T, F, Fut>(what: &str, check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
-    let deadline = Instant::now() + patience();
+    eventually_for(patience(), what, check).await
+}
+
+/// [`eventually`] for a condition that legitimately takes longer than the default
+/// patience (never less than the configured patience).
+pub async fn eventually_for<T, F, Fut>(limit: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let limit = limit.max(patience());
+    let deadline = Instant::now() + limit;
     let mut pause = Duration::from_millis(10);
     loop {
         if let Some(v) = check().await {
             return v;
         }
         if Instant::now() > deadline {
-            panic!("gave up after {:?} waiting for: {what}", patience());
+            panic!("gave up after {limit:?} waiting for: {what}");
         }
         tokio::time::sleep(pause).await;
         pause = (pause * 2).min(Duration::from_millis(200));

@@ -1,0 +1,169 @@
+//! Pipeline benchmark (not a test): with real Redis and PostgreSQL (started like the
+//! test harness does) and the fake AI server answering instantly, on the default
+//! watcher settings (native watcher, 500 ms debounce, 2 s stability unless
+//! close-after-write is seen):
+//!
+//! 1. file-to-queue latency of 1,000 images: the detection worker is stopped, the
+//!    images are written, and each one's Redis stream entry id (Redis server time, ms)
+//!    is compared with the time the file was written;
+//! 2. throughput: the detection worker is started and the time until all 1,000
+//!    detections are stored gives detections per second through watcher → queue →
+//!    YOLO26 → PostgreSQL → batch aggregator.
+//!
+//! `cargo bench --bench pipeline` (prints figures; asserts nothing about time).
+
+#[path = "../tests/support/mod.rs"]
+#[allow(dead_code)]
+mod support;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use support::fake_ai::FakeAiStack;
+use support::{base_config, Postgres, Redis};
+
+const IMAGES: usize = 1000;
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx.min(sorted.len() - 1)]
+}
+
+fn main() {
+    if !std::env::args().any(|a| a == "--bench") {
+        // `cargo test --all-targets` runs bench targets too; only `cargo bench` measures.
+        return;
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(run());
+}
+
+async fn run() {
+    let redis = Redis::start();
+    let pg = Postgres::start();
+    let ai = FakeAiStack::start();
+    let dir = tempfile::tempdir().expect("dir");
+    let mut cfg = base_config(dir.path());
+    cfg.redis.url = redis.url();
+    cfg.postgres.url = pg.url();
+    cfg.ai.yolo26.url = ai.get("yolo26").url();
+    cfg.ai.nemotron.url = ai.get("nemotron").url();
+    let root = dir.path().join("cameras");
+    let service = watchpost::Service::start(cfg).await.expect("start");
+    let state = service.state().clone();
+    state
+        .supervisor
+        .stop_worker("detection_worker")
+        .await
+        .expect("stop detection worker");
+    while state.pipeline.watcher.status().observer_type().is_none() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for cam in ["front_door", "backyard", "garage", "porch"] {
+        std::fs::create_dir_all(root.join(cam)).expect("camera dir");
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await; // let the new folders' watches settle
+
+    let mut written: HashMap<String, f64> = HashMap::new();
+    let cams = ["front_door", "backyard", "garage", "porch"];
+    for i in 0..IMAGES {
+        let path = root.join(cams[i % 4]).join(format!("img{i:05}.png"));
+        let mut bytes = vec![0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A];
+        bytes.extend_from_slice(&(i as u64).to_le_bytes());
+        bytes.resize(20_000, (i % 251) as u8);
+        std::fs::write(&path, &bytes).expect("write");
+        let t = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .expect("time")
+            .as_secs_f64();
+        written.insert(path.display().to_string(), t);
+        // Roughly what a handful of busy cameras produce, not a burst of 1,000 at once.
+        if i % 20 == 19 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    let client = redis::Client::open(redis.url()).expect("redis");
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("conn");
+    let started = Instant::now();
+    loop {
+        let n: usize = redis::cmd("XLEN")
+            .arg("watchpost:queue:detection")
+            .query_async(&mut conn)
+            .await
+            .unwrap_or(0);
+        if n >= IMAGES || started.elapsed() > Duration::from_secs(120) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let entries: Vec<(String, HashMap<String, String>)> = redis::cmd("XRANGE")
+        .arg("watchpost:queue:detection")
+        .arg("-")
+        .arg("+")
+        .query_async::<redis::streams::StreamRangeReply>(&mut conn)
+        .await
+        .expect("XRANGE")
+        .ids
+        .into_iter()
+        .map(|e| {
+            let map = e
+                .map
+                .iter()
+                .filter_map(|(k, v)| {
+                    redis::from_redis_value_ref::<String>(v)
+                        .ok()
+                        .map(|v| (k.clone(), v))
+                })
+                .collect();
+            (e.id, map)
+        })
+        .collect();
+    let mut latencies: Vec<f64> = entries
+        .iter()
+        .filter_map(|(id, fields)| {
+            let ms: f64 = id.split('-').next()?.parse().ok()?;
+            let item: serde_json::Value = serde_json::from_str(fields.get("p")?).ok()?;
+            let at = written.get(item["file_path"].as_str()?)?;
+            Some(ms / 1000.0 - at)
+        })
+        .collect();
+    latencies.sort_by(f64::total_cmp);
+    println!(
+        "file-to-queue latency over {} images (native watcher, defaults):",
+        latencies.len()
+    );
+    println!(
+        "  p50 {:.0} ms   p99 {:.0} ms   max {:.0} ms",
+        percentile(&latencies, 0.5) * 1000.0,
+        percentile(&latencies, 0.99) * 1000.0,
+        latencies.last().copied().unwrap_or(0.0) * 1000.0
+    );
+
+    let t0 = Instant::now();
+    state
+        .supervisor
+        .start_worker("detection_worker")
+        .expect("start detection worker");
+    loop {
+        let n: u64 = pg
+            .psql("select count(*) from detections")
+            .parse()
+            .unwrap_or(0);
+        if n as usize >= IMAGES || t0.elapsed() > Duration::from_secs(300) {
+            let secs = t0.elapsed().as_secs_f64();
+            println!(
+                "throughput: {n} detections stored in {secs:.2} s = {:.0} detections/s (fake YOLO26 answering instantly)",
+                n as f64 / secs
+            );
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    service.shutdown().await;
+}
