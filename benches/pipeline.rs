@@ -13,7 +13,6 @@
 //! `cargo bench --bench pipeline` (prints figures; asserts nothing about time).
 
 #[path = "../tests/support/mod.rs"]
-#[allow(dead_code)]
 mod support;
 
 use std::collections::HashMap;
