@@ -9,9 +9,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::batch::{unix_to_datetime, ClosedBatch};
-use super::queue::{Consumer, Delivery, Queue};
+use super::consume;
+use super::queue::{Delivery, Queue};
 use super::store::{NewEvent, Store, StoredDetection};
-use super::Backoff;
 use crate::ai::AiClients;
 use crate::events::EventBus;
 use crate::prom::Metrics;
@@ -65,61 +65,16 @@ impl AnalysisWorker {
     }
 
     async fn run(&self, ctx: &WorkerContext) -> Result<(), WorkerError> {
-        let mut consumer = self.queue.consumer(&self.consumer_name);
-        let mut backoff = Backoff::new();
-        while !ctx.is_cancelled() {
-            ctx.beat();
-            let taken = tokio::select! {
-                _ = ctx.cancelled() => break,
-                r = consumer.take() => r,
-            };
-            match taken {
-                Ok(Some(d)) => {
-                    backoff.reset();
-                    if !self.handle(ctx, &mut consumer, d).await {
-                        break;
-                    }
-                }
-                Ok(None) => {}
-                Err(e) => {
-                    tracing::debug!(error = %e, "analysis queue unavailable");
-                    if !backoff.wait(ctx).await {
-                        break;
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
-
-    async fn handle(&self, ctx: &WorkerContext, consumer: &mut Consumer, d: Delivery) -> bool {
-        let mut backoff = Backoff::new();
-        loop {
-            ctx.beat();
-            match self.process(&d).await {
-                Ok(result) => {
-                    self.metrics.pipeline_item("analysis", result);
-                    loop {
-                        match consumer.ack(&d.id).await {
-                            Ok(()) => return true,
-                            Err(e) => {
-                                tracing::warn!(error = %e, "cannot acknowledge analysis item; retrying");
-                                if !backoff.wait(ctx).await {
-                                    return false;
-                                }
-                            }
-                        }
-                    }
-                }
-                Err(why) => {
-                    tracing::warn!(item = %d.id, error = %why, "analysis delayed; will retry");
-                    self.metrics.pipeline_item("analysis", "retried");
-                    if !backoff.wait(ctx).await {
-                        return false;
-                    }
-                }
-            }
-        }
+        let metrics = self.metrics.clone();
+        consume(
+            ctx,
+            &self.queue,
+            &self.consumer_name,
+            &metrics,
+            "analysis",
+            |d| async move { self.process(&d).await },
+        )
+        .await
     }
 
     async fn process(&self, d: &Delivery) -> Result<&'static str, String> {

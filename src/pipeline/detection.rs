@@ -11,10 +11,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::batch::BatchAggregator;
-use super::queue::{Consumer, Delivery, Queue};
+use super::consume;
+use super::queue::{Delivery, Queue};
 use super::store::Store;
 use super::watcher::DetectionItem;
-use super::Backoff;
 use crate::ai::{AiClients, AiError};
 use crate::events::EventBus;
 use crate::prom::Metrics;
@@ -30,11 +30,6 @@ pub struct DetectionWorker {
     pub consumer_name: String,
 }
 
-enum Outcome {
-    Done(&'static str),
-    Retry(String),
-}
-
 impl DetectionWorker {
     pub fn worker(self: &Arc<Self>, critical: bool) -> WorkerSpec {
         let me = Arc::clone(self);
@@ -45,91 +40,43 @@ impl DetectionWorker {
     }
 
     async fn run(&self, ctx: &WorkerContext) -> Result<(), WorkerError> {
-        let mut consumer = self.queue.consumer(&self.consumer_name);
-        let mut backoff = Backoff::new();
-        while !ctx.is_cancelled() {
-            ctx.beat();
-            let taken = tokio::select! {
-                _ = ctx.cancelled() => break,
-                r = consumer.take() => r,
-            };
-            let delivery = match taken {
-                Ok(Some(d)) => d,
-                Ok(None) => continue,
-                Err(e) => {
-                    tracing::debug!(error = %e, "detection queue unavailable");
-                    if !backoff.wait(ctx).await {
-                        break;
-                    }
-                    continue;
-                }
-            };
-            backoff.reset();
-            if !self.handle(ctx, &mut consumer, delivery).await {
-                break;
-            }
-        }
-        Ok(())
+        let metrics = self.metrics.clone();
+        consume(
+            ctx,
+            &self.queue,
+            &self.consumer_name,
+            &metrics,
+            "detection",
+            |d| async move { self.process(&d).await },
+        )
+        .await
     }
 
-    /// Process one item until it is done; `false` when asked to stop (the item stays
-    /// unacknowledged and is delivered again).
-    async fn handle(&self, ctx: &WorkerContext, consumer: &mut Consumer, d: Delivery) -> bool {
-        let mut backoff = Backoff::new();
-        loop {
-            ctx.beat();
-            match self.process(&d).await {
-                Outcome::Done(result) => {
-                    self.metrics.pipeline_item("detection", result);
-                    loop {
-                        match consumer.ack(&d.id).await {
-                            Ok(()) => return true,
-                            Err(e) => {
-                                // Not acknowledged: it will come again, and storing is
-                                // idempotent, so retrying the ack is all we need.
-                                tracing::warn!(error = %e, "cannot acknowledge detection item; retrying");
-                                if !backoff.wait(ctx).await {
-                                    return false;
-                                }
-                            }
-                        }
-                    }
-                }
-                Outcome::Retry(why) => {
-                    tracing::warn!(item = %d.id, error = %why, delay_seconds = backoff.peek().as_secs_f64(), "detection delayed; will retry");
-                    self.metrics.pipeline_item("detection", "retried");
-                    if !backoff.wait(ctx).await {
-                        return false;
-                    }
-                }
-            }
-        }
-    }
-
-    async fn process(&self, d: &Delivery) -> Outcome {
+    /// `Ok(result)` when the item is done, `Err(why)` to retry it later.
+    async fn process(&self, d: &Delivery) -> Result<&'static str, String> {
         let item: DetectionItem = match serde_json::from_str(&d.payload) {
             Ok(i) => i,
             Err(e) => {
                 tracing::error!(item = %d.id, error = %e, "unreadable detection item; dropping it");
-                return Outcome::Done("invalid_item");
+                return Ok("invalid_item");
             }
         };
         let image = match tokio::fs::read(&item.file_path).await {
             Ok(b) => Bytes::from(b),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 tracing::error!(path = %item.file_path, "image vanished before detection; nothing to detect");
-                return Outcome::Done("file_missing");
+                return Ok("file_missing");
             }
-            Err(e) => return Outcome::Retry(format!("cannot read {}: {e}", item.file_path)),
+            Err(e) => return Err(format!("cannot read {}: {e}", item.file_path)),
         };
         let started = Instant::now();
         let result = match self.ai.detect(image, &item.file_path).await {
             Ok(r) => r,
             Err(AiError::BadRequest { status, detail, .. }) => {
                 tracing::error!(path = %item.file_path, status, detail = %detail, "YOLO26 rejected the image");
-                return Outcome::Done("rejected");
+                return Ok("rejected");
             }
-            Err(e) => return Outcome::Retry(e.to_string()),
+            Err(e) => return Err(e.to_string()),
         };
         self.metrics
             .stage_timed("detect", started.elapsed().as_secs_f64());
@@ -140,7 +87,7 @@ impl DetectionWorker {
             .map(|f| f.to_string_lossy().to_string())
             .unwrap_or_default();
         if let Err(e) = self.store.touch_camera(&item.camera_id, &folder).await {
-            return Outcome::Retry(e.to_string());
+            return Err(e.to_string());
         }
         let ids = match self
             .store
@@ -154,13 +101,13 @@ impl DetectionWorker {
             .await
         {
             Ok(ids) => ids,
-            Err(e) => return Outcome::Retry(e.to_string()),
+            Err(e) => return Err(e.to_string()),
         };
         self.metrics
             .stage_timed("store", started.elapsed().as_secs_f64());
         for (id, det) in ids.iter().zip(&result.detections) {
             if let Err(e) = self.batches.add(&item.camera_id, *id).await {
-                return Outcome::Retry(e.to_string());
+                return Err(e.to_string());
             }
             // At-least-once, like the queue: a redelivered item announces its
             // detections again with the same ids, so clients can de-duplicate.
@@ -176,9 +123,9 @@ impl DetectionWorker {
             );
         }
         if ids.is_empty() {
-            Outcome::Done("no_detections")
+            Ok("no_detections")
         } else {
-            Outcome::Done("stored")
+            Ok("stored")
         }
     }
 }

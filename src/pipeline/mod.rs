@@ -70,6 +70,69 @@ impl Backoff {
     }
 }
 
+/// The loop shared by the queue-driven stages: take an item, run `process` on it until
+/// it is done (`Ok(result)`), retrying with backoff while it says `Err(why)` (a
+/// dependency is away), then acknowledge it. Stops when the worker is asked to; an
+/// item in hand then stays unacknowledged and is delivered again.
+pub(crate) async fn consume<F, Fut>(
+    ctx: &WorkerContext,
+    queue: &Arc<Queue>,
+    consumer_name: &str,
+    metrics: &Metrics,
+    stage: &'static str,
+    process: F,
+) -> Result<(), WorkerError>
+where
+    F: Fn(queue::Delivery) -> Fut,
+    Fut: std::future::Future<Output = Result<&'static str, String>>,
+{
+    let mut consumer = queue.consumer(consumer_name);
+    let mut idle = Backoff::new();
+    'items: while !ctx.is_cancelled() {
+        ctx.beat();
+        let taken = tokio::select! {
+            _ = ctx.cancelled() => break,
+            r = consumer.take() => r,
+        };
+        let delivery = match taken {
+            Ok(Some(d)) => d,
+            Ok(None) => continue,
+            Err(e) => {
+                tracing::debug!(stage, error = %e, "queue unavailable");
+                if !idle.wait(ctx).await {
+                    break;
+                }
+                continue;
+            }
+        };
+        idle.reset();
+        let mut backoff = Backoff::new();
+        let result = loop {
+            ctx.beat();
+            match process(delivery.clone()).await {
+                Ok(result) => break result,
+                Err(why) => {
+                    tracing::warn!(stage, item = %delivery.id, error = %why, delay_seconds = backoff.peek().as_secs_f64(), "item delayed; will retry");
+                    metrics.pipeline_item(stage, "retried");
+                    if !backoff.wait(ctx).await {
+                        break 'items;
+                    }
+                }
+            }
+        };
+        metrics.pipeline_item(stage, result);
+        // Until acknowledged the item would come again; processing is idempotent, so
+        // retrying the acknowledgement is all that is needed.
+        while let Err(e) = consumer.ack(&delivery.id).await {
+            tracing::warn!(stage, error = %e, "cannot acknowledge item; retrying");
+            if !backoff.wait(ctx).await {
+                break 'items;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Consumer names are stable across restarts of this host's watchpost, so a restarted
 /// worker first gets back the items it had taken and not acknowledged.
 fn consumer_name(worker: &str) -> String {
