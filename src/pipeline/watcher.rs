@@ -621,14 +621,19 @@ impl FileWatcher {
     }
 }
 
+/// Absolute form of `p` without `.` components (`./data/cameras` → `/cwd/data/cameras`).
 fn absolute(p: &Path) -> PathBuf {
-    if p.is_absolute() {
+    let joined = if p.is_absolute() {
         p.to_path_buf()
     } else {
         std::env::current_dir()
             .map(|d| d.join(p))
             .unwrap_or_else(|_| p.to_path_buf())
-    }
+    };
+    joined
+        .components()
+        .filter(|c| !matches!(c, Component::CurDir))
+        .collect()
 }
 
 fn hash_file(path: &Path) -> std::io::Result<String> {
