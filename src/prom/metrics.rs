@@ -2,6 +2,10 @@
 //! intent-named methods (`metrics.worker_crashed("file_watcher")`); they never build
 //! metric names or label vectors. Label values come from closed sets (enums rendered by
 //! `as_str`) or configured names, so cardinality stays bounded.
+//!
+//! The `expect("valid metric")` calls are on proven invariants: every name, help text
+//! and label set here is a constant, and constructing `Metrics` in any test would fail
+//! if one were invalid.
 
 use prometheus::{
     Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,

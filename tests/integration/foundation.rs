@@ -39,14 +39,7 @@ async fn serves_health_metrics_and_openapi_with_no_dependency_running() {
         "{body}"
     );
 
-    let metrics = client()
-        .get(format!("{}/metrics", wp.url()))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = crate::support::get_text(format!("{}/metrics", wp.url())).await;
     assert!(metrics.contains("watchpost_build_info{version=\"0.1.0\"} 1"));
     assert!(metrics.contains("watchpost_process_resident_memory_bytes"));
     assert!(metrics.contains(

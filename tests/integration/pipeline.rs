@@ -106,14 +106,7 @@ async fn json(url: String) -> Value {
 }
 
 async fn metrics(wp: &Watchpost) -> String {
-    client()
-        .get(format!("{}/metrics", wp.url()))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text")
+    crate::support::get_text(format!("{}/metrics", wp.url())).await
 }
 
 async fn wait_rows(stack: &Stack, table: &str, n: u64) {

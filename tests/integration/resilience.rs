@@ -42,6 +42,29 @@ fn config(
     (c, dir)
 }
 
+/// A fake AI stack, a real Redis and the service pointed at both, after the
+/// degradation manager's first round (`check_interval` seconds between rounds).
+struct Setup {
+    stack: FakeAiStack,
+    redis: Redis,
+    service: Service,
+    _dir: tempfile::TempDir,
+}
+
+async fn setup(keys: &[&str], check_interval: f64) -> Setup {
+    let stack = FakeAiStack::start();
+    let redis = Redis::start();
+    let (cfg, dir) = config(&stack, &redis.url(), keys, check_interval);
+    let service = Service::start(cfg).await.expect("start");
+    first_round_done(&service).await;
+    Setup {
+        stack,
+        redis,
+        service,
+        _dir: dir,
+    }
+}
+
 fn png() -> Bytes {
     Bytes::from(crate::harness::tiny_png(640, 480, 12_000))
 }
@@ -83,11 +106,12 @@ fn breaker<'a>(all: &'a Value, name: &str) -> &'a Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn detection_retries_then_the_breaker_opens_and_rejects() {
-    let stack = FakeAiStack::start();
-    let redis = Redis::start();
-    let (cfg, _dir) = config(&stack, &redis.url(), &["k"], 3600.0);
-    let service = Service::start(cfg).await.expect("start");
-    first_round_done(&service).await;
+    let Setup {
+        stack,
+        redis: _redis,
+        service,
+        _dir,
+    } = setup(&["k"], 3600.0).await;
     let base = format!("http://{}", service.local_addr());
     let ai = service.state().ai.clone();
     let yolo = stack.get("yolo26");
@@ -167,11 +191,12 @@ async fn detection_retries_then_the_breaker_opens_and_rejects() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_errors_are_not_retried_and_do_not_count() {
-    let stack = FakeAiStack::start();
-    let redis = Redis::start();
-    let (cfg, _dir) = config(&stack, &redis.url(), &[], 3600.0);
-    let service = Service::start(cfg).await.expect("start");
-    first_round_done(&service).await;
+    let Setup {
+        stack,
+        redis: _redis,
+        service,
+        _dir,
+    } = setup(&[], 3600.0).await;
     let ai = service.state().ai.clone();
     let yolo = stack.get("yolo26");
     let before = yolo.counters().detect.load(Ordering::SeqCst);
@@ -203,11 +228,12 @@ async fn client_errors_are_not_retried_and_do_not_count() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_refused_and_hanging_services_behave_within_their_timeouts() {
-    let stack = FakeAiStack::start();
-    let redis = Redis::start();
-    let (cfg, _dir) = config(&stack, &redis.url(), &[], 3600.0);
-    let service = Service::start(cfg).await.expect("start");
-    first_round_done(&service).await;
+    let Setup {
+        stack,
+        redis: _redis,
+        service,
+        _dir,
+    } = setup(&[], 3600.0).await;
     let ai = service.state().ai.clone();
     let yolo = stack.get("yolo26");
     // Slow but within the timeout: just slower.
@@ -234,11 +260,12 @@ async fn slow_refused_and_hanging_services_behave_within_their_timeouts() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn breaker_reset_needs_the_key_and_reports_the_previous_state() {
-    let stack = FakeAiStack::start();
-    let redis = Redis::start();
-    let (cfg, _dir) = config(&stack, &redis.url(), &["resetkey"], 3600.0);
-    let service = Service::start(cfg).await.expect("start");
-    first_round_done(&service).await;
+    let Setup {
+        stack,
+        redis: _redis,
+        service,
+        _dir,
+    } = setup(&["resetkey"], 3600.0).await;
     let base = format!("http://{}", service.local_addr());
     stack.get("nemotron").set_mode(Mode::Status(503));
     for _ in 0..2 {
@@ -304,11 +331,12 @@ async fn breaker_reset_needs_the_key_and_reports_the_previous_state() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn analysis_parses_the_llm_and_falls_back_when_it_fails() {
-    let stack = FakeAiStack::start();
-    let redis = Redis::start();
-    let (cfg, _dir) = config(&stack, &redis.url(), &[], 3600.0);
-    let service = Service::start(cfg).await.expect("start");
-    first_round_done(&service).await;
+    let Setup {
+        stack,
+        redis: _redis,
+        service,
+        _dir,
+    } = setup(&[], 3600.0).await;
     let ai = service.state().ai.clone();
     let llm = stack.get("nemotron");
 
@@ -358,14 +386,8 @@ async fn wait_mode(service: &Service, mode: DegMode, features: &[&str]) {
         }
     })
     .await;
-    let metrics = client()
-        .get(format!("http://{}/metrics", service.local_addr()))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics =
+        crate::support::get_text(format!("http://{}/metrics", service.local_addr())).await;
     let line = format!("watchpost_degradation_mode{{mode=\"{}\"}} 1", mode.as_str());
     assert!(metrics.contains(&line), "missing {line}");
 }

@@ -161,14 +161,7 @@ async fn crashed_worker_is_restarted_and_history_shows_crashed_then_success() {
     assert!(items[0]["error"].is_null());
     assert_eq!(page["pagination"]["total"], 2);
 
-    let metrics = client()
-        .get(format!("{}/metrics", h.base))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = crate::support::get_text(format!("{}/metrics", h.base)).await;
     for line in [
         "watchpost_worker_state{state=\"running\",worker=\"crashy\"} 1",
         "watchpost_worker_state{state=\"failed\",worker=\"crashy\"} 0",

@@ -612,3 +612,15 @@ pub fn base_config(dir: &Path) -> watchpost::Config {
     c.queue.spool_dir = dir.join("spool").display().to_string();
     c
 }
+
+/// GET `url` and return the body as text (panics on a transport error).
+pub async fn get_text(url: String) -> String {
+    client()
+        .get(url)
+        .send()
+        .await
+        .expect("GET")
+        .text()
+        .await
+        .expect("text body")
+}
