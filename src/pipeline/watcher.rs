@@ -151,9 +151,12 @@ impl Dedupe {
 }
 
 /// Files already queued, identified by path, size and modification time.
+/// Files already queued, identified by path, size and modification time. The file
+/// keeps the full lines (for compaction); memory keeps a 128-bit digest of each, so
+/// hundreds of thousands of images cost a few MiB.
 struct Ledger {
     path: PathBuf,
-    seen: HashSet<String>,
+    seen: HashSet<u128>,
 }
 
 fn ledger_key(path: &Path, size: u64, mtime: Option<SystemTime>) -> String {
@@ -163,23 +166,27 @@ fn ledger_key(path: &Path, size: u64, mtime: Option<SystemTime>) -> String {
     format!("{nanos}\t{size}\t{}", path.display())
 }
 
+fn digest(key: &str) -> u128 {
+    let d = Sha256::digest(key.as_bytes());
+    let mut first = [0u8; 16];
+    first.copy_from_slice(&d[..16]);
+    u128::from_le_bytes(first)
+}
+
 impl Ledger {
     /// Load, dropping entries whose files no longer exist (compaction).
     fn load(path: PathBuf) -> std::io::Result<Self> {
         let mut seen = HashSet::new();
         if let Ok(text) = std::fs::read_to_string(&path) {
+            let mut out = String::with_capacity(text.len());
             for line in text.lines() {
                 let file = line.splitn(3, '\t').nth(2).unwrap_or_default();
-                if !file.is_empty() && Path::new(file).exists() {
-                    seen.insert(line.to_string());
+                if !file.is_empty() && Path::new(file).exists() && seen.insert(digest(line)) {
+                    out.push_str(line);
+                    out.push('\n');
                 }
             }
             let tmp = path.with_extension("tmp");
-            let mut out = String::with_capacity(text.len());
-            for k in &seen {
-                out.push_str(k);
-                out.push('\n');
-            }
             std::fs::write(&tmp, out)?;
             std::fs::rename(&tmp, &path)?;
         } else if let Some(dir) = path.parent() {
@@ -189,7 +196,7 @@ impl Ledger {
     }
 
     fn contains(&self, key: &str) -> bool {
-        self.seen.contains(key)
+        self.seen.contains(&digest(key))
     }
 
     fn record(&mut self, key: String) -> std::io::Result<()> {
@@ -198,7 +205,7 @@ impl Ledger {
             .append(true)
             .open(&self.path)?;
         f.write_all(format!("{key}\n").as_bytes())?;
-        self.seen.insert(key);
+        self.seen.insert(digest(&key));
         Ok(())
     }
 }
@@ -725,6 +732,35 @@ mod tests {
         assert!(
             old.observe(300, Some(Duration::from_secs(60)), Instant::now(), STABLE),
             "catch-up file"
+        );
+    }
+
+    #[test]
+    fn ledger_survives_reload_and_forgets_deleted_files() {
+        let dir = tempfile::tempdir().expect("dir");
+        let kept = dir.path().join("kept.png");
+        let gone = dir.path().join("gone.png");
+        std::fs::write(&kept, b"k").expect("write");
+        std::fs::write(&gone, b"g").expect("write");
+        let ledger_path = dir.path().join("spool").join("ledger.log");
+        let mut ledger = Ledger::load(ledger_path.clone()).expect("load");
+        let (k1, k2) = (ledger_key(&kept, 1, None), ledger_key(&gone, 1, None));
+        ledger.record(k1.clone()).expect("record");
+        ledger.record(k2.clone()).expect("record");
+        std::fs::remove_file(&gone).expect("remove");
+        let ledger = Ledger::load(ledger_path.clone()).expect("reload");
+        assert!(ledger.contains(&k1));
+        assert!(!ledger.contains(&k2));
+        assert!(
+            !ledger.contains(&ledger_key(&kept, 2, None)),
+            "a changed size is a new file"
+        );
+        assert_eq!(
+            std::fs::read_to_string(ledger_path)
+                .expect("read")
+                .lines()
+                .count(),
+            1
         );
     }
 
