@@ -32,24 +32,40 @@ impl From<redis::RedisError> for KvError {
     }
 }
 
+/// After a failed connect, callers fail fast for this long instead of each waiting
+/// for its own connect attempt (which, against a black-holed host, takes the full
+/// connect timeout).
+const RETRY_CONNECT_AFTER: Duration = Duration::from_millis(500);
+
 pub struct RedisLink {
     client: Result<redis::Client, String>,
-    conn: Mutex<Option<ConnectionManager>>,
+    conn: Mutex<Slot>,
+}
+
+#[derive(Default)]
+struct Slot {
+    manager: Option<ConnectionManager>,
+    failed: Option<(Instant, String)>,
 }
 
 impl RedisLink {
     pub fn new(url: &str) -> Self {
         Self {
             client: redis::Client::open(url).map_err(|e| e.to_string()),
-            conn: Mutex::new(None),
+            conn: Mutex::new(Slot::default()),
         }
     }
 
     /// A handle to the shared connection (cheap to clone), connecting if needed.
     pub async fn conn(&self) -> Result<ConnectionManager, KvError> {
         let mut slot = self.conn.lock().await;
-        if let Some(c) = slot.as_ref() {
+        if let Some(c) = slot.manager.as_ref() {
             return Ok(c.clone());
+        }
+        if let Some((at, why)) = &slot.failed {
+            if at.elapsed() < RETRY_CONNECT_AFTER {
+                return Err(KvError::Unavailable(why.clone()));
+            }
         }
         let client = self
             .client
@@ -60,14 +76,24 @@ impl RedisLink {
             .set_response_timeout(Some(RESPONSE_TIMEOUT))
             .set_number_of_retries(2)
             .set_max_delay(Duration::from_secs(1));
-        let manager = tokio::time::timeout(
+        let attempt = tokio::time::timeout(
             CONNECT_TIMEOUT * 2,
             ConnectionManager::new_with_config(client.clone(), config),
         )
         .await
-        .map_err(|_| KvError::Unavailable("connect timed out".into()))??;
-        *slot = Some(manager.clone());
-        Ok(manager)
+        .map_err(|_| KvError::Unavailable("connect timed out".into()))
+        .and_then(|r| r.map_err(KvError::from));
+        match attempt {
+            Ok(manager) => {
+                slot.manager = Some(manager.clone());
+                slot.failed = None;
+                Ok(manager)
+            }
+            Err(e) => {
+                slot.failed = Some((Instant::now(), e.to_string()));
+                Err(e)
+            }
+        }
     }
 
     /// A connection of its own (for blocking reads that must not stall the shared one),
