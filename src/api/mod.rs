@@ -40,8 +40,14 @@ where
     Args: actix_web::FromRequest + 'static,
     F::Output: Responder + 'static,
 {
+    // Every GET also answers HEAD (health checkers use it); actix drops the body.
+    let guard = if method == Method::GET {
+        actix_web::guard::Any(actix_web::guard::Get()).or(actix_web::guard::Head())
+    } else {
+        actix_web::guard::Any(actix_web::guard::Method(method.clone()))
+    };
     RouteDef {
-        route: web::route().method(method.clone()).to(handler),
+        route: web::route().guard(guard).to(handler),
         method,
         path,
     }
@@ -109,7 +115,10 @@ fn configure(cfg: &mut web::ServiceConfig) {
     for (path, defs) in by_path {
         let allow = defs
             .iter()
-            .map(|d| d.method.as_str())
+            .map(|d| match d.method {
+                Method::GET => "GET, HEAD",
+                ref m => m.as_str(),
+            })
             .collect::<Vec<_>>()
             .join(", ");
         let mut resource = web::resource(path);

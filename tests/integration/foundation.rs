@@ -91,7 +91,14 @@ async fn every_error_is_a_json_detail_with_the_right_status() {
         .await
         .expect("request");
     assert_eq!(resp.status().as_u16(), 405);
-    assert_eq!(resp.headers()["allow"], "GET");
+    assert_eq!(resp.headers()["allow"], "GET, HEAD");
+    let head = client()
+        .head(format!("{base}/health"))
+        .send()
+        .await
+        .expect("HEAD");
+    assert_eq!(head.status().as_u16(), 200);
+    assert!(head.bytes().await.expect("body").is_empty());
     let b: Value = resp.json().await.expect("json body");
     assert!(detail(&b).contains("DELETE"));
 
