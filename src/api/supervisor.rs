@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::error::{ApiError, ErrorBody};
 use super::query::QueryParams;
 use crate::state::AppState;
-use crate::supervisor::{HistoryPage, SupervisorStatus};
+use crate::supervisor::{HistoryPage, SupervisorError, SupervisorStatus};
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct StatusResponse {
@@ -119,6 +119,9 @@ pub async fn history(state: Data<AppState>, req: HttpRequest) -> Result<HttpResp
     let limit = q.int_in("limit", 50, 1, 100)?;
     let offset = q.int_in("offset", 0, 0, i64::MAX)?;
     let worker = q.text("worker_name").filter(|w| !w.is_empty());
+    if let Some(w) = worker.filter(|w| !crate::supervisor::is_valid_worker_name(w)) {
+        return Err(SupervisorError::InvalidName(w.to_string()).into());
+    }
     // Both bounds were checked above, so the conversions cannot fail.
     let page = state.supervisor.history(
         worker,

@@ -230,7 +230,14 @@ async fn restart_history_pagination_is_exact_at_page_boundaries() {
         statuses,
         ["success", "crashed", "success", "crashed", "success", "crashed"]
     );
-    for bad in ["limit=0", "limit=101", "limit=-5", "offset=-1", "offset=x"] {
+    for bad in [
+        "limit=0",
+        "limit=101",
+        "limit=-5",
+        "offset=-1",
+        "offset=x",
+        "worker_name=no-such%20name",
+    ] {
         let (s, b) = page(bad).await;
         assert_eq!(s, 400, "{bad}: {b}");
     }
