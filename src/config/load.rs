@@ -127,6 +127,11 @@ pub(super) fn load(
     }
 }
 
+/// Keys whose values must never appear in a message.
+fn is_secret(dotted: &str) -> bool {
+    dotted.starts_with("auth.")
+}
+
 /// Interpret an environment string using the type of the default at that key.
 fn env_value(default: &Value, raw: &str) -> Option<Value> {
     match default {
@@ -219,7 +224,13 @@ fn check_tree(
                 let mut probe = defaults.clone();
                 insert(&mut probe, path, v.clone());
                 if let Err(e) = Value::Table(probe).try_into::<Config>() {
-                    problems.push(format!("{dotted}{from}: {}", e.message()));
+                    // serde's message quotes the value; never echo a secret.
+                    let why = if is_secret(&dotted) {
+                        "has the wrong type (expected a list of strings)".to_string()
+                    } else {
+                        e.message().to_string()
+                    };
+                    problems.push(format!("{dotted}{from}: {why}"));
                 }
             }
         }
@@ -317,9 +328,27 @@ mod tests {
     }
 
     #[test]
-    fn api_keys_never_appear_in_debug_output() {
-        let c = Config::load(None, env(&[("WATCHPOST_API_KEYS", "supersecret")])).expect("valid");
-        assert!(!format!("{c:?}").contains("supersecret"));
+    fn secrets_never_appear_in_debug_output_or_errors() {
+        let c = Config::load(
+            None,
+            env(&[
+                ("WATCHPOST_API_KEYS", "supersecret"),
+                ("WATCHPOST_REDIS__URL", "redis://:redispass@127.0.0.1:6379"),
+                (
+                    "WATCHPOST_POSTGRES__URL",
+                    "postgres://app:pgpass@127.0.0.1/db",
+                ),
+            ]),
+        )
+        .expect("valid");
+        let debug = format!("{c:?}");
+        for secret in ["supersecret", "redispass", "pgpass"] {
+            assert!(!debug.contains(secret), "{secret} in {debug}");
+        }
+        let f = file("[auth]\napi_keys = \"topsecret\"\n");
+        let err = Config::load(Some(f.path()), env(&[])).expect_err("wrong type");
+        assert!(!err.to_string().contains("topsecret"), "{err}");
+        assert!(err.to_string().contains("auth.api_keys"));
     }
 
     #[test]
