@@ -322,69 +322,29 @@ impl FileWatcher {
         })
     }
 
-    fn start_observer(
-        &self,
-        tx: mpsc::UnboundedSender<FsEvent>,
-    ) -> Result<(Box<dyn notify::Watcher + Send>, ObserverType), WorkerError> {
-        use notify::{RecursiveMode, Watcher};
-        let handler = move |res: notify::Result<notify::Event>| {
-            let Ok(event) = res else { return };
-            use notify::event::{AccessKind, AccessMode, CreateKind, EventKind};
-            for path in event.paths {
-                let msg = match event.kind {
-                    EventKind::Create(CreateKind::Folder) => FsEvent::DirCreated(path),
-                    EventKind::Access(AccessKind::Close(AccessMode::Write)) => {
-                        FsEvent::Closed(path)
-                    }
-                    EventKind::Create(_) | EventKind::Modify(_) => FsEvent::Touched(path),
-                    _ => continue,
-                };
-                let _ = tx.send(msg);
-            }
-        };
-        let native = if self.polling {
-            None
-        } else {
-            match notify::recommended_watcher(handler.clone()) {
-                Ok(mut w) => match w.watch(&self.root, RecursiveMode::Recursive) {
-                    Ok(()) => Some(Box::new(w) as Box<dyn notify::Watcher + Send>),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "native file watcher failed; falling back to polling");
-                        None
-                    }
-                },
-                Err(e) => {
-                    tracing::warn!(error = %e, "native file watcher unavailable; falling back to polling");
-                    None
-                }
-            }
-        };
-        if let Some(w) = native {
-            return Ok((w, ObserverType::Native));
-        }
-        let cfg = notify::Config::default().with_poll_interval(self.polling_interval);
-        let mut w = notify::PollWatcher::new(handler, cfg)
-            .map_err(|e| WorkerError::new(format!("cannot start the polling watcher: {e}")))?;
-        w.watch(&self.root, RecursiveMode::Recursive)
-            .map_err(|e| WorkerError::new(format!("cannot watch {}: {e}", self.root.display())))?;
-        Ok((Box::new(w), ObserverType::Polling))
-    }
-
     async fn run(&self, ctx: &WorkerContext) -> Result<(), WorkerError> {
         let root = self.root.clone();
         let ledger_path = self.ledger_path.clone();
-        let (ledger, existing) = tokio::task::spawn_blocking(move || -> std::io::Result<_> {
+        let mut ledger = tokio::task::spawn_blocking(move || -> std::io::Result<_> {
             std::fs::create_dir_all(&root)?;
-            let ledger = Ledger::load(ledger_path)?;
-            Ok((ledger, scan(&root)))
+            Ledger::load(ledger_path)
         })
         .await
         .map_err(|e| WorkerError::new(e.to_string()))?
         .map_err(|e| WorkerError::new(format!("cannot prepare {}: {e}", self.root.display())))?;
-        let mut ledger = ledger;
 
+        // Watch first, then scan: a file that lands in between is seen twice (and
+        // taken once), never missed.
         let (tx, mut rx) = mpsc::unbounded_channel();
-        let (_observer, observer_type) = self.start_observer(tx)?;
+        let (root, polling, interval) = (self.root.clone(), self.polling, self.polling_interval);
+        let (_observer, observer_type) =
+            tokio::task::spawn_blocking(move || start_observer(&root, polling, interval, tx))
+                .await
+                .map_err(|e| WorkerError::new(e.to_string()))??;
+        let root = self.root.clone();
+        let existing = tokio::task::spawn_blocking(move || scan(&root))
+            .await
+            .map_err(|e| WorkerError::new(e.to_string()))?;
         *self
             .status
             .observer
@@ -626,6 +586,56 @@ impl FileWatcher {
             }
         }
     }
+}
+
+/// Start the native watcher (or the polling one) on `root`; blocking (a recursive
+/// inotify watch walks the tree).
+fn start_observer(
+    root: &Path,
+    polling: bool,
+    polling_interval: Duration,
+    tx: mpsc::UnboundedSender<FsEvent>,
+) -> Result<(Box<dyn notify::Watcher + Send>, ObserverType), WorkerError> {
+    use notify::{RecursiveMode, Watcher};
+    let handler = move |res: notify::Result<notify::Event>| {
+        let Ok(event) = res else { return };
+        use notify::event::{AccessKind, AccessMode, CreateKind, EventKind};
+        for path in event.paths {
+            let msg = match event.kind {
+                EventKind::Create(CreateKind::Folder) => FsEvent::DirCreated(path),
+                EventKind::Access(AccessKind::Close(AccessMode::Write)) => FsEvent::Closed(path),
+                EventKind::Create(_) | EventKind::Modify(_) => FsEvent::Touched(path),
+                _ => continue,
+            };
+            let _ = tx.send(msg);
+        }
+    };
+    let native = if polling {
+        None
+    } else {
+        match notify::recommended_watcher(handler.clone()) {
+            Ok(mut w) => match w.watch(root, RecursiveMode::Recursive) {
+                Ok(()) => Some(Box::new(w) as Box<dyn notify::Watcher + Send>),
+                Err(e) => {
+                    tracing::warn!(error = %e, "native file watcher failed; falling back to polling");
+                    None
+                }
+            },
+            Err(e) => {
+                tracing::warn!(error = %e, "native file watcher unavailable; falling back to polling");
+                None
+            }
+        }
+    };
+    if let Some(w) = native {
+        return Ok((w, ObserverType::Native));
+    }
+    let cfg = notify::Config::default().with_poll_interval(polling_interval);
+    let mut w = notify::PollWatcher::new(handler, cfg)
+        .map_err(|e| WorkerError::new(format!("cannot start the polling watcher: {e}")))?;
+    w.watch(root, RecursiveMode::Recursive)
+        .map_err(|e| WorkerError::new(format!("cannot watch {}: {e}", root.display())))?;
+    Ok((Box::new(w), ObserverType::Polling))
 }
 
 /// Absolute form of `p` without `.` components (`./data/cameras` → `/cwd/data/cameras`).
