@@ -463,3 +463,69 @@ async fn a_missed_cleanup_runs_at_start_and_deletes_only_old_rows_and_media() {
     assert!(fresh.exists(), "media of kept detections stays");
     drop(wp);
 }
+
+/// The pipeline publishes its events on the internal bus (the WebSocket relays them):
+/// a new camera folder, each stored detection, the closed batch and the new event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipeline_events_are_published_in_order() {
+    let redis = Redis::start();
+    let pg = Postgres::start();
+    let ai = FakeAiStack::start();
+    let dir = tempfile::tempdir().expect("dir");
+    let mut cfg = crate::support::base_config(dir.path());
+    cfg.redis.url = redis.url();
+    cfg.postgres.url = pg.url();
+    cfg.ai.yolo26.url = ai.get("yolo26").url();
+    cfg.ai.nemotron.url = ai.get("nemotron").url();
+    cfg.batch.idle_timeout_seconds = 0.5;
+    cfg.file_watcher.debounce_ms = 50;
+    let service = watchpost::Service::start(cfg).await.expect("start");
+    let mut rx = service.state().events.subscribe();
+    let state = service.state().clone();
+    eventually("watcher running", || {
+        let state = state.clone();
+        async move { state.pipeline.watcher.status().observer_type().map(|_| ()) }
+    })
+    .await;
+    write_image(&dir.path().join("cameras"), "Side Gate", "a.png");
+    let mut seen: Vec<(String, Value)> = Vec::new();
+    let deadline = tokio::time::Instant::now() + crate::support::patience();
+    while !seen.iter().any(|(t, _)| t == "event.created") {
+        let ev = tokio::time::timeout_at(deadline, rx.recv())
+            .await
+            .expect("events arrive within the patience")
+            .expect("bus open");
+        if ev.event_type != "worker.status_changed" && ev.event_type != "system.health_changed" {
+            seen.push((ev.event_type.to_string(), ev.data));
+        }
+    }
+    let types: Vec<&str> = seen.iter().map(|(t, _)| t.as_str()).collect();
+    let pos = |t: &str| {
+        types
+            .iter()
+            .position(|x| *x == t)
+            .unwrap_or_else(|| panic!("{t} missing in {types:?}"))
+    };
+    assert!(pos("camera.status_changed") < pos("detection.new"));
+    assert!(pos("detection.new") < pos("detection.batch"));
+    assert!(pos("detection.batch") < pos("event.created"));
+    let camera = &seen[pos("camera.status_changed")].1;
+    assert_eq!(
+        (camera["camera_id"].as_str(), camera["status"].as_str()),
+        (Some("side_gate"), Some("online"))
+    );
+    let det = &seen[pos("detection.new")].1;
+    assert_eq!(det["object_type"], "person");
+    assert!(det["detection_id"].is_i64() && det["confidence"].is_f64());
+    let batch = &seen[pos("detection.batch")].1;
+    assert_eq!(
+        (batch["reason"].as_str(), batch["detection_count"].as_u64()),
+        (Some("idle"), Some(1))
+    );
+    let event = &seen[pos("event.created")].1;
+    assert_eq!(event["camera_id"], "side_gate");
+    assert_eq!(event["risk_score"], 72);
+    assert_eq!(event["batch_id"], batch["batch_id"]);
+    assert!(event["event_id"].is_i64());
+    service.shutdown().await;
+}
