@@ -342,8 +342,11 @@ impl Consumer {
         Ok(c)
     }
 
+    /// Drop a broken connection; after reconnecting, re-read this consumer's own
+    /// unacknowledged items first (a reply lost with the connection leaves one).
     fn forget_connection<E: std::fmt::Display>(&mut self, e: E) -> QueueError {
         self.conn = None;
+        self.own_pending_checked = false;
         self.queue.unavailable(e)
     }
 
@@ -451,11 +454,6 @@ impl Consumer {
         res.map_err(|e| self.forget_connection(e))?;
         self.queue.metrics.queue_item_acked(self.queue.name);
         Ok(())
-    }
-
-    /// Next time, start again from this consumer's own unacknowledged items.
-    pub fn rewind(&mut self) {
-        self.own_pending_checked = false;
     }
 }
 
