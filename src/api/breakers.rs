@@ -46,7 +46,8 @@ pub async fn list(state: Data<AppState>) -> HttpResponse {
 
 /// Force a breaker closed.
 #[utoipa::path(post, path = "/api/system/circuit-breakers/{name}/reset", tag = "circuit-breakers",
-    params(("name" = String, Path, description = "Breaker name, 1-64 of [A-Za-z0-9_-]")),
+    params(("name" = String, Path, pattern = "^[A-Za-z0-9_-]{1,64}$", description = "Breaker name")),
+    security((), ("api_key" = [])),
     responses((status = 200, body = ResetResponse), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn reset(state: Data<AppState>, name: Path<String>) -> Result<HttpResponse, ApiError> {

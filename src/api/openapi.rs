@@ -16,8 +16,7 @@ use super::{breakers, pipeline, probes, supervisor};
         pipeline::status, breakers::list, breakers::reset,
     ),
     components(schemas(super::error::ErrorBody)),
-    modifiers(&ApiKeyScheme),
-    security(("api_key" = []))
+    modifiers(&ApiKeyScheme)
 )]
 struct ApiDoc;
 

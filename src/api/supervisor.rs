@@ -56,7 +56,8 @@ pub async fn status_alias(state: Data<AppState>) -> HttpResponse {
 
 /// Start a stopped, crashed or failed worker.
 #[utoipa::path(post, path = "/api/system/supervisor/workers/{name}/start", tag = "supervisor",
-    params(("name" = String, Path, description = "Worker name, ^[a-zA-Z][a-zA-Z0-9_]*$")),
+    params(("name" = String, Path, pattern = "^[a-zA-Z][a-zA-Z0-9_]*$", description = "Worker name")),
+    security((), ("api_key" = [])),
     responses((status = 200, body = ControlResponse), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
@@ -70,7 +71,8 @@ pub async fn start(state: Data<AppState>, name: Path<String>) -> Result<HttpResp
 
 /// Stop a running worker (cooperatively, then abort after the grace period).
 #[utoipa::path(post, path = "/api/system/supervisor/workers/{name}/stop", tag = "supervisor",
-    params(("name" = String, Path, description = "Worker name")),
+    params(("name" = String, Path, pattern = "^[a-zA-Z][a-zA-Z0-9_]*$", description = "Worker name")),
+    security((), ("api_key" = [])),
     responses((status = 200, body = ControlResponse), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
@@ -84,7 +86,8 @@ pub async fn stop(state: Data<AppState>, name: Path<String>) -> Result<HttpRespo
 
 /// Restart a worker from any state; its restart count returns to 0.
 #[utoipa::path(post, path = "/api/system/supervisor/workers/{name}/restart", tag = "supervisor",
-    params(("name" = String, Path, description = "Worker name")),
+    params(("name" = String, Path, pattern = "^[a-zA-Z][a-zA-Z0-9_]*$", description = "Worker name")),
+    security((), ("api_key" = [])),
     responses((status = 200, body = ControlResponse), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
@@ -98,7 +101,8 @@ pub async fn restart(state: Data<AppState>, name: Path<String>) -> Result<HttpRe
 
 /// Reset a worker's restart count; a failed worker is started again.
 #[utoipa::path(post, path = "/api/system/supervisor/reset/{name}", tag = "supervisor",
-    params(("name" = String, Path, description = "Worker name")),
+    params(("name" = String, Path, pattern = "^[a-zA-Z][a-zA-Z0-9_]*$", description = "Worker name")),
+    security((), ("api_key" = [])),
     responses((status = 200, body = ControlResponse), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
@@ -110,9 +114,9 @@ pub async fn reset(state: Data<AppState>, name: Path<String>) -> Result<HttpResp
 /// Newest-first restart history, paginated.
 #[utoipa::path(get, path = "/api/system/supervisor/restart-history", tag = "supervisor",
     params(
-        ("worker_name" = Option<String>, Query, description = "Only this worker"),
-        ("limit" = Option<i64>, Query, description = "1-100, default 50"),
-        ("offset" = Option<i64>, Query, description = "0 or more, default 0")),
+        ("worker_name" = Option<String>, Query, pattern = "^([a-zA-Z][a-zA-Z0-9_]*)?$", description = "Only this worker (empty: all)"),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 100, description = "1-100, default 50"),
+        ("offset" = Option<i64>, Query, minimum = 0, description = "0 or more, default 0")),
     responses((status = 200, body = HistoryPage), (status = 400, body = ErrorBody)))]
 pub async fn history(state: Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let q = QueryParams::from_request(&req)?;
