@@ -23,12 +23,8 @@ pub struct PipelineResponse {
 #[utoipa::path(get, path = "/api/system/pipeline", tag = "pipeline",
     responses((status = 200, body = PipelineResponse)))]
 pub async fn status(state: Data<AppState>) -> HttpResponse {
-    let watcher_running = state
-        .supervisor
-        .status()
-        .workers
-        .iter()
-        .any(|w| w.name == "file_watcher" && w.status == WorkerStatus::Running);
+    let watcher_running =
+        state.supervisor.worker_status("file_watcher") == Some(WorkerStatus::Running);
     HttpResponse::Ok().json(PipelineResponse {
         file_watcher: state.pipeline.file_watcher_view(watcher_running),
         batch_aggregator: state.pipeline.batch_view().await,

@@ -291,6 +291,15 @@ impl Supervisor {
         }
     }
 
+    /// The status of one worker, if registered.
+    pub fn worker_status(&self, name: &str) -> Option<WorkerStatus> {
+        let st = self.shared.lock();
+        st.workers
+            .iter()
+            .find(|s| s.spec.name == name)
+            .map(|s| s.status)
+    }
+
     /// Start a `stopped`, `crashed` or `failed` worker (from `failed` the count returns to 0).
     pub fn start_worker(&self, name: &str) -> Result<(), SupervisorError> {
         let mut st = self.shared.lock_running(name)?;
