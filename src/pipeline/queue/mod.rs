@@ -350,31 +350,39 @@ impl Consumer {
         self.queue.unavailable(e)
     }
 
+    /// `XREADGROUP GROUP g <me> COUNT 1 [BLOCK ms] STREAMS <stream> <id>`: `0` reads
+    /// this consumer's own pending entries, `>` new ones.
+    fn read_group(&self, block: Option<Duration>, id: &str) -> redis::Cmd {
+        let mut cmd = redis::cmd("XREADGROUP");
+        cmd.arg("GROUP")
+            .arg(GROUP)
+            .arg(&self.name)
+            .arg("COUNT")
+            .arg(1);
+        if let Some(b) = block {
+            cmd.arg("BLOCK").arg(b.as_millis() as u64);
+        }
+        cmd.arg("STREAMS").arg(&self.queue.stream).arg(id);
+        cmd
+    }
+
     /// The next item: own unacknowledged ones first, then abandoned ones, then new ones
     /// (waiting up to half a second). `Ok(None)` when there is nothing to do.
     pub async fn take(&mut self) -> Result<Option<Delivery>, QueueError> {
         let mut conn = self.conn().await?;
         let stream = self.queue.stream.clone();
         if !self.own_pending_checked {
-            let reply: redis::RedisResult<Value> = redis::cmd("XREADGROUP")
-                .arg("GROUP")
-                .arg(GROUP)
-                .arg(&self.name)
-                .arg("COUNT")
-                .arg(1)
-                .arg("STREAMS")
-                .arg(&stream)
-                .arg("0")
-                .query_async(&mut conn)
-                .await;
+            let reply: redis::RedisResult<Value> =
+                self.read_group(None, "0").query_async(&mut conn).await;
             let reply = reply.map_err(|e| self.forget_connection(e))?;
             match read_reply_entries(&reply).into_iter().next() {
                 Some((id, Some(payload))) => {
+                    self.queue.metrics.queue_item_redelivered(self.queue.name);
                     return Ok(Some(Delivery {
                         id,
                         payload,
                         redelivered: true,
-                    }))
+                    }));
                 }
                 Some((id, None)) => {
                     // The entry was deleted after we took it; acknowledge and move on.
@@ -412,17 +420,8 @@ impl Consumer {
                 }
             }
         }
-        let reply: redis::RedisResult<Value> = redis::cmd("XREADGROUP")
-            .arg("GROUP")
-            .arg(GROUP)
-            .arg(&self.name)
-            .arg("COUNT")
-            .arg(1)
-            .arg("BLOCK")
-            .arg(READ_BLOCK.as_millis() as u64)
-            .arg("STREAMS")
-            .arg(&stream)
-            .arg(">")
+        let reply: redis::RedisResult<Value> = self
+            .read_group(Some(READ_BLOCK), ">")
             .query_async(&mut conn)
             .await;
         let reply = reply.map_err(|e| self.forget_connection(e))?;
