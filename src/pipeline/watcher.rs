@@ -259,6 +259,8 @@ enum FsEvent {
     Touched(PathBuf),
     Closed(PathBuf),
     DirCreated(PathBuf),
+    /// The OS dropped events (inotify queue overflow) or the watcher failed: rescan.
+    Rescan,
 }
 
 pub struct FileWatcher {
@@ -414,6 +416,16 @@ impl FileWatcher {
                 // Files written into a new folder before its watch was added raise no
                 // event of their own; `evaluate` scans the folder once it is quiet.
                 (dir, false)
+            }
+            FsEvent::Rescan => {
+                // Queue the root itself: `evaluate` scans a pending folder, and the
+                // ledger makes files already queued cheap to skip.
+                tracing::warn!("file events were lost; rescanning the camera root");
+                self.metrics.watcher_file("rescan");
+                pending
+                    .entry(self.root.clone())
+                    .or_insert_with(|| Pending::new(now));
+                return;
             }
             FsEvent::Touched(p) => (p, false),
             FsEvent::Closed(p) => (p, true),
@@ -598,7 +610,13 @@ fn start_observer(
 ) -> Result<(Box<dyn notify::Watcher + Send>, ObserverType), WorkerError> {
     use notify::{RecursiveMode, Watcher};
     let handler = move |res: notify::Result<notify::Event>| {
-        let Ok(event) = res else { return };
+        let event = match res {
+            Ok(e) if !e.need_rescan() => e,
+            _ => {
+                let _ = tx.send(FsEvent::Rescan);
+                return;
+            }
+        };
         use notify::event::{AccessKind, AccessMode, CreateKind, EventKind};
         for path in event.paths {
             let msg = match event.kind {

@@ -104,7 +104,7 @@ impl Metrics {
             ))
             .expect("process collector registered once");
 
-        Self {
+        let metrics = Self {
             http_requests: register(
                 r,
                 IntCounterVec::new(
@@ -288,7 +288,7 @@ impl Metrics {
             watcher_files: register(
                 r,
                 IntCounterVec::new(
-                    opts("watcher_files_total", "Files seen by the file watcher, by result."),
+                    opts("watcher_files_total", "File watcher outcomes per file, by result; result=\"rescan\" counts full rescans after lost file events."),
                     &["result"],
                 )
                 .expect("valid metric"),
@@ -360,7 +360,12 @@ impl Metrics {
             ),
             registry,
             refresh_hooks: Mutex::new(Vec::new()),
+        };
+        // Publish the closed sets at 0 so rates and alerts work from the first scrape.
+        for result in WATCHER_RESULTS {
+            metrics.watcher_files.with_label_values(&[result]);
         }
+        metrics
     }
 
     /// Run `hook` right before every scrape (for gauges derived from live state).
@@ -622,7 +627,8 @@ impl Metrics {
     }
 }
 
-pub const WATCHER_RESULTS: [&str; 8] = [
+pub const WATCHER_RESULTS: [&str; 9] = [
+    "rescan",
     "queued",
     "duplicate",
     "already_processed",
