@@ -57,11 +57,12 @@ pub fn build_prompt(batch: &ClosedBatch, detections: &[StoredDetection]) -> Stri
 
 impl AnalysisWorker {
     pub fn worker(self: &Arc<Self>, critical: bool) -> WorkerSpec {
-        let me = Arc::clone(self);
-        WorkerSpec::new("analysis_worker", critical, move |ctx| {
-            let me = me.clone();
-            async move { me.run(&ctx).await }
-        })
+        WorkerSpec::shared(
+            "analysis_worker",
+            critical,
+            Arc::clone(self),
+            |me, ctx| async move { me.run(&ctx).await },
+        )
     }
 
     async fn run(&self, ctx: &WorkerContext) -> Result<(), WorkerError> {

@@ -529,11 +529,12 @@ impl BatchAggregator {
 
     /// The supervised worker: tick every tenth of the shortest rule (50 ms–1 s).
     pub fn worker(self: &Arc<Self>, critical: bool) -> WorkerSpec {
-        let me = Arc::clone(self);
-        WorkerSpec::new("batch_aggregator", critical, move |ctx| {
-            let me = me.clone();
-            async move { me.run(&ctx).await }
-        })
+        WorkerSpec::shared(
+            "batch_aggregator",
+            critical,
+            Arc::clone(self),
+            |me, ctx| async move { me.run(&ctx).await },
+        )
     }
 
     async fn run(&self, ctx: &WorkerContext) -> Result<(), WorkerError> {

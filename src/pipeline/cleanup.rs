@@ -55,11 +55,12 @@ pub fn last_scheduled(now: DateTime<Local>, hour: u32, minute: u32) -> DateTime<
 
 impl CleanupService {
     pub fn worker(self: &Arc<Self>, critical: bool) -> WorkerSpec {
-        let me = Arc::clone(self);
-        WorkerSpec::new("cleanup_service", critical, move |ctx| {
-            let me = me.clone();
-            async move { me.run(&ctx).await }
-        })
+        WorkerSpec::shared(
+            "cleanup_service",
+            critical,
+            Arc::clone(self),
+            |me, ctx| async move { me.run(&ctx).await },
+        )
     }
 
     async fn run(&self, ctx: &WorkerContext) -> Result<(), WorkerError> {

@@ -227,11 +227,12 @@ impl DegradationManager {
 
     /// The supervised worker: check now, then every `check_interval_seconds`.
     pub fn worker(self: &Arc<Self>, critical: bool) -> WorkerSpec {
-        let me = Arc::clone(self);
-        WorkerSpec::new("degradation_manager", critical, move |ctx| {
-            let me = me.clone();
-            async move { me.run(&ctx).await }
-        })
+        WorkerSpec::shared(
+            "degradation_manager",
+            critical,
+            Arc::clone(self),
+            |me, ctx| async move { me.run(&ctx).await },
+        )
     }
 
     pub async fn run(&self, ctx: &WorkerContext) -> Result<(), WorkerError> {

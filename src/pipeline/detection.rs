@@ -32,11 +32,12 @@ pub struct DetectionWorker {
 
 impl DetectionWorker {
     pub fn worker(self: &Arc<Self>, critical: bool) -> WorkerSpec {
-        let me = Arc::clone(self);
-        WorkerSpec::new("detection_worker", critical, move |ctx| {
-            let me = me.clone();
-            async move { me.run(&ctx).await }
-        })
+        WorkerSpec::shared(
+            "detection_worker",
+            critical,
+            Arc::clone(self),
+            |me, ctx| async move { me.run(&ctx).await },
+        )
     }
 
     async fn run(&self, ctx: &WorkerContext) -> Result<(), WorkerError> {

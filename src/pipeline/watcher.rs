@@ -312,16 +312,17 @@ impl FileWatcher {
     }
 
     pub fn worker(self: &Arc<Self>, critical: bool) -> WorkerSpec {
-        let me = Arc::clone(self);
-        WorkerSpec::new("file_watcher", critical, move |ctx| {
-            let me = me.clone();
-            async move {
+        WorkerSpec::shared(
+            "file_watcher",
+            critical,
+            Arc::clone(self),
+            |me, ctx| async move {
                 let result = me.run(&ctx).await;
                 *me.status.observer.lock().unwrap_or_else(|p| p.into_inner()) = None;
                 me.status.pending.store(0, Ordering::Relaxed);
                 result
-            }
-        })
+            },
+        )
     }
 
     async fn run(&self, ctx: &WorkerContext) -> Result<(), WorkerError> {

@@ -46,6 +46,23 @@ impl WorkerSpec {
     }
 }
 
+impl WorkerSpec {
+    /// A worker whose every run is `run(target, ctx)` on one shared component.
+    pub fn shared<T, F, Fut>(
+        name: impl Into<String>,
+        critical: bool,
+        target: Arc<T>,
+        run: F,
+    ) -> Self
+    where
+        T: Send + Sync + 'static,
+        F: Fn(Arc<T>, WorkerContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), WorkerError>> + Send + 'static,
+    {
+        Self::new(name, critical, move |ctx| run(Arc::clone(&target), ctx))
+    }
+}
+
 /// Handed to every worker run: a cancellation token (the cooperative stop signal) and
 /// a heartbeat. A worker that neither beats nor finishes within
 /// `heartbeat_timeout_seconds` is aborted and counted as crashed.

@@ -93,29 +93,21 @@ impl Queue {
         stats: Arc<FallbackStats>,
         metrics: Arc<Metrics>,
     ) -> Result<Self, QueueError> {
-        let spool = Spool::open(Path::new(&cfg.spool_dir), name)
-            .await
-            .map_err(|source| QueueError::Spool {
-                queue: name.into(),
-                source,
-            })?;
-        let mut memory = VecDeque::new();
-        if spool.len() > 0 {
+        let (spool, left) =
+            Spool::open(Path::new(&cfg.spool_dir), name)
+                .await
+                .map_err(|source| QueueError::Spool {
+                    queue: name.into(),
+                    source,
+                })?;
+        if !left.is_empty() {
             tracing::warn!(
                 queue = name,
-                items = spool.len(),
+                items = left.len(),
                 "fallback spool holds items from an earlier run; they will be replayed into Redis"
             );
-            for item in spool.read_all().await.map_err(|source| QueueError::Spool {
-                queue: name.into(),
-                source,
-            })? {
-                if memory.len() >= cfg.memory_capacity {
-                    break;
-                }
-                memory.push_back(item);
-            }
         }
+        let memory: VecDeque<String> = left.into_iter().take(cfg.memory_capacity).collect();
         let q = Self {
             name,
             stream: format!("watchpost:queue:{name}"),

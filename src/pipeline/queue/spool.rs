@@ -14,30 +14,32 @@ pub(super) struct Spool {
 }
 
 impl Spool {
-    /// Open (or create) `<dir>/<queue>.spool` and count what a previous run left there.
-    pub(super) async fn open(dir: &Path, queue: &str) -> std::io::Result<Self> {
+    /// Open (or create) `<dir>/<queue>.spool`; returns it with what a previous run left
+    /// there, oldest first (read once).
+    pub(super) async fn open(dir: &Path, queue: &str) -> std::io::Result<(Self, Vec<String>)> {
         let path = dir.join(format!("{queue}.spool"));
         let dir = dir.to_path_buf();
         let p = path.clone();
-        let count = tokio::task::spawn_blocking(move || -> std::io::Result<u64> {
+        let items = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<String>> {
             std::fs::create_dir_all(&dir)?;
             if !p.exists() {
-                return Ok(0);
+                return Ok(Vec::new());
             }
-            // Cut a torn tail so the next append starts on a fresh line.
             let data = std::fs::read(&p)?;
             let keep = data.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
             if keep < data.len() {
+                // Cut a torn tail so the next append starts on a fresh line.
                 tracing::warn!(path = %p.display(), bytes = data.len() - keep, "dropping a torn partial line at the end of the spool");
                 let f = OpenOptions::new().write(true).open(&p)?;
                 f.set_len(keep as u64)?;
                 f.sync_all()?;
             }
-            Ok(read_lines(&p)?.len() as u64)
+            complete_lines(&data)
         })
         .await
         .map_err(std::io::Error::other)??;
-        Ok(Self { path, count })
+        let count = items.len() as u64;
+        Ok((Self { path, count }, items))
     }
 
     pub(super) fn len(&self) -> u64 {
@@ -101,10 +103,13 @@ impl Spool {
     }
 }
 
-/// Complete, non-empty lines; a torn last line (crash mid-append) is skipped, since
-/// its producer was never told it was accepted.
+/// Complete, non-empty lines of a spool file; a torn last line (crash mid-append) is
+/// skipped, since its producer was never told it was accepted.
 fn read_lines(path: &Path) -> std::io::Result<Vec<String>> {
-    let data = std::fs::read(path)?;
+    complete_lines(&std::fs::read(path)?)
+}
+
+fn complete_lines(data: &[u8]) -> std::io::Result<Vec<String>> {
     let complete = match data.iter().rposition(|b| *b == b'\n') {
         Some(i) => &data[..=i],
         None => &data[..0],
@@ -126,7 +131,7 @@ mod tests {
     #[tokio::test]
     async fn survives_reopen_and_skips_a_torn_line() {
         let dir = tempfile::tempdir().expect("dir");
-        let mut s = Spool::open(dir.path(), "detection").await.expect("open");
+        let (mut s, _) = Spool::open(dir.path(), "detection").await.expect("open");
         s.append("{\"a\":1}".into()).await.expect("append");
         s.append("{\"a\":2}".into()).await.expect("append");
         // Simulate a crash in the middle of a third append.
@@ -135,7 +140,8 @@ mod tests {
             .open(dir.path().join("detection.spool"))
             .expect("open file");
         f.write_all(b"{\"a\":").expect("torn write");
-        let mut s = Spool::open(dir.path(), "detection").await.expect("reopen");
+        let (mut s, left) = Spool::open(dir.path(), "detection").await.expect("reopen");
+        assert_eq!(left, vec!["{\"a\":1}", "{\"a\":2}"]);
         assert_eq!(s.len(), 2);
         s.append("{\"a\":3}".into())
             .await
@@ -155,6 +161,7 @@ mod tests {
             Spool::open(dir.path(), "detection")
                 .await
                 .expect("reopen")
+                .0
                 .len(),
             0
         );
