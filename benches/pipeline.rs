@@ -58,7 +58,7 @@ async fn run() {
         .stop_worker("detection_worker")
         .await
         .expect("stop detection worker");
-    while state.pipeline.watcher.status().observer_type().is_none() {
+    while !state.pipeline.watcher.status().is_active() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     for cam in ["front_door", "backyard", "garage", "porch"] {

@@ -43,7 +43,7 @@ impl EventBus {
             event_type,
             channel,
             data,
-            timestamp: Utc::now(),
+            timestamp: crate::time::now(),
         });
     }
 

@@ -8,9 +8,11 @@ pub mod config;
 pub mod events;
 pub mod pipeline;
 pub mod prom;
+pub mod redis;
 pub mod service;
 pub mod state;
 pub mod supervisor;
+pub mod time;
 
 pub use config::Config;
 pub use service::Service;

@@ -12,10 +12,10 @@ use crate::breaker::BreakerRegistry;
 use crate::config::Config;
 use crate::events::EventBus;
 use crate::pipeline::degradation::{DegradationManager, LiveProbe};
-use crate::pipeline::kv::RedisLink;
 use crate::pipeline::queue::FallbackStats;
 use crate::pipeline::{Pipeline, PipelineError};
 use crate::prom::Metrics;
+use crate::redis::RedisLink;
 use crate::state::AppState;
 use crate::supervisor::{Supervisor, SupervisorError};
 

@@ -8,10 +8,10 @@ use crate::breaker::BreakerRegistry;
 use crate::config::Config;
 use crate::events::EventBus;
 use crate::pipeline::degradation::DegradationManager;
-use crate::pipeline::kv::RedisLink;
 use crate::pipeline::queue::FallbackStats;
 use crate::pipeline::Pipeline;
 use crate::prom::Metrics;
+use crate::redis::RedisLink;
 use crate::supervisor::Supervisor;
 
 pub struct AppState {

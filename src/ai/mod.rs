@@ -388,49 +388,95 @@ impl AiClients {
         }
     }
 
-    /// `GET /health` of one service, one attempt through its breaker. An open breaker
-    /// answers "unhealthy" without a call.
+    /// `GET /health` of one service. Probes never feed the service's breaker: their
+    /// answer counts as neither a success nor a failure and never takes a half-open
+    /// trial slot (a healthy `/health` says nothing about a hung `/detect`). While the
+    /// breaker is open and inside its recovery timeout the service is reported
+    /// unhealthy without a call; afterwards `/health` is called as usual.
     pub async fn check_health(&self, name: &str) -> Result<HealthCheck, AiError> {
         let svc = self.service(name)?;
+        let circuit_state = || {
+            self.breakers
+                .get(name)
+                .map(|b| b.state())
+                .unwrap_or(BreakerState::Closed)
+        };
+        if self.breakers.get(name).is_some_and(|b| b.blocks_probe()) {
+            return Ok(HealthCheck {
+                name: name.to_string(),
+                healthy: false,
+                response_time_ms: None,
+                error: Some("circuit breaker open".to_string()),
+                circuit_state: BreakerState::Open,
+                checked_at: crate::time::now(),
+            });
+        }
         let url = format!("{}/health", svc.url);
         let timeout = self.settings.probe_timeout;
         let started = Instant::now();
         let req = self.http.get(&url).timeout(timeout);
-        let result = self
-            .attempt(name, "health", timeout, async move {
-                let resp = req.send().await.map_err(Attempt::from_reqwest)?;
-                let status = resp.status();
-                if status.is_success() {
-                    Ok(())
-                } else {
-                    Err(Attempt::Status(status.as_u16(), status.to_string()))
-                }
-            })
-            .await;
-        let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
-        self.metrics.dependency_probed(name, elapsed_ms / 1000.0);
+        let result = match tokio::time::timeout(timeout, req.send()).await {
+            Err(_) => Err(Attempt::Timeout),
+            Ok(Err(e)) => Err(Attempt::from_reqwest(e)),
+            Ok(Ok(resp)) if resp.status().is_success() => Ok(()),
+            Ok(Ok(resp)) => Err(Attempt::Status(
+                resp.status().as_u16(),
+                resp.status().to_string(),
+            )),
+        };
+        let elapsed = started.elapsed().as_secs_f64();
+        let outcome = match &result {
+            Ok(()) => "ok",
+            Err(a) => a.outcome_label(),
+        };
+        self.metrics.ai_request(name, "health", outcome, elapsed);
+        self.metrics.dependency_probed(name, elapsed);
+        let elapsed_ms = elapsed * 1000.0;
         let (healthy, response_time_ms, error) = match result {
             Ok(()) => (true, Some(elapsed_ms), None),
-            Err(CallError::Rejected(_)) => (false, None, Some("circuit breaker open".to_string())),
-            Err(CallError::Timeout(t)) => (
+            Err(Attempt::Timeout) => (
                 false,
                 None,
-                Some(format!("timed out after {:.1} s", t.as_secs_f64())),
+                Some(format!(
+                    "Timeout after {}s",
+                    crate::time::seconds_text(timeout)
+                )),
             ),
-            Err(CallError::Inner(a)) => (false, Some(elapsed_ms), Some(a.describe())),
+            Err(Attempt::Connect(e)) if e.to_ascii_lowercase().contains("refused") => {
+                (false, None, Some("Connection refused".to_string()))
+            }
+            Err(Attempt::Status(code, _)) => {
+                (false, Some(elapsed_ms), Some(format!("HTTP {code}")))
+            }
+            Err(a) => (false, None, Some(a.describe())),
         };
         Ok(HealthCheck {
             name: name.to_string(),
             healthy,
             response_time_ms,
             error,
-            circuit_state: self
-                .breakers
-                .get(name)
-                .map(|b| b.state())
-                .unwrap_or(BreakerState::Closed),
-            checked_at: Utc::now(),
+            circuit_state: circuit_state(),
+            checked_at: crate::time::now(),
         })
+    }
+
+    /// The longest one `detect` may take: every attempt's timeout plus the waits
+    /// between attempts.
+    pub fn detect_budget(&self) -> Duration {
+        self.retry_budget(self.settings.detect_timeout)
+    }
+
+    /// The longest one `analyze` may take (see [`AiClients::detect_budget`]).
+    pub fn analysis_budget(&self) -> Duration {
+        self.retry_budget(self.settings.analysis_timeout)
+    }
+
+    fn retry_budget(&self, per_attempt: Duration) -> Duration {
+        let n = self.settings.max_attempts;
+        let waits: Duration = (1..n)
+            .map(|k| self.settings.retry_base * 2u32.saturating_pow(k - 1))
+            .sum();
+        per_attempt * n + waits
     }
 }
 

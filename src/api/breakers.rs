@@ -9,11 +9,28 @@ use super::error::{ApiError, ErrorBody};
 use crate::breaker::{BreakerSnapshot, BreakerState};
 use crate::state::AppState;
 
+/// The breakers keyed by name, in registry order (a JSON object keeps the order in
+/// which it is written).
+pub struct ByName(Vec<BreakerSnapshot>);
+
+impl Serialize for ByName {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for b in &self.0 {
+            map.serialize_entry(&b.name, b)?;
+        }
+        map.end()
+    }
+}
+
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct BreakersResponse {
-    circuit_breakers: Vec<BreakerSnapshot>,
-    total: usize,
-    open: usize,
+    /// Every breaker keyed by its name, in registry order.
+    #[schema(value_type = std::collections::HashMap<String, BreakerSnapshot>)]
+    circuit_breakers: ByName,
+    total_count: usize,
+    open_count: usize,
     timestamp: DateTime<Utc>,
 }
 
@@ -37,10 +54,10 @@ pub async fn list(state: Data<AppState>) -> HttpResponse {
         .filter(|b| b.state == BreakerState::Open)
         .count();
     HttpResponse::Ok().json(BreakersResponse {
-        total: circuit_breakers.len(),
-        open,
-        circuit_breakers,
-        timestamp: Utc::now(),
+        total_count: circuit_breakers.len(),
+        open_count: open,
+        circuit_breakers: ByName(circuit_breakers),
+        timestamp: crate::time::now(),
     })
 }
 
@@ -62,6 +79,6 @@ pub async fn reset(state: Data<AppState>, name: Path<String>) -> Result<HttpResp
             breaker.name(),
             previous_state.as_str()
         ),
-        timestamp: Utc::now(),
+        timestamp: crate::time::now(),
     }))
 }

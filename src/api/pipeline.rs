@@ -27,8 +27,8 @@ pub async fn status(state: Data<AppState>) -> HttpResponse {
         state.supervisor.worker_status("file_watcher") == Some(WorkerStatus::Running);
     HttpResponse::Ok().json(PipelineResponse {
         file_watcher: state.pipeline.file_watcher_view(watcher_running),
-        batch_aggregator: state.pipeline.batch_view().await,
+        batch_aggregator: state.pipeline.batch_view(),
         degradation: state.degradation.snapshot(),
-        timestamp: Utc::now(),
+        timestamp: crate::time::now(),
     })
 }

@@ -31,7 +31,7 @@ pub async fn health() -> HttpResponse {
 pub async fn live() -> HttpResponse {
     HttpResponse::Ok().json(Alive {
         status: "alive",
-        timestamp: Some(Utc::now()),
+        timestamp: Some(crate::time::now()),
     })
 }
 

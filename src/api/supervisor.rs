@@ -36,7 +36,7 @@ fn ok(message: String, worker_name: Option<String>) -> HttpResponse {
 fn status_response(state: &AppState) -> HttpResponse {
     HttpResponse::Ok().json(StatusResponse {
         status: state.supervisor.status(),
-        timestamp: Utc::now(),
+        timestamp: crate::time::now(),
     })
 }
 

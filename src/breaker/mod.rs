@@ -63,12 +63,18 @@ pub enum CallError<E> {
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct BreakerSettingsView {
     pub failure_threshold: u32,
-    pub recovery_timeout_seconds: f64,
+    /// Seconds an open breaker waits before it admits a trial call.
+    #[serde(serialize_with = "crate::time::whole_seconds")]
+    pub recovery_timeout: f64,
     pub half_open_max_calls: u32,
     pub success_threshold: u32,
+    /// The same as `recovery_timeout`, with its unit in the name.
+    #[serde(serialize_with = "crate::time::whole_seconds")]
+    pub recovery_timeout_seconds: f64,
 }
 
-/// One breaker as `/api/system/circuit-breakers` shows it.
+/// One breaker as `/api/system/circuit-breakers` shows it: the field names and types
+/// that existing clients of this API read, plus ISO timestamps beside the unix ones.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct BreakerSnapshot {
     pub name: String,
@@ -79,9 +85,14 @@ pub struct BreakerSnapshot {
     pub success_count: u32,
     pub total_calls: u64,
     pub rejected_calls: u64,
+    /// Unix seconds of the last failure, or null.
+    pub last_failure_time: Option<f64>,
+    /// Unix seconds at which the breaker last opened, while it is open or half-open.
+    pub opened_at: Option<f64>,
+    pub config: BreakerSettingsView,
+    /// `last_failure_time` as an ISO timestamp.
     pub last_failure: Option<DateTime<Utc>>,
     pub last_state_change: Option<DateTime<Utc>>,
-    pub config: BreakerSettingsView,
 }
 
 struct Inner {
@@ -90,6 +101,7 @@ struct Inner {
     consecutive_successes: u32,
     trials_in_flight: u32,
     opened_at: Instant,
+    opened_at_wall: Option<DateTime<Utc>>,
     /// Bumped on every transition; outcomes of calls admitted in an older epoch update
     /// the counters but never drive a transition.
     epoch: u64,
@@ -131,6 +143,7 @@ impl CircuitBreaker {
                 consecutive_successes: 0,
                 trials_in_flight: 0,
                 opened_at: Instant::now(),
+                opened_at_wall: None,
                 epoch: 0,
                 total_calls: 0,
                 rejected_calls: 0,
@@ -151,9 +164,27 @@ impl CircuitBreaker {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The current state (open → half_open happens on the first call after the timeout).
+    /// The current state. An open breaker whose recovery timeout has passed is shown
+    /// (and counted) as `half_open` from that moment, not only after the next call.
     pub fn state(&self) -> BreakerState {
-        self.lock().state
+        let mut inner = self.lock();
+        self.refresh(&mut inner);
+        inner.state
+    }
+
+    /// open → half_open once the recovery timeout has passed.
+    fn refresh(&self, inner: &mut Inner) {
+        if inner.state == BreakerState::Open && inner.opened_at.elapsed() >= self.recovery_timeout {
+            self.transition(inner, BreakerState::HalfOpen);
+        }
+    }
+
+    /// For health probes, which never feed a breaker: `true` while the breaker is open
+    /// and still inside its recovery timeout. The service is then known to be failing
+    /// and a probe reports it unhealthy without a call. Once a trial would be allowed
+    /// the probe calls the service as usual; the next real call is the breaker's trial.
+    pub fn blocks_probe(&self) -> bool {
+        self.state() == BreakerState::Open
     }
 
     /// Run `call` through the breaker, bounded by `timeout`. `is_failure` decides
@@ -196,9 +227,7 @@ impl CircuitBreaker {
 
     fn acquire(&self) -> Option<Permit> {
         let mut inner = self.lock();
-        if inner.state == BreakerState::Open && inner.opened_at.elapsed() >= self.recovery_timeout {
-            self.transition(&mut inner, BreakerState::HalfOpen);
-        }
+        self.refresh(&mut inner);
         let admitted = match inner.state {
             BreakerState::Closed => Some(Permit {
                 epoch: inner.epoch,
@@ -242,7 +271,7 @@ impl CircuitBreaker {
             Outcome::Failure => {
                 inner.consecutive_successes = 0;
                 inner.consecutive_failures += 1;
-                inner.last_failure = Some(Utc::now());
+                inner.last_failure = Some(crate::time::now());
                 if current {
                     match inner.state {
                         BreakerState::HalfOpen => self.transition(&mut inner, BreakerState::Open),
@@ -268,15 +297,17 @@ impl CircuitBreaker {
         inner.state = to;
         inner.epoch += 1;
         inner.trials_in_flight = 0;
-        inner.last_state_change = Some(Utc::now());
+        inner.last_state_change = Some(crate::time::now());
         match to {
             BreakerState::Open => {
                 inner.opened_at = Instant::now();
+                inner.opened_at_wall = Some(crate::time::now());
                 inner.consecutive_successes = 0;
             }
             BreakerState::HalfOpen => inner.consecutive_successes = 0,
             BreakerState::Closed => {
                 inner.consecutive_failures = 0;
+                inner.opened_at_wall = None;
             }
         }
         match to {
@@ -312,7 +343,9 @@ impl CircuitBreaker {
     }
 
     pub fn snapshot(&self) -> BreakerSnapshot {
-        let inner = self.lock();
+        let mut inner = self.lock();
+        self.refresh(&mut inner);
+        let recovery = self.recovery_timeout.as_secs_f64();
         BreakerSnapshot {
             name: self.name.clone(),
             state: inner.state,
@@ -320,14 +353,17 @@ impl CircuitBreaker {
             success_count: inner.consecutive_successes,
             total_calls: inner.total_calls,
             rejected_calls: inner.rejected_calls,
-            last_failure: inner.last_failure,
-            last_state_change: inner.last_state_change,
+            last_failure_time: inner.last_failure.map(crate::time::to_unix),
+            opened_at: inner.opened_at_wall.map(crate::time::to_unix),
             config: BreakerSettingsView {
                 failure_threshold: self.failure_threshold,
-                recovery_timeout_seconds: self.recovery_timeout.as_secs_f64(),
+                recovery_timeout: recovery,
                 half_open_max_calls: self.half_open_max_calls,
                 success_threshold: self.success_threshold,
+                recovery_timeout_seconds: recovery,
             },
+            last_failure: inner.last_failure,
+            last_state_change: inner.last_state_change,
         }
     }
 }

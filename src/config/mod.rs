@@ -373,6 +373,9 @@ pub struct QueueConfig {
     /// An item another consumer took and has not acknowledged for this long is
     /// delivered again (the consumer is presumed dead).
     pub claim_idle_seconds: f64,
+    /// This instance's name in the queues' consumer groups; empty means the host
+    /// name. Set it when several instances run on one host.
+    pub consumer_id: String,
 }
 
 impl Default for QueueConfig {
@@ -382,6 +385,7 @@ impl Default for QueueConfig {
             memory_capacity: 1000,
             spool_max_items: 100_000,
             claim_idle_seconds: 60.0,
+            consumer_id: String::new(),
         }
     }
 }
@@ -621,6 +625,16 @@ impl Config {
             !self.queue.spool_dir.trim().is_empty(),
             "queue.spool_dir",
             "must not be empty",
+        );
+        check(
+            self.queue.consumer_id.len() <= 64
+                && self
+                    .queue
+                    .consumer_id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)),
+            "queue.consumer_id",
+            "must be at most 64 letters, digits, '_', '.' or '-' (empty: the host name)",
         );
         for (i, worker) in self.supervisor.critical_workers.iter().enumerate() {
             check(

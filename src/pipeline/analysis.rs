@@ -8,14 +8,15 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::batch::{unix_to_datetime, ClosedBatch};
-use super::consume;
+use super::batch::ClosedBatch;
+use super::consume::{consume, ItemOutcome, Stage, StageSettings};
 use super::queue::{Delivery, Queue};
 use super::store::{NewEvent, Store, StoredDetection};
 use crate::ai::AiClients;
 use crate::events::EventBus;
 use crate::prom::Metrics;
 use crate::supervisor::{WorkerContext, WorkerError, WorkerSpec};
+use crate::time::unix_to_datetime;
 
 pub struct AnalysisWorker {
     pub queue: Arc<Queue>,
@@ -66,24 +67,28 @@ impl AnalysisWorker {
     }
 
     async fn run(&self, ctx: &WorkerContext) -> Result<(), WorkerError> {
-        let metrics = self.metrics.clone();
+        let mut consumer = self.queue.consumer(&self.consumer_name);
+        let settings = StageSettings {
+            stage: Stage::Analysis,
+            budget: self.ai.analysis_budget() + super::STAGE_SLACK,
+            claim_refresh: consumer.claim_refresh(),
+        };
         consume(
             ctx,
-            &self.queue,
-            &self.consumer_name,
-            &metrics,
-            "analysis",
+            &mut consumer,
+            &self.metrics,
+            settings,
             |d| async move { self.process(&d).await },
         )
         .await
     }
 
-    async fn process(&self, d: &Delivery) -> Result<&'static str, String> {
+    async fn process(&self, d: &Delivery) -> Result<ItemOutcome, String> {
         let batch: ClosedBatch = match serde_json::from_str(&d.payload) {
             Ok(b) => b,
             Err(e) => {
                 tracing::error!(item = %d.id, error = %e, "unreadable analysis item; dropping it");
-                return Ok("invalid_item");
+                return Ok(ItemOutcome::InvalidItem);
             }
         };
         let detections = self
@@ -130,12 +135,12 @@ impl AnalysisWorker {
                     }),
                 );
                 Ok(if risk.fallback {
-                    "created_fallback"
+                    ItemOutcome::CreatedFallback
                 } else {
-                    "created"
+                    ItemOutcome::Created
                 })
             }
-            None => Ok("duplicate"),
+            None => Ok(ItemOutcome::Duplicate),
         }
     }
 }

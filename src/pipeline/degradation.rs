@@ -19,12 +19,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
 
-use super::kv::RedisLink;
 use super::queue::FallbackStats;
 use crate::ai::AiClients;
 use crate::config::{secs, Config};
 use crate::events::EventBus;
 use crate::prom::Metrics;
+use crate::redis::RedisLink;
 use crate::supervisor::{WorkerContext, WorkerError, WorkerSpec};
 
 /// Health checks the manager runs; the live one calls the AI services and Redis.
@@ -269,7 +269,7 @@ impl DegradationManager {
         ai: Vec<Result<(), String>>,
         redis: Result<(), String>,
     ) {
-        let now = Utc::now();
+        let now = crate::time::now();
         let mut st = self.lock();
         for (name, result) in names.iter().zip(ai) {
             let Some(svc) = st.services.iter_mut().find(|s| s.name == *name) else {

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::batch::BatchAggregator;
-use super::consume;
+use super::consume::{consume, ItemOutcome, Stage, StageSettings};
 use super::queue::{Delivery, Queue};
 use super::store::Store;
 use super::watcher::DetectionItem;
@@ -41,32 +41,36 @@ impl DetectionWorker {
     }
 
     async fn run(&self, ctx: &WorkerContext) -> Result<(), WorkerError> {
-        let metrics = self.metrics.clone();
+        let mut consumer = self.queue.consumer(&self.consumer_name);
+        let settings = StageSettings {
+            stage: Stage::Detection,
+            budget: self.ai.detect_budget() + super::STAGE_SLACK,
+            claim_refresh: consumer.claim_refresh(),
+        };
         consume(
             ctx,
-            &self.queue,
-            &self.consumer_name,
-            &metrics,
-            "detection",
+            &mut consumer,
+            &self.metrics,
+            settings,
             |d| async move { self.process(&d).await },
         )
         .await
     }
 
-    /// `Ok(result)` when the item is done, `Err(why)` to retry it later.
-    async fn process(&self, d: &Delivery) -> Result<&'static str, String> {
+    /// `Ok(outcome)` when the item is done, `Err(why)` to retry it later.
+    async fn process(&self, d: &Delivery) -> Result<ItemOutcome, String> {
         let item: DetectionItem = match serde_json::from_str(&d.payload) {
             Ok(i) => i,
             Err(e) => {
                 tracing::error!(item = %d.id, error = %e, "unreadable detection item; dropping it");
-                return Ok("invalid_item");
+                return Ok(ItemOutcome::InvalidItem);
             }
         };
         let image = match tokio::fs::read(&item.file_path).await {
             Ok(b) => Bytes::from(b),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 tracing::error!(path = %item.file_path, "image vanished before detection; nothing to detect");
-                return Ok("file_missing");
+                return Ok(ItemOutcome::FileMissing);
             }
             Err(e) => return Err(format!("cannot read {}: {e}", item.file_path)),
         };
@@ -75,7 +79,7 @@ impl DetectionWorker {
             Ok(r) => r,
             Err(AiError::BadRequest { status, detail, .. }) => {
                 tracing::error!(path = %item.file_path, status, detail = %detail, "YOLO26 rejected the image");
-                return Ok("rejected");
+                return Ok(ItemOutcome::Rejected);
             }
             Err(e) => return Err(e.to_string()),
         };
@@ -124,9 +128,9 @@ impl DetectionWorker {
             );
         }
         if ids.is_empty() {
-            Ok("no_detections")
+            Ok(ItemOutcome::NoDetections)
         } else {
-            Ok("stored")
+            Ok(ItemOutcome::Stored)
         }
     }
 }

@@ -7,9 +7,9 @@
 pub mod analysis;
 pub mod batch;
 pub mod cleanup;
+pub mod consume;
 pub mod degradation;
 pub mod detection;
-pub mod kv;
 pub mod queue;
 pub mod store;
 pub mod watcher;
@@ -23,12 +23,12 @@ use crate::ai::AiClients;
 use crate::config::Config;
 use crate::events::EventBus;
 use crate::prom::Metrics;
+use crate::redis::RedisLink;
 use crate::supervisor::{Supervisor, SupervisorError, WorkerContext, WorkerError, WorkerSpec};
 use analysis::AnalysisWorker;
 use batch::{BatchAggregator, OpenBatch};
 use cleanup::CleanupService;
 use detection::DetectionWorker;
-use kv::RedisLink;
 use queue::{FallbackStats, Queue, QueueError};
 use store::{Store, StoreError};
 use watcher::{FileWatcher, ObserverType};
@@ -40,6 +40,10 @@ pub enum PipelineError {
     #[error(transparent)]
     Store(#[from] StoreError),
 }
+
+/// Time a stage item may spend outside its AI calls (database writes, batch
+/// updates, each bounded by its own timeout), added to the AI budget.
+pub(crate) const STAGE_SLACK: Duration = Duration::from_secs(60);
 
 /// Retry delay for workers waiting on an unavailable dependency: 0.2 s doubling to 10 s.
 pub(crate) struct Backoff {
@@ -70,79 +74,21 @@ impl Backoff {
     }
 }
 
-/// The loop shared by the queue-driven stages: take an item, run `process` on it until
-/// it is done (`Ok(result)`), retrying with backoff while it says `Err(why)` (a
-/// dependency is away), then acknowledge it. Stops when the worker is asked to; an
-/// item in hand then stays unacknowledged and is delivered again.
-pub(crate) async fn consume<F, Fut>(
-    ctx: &WorkerContext,
-    queue: &Arc<Queue>,
-    consumer_name: &str,
-    metrics: &Metrics,
-    stage: &'static str,
-    process: F,
-) -> Result<(), WorkerError>
-where
-    F: Fn(queue::Delivery) -> Fut,
-    Fut: std::future::Future<Output = Result<&'static str, String>>,
-{
-    let mut consumer = queue.consumer(consumer_name);
-    let mut idle = Backoff::new();
-    'items: while !ctx.is_cancelled() {
-        ctx.beat();
-        let taken = tokio::select! {
-            _ = ctx.cancelled() => break,
-            r = consumer.take() => r,
-        };
-        let delivery = match taken {
-            Ok(Some(d)) => d,
-            Ok(None) => continue,
-            Err(e) => {
-                tracing::debug!(stage, error = %e, "queue unavailable");
-                if !idle.wait(ctx).await {
-                    break;
-                }
-                continue;
-            }
-        };
-        idle.reset();
-        let mut backoff = Backoff::new();
-        let result = loop {
-            ctx.beat();
-            match process(delivery.clone()).await {
-                Ok(result) => break result,
-                Err(why) => {
-                    tracing::warn!(stage, item = %delivery.id, error = %why, delay_seconds = backoff.peek().as_secs_f64(), "item delayed; will retry");
-                    metrics.pipeline_item(stage, "retried");
-                    if !backoff.wait(ctx).await {
-                        break 'items;
-                    }
-                }
-            }
-        };
-        metrics.pipeline_item(stage, result);
-        // Until acknowledged the item would come again; processing is idempotent, so
-        // retrying the acknowledgement is all that is needed.
-        while let Err(e) = consumer.ack(&delivery.id).await {
-            tracing::warn!(stage, error = %e, "cannot acknowledge item; retrying");
-            if !backoff.wait(ctx).await {
-                break 'items;
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Consumer names are stable across restarts of this host's watchpost, so a restarted
-/// worker first gets back the items it had taken and not acknowledged.
-fn consumer_name(worker: &str) -> String {
-    let host = std::fs::read_to_string("/etc/hostname")
-        .ok()
-        .map(|h| h.trim().to_string())
+/// Consumer names are stable across restarts of this instance (`queue.consumer_id`, or
+/// the host name), so a restarted worker first gets back the items it had taken and
+/// not acknowledged.
+fn consumer_name(consumer_id: &str, worker: &str) -> String {
+    let id = Some(consumer_id.to_string())
+        .filter(|c| !c.is_empty())
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|h| h.trim().to_string())
+        })
         .filter(|h| !h.is_empty())
         .or_else(|| std::env::var("HOSTNAME").ok())
         .unwrap_or_else(|| "watchpost".into());
-    format!("{host}:{worker}")
+    format!("{id}:{worker}")
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -150,15 +96,18 @@ pub struct FileWatcherView {
     pub running: bool,
     pub camera_root: String,
     pub pending_tasks: usize,
-    /// `native` or `polling`; null while the watcher is not running.
-    pub observer_type: Option<ObserverType>,
+    /// `native` or `polling`: the observer in use, or while the watcher is not running
+    /// the last one used (the configured one before the first start).
+    pub observer_type: ObserverType,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct BatchAggregatorView {
     pub active_batches: usize,
     pub batches: Vec<OpenBatch>,
+    #[serde(serialize_with = "crate::time::whole_seconds")]
     pub batch_window_seconds: f64,
+    #[serde(serialize_with = "crate::time::whole_seconds")]
     pub idle_timeout_seconds: f64,
 }
 
@@ -215,7 +164,7 @@ impl Pipeline {
             batches: batches.clone(),
             events: events.clone(),
             metrics: metrics.clone(),
-            consumer_name: consumer_name("detection_worker"),
+            consumer_name: consumer_name(&config.queue.consumer_id, "detection_worker"),
         });
         let analysis = Arc::new(AnalysisWorker {
             queue: analysis_queue.clone(),
@@ -223,7 +172,7 @@ impl Pipeline {
             store: store.clone(),
             events: events.clone(),
             metrics,
-            consumer_name: consumer_name("analysis_worker"),
+            consumer_name: consumer_name(&config.queue.consumer_id, "analysis_worker"),
         });
         let cleanup = Arc::new(CleanupService {
             store: store.clone(),
@@ -282,15 +231,16 @@ impl Pipeline {
     pub fn file_watcher_view(&self, running: bool) -> FileWatcherView {
         let status = self.watcher.status();
         FileWatcherView {
-            running: running && status.observer_type().is_some(),
+            running: running && status.is_active(),
             camera_root: self.watcher.root().display().to_string(),
             pending_tasks: status.pending_tasks(),
             observer_type: status.observer_type(),
         }
     }
 
-    pub async fn batch_view(&self) -> BatchAggregatorView {
-        let batches = self.batches.open_batches().await;
+    /// The open batches as of the aggregator's last tick (no I/O).
+    pub fn batch_view(&self) -> BatchAggregatorView {
+        let batches = self.batches.open_batches();
         BatchAggregatorView {
             active_batches: batches.len(),
             batches,

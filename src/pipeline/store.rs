@@ -101,9 +101,16 @@ pub struct NewEvent<'a> {
     pub detection_ids: &'a [i64],
 }
 
+/// Bound on one store operation (connection wait + queries); past it the database
+/// counts as unavailable and the caller keeps its work.
+const OPERATION_TIMEOUT: Duration = Duration::from_secs(10);
+
 pub struct Store {
     pool: Pool,
     migrated: Mutex<bool>,
+    shown_url: String,
+    /// Has the current outage been logged (so it is logged once)?
+    outage_logged: std::sync::atomic::AtomicBool,
 }
 
 impl Store {
@@ -131,7 +138,38 @@ impl Store {
         Ok(Self {
             pool,
             migrated: Mutex::new(false),
+            shown_url: crate::config::redact_url(url),
+            outage_logged: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    /// Run one operation bounded by [`OPERATION_TIMEOUT`], and log the database's
+    /// reachability once per change (never per attempt).
+    async fn run<T>(
+        &self,
+        op: impl std::future::Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        use std::sync::atomic::Ordering;
+        let result = match tokio::time::timeout(OPERATION_TIMEOUT, op).await {
+            Ok(r) => r,
+            Err(_) => Err(StoreError::Unavailable(format!(
+                "no answer within {} s",
+                OPERATION_TIMEOUT.as_secs()
+            ))),
+        };
+        match &result {
+            Err(StoreError::Unavailable(why)) => {
+                if !self.outage_logged.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(url = %self.shown_url, error = %why, "PostgreSQL unreachable: images and batches stay queued until it is back");
+                }
+            }
+            _ => {
+                if self.outage_logged.swap(false, Ordering::Relaxed) {
+                    tracing::info!(url = %self.shown_url, "PostgreSQL is reachable again: queued work resumes");
+                }
+            }
+        }
+        result
     }
 
     /// A pooled connection, with the schema migrated on first use.
@@ -147,23 +185,29 @@ impl Store {
 
     /// `SELECT 1`: the health probe.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        let c = self.client().await?;
-        c.query_one("SELECT 1", &[]).await?;
-        Ok(())
+        self.run(async {
+            let c = self.client().await?;
+            c.query_one("SELECT 1", &[]).await?;
+            Ok(())
+        })
+        .await
     }
 
     /// Insert a camera if unknown, refresh `last_seen_at`; `true` when it was new.
     pub async fn touch_camera(&self, id: &str, folder_name: &str) -> Result<bool, StoreError> {
-        let c = self.client().await?;
-        let row = c
-            .query_one(
-                "INSERT INTO cameras (id, folder_name) VALUES ($1, $2)
-                 ON CONFLICT (id) DO UPDATE SET last_seen_at = now()
-                 RETURNING (xmax = 0) AS inserted",
-                &[&id, &folder_name],
-            )
-            .await?;
-        Ok(row.get(0))
+        self.run(async {
+            let c = self.client().await?;
+            let row = c
+                .query_one(
+                    "INSERT INTO cameras (id, folder_name) VALUES ($1, $2)
+                     ON CONFLICT (id) DO UPDATE SET last_seen_at = now()
+                     RETURNING (xmax = 0) AS inserted",
+                    &[&id, &folder_name],
+                )
+                .await?;
+            Ok(row.get(0))
+        })
+        .await
     }
 
     /// Store one image's detections in one statement; idempotent per file.
@@ -176,77 +220,86 @@ impl Store {
         detected_at: DateTime<Utc>,
         detections: &[Detection],
     ) -> Result<Vec<i64>, StoreError> {
-        if detections.is_empty() {
-            return Ok(Vec::new());
-        }
-        let seq: Vec<i32> = (0..detections.len() as i32).collect();
-        let types: Vec<&str> = detections.iter().map(|d| d.object_type.as_str()).collect();
-        let conf: Vec<f64> = detections.iter().map(|d| d.confidence).collect();
-        let bbox: Vec<serde_json::Value> = detections
-            .iter()
-            .map(|d| serde_json::to_value(d.bbox).unwrap_or_default())
-            .collect();
-        let c = self.client().await?;
-        let rows = c
-            .query(
-                "INSERT INTO detections
-                    (camera_id, file_path, file_hash, seq, object_type, confidence, bbox, detected_at)
-                 SELECT $1, $2, $3, t.s, t.o, t.c, t.b, $4
-                 FROM unnest($5::int4[], $6::text[], $7::float8[], $8::jsonb[]) AS t(s, o, c, b)
-                 ON CONFLICT (file_path, file_hash, seq) DO UPDATE SET seq = EXCLUDED.seq
-                 RETURNING id, seq",
-                &[&camera_id, &file_path, &file_hash, &detected_at, &seq, &types, &conf, &bbox],
-            )
-            .await?;
-        let mut ids: Vec<(i32, i64)> = rows.iter().map(|r| (r.get(1), r.get(0))).collect();
-        ids.sort_unstable();
-        Ok(ids.into_iter().map(|(_, id)| id).collect())
+        self.run(async {
+            if detections.is_empty() {
+                return Ok(Vec::new());
+            }
+            let seq: Vec<i32> = (0..detections.len() as i32).collect();
+            let types: Vec<&str> = detections.iter().map(|d| d.object_type.as_str()).collect();
+            let conf: Vec<f64> = detections.iter().map(|d| d.confidence).collect();
+            let bbox: Vec<serde_json::Value> = detections
+                .iter()
+                .map(|d| serde_json::to_value(d.bbox).unwrap_or_default())
+                .collect();
+            let c = self.client().await?;
+            let rows = c
+                .query(
+                    "INSERT INTO detections
+                        (camera_id, file_path, file_hash, seq, object_type, confidence, bbox, detected_at)
+                     SELECT $1, $2, $3, t.s, t.o, t.c, t.b, $4
+                     FROM unnest($5::int4[], $6::text[], $7::float8[], $8::jsonb[]) AS t(s, o, c, b)
+                     ON CONFLICT (file_path, file_hash, seq) DO UPDATE SET seq = EXCLUDED.seq
+                     RETURNING id, seq",
+                    &[&camera_id, &file_path, &file_hash, &detected_at, &seq, &types, &conf, &bbox],
+                )
+                .await?;
+            let mut ids: Vec<(i32, i64)> = rows.iter().map(|r| (r.get(1), r.get(0))).collect();
+            ids.sort_unstable();
+            Ok(ids.into_iter().map(|(_, id)| id).collect())
+        })
+        .await
     }
 
     pub async fn detections_by_ids(&self, ids: &[i64]) -> Result<Vec<StoredDetection>, StoreError> {
-        let c = self.client().await?;
-        let rows = c
-            .query(
-                "SELECT id, object_type, confidence, detected_at FROM detections
-                 WHERE id = ANY($1) ORDER BY detected_at, id",
-                &[&ids],
-            )
-            .await?;
-        Ok(rows
-            .iter()
-            .map(|r| StoredDetection {
-                id: r.get(0),
-                object_type: r.get(1),
-                confidence: r.get(2),
-                detected_at: r.get(3),
-            })
-            .collect())
+        self.run(async {
+            let c = self.client().await?;
+            let rows = c
+                .query(
+                    "SELECT id, object_type, confidence, detected_at FROM detections
+                     WHERE id = ANY($1) ORDER BY detected_at, id",
+                    &[&ids],
+                )
+                .await?;
+            Ok(rows
+                .iter()
+                .map(|r| StoredDetection {
+                    id: r.get(0),
+                    object_type: r.get(1),
+                    confidence: r.get(2),
+                    detected_at: r.get(3),
+                })
+                .collect())
+        })
+        .await
     }
 
     /// Insert the event of a batch; `None` when that batch already has one.
     pub async fn insert_event(&self, e: &NewEvent<'_>) -> Result<Option<i64>, StoreError> {
-        let c = self.client().await?;
-        let row = c
-            .query_opt(
-                "INSERT INTO events (batch_id, camera_id, started_at, ended_at, risk_score,
-                                     risk_level, summary, reasoning, detection_ids)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-                 ON CONFLICT (batch_id) DO NOTHING
-                 RETURNING id",
-                &[
-                    &e.batch_id,
-                    &e.camera_id,
-                    &e.started_at,
-                    &e.ended_at,
-                    &e.risk_score,
-                    &e.risk_level,
-                    &e.summary,
-                    &e.reasoning,
-                    &e.detection_ids,
-                ],
-            )
-            .await?;
-        Ok(row.map(|r| r.get(0)))
+        self.run(async {
+            let c = self.client().await?;
+            let row = c
+                .query_opt(
+                    "INSERT INTO events (batch_id, camera_id, started_at, ended_at, risk_score,
+                                         risk_level, summary, reasoning, detection_ids)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                     ON CONFLICT (batch_id) DO NOTHING
+                     RETURNING id",
+                    &[
+                        &e.batch_id,
+                        &e.camera_id,
+                        &e.started_at,
+                        &e.ended_at,
+                        &e.risk_score,
+                        &e.risk_level,
+                        &e.summary,
+                        &e.reasoning,
+                        &e.detection_ids,
+                    ],
+                )
+                .await?;
+            Ok(row.map(|r| r.get(0)))
+        })
+        .await
     }
 
     /// Delete up to `limit` detections older than `cutoff`; returns their file paths.
@@ -255,16 +308,19 @@ impl Store {
         cutoff: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<String>, StoreError> {
-        let c = self.client().await?;
-        let rows = c
-            .query(
-                "DELETE FROM detections WHERE id IN
-                    (SELECT id FROM detections WHERE detected_at < $1 ORDER BY id LIMIT $2)
-                 RETURNING file_path",
-                &[&cutoff, &limit],
-            )
-            .await?;
-        Ok(rows.iter().map(|r| r.get(0)).collect())
+        self.run(async {
+            let c = self.client().await?;
+            let rows = c
+                .query(
+                    "DELETE FROM detections WHERE id IN
+                        (SELECT id FROM detections WHERE detected_at < $1 ORDER BY id LIMIT $2)
+                     RETURNING file_path",
+                    &[&cutoff, &limit],
+                )
+                .await?;
+            Ok(rows.iter().map(|r| r.get(0)).collect())
+        })
+        .await
     }
 
     /// Delete up to `limit` events created before `cutoff`; returns how many.
@@ -273,44 +329,56 @@ impl Store {
         cutoff: DateTime<Utc>,
         limit: i64,
     ) -> Result<u64, StoreError> {
-        let c = self.client().await?;
-        Ok(c.execute(
-            "DELETE FROM events WHERE id IN
-                (SELECT id FROM events WHERE created_at < $1 ORDER BY id LIMIT $2)",
-            &[&cutoff, &limit],
-        )
-        .await?)
+        self.run(async {
+            let c = self.client().await?;
+            Ok(c.execute(
+                "DELETE FROM events WHERE id IN
+                    (SELECT id FROM events WHERE created_at < $1 ORDER BY id LIMIT $2)",
+                &[&cutoff, &limit],
+            )
+            .await?)
+        })
+        .await
     }
 
     /// Whether any detection still refers to this file.
     pub async fn file_referenced(&self, file_path: &str) -> Result<bool, StoreError> {
-        let c = self.client().await?;
-        let row = c
-            .query_one(
-                "SELECT EXISTS (SELECT 1 FROM detections WHERE file_path = $1)",
-                &[&file_path],
-            )
-            .await?;
-        Ok(row.get(0))
+        self.run(async {
+            let c = self.client().await?;
+            let row = c
+                .query_one(
+                    "SELECT EXISTS (SELECT 1 FROM detections WHERE file_path = $1)",
+                    &[&file_path],
+                )
+                .await?;
+            Ok(row.get(0))
+        })
+        .await
     }
 
     pub async fn last_job_run(&self, job: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let c = self.client().await?;
-        let row = c
-            .query_opt("SELECT last_run_at FROM job_runs WHERE job = $1", &[&job])
-            .await?;
-        Ok(row.map(|r| r.get(0)))
+        self.run(async {
+            let c = self.client().await?;
+            let row = c
+                .query_opt("SELECT last_run_at FROM job_runs WHERE job = $1", &[&job])
+                .await?;
+            Ok(row.map(|r| r.get(0)))
+        })
+        .await
     }
 
     pub async fn record_job_run(&self, job: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
-        let c = self.client().await?;
-        c.execute(
-            "INSERT INTO job_runs (job, last_run_at) VALUES ($1, $2)
-             ON CONFLICT (job) DO UPDATE SET last_run_at = EXCLUDED.last_run_at",
-            &[&job, &at],
-        )
-        .await?;
-        Ok(())
+        self.run(async {
+            let c = self.client().await?;
+            c.execute(
+                "INSERT INTO job_runs (job, last_run_at) VALUES ($1, $2)
+                 ON CONFLICT (job) DO UPDATE SET last_run_at = EXCLUDED.last_run_at",
+                &[&job, &at],
+            )
+            .await?;
+            Ok(())
+        })
+        .await
     }
 }
 

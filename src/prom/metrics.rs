@@ -13,6 +13,8 @@ use prometheus::{
 };
 use std::sync::Mutex;
 
+use super::Label;
+
 const NAMESPACE: &str = "watchpost";
 
 /// Buckets for HTTP handling time, in seconds (0.5 ms .. 10 s).
@@ -104,7 +106,7 @@ impl Metrics {
             ))
             .expect("process collector registered once");
 
-        let metrics = Self {
+        Self {
             http_requests: register(
                 r,
                 IntCounterVec::new(
@@ -360,12 +362,7 @@ impl Metrics {
             ),
             registry,
             refresh_hooks: Mutex::new(Vec::new()),
-        };
-        // Publish the closed sets at 0 so rates and alerts work from the first scrape.
-        for result in WATCHER_RESULTS {
-            metrics.watcher_files.with_label_values(&[result]);
         }
-        metrics
     }
 
     /// Run `hook` right before every scrape (for gauges derived from live state).
@@ -551,14 +548,10 @@ impl Metrics {
         }
     }
 
-    /// `placement` is `redis` or `fallback`.
-    pub fn queue_item_enqueued(&self, queue: &str, placement: &str) {
-        let event = if placement == "redis" {
-            "enqueued_redis"
-        } else {
-            "enqueued_fallback"
-        };
-        self.queue_items.with_label_values(&[queue, event]).inc();
+    /// An item was accepted; `placement` renders as `redis` or `fallback`.
+    pub fn queue_item_enqueued(&self, queue: &str, placement: impl Label) {
+        let event = format!("enqueued_{}", placement.label());
+        self.queue_items.with_label_values(&[queue, &event]).inc();
     }
 
     pub fn queue_item_refused(&self, queue: &str) {
@@ -585,14 +578,22 @@ impl Metrics {
 
     // ---- watcher, batches, stages ----
 
-    /// `result` is one of [`WATCHER_RESULTS`].
-    pub fn watcher_file(&self, result: &str) {
-        self.watcher_files.with_label_values(&[result]).inc();
+    /// Publish every watcher result at 0.
+    pub fn watcher_known<R: Label>(&self) {
+        for r in R::all() {
+            self.watcher_files.with_label_values(&[r.label()]);
+        }
     }
 
-    pub fn watcher_pending(&self, observer: &str, pending: usize) {
+    pub fn watcher_file(&self, result: impl Label) {
+        self.watcher_files
+            .with_label_values(&[result.label()])
+            .inc();
+    }
+
+    pub fn watcher_pending(&self, observer: impl Label, pending: usize) {
         self.watcher_pending
-            .with_label_values(&[observer])
+            .with_label_values(&[observer.label()])
             .set(i64::try_from(pending).unwrap_or(i64::MAX));
     }
 
@@ -604,7 +605,16 @@ impl Metrics {
         }
     }
 
-    pub fn batch_closed(&self, reason: &str, detections: usize, age_seconds: f64) {
+    /// Publish every close reason at 0, and both open-batch stores.
+    pub fn batches_known<R: Label>(&self) {
+        for r in R::all() {
+            self.batches_closed.with_label_values(&[r.label()]);
+        }
+        self.batches_open(0, 0);
+    }
+
+    pub fn batch_closed(&self, reason: impl Label, detections: usize, age_seconds: f64) {
+        let reason = reason.label();
         self.batches_closed.with_label_values(&[reason]).inc();
         self.batch_size
             .with_label_values(&[reason])
@@ -614,30 +624,28 @@ impl Metrics {
             .observe(age_seconds);
     }
 
+    /// Publish every `(stage, outcome)` pair at 0.
+    pub fn pipeline_stages_known<S: Label, O: Label>(&self) {
+        for s in S::all() {
+            for o in O::all() {
+                self.pipeline_items
+                    .with_label_values(&[s.label(), o.label()]);
+            }
+        }
+    }
+
     pub fn stage_timed(&self, stage: &str, seconds: f64) {
         self.stage_duration
             .with_label_values(&[stage])
             .observe(seconds);
     }
 
-    pub fn pipeline_item(&self, stage: &str, result: &str) {
+    pub fn pipeline_item(&self, stage: impl Label, outcome: impl Label) {
         self.pipeline_items
-            .with_label_values(&[stage, result])
+            .with_label_values(&[stage.label(), outcome.label()])
             .inc();
     }
 }
-
-pub const WATCHER_RESULTS: [&str; 9] = [
-    "rescan",
-    "queued",
-    "duplicate",
-    "already_processed",
-    "rejected_extension",
-    "rejected_size",
-    "ignored_root",
-    "refused",
-    "error",
-];
 
 /// Closed label sets.
 pub const BREAKER_STATES: [&str; 3] = ["closed", "open", "half_open"];

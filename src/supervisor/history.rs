@@ -88,7 +88,7 @@ mod tests {
     fn ev(name: &str, attempt: u32) -> RestartEvent {
         RestartEvent {
             worker_name: name.into(),
-            timestamp: Utc::now(),
+            timestamp: crate::time::now(),
             attempt,
             status: RestartStatus::Crashed,
             error: None,

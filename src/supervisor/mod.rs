@@ -477,7 +477,7 @@ impl Shared {
         let slot = &st.workers[idx];
         let event = RestartEvent {
             worker_name: slot.spec.name.clone(),
-            timestamp: Utc::now(),
+            timestamp: crate::time::now(),
             attempt: slot.restart_count,
             status,
             error,
@@ -509,7 +509,7 @@ impl Shared {
             started,
         ));
         slot.run = Some(Run { cancel, monitor });
-        slot.last_started_at = Some(Utc::now());
+        slot.last_started_at = Some(crate::time::now());
         self.set_status(slot, WorkerStatus::Running);
         slot.started = Some(started);
         tracing::info!(worker = %slot.spec.name, restart_count = slot.restart_count, "worker started");
@@ -589,7 +589,7 @@ impl Shared {
         let crashed_at = Instant::now();
         let (cause, error) = outcome.describe();
         tracing::warn!(worker = %slot.spec.name, cause, error = %error, restart_count = slot.restart_count, "worker crashed");
-        slot.last_crashed_at = Some(Utc::now());
+        slot.last_crashed_at = Some(crate::time::now());
         slot.error = Some(error.clone());
         self.metrics.worker_crashed(&slot.spec.name, cause);
         let attempt_error = Some(error);

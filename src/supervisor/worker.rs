@@ -113,6 +113,29 @@ impl WorkerContext {
         &self.cancel
     }
 
+    /// Await `work`, beating meanwhile for at most `budget`: the longest that work may
+    /// legitimately take (a call with its own timeouts declares their sum). A heartbeat
+    /// proves that the loop is alive, not that a dependency is fast, so a slow but
+    /// bounded call never kills its worker. Work that outlives its budget (a deadlock,
+    /// an await with no timeout) stops the beating, and the supervisor's heartbeat
+    /// check catches it `heartbeat_timeout_seconds` later.
+    pub async fn beat_while<F: std::future::Future>(&self, budget: Duration, work: F) -> F::Output {
+        let deadline = Instant::now() + budget;
+        tokio::pin!(work);
+        loop {
+            let now = Instant::now();
+            if now >= deadline {
+                return work.await;
+            }
+            self.beat();
+            let step = (deadline - now).min(self.beat_every);
+            tokio::select! {
+                out = &mut work => return out,
+                _ = tokio::time::sleep(step) => {}
+            }
+        }
+    }
+
     /// Wait `duration` (beating regularly, so any wait is safe) or until stopped;
     /// returns `false` when stopped.
     pub async fn idle(&self, duration: Duration) -> bool {

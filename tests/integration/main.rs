@@ -8,4 +8,5 @@ mod foundation;
 mod harness;
 mod pipeline;
 mod resilience;
+mod slow_deps;
 mod supervisor;

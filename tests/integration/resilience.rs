@@ -99,8 +99,8 @@ async fn breakers(base: &str) -> Value {
 
 fn breaker<'a>(all: &'a Value, name: &str) -> &'a Value {
     all["circuit_breakers"]
-        .as_array()
-        .and_then(|b| b.iter().find(|b| b["name"] == name))
+        .get(name)
+        .filter(|b| b["name"] == name)
         .unwrap_or_else(|| panic!("{name} missing in {all}"))
 }
 
@@ -147,14 +147,25 @@ async fn detection_retries_then_the_breaker_opens_and_rejects() {
 
     let all = breakers(&base).await;
     assert_eq!(
-        (all["total"].as_u64(), all["open"].as_u64()),
+        (all["total_count"].as_u64(), all["open_count"].as_u64()),
         (Some(5), Some(1))
     );
+    // Keyed by name, in registry order (checked on the text: a parsed map sorts).
+    let text = crate::support::get_text(format!("{base}/api/system/circuit-breakers")).await;
+    let at: Vec<usize> = ["yolo26", "nemotron", "florence", "clip", "enrichment"]
+        .iter()
+        .map(|n| text.find(&format!("\"{n}\":{{")).expect("keyed by name"))
+        .collect();
+    assert!(at.windows(2).all(|w| w[0] < w[1]), "registry order: {text}");
     let b = breaker(&all, "yolo26");
     assert_eq!(b["state"], "open");
     assert_eq!(b["failure_count"], 5);
     assert_eq!(b["rejected_calls"], 2);
     assert!(b["total_calls"].as_u64().is_some_and(|n| n >= 8), "{b}");
+    for key in ["last_failure_time", "opened_at"] {
+        assert!(b[key].as_f64().is_some_and(|t| t > 1.7e9), "{key}: {b}");
+    }
+    assert!(breaker(&all, "nemotron")["opened_at"].is_null());
     for key in ["last_failure", "last_state_change"] {
         assert!(
             b[key]
@@ -165,7 +176,7 @@ async fn detection_retries_then_the_breaker_opens_and_rejects() {
     }
     assert_eq!(
         b["config"],
-        serde_json::json!({"failure_threshold": 5, "recovery_timeout_seconds": 0.3, "half_open_max_calls": 3, "success_threshold": 2})
+        serde_json::json!({"failure_threshold": 5, "recovery_timeout": 0.3, "half_open_max_calls": 3, "success_threshold": 2, "recovery_timeout_seconds": 0.3})
     );
     assert_eq!(breaker(&all, "nemotron")["state"], "closed");
 

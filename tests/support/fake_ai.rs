@@ -51,6 +51,8 @@ pub struct Counters {
 struct Shared {
     name: String,
     mode: Mutex<Mode>,
+    /// Per-route overrides of `mode` (`health`, `detect`, `completion`).
+    route_modes: Mutex<std::collections::HashMap<&'static str, Mode>>,
     detections: Mutex<Value>,
     completion: Mutex<String>,
     counters: Counters,
@@ -75,6 +77,7 @@ impl FakeAi {
         let shared = Arc::new(Shared {
             name: name.to_string(),
             mode: Mutex::new(Mode::Normal),
+            route_modes: Mutex::new(std::collections::HashMap::new()),
             detections: Mutex::new(json!([
                 {"class": "person", "confidence": 0.92, "bbox": {"x": 10, "y": 20, "width": 100, "height": 200}},
                 {"class": "car", "confidence": 0.30, "bbox": {"x": 300, "y": 40, "width": 220, "height": 120}}
@@ -124,8 +127,19 @@ impl FakeAi {
         self.addr.port()
     }
 
+    /// Set the mode of every route (clearing per-route overrides).
     pub fn set_mode(&self, mode: Mode) {
+        self.shared.route_modes.lock().expect("lock").clear();
         *self.shared.mode.lock().expect("lock") = mode;
+    }
+
+    /// Set the mode of one route (`health`, `detect` or `completion`) only.
+    pub fn set_route_mode(&self, route: &'static str, mode: Mode) {
+        self.shared
+            .route_modes
+            .lock()
+            .expect("lock")
+            .insert(route, mode);
     }
 
     /// Replace the `detections` array YOLO26 answers with.
@@ -166,9 +180,10 @@ impl FakeAi {
     }
 }
 
-/// Apply the current mode; `Some(response)` short-circuits the handler.
-async fn gate(shared: &Shared) -> Option<HttpResponse> {
-    let mode = shared.mode.lock().expect("lock").clone();
+/// Apply the current mode of `route`; `Some(response)` short-circuits the handler.
+async fn gate(shared: &Shared, route: &'static str) -> Option<HttpResponse> {
+    let over = shared.route_modes.lock().expect("lock").get(route).cloned();
+    let mode = over.unwrap_or_else(|| shared.mode.lock().expect("lock").clone());
     match mode {
         Mode::Normal => None,
         Mode::Slow(d) => {
@@ -192,7 +207,7 @@ async fn gate(shared: &Shared) -> Option<HttpResponse> {
 
 async fn health(shared: web::Data<Shared>) -> HttpResponse {
     shared.counters.health.fetch_add(1, Ordering::Relaxed);
-    if let Some(resp) = gate(&shared).await {
+    if let Some(resp) = gate(&shared, "health").await {
         return resp;
     }
     HttpResponse::Ok()
@@ -213,7 +228,7 @@ fn image_size(bytes: &[u8]) -> Option<(u32, u32)> {
 
 async fn detect(shared: web::Data<Shared>, mut form: Multipart) -> HttpResponse {
     shared.counters.detect.fetch_add(1, Ordering::Relaxed);
-    if let Some(resp) = gate(&shared).await {
+    if let Some(resp) = gate(&shared, "detect").await {
         return resp;
     }
     let mut file: Option<Vec<u8>> = None;
@@ -251,7 +266,7 @@ async fn detect(shared: web::Data<Shared>, mut form: Multipart) -> HttpResponse 
 
 async fn completion(shared: web::Data<Shared>, body: web::Json<Value>) -> HttpResponse {
     shared.counters.completion.fetch_add(1, Ordering::Relaxed);
-    if let Some(resp) = gate(&shared).await {
+    if let Some(resp) = gate(&shared, "completion").await {
         return resp;
     }
     if body.get("prompt").and_then(Value::as_str).is_none() {

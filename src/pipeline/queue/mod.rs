@@ -25,9 +25,10 @@ use std::time::Duration;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use super::kv::{KvError, RedisLink};
 use crate::config::{secs, QueueConfig};
+use crate::prom::Label;
 use crate::prom::Metrics;
+use crate::redis::{KvError, RedisLink};
 use spool::Spool;
 
 const GROUP: &str = "watchpost";
@@ -35,8 +36,10 @@ const GROUP: &str = "watchpost";
 const READ_BLOCK: Duration = Duration::from_millis(500);
 /// Items sent to Redis per round trip when a fallback is replayed.
 const REPLAY_CHUNK: usize = 500;
-/// How often a consumer looks for entries abandoned by other consumers.
-const CLAIM_EVERY: Duration = Duration::from_secs(5);
+/// How often a consumer looks for entries abandoned by other consumers: half the idle
+/// time after which an entry counts as abandoned, within these bounds.
+const CLAIM_EVERY_MIN: Duration = Duration::from_millis(100);
+const CLAIM_EVERY_MAX: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
@@ -56,6 +59,18 @@ pub enum QueueError {
 pub enum Placement {
     Redis,
     Fallback,
+}
+
+impl Label for Placement {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Redis => "redis",
+            Self::Fallback => "fallback",
+        }
+    }
+    fn all() -> &'static [Self] {
+        &[Self::Redis, Self::Fallback]
+    }
 }
 
 struct Fallback {
@@ -174,7 +189,8 @@ impl Queue {
         if fb.spool.len() == 0 {
             match self.xadd(payload).await {
                 Ok(()) => {
-                    self.metrics.queue_item_enqueued(self.name, "redis");
+                    self.metrics
+                        .queue_item_enqueued(self.name, Placement::Redis);
                     return Ok(Placement::Redis);
                 }
                 Err(e) => {
@@ -204,7 +220,8 @@ impl Queue {
         if fb.memory.len() < self.memory_capacity {
             fb.memory.push_back(payload.to_string());
         }
-        self.metrics.queue_item_enqueued(self.name, "fallback");
+        self.metrics
+            .queue_item_enqueued(self.name, Placement::Fallback);
         self.publish_fallback(&fb);
         Ok(Placement::Fallback)
     }
@@ -384,7 +401,8 @@ impl Consumer {
                 None => self.own_pending_checked = true,
             }
         }
-        if self.last_claim.is_none_or(|t| t.elapsed() >= CLAIM_EVERY) {
+        let claim_every = (self.queue.claim_idle / 2).clamp(CLAIM_EVERY_MIN, CLAIM_EVERY_MAX);
+        if self.last_claim.is_none_or(|t| t.elapsed() >= claim_every) {
             self.last_claim = Some(Instant::now());
             let idle_ms = self.queue.claim_idle.as_millis() as u64;
             let reply: redis::RedisResult<Value> = redis::cmd("XAUTOCLAIM")
@@ -424,6 +442,29 @@ impl Consumer {
                 redelivered: false,
             })
         }))
+    }
+
+    /// Keep an item in hand: `XCLAIM … 0 <id> JUSTID` resets its idle time (without
+    /// counting a delivery), so no other consumer's `XAUTOCLAIM` takes it over while
+    /// this one is still working on it.
+    pub async fn keep_claim(&mut self, id: &str) -> Result<(), QueueError> {
+        let mut conn = self.conn().await?;
+        let res: redis::RedisResult<Value> = redis::cmd("XCLAIM")
+            .arg(&self.queue.stream)
+            .arg(GROUP)
+            .arg(&self.name)
+            .arg(0)
+            .arg(id)
+            .arg("JUSTID")
+            .query_async(&mut conn)
+            .await;
+        res.map_err(|e| self.forget_connection(e))?;
+        Ok(())
+    }
+
+    /// How often an item in hand must have its claim refreshed.
+    pub fn claim_refresh(&self) -> Duration {
+        (self.queue.claim_idle / 3).max(CLAIM_EVERY_MIN)
     }
 
     /// Acknowledge and delete an item: it will not be delivered again.
@@ -518,6 +559,7 @@ mod tests {
             memory_capacity: 2,
             spool_max_items: 3,
             claim_idle_seconds: 60.0,
+            consumer_id: String::new(),
         };
         let stats = Arc::new(FallbackStats::default());
         let q = Queue::open(

@@ -1,0 +1,267 @@
+//! Batches in Redis, shared by every instance on that Redis.
+//!
+//! Keys: `batch:{camera_id}:current` → batch id, and per batch
+//! `batch:{id}:camera_id|detections|started_at|last_activity` (TTL one hour, refreshed
+//! on every add). Two indexes replace key scans: the set `batch:open` (ids of open
+//! batches, maintained by the add and claim scripts) and the sorted set
+//! `batch:closing` (claimed ids scored by claim time, removed once handed off). Reading
+//! the open batches is one `SMEMBERS` and one pipelined read, never a `SCAN`.
+
+use futures_util::future::BoxFuture;
+use std::sync::Arc;
+
+use super::store::{Added, BatchState, BatchStore};
+use crate::redis::{Conn, RedisLink};
+
+const KEY_TTL_SECONDS: u64 = 3600;
+const OPEN_INDEX: &str = "batch:open";
+const CLOSING_INDEX: &str = "batch:closing";
+/// A claimed batch not handed off after this long is an orphan.
+const ORPHAN_AFTER_SECONDS: f64 = 10.0;
+
+/// Add a detection atomically; create the batch (and index it) if the camera has none.
+const ADD_SCRIPT: &str = r"
+local id = redis.call('GET', KEYS[1])
+if not id then
+  id = ARGV[1]
+  redis.call('SET', KEYS[1], id, 'EX', ARGV[5])
+  redis.call('SET', 'batch:' .. id .. ':camera_id', ARGV[2], 'EX', ARGV[5])
+  redis.call('SET', 'batch:' .. id .. ':started_at', ARGV[3], 'EX', ARGV[5])
+  redis.call('SADD', 'batch:open', id)
+end
+redis.call('SADD', 'batch:' .. id .. ':detections', ARGV[4])
+redis.call('EXPIRE', 'batch:' .. id .. ':detections', ARGV[5])
+redis.call('SET', 'batch:' .. id .. ':last_activity', ARGV[3], 'EX', ARGV[5])
+redis.call('EXPIRE', 'batch:' .. id .. ':camera_id', ARGV[5])
+redis.call('EXPIRE', 'batch:' .. id .. ':started_at', ARGV[5])
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+return {id, redis.call('SCARD', 'batch:' .. id .. ':detections'), redis.call('GET', 'batch:' .. id .. ':started_at')}
+";
+
+/// Claim: whoever removes the id from the open index wins; the batch is detached from
+/// its camera and recorded as closing.
+const CLAIM_SCRIPT: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+end
+if redis.call('SREM', 'batch:open', ARGV[1]) == 1 then
+  redis.call('ZADD', 'batch:closing', ARGV[2], ARGV[1])
+  return 1
+end
+return 0
+";
+
+/// Re-claim an orphan: only if it is still closing and its claim is older than the
+/// cutoff (so two instances do not take it at once).
+const RECLAIM_SCRIPT: &str = r"
+local at = redis.call('ZSCORE', 'batch:closing', ARGV[1])
+if at and tonumber(at) <= tonumber(ARGV[2]) then
+  redis.call('ZADD', 'batch:closing', ARGV[3], ARGV[1])
+  return 1
+end
+return 0
+";
+
+pub struct RedisStore {
+    redis: Arc<RedisLink>,
+}
+
+impl RedisStore {
+    pub fn new(redis: Arc<RedisLink>) -> Self {
+        Self { redis }
+    }
+
+    async fn conn(&self) -> Result<Conn, String> {
+        self.redis.conn().await.map_err(|e| e.to_string())
+    }
+
+    /// Read batches by id, in one round trip; `None` for an id whose keys are gone.
+    async fn read(&self, ids: &[String]) -> Result<Vec<(String, Option<BatchState>)>, String> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.conn().await?;
+        let mut pipe = redis::pipe();
+        for id in ids {
+            pipe.get(format!("batch:{id}:camera_id"))
+                .get(format!("batch:{id}:started_at"))
+                .get(format!("batch:{id}:last_activity"))
+                .smembers(format!("batch:{id}:detections"));
+        }
+        type Row = (Option<String>, Option<f64>, Option<f64>, Vec<i64>);
+        let values: Vec<redis::Value> = pipe
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut out = Vec::with_capacity(ids.len());
+        for (id, chunk) in ids.iter().zip(values.chunks(4)) {
+            let row: Row =
+                redis::FromRedisValue::from_redis_value(redis::Value::Array(chunk.to_vec()))
+                    .map_err(|e| e.to_string())?;
+            let (camera, started, last, mut detections) = row;
+            let state = match (camera, started) {
+                (Some(camera_id), Some(started_at)) => {
+                    detections.sort_unstable();
+                    Some(BatchState {
+                        batch_id: id.clone(),
+                        camera_id,
+                        detections,
+                        started_at,
+                        last_activity: last.unwrap_or(started_at),
+                    })
+                }
+                _ => None,
+            };
+            out.push((id.clone(), state));
+        }
+        Ok(out)
+    }
+}
+
+impl BatchStore for RedisStore {
+    fn add<'a>(
+        &'a self,
+        camera_id: &'a str,
+        detection_id: i64,
+        now: f64,
+    ) -> BoxFuture<'a, Result<Added, String>> {
+        Box::pin(async move {
+            let mut conn = self.conn().await?;
+            let (batch_id, count, started_at): (String, usize, f64) =
+                redis::Script::new(ADD_SCRIPT)
+                    .key(format!("batch:{camera_id}:current"))
+                    .arg(uuid::Uuid::new_v4().to_string())
+                    .arg(camera_id)
+                    .arg(now)
+                    .arg(detection_id)
+                    .arg(KEY_TTL_SECONDS)
+                    .invoke_async(&mut conn)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            Ok(Added {
+                batch_id,
+                count,
+                started_at,
+            })
+        })
+    }
+
+    fn open(&self) -> BoxFuture<'_, Result<Vec<BatchState>, String>> {
+        Box::pin(async move {
+            let mut conn = self.conn().await?;
+            let ids: Vec<String> = redis::cmd("SMEMBERS")
+                .arg(OPEN_INDEX)
+                .query_async(&mut conn)
+                .await
+                .map_err(|e| e.to_string())?;
+            let mut open = Vec::with_capacity(ids.len());
+            for (id, state) in self.read(&ids).await? {
+                match state {
+                    Some(s) => open.push(s),
+                    None => {
+                        // Its keys expired (no activity for an hour while no instance
+                        // ran): nothing is left to hand off.
+                        let _: redis::RedisResult<()> = redis::cmd("SREM")
+                            .arg(OPEN_INDEX)
+                            .arg(&id)
+                            .query_async(&mut conn)
+                            .await;
+                    }
+                }
+            }
+            Ok(open)
+        })
+    }
+
+    fn claim<'a>(
+        &'a self,
+        batch: &'a BatchState,
+        now: f64,
+    ) -> BoxFuture<'a, Result<Option<BatchState>, String>> {
+        Box::pin(async move {
+            let mut conn = self.conn().await?;
+            let won: i64 = redis::Script::new(CLAIM_SCRIPT)
+                .key(format!("batch:{}:current", batch.camera_id))
+                .arg(&batch.batch_id)
+                .arg(now)
+                .invoke_async(&mut conn)
+                .await
+                .map_err(|e| e.to_string())?;
+            if won == 0 {
+                return Ok(None);
+            }
+            // Re-read: detections added between the listing and the claim count too.
+            match self.read(std::slice::from_ref(&batch.batch_id)).await {
+                Ok(mut v) => Ok(v.pop().and_then(|(_, s)| s)),
+                // Claimed but unreadable now: the orphan sweep will hand it off.
+                Err(e) => Err(e),
+            }
+        })
+    }
+
+    fn release(&self, _batch: BatchState) -> BoxFuture<'_, Result<(), String>> {
+        // It stays in the closing index; the orphan sweep retries it.
+        Box::pin(async { Ok(()) })
+    }
+
+    fn finish<'a>(&'a self, batch_id: &'a str) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            let mut conn = self.conn().await?;
+            redis::pipe()
+                .atomic()
+                .del(&[
+                    format!("batch:{batch_id}:camera_id"),
+                    format!("batch:{batch_id}:detections"),
+                    format!("batch:{batch_id}:started_at"),
+                    format!("batch:{batch_id}:last_activity"),
+                ])
+                .ignore()
+                .zrem(CLOSING_INDEX, batch_id)
+                .ignore()
+                .query_async::<()>(&mut conn)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+
+    fn orphans(&self, now: f64) -> BoxFuture<'_, Result<Vec<BatchState>, String>> {
+        Box::pin(async move {
+            let mut conn = self.conn().await?;
+            let cutoff = now - ORPHAN_AFTER_SECONDS;
+            let ids: Vec<String> = redis::cmd("ZRANGEBYSCORE")
+                .arg(CLOSING_INDEX)
+                .arg("-inf")
+                .arg(cutoff)
+                .query_async(&mut conn)
+                .await
+                .map_err(|e| e.to_string())?;
+            let mut mine = Vec::new();
+            for id in ids {
+                let won: i64 = redis::Script::new(RECLAIM_SCRIPT)
+                    .arg(&id)
+                    .arg(cutoff)
+                    .arg(now)
+                    .invoke_async(&mut conn)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if won == 1 {
+                    mine.push(id);
+                }
+            }
+            let mut out = Vec::new();
+            for (id, state) in self.read(&mine).await? {
+                match state {
+                    Some(s) => out.push(s),
+                    None => {
+                        let _: redis::RedisResult<()> = redis::cmd("ZREM")
+                            .arg(CLOSING_INDEX)
+                            .arg(&id)
+                            .query_async(&mut conn)
+                            .await;
+                    }
+                }
+            }
+            Ok(out)
+        })
+    }
+}

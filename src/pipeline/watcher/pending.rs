@@ -1,0 +1,111 @@
+//! A file the watcher has seen and not yet decided on: it waits for a quiet time after
+//! its last event (debounce) and for its size to settle, or a close-after-write.
+
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// Wait before retrying a file the queue refused (spool full) or could not read.
+pub const RETRY_AFTER: Duration = Duration::from_secs(5);
+
+#[derive(Debug)]
+pub struct Pending {
+    pub last_event: Instant,
+    size: Option<u64>,
+    stable_since: Instant,
+    pub closed: bool,
+    pub retry_at: Option<Instant>,
+}
+
+impl Pending {
+    pub fn new(now: Instant) -> Self {
+        Self {
+            last_event: now,
+            size: None,
+            stable_since: now,
+            closed: false,
+            retry_at: None,
+        }
+    }
+
+    /// A file found by a scan: its quiet time is already over.
+    pub fn found(now: Instant, debounce: Duration) -> Self {
+        let mut p = Self::new(now);
+        p.last_event = now.checked_sub(debounce).unwrap_or(now);
+        p
+    }
+
+    /// Quiet for `debounce` since the last event, and not waiting for a retry.
+    pub fn quiet(&self, now: Instant, debounce: Duration) -> bool {
+        now.duration_since(self.last_event) >= debounce && self.retry_at.is_none_or(|t| now >= t)
+    }
+
+    /// Record the current size; `true` when the file may be taken: a close-after-write
+    /// was seen, its size has not changed for `stable`, or (catch-up) it was last
+    /// modified at least `stable` ago.
+    pub fn observe(
+        &mut self,
+        size: u64,
+        age: Option<Duration>,
+        now: Instant,
+        stable: Duration,
+    ) -> bool {
+        if self.size != Some(size) {
+            self.size = Some(size);
+            self.stable_since = now;
+            return self.closed || age.is_some_and(|a| a >= stable);
+        }
+        self.closed || now.duration_since(self.stable_since) >= stable
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DEBOUNCE: Duration = Duration::from_millis(500);
+    const STABLE: Duration = Duration::from_secs(2);
+
+    #[tokio::test(start_paused = true)]
+    async fn debounce_waits_for_quiet_after_the_last_event() {
+        let mut p = Pending::new(Instant::now());
+        tokio::time::advance(Duration::from_millis(400)).await;
+        p.last_event = Instant::now(); // another write event
+        tokio::time::advance(Duration::from_millis(499)).await;
+        assert!(!p.quiet(Instant::now(), DEBOUNCE));
+        tokio::time::advance(Duration::from_millis(1)).await;
+        assert!(p.quiet(Instant::now(), DEBOUNCE));
+        p.retry_at = Some(Instant::now() + RETRY_AFTER);
+        assert!(
+            !p.quiet(Instant::now(), DEBOUNCE),
+            "a refused file waits for its retry"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn size_must_stay_stable_unless_close_after_write_was_seen() {
+        let mut p = Pending::new(Instant::now());
+        assert!(!p.observe(100, Some(Duration::ZERO), Instant::now(), STABLE));
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert!(
+            !p.observe(200, Some(Duration::ZERO), Instant::now(), STABLE),
+            "still growing"
+        );
+        tokio::time::advance(Duration::from_millis(1999)).await;
+        assert!(!p.observe(200, None, Instant::now(), STABLE));
+        tokio::time::advance(Duration::from_millis(1)).await;
+        assert!(
+            p.observe(200, None, Instant::now(), STABLE),
+            "stable for 2 s"
+        );
+
+        let mut closed = Pending::new(Instant::now());
+        closed.closed = true;
+        assert!(closed.observe(300, Some(Duration::ZERO), Instant::now(), STABLE));
+
+        let mut old = Pending::new(Instant::now());
+        assert!(
+            old.observe(300, Some(Duration::from_secs(60)), Instant::now(), STABLE),
+            "catch-up file"
+        );
+    }
+}

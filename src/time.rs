@@ -1,0 +1,78 @@
+//! Wall-clock timestamps as the API shows them: UTC, at most microsecond precision, so
+//! every ISO-8601 string carries at most 6 fractional digits (clients such as Python's
+//! `datetime.fromisoformat` before 3.11 reject more).
+
+use chrono::{DateTime, SubsecRound, TimeZone, Utc};
+
+/// Now, truncated to microseconds.
+pub fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
+/// Now as unix seconds with microsecond precision.
+pub fn now_unix() -> f64 {
+    to_unix(now())
+}
+
+pub fn to_unix(t: DateTime<Utc>) -> f64 {
+    t.timestamp_micros() as f64 / 1e6
+}
+
+/// Unix seconds → timestamp (microsecond precision); out-of-range values give now.
+pub fn unix_to_datetime(secs: f64) -> DateTime<Utc> {
+    Utc.timestamp_micros((secs * 1e6) as i64)
+        .single()
+        .unwrap_or_else(now)
+}
+
+/// Serialise a number of seconds as an integer when it is whole (`90`, not `90.0`), as
+/// the API contract shows durations; fractional values stay fractional.
+pub fn whole_seconds<S: serde::Serializer>(value: &f64, s: S) -> Result<S::Ok, S::Error> {
+    if value.fract() == 0.0 && value.abs() < 9.0e15 {
+        s.serialize_i64(*value as i64)
+    } else {
+        s.serialize_f64(*value)
+    }
+}
+
+/// A duration in seconds as a person writes it: `2`, `0.5`, `1.25`.
+pub fn seconds_text(d: std::time::Duration) -> String {
+    let s = d.as_secs_f64();
+    if s.fract() == 0.0 {
+        format!("{}", s as u64)
+    } else {
+        format!("{}", (s * 1000.0).round() / 1000.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_have_at_most_six_fractional_digits() {
+        let text = serde_json::to_string(&now()).expect("json");
+        let frac = text
+            .trim_matches('"')
+            .trim_end_matches('Z')
+            .split('.')
+            .nth(1)
+            .unwrap_or("");
+        assert!(frac.len() <= 6, "{text}");
+        let t = unix_to_datetime(1_703_678_400.123_456_7);
+        assert_eq!(t.timestamp_subsec_micros(), 123_456);
+    }
+
+    #[test]
+    fn whole_durations_serialise_as_integers() {
+        #[derive(serde::Serialize)]
+        struct D {
+            #[serde(serialize_with = "whole_seconds")]
+            a: f64,
+            #[serde(serialize_with = "whole_seconds")]
+            b: f64,
+        }
+        let text = serde_json::to_string(&D { a: 90.0, b: 1.5 }).expect("json");
+        assert_eq!(text, r#"{"a":90,"b":1.5}"#);
+    }
+}
