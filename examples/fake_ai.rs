@@ -1,6 +1,6 @@
 //! The fake AI services for the local demo stack: YOLO26, Nemotron, Florence, CLIP and
 //! Enrichment on their default ports (8095, 8091, 8092, 8093, 8094), speaking the real
-//! APIs of behaviour.md §3. The same module drives the integration tests.
+//! APIs of docs/behaviour.md §3. The same module drives the integration tests.
 //!
 //! `cargo run --example fake_ai [-- --host 127.0.0.1]`
 

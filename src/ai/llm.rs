@@ -48,7 +48,7 @@ pub struct RiskAssessment {
 }
 
 impl RiskAssessment {
-    /// The values of behaviour.md §3 used when every attempt failed.
+    /// The values of docs/behaviour.md §3 used when every attempt failed.
     pub fn fallback(why: &str) -> Self {
         Self {
             risk_score: FALLBACK_SCORE,

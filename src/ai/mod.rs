@@ -1,4 +1,4 @@
-//! Clients of the AI services (behaviour.md §3): YOLO26 detection, Nemotron risk
+//! Clients of the AI services (docs/behaviour.md §3): YOLO26 detection, Nemotron risk
 //! analysis, and `GET /health` for all five. One shared reqwest client; every request
 //! goes through the service's circuit breaker, bounded by a timeout. Detection and
 //! analysis retry (`max_attempts`, waits `retry_base · 2^n`) but never on a 4xx answer
@@ -377,7 +377,7 @@ impl AiClients {
         .await
     }
 
-    /// [`AiClients::analyze`], or the fallback event values of behaviour.md §3.
+    /// [`AiClients::analyze`], or the fallback event values of docs/behaviour.md §3.
     pub async fn analyze_or_fallback(&self, prompt: &str) -> RiskAssessment {
         match self.analyze(prompt).await {
             Ok(r) => r,

@@ -1,4 +1,4 @@
-//! Request authorisation (behaviour.md §9). The decision is a plain function of the
+//! Request authorisation (docs/behaviour.md §9). The decision is a plain function of the
 //! method, path, peer address and presented key so it can be tested without a server;
 //! the middleware only extracts those and turns a denial into the JSON error.
 //!

@@ -1,5 +1,5 @@
 //! The one place where errors become HTTP answers: every error body is
-//! `{"detail": "<sentence>"}` with the status of behaviour.md "Conventions".
+//! `{"detail": "<sentence>"}` with the status of docs/behaviour.md "Conventions".
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};

@@ -5,6 +5,7 @@
 pub mod auth;
 mod breakers;
 pub mod error;
+mod memo;
 mod openapi;
 mod pipeline;
 mod probes;
@@ -112,6 +113,9 @@ fn configure(cfg: &mut web::ServiceConfig) {
             None => by_path.push((def.path, vec![def])),
         }
     }
+    // Static paths first: actix tries resources in order, and a static path is a string
+    // comparison while a `{param}` path is a regex match.
+    by_path.sort_by_key(|(path, _)| path.contains('{'));
     for (path, defs) in by_path {
         let allow = defs
             .iter()
@@ -149,6 +153,51 @@ async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     )))
 }
 
+/// Route templates for the request metrics, matched segment by segment (no regex, no
+/// allocation): the label is the template, so a client cannot grow the label space.
+struct Templates {
+    exact: std::collections::HashMap<&'static str, &'static str>,
+    patterns: Vec<(&'static str, Vec<&'static str>)>,
+}
+
+impl Templates {
+    fn new() -> Self {
+        let mut exact = std::collections::HashMap::new();
+        let mut patterns = Vec::new();
+        for def in routes() {
+            if def.path.contains('{') {
+                if !patterns.iter().any(|(p, _)| *p == def.path) {
+                    patterns.push((def.path, def.path.split('/').collect()));
+                }
+            } else {
+                exact.insert(def.path, def.path);
+            }
+        }
+        Self { exact, patterns }
+    }
+
+    fn template(&self, path: &str) -> &'static str {
+        if let Some(t) = self.exact.get(path) {
+            return t;
+        }
+        self.patterns
+            .iter()
+            .find(|(_, segments)| {
+                let mut given = path.split('/');
+                segments.iter().all(|s| match given.next() {
+                    Some(g) => s.starts_with('{') && !g.is_empty() || g == *s,
+                    None => false,
+                }) && given.next().is_none()
+            })
+            .map_or("unmatched", |(t, _)| t)
+    }
+}
+
+fn templates() -> &'static Templates {
+    static TEMPLATES: std::sync::OnceLock<Templates> = std::sync::OnceLock::new();
+    TEMPLATES.get_or_init(Templates::new)
+}
+
 /// Count and time every request by method, route template and status.
 async fn track(
     req: ServiceRequest,
@@ -156,9 +205,7 @@ async fn track(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
     let method = req.method().as_str().to_owned();
-    let route = req
-        .match_pattern()
-        .unwrap_or_else(|| "unmatched".to_string());
+    let route = templates().template(req.path());
     let state = req.app_data::<Data<AppState>>().cloned();
     let res = next.call(req).await;
     let status = match &res {
@@ -168,7 +215,7 @@ async fn track(
     if let Some(state) = state {
         state
             .metrics
-            .http_request_served(&method, &route, status, started.elapsed().as_secs_f64());
+            .http_request_served(&method, route, status, started.elapsed().as_secs_f64());
     }
     res
 }
@@ -213,9 +260,26 @@ pub fn app(
         InitError = (),
     >,
 > {
+    app_with(state, Data::new(memo::Memos::default()))
+}
+
+/// [`app`] with memoised answers shared by every HTTP worker thread.
+fn app_with(
+    state: Arc<AppState>,
+    memos: Data<memo::Memos>,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
     let auth = Data::new(state.config.auth.clone());
     App::new()
         .app_data(Data::from(state))
+        .app_data(memos)
         .app_data(auth)
         .app_data(
             web::PathConfig::default()
@@ -241,7 +305,8 @@ pub fn serve(state: Arc<AppState>) -> std::io::Result<HttpServer> {
     let local_addr = listener.local_addr()?;
     let workers = state.config.server.workers;
     let grace = secs(state.config.supervisor.shutdown_grace_seconds);
-    let server = actix_web::HttpServer::new(move || app(state.clone()))
+    let memos = Data::new(memo::Memos::default());
+    let server = actix_web::HttpServer::new(move || app_with(state.clone(), memos.clone()))
         .workers(workers)
         .disable_signals()
         .shutdown_timeout(grace.as_secs().max(1))
@@ -254,4 +319,32 @@ pub fn serve(state: Arc<AppState>) -> std::io::Result<HttpServer> {
         handle,
         task,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn route_templates_match_by_segment() {
+        let t = templates();
+        assert_eq!(t.template("/health"), "/health");
+        assert_eq!(
+            t.template("/api/system/supervisor/workers/file_watcher/stop"),
+            "/api/system/supervisor/workers/{name}/stop"
+        );
+        assert_eq!(
+            t.template("/api/system/circuit-breakers/yolo26/reset"),
+            "/api/system/circuit-breakers/{name}/reset"
+        );
+        assert_eq!(
+            t.template("/api/system/supervisor/workers//stop"),
+            "unmatched"
+        );
+        assert_eq!(
+            t.template("/api/system/supervisor/workers/a/stop/x"),
+            "unmatched"
+        );
+        assert_eq!(t.template("/nope"), "unmatched");
+    }
 }

@@ -6,6 +6,7 @@ use actix_web::HttpResponse;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use super::memo::Memos;
 use crate::pipeline::degradation::DegradationSnapshot;
 use crate::pipeline::{BatchAggregatorView, FileWatcherView};
 use crate::state::AppState;
@@ -22,13 +23,15 @@ pub struct PipelineResponse {
 /// Combined status of the pipeline components.
 #[utoipa::path(get, path = "/api/system/pipeline", tag = "pipeline",
     responses((status = 200, body = PipelineResponse)))]
-pub async fn status(state: Data<AppState>) -> HttpResponse {
-    let watcher_running =
-        state.supervisor.worker_status("file_watcher") == Some(WorkerStatus::Running);
-    HttpResponse::Ok().json(PipelineResponse {
-        file_watcher: state.pipeline.file_watcher_view(watcher_running),
-        batch_aggregator: state.pipeline.batch_view(),
-        degradation: state.degradation.snapshot(),
-        timestamp: crate::time::now(),
+pub async fn status(state: Data<AppState>, memos: Data<Memos>) -> HttpResponse {
+    memos.pipeline.respond(0, || {
+        let watcher_running =
+            state.supervisor.worker_status("file_watcher") == Some(WorkerStatus::Running);
+        PipelineResponse {
+            file_watcher: state.pipeline.file_watcher_view(watcher_running),
+            batch_aggregator: state.pipeline.batch_view(),
+            degradation: state.degradation.snapshot(),
+            timestamp: crate::time::now(),
+        }
     })
 }

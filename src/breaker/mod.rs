@@ -1,4 +1,4 @@
-//! Circuit breakers (behaviour.md §2): one per AI service, in config order.
+//! Circuit breakers (docs/behaviour.md §2): one per AI service, in config order.
 //!
 //! closed → open after `failure_threshold` consecutive failures; open → half_open on
 //! the first call after `recovery_timeout_seconds`; half_open admits at most

@@ -1,4 +1,4 @@
-//! Degradation manager (behaviour.md §4): a supervised worker that checks each AI
+//! Degradation manager (docs/behaviour.md §4): a supervised worker that checks each AI
 //! service's health every `check_interval_seconds` (a service is down after
 //! `failure_threshold` consecutive failed checks and up again after one success) and
 //! Redis with a PING, then derives the mode and the available features:
@@ -298,7 +298,15 @@ impl DegradationManager {
             let first_healthy =
                 previous == ServiceStatus::Unknown && svc.status == ServiceStatus::Healthy;
             if previous != svc.status && !first_healthy {
-                tracing::warn!(service = svc.name, status = ?svc.status, error = ?svc.error, "AI service status changed");
+                match svc.status {
+                    ServiceStatus::Unhealthy => tracing::warn!(
+                        service = svc.name,
+                        error = ?svc.error,
+                        "AI service unreachable: {}",
+                        impact(svc.name)
+                    ),
+                    _ => tracing::info!(service = svc.name, "AI service is healthy again"),
+                }
                 self.events.publish(
                     "service.status_changed",
                     "system",
@@ -312,13 +320,8 @@ impl DegradationManager {
                 );
             }
         }
+        // The Redis link logs its own reachability changes.
         let redis_ok = redis.is_ok();
-        if st.redis_healthy != redis_ok {
-            match &redis {
-                Ok(()) => tracing::info!("redis is reachable"),
-                Err(e) => tracing::warn!(error = %e, "redis is unreachable"),
-            }
-        }
         st.redis_healthy = redis_ok;
         self.metrics.dependency_state("redis", redis_ok);
         let mode = derive_mode(
@@ -385,6 +388,15 @@ fn features_of(services: &[Tracked]) -> Vec<&'static str> {
             .iter()
             .any(|s| s.name == name && s.status == ServiceStatus::Unhealthy)
     })
+}
+
+/// What an outage of `service` means for the pipeline, for the one log line.
+fn impact(service: &str) -> &'static str {
+    match service {
+        "yolo26" => "images wait in the detection queue until it is back",
+        "nemotron" => "security events are written with fallback risk values until it is back",
+        _ => "the features that need it are unavailable until it is back",
+    }
 }
 
 fn status_str(s: ServiceStatus) -> &'static str {

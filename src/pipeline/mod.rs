@@ -192,7 +192,7 @@ impl Pipeline {
         })
     }
 
-    /// Register every pipeline worker, in the order of behaviour.md §1.
+    /// Register every pipeline worker, in the order of docs/behaviour.md §1.
     pub fn register(&self, sup: &Supervisor, config: &Config) -> Result<(), SupervisorError> {
         let critical = |name: &str| config.is_critical_worker(name);
         sup.register(self.watcher.worker(critical("file_watcher")))?;

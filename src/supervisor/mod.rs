@@ -1,4 +1,4 @@
-//! The worker supervisor (behaviour.md §1): owns named background workers, each a
+//! The worker supervisor (docs/behaviour.md §1): owns named background workers, each a
 //! tokio task made by a factory that is called again for every restart. It awaits each
 //! task's handle, so a panic, an `Err`, an unexpected return or a missed heartbeat is
 //! seen at once and handled by one method (`Shared::on_exit`). Restarts use exponential

@@ -1,4 +1,4 @@
-//! Our fake of the GPU-backed AI services (behaviour.md §3): one small HTTP server per
+//! Our fake of the GPU-backed AI services (docs/behaviour.md §3): one small HTTP server per
 //! service speaking the real API (`GET /health`, YOLO26 `POST /detect` multipart,
 //! llama.cpp `POST /completion`), which a test can switch to fail (500), answer a chosen
 //! status, answer slowly, hang, or refuse connections (listener closed, same port kept).
@@ -20,7 +20,7 @@ use std::time::Duration;
 /// Largest image the fake accepts before answering 413.
 pub const MAX_IMAGE_BYTES: usize = 8 * 1024 * 1024;
 
-/// The five services and their default ports (behaviour.md §3).
+/// The five services and their default ports (docs/behaviour.md §3).
 pub const SERVICES: [(&str, u16); 5] = [
     ("yolo26", 8095),
     ("nemotron", 8091),

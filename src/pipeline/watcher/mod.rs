@@ -1,4 +1,4 @@
-//! File watcher (`file_watcher` worker, behaviour.md §4): a recursive `notify` watch of
+//! File watcher (`file_watcher` worker, docs/behaviour.md §4): a recursive `notify` watch of
 //! `camera_root` (inotify, or the polling watcher when the native one cannot start or
 //! `file_watcher.polling = true`). A file is taken once it has a supported extension,
 //! is at least `min_file_bytes`, its size has been stable for `stable_seconds` (or a
