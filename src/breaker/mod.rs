@@ -420,12 +420,20 @@ impl BreakerRegistry {
         metrics: Arc<Metrics>,
         events: EventBus,
     ) -> Self {
-        Self {
-            breakers: names
-                .iter()
-                .map(|n| Arc::new(CircuitBreaker::new(n, cfg, metrics.clone(), events.clone())))
-                .collect(),
-        }
+        let breakers: Vec<Arc<CircuitBreaker>> = names
+            .iter()
+            .map(|n| Arc::new(CircuitBreaker::new(n, cfg, metrics.clone(), events.clone())))
+            .collect();
+        // A scrape sees an open breaker turn half-open when its timeout passes, even
+        // if nothing else looked at it.
+        let weak: Vec<std::sync::Weak<CircuitBreaker>> =
+            breakers.iter().map(Arc::downgrade).collect();
+        metrics.on_scrape(move || {
+            for b in weak.iter().filter_map(std::sync::Weak::upgrade) {
+                b.state();
+            }
+        });
+        Self { breakers }
     }
 
     pub fn all(&self) -> &[Arc<CircuitBreaker>] {

@@ -251,3 +251,37 @@ fn lookup_validates_names_and_lists_valid_ones() {
         Err(BreakerError::InvalidName(_))
     ));
 }
+
+#[tokio::test(start_paused = true)]
+async fn probes_are_blocked_only_inside_the_recovery_timeout_and_half_open_shows_at_once() {
+    let b = breaker();
+    assert!(!b.blocks_probe(), "closed: probes call the service");
+    open_it(&b).await;
+    let calls = b.snapshot().total_calls;
+    assert!(b.blocks_probe(), "open: unhealthy without a call");
+    tokio::time::advance(Duration::from_secs(29)).await;
+    assert!(b.blocks_probe());
+    tokio::time::advance(Duration::from_secs(1)).await;
+    let snap = b.snapshot();
+    assert_eq!(
+        snap.state,
+        BreakerState::HalfOpen,
+        "half_open as soon as the recovery timeout has passed, before any call"
+    );
+    assert!(snap.opened_at.is_some());
+    assert!(
+        !b.blocks_probe(),
+        "a trial would be allowed: probes call again"
+    );
+    assert_eq!(
+        b.snapshot().total_calls,
+        calls,
+        "looking at the breaker is not a call"
+    );
+    // The trial slots are all still free for real work.
+    for _ in 0..3 {
+        ok(&b).await.expect("trial admitted");
+    }
+    assert_eq!(b.state(), BreakerState::Closed);
+    assert!(b.snapshot().opened_at.is_none());
+}
