@@ -71,6 +71,9 @@ fn main() -> ExitCode {
         service.run_until(shutdown).await?;
         Ok(())
     });
+    // Blocking work still in flight (a read on a hung share, say) must not keep the
+    // process alive: the workers were already stopped within the grace period.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

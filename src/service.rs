@@ -1,6 +1,6 @@
 //! Composition root: builds the shared state, registers the supervised workers, starts
-//! the HTTP server, and shuts everything down in order on SIGTERM/SIGINT (HTTP first,
-//! then workers, each within its grace period). Starting never waits for Redis,
+//! the HTTP server, and shuts everything down on SIGTERM/SIGINT (HTTP and workers
+//! together, within the grace period). Starting never waits for Redis,
 //! PostgreSQL, Prometheus or the AI services.
 
 use std::net::SocketAddr;
@@ -134,10 +134,11 @@ impl Service {
         Ok(())
     }
 
-    /// Stop accepting requests, finish in-flight ones, then stop every worker.
+    /// Stop accepting requests and stop every worker, together, so the whole
+    /// shutdown takes at most `shutdown_grace_seconds`: in-flight requests and current
+    /// items get the grace period, then they are aborted.
     pub async fn shutdown(self) {
-        self.http.stop().await;
-        self.state.supervisor.shutdown().await;
+        tokio::join!(self.http.stop(), self.state.supervisor.shutdown());
         tracing::info!("watchpost stopped");
     }
 }

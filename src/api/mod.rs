@@ -94,6 +94,11 @@ pub fn routes() -> Vec<RouteDef> {
             sup::history,
         ),
         route(Method::GET, "/api/system/pipeline", pipeline::status),
+        route(
+            Method::POST,
+            "/api/system/pipeline/dead-letters/{queue}/requeue",
+            pipeline::requeue,
+        ),
         route(Method::GET, "/api/system/circuit-breakers", breakers::list),
         route(
             Method::POST,

@@ -13,7 +13,7 @@ use super::{breakers, pipeline, probes, supervisor};
         probes::health, probes::live, probes::metrics, document,
         supervisor::status, supervisor::status_alias, supervisor::start, supervisor::stop,
         supervisor::restart, supervisor::reset, supervisor::history,
-        pipeline::status, breakers::list, breakers::reset,
+        pipeline::status, pipeline::requeue, breakers::list, breakers::reset,
     ),
     components(schemas(super::error::ErrorBody)),
     modifiers(&ApiKeyScheme)

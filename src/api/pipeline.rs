@@ -1,14 +1,15 @@
 //! `GET /api/system/pipeline`: the live state of the watcher, the open batches and
 //! the degradation manager.
 
-use actix_web::web::Data;
+use actix_web::web::{Data, Path};
 use actix_web::HttpResponse;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use super::error::{ApiError, ErrorBody};
 use super::memo::Memos;
 use crate::pipeline::degradation::DegradationSnapshot;
-use crate::pipeline::{BatchAggregatorView, FileWatcherView};
+use crate::pipeline::{BatchAggregatorView, DeadLettersView, FileWatcherView};
 use crate::state::AppState;
 use crate::supervisor::WorkerStatus;
 
@@ -17,6 +18,16 @@ pub struct PipelineResponse {
     file_watcher: FileWatcherView,
     batch_aggregator: BatchAggregatorView,
     degradation: DegradationSnapshot,
+    /// Items per queue waiting in its dead-letter stream.
+    dead_letters: DeadLettersView,
+    timestamp: DateTime<Utc>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct RequeueResponse {
+    queue: String,
+    requeued: u64,
+    message: String,
     timestamp: DateTime<Utc>,
 }
 
@@ -31,7 +42,45 @@ pub async fn status(state: Data<AppState>, memos: Data<Memos>) -> HttpResponse {
             file_watcher: state.pipeline.file_watcher_view(watcher_running),
             batch_aggregator: state.pipeline.batch_view(),
             degradation: state.degradation.snapshot(),
+            dead_letters: state.pipeline.dead_letters(),
             timestamp: crate::time::now(),
         }
     })
+}
+
+/// Move every dead letter of a queue back onto it (after the cause was fixed).
+#[utoipa::path(post, path = "/api/system/pipeline/dead-letters/{queue}/requeue", tag = "pipeline",
+    params(("queue" = String, Path, pattern = "^(detection|analysis)$", description = "Queue name")),
+    security((), ("api_key" = [])),
+    responses((status = 200, body = RequeueResponse), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 503, body = ErrorBody)))]
+pub async fn requeue(state: Data<AppState>, queue: Path<String>) -> Result<HttpResponse, ApiError> {
+    let name = queue.into_inner();
+    if name.is_empty()
+        || name.len() > 64
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        return Err(ApiError::BadRequest(format!(
+            "Invalid queue name '{}': use letters, digits, '_' or '-'",
+            name.escape_debug()
+        )));
+    }
+    let q = state.pipeline.queue(&name).ok_or_else(|| {
+        ApiError::NotFound(format!(
+            "Queue '{name}' not found; valid queues: detection, analysis"
+        ))
+    })?;
+    let requeued = q
+        .requeue_dead()
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("Cannot requeue dead letters: {e}")))?;
+    Ok(HttpResponse::Ok().json(RequeueResponse {
+        message: format!("{requeued} dead letter(s) moved back to the {name} queue"),
+        queue: name,
+        requeued,
+        timestamp: crate::time::now(),
+    }))
 }

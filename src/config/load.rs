@@ -92,6 +92,12 @@ pub(super) fn load(
         };
         let value = match env_value(default, &raw) {
             Some(v) => v,
+            None if is_secret(&dotted) => {
+                problems.push(format!(
+                    "{dotted} (from {name}): cannot parse the value (not shown: it is a secret)"
+                ));
+                continue;
+            }
             None => {
                 problems.push(format!("{dotted} (from {name}): cannot parse {raw:?}"));
                 continue;
@@ -115,6 +121,13 @@ pub(super) fn load(
 
     let mut merged = defaults.clone();
     merge(&mut merged, input);
+    // Every duration, whatever its section: finite, not negative, at most a year (a
+    // larger or infinite value would overflow a `Duration` later, not fail here).
+    let mut problems = Vec::new();
+    check_seconds(&merged, &mut Vec::new(), &origin, &mut problems);
+    if !problems.is_empty() {
+        return Err(ConfigError::Invalid(problems));
+    }
     let config: Config = match Value::Table(merged).try_into() {
         Ok(c) => c,
         Err(e) => return Err(ConfigError::Invalid(vec![e.message().to_string()])),
@@ -124,6 +137,42 @@ pub(super) fn load(
         Ok(config)
     } else {
         Err(ConfigError::Invalid(problems))
+    }
+}
+
+/// The longest duration any `*_seconds` key accepts.
+pub const MAX_SECONDS: f64 = 365.0 * 24.0 * 3600.0;
+
+fn check_seconds(
+    table: &Table,
+    path: &mut Vec<String>,
+    origin: &BTreeMap<String, String>,
+    problems: &mut Vec<String>,
+) {
+    for (key, value) in table {
+        path.push(key.clone());
+        let dotted = path.join(".");
+        match value {
+            Value::Table(t) => check_seconds(t, path, origin, problems),
+            Value::Float(_) | Value::Integer(_) if key.ends_with("_seconds") => {
+                let v = match value {
+                    Value::Float(f) => *f,
+                    Value::Integer(i) => *i as f64,
+                    _ => 0.0,
+                };
+                if !(v.is_finite() && (0.0..=MAX_SECONDS).contains(&v)) {
+                    let from = origin
+                        .get(&dotted)
+                        .map(|o| format!(" (from {o})"))
+                        .unwrap_or_default();
+                    problems.push(format!(
+                        "{dotted}{from}: must be a number of seconds from 0 to {MAX_SECONDS} (one year)"
+                    ));
+                }
+            }
+            _ => {}
+        }
+        path.pop();
     }
 }
 
@@ -349,6 +398,63 @@ mod tests {
         let err = Config::load(Some(f.path()), env(&[])).expect_err("wrong type");
         assert!(!err.to_string().contains("topsecret"), "{err}");
         assert!(err.to_string().contains("auth.api_keys"));
+    }
+
+    /// Every `*_seconds` key of the defaults.
+    fn seconds_keys(table: &Table, prefix: &str, out: &mut Vec<String>) {
+        for (k, v) in table {
+            let path = if prefix.is_empty() {
+                k.clone()
+            } else {
+                format!("{prefix}.{k}")
+            };
+            match v {
+                Value::Table(t) => seconds_keys(t, &path, out),
+                _ if k.ends_with("_seconds") => out.push(path),
+                _ => {}
+            }
+        }
+    }
+
+    #[test]
+    fn every_duration_set_to_inf_or_huge_is_refused_not_a_panic() {
+        let mut keys = Vec::new();
+        match Value::try_from(Config::default()) {
+            Ok(Value::Table(t)) => seconds_keys(&t, "", &mut keys),
+            _ => panic!("defaults are a table"),
+        }
+        assert!(keys.len() >= 20, "{keys:?}");
+        for key in &keys {
+            let var = format!("WATCHPOST_{}", key.replace('.', "__").to_ascii_uppercase());
+            for bad in ["inf", "-inf", "nan", "1e300", "-1"] {
+                let err = Config::load(None, env(&[(&var, bad)]))
+                    .expect_err(&format!("{key} = {bad} must be refused"));
+                assert!(err.to_string().contains(key.as_str()), "{err}");
+            }
+        }
+    }
+
+    #[test]
+    fn counts_are_range_checked() {
+        for (var, bad) in [
+            ("WATCHPOST_CLEANUP__RETENTION_DAYS", "4000000000"),
+            ("WATCHPOST_AI__MAX_ATTEMPTS", "4000000000"),
+            ("WATCHPOST_QUEUE__MAX_DELIVERIES", "0"),
+            ("WATCHPOST_FILE_WATCHER__MAX_FILE_BYTES", "0"),
+        ] {
+            assert!(
+                Config::load(None, env(&[(var, bad)])).is_err(),
+                "{var}={bad} accepted"
+            );
+        }
+    }
+
+    #[test]
+    fn an_unparseable_key_is_never_echoed() {
+        let err = Config::load(None, env(&[("WATCHPOST_API_KEYS", "[Sup3rS3cretKey")]))
+            .expect_err("not a list");
+        assert!(!err.to_string().contains("Sup3rS3cretKey"), "{err}");
+        assert!(err.to_string().contains("auth.api_keys"), "{err}");
     }
 
     #[test]

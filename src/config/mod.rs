@@ -248,6 +248,8 @@ pub struct FileWatcherConfig {
     pub debounce_ms: u64,
     pub stable_seconds: f64,
     pub min_file_bytes: u64,
+    /// Larger files are refused unread (the camera folder is untrusted).
+    pub max_file_bytes: u64,
     pub dedupe_ttl_seconds: f64,
 }
 
@@ -260,6 +262,7 @@ impl Default for FileWatcherConfig {
             debounce_ms: 500,
             stable_seconds: 2.0,
             min_file_bytes: 10_240,
+            max_file_bytes: 50 * 1024 * 1024,
             dedupe_ttl_seconds: 300.0,
         }
     }
@@ -376,6 +379,9 @@ pub struct QueueConfig {
     /// This instance's name in the queues' consumer groups; empty means the host
     /// name. Set it when several instances run on one host.
     pub consumer_id: String,
+    /// An item delivered more often than this without being finished (it keeps
+    /// crashing or hanging its worker) moves to the queue's dead-letter stream.
+    pub max_deliveries: u32,
 }
 
 impl Default for QueueConfig {
@@ -386,6 +392,7 @@ impl Default for QueueConfig {
             spool_max_items: 100_000,
             claim_idle_seconds: 60.0,
             consumer_id: String::new(),
+            max_deliveries: 5,
         }
     }
 }
@@ -447,11 +454,6 @@ impl Config {
             self.server.bind.parse::<std::net::SocketAddr>().is_ok(),
             "server.bind",
             "must be an IP:port address such as 127.0.0.1:8000",
-        );
-        check(
-            (1..=64).contains(&self.server.workers),
-            "server.workers",
-            "must be between 1 and 64",
         );
         check(
             self.auth.api_keys.iter().all(|k| !k.trim().is_empty()),
@@ -536,6 +538,7 @@ impl Config {
                 "performance.sample_interval_seconds",
                 self.performance.sample_interval_seconds,
             ),
+            ("queue.claim_idle_seconds", self.queue.claim_idle_seconds),
         ];
         for (key, value) in positive {
             check(
@@ -567,40 +570,113 @@ impl Config {
                 "must be a number of seconds, 0 or more",
             );
         }
-        let at_least_one = [
-            ("batch.max_detections", self.batch.max_detections),
-            ("ai.max_attempts", self.ai.max_attempts.into()),
+        // Counts, each within a range that keeps every use of it finite and sane.
+        let counts: [(&str, u64, u64, u64); 17] = [
+            (
+                "batch.max_detections",
+                self.batch.max_detections,
+                1,
+                100_000,
+            ),
+            ("ai.max_attempts", self.ai.max_attempts.into(), 1, 10),
             (
                 "breaker.failure_threshold",
                 self.breaker.failure_threshold.into(),
+                1,
+                1000,
             ),
             (
                 "breaker.half_open_max_calls",
                 self.breaker.half_open_max_calls.into(),
+                1,
+                1000,
             ),
             (
                 "breaker.success_threshold",
                 self.breaker.success_threshold.into(),
+                1,
+                1000,
             ),
             (
                 "degradation.failure_threshold",
                 self.degradation.failure_threshold.into(),
+                1,
+                1000,
+            ),
+            (
+                "supervisor.max_restarts",
+                self.supervisor.max_restarts.into(),
+                0,
+                1000,
             ),
             (
                 "supervisor.history_size",
                 self.supervisor.history_size as u64,
+                1,
+                100_000,
             ),
-            ("queue.memory_capacity", self.queue.memory_capacity as u64),
-            ("queue.spool_max_items", self.queue.spool_max_items),
-            ("cleanup.retention_days", self.cleanup.retention_days.into()),
+            (
+                "queue.memory_capacity",
+                self.queue.memory_capacity as u64,
+                1,
+                1_000_000,
+            ),
+            (
+                "queue.spool_max_items",
+                self.queue.spool_max_items,
+                1,
+                100_000_000,
+            ),
+            (
+                "queue.max_deliveries",
+                self.queue.max_deliveries.into(),
+                1,
+                1000,
+            ),
+            (
+                "cleanup.retention_days",
+                self.cleanup.retention_days.into(),
+                1,
+                36_500,
+            ),
             (
                 "performance.history_size",
                 self.performance.history_size as u64,
+                1,
+                100_000,
             ),
+            (
+                "file_watcher.debounce_ms",
+                self.file_watcher.debounce_ms,
+                0,
+                3_600_000,
+            ),
+            (
+                "file_watcher.min_file_bytes",
+                self.file_watcher.min_file_bytes,
+                0,
+                1 << 30,
+            ),
+            (
+                "file_watcher.max_file_bytes",
+                self.file_watcher.max_file_bytes,
+                1,
+                1 << 30,
+            ),
+            ("server.workers", self.server.workers as u64, 1, 64),
         ];
-        for (key, value) in at_least_one {
-            check(value >= 1, key, "must be at least 1");
+        for (key, value, min, max) in counts {
+            check(
+                (min..=max).contains(&value),
+                key,
+                &format!("must be between {min} and {max}"),
+            );
         }
+        check(
+            self.file_watcher.min_file_bytes <= self.file_watcher.max_file_bytes,
+            "file_watcher.min_file_bytes",
+            "must not be larger than file_watcher.max_file_bytes",
+        );
         check(
             self.supervisor.backoff_max_seconds >= self.supervisor.backoff_base_seconds,
             "supervisor.backoff_max_seconds",

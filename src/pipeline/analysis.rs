@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::batch::ClosedBatch;
-use super::consume::{consume, ItemOutcome, Stage, StageSettings};
-use super::queue::{Delivery, Queue};
+use super::consume::{consume, Failure, ItemOutcome, Stage, StageSettings};
+use super::queue::{DeadReason, Delivery, Queue};
 use super::store::{NewEvent, Store, StoredDetection};
 use crate::ai::AiClients;
 use crate::events::EventBus;
@@ -25,6 +25,7 @@ pub struct AnalysisWorker {
     pub events: EventBus,
     pub metrics: Arc<Metrics>,
     pub consumer_name: String,
+    pub max_deliveries: u32,
 }
 
 /// The prompt for one batch: camera, time window and every detection.
@@ -72,6 +73,7 @@ impl AnalysisWorker {
             stage: Stage::Analysis,
             budget: self.ai.analysis_budget() + super::STAGE_SLACK,
             claim_refresh: consumer.claim_refresh(),
+            max_deliveries: self.max_deliveries,
         };
         consume(
             ctx,
@@ -83,19 +85,18 @@ impl AnalysisWorker {
         .await
     }
 
-    async fn process(&self, d: &Delivery) -> Result<ItemOutcome, String> {
-        let batch: ClosedBatch = match serde_json::from_str(&d.payload) {
-            Ok(b) => b,
-            Err(e) => {
-                tracing::error!(item = %d.id, error = %e, "unreadable analysis item; dropping it");
-                return Ok(ItemOutcome::InvalidItem);
-            }
-        };
+    async fn process(&self, d: &Delivery) -> Result<ItemOutcome, Failure> {
+        let batch: ClosedBatch = serde_json::from_str(&d.payload).map_err(|e| {
+            Failure::Permanent(
+                DeadReason::InvalidItem,
+                format!("unreadable analysis item: {e}"),
+            )
+        })?;
         let detections = self
             .store
             .detections_by_ids(&batch.detection_ids)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| Failure::Dependency(e.to_string()))?;
         let started = Instant::now();
         let risk = self
             .ai
@@ -118,7 +119,7 @@ impl AnalysisWorker {
             .store
             .insert_event(&event)
             .await
-            .map_err(|e| e.to_string())?
+            .map_err(|e| Failure::Dependency(e.to_string()))?
         {
             Some(event_id) => {
                 tracing::info!(event_id, batch_id = %batch.batch_id, risk_score = risk.risk_score, "security event created");

@@ -6,10 +6,11 @@
 //! refers to them. Emits `job.started`, `job.progress`, `job.completed` / `job.failed`.
 
 use chrono::{DateTime, Duration as ChronoDuration, Local, NaiveTime, TimeZone, Utc};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::camera_fs;
 use super::store::{Store, StoreError};
 use crate::config::{parse_time_of_day, CleanupConfig};
 use crate::events::EventBus;
@@ -192,24 +193,26 @@ impl CleanupService {
         );
     }
 
+    /// Delete images no detection refers to any more: only below the camera root, and
+    /// relative to a handle of each parent directory reached without following any
+    /// symlink (`camera_fs::remove_file`), so a directory swapped for a symlink between
+    /// the database round trip and the delete cannot redirect it outside the root.
     async fn delete_media(&self, mut paths: Vec<String>) -> Result<u64, StoreError> {
         paths.sort();
         paths.dedup();
-        let root = self
-            .camera_root
-            .canonicalize()
-            .unwrap_or_else(|_| self.camera_root.clone());
         let mut deleted = 0;
         for p in paths {
-            let path = Path::new(&p);
-            let inside = path.canonicalize().is_ok_and(|c| c.starts_with(&root));
-            if !inside || self.store.file_referenced(&p).await? {
+            if self.store.file_referenced(&p).await? {
                 continue;
             }
-            match tokio::fs::remove_file(path).await {
-                Ok(()) => deleted += 1,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => tracing::warn!(path = %p, error = %e, "cannot delete media file"),
+            let (root, path) = (self.camera_root.clone(), PathBuf::from(&p));
+            let removed = tokio::task::spawn_blocking(move || camera_fs::remove_file(&root, &path))
+                .await
+                .map_err(|e| StoreError::Query(e.to_string()))?;
+            match removed {
+                Ok(true) => deleted += 1,
+                Ok(false) => {}
+                Err(e) => tracing::warn!(path = ?p, error = %e, "not deleting media file"),
             }
         }
         Ok(deleted)

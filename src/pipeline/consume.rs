@@ -6,8 +6,13 @@
 //!   worker, while a stuck one is still caught by the heartbeat.
 //! - While an item is in hand its claim is refreshed every `claim_refresh`, so no other
 //!   consumer takes it over however long the work takes.
-//! - `Err(why)` from `process` means "a dependency is away": the item is kept and
-//!   retried with backoff. Only `Ok` acknowledges it.
+//! - `process` answers `Ok(outcome)` (done: acknowledge), or a [`Failure`]: a
+//!   dependency is away (keep the item, retry with backoff for as long as it takes),
+//!   the item failed on its own (retry, at most `max_deliveries` times), or the item
+//!   can never succeed (dead-letter it at once). An item delivered more than
+//!   `max_deliveries` times (it keeps crashing or hanging its worker) is dead-lettered
+//!   before it is processed again. Nothing waits behind a poisoned item, and nothing is
+//!   dropped: a dead letter keeps its payload and reason for an operator to requeue.
 //! - When the worker is asked to stop, an item in hand stays unacknowledged and is
 //!   delivered again.
 //!
@@ -18,7 +23,7 @@ use futures_util::future::BoxFuture;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::queue::{Consumer, Delivery, QueueError};
+use super::queue::{Consumer, DeadReason, Delivery, QueueError};
 use super::Backoff;
 use crate::prom::{Label, Metrics};
 use crate::supervisor::{WorkerContext, WorkerError};
@@ -31,6 +36,13 @@ pub trait Source: Send {
     fn ack<'a>(&'a mut self, id: &'a str) -> BoxFuture<'a, Result<(), QueueError>>;
     /// Still working on `id`: reset its idle time so no other consumer claims it.
     fn keep_claim<'a>(&'a mut self, id: &'a str) -> BoxFuture<'a, Result<(), QueueError>>;
+    /// Move the item to the dead-letter stream (and off the live queue).
+    fn dead_letter<'a>(
+        &'a mut self,
+        delivery: &'a Delivery,
+        reason: DeadReason,
+        detail: &'a str,
+    ) -> BoxFuture<'a, Result<(), QueueError>>;
 }
 
 impl Source for Consumer {
@@ -43,6 +55,27 @@ impl Source for Consumer {
     fn keep_claim<'a>(&'a mut self, id: &'a str) -> BoxFuture<'a, Result<(), QueueError>> {
         Box::pin(Consumer::keep_claim(self, id))
     }
+    fn dead_letter<'a>(
+        &'a mut self,
+        delivery: &'a Delivery,
+        reason: DeadReason,
+        detail: &'a str,
+    ) -> BoxFuture<'a, Result<(), QueueError>> {
+        Box::pin(Consumer::dead_letter(self, delivery, reason, detail))
+    }
+}
+
+/// Why `process` did not finish an item.
+#[derive(Debug, Clone)]
+pub enum Failure {
+    /// A dependency (an AI service, PostgreSQL, Redis) is away: every item would fail
+    /// alike, so keep this one and retry with backoff for as long as it takes.
+    Dependency(String),
+    /// This item failed on its own (an I/O error reading its file, say): retried, at
+    /// most `max_deliveries` times, then dead-lettered.
+    Item(String),
+    /// This item can never succeed: dead-lettered at once.
+    Permanent(DeadReason, String),
 }
 
 /// The queue-driven pipeline stages (the `stage` label of the item metrics).
@@ -75,14 +108,15 @@ pub enum ItemOutcome {
     Created,
     /// A security event was written with the fallback values (the LLM failed).
     CreatedFallback,
+    /// The file's content changed after it was queued; the watcher queues the new
+    /// content as an item of its own.
+    Changed,
+    /// Moved to the dead-letter stream.
+    DeadLettered,
     /// The item had been finished before (a redelivery).
     Duplicate,
-    /// The item's payload could not be read.
-    InvalidItem,
     /// The image was gone before it could be read.
     FileMissing,
-    /// YOLO26 refused the image (4xx).
-    Rejected,
     /// Not finished this time; retried later.
     Retried,
 }
@@ -94,10 +128,10 @@ impl Label for ItemOutcome {
             Self::NoDetections => "no_detections",
             Self::Created => "created",
             Self::CreatedFallback => "created_fallback",
+            Self::Changed => "changed",
+            Self::DeadLettered => "dead_lettered",
             Self::Duplicate => "duplicate",
-            Self::InvalidItem => "invalid_item",
             Self::FileMissing => "file_missing",
-            Self::Rejected => "rejected",
             Self::Retried => "retried",
         }
     }
@@ -107,10 +141,10 @@ impl Label for ItemOutcome {
             Self::NoDetections,
             Self::Created,
             Self::CreatedFallback,
+            Self::Changed,
+            Self::DeadLettered,
             Self::Duplicate,
-            Self::InvalidItem,
             Self::FileMissing,
-            Self::Rejected,
             Self::Retried,
         ]
     }
@@ -124,6 +158,14 @@ pub struct StageSettings {
     pub budget: Duration,
     /// How often the claim on an item in hand is refreshed.
     pub claim_refresh: Duration,
+    /// Deliveries (or item-level failures) an item gets before it is dead-lettered.
+    pub max_deliveries: u32,
+}
+
+/// How an item left the loop.
+enum Done {
+    Finished(ItemOutcome),
+    Dead(DeadReason, String),
 }
 
 /// Run the stage until the worker is asked to stop. See the module docs.
@@ -137,7 +179,7 @@ pub async fn consume<S, F, Fut>(
 where
     S: Source,
     F: Fn(Delivery) -> Fut,
-    Fut: std::future::Future<Output = Result<ItemOutcome, String>>,
+    Fut: std::future::Future<Output = Result<ItemOutcome, Failure>>,
 {
     let stage = settings.stage;
     let mut idle = Backoff::new();
@@ -160,42 +202,76 @@ where
         };
         idle.reset();
         let mut backoff = Backoff::new();
-        let outcome = loop {
-            ctx.beat();
-            let work = ctx.beat_while(settings.budget, process(delivery.clone()));
-            tokio::pin!(work);
-            let mut refresh = tokio::time::interval(settings.claim_refresh);
-            refresh.tick().await; // the first tick is immediate
-            let result = loop {
-                tokio::select! {
-                    r = &mut work => break r,
-                    _ = refresh.tick() => {
-                        if let Err(e) = source.keep_claim(&delivery.id).await {
-                            tracing::debug!(stage = stage.label(), error = %e, "cannot refresh the claim on an item in hand");
+        let mut item_failures = 0u32;
+        let limit = u64::from(settings.max_deliveries);
+        let done = if delivery.deliveries > limit {
+            Done::Dead(
+                DeadReason::TooManyDeliveries,
+                format!(
+                    "delivered {} times without being finished",
+                    delivery.deliveries
+                ),
+            )
+        } else {
+            loop {
+                ctx.beat();
+                let work = ctx.beat_while(settings.budget, process(delivery.clone()));
+                tokio::pin!(work);
+                let mut refresh = tokio::time::interval(settings.claim_refresh);
+                refresh.tick().await; // the first tick is immediate
+                let result = loop {
+                    tokio::select! {
+                        r = &mut work => break r,
+                        _ = refresh.tick() => {
+                            if let Err(e) = source.keep_claim(&delivery.id).await {
+                                tracing::debug!(stage = stage.label(), error = %e, "cannot refresh the claim on an item in hand");
+                            }
                         }
                     }
+                };
+                let why = match result {
+                    Ok(outcome) => break Done::Finished(outcome),
+                    Err(Failure::Permanent(reason, why)) => break Done::Dead(reason, why),
+                    Err(Failure::Item(why)) => {
+                        item_failures += 1;
+                        if u64::from(item_failures) + delivery.deliveries > limit {
+                            break Done::Dead(DeadReason::KeepsFailing, why);
+                        }
+                        why
+                    }
+                    Err(Failure::Dependency(why)) => why,
+                };
+                tracing::warn!(stage = stage.label(), item = %delivery.id, error = %why, delay_seconds = backoff.peek().as_secs_f64(), "item delayed; will retry");
+                metrics.pipeline_item(stage, ItemOutcome::Retried);
+                if !backoff.wait(ctx).await {
+                    break 'items;
                 }
+            }
+        };
+        // Until acknowledged (or dead-lettered) the item would come again; processing
+        // is idempotent, so retrying this last step is all that is needed.
+        loop {
+            let finished = match &done {
+                Done::Finished(_) => source.ack(&delivery.id).await,
+                Done::Dead(reason, why) => source.dead_letter(&delivery, *reason, why).await,
             };
-            match result {
-                Ok(outcome) => break outcome,
-                Err(why) => {
-                    tracing::warn!(stage = stage.label(), item = %delivery.id, error = %why, delay_seconds = backoff.peek().as_secs_f64(), "item delayed; will retry");
-                    metrics.pipeline_item(stage, ItemOutcome::Retried);
+            match finished {
+                Ok(()) => break,
+                Err(e) => {
+                    tracing::warn!(stage = stage.label(), error = %e, "cannot finish item; retrying");
                     if !backoff.wait(ctx).await {
                         break 'items;
                     }
                 }
             }
-        };
-        metrics.pipeline_item(stage, outcome);
-        // Until acknowledged the item would come again; processing is idempotent, so
-        // retrying the acknowledgement is all that is needed.
-        while let Err(e) = source.ack(&delivery.id).await {
-            tracing::warn!(stage = stage.label(), error = %e, "cannot acknowledge item; retrying");
-            if !backoff.wait(ctx).await {
-                break 'items;
-            }
         }
+        metrics.pipeline_item(
+            stage,
+            match done {
+                Done::Finished(outcome) => outcome,
+                Done::Dead(..) => ItemOutcome::DeadLettered,
+            },
+        );
     }
     Ok(())
 }
@@ -209,11 +285,12 @@ mod tests {
     use std::collections::VecDeque;
     use std::sync::Mutex;
 
-    /// Items in memory; records acknowledgements and claim refreshes.
+    /// Items in memory; records acknowledgements, dead letters and claim refreshes.
     #[derive(Clone, Default)]
     struct Memory {
         items: Arc<Mutex<VecDeque<Delivery>>>,
         acked: Arc<Mutex<Vec<String>>>,
+        dead: Arc<Mutex<Vec<(String, DeadReason)>>>,
         refreshed: Arc<Mutex<u32>>,
     }
 
@@ -234,6 +311,18 @@ mod tests {
         }
         fn keep_claim<'a>(&'a mut self, _id: &'a str) -> BoxFuture<'a, Result<(), QueueError>> {
             *self.refreshed.lock().expect("lock") += 1;
+            Box::pin(async { Ok(()) })
+        }
+        fn dead_letter<'a>(
+            &'a mut self,
+            delivery: &'a Delivery,
+            reason: DeadReason,
+            _detail: &'a str,
+        ) -> BoxFuture<'a, Result<(), QueueError>> {
+            self.dead
+                .lock()
+                .expect("lock")
+                .push((delivery.id.clone(), reason));
             Box::pin(async { Ok(()) })
         }
     }
@@ -259,6 +348,7 @@ mod tests {
                     stage: Stage::Detection,
                     budget,
                     claim_refresh: Duration::from_secs(1),
+                    max_deliveries: 5,
                 };
                 consume(
                     &ctx,
@@ -280,12 +370,109 @@ mod tests {
 
     fn one_item() -> Memory {
         let m = Memory::default();
-        m.items.lock().expect("lock").push_back(Delivery {
-            id: "1-0".into(),
-            payload: "{}".into(),
-            redelivered: false,
-        });
+        m.items.lock().expect("lock").push_back(delivery("1-0", 1));
         m
+    }
+
+    fn delivery(id: &str, deliveries: u64) -> Delivery {
+        Delivery {
+            id: id.into(),
+            payload: "{}".into(),
+            redelivered: deliveries > 1,
+            deliveries,
+        }
+    }
+
+    /// Runs `consume` over `memory` with `process` until every item has left.
+    async fn drain<F, Fut>(memory: &Memory, items: usize, process: F)
+    where
+        F: Fn(Delivery) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Result<ItemOutcome, Failure>> + Send + 'static,
+    {
+        let sup = supervisor();
+        let m = memory.clone();
+        let process = Arc::new(process);
+        sup.register(WorkerSpec::new("detection_worker", false, move |ctx| {
+            let mut source = m.clone();
+            let process = process.clone();
+            async move {
+                let settings = StageSettings {
+                    stage: Stage::Detection,
+                    budget: Duration::from_secs(60),
+                    claim_refresh: Duration::from_secs(1),
+                    max_deliveries: 3,
+                };
+                consume(
+                    &ctx,
+                    &mut source,
+                    &Arc::new(Metrics::new()),
+                    settings,
+                    |d| process(d),
+                )
+                .await
+            }
+        }))
+        .expect("register");
+        sup.start_all();
+        while memory.acked.lock().expect("lock").len() + memory.dead.lock().expect("lock").len()
+            < items
+        {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        sup.shutdown().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_poisoned_item_is_dead_lettered_and_nothing_waits_behind_it() {
+        let memory = Memory::default();
+        {
+            let mut items = memory.items.lock().expect("lock");
+            items.push_back(delivery("1-0", 1)); // can never succeed
+            items.push_back(delivery("2-0", 1)); // fails on its own every time
+            items.push_back(delivery("3-0", 4)); // delivered 4 times already
+            items.push_back(delivery("4-0", 1)); // fine
+        }
+        drain(&memory, 4, |d| async move {
+            match d.id.as_str() {
+                "1-0" => Err(Failure::Permanent(DeadReason::InvalidItem, "bad".into())),
+                "2-0" => Err(Failure::Item("EIO".into())),
+                "3-0" => panic!("must not be processed again"),
+                _ => Ok(ItemOutcome::Stored),
+            }
+        })
+        .await;
+        assert_eq!(
+            *memory.dead.lock().expect("lock"),
+            vec![
+                ("1-0".to_string(), DeadReason::InvalidItem),
+                ("2-0".to_string(), DeadReason::KeepsFailing),
+                ("3-0".to_string(), DeadReason::TooManyDeliveries),
+            ]
+        );
+        assert_eq!(*memory.acked.lock().expect("lock"), vec!["4-0".to_string()]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_dependency_outage_is_retried_for_as_long_as_it_takes() {
+        let memory = one_item();
+        let calls = Arc::new(Mutex::new(0u32));
+        let c = calls.clone();
+        drain(&memory, 1, move |_d| {
+            let c = c.clone();
+            async move {
+                let mut n = c.lock().expect("lock");
+                *n += 1;
+                if *n < 20 {
+                    Err(Failure::Dependency("yolo26 is unavailable".into()))
+                } else {
+                    Ok(ItemOutcome::Stored)
+                }
+            }
+        })
+        .await;
+        assert!(memory.dead.lock().expect("lock").is_empty());
+        assert_eq!(*memory.acked.lock().expect("lock"), vec!["1-0".to_string()]);
+        assert_eq!(*calls.lock().expect("lock"), 20);
     }
 
     #[tokio::test(start_paused = true)]

@@ -1,24 +1,31 @@
-//! Detection worker (`detection_worker`): takes images off the detection queue, calls
-//! YOLO26 through its breaker, stores the detections, adds them to the camera's batch
-//! and emits `detection.new`. An item is acknowledged only after its results are
-//! stored and batched; while YOLO26, PostgreSQL or Redis is unavailable the item is
-//! kept and retried with backoff. Only a permanent problem (file gone, image rejected
-//! by YOLO26 with a 4xx, unreadable item) acknowledges an item without results, with
-//! an error log and a metric.
+//! Detection worker (`detection_worker`): takes images off the detection queue, reads
+//! each safely from the camera folder (`camera_fs`), calls YOLO26 through its breaker,
+//! stores the detections, adds them to the camera's batch and emits `detection.new`.
+//! An item is acknowledged only after its results are stored and batched; while
+//! YOLO26, PostgreSQL or Redis is unavailable the item is kept and retried. A file
+//! that can never be read (not a regular file, too large, a symlink, a bad name,
+//! unreadable), an image YOLO26 refuses (4xx) and an unreadable item go to the
+//! dead-letter stream instead of blocking the queue.
 
 use bytes::Bytes;
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::batch::BatchAggregator;
-use super::consume::{consume, ItemOutcome, Stage, StageSettings};
-use super::queue::{Delivery, Queue};
+use super::camera_fs::{self, IntakeError};
+use super::consume::{consume, Failure, ItemOutcome, Stage, StageSettings};
+use super::queue::{DeadReason, Delivery, Queue};
 use super::store::Store;
 use super::watcher::DetectionItem;
 use crate::ai::{AiClients, AiError};
 use crate::events::EventBus;
 use crate::prom::Metrics;
 use crate::supervisor::{WorkerContext, WorkerError, WorkerSpec};
+
+/// Bound on reading one image from the camera folder (a hung share must not hold the
+/// worker: the read is abandoned and the item retried).
+pub const READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub struct DetectionWorker {
     pub queue: Arc<Queue>,
@@ -28,6 +35,9 @@ pub struct DetectionWorker {
     pub events: EventBus,
     pub metrics: Arc<Metrics>,
     pub consumer_name: String,
+    pub camera_root: PathBuf,
+    pub max_file_bytes: u64,
+    pub max_deliveries: u32,
 }
 
 impl DetectionWorker {
@@ -44,8 +54,9 @@ impl DetectionWorker {
         let mut consumer = self.queue.consumer(&self.consumer_name);
         let settings = StageSettings {
             stage: Stage::Detection,
-            budget: self.ai.detect_budget() + super::STAGE_SLACK,
+            budget: READ_TIMEOUT + self.ai.detect_budget() + super::STAGE_SLACK,
             claim_refresh: consumer.claim_refresh(),
+            max_deliveries: self.max_deliveries,
         };
         consume(
             ctx,
@@ -57,31 +68,67 @@ impl DetectionWorker {
         .await
     }
 
-    /// `Ok(outcome)` when the item is done, `Err(why)` to retry it later.
-    async fn process(&self, d: &Delivery) -> Result<ItemOutcome, String> {
-        let item: DetectionItem = match serde_json::from_str(&d.payload) {
-            Ok(i) => i,
-            Err(e) => {
-                tracing::error!(item = %d.id, error = %e, "unreadable detection item; dropping it");
-                return Ok(ItemOutcome::InvalidItem);
-            }
-        };
-        let image = match tokio::fs::read(&item.file_path).await {
-            Ok(b) => Bytes::from(b),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                tracing::error!(path = %item.file_path, "image vanished before detection; nothing to detect");
+    /// Read the image from the camera folder: from one descriptor opened without
+    /// following symlinks, off the async threads, bounded in time.
+    async fn read(&self, path: &str) -> Result<Vec<u8>, IntakeError> {
+        let (root, path, max) = (
+            self.camera_root.clone(),
+            PathBuf::from(path),
+            self.max_file_bytes,
+        );
+        let read = tokio::task::spawn_blocking(move || {
+            camera_fs::open_image(&root, &path, max)?.read_all()
+        });
+        match tokio::time::timeout(READ_TIMEOUT, read).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(e)) => Err(IntakeError::Io(std::io::Error::other(e))),
+            Err(_) => Err(IntakeError::Io(std::io::Error::other(format!(
+                "read not finished within {} s",
+                READ_TIMEOUT.as_secs()
+            )))),
+        }
+    }
+
+    /// `Ok(outcome)` when the item is done; see [`Failure`] for the rest.
+    async fn process(&self, d: &Delivery) -> Result<ItemOutcome, Failure> {
+        let item: DetectionItem = serde_json::from_str(&d.payload).map_err(|e| {
+            Failure::Permanent(
+                DeadReason::InvalidItem,
+                format!("unreadable detection item: {e}"),
+            )
+        })?;
+        let image = match self.read(&item.file_path).await {
+            Ok(b) => b,
+            Err(IntakeError::Missing) => {
+                tracing::warn!(path = ?item.file_path, "image vanished before detection; nothing to detect");
                 return Ok(ItemOutcome::FileMissing);
             }
-            Err(e) => return Err(format!("cannot read {}: {e}", item.file_path)),
+            Err(e) => {
+                return Err(match e.refusal() {
+                    Some(r) => Failure::Permanent(DeadReason::Refused(r), e.to_string()),
+                    None => Failure::Item(format!("cannot read the image: {e}")),
+                })
+            }
         };
+        if camera_fs::sha256_of(&image) != item.file_hash {
+            tracing::info!(path = ?item.file_path, "image changed after it was queued; its new content is queued on its own");
+            return Ok(ItemOutcome::Changed);
+        }
+        let base_name = std::path::Path::new(&item.file_path)
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("image.jpg")
+            .to_string();
         let started = Instant::now();
-        let result = match self.ai.detect(image, &item.file_path).await {
+        let result = match self.ai.detect(Bytes::from(image), &base_name).await {
             Ok(r) => r,
             Err(AiError::BadRequest { status, detail, .. }) => {
-                tracing::error!(path = %item.file_path, status, detail = %detail, "YOLO26 rejected the image");
-                return Ok(ItemOutcome::Rejected);
+                return Err(Failure::Permanent(
+                    DeadReason::Rejected,
+                    format!("YOLO26 refused the image ({status}): {detail}"),
+                ))
             }
-            Err(e) => return Err(e.to_string()),
+            Err(e) => return Err(Failure::Dependency(e.to_string())),
         };
         self.metrics
             .stage_timed("detect", started.elapsed().as_secs_f64());
@@ -91,10 +138,12 @@ impl DetectionWorker {
             .and_then(|p| p.file_name())
             .map(|f| f.to_string_lossy().to_string())
             .unwrap_or_default();
-        if let Err(e) = self.store.touch_camera(&item.camera_id, &folder).await {
-            return Err(e.to_string());
-        }
-        let ids = match self
+        let dependency = |e: &dyn std::fmt::Display| Failure::Dependency(e.to_string());
+        self.store
+            .touch_camera(&item.camera_id, &folder)
+            .await
+            .map_err(|e| dependency(&e))?;
+        let ids = self
             .store
             .store_detections(
                 &item.camera_id,
@@ -104,16 +153,14 @@ impl DetectionWorker {
                 &result.detections,
             )
             .await
-        {
-            Ok(ids) => ids,
-            Err(e) => return Err(e.to_string()),
-        };
+            .map_err(|e| dependency(&e))?;
         self.metrics
             .stage_timed("store", started.elapsed().as_secs_f64());
         for (id, det) in ids.iter().zip(&result.detections) {
-            if let Err(e) = self.batches.add(&item.camera_id, *id).await {
-                return Err(e.to_string());
-            }
+            self.batches
+                .add(&item.camera_id, *id)
+                .await
+                .map_err(|e| dependency(&e))?;
             // At-least-once, like the queue: a redelivered item announces its
             // detections again with the same ids, so clients can de-duplicate.
             self.events.publish(

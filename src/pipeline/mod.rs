@@ -6,6 +6,7 @@
 
 pub mod analysis;
 pub mod batch;
+pub mod camera_fs;
 pub mod cleanup;
 pub mod consume;
 pub mod degradation;
@@ -15,7 +16,6 @@ pub mod store;
 pub mod watcher;
 
 use serde::Serialize;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -99,6 +99,15 @@ pub struct FileWatcherView {
     /// `native` or `polling`: the observer in use, or while the watcher is not running
     /// the last one used (the configured one before the first start).
     pub observer_type: ObserverType,
+    /// Why the watcher is not watching (e.g. the root is not a directory), or null.
+    pub error: Option<String>,
+}
+
+/// Items waiting in each queue's dead-letter stream (failed permanently or too often).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct DeadLettersView {
+    pub detection: u64,
+    pub analysis: u64,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -165,6 +174,9 @@ impl Pipeline {
             events: events.clone(),
             metrics: metrics.clone(),
             consumer_name: consumer_name(&config.queue.consumer_id, "detection_worker"),
+            camera_root: watcher.root().to_path_buf(),
+            max_file_bytes: config.file_watcher.max_file_bytes,
+            max_deliveries: config.queue.max_deliveries,
         });
         let analysis = Arc::new(AnalysisWorker {
             queue: analysis_queue.clone(),
@@ -173,11 +185,12 @@ impl Pipeline {
             events: events.clone(),
             metrics,
             consumer_name: consumer_name(&config.queue.consumer_id, "analysis_worker"),
+            max_deliveries: config.queue.max_deliveries,
         });
         let cleanup = Arc::new(CleanupService {
             store: store.clone(),
             config: config.cleanup.clone(),
-            camera_root: PathBuf::from(&config.file_watcher.camera_root),
+            camera_root: watcher.root().to_path_buf(),
             events,
         });
         Ok(Self {
@@ -218,7 +231,7 @@ impl Pipeline {
                                 tracing::debug!(queue = q.name(), error = %e, "replay postponed");
                             }
                         }
-                        q.depth().await;
+                        q.refresh_depth().await;
                     }
                     if !ctx.idle(Duration::from_secs(1)).await {
                         return Ok::<(), WorkerError>(());
@@ -235,7 +248,23 @@ impl Pipeline {
             camera_root: self.watcher.root().display().to_string(),
             pending_tasks: status.pending_tasks(),
             observer_type: status.observer_type(),
+            error: status.problem(),
         }
+    }
+
+    /// Dead letters per queue, as of the replayer's last look (no I/O).
+    pub fn dead_letters(&self) -> DeadLettersView {
+        DeadLettersView {
+            detection: self.detection_queue.dead_letters(),
+            analysis: self.analysis_queue.dead_letters(),
+        }
+    }
+
+    /// The queue called `name` (`detection` or `analysis`).
+    pub fn queue(&self, name: &str) -> Option<&Arc<Queue>> {
+        [&self.detection_queue, &self.analysis_queue]
+            .into_iter()
+            .find(|q| q.name() == name)
     }
 
     /// The open batches as of the aggregator's last tick (no I/O).

@@ -55,6 +55,8 @@ pub struct Metrics {
     queue_depth: IntGaugeVec,
     queue_fallback: IntGaugeVec,
     queue_items: IntCounterVec,
+    queue_dead: IntGaugeVec,
+    queue_dead_lettered: IntCounterVec,
     // watcher, batches, pipeline stages
     watcher_files: IntCounterVec,
     watcher_pending: IntGaugeVec,
@@ -282,8 +284,24 @@ impl Metrics {
             queue_items: register(
                 r,
                 IntCounterVec::new(
-                    opts("queue_items_total", "Queue item events: enqueued_redis, enqueued_fallback, refused, replayed, redelivered, acked."),
+                    opts("queue_items_total", "Queue item events: enqueued_redis, enqueued_fallback, refused, replayed, redelivered, acked, requeued."),
                     &["queue", "event"],
+                )
+                .expect("valid metric"),
+            ),
+            queue_dead: register(
+                r,
+                IntGaugeVec::new(
+                    opts("queue_dead_letters", "Items waiting in a queue's dead-letter stream (failed permanently or too often; requeue them through the API)."),
+                    &["queue"],
+                )
+                .expect("valid metric"),
+            ),
+            queue_dead_lettered: register(
+                r,
+                IntCounterVec::new(
+                    opts("queue_dead_lettered_total", "Items moved to a queue's dead-letter stream, by reason."),
+                    &["queue", "reason"],
                 )
                 .expect("valid metric"),
             ),
@@ -554,6 +572,39 @@ impl Metrics {
         self.queue_items.with_label_values(&[queue, &event]).inc();
     }
 
+    pub fn queue_dead_letters(&self, queue: &str, items: u64) {
+        self.queue_dead
+            .with_label_values(&[queue])
+            .set(i64::try_from(items).unwrap_or(i64::MAX));
+    }
+
+    pub fn queue_item_dead_lettered(&self, queue: &str, reason: impl Label) {
+        self.queue_dead_lettered
+            .with_label_values(&[queue, reason.label()])
+            .inc();
+    }
+
+    pub fn queue_items_requeued(&self, queue: &str, n: u64) {
+        self.queue_items
+            .with_label_values(&[queue, "requeued"])
+            .inc_by(n);
+    }
+
+    /// Publish a queue's series at 0: depth, fallback, every item event and every
+    /// dead-letter reason.
+    pub fn queue_known<R: Label>(&self, queue: &str) {
+        self.queue_depth(queue, 0);
+        self.queue_dead_letters(queue, 0);
+        self.queue_fallback_items(queue, 0, 0);
+        for event in QUEUE_EVENTS {
+            self.queue_items.with_label_values(&[queue, event]);
+        }
+        for r in R::all() {
+            self.queue_dead_lettered
+                .with_label_values(&[queue, r.label()]);
+        }
+    }
+
     pub fn queue_item_refused(&self, queue: &str) {
         self.queue_items
             .with_label_values(&[queue, "refused"])
@@ -646,6 +697,17 @@ impl Metrics {
             .inc();
     }
 }
+
+/// Closed set of `watchpost_queue_items_total{event}`.
+pub const QUEUE_EVENTS: [&str; 7] = [
+    "enqueued_redis",
+    "enqueued_fallback",
+    "refused",
+    "replayed",
+    "redelivered",
+    "acked",
+    "requeued",
+];
 
 /// Closed label sets.
 pub const BREAKER_STATES: [&str; 3] = ["closed", "open", "half_open"];

@@ -260,6 +260,49 @@ fn bad_config_exits_2_and_lists_every_bad_key() {
         stderr.contains("batch.window_seconds") && stderr.contains("cleanup.time"),
         "{stderr}"
     );
+    // Infinite or huge durations and absurd counts are refused, not a panic (exit
+    // 101), and an unparseable key is never printed back.
+    let out = Watchpost::command(dir.path(), free_port())
+        .env("WATCHPOST_QUEUE__CLAIM_IDLE_SECONDS", "inf")
+        .env("WATCHPOST_SUPERVISOR__HEARTBEAT_TIMEOUT_SECONDS", "1e300")
+        .env("WATCHPOST_CLEANUP__RETENTION_DAYS", "4000000000")
+        .env("WATCHPOST_API_KEYS", "[Sup3rS3cretKey")
+        .output()
+        .expect("run watchpost");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("Sup3rS3cretKey"), "{stderr}");
+    assert!(stderr.contains("auth.api_keys"), "{stderr}");
+}
+
+#[test]
+fn absurd_values_exit_2_listing_each() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (var, key) in [
+        (
+            "WATCHPOST_QUEUE__CLAIM_IDLE_SECONDS",
+            "queue.claim_idle_seconds",
+        ),
+        (
+            "WATCHPOST_SUPERVISOR__HEARTBEAT_TIMEOUT_SECONDS",
+            "supervisor.heartbeat_timeout_seconds",
+        ),
+    ] {
+        for value in ["inf", "1e300"] {
+            let out = Watchpost::command(dir.path(), free_port())
+                .env(var, value)
+                .output()
+                .expect("run watchpost");
+            assert_eq!(out.status.code(), Some(2), "{var}={value}");
+            assert!(String::from_utf8_lossy(&out.stderr).contains(key));
+        }
+    }
+    let out = Watchpost::command(dir.path(), free_port())
+        .env("WATCHPOST_CLEANUP__RETENTION_DAYS", "4000000000")
+        .output()
+        .expect("run watchpost");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cleanup.retention_days"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

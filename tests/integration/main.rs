@@ -6,6 +6,7 @@ mod support;
 
 mod foundation;
 mod harness;
+mod hostile;
 mod pipeline;
 mod resilience;
 mod slow_deps;

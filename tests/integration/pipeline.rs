@@ -370,57 +370,6 @@ async fn postgres_outage_delays_work_and_loses_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn deleting_camera_root_crashes_and_restarts_the_file_watcher() {
-    let stack = Stack::new(&[]);
-    let wp = stack.start(tempfile::tempdir().expect("dir"));
-    let root = wp.dir.path().join("cameras");
-    let base = wp.url();
-    eventually("watcher running", || {
-        let base = base.clone();
-        async move {
-            let p = json(format!("{base}/api/system/pipeline")).await;
-            (p["file_watcher"]["running"] == true).then_some(())
-        }
-    })
-    .await;
-    std::fs::remove_dir_all(&root).expect("delete camera root");
-    let history = eventually("file_watcher crashed and restarted", || {
-        let base = base.clone();
-        async move {
-            let h = json(format!(
-                "{base}/api/system/supervisor/restart-history?worker_name=file_watcher"
-            ))
-            .await;
-            let items = h["items"].as_array()?.clone();
-            (items.len() >= 2 && items[0]["status"] == "success").then_some(items)
-        }
-    })
-    .await;
-    assert_eq!(history[1]["status"], "crashed");
-    assert!(history[1]["error"]
-        .as_str()
-        .is_some_and(|e| e.contains("was deleted")));
-    assert_eq!(
-        (
-            history[1]["attempt"].as_u64(),
-            history[0]["attempt"].as_u64()
-        ),
-        (Some(0), Some(1))
-    );
-    eventually("watcher running again with its root recreated", || {
-        let (base, root) = (base.clone(), root.clone());
-        async move {
-            let p = json(format!("{base}/api/system/pipeline")).await;
-            (p["file_watcher"]["running"] == true && root.is_dir()).then_some(())
-        }
-    })
-    .await;
-    // And it works: a new image is processed.
-    write_image(&root, "after", "x.png");
-    wait_rows(&stack, "detections", 1).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missed_cleanup_runs_at_start_and_deletes_only_old_rows_and_media() {
     let stack = Stack::new(&[
         ("WATCHPOST_CLEANUP__DELETE_MEDIA", "true"),

@@ -56,6 +56,8 @@ struct Shared {
     detections: Mutex<Value>,
     completion: Mutex<String>,
     counters: Counters,
+    /// SHA-256 of every image received on `/detect`.
+    uploads: Mutex<Vec<String>>,
 }
 
 /// One fake service on a fixed loopback port.
@@ -86,6 +88,7 @@ impl FakeAi {
                 "<think>Person near the door at night.</think>{\"risk_score\": 72, \"risk_level\": \"high\", \"summary\": \"Person at the front door\", \"reasoning\": \"Unknown person lingering\"}".to_string(),
             ),
             counters: Counters::default(),
+            uploads: Mutex::new(Vec::new()),
         });
         let fake = Arc::new(Self {
             shared,
@@ -154,6 +157,11 @@ impl FakeAi {
 
     pub fn counters(&self) -> &Counters {
         &self.shared.counters
+    }
+
+    /// SHA-256 (hex) of every image received on `/detect`, in order.
+    pub fn uploads(&self) -> Vec<String> {
+        self.shared.uploads.lock().expect("lock").clone()
     }
 
     /// Close the listener: connections are refused until [`FakeAi::accept`].
@@ -247,6 +255,11 @@ async fn detect(shared: web::Data<Shared>, mut form: Multipart) -> HttpResponse 
         if is_file {
             file = Some(buf);
         }
+    }
+    if let Some(bytes) = &file {
+        use sha2::Digest;
+        let hash = format!("{:x}", sha2::Sha256::digest(bytes));
+        shared.uploads.lock().expect("lock").push(hash);
     }
     let Some(bytes) = file else {
         return HttpResponse::BadRequest().json(json!({"detail": "Missing multipart part 'file'"}));

@@ -20,11 +20,13 @@ pub use stats::FallbackStats;
 use redis::Value;
 use std::collections::VecDeque;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
+use super::camera_fs::Refusal;
 use crate::config::{secs, QueueConfig};
 use crate::prom::Label;
 use crate::prom::Metrics;
@@ -73,6 +75,47 @@ impl Label for Placement {
     }
 }
 
+/// Why an item went to its queue's dead-letter stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeadReason {
+    /// The camera file was refused (see `camera_fs::Refusal`).
+    Refused(Refusal),
+    /// The AI service refused the input (4xx).
+    Rejected,
+    /// The item's payload could not be read.
+    InvalidItem,
+    /// Delivered more than `max_deliveries` times without being finished.
+    TooManyDeliveries,
+    /// It kept failing on its own (not a dependency outage) `max_deliveries` times.
+    KeepsFailing,
+}
+
+impl Label for DeadReason {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Refused(r) => r.label(),
+            Self::Rejected => "rejected",
+            Self::InvalidItem => "invalid_item",
+            Self::TooManyDeliveries => "too_many_deliveries",
+            Self::KeepsFailing => "keeps_failing",
+        }
+    }
+    fn all() -> &'static [Self] {
+        &[
+            Self::Refused(Refusal::Outside),
+            Self::Refused(Refusal::BadName),
+            Self::Refused(Refusal::Symlink),
+            Self::Refused(Refusal::NotRegular),
+            Self::Refused(Refusal::TooLarge),
+            Self::Refused(Refusal::Unreadable),
+            Self::Rejected,
+            Self::InvalidItem,
+            Self::TooManyDeliveries,
+            Self::KeepsFailing,
+        ]
+    }
+}
+
 struct Fallback {
     memory: VecDeque<String>,
     spool: Spool,
@@ -81,6 +124,11 @@ struct Fallback {
 pub struct Queue {
     name: &'static str,
     stream: String,
+    dead_stream: String,
+    /// Items in the stream and in the dead-letter stream, as of the replayer's last
+    /// look (read by the API without touching Redis).
+    depth: AtomicU64,
+    dead: AtomicU64,
     redis: Arc<RedisLink>,
     memory_capacity: usize,
     spool_max: u64,
@@ -97,6 +145,8 @@ pub struct Delivery {
     pub payload: String,
     /// True when this item was delivered before and not acknowledged.
     pub redelivered: bool,
+    /// How many times it has been delivered, this time included.
+    pub deliveries: u64,
 }
 
 impl Queue {
@@ -123,9 +173,13 @@ impl Queue {
             );
         }
         let memory: VecDeque<String> = left.into_iter().take(cfg.memory_capacity).collect();
+        metrics.queue_known::<DeadReason>(name);
         let q = Self {
             name,
             stream: format!("watchpost:queue:{name}"),
+            dead_stream: format!("watchpost:queue:{name}:dead"),
+            depth: AtomicU64::new(0),
+            dead: AtomicU64::new(0),
             redis,
             memory_capacity: cfg.memory_capacity,
             spool_max: cfg.spool_max_items,
@@ -290,16 +344,83 @@ impl Queue {
         }
     }
 
-    /// Entries in the stream (taken-but-unacknowledged included); `None` if Redis is down.
-    pub async fn depth(&self) -> Option<u64> {
+    /// Refresh the depth of the stream (taken-but-unacknowledged included) and of its
+    /// dead letters; `None` if Redis is down (the last values stay).
+    pub async fn refresh_depth(&self) -> Option<(u64, u64)> {
         let mut conn = self.redis.conn().await.ok()?;
-        let n: u64 = redis::cmd("XLEN")
+        let (n, dead): (u64, u64) = redis::pipe()
+            .cmd("XLEN")
             .arg(&self.stream)
+            .cmd("XLEN")
+            .arg(&self.dead_stream)
             .query_async(&mut conn)
             .await
             .ok()?;
+        self.depth.store(n, Ordering::Relaxed);
+        self.dead.store(dead, Ordering::Relaxed);
         self.metrics.queue_depth(self.name, n);
-        Some(n)
+        self.metrics.queue_dead_letters(self.name, dead);
+        Some((n, dead))
+    }
+
+    /// Items in the stream as of the last refresh (no I/O).
+    pub fn depth(&self) -> u64 {
+        self.depth.load(Ordering::Relaxed)
+    }
+
+    /// Dead letters as of the last refresh or dead-lettering (no I/O).
+    pub fn dead_letters(&self) -> u64 {
+        self.dead.load(Ordering::Relaxed)
+    }
+
+    /// Move every dead letter back onto the live queue (oldest first), each in one
+    /// transaction (add live, delete dead), so none is lost or doubled. Returns how
+    /// many moved. The items get a fresh delivery count.
+    pub async fn requeue_dead(&self) -> Result<u64, QueueError> {
+        let mut conn = self.redis.conn().await.map_err(|e| self.unavailable(e))?;
+        let mut moved = 0;
+        loop {
+            let reply: Value = redis::cmd("XRANGE")
+                .arg(&self.dead_stream)
+                .arg("-")
+                .arg("+")
+                .arg("COUNT")
+                .arg(REPLAY_CHUNK)
+                .query_async(&mut conn)
+                .await
+                .map_err(|e| self.unavailable(e))?;
+            let batch = entries(&reply);
+            if batch.is_empty() {
+                break;
+            }
+            for (id, payload) in batch {
+                let mut pipe = redis::pipe();
+                pipe.atomic();
+                if let Some(p) = &payload {
+                    pipe.cmd("XADD")
+                        .arg(&self.stream)
+                        .arg("*")
+                        .arg("p")
+                        .arg(p)
+                        .ignore();
+                }
+                pipe.cmd("XDEL").arg(&self.dead_stream).arg(&id).ignore();
+                let _: () = pipe
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(|e| self.unavailable(e))?;
+                if payload.is_some() {
+                    moved += 1;
+                }
+            }
+        }
+        self.dead.store(0, Ordering::Relaxed);
+        self.metrics.queue_dead_letters(self.name, 0);
+        if moved > 0 {
+            self.metrics.queue_items_requeued(self.name, moved);
+            tracing::info!(queue = self.name, items = moved, "dead letters requeued");
+        }
+        Ok(moved)
     }
 
     /// A consumer with a stable name (stable across restarts, so it re-reads its own
@@ -387,10 +508,12 @@ impl Consumer {
             match read_reply_entries(&reply).into_iter().next() {
                 Some((id, Some(payload))) => {
                     self.queue.metrics.queue_item_redelivered(self.queue.name);
+                    let deliveries = self.delivery_count(&mut conn, &id).await;
                     return Ok(Some(Delivery {
                         id,
                         payload,
                         redelivered: true,
+                        deliveries,
                     }));
                 }
                 Some((id, None)) => {
@@ -422,10 +545,12 @@ impl Consumer {
                 {
                     tracing::info!(queue = self.queue.name, id = %id, "claimed an item abandoned by another consumer");
                     self.queue.metrics.queue_item_redelivered(self.queue.name);
+                    let deliveries = self.delivery_count(&mut conn, &id).await;
                     return Ok(Some(Delivery {
                         id,
                         payload,
                         redelivered: true,
+                        deliveries,
                     }));
                 }
             }
@@ -440,8 +565,81 @@ impl Consumer {
                 id,
                 payload,
                 redelivered: false,
+                deliveries: 1,
             })
         }))
+    }
+
+    /// The delivery count Redis keeps for a pending entry (1 if it cannot be read).
+    async fn delivery_count(&self, conn: &mut redis::aio::MultiplexedConnection, id: &str) -> u64 {
+        let reply: redis::RedisResult<Value> = redis::cmd("XPENDING")
+            .arg(&self.queue.stream)
+            .arg(GROUP)
+            .arg(id)
+            .arg(id)
+            .arg(1)
+            .query_async(conn)
+            .await;
+        match reply {
+            Ok(Value::Array(rows)) => match rows.first() {
+                Some(Value::Array(fields)) => match fields.get(3) {
+                    Some(Value::Int(n)) => u64::try_from(*n).unwrap_or(1),
+                    _ => 1,
+                },
+                _ => 1,
+            },
+            _ => 1,
+        }
+    }
+
+    /// Move an item to the queue's dead-letter stream with its reason, and acknowledge
+    /// it on the live queue, in one transaction: nothing waits behind it any more, and
+    /// nothing is lost (an operator can requeue it).
+    pub async fn dead_letter(
+        &mut self,
+        delivery: &Delivery,
+        reason: DeadReason,
+        detail: &str,
+    ) -> Result<(), QueueError> {
+        let mut conn = self.conn().await?;
+        let stream = self.queue.stream.clone();
+        let res: redis::RedisResult<()> = redis::pipe()
+            .atomic()
+            .cmd("XADD")
+            .arg(&self.queue.dead_stream)
+            .arg("*")
+            .arg("p")
+            .arg(&delivery.payload)
+            .arg("reason")
+            .arg(reason.label())
+            .arg("detail")
+            .arg(detail)
+            .arg("source_id")
+            .arg(&delivery.id)
+            .arg("deliveries")
+            .arg(delivery.deliveries)
+            .arg("at")
+            .arg(crate::time::now().to_rfc3339())
+            .ignore()
+            .cmd("XACK")
+            .arg(&stream)
+            .arg(GROUP)
+            .arg(&delivery.id)
+            .ignore()
+            .cmd("XDEL")
+            .arg(&stream)
+            .arg(&delivery.id)
+            .ignore()
+            .query_async(&mut conn)
+            .await;
+        res.map_err(|e| self.forget_connection(e))?;
+        let dead = self.queue.dead.fetch_add(1, Ordering::Relaxed) + 1;
+        self.queue
+            .metrics
+            .queue_item_dead_lettered(self.queue.name, reason);
+        self.queue.metrics.queue_dead_letters(self.queue.name, dead);
+        tracing::error!(queue = self.queue.name, item = %delivery.id, reason = reason.label(), detail = ?detail, "item moved to the dead-letter stream; requeue it with POST /api/system/pipeline/dead-letters/{}/requeue once fixed", self.queue.name);
+        Ok(())
     }
 
     /// Keep an item in hand: `XCLAIM … 0 <id> JUSTID` resets its idle time (without
@@ -560,6 +758,7 @@ mod tests {
             spool_max_items: 3,
             claim_idle_seconds: 60.0,
             consumer_id: String::new(),
+            max_deliveries: 5,
         };
         let stats = Arc::new(FallbackStats::default());
         let q = Queue::open(

@@ -15,11 +15,27 @@ use std::ffi::OsString;
 use std::io::Write;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
 pub struct Ledger {
     path: PathBuf,
-    seen: HashSet<u128>,
+    seen: LedgerView,
+}
+
+/// A read-only handle on the judged files, for walks on the blocking pool.
+#[derive(Clone, Default)]
+pub struct LedgerView(Arc<Mutex<HashSet<u128>>>);
+
+impl LedgerView {
+    fn lock(&self) -> MutexGuard<'_, HashSet<u128>> {
+        // Inserts and lookups leave the set whole; survive a poisoned lock.
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn contains(&self, key: &str) -> bool {
+        self.lock().contains(&digest(key))
+    }
 }
 
 /// The ledger line of a file.
@@ -79,11 +95,18 @@ impl Ledger {
         } else if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        Ok(Self { path, seen })
+        Ok(Self {
+            path,
+            seen: LedgerView(Arc::new(Mutex::new(seen))),
+        })
     }
 
     pub fn contains(&self, key: &str) -> bool {
-        self.seen.contains(&digest(key))
+        self.seen.contains(key)
+    }
+
+    pub fn view(&self) -> LedgerView {
+        self.seen.clone()
     }
 
     /// Append a judged file. Blocking (one small append).
@@ -93,7 +116,7 @@ impl Ledger {
             .append(true)
             .open(&self.path)?;
         f.write_all(format!("{key}\n").as_bytes())?;
-        self.seen.insert(digest(&key));
+        self.seen.lock().insert(digest(&key));
         Ok(())
     }
 }
@@ -149,6 +172,10 @@ mod tests {
         for p in &paths {
             assert!(ledger.contains(&ledger_key(p, 1, None)), "{p:?}");
         }
-        assert_eq!(ledger.seen.len(), 3, "no two names collapsed into one");
+        assert_eq!(
+            ledger.seen.lock().len(),
+            3,
+            "no two names collapsed into one"
+        );
     }
 }

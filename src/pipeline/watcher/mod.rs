@@ -4,10 +4,18 @@
 //! is at least `min_file_bytes`, its size has been stable for `stable_seconds` (or a
 //! close-after-write was seen), after a `debounce_ms` quiet time. Its SHA-256 is
 //! de-duplicated atomically in Redis (`SET NX EX`, in memory while Redis is down), and
-//! it goes to the detection queue. A ledger under `queue.spool_dir` remembers queued
-//! files, so the catch-up scan at start (for files that arrived while watchpost was
-//! down) never queues one twice. Losing `camera_root` is a crash; the restarted worker
-//! recreates it. Hashing and scans run on the blocking pool.
+//! it goes to the detection queue. A ledger under `queue.spool_dir` remembers every
+//! judged file, so the catch-up scan at start never judges one twice.
+//!
+//! The camera folder is untrusted (`camera_fs`): nothing below the root is followed
+//! through a symlink, files are opened once and checked on the descriptor (regular,
+//! at most `max_file_bytes`), names that are not clean UTF-8 are refused with a
+//! counted reason, and every name is logged escaped. Everything is bounded: the event
+//! channel (overflow becomes one rescan), the pending set and each walk (a walk stops
+//! at the room left and is resumed later), and every read (off the async threads,
+//! under the heartbeat budget). The root is checked on every tick: replaced, it is
+//! watched again; removed, it is recreated; not a directory, the watcher reports why
+//! it is not running and waits, without crashing.
 
 mod dedupe;
 mod item;
@@ -28,6 +36,8 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use super::camera_fs::{self, dir_identity, is_clean_name, IntakeError, Refusal};
+use super::detection::READ_TIMEOUT;
 use super::queue::{Queue, QueueError};
 use crate::config::{secs, Config};
 use crate::events::EventBus;
@@ -35,9 +45,9 @@ use crate::prom::{Label, Metrics};
 use crate::redis::RedisLink;
 use crate::supervisor::{WorkerContext, WorkerError, WorkerSpec};
 use ledger::{ledger_key, Ledger};
-use observer::{start_observer, FsEvent};
+use observer::{start_observer, EventSink, FsEvent, EVENT_CHANNEL_CAPACITY};
 use pending::{Pending, RETRY_AFTER};
-use scan::{hash_file, scan};
+use scan::scan;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -77,6 +87,51 @@ pub enum FileResult {
     Refused,
     /// Could not be read or queued this time; retried later.
     Error,
+    /// A symlink (never followed below the root).
+    RejectedSymlink,
+    /// A directory, FIFO, socket or device where a file was expected.
+    RejectedNotRegular,
+    /// Above `max_file_bytes` (refused unread).
+    RejectedTooLarge,
+    /// A name that is not valid UTF-8 or holds control characters.
+    RejectedName,
+    /// No permission to read it.
+    RejectedUnreadable,
+}
+
+impl FileResult {
+    /// A final "no" that the ledger does not record (it is cheap to decide again).
+    fn is_refusal(self) -> bool {
+        !matches!(
+            self,
+            Self::Rescan
+                | Self::Queued
+                | Self::Duplicate
+                | Self::AlreadyProcessed
+                | Self::Refused
+                | Self::Error
+        )
+    }
+}
+
+fn remember(refused: &mut HashSet<String>, key: String) {
+    if refused.len() >= MAX_REFUSED {
+        refused.clear();
+    }
+    refused.insert(key);
+}
+
+impl From<Refusal> for FileResult {
+    fn from(r: Refusal) -> Self {
+        match r {
+            Refusal::Outside => Self::IgnoredRoot,
+            Refusal::BadName => Self::RejectedName,
+            Refusal::Symlink => Self::RejectedSymlink,
+            Refusal::NotRegular => Self::RejectedNotRegular,
+            Refusal::TooLarge => Self::RejectedTooLarge,
+            Refusal::Unreadable => Self::RejectedUnreadable,
+        }
+    }
 }
 
 impl Label for FileResult {
@@ -91,6 +146,11 @@ impl Label for FileResult {
             Self::IgnoredRoot => "ignored_root",
             Self::Refused => "refused",
             Self::Error => "error",
+            Self::RejectedSymlink => "rejected_symlink",
+            Self::RejectedNotRegular => "rejected_not_regular",
+            Self::RejectedTooLarge => "rejected_too_large",
+            Self::RejectedName => "rejected_name",
+            Self::RejectedUnreadable => "rejected_unreadable",
         }
     }
     fn all() -> &'static [Self] {
@@ -104,13 +164,27 @@ impl Label for FileResult {
             Self::IgnoredRoot,
             Self::Refused,
             Self::Error,
+            Self::RejectedSymlink,
+            Self::RejectedNotRegular,
+            Self::RejectedTooLarge,
+            Self::RejectedName,
+            Self::RejectedUnreadable,
         ]
     }
 }
 
+/// Files waiting for a decision, at most; beyond it new paths wait for a later walk.
+const MAX_PENDING: usize = 50_000;
+/// Refused files remembered per run, at most.
+const MAX_REFUSED: usize = 50_000;
+/// Wait before trying again to set up a watch that could not be set up.
+const WATCH_RETRY: Duration = Duration::from_secs(5);
+
 /// What `/api/system/pipeline` reports about the watcher.
 pub struct WatcherStatus {
     active: AtomicBool,
+    /// Why no watch is established (while `active` is false), for the API.
+    problem: Mutex<Option<String>>,
     /// The observer in use, or the last one used (the configured kind before the first
     /// start), so it is never unknown.
     observer: Mutex<ObserverType>,
@@ -121,6 +195,7 @@ impl WatcherStatus {
     fn new(configured: ObserverType) -> Self {
         Self {
             active: AtomicBool::new(false),
+            problem: Mutex::new(None),
             observer: Mutex::new(configured),
             pending: AtomicUsize::new(0),
         }
@@ -138,6 +213,39 @@ impl WatcherStatus {
     pub fn pending_tasks(&self) -> usize {
         self.pending.load(Ordering::Relaxed)
     }
+
+    /// Why the watcher is not watching, if it says.
+    pub fn problem(&self) -> Option<String> {
+        self.problem
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn set_problem(&self, problem: Option<String>) {
+        self.active.store(problem.is_none(), Ordering::Relaxed);
+        *self.problem.lock().unwrap_or_else(|p| p.into_inner()) = problem;
+    }
+}
+
+/// The watch on the root, with the identity of the directory it watches.
+struct Watch {
+    _observer: Box<dyn notify::Watcher + Send>,
+    identity: (u64, u64),
+}
+
+/// The loop's working state.
+struct Lane {
+    pending: HashMap<PathBuf, Pending>,
+    known_cameras: HashSet<String>,
+    /// A walk stopped at the pending limit, or events overflowed: walk again.
+    rescan: bool,
+    /// Files refused in this run (by ledger key: path, size, mtime), so an unchanged
+    /// file reported again (a walk and an event racing) is neither judged, counted
+    /// nor logged twice. Bounded: cleared when full.
+    refused: HashSet<String>,
+    watch: Option<Watch>,
+    watch_retry_at: Option<Instant>,
 }
 
 pub struct FileWatcher {
@@ -147,6 +255,7 @@ pub struct FileWatcher {
     debounce: Duration,
     stable: Duration,
     min_bytes: u64,
+    max_bytes: u64,
     ledger_path: PathBuf,
     queue: Arc<Queue>,
     dedupe: Dedupe,
@@ -172,6 +281,7 @@ impl FileWatcher {
             debounce: Duration::from_millis(fw.debounce_ms),
             stable: secs(fw.stable_seconds),
             min_bytes: fw.min_file_bytes,
+            max_bytes: fw.max_file_bytes,
             ledger_path: Path::new(&config.queue.spool_dir).join("watcher-ledger.log"),
             queue,
             dedupe: Dedupe::new(redis, secs(fw.dedupe_ttl_seconds)),
@@ -208,110 +318,196 @@ impl FileWatcher {
     }
 
     async fn run(&self, ctx: &WorkerContext) -> Result<(), WorkerError> {
-        let root = self.root.clone();
         let ledger_path = self.ledger_path.clone();
-        let mut ledger = tokio::task::spawn_blocking(move || -> std::io::Result<_> {
-            std::fs::create_dir_all(&root)?;
-            Ledger::load(ledger_path)
-        })
-        .await
-        .map_err(|e| WorkerError::new(e.to_string()))?
-        .map_err(|e| WorkerError::new(format!("cannot prepare {}: {e}", self.root.display())))?;
-
-        // Watch first, then scan: a file that lands in between is seen twice (and
-        // taken once), never missed.
-        let (tx, mut rx) = mpsc::unbounded_channel();
-        let (root, polling, interval) = (self.root.clone(), self.polling, self.polling_interval);
-        let (_observer, observer_type) =
-            tokio::task::spawn_blocking(move || start_observer(&root, polling, interval, tx))
-                .await
-                .map_err(|e| WorkerError::new(e.to_string()))??;
-        let root = self.root.clone();
-        let existing = tokio::task::spawn_blocking(move || scan(&root))
+        let mut ledger = tokio::task::spawn_blocking(move || Ledger::load(ledger_path))
             .await
-            .map_err(|e| WorkerError::new(e.to_string()))?;
-        *self
-            .status
-            .observer
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = observer_type;
-        self.status.active.store(true, Ordering::Relaxed);
-        tracing::info!(root = ?self.root, observer = observer_type.label(), "file watcher started");
-
-        let mut known_cameras: HashSet<String> = HashSet::new();
-        let mut pending: HashMap<PathBuf, Pending> = HashMap::new();
-        let now = Instant::now();
-        // Catch-up: files that arrived while we were not running. Old files are stable.
-        for (path, camera_dir) in existing {
-            if let Some(dir) = camera_dir {
-                known_cameras.insert(normalize_camera_id(&dir));
-            }
-            if let Some(path) = path {
-                pending.insert(path, Pending::found(now, self.debounce));
-            }
-        }
-
+            .map_err(|e| WorkerError::new(e.to_string()))?
+            .map_err(|e| WorkerError::new(format!("cannot load the watcher ledger: {e}")))?;
+        let (tx, mut rx) = mpsc::channel(EVENT_CHANNEL_CAPACITY);
+        let sink = EventSink {
+            tx,
+            overflow: Arc::new(AtomicBool::new(false)),
+        };
+        let mut lane = Lane {
+            pending: HashMap::new(),
+            known_cameras: HashSet::new(),
+            rescan: false,
+            refused: HashSet::new(),
+            watch: None,
+            watch_retry_at: None,
+        };
         let tick = (self.debounce / 4).clamp(Duration::from_millis(20), Duration::from_millis(250));
         loop {
-            self.status.pending.store(pending.len(), Ordering::Relaxed);
-            self.metrics.watcher_pending(observer_type, pending.len());
             ctx.beat();
+            self.check_root(&mut lane, &sink, &ledger).await;
+            let observer = self.status.observer_type();
+            self.status
+                .pending
+                .store(lane.pending.len(), Ordering::Relaxed);
+            self.metrics.watcher_pending(observer, lane.pending.len());
             tokio::select! {
                 _ = ctx.cancelled() => return Ok(()),
                 ev = rx.recv() => {
-                    let Some(ev) = ev else {
-                        return Err(WorkerError::new("file watcher event stream ended"));
-                    };
-                    self.on_event(ev, &mut pending, &mut known_cameras);
-                    // Drain whatever else is ready before evaluating.
+                    // The loop holds a sender (in `sink`), so the channel never closes.
+                    if let Some(ev) = ev {
+                        self.on_event(ev, &mut lane);
+                    }
                     while let Ok(ev) = rx.try_recv() {
-                        self.on_event(ev, &mut pending, &mut known_cameras);
+                        self.on_event(ev, &mut lane);
                     }
                 }
                 _ = tokio::time::sleep(tick) => {}
             }
-            if !tokio::fs::try_exists(&self.root).await.unwrap_or(false) {
-                return Err(WorkerError::new(format!(
-                    "camera root {} was deleted",
-                    self.root.display()
-                )));
+            if sink.overflow.swap(false, Ordering::Relaxed) {
+                tracing::warn!("file events arrived faster than they could be handled; rescanning the camera root");
+                self.on_event(FsEvent::Rescan, &mut lane);
             }
-            self.evaluate(ctx, &mut pending, &mut ledger, &mut known_cameras)
-                .await;
+            if lane.watch.is_none() {
+                continue;
+            }
+            if lane.rescan && lane.pending.len() < MAX_PENDING / 2 {
+                lane.rescan = false;
+                self.walk(&self.root.clone(), &mut lane, &ledger).await;
+            }
+            self.evaluate(ctx, &mut lane, &mut ledger).await;
         }
     }
 
-    fn on_event(
-        &self,
-        ev: FsEvent,
-        pending: &mut HashMap<PathBuf, Pending>,
-        known: &mut HashSet<String>,
-    ) {
+    /// Make sure the root is the directory being watched: set the watch up at start,
+    /// again when the root was replaced (or removed and recreated), and report why
+    /// when it cannot be watched (never crash-looping on it).
+    async fn check_root(&self, lane: &mut Lane, sink: &EventSink, ledger: &Ledger) {
+        let identity = match dir_identity(&self.root) {
+            Some(id) => Some(id),
+            None if std::fs::symlink_metadata(&self.root).is_err() => {
+                // Removed (or never there): recreate it, as at first start.
+                match std::fs::create_dir_all(&self.root) {
+                    Ok(()) => dir_identity(&self.root),
+                    Err(e) => {
+                        self.lost_root(
+                            lane,
+                            format!("cannot create camera root {:?}: {e}", self.root),
+                        );
+                        return;
+                    }
+                }
+            }
+            None => None,
+        };
+        let Some(identity) = identity else {
+            self.lost_root(
+                lane,
+                format!("camera root {:?} is not a directory; move it away or fix file_watcher.camera_root", self.root),
+            );
+            return;
+        };
+        if let Some(w) = &lane.watch {
+            if w.identity == identity {
+                return;
+            }
+            tracing::warn!(root = ?self.root, "camera root was replaced; watching the new directory");
+            lane.watch = None;
+            lane.pending.clear();
+        }
+        if lane.watch_retry_at.is_some_and(|t| Instant::now() < t) {
+            return;
+        }
+        let (root, polling, interval, s) = (
+            self.root.clone(),
+            self.polling,
+            self.polling_interval,
+            sink.clone(),
+        );
+        // Watch first, then walk: a file that lands in between is seen twice (and
+        // taken once), never missed.
+        let started =
+            tokio::task::spawn_blocking(move || start_observer(&root, polling, interval, s))
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|r| r);
+        match started {
+            Ok((observer, kind)) => {
+                *self
+                    .status
+                    .observer
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()) = kind;
+                lane.watch = Some(Watch {
+                    _observer: observer,
+                    identity,
+                });
+                lane.watch_retry_at = None;
+                self.status.set_problem(None);
+                tracing::info!(root = ?self.root, observer = kind.label(), "file watcher started");
+                self.walk(&self.root.clone(), lane, ledger).await;
+            }
+            Err(e) => {
+                lane.watch_retry_at = Some(Instant::now() + WATCH_RETRY);
+                self.lost_root(
+                    lane,
+                    format!("cannot watch camera root {:?}: {e}", self.root),
+                );
+            }
+        }
+    }
+
+    fn lost_root(&self, lane: &mut Lane, why: String) {
+        lane.watch = None;
+        lane.pending.clear();
+        if self.status.problem().as_deref() != Some(why.as_str()) {
+            tracing::error!(problem = %why, "file watcher is not watching");
+            self.status.set_problem(Some(why));
+        }
+    }
+
+    /// Walk `dir` for files not judged yet, up to the room left in `pending`.
+    async fn walk(&self, dir: &Path, lane: &mut Lane, ledger: &Ledger) {
+        let room = MAX_PENDING.saturating_sub(lane.pending.len());
+        let (root, dir2, view) = (self.root.clone(), dir.to_path_buf(), ledger.view());
+        let found = tokio::task::spawn_blocking(move || scan(&root, &dir2, &view, room))
+            .await
+            .unwrap_or_default();
+        for name in &found.cameras {
+            self.note_camera_dir(&self.root.join(name), &mut lane.known_cameras);
+        }
+        let now = Instant::now();
+        for file in found.files {
+            lane.pending
+                .entry(file)
+                .or_insert_with(|| Pending::found(now, self.debounce));
+        }
+        lane.rescan |= found.truncated;
+    }
+
+    fn on_event(&self, ev: FsEvent, lane: &mut Lane) {
         let now = Instant::now();
         let (path, closed) = match ev {
             FsEvent::DirCreated(dir) => {
-                self.note_camera_dir(&dir, known);
+                self.note_camera_dir(&dir, &mut lane.known_cameras);
                 // Files written into a new folder before its watch was added raise no
-                // event of their own; `evaluate` scans the folder once it is quiet.
+                // event of their own; `evaluate` walks the folder once it is quiet.
                 (dir, false)
             }
             FsEvent::Rescan => {
-                // Queue the root itself: `evaluate` scans a pending folder, and the
-                // ledger makes files already queued cheap to skip.
                 tracing::warn!("file events were lost; rescanning the camera root");
                 self.metrics.watcher_file(FileResult::Rescan);
-                pending
-                    .entry(self.root.clone())
-                    .or_insert_with(|| Pending::new(now));
+                lane.rescan = true;
                 return;
             }
             FsEvent::Touched(p) => (p, false),
             FsEvent::Closed(p) => (p, true),
         };
-        if path == self.root {
+        if path == self.root || !path.starts_with(&self.root) {
             return;
         }
-        let entry = pending.entry(path).or_insert_with(|| Pending::new(now));
+        if !lane.pending.contains_key(&path) && lane.pending.len() >= MAX_PENDING {
+            lane.rescan = true; // picked up by a later walk
+            return;
+        }
+        let entry = lane
+            .pending
+            .entry(path)
+            .or_insert_with(|| Pending::new(now));
         entry.last_event = now;
         entry.closed |= closed;
     }
@@ -322,10 +518,13 @@ impl FileWatcher {
         };
         let mut parts = rel.components();
         if let (Some(Component::Normal(first)), None) = (parts.next(), parts.next()) {
+            if !is_clean_name(first) {
+                return; // refused with its files, logged escaped there
+            }
             let folder = first.to_string_lossy().to_string();
             let camera_id = normalize_camera_id(&folder);
             if !camera_id.is_empty() && known.insert(camera_id.clone()) {
-                tracing::info!(camera_id = %camera_id, folder = %folder, "new camera folder");
+                tracing::info!(camera_id = %camera_id, folder = ?folder, "new camera folder");
                 self.events.publish(
                     "camera.status_changed",
                     "cameras",
@@ -336,41 +535,51 @@ impl FileWatcher {
     }
 
     /// Take every pending file that is quiet and stable.
-    async fn evaluate(
-        &self,
-        ctx: &WorkerContext,
-        pending: &mut HashMap<PathBuf, Pending>,
-        ledger: &mut Ledger,
-        known: &mut HashSet<String>,
-    ) {
+    async fn evaluate(&self, ctx: &WorkerContext, lane: &mut Lane, ledger: &mut Ledger) {
         let now = Instant::now();
-        let candidates: Vec<PathBuf> = pending
+        let candidates: Vec<PathBuf> = lane
+            .pending
             .iter()
             .filter(|(_, p)| p.quiet(now, self.debounce))
             .map(|(k, _)| k.clone())
             .collect();
         for path in candidates {
             ctx.beat();
-            let meta = match tokio::fs::metadata(&path).await {
+            // `symlink_metadata`: the entry itself, never what a symlink points at.
+            let meta = match tokio::fs::symlink_metadata(&path).await {
                 Ok(m) => m,
                 Err(_) => {
-                    pending.remove(&path); // vanished before it was taken
+                    lane.pending.remove(&path); // vanished before it was taken
                     continue;
                 }
             };
             if meta.is_dir() {
-                pending.remove(&path);
-                self.note_camera_dir(&path, known);
-                let dir = path.clone();
-                let found = tokio::task::spawn_blocking(move || scan(&dir))
-                    .await
-                    .unwrap_or_default();
-                for file in found.into_iter().filter_map(|(f, _)| f) {
-                    pending.entry(file).or_insert_with(|| Pending::new(now));
-                }
+                lane.pending.remove(&path);
+                self.note_camera_dir(&path, &mut lane.known_cameras);
+                self.walk(&path, lane, ledger).await;
                 continue;
             }
-            let Some(p) = pending.get_mut(&path) else {
+            let key = ledger_key(&path, meta.len(), meta.modified().ok());
+            if lane.refused.contains(&key) {
+                lane.pending.remove(&path); // refused before, unchanged since
+                continue;
+            }
+            if !meta.is_file() {
+                lane.pending.remove(&path);
+                remember(&mut lane.refused, key);
+                let (refusal, why) = if meta.file_type().is_symlink() {
+                    (
+                        Refusal::Symlink,
+                        "a symbolic link (never followed below the root)",
+                    )
+                } else {
+                    (Refusal::NotRegular, "not a regular file")
+                };
+                let result = self.refused(&path, refusal, why);
+                self.metrics.watcher_file(result);
+                continue;
+            }
+            let Some(p) = lane.pending.get_mut(&path) else {
                 continue;
             };
             let size = meta.len();
@@ -381,17 +590,27 @@ impl FileWatcher {
             if !p.observe(size, age, now, self.stable) {
                 continue;
             }
-            match self
-                .take(&path, size, meta.modified().ok(), ledger, known)
-                .await
-            {
+            let result = self
+                .take(
+                    ctx,
+                    &path,
+                    size,
+                    meta.modified().ok(),
+                    ledger,
+                    &mut lane.known_cameras,
+                )
+                .await;
+            match result {
                 Ok(result) => {
                     self.metrics.watcher_file(result);
-                    pending.remove(&path);
+                    lane.pending.remove(&path);
+                    if result.is_refusal() {
+                        remember(&mut lane.refused, key);
+                    }
                 }
                 Err(result) => {
                     self.metrics.watcher_file(result);
-                    if let Some(p) = pending.get_mut(&path) {
+                    if let Some(p) = lane.pending.get_mut(&path) {
                         p.retry_at = Some(Instant::now() + RETRY_AFTER);
                     }
                 }
@@ -399,10 +618,19 @@ impl FileWatcher {
         }
     }
 
+    /// Log a refused file once (it leaves `pending`, so it is not looked at again
+    /// until it changes); the caller counts it.
+    fn refused(&self, path: &Path, refusal: Refusal, why: &str) -> FileResult {
+        let result = FileResult::from(refusal);
+        tracing::warn!(path = ?path, reason = result.label(), detail = %why, "refusing a file in the camera folder");
+        result
+    }
+
     /// Filter, hash, de-duplicate and queue one stable file. `Ok(result)` is final;
     /// `Err(result)` means try again later.
     async fn take(
         &self,
+        ctx: &WorkerContext,
         path: &Path,
         size: u64,
         mtime: Option<SystemTime>,
@@ -412,18 +640,33 @@ impl FileWatcher {
         let Ok(rel) = path.strip_prefix(&self.root) else {
             return Ok(FileResult::IgnoredRoot);
         };
+        if !rel.components().all(|c| match c {
+            Component::Normal(n) => is_clean_name(n),
+            _ => false,
+        }) {
+            tracing::warn!(path = ?path, reason = "rejected_name", "refusing a file whose name is not valid UTF-8 or holds control characters");
+            return Ok(FileResult::RejectedName);
+        }
         let mut parts = rel.components();
         let folder = match (parts.next(), parts.next()) {
             (Some(Component::Normal(first)), Some(_)) => first.to_string_lossy().to_string(),
             _ => return Ok(FileResult::IgnoredRoot),
         };
         if !has_image_extension(path) {
-            tracing::debug!(path = %path.display(), "ignoring a file without an image extension");
+            tracing::debug!(path = ?path, "ignoring a file without an image extension");
             return Ok(FileResult::RejectedExtension);
         }
         if size < self.min_bytes {
-            tracing::info!(path = %path.display(), size, min = self.min_bytes, "rejecting a file below the minimum size");
+            tracing::info!(path = ?path, size, min = self.min_bytes, "rejecting a file below the minimum size");
             return Ok(FileResult::RejectedSize);
+        }
+        if size > self.max_bytes {
+            self.refused(
+                path,
+                Refusal::TooLarge,
+                &format!("{size} bytes, above the limit of {}", self.max_bytes),
+            );
+            return Ok(FileResult::RejectedTooLarge);
         }
         let camera_id = normalize_camera_id(&folder);
         if camera_id.is_empty() {
@@ -434,11 +677,24 @@ impl FileWatcher {
             return Ok(FileResult::AlreadyProcessed);
         }
         let started = std::time::Instant::now();
-        let p = path.to_path_buf();
-        let hash = match tokio::task::spawn_blocking(move || hash_file(&p)).await {
-            Ok(Ok(h)) => h,
-            _ => {
-                tracing::warn!(path = %path.display(), "cannot read file; will retry");
+        let (root, p, max) = (self.root.clone(), path.to_path_buf(), self.max_bytes);
+        let hashing =
+            tokio::task::spawn_blocking(move || camera_fs::open_image(&root, &p, max)?.sha256());
+        let hash = match ctx
+            .beat_while(READ_TIMEOUT, tokio::time::timeout(READ_TIMEOUT, hashing))
+            .await
+        {
+            Ok(Ok(Ok(h))) => h,
+            Ok(Ok(Err(IntakeError::Missing))) => return Ok(FileResult::IgnoredRoot),
+            Ok(Ok(Err(e))) => match e.refusal() {
+                Some(r) => return Ok(self.refused(path, r, &e.to_string())),
+                None => {
+                    tracing::warn!(path = ?path, error = %e, "cannot read file; will retry");
+                    return Err(FileResult::Error);
+                }
+            },
+            Ok(Err(_)) | Err(_) => {
+                tracing::warn!(path = ?path, "reading the file did not finish in time; will retry");
                 return Err(FileResult::Error);
             }
         };
@@ -455,7 +711,8 @@ impl FileWatcher {
         }
         self.note_camera_dir(&self.root.join(&folder), known);
         let item = DetectionItem {
-            file_path: path.display().to_string(),
+            // Valid UTF-8: checked above, so this is the exact path, not a lossy one.
+            file_path: path.to_string_lossy().into_owned(),
             camera_id,
             file_hash: hash.clone(),
             file_size: size,
@@ -474,7 +731,7 @@ impl FileWatcher {
                 match e {
                     QueueError::SpoolFull { .. } => Err(FileResult::Refused),
                     _ => {
-                        tracing::error!(error = %e, path = %path.display(), "cannot queue file; will retry");
+                        tracing::error!(error = %e, path = ?path, "cannot queue file; will retry");
                         Err(FileResult::Error)
                     }
                 }

@@ -1,13 +1,19 @@
 //! The notify observer: the native (inotify) watcher, or the polling one when the
-//! native one cannot start or polling is configured. Its events are reduced to what
-//! the watcher loop needs (`FsEvent`).
+//! native one cannot start or polling is configured. Neither follows symlinks. Its
+//! events are reduced to what the watcher loop needs (`FsEvent`) and sent through a
+//! bounded channel; when the channel is full the event is dropped and the overflow
+//! flag set, which the loop answers with one rescan (like a lost-events signal).
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
 use super::ObserverType;
-use crate::supervisor::WorkerError;
+
+/// Events buffered between the observer thread and the watcher loop.
+pub const EVENT_CHANNEL_CAPACITY: usize = 4096;
 
 pub enum FsEvent {
     Touched(PathBuf),
@@ -17,20 +23,36 @@ pub enum FsEvent {
     Rescan,
 }
 
+/// Where the observer's events go.
+#[derive(Clone)]
+pub struct EventSink {
+    pub tx: mpsc::Sender<FsEvent>,
+    /// Set when an event could not be buffered.
+    pub overflow: Arc<AtomicBool>,
+}
+
+impl EventSink {
+    fn send(&self, ev: FsEvent) {
+        if let Err(mpsc::error::TrySendError::Full(_)) = self.tx.try_send(ev) {
+            self.overflow.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
 /// Start the native watcher (or the polling one) on `root`; blocking (a recursive
-/// inotify watch walks the tree).
+/// inotify watch walks the tree). `Err` says why no watch could be set up.
 pub fn start_observer(
     root: &Path,
     polling: bool,
     polling_interval: Duration,
-    tx: mpsc::UnboundedSender<FsEvent>,
-) -> Result<(Box<dyn notify::Watcher + Send>, ObserverType), WorkerError> {
+    sink: EventSink,
+) -> Result<(Box<dyn notify::Watcher + Send>, ObserverType), String> {
     use notify::{RecursiveMode, Watcher};
     let handler = move |res: notify::Result<notify::Event>| {
         let event = match res {
             Ok(e) if !e.need_rescan() => e,
             _ => {
-                let _ = tx.send(FsEvent::Rescan);
+                sink.send(FsEvent::Rescan);
                 return;
             }
         };
@@ -42,13 +64,14 @@ pub fn start_observer(
                 EventKind::Create(_) | EventKind::Modify(_) => FsEvent::Touched(path),
                 _ => continue,
             };
-            let _ = tx.send(msg);
+            sink.send(msg);
         }
     };
+    let no_follow = notify::Config::default().with_follow_symlinks(false);
     let native = if polling {
         None
     } else {
-        match notify::recommended_watcher(handler.clone()) {
+        match notify::RecommendedWatcher::new(handler.clone(), no_follow) {
             Ok(mut w) => match w.watch(root, RecursiveMode::Recursive) {
                 Ok(()) => Some(Box::new(w) as Box<dyn notify::Watcher + Send>),
                 Err(e) => {
@@ -65,10 +88,10 @@ pub fn start_observer(
     if let Some(w) = native {
         return Ok((w, ObserverType::Native));
     }
-    let cfg = notify::Config::default().with_poll_interval(polling_interval);
+    let cfg = no_follow.with_poll_interval(polling_interval);
     let mut w = notify::PollWatcher::new(handler, cfg)
-        .map_err(|e| WorkerError::new(format!("cannot start the polling watcher: {e}")))?;
+        .map_err(|e| format!("cannot start the polling watcher: {e}"))?;
     w.watch(root, RecursiveMode::Recursive)
-        .map_err(|e| WorkerError::new(format!("cannot watch {}: {e}", root.display())))?;
+        .map_err(|e| format!("cannot watch {root:?}: {e}"))?;
     Ok((Box::new(w), ObserverType::Polling))
 }

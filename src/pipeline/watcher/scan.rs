@@ -1,13 +1,27 @@
-//! Directory walks of the camera root (blocking; run on the blocking pool).
+//! Directory walks of the camera root (blocking; run on the blocking pool). A walk
+//! never follows a symlink (entry types come from `readdir`, not `stat`), skips files
+//! the ledger has already judged, and stops after `limit` new files (the caller asks
+//! again once it has room).
 
-use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
-/// Every file below `root` (for the catch-up scan) and every camera folder:
-/// `(Some(file), None)` or `(None, Some(folder name))`.
-pub fn scan(root: &Path) -> Vec<(Option<PathBuf>, Option<String>)> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
+use super::ledger::{ledger_key, LedgerView};
+
+/// What a walk found.
+#[derive(Debug, Default)]
+pub struct Found {
+    /// Files not judged before, up to the limit.
+    pub files: Vec<PathBuf>,
+    /// Folder names directly under the root (camera folders).
+    pub cameras: Vec<std::ffi::OsString>,
+    /// The limit was reached; more files may be waiting.
+    pub truncated: bool,
+}
+
+/// Walk `dir` (below or equal to `root`).
+pub fn scan(root: &Path, dir: &Path, judged: &LedgerView, limit: usize) -> Found {
+    let mut found = Found::default();
+    let mut stack = vec![dir.to_path_buf()];
     while let Some(dir) = stack.pop() {
         let Ok(entries) = std::fs::read_dir(&dir) else {
             continue;
@@ -17,21 +31,28 @@ pub fn scan(root: &Path) -> Vec<(Option<PathBuf>, Option<String>)> {
             match entry.file_type() {
                 Ok(t) if t.is_dir() => {
                     if dir == root {
-                        out.push((None, Some(entry.file_name().to_string_lossy().to_string())));
+                        found.cameras.push(entry.file_name());
                     }
                     stack.push(path);
                 }
-                Ok(t) if t.is_file() => out.push((Some(path), None)),
-                _ => {}
+                Ok(_) => {
+                    // Symlinks and special files are listed too: the watcher refuses
+                    // them with a counted reason instead of ignoring them silently.
+                    // `DirEntry::metadata` does not follow symlinks.
+                    if let Ok(meta) = entry.metadata() {
+                        if judged.contains(&ledger_key(&path, meta.len(), meta.modified().ok())) {
+                            continue;
+                        }
+                    }
+                    if found.files.len() >= limit {
+                        found.truncated = true;
+                        return found;
+                    }
+                    found.files.push(path);
+                }
+                Err(_) => {}
             }
         }
     }
-    out
-}
-
-pub fn hash_file(path: &Path) -> std::io::Result<String> {
-    let mut f = std::fs::File::open(path)?;
-    let mut hasher = Sha256::new();
-    std::io::copy(&mut f, &mut hasher)?;
-    Ok(format!("{:x}", hasher.finalize()))
+    found
 }
