@@ -179,6 +179,8 @@ const MAX_PENDING: usize = 50_000;
 const MAX_REFUSED: usize = 50_000;
 /// Wait before trying again to set up a watch that could not be set up.
 const WATCH_RETRY: Duration = Duration::from_secs(5);
+/// How long a root that disappeared stays missing before the watcher recreates it.
+const RECREATE_AFTER: Duration = Duration::from_secs(2);
 
 /// What `/api/system/pipeline` reports about the watcher.
 pub struct WatcherStatus {
@@ -246,6 +248,9 @@ struct Lane {
     refused: HashSet<String>,
     watch: Option<Watch>,
     watch_retry_at: Option<Instant>,
+    /// Since when the root has been missing: it is recreated after a grace period, so
+    /// an operator's `mv cams cams.old; mkdir cams` is not raced.
+    missing_since: Option<Instant>,
 }
 
 pub struct FileWatcher {
@@ -335,6 +340,7 @@ impl FileWatcher {
             refused: HashSet::new(),
             watch: None,
             watch_retry_at: None,
+            missing_since: None,
         };
         let tick = (self.debounce / 4).clamp(Duration::from_millis(20), Duration::from_millis(250));
         loop {
@@ -380,7 +386,24 @@ impl FileWatcher {
         let identity = match dir_identity(&self.root) {
             Some(id) => Some(id),
             None if std::fs::symlink_metadata(&self.root).is_err() => {
-                // Removed (or never there): recreate it, as at first start.
+                // Never there: create it at once. Removed while watched: give the
+                // operator a moment to put a new one in place, then recreate it.
+                if lane.watch.is_some() {
+                    lane.missing_since = Some(Instant::now());
+                }
+                if lane
+                    .missing_since
+                    .is_some_and(|t| t.elapsed() < RECREATE_AFTER)
+                {
+                    self.lost_root(
+                        lane,
+                        format!(
+                            "camera root {:?} is missing; it is recreated if it stays missing",
+                            self.root
+                        ),
+                    );
+                    return;
+                }
                 match std::fs::create_dir_all(&self.root) {
                     Ok(()) => dir_identity(&self.root),
                     Err(e) => {
@@ -394,6 +417,7 @@ impl FileWatcher {
             }
             None => None,
         };
+        lane.missing_since = None;
         let Some(identity) = identity else {
             self.lost_root(
                 lane,
