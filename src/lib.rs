@@ -6,13 +6,17 @@ pub mod api;
 pub mod breaker;
 pub mod config;
 pub mod events;
+pub mod health;
+pub mod json;
 pub mod pipeline;
 pub mod prom;
 pub mod redis;
 pub mod service;
 pub mod state;
+pub mod store;
 pub mod supervisor;
 pub mod time;
+pub mod ws;
 
 pub use config::Config;
 pub use service::Service;

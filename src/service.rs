@@ -11,13 +11,17 @@ use crate::api::{self, HttpServer};
 use crate::breaker::BreakerRegistry;
 use crate::config::Config;
 use crate::events::EventBus;
-use crate::pipeline::degradation::{DegradationManager, LiveProbe};
+use crate::health::degradation::DegradationManager;
+use crate::health::prober::Prober;
+use crate::health::Health;
 use crate::pipeline::queue::FallbackStats;
 use crate::pipeline::{Pipeline, PipelineError};
 use crate::prom::Metrics;
 use crate::redis::RedisLink;
 use crate::state::AppState;
+use crate::store::Store;
 use crate::supervisor::{Supervisor, SupervisorError};
+use crate::ws::{EventBroadcaster, Hub, SystemBroadcaster};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -61,13 +65,18 @@ impl Service {
         ));
         let ai = Arc::new(AiClients::new(&config, breakers.clone(), metrics.clone()));
         let redis = Arc::new(RedisLink::new(&config.redis.url));
+        let store = Arc::new(Store::new(&config.postgres.url).map_err(PipelineError::from)?);
         let fallback = Arc::new(FallbackStats::default());
+        let prober = Prober::new(
+            &config.health,
+            store.clone(),
+            redis.clone(),
+            ai.clone(),
+            metrics.clone(),
+        );
         let degradation = Arc::new(DegradationManager::new(
             &config,
-            Arc::new(LiveProbe {
-                ai: ai.clone(),
-                redis: redis.clone(),
-            }),
+            Arc::new(prober.clone()),
             fallback.clone(),
             metrics.clone(),
             events.clone(),
@@ -75,6 +84,7 @@ impl Service {
         let pipeline = Arc::new(
             Pipeline::build(
                 &config,
+                store.clone(),
                 redis.clone(),
                 ai.clone(),
                 fallback.clone(),
@@ -83,9 +93,36 @@ impl Service {
             )
             .await?,
         );
+        let health = Arc::new(Health::new(
+            prober,
+            breakers.clone(),
+            supervisor.clone(),
+            pipeline.watcher.status().clone(),
+            degradation.clone(),
+            events.clone(),
+        ));
+        let hub = Hub::new(config.websocket.client_buffer, metrics.clone());
+        let event_broadcaster = EventBroadcaster::new(
+            hub.clone(),
+            events.clone(),
+            redis.clone(),
+            &config.redis.url,
+            &config.breaker,
+            metrics.clone(),
+        );
+        let system_broadcaster = SystemBroadcaster::new(
+            hub.clone(),
+            events.clone(),
+            health.clone(),
+            degradation.clone(),
+            supervisor.clone(),
+            pipeline.clone(),
+        );
+        let critical = |name: &str| config.is_critical_worker(name);
         pipeline.register(&supervisor, &config)?;
-        supervisor
-            .register(degradation.worker(config.is_critical_worker("degradation_manager")))?;
+        supervisor.register(degradation.worker(critical("degradation_manager")))?;
+        supervisor.register(event_broadcaster.worker(critical("event_broadcaster")))?;
+        supervisor.register(system_broadcaster.worker(critical("system_broadcaster")))?;
         extra(&supervisor)?;
         let state = Arc::new(AppState {
             config: config.clone(),
@@ -95,9 +132,14 @@ impl Service {
             breakers,
             ai,
             redis,
+            store,
             fallback,
             degradation,
             pipeline,
+            health,
+            hub,
+            event_broadcaster,
+            system_broadcaster,
         });
         let http = api::serve(state.clone()).map_err(|source| StartError::Bind {
             bind: config.server.bind.clone(),

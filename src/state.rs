@@ -7,12 +7,15 @@ use crate::ai::AiClients;
 use crate::breaker::BreakerRegistry;
 use crate::config::Config;
 use crate::events::EventBus;
-use crate::pipeline::degradation::DegradationManager;
+use crate::health::degradation::DegradationManager;
+use crate::health::Health;
 use crate::pipeline::queue::FallbackStats;
 use crate::pipeline::Pipeline;
 use crate::prom::Metrics;
 use crate::redis::RedisLink;
+use crate::store::Store;
 use crate::supervisor::Supervisor;
+use crate::ws::{EventBroadcaster, Hub, SystemBroadcaster};
 
 pub struct AppState {
     pub config: Arc<Config>,
@@ -22,7 +25,12 @@ pub struct AppState {
     pub breakers: Arc<BreakerRegistry>,
     pub ai: Arc<AiClients>,
     pub redis: Arc<RedisLink>,
+    pub store: Arc<Store>,
     pub fallback: Arc<FallbackStats>,
     pub degradation: Arc<DegradationManager>,
     pub pipeline: Arc<Pipeline>,
+    pub health: Arc<Health>,
+    pub hub: Arc<Hub>,
+    pub event_broadcaster: Arc<EventBroadcaster>,
+    pub system_broadcaster: Arc<SystemBroadcaster>,
 }

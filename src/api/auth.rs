@@ -6,6 +6,10 @@
 //! - No keys: non-read requests are accepted only from loopback peers (403 otherwise).
 //! - Reads are open unless `auth.protect_reads`, then the same rules apply to them.
 //! - Liveness/readiness probes are always open so orchestrators never need a key.
+//! - The WebSocket (`/ws`) is treated like a write: it streams every event, so it needs
+//!   a key when keys are configured (also accepted as the `api_key` query parameter or
+//!   the `Sec-WebSocket-Protocol: api-key.<key>` subprotocol, which browsers can send),
+//!   and loopback otherwise.
 //!
 //! The key is read from `X-API-Key`, or from `Authorization: Bearer <key>` (what
 //! Prometheus can send when `protect_reads` covers `/metrics`). Keys are compared in
@@ -30,6 +34,12 @@ const OPEN_PATHS: [&str; 4] = [
     "/api/system/health/ready",
 ];
 
+/// The WebSocket endpoint.
+pub const WS_PATH: &str = "/ws";
+
+/// The subprotocol prefix that carries a key on a WebSocket upgrade.
+pub const WS_KEY_PROTOCOL: &str = "api-key.";
+
 #[derive(Debug, PartialEq, Eq)]
 pub enum Denied {
     MissingOrInvalidKey,
@@ -44,7 +54,8 @@ pub fn authorize(
     peer: Option<IpAddr>,
     presented_key: Option<&str>,
 ) -> Result<(), Denied> {
-    let is_read = matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
+    let is_read =
+        matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) && path != WS_PATH;
     if (is_read && !auth.protect_reads) || OPEN_PATHS.contains(&path) {
         return Ok(());
     }
@@ -91,11 +102,34 @@ fn presented_key(req: &ServiceRequest) -> Option<String> {
     if let Some(v) = headers.get("x-api-key").and_then(|v| v.to_str().ok()) {
         return Some(v.trim().to_string());
     }
-    headers
+    if let Some(v) = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .map(|v| v.trim().to_string())
+    {
+        return Some(v.trim().to_string());
+    }
+    if req.path() != WS_PATH {
+        return None;
+    }
+    ws_protocol_key(headers).or_else(|| {
+        serde_urlencoded::from_str::<Vec<(String, String)>>(req.query_string())
+            .ok()?
+            .into_iter()
+            .find(|(k, _)| k == "api_key")
+            .map(|(_, v)| v)
+    })
+}
+
+/// The key offered as a `Sec-WebSocket-Protocol` of the form `api-key.<key>`.
+pub fn ws_protocol_key(headers: &actix_web::http::header::HeaderMap) -> Option<String> {
+    headers
+        .get_all("sec-websocket-protocol")
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .find_map(|p| p.strip_prefix(WS_KEY_PROTOCOL))
+        .map(str::to_string)
 }
 
 /// actix middleware applying [`authorize`]; a denial is answered here as JSON.

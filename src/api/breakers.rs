@@ -7,28 +7,14 @@ use serde::Serialize;
 
 use super::error::{ApiError, ErrorBody};
 use crate::breaker::{BreakerSnapshot, BreakerState};
+use crate::json::OrderedMap;
 use crate::state::AppState;
-
-/// The breakers keyed by name, in registry order (a JSON object keeps the order in
-/// which it is written).
-pub struct ByName(Vec<BreakerSnapshot>);
-
-impl Serialize for ByName {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let mut map = s.serialize_map(Some(self.0.len()))?;
-        for b in &self.0 {
-            map.serialize_entry(&b.name, b)?;
-        }
-        map.end()
-    }
-}
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct BreakersResponse {
     /// Every breaker keyed by its name, in registry order.
     #[schema(value_type = std::collections::HashMap<String, BreakerSnapshot>)]
-    circuit_breakers: ByName,
+    circuit_breakers: OrderedMap<BreakerSnapshot>,
     total_count: usize,
     open_count: usize,
     timestamp: DateTime<Utc>,
@@ -56,7 +42,12 @@ pub async fn list(state: Data<AppState>) -> HttpResponse {
     HttpResponse::Ok().json(BreakersResponse {
         total_count: circuit_breakers.len(),
         open_count: open,
-        circuit_breakers: ByName(circuit_breakers),
+        circuit_breakers: OrderedMap(
+            circuit_breakers
+                .into_iter()
+                .map(|b| (b.name.clone(), b))
+                .collect(),
+        ),
         timestamp: crate::time::now(),
     })
 }

@@ -5,12 +5,14 @@
 pub mod auth;
 mod breakers;
 pub mod error;
+mod health;
 mod memo;
 mod openapi;
 mod pipeline;
 mod probes;
 mod query;
 mod supervisor;
+mod ws;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServerHandle, ServiceFactory, ServiceRequest, ServiceResponse};
@@ -60,6 +62,14 @@ pub fn routes() -> Vec<RouteDef> {
     vec![
         route(Method::GET, "/health", probes::health),
         route(Method::GET, "/api/system/health/live", probes::live),
+        route(Method::GET, "/ready", health::ready),
+        route(Method::GET, "/api/system/health/ready", health::ready_alias),
+        route(Method::GET, "/api/system/health/full", health::full),
+        route(
+            Method::GET,
+            "/api/system/health/websocket",
+            health::websocket,
+        ),
         route(Method::GET, "/metrics", probes::metrics),
         route(Method::GET, "/openapi.json", openapi::document),
         route(Method::GET, "/api/system/supervisor", sup::status),
@@ -100,6 +110,8 @@ pub fn routes() -> Vec<RouteDef> {
             pipeline::requeue,
         ),
         route(Method::GET, "/api/system/circuit-breakers", breakers::list),
+        route(Method::GET, "/api/system/websocket/events", ws::events),
+        route(Method::GET, "/ws", ws::socket),
         route(
             Method::POST,
             "/api/system/circuit-breakers/{name}/reset",

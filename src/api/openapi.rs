@@ -4,16 +4,18 @@ use actix_web::HttpResponse;
 use std::sync::OnceLock;
 use utoipa::OpenApi;
 
-use super::{breakers, pipeline, probes, supervisor};
+use super::{breakers, health, pipeline, probes, supervisor, ws};
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "watchpost", description = "Monitoring and self-supervision core of a self-hosted AI camera pipeline."),
     paths(
-        probes::health, probes::live, probes::metrics, document,
+        probes::health, probes::live, health::ready, health::ready_alias, health::full,
+        health::websocket, probes::metrics, document,
         supervisor::status, supervisor::status_alias, supervisor::start, supervisor::stop,
         supervisor::restart, supervisor::reset, supervisor::history,
         pipeline::status, pipeline::requeue, breakers::list, breakers::reset,
+        ws::events, ws::socket,
     ),
     components(schemas(super::error::ErrorBody)),
     modifiers(&ApiKeyScheme)

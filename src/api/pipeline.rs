@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::error::{ApiError, ErrorBody};
 use super::memo::Memos;
-use crate::pipeline::degradation::DegradationSnapshot;
+use crate::health::degradation::DegradationSnapshot;
 use crate::pipeline::{BatchAggregatorView, DeadLettersView, FileWatcherView};
 use crate::state::AppState;
 use crate::supervisor::WorkerStatus;

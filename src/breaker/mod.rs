@@ -18,7 +18,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::config::{secs, BreakerConfig};
-use crate::events::EventBus;
+use crate::events::{CircuitBreakerStateChanged, Event, EventBus};
 use crate::prom::Metrics;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -320,16 +320,14 @@ impl CircuitBreaker {
         }
         self.metrics
             .breaker_transition(&self.name, from.as_str(), to.as_str());
-        self.events.publish(
-            "circuit_breaker.state_changed",
-            "system",
-            serde_json::json!({
-                "name": self.name,
-                "previous_state": from.as_str(),
-                "new_state": to.as_str(),
-                "failure_count": inner.consecutive_failures,
-            }),
-        );
+        self.events.publish(Event::CircuitBreakerStateChanged(
+            CircuitBreakerStateChanged {
+                name: self.name.clone(),
+                previous_state: from.as_str().into(),
+                new_state: to.as_str().into(),
+                failure_count: inner.consecutive_failures,
+            },
+        ));
     }
 
     /// Force `closed`; returns the state before.

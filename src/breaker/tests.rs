@@ -210,16 +210,16 @@ async fn transitions_are_published() {
     open_it(&b).await;
     b.reset();
     let a = rx.try_recv().expect("open event");
-    assert_eq!(a.event_type, "circuit_breaker.state_changed");
+    assert_eq!(a.kind().name(), "circuit_breaker.state_changed");
     assert_eq!(
         (
-            a.data["previous_state"].as_str(),
-            a.data["new_state"].as_str()
+            a.data()["previous_state"].as_str(),
+            a.data()["new_state"].as_str()
         ),
         (Some("closed"), Some("open"))
     );
     let c = rx.try_recv().expect("close event");
-    assert_eq!(c.data["new_state"], "closed");
+    assert_eq!(c.data()["new_state"], "closed");
 }
 
 #[test]

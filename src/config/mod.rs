@@ -29,6 +29,7 @@ pub struct Config {
     pub queue: QueueConfig,
     pub cleanup: CleanupConfig,
     pub performance: PerformanceConfig,
+    pub websocket: WebSocketConfig,
 }
 
 /// Turn a configured number of seconds into a `Duration` (validated non-negative and finite).
@@ -418,6 +419,24 @@ impl Default for CleanupConfig {
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
+pub struct WebSocketConfig {
+    /// Messages queued per client; a client that falls this far behind is dropped.
+    pub client_buffer: usize,
+    /// Seconds between pings; a client silent for two periods is dropped.
+    pub ping_interval_seconds: f64,
+}
+
+impl Default for WebSocketConfig {
+    fn default() -> Self {
+        Self {
+            client_buffer: 256,
+            ping_interval_seconds: 30.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
 pub struct PerformanceConfig {
     pub sample_interval_seconds: f64,
     pub history_size: usize,
@@ -539,6 +558,10 @@ impl Config {
                 self.performance.sample_interval_seconds,
             ),
             ("queue.claim_idle_seconds", self.queue.claim_idle_seconds),
+            (
+                "websocket.ping_interval_seconds",
+                self.websocket.ping_interval_seconds,
+            ),
         ];
         for (key, value) in positive {
             check(
@@ -571,7 +594,7 @@ impl Config {
             );
         }
         // Counts, each within a range that keeps every use of it finite and sane.
-        let counts: [(&str, u64, u64, u64); 17] = [
+        let counts: [(&str, u64, u64, u64); 18] = [
             (
                 "batch.max_detections",
                 self.batch.max_detections,
@@ -664,6 +687,12 @@ impl Config {
                 1 << 30,
             ),
             ("server.workers", self.server.workers as u64, 1, 64),
+            (
+                "websocket.client_buffer",
+                self.websocket.client_buffer as u64,
+                1,
+                100_000,
+            ),
         ];
         for (key, value, min, max) in counts {
             check(

@@ -11,10 +11,10 @@ use std::time::Instant;
 use super::batch::ClosedBatch;
 use super::consume::{consume, Failure, ItemOutcome, Stage, StageSettings};
 use super::queue::{DeadReason, Delivery, Queue};
-use super::store::{NewEvent, Store, StoredDetection};
 use crate::ai::AiClients;
-use crate::events::EventBus;
+use crate::events::{Event, EventBus, EventCreated};
 use crate::prom::Metrics;
+use crate::store::{NewEvent, Store, StoredDetection};
 use crate::supervisor::{WorkerContext, WorkerError, WorkerSpec};
 use crate::time::unix_to_datetime;
 
@@ -123,18 +123,14 @@ impl AnalysisWorker {
         {
             Some(event_id) => {
                 tracing::info!(event_id, batch_id = %batch.batch_id, risk_score = risk.risk_score, "security event created");
-                self.events.publish(
-                    "event.created",
-                    "events",
-                    serde_json::json!({
-                        "event_id": event_id,
-                        "batch_id": batch.batch_id,
-                        "camera_id": batch.camera_id,
-                        "risk_score": risk.risk_score,
-                        "risk_level": risk.risk_level.as_str(),
-                        "summary": risk.summary,
-                    }),
-                );
+                self.events.publish(Event::EventCreated(EventCreated {
+                    event_id,
+                    batch_id: batch.batch_id.clone(),
+                    camera_id: batch.camera_id.clone(),
+                    risk_score: i64::from(risk.risk_score),
+                    risk_level: risk.risk_level.as_str().into(),
+                    summary: risk.summary.clone(),
+                }));
                 Ok(if risk.fallback {
                     ItemOutcome::CreatedFallback
                 } else {

@@ -11,9 +11,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::camera_fs;
-use super::store::{Store, StoreError};
 use crate::config::{parse_time_of_day, CleanupConfig};
-use crate::events::EventBus;
+use crate::events::{Deleted, Event, EventBus, JobCompleted, JobFailed, JobProgress, JobStarted};
+use crate::store::{Store, StoreError};
 use crate::supervisor::{WorkerContext, WorkerError, WorkerSpec};
 
 const JOB: &str = "cleanup";
@@ -28,12 +28,8 @@ pub struct CleanupService {
     pub events: EventBus,
 }
 
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct CleanupReport {
-    pub deleted_detections: u64,
-    pub deleted_events: u64,
-    pub deleted_files: u64,
-}
+/// What one cleanup pass deleted (the same counts its job events carry).
+pub type CleanupReport = Deleted;
 
 /// The most recent scheduled instant at or before `now` (local `HH:MM`).
 pub fn last_scheduled(now: DateTime<Local>, hour: u32, minute: u32) -> DateTime<Utc> {
@@ -105,11 +101,11 @@ impl CleanupService {
         let job_id = uuid::Uuid::new_v4().to_string();
         let started = std::time::Instant::now();
         let cutoff = Utc::now() - ChronoDuration::days(i64::from(self.config.retention_days));
-        self.events.publish(
-            "job.started",
-            "jobs",
-            serde_json::json!({"job_id": job_id, "job_type": JOB, "retention_days": self.config.retention_days}),
-        );
+        self.events.publish(Event::JobStarted(JobStarted {
+            job_id: job_id.clone(),
+            job_type: JOB.into(),
+            retention_days: self.config.retention_days,
+        }));
         let result = self.sweep(ctx, &job_id, cutoff).await;
         match &result {
             Ok(report) => {
@@ -122,26 +118,20 @@ impl CleanupService {
                     files = report.deleted_files,
                     "cleanup completed"
                 );
-                self.events.publish(
-                    "job.completed",
-                    "jobs",
-                    serde_json::json!({
-                        "job_id": job_id,
-                        "job_type": JOB,
-                        "deleted_detections": report.deleted_detections,
-                        "deleted_events": report.deleted_events,
-                        "deleted_files": report.deleted_files,
-                        "duration_seconds": started.elapsed().as_secs_f64(),
-                    }),
-                );
+                self.events.publish(Event::JobCompleted(JobCompleted::new(
+                    &job_id,
+                    JOB,
+                    *report,
+                    started.elapsed().as_secs_f64(),
+                )));
             }
             Err(e) => {
                 tracing::error!(error = %e, "cleanup failed");
-                self.events.publish(
-                    "job.failed",
-                    "jobs",
-                    serde_json::json!({"job_id": job_id, "job_type": JOB, "error": e.to_string()}),
-                );
+                self.events.publish(Event::JobFailed(JobFailed {
+                    job_id: job_id.clone(),
+                    job_type: JOB.into(),
+                    error: e.to_string(),
+                }));
             }
         }
         result
@@ -179,18 +169,8 @@ impl CleanupService {
     }
 
     fn progress(&self, job_id: &str, phase: &str, r: &CleanupReport) {
-        self.events.publish(
-            "job.progress",
-            "jobs",
-            serde_json::json!({
-                "job_id": job_id,
-                "job_type": JOB,
-                "phase": phase,
-                "deleted_detections": r.deleted_detections,
-                "deleted_events": r.deleted_events,
-                "deleted_files": r.deleted_files,
-            }),
-        );
+        self.events
+            .publish(Event::JobProgress(JobProgress::new(job_id, JOB, phase, *r)));
     }
 
     /// Delete images no detection refers to any more: only below the camera root, and

@@ -16,11 +16,11 @@ use super::batch::BatchAggregator;
 use super::camera_fs::{self, IntakeError};
 use super::consume::{consume, Failure, ItemOutcome, Stage, StageSettings};
 use super::queue::{DeadReason, Delivery, Queue};
-use super::store::Store;
 use super::watcher::DetectionItem;
 use crate::ai::{AiClients, AiError};
-use crate::events::EventBus;
+use crate::events::{DetectionNew, Event, EventBus};
 use crate::prom::Metrics;
+use crate::store::Store;
 use crate::supervisor::{WorkerContext, WorkerError, WorkerSpec};
 
 /// Bound on reading one image from the camera folder (a hung share must not hold the
@@ -163,16 +163,12 @@ impl DetectionWorker {
                 .map_err(|e| dependency(&e))?;
             // At-least-once, like the queue: a redelivered item announces its
             // detections again with the same ids, so clients can de-duplicate.
-            self.events.publish(
-                "detection.new",
-                "detections",
-                serde_json::json!({
-                    "detection_id": id,
-                    "camera_id": item.camera_id,
-                    "object_type": det.object_type,
-                    "confidence": det.confidence,
-                }),
-            );
+            self.events.publish(Event::DetectionNew(DetectionNew {
+                detection_id: *id,
+                camera_id: item.camera_id.clone(),
+                object_type: det.object_type.clone(),
+                confidence: det.confidence,
+            }));
         }
         if ids.is_empty() {
             Ok(ItemOutcome::NoDetections)

@@ -9,10 +9,8 @@ pub mod batch;
 pub mod camera_fs;
 pub mod cleanup;
 pub mod consume;
-pub mod degradation;
 pub mod detection;
 pub mod queue;
-pub mod store;
 pub mod watcher;
 
 use serde::Serialize;
@@ -24,13 +22,13 @@ use crate::config::Config;
 use crate::events::EventBus;
 use crate::prom::Metrics;
 use crate::redis::RedisLink;
+use crate::store::{Store, StoreError};
 use crate::supervisor::{Supervisor, SupervisorError, WorkerContext, WorkerError, WorkerSpec};
 use analysis::AnalysisWorker;
 use batch::{BatchAggregator, OpenBatch};
 use cleanup::CleanupService;
 use detection::DetectionWorker;
 use queue::{FallbackStats, Queue, QueueError};
-use store::{Store, StoreError};
 use watcher::{FileWatcher, ObserverType};
 
 #[derive(Debug, thiserror::Error)]
@@ -134,13 +132,13 @@ pub struct Pipeline {
 impl Pipeline {
     pub async fn build(
         config: &Config,
+        store: Arc<Store>,
         redis: Arc<RedisLink>,
         ai: Arc<AiClients>,
         fallback: Arc<FallbackStats>,
         events: EventBus,
         metrics: Arc<Metrics>,
     ) -> Result<Self, PipelineError> {
-        let store = Arc::new(Store::new(&config.postgres.url)?);
         let open = |name: &'static str| {
             Queue::open(
                 name,

@@ -66,6 +66,10 @@ pub struct Metrics {
     batch_age: HistogramVec,
     stage_duration: HistogramVec,
     pipeline_items: IntCounterVec,
+    // WebSocket
+    ws_connections: IntGaugeVec,
+    ws_messages: IntCounterVec,
+    ws_dropped: IntCounterVec,
 }
 
 fn opts(name: &str, help: &str) -> Opts {
@@ -239,7 +243,7 @@ impl Metrics {
             dependency_up: register(
                 r,
                 IntGaugeVec::new(
-                    opts("dependency_up", "1 when the last health check of a dependency succeeded (AI services: as judged by the degradation manager)."),
+                    opts("dependency_up", "1 when the last health probe of a dependency (postgres, redis, each AI service) succeeded."),
                     &["dependency"],
                 )
                 .expect("valid metric"),
@@ -375,6 +379,30 @@ impl Metrics {
                 IntCounterVec::new(
                     opts("pipeline_items_total", "Items finished by a pipeline worker, by stage and result."),
                     &["stage", "result"],
+                )
+                .expect("valid metric"),
+            ),
+            ws_connections: register(
+                r,
+                IntGaugeVec::new(
+                    opts("websocket_connections", "WebSocket clients connected now."),
+                    &[],
+                )
+                .expect("valid metric"),
+            ),
+            ws_messages: register(
+                r,
+                IntCounterVec::new(
+                    opts("websocket_messages_sent_total", "Messages queued to WebSocket clients, by channel (one per client)."),
+                    &["channel"],
+                )
+                .expect("valid metric"),
+            ),
+            ws_dropped: register(
+                r,
+                IntCounterVec::new(
+                    opts("websocket_clients_dropped_total", "WebSocket clients disconnected, by reason (slow, unresponsive, write_timeout, closed)."),
+                    &["reason"],
                 )
                 .expect("valid metric"),
             ),
@@ -526,6 +554,13 @@ impl Metrics {
         self.ai_request_duration
             .with_label_values(&[service, operation, outcome])
             .observe(seconds);
+    }
+
+    /// A probed dependency exists: publish it as down until its first probe.
+    pub fn dependency_known(&self, dependency: &str) {
+        self.dependency_up.with_label_values(&[dependency]).set(0);
+        self.dependency_probe_duration
+            .with_label_values(&[dependency]);
     }
 
     pub fn dependency_state(&self, dependency: &str, up: bool) {
@@ -683,6 +718,33 @@ impl Metrics {
                     .with_label_values(&[s.label(), o.label()]);
             }
         }
+    }
+
+    /// Publish the WebSocket series at 0.
+    pub fn websocket_known<C: Label, R: Label>(&self) {
+        self.websocket_clients(0);
+        for c in C::all() {
+            self.ws_messages.with_label_values(&[c.label()]);
+        }
+        for r in R::all() {
+            self.ws_dropped.with_label_values(&[r.label()]);
+        }
+    }
+
+    pub fn websocket_clients(&self, n: usize) {
+        self.ws_connections
+            .with_label_values::<&str>(&[])
+            .set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+
+    pub fn websocket_messages_sent(&self, channel: impl Label, n: u64) {
+        self.ws_messages
+            .with_label_values(&[channel.label()])
+            .inc_by(n);
+    }
+
+    pub fn websocket_client_dropped(&self, reason: impl Label) {
+        self.ws_dropped.with_label_values(&[reason.label()]).inc();
     }
 
     pub fn stage_timed(&self, stage: &str, seconds: f64) {

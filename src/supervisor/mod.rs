@@ -26,7 +26,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{secs, SupervisorConfig};
-use crate::events::EventBus;
+use crate::events::{Event, EventBus, WorkerStatusChanged};
 use crate::prom::Metrics;
 use history::History;
 use worker::Heartbeat;
@@ -459,17 +459,14 @@ impl Shared {
         self.metrics
             .worker_state_changed(&slot.spec.name, status.as_str());
         if previous != status {
-            self.events.publish(
-                "worker.status_changed",
-                "system",
-                serde_json::json!({
-                    "worker_name": slot.spec.name,
-                    "status": status.as_str(),
-                    "previous_status": previous.as_str(),
-                    "restart_count": slot.restart_count,
-                    "error": slot.error,
-                }),
-            );
+            self.events
+                .publish(Event::WorkerStatusChanged(WorkerStatusChanged {
+                    worker_name: slot.spec.name.clone(),
+                    status: status.as_str().into(),
+                    previous_status: previous.as_str().into(),
+                    restart_count: slot.restart_count,
+                    error: slot.error.clone(),
+                }));
         }
     }
 

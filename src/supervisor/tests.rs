@@ -334,8 +334,8 @@ async fn every_state_change_is_published() {
     sup.stop_worker("good").await.expect("stop");
     let mut seen = Vec::new();
     while let Ok(ev) = rx.try_recv() {
-        assert_eq!(ev.event_type, "worker.status_changed");
-        seen.push(ev.data["status"].as_str().unwrap_or_default().to_string());
+        assert_eq!(ev.kind().name(), "worker.status_changed");
+        seen.push(ev.data()["status"].as_str().unwrap_or_default().to_string());
     }
     assert_eq!(seen, vec!["running", "stopped"]);
 }

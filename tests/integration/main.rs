@@ -7,6 +7,7 @@ mod support;
 mod foundation;
 mod harness;
 mod hostile;
+mod live;
 mod pipeline;
 mod resilience;
 mod slow_deps;

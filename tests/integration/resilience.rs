@@ -7,7 +7,7 @@ use bytes::Bytes;
 use serde_json::Value;
 use std::sync::atomic::Ordering;
 use watchpost::ai::{AiError, RiskLevel, FALLBACK_SUMMARY};
-use watchpost::pipeline::degradation::Mode as DegMode;
+use watchpost::health::degradation::Mode as DegMode;
 use watchpost::{Config, Service};
 
 fn config(

@@ -104,7 +104,7 @@ async fn crashed_worker_is_restarted_and_history_shows_crashed_then_success() {
     let (s, status) = get(format!("{}/api/system/supervisor", h.base)).await;
     assert_eq!(s, 200);
     assert_eq!(status["running"], true);
-    // The seven production workers, in registration order, then the two test workers.
+    // The nine production workers, in registration order, then the two test workers.
     let names: Vec<&str> = status["workers"]
         .as_array()
         .expect("workers")
@@ -121,11 +121,13 @@ async fn crashed_worker_is_restarted_and_history_shows_crashed_then_success() {
             "cleanup_service",
             "queue_replayer",
             "degradation_manager",
+            "event_broadcaster",
+            "system_broadcaster",
             "crashy",
             "steady"
         ]
     );
-    assert_eq!(status["worker_count"], 9);
+    assert_eq!(status["worker_count"], 11);
     let w = worker(&status, "crashy");
     assert_eq!(w["status"], "running");
     assert_eq!(w["max_restarts"], 20);

@@ -30,7 +30,7 @@ use std::time::Duration;
 
 use super::queue::Queue;
 use crate::config::{secs, BatchConfig};
-use crate::events::EventBus;
+use crate::events::{DetectionBatch, Event, EventBus};
 use crate::prom::{Label, Metrics};
 use crate::redis::RedisLink;
 use crate::supervisor::{WorkerContext, WorkerError, WorkerSpec};
@@ -331,19 +331,15 @@ impl BatchAggregator {
         self.metrics
             .batch_closed(b.reason, b.detection_ids.len(), age);
         tracing::info!(batch_id = %b.batch_id, camera_id = %b.camera_id, detections = b.detection_ids.len(), reason = b.reason.label(), "batch closed");
-        self.events.publish(
-            "detection.batch",
-            "detections",
-            serde_json::json!({
-                "batch_id": b.batch_id,
-                "camera_id": b.camera_id,
-                "detection_count": b.detection_ids.len(),
-                "detection_ids": b.detection_ids,
-                "started_at": unix_to_datetime(b.started_at),
-                "closed_at": unix_to_datetime(b.closed_at),
-                "reason": b.reason.label(),
-            }),
-        );
+        self.events.publish(Event::DetectionBatch(DetectionBatch {
+            batch_id: b.batch_id.clone(),
+            camera_id: b.camera_id.clone(),
+            detection_count: b.detection_ids.len(),
+            detection_ids: b.detection_ids.clone(),
+            started_at: unix_to_datetime(b.started_at),
+            closed_at: unix_to_datetime(b.closed_at),
+            reason: b.reason.label().into(),
+        }));
     }
 
     /// Every open batch, Redis (as of the last tick or add) and memory, oldest first.

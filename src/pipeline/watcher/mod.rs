@@ -40,7 +40,7 @@ use super::camera_fs::{self, dir_identity, is_clean_name, IntakeError, Refusal};
 use super::detection::READ_TIMEOUT;
 use super::queue::{Queue, QueueError};
 use crate::config::{secs, Config};
-use crate::events::EventBus;
+use crate::events::{CameraStatusChanged, Event, EventBus};
 use crate::prom::{Label, Metrics};
 use crate::redis::RedisLink;
 use crate::supervisor::{WorkerContext, WorkerError, WorkerSpec};
@@ -549,11 +549,12 @@ impl FileWatcher {
             let camera_id = normalize_camera_id(&folder);
             if !camera_id.is_empty() && known.insert(camera_id.clone()) {
                 tracing::info!(camera_id = %camera_id, folder = ?folder, "new camera folder");
-                self.events.publish(
-                    "camera.status_changed",
-                    "cameras",
-                    serde_json::json!({"camera_id": camera_id, "status": "online", "folder": folder}),
-                );
+                self.events
+                    .publish(Event::CameraStatusChanged(CameraStatusChanged {
+                        camera_id,
+                        status: "online".into(),
+                        folder,
+                    }));
             }
         }
     }

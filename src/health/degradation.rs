@@ -1,7 +1,7 @@
-//! Degradation manager (docs/behaviour.md §4): a supervised worker that checks each AI
-//! service's health every `check_interval_seconds` (a service is down after
-//! `failure_threshold` consecutive failed checks and up again after one success) and
-//! Redis with a PING, then derives the mode and the available features:
+//! Degradation manager (docs/behaviour.md §4): a supervised worker that reads the shared
+//! prober's results every `check_interval_seconds` (a service is down after
+//! `failure_threshold` consecutive failed checks and up again after one success, Redis
+//! as the last probe found it), then derives the mode and the available features:
 //!
 //! - `normal`: every service up and Redis healthy;
 //! - `degraded`: only non-critical services down, or Redis down (fallback queues);
@@ -9,59 +9,34 @@
 //! - `offline`: every critical service down.
 //!
 //! The decision rules are plain functions (`derive_mode`, `available_features`); the
-//! probes sit behind [`Probe`] so the timing is tested on tokio's paused clock.
+//! probe results come through [`RoundSource`] so the timing is tested on tokio's
+//! paused clock. It never probes on its own: there is one prober per service.
 
 use chrono::{DateTime, Utc};
-use futures_util::future::{join_all, BoxFuture};
+use futures_util::future::BoxFuture;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
 
-use super::queue::FallbackStats;
-use crate::ai::AiClients;
+use super::prober::{ProbeRound, Prober};
+use super::HealthState;
 use crate::config::{secs, Config};
-use crate::events::EventBus;
+use crate::events::{Event, EventBus, ServiceStatusChanged};
+use crate::pipeline::queue::FallbackStats;
 use crate::prom::Metrics;
-use crate::redis::RedisLink;
 use crate::supervisor::{WorkerContext, WorkerError, WorkerSpec};
 
-/// Health checks the manager runs; the live one calls the AI services and Redis.
-pub trait Probe: Send + Sync {
-    fn ai(&self, name: &'static str) -> BoxFuture<'_, Result<(), String>>;
-    fn redis(&self) -> BoxFuture<'_, Result<(), String>>;
+/// Where the manager gets its probe results: the shared prober in production, a fake
+/// in the paused-clock tests.
+pub trait RoundSource: Send + Sync {
+    fn round(&self) -> BoxFuture<'_, Arc<ProbeRound>>;
 }
 
-pub struct LiveProbe {
-    pub ai: Arc<AiClients>,
-    pub redis: Arc<RedisLink>,
-}
-
-impl Probe for LiveProbe {
-    fn ai(&self, name: &'static str) -> BoxFuture<'_, Result<(), String>> {
-        Box::pin(async move {
-            let check = self
-                .ai
-                .check_health(name)
-                .await
-                .map_err(|e| e.to_string())?;
-            match check.error {
-                None if check.healthy => Ok(()),
-                Some(e) => Err(e),
-                None => Err("unhealthy".into()),
-            }
-        })
-    }
-
-    fn redis(&self) -> BoxFuture<'_, Result<(), String>> {
-        Box::pin(async move {
-            self.redis
-                .ping()
-                .await
-                .map(|_| ())
-                .map_err(|e| e.to_string())
-        })
+impl RoundSource for Arc<Prober> {
+    fn round(&self) -> BoxFuture<'_, Arc<ProbeRound>> {
+        Box::pin(self.current())
     }
 }
 
@@ -167,7 +142,7 @@ struct State {
 }
 
 pub struct DegradationManager {
-    probe: Arc<dyn Probe>,
+    source: Arc<dyn RoundSource>,
     stats: Arc<FallbackStats>,
     metrics: Arc<Metrics>,
     events: EventBus,
@@ -179,7 +154,7 @@ pub struct DegradationManager {
 impl DegradationManager {
     pub fn new(
         config: &Config,
-        probe: Arc<dyn Probe>,
+        source: Arc<dyn RoundSource>,
         stats: Arc<FallbackStats>,
         metrics: Arc<Metrics>,
         events: EventBus,
@@ -207,7 +182,7 @@ impl DegradationManager {
         );
         metrics.degradation_mode_changed(mode.as_str());
         Self {
-            probe,
+            source,
             stats,
             metrics,
             events,
@@ -248,52 +223,32 @@ impl DegradationManager {
         }
     }
 
-    /// Probe every AI service and Redis concurrently and apply the results.
+    /// Read the current probe round and apply it.
     pub async fn check_once(&self) {
-        let names: Vec<&'static str> = self.lock().services.iter().map(|s| s.name).collect();
-        let ai = join_all(names.iter().map(|n| self.probe.ai(n)));
-        let started = std::time::Instant::now();
-        let redis = async {
-            let r = self.probe.redis().await;
-            self.metrics
-                .dependency_probed("redis", started.elapsed().as_secs_f64());
-            r
-        };
-        let (ai_results, redis_result) = tokio::join!(ai, redis);
-        self.apply(&names, ai_results, redis_result);
+        let round = self.source.round().await;
+        self.apply(&round);
     }
 
-    fn apply(
-        &self,
-        names: &[&'static str],
-        ai: Vec<Result<(), String>>,
-        redis: Result<(), String>,
-    ) {
-        let now = crate::time::now();
+    fn apply(&self, round: &ProbeRound) {
         let mut st = self.lock();
-        for (name, result) in names.iter().zip(ai) {
-            let Some(svc) = st.services.iter_mut().find(|s| s.name == *name) else {
+        for result in &round.ai_services {
+            let Some(svc) = st.services.iter_mut().find(|s| s.name == result.name) else {
                 continue;
             };
             let previous = svc.status;
-            svc.last_check = Some(now);
-            match result {
-                Ok(()) => {
-                    svc.consecutive_failures = 0;
-                    svc.error = None;
-                    svc.status = ServiceStatus::Healthy;
-                }
-                Err(e) => {
-                    svc.consecutive_failures += 1;
-                    svc.error = Some(e);
-                    // Below the threshold the status stays what it was.
-                    if svc.consecutive_failures >= self.failure_threshold {
-                        svc.status = ServiceStatus::Unhealthy;
-                    }
+            svc.last_check = Some(result.last_check);
+            if result.status == HealthState::Healthy {
+                svc.consecutive_failures = 0;
+                svc.error = None;
+                svc.status = ServiceStatus::Healthy;
+            } else {
+                svc.consecutive_failures += 1;
+                svc.error = result.error.clone().or_else(|| Some("unhealthy".into()));
+                // Below the threshold the status stays what it was.
+                if svc.consecutive_failures >= self.failure_threshold {
+                    svc.status = ServiceStatus::Unhealthy;
                 }
             }
-            self.metrics
-                .dependency_state(svc.name, svc.status != ServiceStatus::Unhealthy);
             // The first "healthy" after start is not news; every other change is.
             let first_healthy =
                 previous == ServiceStatus::Unknown && svc.status == ServiceStatus::Healthy;
@@ -307,29 +262,23 @@ impl DegradationManager {
                     ),
                     _ => tracing::info!(service = svc.name, "AI service is healthy again"),
                 }
-                self.events.publish(
-                    "service.status_changed",
-                    "system",
-                    serde_json::json!({
-                        "service": svc.name,
-                        "status": status_str(svc.status),
-                        "previous_status": status_str(previous),
-                        "consecutive_failures": svc.consecutive_failures,
-                        "error": svc.error,
-                    }),
-                );
+                self.events
+                    .publish(Event::ServiceStatusChanged(ServiceStatusChanged {
+                        service: svc.name.to_string(),
+                        status: status_str(svc.status).into(),
+                        previous_status: status_str(previous).into(),
+                        consecutive_failures: svc.consecutive_failures,
+                        error: svc.error.clone(),
+                    }));
             }
         }
-        // The Redis link logs its own reachability changes.
-        let redis_ok = redis.is_ok();
-        st.redis_healthy = redis_ok;
-        self.metrics.dependency_state("redis", redis_ok);
+        st.redis_healthy = round.redis.status == HealthState::Healthy;
         let mode = derive_mode(
             &st.services
                 .iter()
                 .map(|s| (s.critical, s.status == ServiceStatus::Unhealthy))
                 .collect::<Vec<_>>(),
-            redis_ok,
+            st.redis_healthy,
         );
         if mode != st.mode {
             let previous = st.mode;
@@ -339,17 +288,6 @@ impl DegradationManager {
                 from = previous.as_str(),
                 to = mode.as_str(),
                 "degradation mode changed"
-            );
-            let features = features_of(&st.services);
-            self.events.publish(
-                "system.health_changed",
-                "system",
-                serde_json::json!({
-                    "mode": mode.as_str(),
-                    "previous_mode": previous.as_str(),
-                    "is_degraded": mode != Mode::Normal,
-                    "available_features": features,
-                }),
             );
         }
     }
@@ -444,26 +382,46 @@ mod tests {
         down: Mutex<HashSet<&'static str>>,
     }
 
-    impl Probe for FakeProbe {
-        fn ai(&self, name: &'static str) -> BoxFuture<'_, Result<(), String>> {
-            let down = self.down.lock().expect("lock").contains(name);
-            Box::pin(async move {
-                if down {
-                    Err("HTTP 500".into())
+    impl RoundSource for FakeProbe {
+        fn round(&self) -> BoxFuture<'_, Arc<ProbeRound>> {
+            use super::super::prober::{AiServiceHealth, InfraHealth};
+            let down = self.down.lock().expect("lock").clone();
+            let state = |name: &str| {
+                if down.contains(name) {
+                    HealthState::Unhealthy
                 } else {
-                    Ok(())
+                    HealthState::Healthy
                 }
-            })
-        }
-        fn redis(&self) -> BoxFuture<'_, Result<(), String>> {
-            let down = self.down.lock().expect("lock").contains("redis");
-            Box::pin(async move {
-                if down {
-                    Err("refused".into())
-                } else {
-                    Ok(())
-                }
-            })
+            };
+            let infra = |name: &str| InfraHealth {
+                name: name.into(),
+                status: state(name),
+                message: String::new(),
+                details: None,
+                latency_ms: None,
+                error: None,
+            };
+            let round = ProbeRound {
+                taken: Instant::now(),
+                checked_at: crate::time::now(),
+                postgres: infra("postgres"),
+                redis: infra("redis"),
+                ai_services: crate::ai::SERVICE_NAMES
+                    .iter()
+                    .map(|n| AiServiceHealth {
+                        name: n.to_string(),
+                        display_name: n.to_string(),
+                        status: state(n),
+                        url: String::new(),
+                        response_time_ms: None,
+                        error: down.contains(n).then(|| "HTTP 500".to_string()),
+                        circuit_state: crate::breaker::BreakerState::Closed,
+                        last_check: crate::time::now(),
+                        critical: *n == "yolo26" || *n == "nemotron",
+                    })
+                    .collect(),
+            };
+            Box::pin(async move { Arc::new(round) })
         }
     }
 

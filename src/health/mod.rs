@@ -1,0 +1,416 @@
+//! Health: the one prober of every dependency (`prober.rs`), the degradation manager
+//! that derives the pipeline's mode from it (`degradation.rs`), and the assessment of
+//! the whole service (this file): full health, readiness, and the `system.health_changed`
+//! and `alert.*` events when the assessment changes.
+//!
+//! Rules (docs/behaviour.md §5): PostgreSQL, Redis, every critical AI service and every
+//! critical worker are critical. Any critical problem → `unhealthy` (not ready, 503);
+//! only non-critical problems → `degraded` (ready, 200); none → `healthy`. Readiness
+//! needs PostgreSQL, Redis and every critical worker, from the latest cached round.
+//!
+//! Must not: probe on its own (the prober does), or know about HTTP.
+
+pub mod degradation;
+pub mod prober;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use crate::breaker::{BreakerRegistry, BreakerState};
+use crate::events::{AlertCreated, AlertResolved, Event, EventBus, SystemHealthChanged};
+use crate::json::OrderedMap;
+use crate::pipeline::watcher::WatcherStatus;
+use crate::supervisor::{Supervisor, WorkerStatus};
+use degradation::DegradationManager;
+use prober::{AiServiceHealth, InfraHealth, ProbeRound, Prober};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum HealthState {
+    Healthy,
+    Degraded,
+    Unhealthy,
+    Unknown,
+}
+
+impl HealthState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Healthy => "healthy",
+            Self::Degraded => "degraded",
+            Self::Unhealthy => "unhealthy",
+            Self::Unknown => "unknown",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct BreakerSummary {
+    pub total: usize,
+    pub open: usize,
+    pub half_open: usize,
+    pub closed: usize,
+    /// Every breaker's state, keyed by name in registry order.
+    #[schema(value_type = std::collections::HashMap<String, BreakerState>)]
+    pub breakers: OrderedMap<BreakerState>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct WorkerHealth {
+    pub name: String,
+    pub running: bool,
+    pub critical: bool,
+}
+
+/// `GET /api/system/health/full`.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct FullHealth {
+    pub status: HealthState,
+    pub ready: bool,
+    pub message: String,
+    pub postgres: InfraHealth,
+    pub redis: InfraHealth,
+    pub ai_services: Vec<AiServiceHealth>,
+    pub circuit_breakers: BreakerSummary,
+    pub workers: Vec<WorkerHealth>,
+    pub timestamp: DateTime<Utc>,
+    pub version: &'static str,
+    /// Every problem found, keyed by source (for alerts).
+    #[serde(skip)]
+    problems: BTreeMap<String, Problem>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct CheckResult {
+    pub status: HealthState,
+    pub latency_ms: Option<f64>,
+    pub error: Option<String>,
+}
+
+/// `GET /ready` and `GET /api/system/health/ready`.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Readiness {
+    pub ready: bool,
+    /// `ready` or `not_ready`.
+    pub status: &'static str,
+    /// `database` and `redis`, from the latest probe round.
+    pub checks: BTreeMap<String, CheckResult>,
+    pub workers: Vec<WorkerHealth>,
+    /// Why it is not ready (empty when ready).
+    pub reasons: Vec<String>,
+    /// When the probe results were taken.
+    pub checked_at: Option<DateTime<Utc>>,
+    pub timestamp: DateTime<Utc>,
+}
+
+/// One problem, for alerts.
+#[derive(Debug, Clone, PartialEq)]
+struct Problem {
+    critical: bool,
+    message: String,
+}
+
+#[derive(Default)]
+struct Observed {
+    status: Option<HealthState>,
+    mode: Option<&'static str>,
+    /// Open alerts: source → (alert id, problem).
+    alerts: BTreeMap<String, (String, Problem)>,
+}
+
+/// The assessment of the whole service.
+pub struct Health {
+    prober: Arc<Prober>,
+    breakers: Arc<BreakerRegistry>,
+    supervisor: Supervisor,
+    watcher: Arc<WatcherStatus>,
+    degradation: Arc<DegradationManager>,
+    events: EventBus,
+    observed: Mutex<Observed>,
+}
+
+impl Health {
+    pub fn new(
+        prober: Arc<Prober>,
+        breakers: Arc<BreakerRegistry>,
+        supervisor: Supervisor,
+        watcher: Arc<WatcherStatus>,
+        degradation: Arc<DegradationManager>,
+        events: EventBus,
+    ) -> Self {
+        Self {
+            prober,
+            breakers,
+            supervisor,
+            watcher,
+            degradation,
+            events,
+            observed: Mutex::new(Observed::default()),
+        }
+    }
+
+    pub fn prober(&self) -> &Arc<Prober> {
+        &self.prober
+    }
+
+    /// Full health from a round no older than the cache TTL (probing if needed).
+    pub async fn full(&self) -> FullHealth {
+        let round = self.prober.current().await;
+        let health = self.assess(&round);
+        self.observe(&health);
+        health
+    }
+
+    /// Full health from the latest round, however old; `None` before the first
+    /// round. No I/O.
+    pub fn latest(&self) -> Option<FullHealth> {
+        let round = self.prober.latest()?;
+        let health = self.assess(&round);
+        self.observe(&health);
+        Some(health)
+    }
+
+    /// Every supervised worker; the file watcher counts as running only while it
+    /// watches the camera root.
+    fn workers(&self) -> Vec<WorkerHealth> {
+        self.supervisor
+            .status()
+            .workers
+            .into_iter()
+            .map(|w| WorkerHealth {
+                running: w.status == WorkerStatus::Running
+                    && (w.name != "file_watcher" || self.watcher.is_active()),
+                name: w.name,
+                critical: w.critical,
+            })
+            .collect()
+    }
+
+    fn breaker_summary(&self) -> BreakerSummary {
+        let states: Vec<(String, BreakerState)> = self
+            .breakers
+            .all()
+            .iter()
+            .map(|b| (b.name().to_string(), b.state()))
+            .collect();
+        let count = |s: BreakerState| states.iter().filter(|(_, x)| *x == s).count();
+        BreakerSummary {
+            total: states.len(),
+            open: count(BreakerState::Open),
+            half_open: count(BreakerState::HalfOpen),
+            closed: count(BreakerState::Closed),
+            breakers: OrderedMap(states),
+        }
+    }
+
+    /// The assessment of one round together with the live workers and breakers.
+    pub fn assess(&self, round: &ProbeRound) -> FullHealth {
+        let workers = self.workers();
+        let breakers = self.breaker_summary();
+        let mut ai_services = round.ai_services.clone();
+        for s in &mut ai_services {
+            if let Some(b) = self.breakers.get(&s.name) {
+                s.circuit_state = b.state();
+            }
+        }
+        let problems = problems(round, &ai_services, &workers, &breakers);
+        let critical: Vec<&str> = problems
+            .values()
+            .filter(|p| p.critical)
+            .map(|p| p.message.as_str())
+            .collect();
+        let minor: Vec<&str> = problems
+            .values()
+            .filter(|p| !p.critical)
+            .map(|p| p.message.as_str())
+            .collect();
+        let (status, message) = if !critical.is_empty() {
+            (
+                HealthState::Unhealthy,
+                format!("Unhealthy: {}", critical.join("; ")),
+            )
+        } else if !minor.is_empty() {
+            (
+                HealthState::Degraded,
+                format!("Degraded: {}", minor.join("; ")),
+            )
+        } else {
+            (HealthState::Healthy, "All systems operational".to_string())
+        };
+        FullHealth {
+            ready: status != HealthState::Unhealthy,
+            status,
+            message,
+            postgres: round.postgres.clone(),
+            redis: round.redis.clone(),
+            ai_services,
+            circuit_breakers: breakers,
+            workers,
+            timestamp: crate::time::now(),
+            version: env!("CARGO_PKG_VERSION"),
+            problems,
+        }
+    }
+
+    /// Readiness from the latest round (no I/O).
+    pub fn readiness(&self) -> Readiness {
+        let round = self.prober.latest();
+        let workers = self.workers();
+        let mut reasons = Vec::new();
+        let mut checks = BTreeMap::new();
+        match &round {
+            None => reasons.push("no health probe has completed yet".to_string()),
+            Some(r) => {
+                for (key, infra) in [("database", &r.postgres), ("redis", &r.redis)] {
+                    if infra.status != HealthState::Healthy {
+                        reasons.push(format!("{}: {}", infra.name, infra.message));
+                    }
+                    checks.insert(
+                        key.to_string(),
+                        CheckResult {
+                            status: infra.status,
+                            latency_ms: infra.latency_ms,
+                            error: infra.error.clone(),
+                        },
+                    );
+                }
+            }
+        }
+        for w in workers.iter().filter(|w| w.critical && !w.running) {
+            reasons.push(format!("critical worker {} is not running", w.name));
+        }
+        let ready = reasons.is_empty();
+        Readiness {
+            ready,
+            status: if ready { "ready" } else { "not_ready" },
+            checks,
+            workers,
+            reasons,
+            checked_at: round.map(|r| r.checked_at),
+            timestamp: crate::time::now(),
+        }
+    }
+
+    /// Publish `system.health_changed` when the status or the degradation mode
+    /// changed, and `alert.created` / `alert.resolved` as problems begin and end.
+    fn observe(&self, h: &FullHealth) {
+        let mode = self.degradation.mode().as_str();
+        let mut obs = self.observed.lock().unwrap_or_else(|p| p.into_inner());
+        if obs.status != Some(h.status) || obs.mode != Some(mode) {
+            if obs.status.is_some() {
+                tracing::info!(status = h.status.as_str(), mode, message = %h.message, "health changed");
+            }
+            self.events
+                .publish(Event::SystemHealthChanged(SystemHealthChanged {
+                    status: h.status.as_str().into(),
+                    previous_status: obs.status.map(|s| s.as_str().to_string()),
+                    ready: h.ready,
+                    mode: mode.into(),
+                    previous_mode: obs.mode.map(str::to_string),
+                    message: h.message.clone(),
+                }));
+            obs.status = Some(h.status);
+            obs.mode = Some(mode);
+        }
+        let ended: Vec<String> = obs
+            .alerts
+            .keys()
+            .filter(|k| !h.problems.contains_key(*k))
+            .cloned()
+            .collect();
+        for source in ended {
+            if let Some((id, _)) = obs.alerts.remove(&source) {
+                self.events.publish(Event::AlertResolved(AlertResolved {
+                    alert_id: id,
+                    message: format!("{source} is fine again"),
+                    source,
+                }));
+            }
+        }
+        for (source, problem) in &h.problems {
+            if obs
+                .alerts
+                .get(source)
+                .is_some_and(|(_, p)| p.critical == problem.critical)
+            {
+                continue;
+            }
+            let id = uuid::Uuid::new_v4().to_string();
+            self.events.publish(Event::AlertCreated(AlertCreated {
+                alert_id: id.clone(),
+                severity: if problem.critical {
+                    "critical"
+                } else {
+                    "warning"
+                }
+                .into(),
+                source: source.clone(),
+                message: problem.message.clone(),
+            }));
+            obs.alerts.insert(source.clone(), (id, problem.clone()));
+        }
+    }
+}
+
+/// Every problem of a round, keyed by its source.
+fn problems(
+    round: &ProbeRound,
+    ai: &[AiServiceHealth],
+    workers: &[WorkerHealth],
+    breakers: &BreakerSummary,
+) -> BTreeMap<String, Problem> {
+    let mut m = BTreeMap::new();
+    for i in [&round.postgres, &round.redis] {
+        if i.status != HealthState::Healthy {
+            m.insert(
+                i.name.clone(),
+                Problem {
+                    critical: true,
+                    message: format!("{} unhealthy ({})", i.name, i.message),
+                },
+            );
+        }
+    }
+    add_ai_and_worker_problems(&mut m, ai, workers, breakers);
+    m
+}
+
+fn add_ai_and_worker_problems(
+    m: &mut BTreeMap<String, Problem>,
+    ai: &[AiServiceHealth],
+    workers: &[WorkerHealth],
+    breakers: &BreakerSummary,
+) {
+    for s in ai.iter().filter(|s| s.status != HealthState::Healthy) {
+        m.insert(
+            format!("ai:{}", s.name),
+            Problem {
+                critical: s.critical,
+                message: format!(
+                    "{} unhealthy ({})",
+                    s.name,
+                    s.error.as_deref().unwrap_or("no answer")
+                ),
+            },
+        );
+    }
+    for w in workers.iter().filter(|w| !w.running) {
+        m.insert(
+            format!("worker:{}", w.name),
+            Problem {
+                critical: w.critical,
+                message: format!("worker {} not running", w.name),
+            },
+        );
+    }
+    for (name, state) in &breakers.breakers.0 {
+        if *state == BreakerState::Open {
+            m.entry(format!("breaker:{name}")).or_insert(Problem {
+                critical: false,
+                message: format!("circuit breaker {name} open"),
+            });
+        }
+    }
+}
