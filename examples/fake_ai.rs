@@ -2,7 +2,8 @@
 //! Enrichment on their default ports (8095, 8091, 8092, 8093, 8094), speaking the real
 //! APIs of docs/behaviour.md §3. The same module drives the integration tests.
 //!
-//! `cargo run --example fake_ai [-- --host 127.0.0.1]`
+//! `cargo run --example fake_ai [-- --host 127.0.0.1] [--base-port P]`: with
+//! `--base-port`, the five services listen on P, P+1, … in the order above.
 
 #[path = "../tests/support/fake_ai.rs"]
 mod fake_ai;
@@ -16,8 +17,14 @@ async fn main() -> std::io::Result<()> {
         .and_then(|i| args.get(i + 1))
         .cloned()
         .unwrap_or_else(|| "127.0.0.1".into());
+    let base: Option<u16> = args
+        .iter()
+        .position(|a| a == "--base-port")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|p| p.parse().ok());
     let mut running = Vec::new();
-    for (name, port) in fake_ai::SERVICES {
+    for (i, (name, port)) in fake_ai::SERVICES.into_iter().enumerate() {
+        let port = base.map_or(port, |b| b + i as u16);
         let svc = fake_ai::FakeAi::start_on(name, &format!("{host}:{port}"))?;
         println!("fake {name} listening on {}", svc.url());
         running.push(svc);
