@@ -235,6 +235,16 @@ impl RedisLink {
     }
 }
 
+/// A link to a loopback port nobody listens on (for tests of the Redis-down paths).
+#[cfg(test)]
+pub fn dead_link() -> RedisLink {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("port");
+    RedisLink::new(&format!("redis://127.0.0.1:{port}"))
+}
+
 /// `key:value` lines of an `INFO` answer (comments and blank lines skipped).
 pub fn parse_info(text: &str) -> Vec<(String, String)> {
     text.lines()
@@ -392,11 +402,7 @@ mod tests {
     /// their own: at most one background attempt per retry interval.
     #[tokio::test]
     async fn a_down_link_fails_callers_at_once_and_reconnects_in_the_background() {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("port");
-        let link = RedisLink::new(&format!("redis://127.0.0.1:{port}"));
+        let link = dead_link();
         assert!(link.conn().await.is_err(), "nobody listens");
         let attempts = *link.shared.attempts.borrow();
         assert_eq!(attempts, 1);

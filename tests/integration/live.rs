@@ -4,7 +4,7 @@
 
 use crate::pipeline::{wait_rows, write_image, Stack};
 use crate::support::fake_ai::Mode;
-use crate::support::{client, eventually, free_port, Watchpost};
+use crate::support::{client, eventually, Watchpost};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -22,13 +22,19 @@ async fn get(url: String) -> (u16, Value) {
 }
 
 async fn connect(wp: &Watchpost, channels: &[&str]) -> Ws {
-    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{}/ws", wp.port))
+    let mut ws = subscribe(wp.port, channels).await;
+    let ack = next_json(&mut ws).await.expect("ack");
+    assert_eq!(ack["type"], "system.subscribed", "{ack}");
+    ws
+}
+
+/// Open a socket on `port` and send a subscribe (its answer is left unread).
+async fn subscribe(port: u16, channels: &[&str]) -> Ws {
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/ws"))
         .await
         .expect("websocket");
     let msg = serde_json::json!({"action": "subscribe", "channels": channels}).to_string();
     ws.send(Message::Text(msg.into())).await.expect("send");
-    let ack = next_json(&mut ws).await.expect("ack");
-    assert_eq!(ack["type"], "system.subscribed", "{ack}");
     ws
 }
 
@@ -316,24 +322,8 @@ async fn a_client_that_stops_reading_is_dropped_and_the_others_keep_receiving() 
     cfg.websocket.client_buffer = 16;
     let service = watchpost::Service::start(cfg).await.expect("start");
     let port = service.local_addr().port();
-    let (mut stuck, _) = tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/ws"))
-        .await
-        .expect("ws");
-    stuck
-        .send(Message::Text(
-            r#"{"action":"subscribe","channels":["cameras"]}"#.into(),
-        ))
-        .await
-        .expect("send");
-    let (mut reader, _) = tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/ws"))
-        .await
-        .expect("ws");
-    reader
-        .send(Message::Text(
-            r#"{"action":"subscribe","channels":["cameras"]}"#.into(),
-        ))
-        .await
-        .expect("send");
+    let stuck = subscribe(port, &["cameras"]).await;
+    let mut reader = subscribe(port, &["cameras"]).await;
     let state = service.state().clone();
     eventually("both subscribed", || {
         let state = state.clone();
@@ -451,17 +441,8 @@ async fn with_redis_down_local_clients_still_get_events_and_the_broadcaster_reco
 async fn a_client_of_one_instance_receives_the_events_of_another() {
     let stack = Stack::new(&[]);
     let shared = tempfile::tempdir().expect("shared camera root");
-    let instance = |id: &str| {
-        let mut env = stack.extra.clone();
-        env.push(("WATCHPOST_QUEUE__CONSUMER_ID".into(), id.into()));
-        env.push((
-            "WATCHPOST_FILE_WATCHER__CAMERA_ROOT".into(),
-            shared.path().display().to_string(),
-        ));
-        Watchpost::start_in(tempfile::tempdir().expect("dir"), free_port(), &env)
-    };
-    let a = instance("a");
-    let b = instance("b");
+    let a = stack.instance("a", shared.path());
+    let b = stack.instance("b", shared.path());
     // B does no pipeline work: whatever reaches its client came from A through Redis.
     for worker in [
         "file_watcher",

@@ -52,6 +52,19 @@ impl Stack {
         Watchpost::start_in(dir, self.port, &self.extra)
     }
 
+    /// One more instance on this stack's Redis and PostgreSQL, watching `camera_root`
+    /// (instances on one Redis share one camera folder, as on one network share), with
+    /// its own consumer id and port.
+    pub fn instance(&self, consumer_id: &str, camera_root: &Path) -> Watchpost {
+        let mut env = self.extra.clone();
+        env.push(("WATCHPOST_QUEUE__CONSUMER_ID".into(), consumer_id.into()));
+        env.push((
+            "WATCHPOST_FILE_WATCHER__CAMERA_ROOT".into(),
+            camera_root.display().to_string(),
+        ));
+        Watchpost::start_in(tempfile::tempdir().expect("dir"), free_port(), &env)
+    }
+
     pub fn count(&self, sql: &str) -> u64 {
         self.pg.psql(sql).parse().unwrap_or(0)
     }

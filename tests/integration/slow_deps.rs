@@ -5,7 +5,7 @@
 
 use crate::pipeline::{json, metrics, wait_rows, write_image, Stack};
 use crate::support::fake_ai::Mode;
-use crate::support::{client, eventually, free_port, Watchpost};
+use crate::support::{client, eventually};
 use serde_json::Value;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -248,19 +248,9 @@ async fn an_item_held_longer_than_claim_idle_is_never_taken_by_another_consumer(
     let stack = Stack::new(&[("WATCHPOST_QUEUE__CLAIM_IDLE_SECONDS", "1")]);
     let nemotron = stack.ai.get("nemotron").clone();
     nemotron.set_route_mode("completion", Mode::Slow(Duration::from_millis(3500)));
-    // Two instances on one Redis share one camera folder (as on one network share).
     let shared = tempfile::tempdir().expect("shared camera root");
-    let instance = |id: &str| {
-        let mut env = stack.extra.clone();
-        env.push(("WATCHPOST_QUEUE__CONSUMER_ID".into(), id.into()));
-        env.push((
-            "WATCHPOST_FILE_WATCHER__CAMERA_ROOT".into(),
-            shared.path().display().to_string(),
-        ));
-        Watchpost::start_in(tempfile::tempdir().expect("dir"), free_port(), &env)
-    };
-    let a = instance("instance-a");
-    let b = instance("instance-b");
+    let a = stack.instance("instance-a", shared.path());
+    let b = stack.instance("instance-b", shared.path());
     write_image(shared.path(), "lane", "held.png");
     wait_rows(&stack, "events", 1).await;
     assert_eq!(

@@ -740,13 +740,8 @@ fn text(v: &Value) -> Option<String> {
 mod tests {
     use super::*;
 
-    /// A free loopback port nobody listens on.
     fn dead_redis() -> Arc<RedisLink> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("port");
-        Arc::new(RedisLink::new(&format!("redis://127.0.0.1:{port}")))
+        Arc::new(crate::redis::dead_link())
     }
 
     #[tokio::test]

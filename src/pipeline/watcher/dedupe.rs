@@ -111,11 +111,7 @@ mod tests {
     use super::*;
 
     fn dead_redis() -> Arc<RedisLink> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("port");
-        Arc::new(RedisLink::new(&format!("redis://127.0.0.1:{port}")))
+        Arc::new(crate::redis::dead_link())
     }
 
     #[tokio::test(start_paused = true)]
