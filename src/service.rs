@@ -16,6 +16,7 @@ use crate::health::prober::Prober;
 use crate::health::Health;
 use crate::pipeline::queue::FallbackStats;
 use crate::pipeline::{Pipeline, PipelineError};
+use crate::prom::client::PromClient;
 use crate::prom::Metrics;
 use crate::redis::RedisLink;
 use crate::state::AppState;
@@ -140,6 +141,7 @@ impl Service {
             hub,
             event_broadcaster,
             system_broadcaster,
+            prometheus: Arc::new(PromClient::new(&config.prometheus)),
         });
         let http = api::serve(state.clone()).map_err(|source| StartError::Bind {
             bind: config.server.bind.clone(),

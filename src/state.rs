@@ -11,6 +11,7 @@ use crate::health::degradation::DegradationManager;
 use crate::health::Health;
 use crate::pipeline::queue::FallbackStats;
 use crate::pipeline::Pipeline;
+use crate::prom::client::PromClient;
 use crate::prom::Metrics;
 use crate::redis::RedisLink;
 use crate::store::Store;
@@ -33,4 +34,5 @@ pub struct AppState {
     pub hub: Arc<Hub>,
     pub event_broadcaster: Arc<EventBroadcaster>,
     pub system_broadcaster: Arc<SystemBroadcaster>,
+    pub prometheus: Arc<PromClient>,
 }

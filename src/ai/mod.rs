@@ -190,6 +190,14 @@ pub const SERVICE_NAMES: [&str; 5] = ["yolo26", "nemotron", "florence", "clip", 
 impl AiClients {
     pub fn new(config: &Config, breakers: Arc<BreakerRegistry>, metrics: Arc<Metrics>) -> Self {
         let ai = &config.ai;
+        for (name, _) in ai.services() {
+            let ops: &[&str] = match name {
+                "yolo26" => &["detect", "health"],
+                "nemotron" => &["completion", "health"],
+                _ => &["health"],
+            };
+            metrics.ai_service_known(name, ops);
+        }
         let http = reqwest::Client::builder()
             .connect_timeout(secs(ai.connect_timeout_seconds))
             .pool_idle_timeout(Duration::from_secs(60))

@@ -7,6 +7,7 @@ mod breakers;
 pub mod error;
 mod health;
 mod memo;
+mod monitoring;
 mod openapi;
 mod pipeline;
 mod probes;
@@ -111,6 +112,16 @@ pub fn routes() -> Vec<RouteDef> {
         ),
         route(Method::GET, "/api/system/circuit-breakers", breakers::list),
         route(Method::GET, "/api/system/websocket/events", ws::events),
+        route(
+            Method::GET,
+            "/api/system/monitoring/health",
+            monitoring::health,
+        ),
+        route(
+            Method::GET,
+            "/api/system/monitoring/targets",
+            monitoring::targets,
+        ),
         route(Method::GET, "/ws", ws::socket),
         route(
             Method::POST,
@@ -318,6 +329,11 @@ fn app_with(
 
 /// Bind `server.bind` and serve the API. Signals are handled by the caller.
 pub fn serve(state: Arc<AppState>) -> std::io::Result<HttpServer> {
+    for def in routes() {
+        state
+            .metrics
+            .http_route_known(def.method.as_str(), def.path);
+    }
     let listener = std::net::TcpListener::bind(&state.config.server.bind)?;
     let local_addr = listener.local_addr()?;
     let workers = state.config.server.workers;

@@ -4,7 +4,7 @@ use actix_web::HttpResponse;
 use std::sync::OnceLock;
 use utoipa::OpenApi;
 
-use super::{breakers, health, pipeline, probes, supervisor, ws};
+use super::{breakers, health, monitoring, pipeline, probes, supervisor, ws};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -15,7 +15,7 @@ use super::{breakers, health, pipeline, probes, supervisor, ws};
         supervisor::status, supervisor::status_alias, supervisor::start, supervisor::stop,
         supervisor::restart, supervisor::reset, supervisor::history,
         pipeline::status, pipeline::requeue, breakers::list, breakers::reset,
-        ws::events, ws::socket,
+        ws::events, ws::socket, monitoring::health, monitoring::targets,
     ),
     components(schemas(super::error::ErrorBody)),
     modifiers(&ApiKeyScheme)

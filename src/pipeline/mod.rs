@@ -148,6 +148,7 @@ impl Pipeline {
                 metrics.clone(),
             )
         };
+        metrics.pipeline_stages_known::<consume::Stage, consume::ItemOutcome>();
         let detection_queue = Arc::new(open("detection").await?);
         let analysis_queue = Arc::new(open("analysis").await?);
         let watcher = Arc::new(FileWatcher::new(

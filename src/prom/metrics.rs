@@ -41,6 +41,7 @@ pub struct Metrics {
     worker_crashes: IntCounterVec,
     worker_uptime: GaugeVec,
     worker_restart_latency: HistogramVec,
+    worker_critical: IntGaugeVec,
     // circuit breakers
     breaker_state: IntGaugeVec,
     breaker_calls: IntCounterVec,
@@ -64,6 +65,8 @@ pub struct Metrics {
     batches_closed: IntCounterVec,
     batch_size: HistogramVec,
     batch_age: HistogramVec,
+    batch_oldest: GaugeVec,
+    batch_window: GaugeVec,
     stage_duration: HistogramVec,
     pipeline_items: IntCounterVec,
     // WebSocket
@@ -191,6 +194,14 @@ impl Metrics {
                     )
                     .namespace(NAMESPACE)
                     .buckets(vec![0.00001, 0.00005, 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1]),
+                    &["worker"],
+                )
+                .expect("valid metric"),
+            ),
+            worker_critical: register(
+                r,
+                IntGaugeVec::new(
+                    opts("worker_critical", "1 when the worker is critical (the service is unhealthy and not ready while it is not running)."),
                     &["worker"],
                 )
                 .expect("valid metric"),
@@ -361,6 +372,22 @@ impl Metrics {
                 )
                 .expect("valid metric"),
             ),
+            batch_oldest: register(
+                r,
+                GaugeVec::new(
+                    opts("batch_oldest_open_seconds", "Age of the oldest open batch (0 when none is open)."),
+                    &[],
+                )
+                .expect("valid metric"),
+            ),
+            batch_window: register(
+                r,
+                GaugeVec::new(
+                    opts("batch_window_seconds", "Configured batch window: a batch closes at most this long after it opened."),
+                    &[],
+                )
+                .expect("valid metric"),
+            ),
             stage_duration: register(
                 r,
                 HistogramVec::new(
@@ -453,7 +480,12 @@ impl Metrics {
     // ---- supervisor ----
 
     /// A worker is known: publish its static series so dashboards see it before any event.
-    pub fn worker_registered(&self, worker: &str, max_restarts: u32) {
+    pub fn worker_registered(&self, worker: &str, max_restarts: u32, critical: bool) {
+        self.worker_critical
+            .with_label_values(&[worker])
+            .set(i64::from(critical));
+        self.worker_uptime.with_label_values(&[worker]).set(0.0);
+        self.worker_restart_latency.with_label_values(&[worker]);
         self.worker_max_restarts
             .with_label_values(&[worker])
             .set(max_restarts.into());
@@ -515,6 +547,12 @@ impl Metrics {
     pub fn breaker_registered(&self, breaker: &str) {
         for result in BREAKER_RESULTS {
             self.breaker_calls.with_label_values(&[breaker, result]);
+        }
+        for from in BREAKER_STATES {
+            for to in BREAKER_STATES.iter().filter(|t| **t != from) {
+                self.breaker_transitions
+                    .with_label_values(&[breaker, from, to]);
+            }
         }
         self.breaker_rejections.with_label_values(&[breaker]);
         self.set_breaker_state(breaker, "closed");
@@ -664,10 +702,13 @@ impl Metrics {
 
     // ---- watcher, batches, stages ----
 
-    /// Publish every watcher result at 0.
-    pub fn watcher_known<R: Label>(&self) {
+    /// Publish every watcher result and every observer kind at 0.
+    pub fn watcher_known<R: Label, O: Label>(&self) {
         for r in R::all() {
             self.watcher_files.with_label_values(&[r.label()]);
+        }
+        for o in O::all() {
+            self.watcher_pending.with_label_values(&[o.label()]).set(0);
         }
     }
 
@@ -691,12 +732,24 @@ impl Metrics {
         }
     }
 
-    /// Publish every close reason at 0, and both open-batch stores.
-    pub fn batches_known<R: Label>(&self) {
+    /// Publish every close reason at 0, both open-batch stores, and the window.
+    pub fn batches_known<R: Label>(&self, window_seconds: f64) {
         for r in R::all() {
             self.batches_closed.with_label_values(&[r.label()]);
+            self.batch_size.with_label_values(&[r.label()]);
+            self.batch_age.with_label_values(&[r.label()]);
         }
         self.batches_open(0, 0);
+        self.batch_oldest_open(0.0);
+        self.batch_window
+            .with_label_values::<&str>(&[])
+            .set(window_seconds);
+    }
+
+    pub fn batch_oldest_open(&self, seconds: f64) {
+        self.batch_oldest
+            .with_label_values::<&str>(&[])
+            .set(seconds.max(0.0));
     }
 
     pub fn batch_closed(&self, reason: impl Label, detections: usize, age_seconds: f64) {
@@ -710,7 +763,7 @@ impl Metrics {
             .observe(age_seconds);
     }
 
-    /// Publish every `(stage, outcome)` pair at 0.
+    /// Publish every `(stage, outcome)` pair and every timed step at 0.
     pub fn pipeline_stages_known<S: Label, O: Label>(&self) {
         for s in S::all() {
             for o in O::all() {
@@ -718,6 +771,26 @@ impl Metrics {
                     .with_label_values(&[s.label(), o.label()]);
             }
         }
+        for step in TIMED_STEPS {
+            self.stage_duration.with_label_values(&[step]);
+        }
+    }
+
+    /// Publish the request series of an AI service's operations at 0 (successful
+    /// outcome; other outcomes appear when they happen).
+    pub fn ai_service_known(&self, service: &str, operations: &[&str]) {
+        for op in operations {
+            self.ai_request_duration
+                .with_label_values(&[service, op, "ok"]);
+        }
+    }
+
+    /// Publish a route's request series at 0 (status 200).
+    pub fn http_route_known(&self, method: &str, route: &str) {
+        let method = bounded_method(method);
+        self.http_requests
+            .with_label_values(&[method, route, "200"]);
+        self.http_duration.with_label_values(&[method, route]);
     }
 
     /// Publish the WebSocket series at 0.
@@ -771,6 +844,9 @@ pub const QUEUE_EVENTS: [&str; 7] = [
     "requeued",
 ];
 
+/// The timed steps of `watchpost_pipeline_stage_duration_seconds{stage}`.
+pub const TIMED_STEPS: [&str; 4] = ["hash", "detect", "store", "analyze"];
+
 /// Closed label sets.
 pub const BREAKER_STATES: [&str; 3] = ["closed", "open", "half_open"];
 pub const BREAKER_RESULTS: [&str; 4] = ["success", "failure", "client_error", "abandoned"];
@@ -808,7 +884,7 @@ mod tests {
         let m = Metrics::new();
         m.http_request_served("GET", "/health", 200, 0.001);
         m.http_request_served("BREW", "unmatched", 404, 0.001);
-        m.worker_registered("file_watcher", 5);
+        m.worker_registered("file_watcher", 5, true);
         let text = m.render();
         assert!(text.contains("watchpost_build_info{version=\""));
         assert!(text.contains(

@@ -237,7 +237,7 @@ impl Supervisor {
         }
         self.shared
             .metrics
-            .worker_registered(&spec.name, self.shared.settings.max_restarts);
+            .worker_registered(&spec.name, self.shared.settings.max_restarts, spec.critical);
         st.workers.push(Slot {
             spec,
             status: WorkerStatus::Stopped,

@@ -128,7 +128,7 @@ impl BatchAggregator {
         events: EventBus,
         metrics: Arc<Metrics>,
     ) -> Self {
-        metrics.batches_known::<CloseReason>();
+        metrics.batches_known::<CloseReason>(cfg.window_seconds);
         Self {
             redis: redis.map(RedisStore::new),
             memory: MemoryStore::default(),
@@ -321,9 +321,17 @@ impl BatchAggregator {
     }
 
     fn publish_gauge(&self) {
-        let in_redis = self.mirror().len();
-        self.metrics
-            .batches_open(in_redis, self.memory.snapshot().len());
+        let now = self.clock.now();
+        let memory = self.memory.snapshot();
+        let mirror = self.mirror();
+        let oldest = memory
+            .iter()
+            .map(|b| b.started_at)
+            .chain(mirror.iter().map(|s| s.started_at))
+            .fold(now, f64::min);
+        self.metrics.batches_open(mirror.len(), memory.len());
+        drop(mirror);
+        self.metrics.batch_oldest_open(now - oldest);
     }
 
     fn closed(&self, b: &ClosedBatch) {

@@ -278,7 +278,7 @@ impl FileWatcher {
         metrics: Arc<Metrics>,
     ) -> Self {
         let fw = &config.file_watcher;
-        metrics.watcher_known::<FileResult>();
+        metrics.watcher_known::<FileResult, ObserverType>();
         Self {
             root: absolute(Path::new(&fw.camera_root)),
             polling: fw.polling,
