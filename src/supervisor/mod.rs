@@ -235,9 +235,11 @@ impl Supervisor {
                 spec.name
             )));
         }
-        self.shared
-            .metrics
-            .worker_registered(&spec.name, self.shared.settings.max_restarts, spec.critical);
+        self.shared.metrics.worker_registered(
+            &spec.name,
+            self.shared.settings.max_restarts,
+            spec.critical,
+        );
         st.workers.push(Slot {
             spec,
             status: WorkerStatus::Stopped,

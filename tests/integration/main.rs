@@ -8,6 +8,7 @@ mod foundation;
 mod harness;
 mod hostile;
 mod live;
+mod monitoring;
 mod pipeline;
 mod resilience;
 mod slow_deps;

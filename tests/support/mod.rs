@@ -402,6 +402,15 @@ impl Prometheus {
     pub fn stop(&mut self) {
         kill(&mut self.child);
     }
+
+    /// Freeze it (SIGSTOP): it accepts connections but never answers.
+    pub fn freeze(&self) {
+        if let Some(c) = &self.child {
+            let _ = Command::new("kill")
+                .args(["-STOP", &c.id().to_string()])
+                .status();
+        }
+    }
 }
 
 impl Drop for Prometheus {
@@ -410,8 +419,81 @@ impl Drop for Prometheus {
     }
 }
 
+// ---------------------------------------------------------------- exporters
+
+/// A Prometheus exporter (or Alertmanager) as a plain process on a free port, ready once
+/// `ready_path` answers 200.
+pub struct Exporter {
+    pub port: u16,
+    binary: PathBuf,
+    args: Vec<String>,
+    ready_path: String,
+    child: Option<Child>,
+}
+
+impl Exporter {
+    /// `args` may contain `{port}`, replaced by the chosen port.
+    pub fn start(binary: &str, package: &str, args: &[&str], ready_path: &str) -> Self {
+        let port = free_port();
+        let mut e = Self {
+            port,
+            binary: require(binary, package),
+            args: args
+                .iter()
+                .map(|a| a.replace("{port}", &port.to_string()))
+                .collect(),
+            ready_path: ready_path.to_string(),
+            child: None,
+        };
+        e.start_again();
+        e
+    }
+
+    /// redis-exporter for the Redis at `redis_url`.
+    pub fn redis(redis_url: &str) -> Self {
+        Self::start(
+            "prometheus-redis-exporter",
+            "prometheus-redis-exporter",
+            &[
+                &format!("-redis.addr={redis_url}"),
+                "-web.listen-address=127.0.0.1:{port}",
+            ],
+            "/metrics",
+        )
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub fn start_again(&mut self) {
+        if self.child.is_some() {
+            return;
+        }
+        let child = Command::new(&self.binary)
+            .args(&self.args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn exporter");
+        self.child = Some(child);
+        let url = format!("http://127.0.0.1:{}{}", self.port, self.ready_path);
+        eventually_blocking("exporter ready", || http_get_ok(&url));
+    }
+
+    pub fn stop(&mut self) {
+        kill(&mut self.child);
+    }
+}
+
+impl Drop for Exporter {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
 /// Minimal blocking HTTP GET on loopback (for readiness checks in sync code).
-fn http_get_ok(url: &str) -> bool {
+pub fn http_get_ok(url: &str) -> bool {
     use std::io::{Read, Write};
     let Some(rest) = url.strip_prefix("http://") else {
         return false;

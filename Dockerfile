@@ -1,0 +1,28 @@
+# Multi-stage build: compile in the Rust image, run in a small Debian image as a
+# non-root user. The image also holds the fake AI services (for the compose demo).
+FROM rust:1.95-bookworm AS build
+WORKDIR /src
+COPY Cargo.toml Cargo.lock ./
+COPY src ./src
+COPY benches ./benches
+COPY examples ./examples
+COPY tests ./tests
+RUN cargo build --release --locked --bin watchpost --example fake_ai
+
+FROM debian:bookworm-slim
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates curl \
+ && rm -rf /var/lib/apt/lists/* \
+ && useradd --system --uid 10001 --home-dir /var/lib/watchpost --create-home watchpost
+COPY --from=build /src/target/release/watchpost /usr/local/bin/watchpost
+COPY --from=build /src/target/release/examples/fake_ai /usr/local/bin/watchpost-fake-ai
+COPY config/watchpost.example.toml /etc/watchpost/watchpost.example.toml
+USER watchpost
+WORKDIR /var/lib/watchpost
+ENV WATCHPOST_SERVER__BIND=0.0.0.0:8000 \
+    WATCHPOST_FILE_WATCHER__CAMERA_ROOT=/data/cameras \
+    WATCHPOST_QUEUE__SPOOL_DIR=/var/lib/watchpost/spool
+EXPOSE 8000
+HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
+  CMD curl -fsS http://127.0.0.1:8000/health || exit 1
+ENTRYPOINT ["/usr/local/bin/watchpost"]

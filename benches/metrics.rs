@@ -1,0 +1,61 @@
+//! Encoding `/metrics`: the live exposition of a running service (every known series
+//! published at start), and the same registry grown to twice its series count. The
+//! figure that matters is the time per series.
+//!
+//! `cargo bench --bench metrics`
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+
+fn series(text: &str) -> usize {
+    text.lines().filter(|l| !l.starts_with('#')).count()
+}
+
+fn encode(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let dir = tempfile::tempdir().expect("dir");
+    let mut cfg = watchpost::Config::default();
+    let dead = || {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("port");
+        format!("127.0.0.1:{port}")
+    };
+    cfg.server.bind = "127.0.0.1:0".into();
+    cfg.redis.url = format!("redis://{}", dead());
+    cfg.postgres.url = format!("postgres://x@{}/x", dead());
+    cfg.file_watcher.camera_root = dir.path().join("cameras").display().to_string();
+    cfg.queue.spool_dir = dir.path().join("spool").display().to_string();
+    let service = rt
+        .block_on(watchpost::Service::start(cfg))
+        .expect("service");
+    let metrics = service.state().metrics.clone();
+    let live = series(&metrics.render());
+    let bytes = metrics.render().len();
+    let mut group = c.benchmark_group("metrics");
+    group.throughput(Throughput::Elements(live as u64));
+    group.bench_function(format!("render_live_{live}_series_{bytes}_bytes"), |b| {
+        b.iter(|| metrics.render())
+    });
+    // Twice the series: more workers and breakers, as a larger deployment would have.
+    let mut i = 0;
+    while series(&metrics.render()) < 2 * live {
+        metrics.worker_registered(&format!("extra_worker_{i}"), 5, false);
+        metrics.breaker_registered(&format!("extra_breaker_{i}"));
+        i += 1;
+    }
+    let double = series(&metrics.render());
+    group.throughput(Throughput::Elements(double as u64));
+    group.bench_function(format!("render_{double}_series"), |b| {
+        b.iter(|| metrics.render())
+    });
+    group.finish();
+    rt.block_on(service.shutdown());
+}
+
+criterion_group!(benches, encode);
+criterion_main!(benches);

