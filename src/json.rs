@@ -18,6 +18,15 @@ impl<V: Serialize> Serialize for OrderedMap<V> {
     }
 }
 
+/// Fold `value` into a version stamp (FNV-1a style): equal inputs give equal stamps,
+/// and any change gives, in practice, a different one.
+pub fn mix(stamp: u64, value: u64) -> u64 {
+    (stamp ^ value).wrapping_mul(0x0000_0100_0000_01b3)
+}
+
+/// The starting stamp.
+pub const STAMP_SEED: u64 = 0xcbf2_9ce4_8422_2325;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,6 +14,7 @@ use crate::events::EventBus;
 use crate::health::degradation::DegradationManager;
 use crate::health::prober::Prober;
 use crate::health::Health;
+use crate::perf::sampler::PerfSampler;
 use crate::pipeline::queue::FallbackStats;
 use crate::pipeline::{Pipeline, PipelineError};
 use crate::prom::client::PromClient;
@@ -119,11 +120,20 @@ impl Service {
             supervisor.clone(),
             pipeline.clone(),
         );
+        let perf = PerfSampler::new(
+            &config,
+            store.clone(),
+            redis.clone(),
+            health.prober().clone(),
+            ai.inference().clone(),
+            pipeline.clone(),
+        );
         let critical = |name: &str| config.is_critical_worker(name);
         pipeline.register(&supervisor, &config)?;
         supervisor.register(degradation.worker(critical("degradation_manager")))?;
         supervisor.register(event_broadcaster.worker(critical("event_broadcaster")))?;
         supervisor.register(system_broadcaster.worker(critical("system_broadcaster")))?;
+        supervisor.register(perf.worker(critical("performance_sampler")))?;
         extra(&supervisor)?;
         let state = Arc::new(AppState {
             config: config.clone(),
@@ -142,6 +152,7 @@ impl Service {
             event_broadcaster,
             system_broadcaster,
             prometheus: Arc::new(PromClient::new(&config.prometheus)),
+            perf,
         });
         let http = api::serve(state.clone()).map_err(|source| StartError::Bind {
             bind: config.server.bind.clone(),

@@ -9,6 +9,7 @@ use crate::config::Config;
 use crate::events::EventBus;
 use crate::health::degradation::DegradationManager;
 use crate::health::Health;
+use crate::perf::sampler::PerfSampler;
 use crate::pipeline::queue::FallbackStats;
 use crate::pipeline::Pipeline;
 use crate::prom::client::PromClient;
@@ -35,4 +36,5 @@ pub struct AppState {
     pub event_broadcaster: Arc<EventBroadcaster>,
     pub system_broadcaster: Arc<SystemBroadcaster>,
     pub prometheus: Arc<PromClient>,
+    pub perf: Arc<PerfSampler>,
 }

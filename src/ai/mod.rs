@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use crate::breaker::{BreakerRegistry, BreakerState, CallError};
 use crate::config::{secs, Config};
+use crate::perf::window::InferenceWindows;
 use crate::prom::Metrics;
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq)]
@@ -147,6 +148,9 @@ struct WireCompletion {
     content: String,
 }
 
+/// The largest `/health` body kept as details.
+const MAX_HEALTH_BODY: u64 = 16 * 1024;
+
 /// One `GET /health` result.
 #[derive(Debug, Clone, Serialize)]
 pub struct HealthCheck {
@@ -156,6 +160,8 @@ pub struct HealthCheck {
     pub error: Option<String>,
     pub circuit_state: BreakerState,
     pub checked_at: DateTime<Utc>,
+    /// The service's own JSON answer (model, device, slots, …), when it sent one.
+    pub details: Option<serde_json::Value>,
 }
 
 /// A configured AI service.
@@ -178,6 +184,7 @@ struct Settings {
 
 pub struct AiClients {
     http: reqwest::Client,
+    inference: Arc<InferenceWindows>,
     services: Vec<AiService>,
     breakers: Arc<BreakerRegistry>,
     metrics: Arc<Metrics>,
@@ -208,6 +215,7 @@ impl AiClients {
             .unwrap_or_default();
         Self {
             http,
+            inference: Arc::new(InferenceWindows::default()),
             services: ai
                 .services()
                 .into_iter()
@@ -233,6 +241,12 @@ impl AiClients {
 
     pub fn services(&self) -> &[AiService] {
         &self.services
+    }
+
+    /// Latency windows of the successful work calls (and of the pipeline, which the
+    /// workers feed), for the performance sampler.
+    pub fn inference(&self) -> &Arc<InferenceWindows> {
+        &self.inference
     }
 
     fn service(&self, name: &str) -> Result<&AiService, AiError> {
@@ -264,8 +278,14 @@ impl AiClients {
             Err(CallError::Timeout(_)) => "timeout",
             Err(CallError::Inner(a)) => a.outcome_label(),
         };
+        let elapsed = started.elapsed().as_secs_f64();
         self.metrics
-            .ai_request(service, operation, outcome, started.elapsed().as_secs_f64());
+            .ai_request(service, operation, outcome, elapsed);
+        if outcome == "ok" {
+            if let Some(w) = self.inference.for_service(service) {
+                w.record(elapsed * 1000.0);
+            }
+        }
         result
     }
 
@@ -417,27 +437,47 @@ impl AiClients {
                 error: Some("circuit breaker open".to_string()),
                 circuit_state: BreakerState::Open,
                 checked_at: crate::time::now(),
+                details: None,
             });
         }
         let url = format!("{}/health", svc.url);
         let timeout = self.settings.probe_timeout;
         let started = Instant::now();
         let req = self.http.get(&url).timeout(timeout);
-        let result = match tokio::time::timeout(timeout, req.send()).await {
+        let call = async {
+            let resp = req.send().await.map_err(Attempt::from_reqwest)?;
+            let status = resp.status();
+            if !status.is_success() {
+                return Err(Attempt::Status(status.as_u16(), status.to_string()));
+            }
+            // The body describes the model (what the performance view shows); a
+            // large or non-JSON body is simply not kept.
+            let small = resp.content_length().is_none_or(|n| n <= MAX_HEALTH_BODY);
+            let details = if small {
+                resp.bytes()
+                    .await
+                    .ok()
+                    .filter(|b| b.len() as u64 <= MAX_HEALTH_BODY)
+                    .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            } else {
+                None
+            };
+            Ok(details)
+        };
+        let result = match tokio::time::timeout(timeout, call).await {
             Err(_) => Err(Attempt::Timeout),
-            Ok(Err(e)) => Err(Attempt::from_reqwest(e)),
-            Ok(Ok(resp)) if resp.status().is_success() => Ok(()),
-            Ok(Ok(resp)) => Err(Attempt::Status(
-                resp.status().as_u16(),
-                resp.status().to_string(),
-            )),
+            Ok(r) => r,
         };
         let elapsed = started.elapsed().as_secs_f64();
         let outcome = match &result {
-            Ok(()) => "ok",
+            Ok(_) => "ok",
             Err(a) => a.outcome_label(),
         };
         self.metrics.ai_request(name, "health", outcome, elapsed);
+        let (result, details) = match result {
+            Ok(d) => (Ok(()), d),
+            Err(e) => (Err(e), None),
+        };
         self.metrics.dependency_probed(name, elapsed);
         let elapsed_ms = elapsed * 1000.0;
         let (healthy, response_time_ms, error) = match result {
@@ -465,6 +505,7 @@ impl AiClients {
             error,
             circuit_state: circuit_state(),
             checked_at: crate::time::now(),
+            details,
         })
     }
 

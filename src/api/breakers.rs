@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::error::{ApiError, ErrorBody};
+use super::memo::Memos;
 use crate::breaker::{BreakerSnapshot, BreakerState};
 use crate::json::OrderedMap;
 use crate::state::AppState;
@@ -32,14 +33,22 @@ pub struct ResetResponse {
 /// Every circuit breaker with its counters and configuration.
 #[utoipa::path(get, path = "/api/system/circuit-breakers", tag = "circuit-breakers",
     responses((status = 200, body = BreakersResponse)))]
-pub async fn list(state: Data<AppState>) -> HttpResponse {
+pub async fn list(state: Data<AppState>, memos: Data<Memos>) -> HttpResponse {
+    memos
+        .breakers
+        .respond_stamped(state.breakers.version(), || {
+            (actix_web::http::StatusCode::OK, render(&state))
+        })
+}
+
+fn render(state: &AppState) -> BreakersResponse {
     let circuit_breakers: Vec<BreakerSnapshot> =
         state.breakers.all().iter().map(|b| b.snapshot()).collect();
     let open = circuit_breakers
         .iter()
         .filter(|b| b.state == BreakerState::Open)
         .count();
-    HttpResponse::Ok().json(BreakersResponse {
+    BreakersResponse {
         total_count: circuit_breakers.len(),
         open_count: open,
         circuit_breakers: OrderedMap(
@@ -49,7 +58,7 @@ pub async fn list(state: Data<AppState>) -> HttpResponse {
                 .collect(),
         ),
         timestamp: crate::time::now(),
-    })
+    }
 }
 
 /// Force a breaker closed.

@@ -7,6 +7,7 @@ use actix_web::HttpResponse;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use super::memo::Memos;
 use crate::health::{FullHealth, HealthState, Readiness};
 use crate::state::AppState;
 use crate::ws::BroadcasterHealth;
@@ -16,14 +17,19 @@ use crate::ws::BroadcasterHealth;
 #[utoipa::path(get, path = "/api/system/health/full", tag = "health",
     responses((status = 200, description = "Healthy or degraded", body = FullHealth),
         (status = 503, description = "A critical part is unhealthy", body = FullHealth)))]
-pub async fn full(state: Data<AppState>) -> HttpResponse {
-    let health = state.health.full().await;
-    let status = if health.status == HealthState::Unhealthy {
-        StatusCode::SERVICE_UNAVAILABLE
-    } else {
-        StatusCode::OK
-    };
-    HttpResponse::build(status).json(health)
+pub async fn full(state: Data<AppState>, memos: Data<Memos>) -> HttpResponse {
+    let round = state.health.prober().current().await;
+    memos
+        .full_health
+        .respond_stamped(state.health.version(&round), || {
+            let health = state.health.full_from(&round);
+            let status = if health.status == HealthState::Unhealthy {
+                StatusCode::SERVICE_UNAVAILABLE
+            } else {
+                StatusCode::OK
+            };
+            (status, health)
+        })
 }
 
 /// Ready to work: PostgreSQL, Redis and every critical worker are fine (from the

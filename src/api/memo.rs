@@ -1,9 +1,12 @@
 //! Memoised JSON bodies for monitoring answers that are read far more often than they
-//! change. A body is rendered again when its domain version moved (the domain bumps a
-//! counter on every change) or when it is older than its time-to-live (for answers
-//! with continuously moving values such as ages). Rendering and serialising dominate
-//! these handlers' cost; the memo makes a hit a copy of a reference-counted buffer.
+//! change. A body is rendered again when its domain version moved (the domain's state
+//! changed) or when it is older than its time-to-live (for answers with continuously
+//! moving values such as ages). A stamped answer keeps everything but its final
+//! `timestamp`, which is written fresh for every request, so a memoised answer still
+//! says "now". Rendering and serialising dominate these handlers' cost; a hit is a
+//! copy of a reference-counted buffer and one formatted timestamp.
 
+use actix_web::http::StatusCode;
 use actix_web::web::Bytes;
 use actix_web::HttpResponse;
 use std::sync::Mutex;
@@ -12,12 +15,24 @@ use std::time::{Duration, Instant};
 /// The memoised answers of one application (shared by its HTTP worker threads).
 pub struct Memos {
     pub pipeline: Memo,
+    /// Versioned by the sampler's sample count.
+    pub performance: Memo,
+    /// Versioned by the supervisor's state.
+    pub supervisor: Memo,
+    /// Versioned by every breaker's counters and state.
+    pub breakers: Memo,
+    /// Versioned by the probe round, the workers and the breakers.
+    pub full_health: Memo,
 }
 
 impl Default for Memos {
     fn default() -> Self {
         Self {
             pipeline: Memo::new(PIPELINE_TTL),
+            performance: Memo::new(Duration::MAX),
+            supervisor: Memo::new(Duration::MAX),
+            breakers: Memo::new(Duration::MAX),
+            full_health: Memo::new(Duration::MAX),
         }
     }
 }
@@ -26,9 +41,21 @@ impl Default for Memos {
 /// only: it is at most this old, which its `timestamp` states.
 const PIPELINE_TTL: Duration = Duration::from_millis(100);
 
+/// The last field of every stamped answer.
+const STAMP: &[u8] = b",\"timestamp\":";
+
+struct Slot {
+    at: Instant,
+    version: u64,
+    status: StatusCode,
+    /// The whole body, or for a stamped answer everything before `,"timestamp":`.
+    body: Bytes,
+    stamped: bool,
+}
+
 pub struct Memo {
     ttl: Duration,
-    slot: Mutex<Option<(Instant, u64, Bytes)>>,
+    slot: Mutex<Option<Slot>>,
 }
 
 impl Memo {
@@ -39,19 +66,45 @@ impl Memo {
         }
     }
 
-    /// The memoised body for `version`, or a fresh one from `render`.
-    pub fn body<T: serde::Serialize>(&self, version: u64, render: impl FnOnce() -> T) -> Bytes {
+    fn get_or_render<T: serde::Serialize>(
+        &self,
+        version: u64,
+        stamped: bool,
+        render: impl FnOnce() -> (StatusCode, T),
+    ) -> (StatusCode, Bytes) {
         let now = Instant::now();
-        if let Some((at, v, body)) = &*self.slot.lock().unwrap_or_else(|p| p.into_inner()) {
-            if *v == version && now.duration_since(*at) < self.ttl {
-                return body.clone();
+        if let Some(s) = &*self.slot.lock().unwrap_or_else(|p| p.into_inner()) {
+            if s.version == version && s.stamped == stamped && now.duration_since(s.at) < self.ttl {
+                return (s.status, s.body.clone());
             }
         }
+        let (status, value) = render();
         // Serialising plain data into memory cannot fail; an empty object is the
         // conservative answer if it ever did.
-        let body = Bytes::from(serde_json::to_vec(&render()).unwrap_or_else(|_| b"{}".to_vec()));
-        *self.slot.lock().unwrap_or_else(|p| p.into_inner()) = Some((now, version, body.clone()));
-        body
+        let mut body = serde_json::to_vec(&value).unwrap_or_else(|_| b"{}".to_vec());
+        if stamped {
+            // Keep what precedes the final timestamp (the rendered one is replaced).
+            if let Some(i) = body.windows(STAMP.len()).rposition(|w| w == STAMP) {
+                body.truncate(i);
+            } else {
+                body.pop(); // no timestamp: drop the closing brace
+            }
+        }
+        let body = Bytes::from(body);
+        *self.slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(Slot {
+            at: now,
+            version,
+            status,
+            body: body.clone(),
+            stamped,
+        });
+        (status, body)
+    }
+
+    /// The memoised body for `version`, or a fresh one from `render`.
+    pub fn body<T: serde::Serialize>(&self, version: u64, render: impl FnOnce() -> T) -> Bytes {
+        self.get_or_render(version, false, || (StatusCode::OK, render()))
+            .1
     }
 
     /// A 200 JSON answer with the memoised body.
@@ -63,6 +116,25 @@ impl Memo {
         HttpResponse::Ok()
             .content_type("application/json")
             .body(self.body(version, render))
+    }
+
+    /// A JSON answer whose last field is `timestamp`, memoised without it and stamped
+    /// with the current time on every request.
+    pub fn respond_stamped<T: serde::Serialize>(
+        &self,
+        version: u64,
+        render: impl FnOnce() -> (StatusCode, T),
+    ) -> HttpResponse {
+        let (status, prefix) = self.get_or_render(version, true, render);
+        let stamp = serde_json::to_string(&crate::time::now()).unwrap_or_default();
+        let mut body = Vec::with_capacity(prefix.len() + STAMP.len() + stamp.len() + 1);
+        body.extend_from_slice(&prefix);
+        body.extend_from_slice(STAMP);
+        body.extend_from_slice(stamp.as_bytes());
+        body.push(b'}');
+        HttpResponse::build(status)
+            .content_type("application/json")
+            .body(body)
     }
 }
 
@@ -88,5 +160,28 @@ mod tests {
         short.body(1, || n += 1);
         short.body(1, || n += 1);
         assert_eq!(n, 2, "past its time-to-live");
+    }
+
+    #[test]
+    fn a_stamped_answer_keeps_its_body_and_gets_a_fresh_timestamp() {
+        #[derive(serde::Serialize)]
+        struct A {
+            n: u32,
+            timestamp: &'static str,
+        }
+        let memo = Memo::new(Duration::MAX);
+        let (_, prefix) = memo.get_or_render(7, true, || {
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                A {
+                    n: 1,
+                    timestamp: "old",
+                },
+            )
+        });
+        assert_eq!(prefix, Bytes::from(r#"{"n":1"#));
+        let (status, again) =
+            memo.get_or_render(7, true, || -> (StatusCode, A) { panic!("memoised") });
+        assert_eq!((status, again), (StatusCode::SERVICE_UNAVAILABLE, prefix));
     }
 }

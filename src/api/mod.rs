@@ -9,6 +9,7 @@ mod health;
 mod memo;
 mod monitoring;
 mod openapi;
+mod performance;
 mod pipeline;
 mod probes;
 mod query;
@@ -112,6 +113,12 @@ pub fn routes() -> Vec<RouteDef> {
         ),
         route(Method::GET, "/api/system/circuit-breakers", breakers::list),
         route(Method::GET, "/api/system/websocket/events", ws::events),
+        route(Method::GET, "/api/system/performance", performance::current),
+        route(
+            Method::GET,
+            "/api/system/performance/history",
+            performance::history,
+        ),
         route(
             Method::GET,
             "/api/system/monitoring/health",

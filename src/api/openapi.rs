@@ -4,7 +4,7 @@ use actix_web::HttpResponse;
 use std::sync::OnceLock;
 use utoipa::OpenApi;
 
-use super::{breakers, health, monitoring, pipeline, probes, supervisor, ws};
+use super::{breakers, health, monitoring, performance, pipeline, probes, supervisor, ws};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -16,6 +16,7 @@ use super::{breakers, health, monitoring, pipeline, probes, supervisor, ws};
         supervisor::restart, supervisor::reset, supervisor::history,
         pipeline::status, pipeline::requeue, breakers::list, breakers::reset,
         ws::events, ws::socket, monitoring::health, monitoring::targets,
+        performance::current, performance::history,
     ),
     components(schemas(super::error::ErrorBody)),
     modifiers(&ApiKeyScheme)

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::error::{ApiError, ErrorBody};
+use super::memo::Memos;
 use super::query::QueryParams;
 use crate::state::AppState;
 use crate::supervisor::{HistoryPage, SupervisorError, SupervisorStatus};
@@ -33,25 +34,32 @@ fn ok(message: String, worker_name: Option<String>) -> HttpResponse {
     })
 }
 
-fn status_response(state: &AppState) -> HttpResponse {
-    HttpResponse::Ok().json(StatusResponse {
-        status: state.supervisor.status(),
-        timestamp: crate::time::now(),
-    })
+fn status_response(state: &AppState, memos: &Memos) -> HttpResponse {
+    memos
+        .supervisor
+        .respond_stamped(state.supervisor.version(), || {
+            (
+                actix_web::http::StatusCode::OK,
+                StatusResponse {
+                    status: state.supervisor.status(),
+                    timestamp: crate::time::now(),
+                },
+            )
+        })
 }
 
 /// Supervisor and every supervised worker.
 #[utoipa::path(get, path = "/api/system/supervisor", tag = "supervisor",
     responses((status = 200, body = StatusResponse)))]
-pub async fn status(state: Data<AppState>) -> HttpResponse {
-    status_response(&state)
+pub async fn status(state: Data<AppState>, memos: Data<Memos>) -> HttpResponse {
+    status_response(&state, &memos)
 }
 
 /// Alias of `/api/system/supervisor`.
 #[utoipa::path(get, path = "/api/system/supervisor/status", tag = "supervisor",
     responses((status = 200, body = StatusResponse)))]
-pub async fn status_alias(state: Data<AppState>) -> HttpResponse {
-    status_response(&state)
+pub async fn status_alias(state: Data<AppState>, memos: Data<Memos>) -> HttpResponse {
+    status_response(&state, &memos)
 }
 
 /// Start a stopped, crashed or failed worker.

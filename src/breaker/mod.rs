@@ -340,6 +340,23 @@ impl CircuitBreaker {
         previous
     }
 
+    /// A stamp that changes whenever the snapshot would (state, counters, times).
+    pub fn version(&self) -> u64 {
+        use crate::json::{mix, STAMP_SEED};
+        let mut inner = self.lock();
+        self.refresh(&mut inner);
+        let mut v = mix(STAMP_SEED, inner.epoch);
+        for x in [
+            inner.total_calls,
+            inner.rejected_calls,
+            u64::from(inner.consecutive_failures),
+            u64::from(inner.consecutive_successes),
+        ] {
+            v = mix(v, x);
+        }
+        v
+    }
+
     pub fn snapshot(&self) -> BreakerSnapshot {
         let mut inner = self.lock();
         self.refresh(&mut inner);
@@ -436,6 +453,13 @@ impl BreakerRegistry {
 
     pub fn all(&self) -> &[Arc<CircuitBreaker>] {
         &self.breakers
+    }
+
+    /// A stamp over every breaker's [`CircuitBreaker::version`].
+    pub fn version(&self) -> u64 {
+        self.breakers.iter().fold(crate::json::STAMP_SEED, |v, b| {
+            crate::json::mix(v, b.version())
+        })
     }
 
     pub fn get(&self, name: &str) -> Option<&Arc<CircuitBreaker>> {

@@ -440,6 +440,7 @@ impl Default for WebSocketConfig {
 pub struct PerformanceConfig {
     pub sample_interval_seconds: f64,
     pub history_size: usize,
+    pub thresholds: ThresholdsConfig,
 }
 
 impl Default for PerformanceConfig {
@@ -447,7 +448,93 @@ impl Default for PerformanceConfig {
         Self {
             sample_interval_seconds: 5.0,
             history_size: 720,
+            thresholds: ThresholdsConfig::default(),
         }
+    }
+}
+
+/// When a performance value raises an alert in `/api/system/performance` (at or above
+/// the threshold).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ThresholdsConfig {
+    pub cpu_percent_warning: f64,
+    pub cpu_percent_critical: f64,
+    pub ram_percent_warning: f64,
+    pub ram_percent_critical: f64,
+    pub disk_percent_warning: f64,
+    pub disk_percent_critical: f64,
+    pub gpu_temperature_warning: f64,
+    pub gpu_temperature_critical: f64,
+    pub yolo26_p95_ms_warning: f64,
+    pub yolo26_p95_ms_critical: f64,
+    pub nemotron_p95_ms_warning: f64,
+    pub nemotron_p95_ms_critical: f64,
+    pub redis_memory_mb_warning: f64,
+    pub redis_memory_mb_critical: f64,
+}
+
+impl Default for ThresholdsConfig {
+    fn default() -> Self {
+        Self {
+            cpu_percent_warning: 80.0,
+            cpu_percent_critical: 95.0,
+            ram_percent_warning: 85.0,
+            ram_percent_critical: 95.0,
+            disk_percent_warning: 80.0,
+            disk_percent_critical: 90.0,
+            gpu_temperature_warning: 75.0,
+            gpu_temperature_critical: 85.0,
+            yolo26_p95_ms_warning: 200.0,
+            yolo26_p95_ms_critical: 500.0,
+            nemotron_p95_ms_warning: 10_000.0,
+            nemotron_p95_ms_critical: 30_000.0,
+            redis_memory_mb_warning: 100.0,
+            redis_memory_mb_critical: 500.0,
+        }
+    }
+}
+
+impl ThresholdsConfig {
+    /// `(name, warning, critical)` for every threshold pair.
+    pub fn pairs(&self) -> [(&'static str, f64, f64); 7] {
+        [
+            (
+                "cpu_percent",
+                self.cpu_percent_warning,
+                self.cpu_percent_critical,
+            ),
+            (
+                "ram_percent",
+                self.ram_percent_warning,
+                self.ram_percent_critical,
+            ),
+            (
+                "disk_percent",
+                self.disk_percent_warning,
+                self.disk_percent_critical,
+            ),
+            (
+                "gpu_temperature",
+                self.gpu_temperature_warning,
+                self.gpu_temperature_critical,
+            ),
+            (
+                "yolo26_p95_ms",
+                self.yolo26_p95_ms_warning,
+                self.yolo26_p95_ms_critical,
+            ),
+            (
+                "nemotron_p95_ms",
+                self.nemotron_p95_ms_warning,
+                self.nemotron_p95_ms_critical,
+            ),
+            (
+                "redis_memory_mb",
+                self.redis_memory_mb_warning,
+                self.redis_memory_mb_critical,
+            ),
+        ]
     }
 }
 
@@ -741,6 +828,18 @@ impl Config {
             "queue.consumer_id",
             "must be at most 64 letters, digits, '_', '.' or '-' (empty: the host name)",
         );
+        for (name, warning, critical) in self.performance.thresholds.pairs() {
+            check(
+                warning.is_finite() && critical.is_finite() && (0.0..=1e9).contains(&warning),
+                &format!("performance.thresholds.{name}_warning"),
+                "must be a number from 0 up",
+            );
+            check(
+                critical >= warning,
+                &format!("performance.thresholds.{name}_critical"),
+                "must not be smaller than its warning threshold",
+            );
+        }
         for (i, worker) in self.supervisor.critical_workers.iter().enumerate() {
             check(
                 crate::supervisor::is_valid_worker_name(worker),

@@ -418,6 +418,7 @@ mod tests {
                         circuit_state: crate::breaker::BreakerState::Closed,
                         last_check: crate::time::now(),
                         critical: *n == "yolo26" || *n == "nemotron",
+                        details: None,
                     })
                     .collect(),
             };

@@ -75,8 +75,8 @@ pub struct FullHealth {
     pub ai_services: Vec<AiServiceHealth>,
     pub circuit_breakers: BreakerSummary,
     pub workers: Vec<WorkerHealth>,
-    pub timestamp: DateTime<Utc>,
     pub version: &'static str,
+    pub timestamp: DateTime<Utc>,
     /// Every problem found, keyed by source (for alerts).
     #[serde(skip)]
     problems: BTreeMap<String, Problem>,
@@ -158,9 +158,24 @@ impl Health {
     /// Full health from a round no older than the cache TTL (probing if needed).
     pub async fn full(&self) -> FullHealth {
         let round = self.prober.current().await;
-        let health = self.assess(&round);
+        self.full_from(&round)
+    }
+
+    /// Full health from `round` (announcing any change).
+    pub fn full_from(&self, round: &ProbeRound) -> FullHealth {
+        let health = self.assess(round);
         self.observe(&health);
         health
+    }
+
+    /// A stamp that changes whenever the full health of `round` would: the round
+    /// itself, the workers, the breakers, the watcher and the degradation mode.
+    pub fn version(&self, round: &Arc<ProbeRound>) -> u64 {
+        use crate::json::mix;
+        let mut v = mix(self.supervisor.version(), Arc::as_ptr(round) as u64);
+        v = mix(v, self.breakers.version());
+        v = mix(v, u64::from(self.watcher.is_active()));
+        mix(v, self.degradation.mode() as u64)
     }
 
     /// Full health from the latest round, however old; `None` before the first

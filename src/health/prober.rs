@@ -55,6 +55,9 @@ pub struct AiServiceHealth {
     pub last_check: DateTime<Utc>,
     #[serde(skip)]
     pub critical: bool,
+    /// The service's own `/health` JSON (model, device, slots, …).
+    #[serde(skip)]
+    pub details: Option<serde_json::Value>,
 }
 
 /// The results of one round.
@@ -219,36 +222,43 @@ impl Prober {
         };
         let ai = join_all(self.ai.services().iter().map(|svc| async move {
             let checked = tokio::time::timeout(bound, self.ai.check_health(svc.name)).await;
-            let (status, response_time_ms, error, circuit_state, last_check) = match checked {
-                Ok(Ok(c)) => (
-                    if c.healthy {
-                        HealthState::Healthy
-                    } else {
-                        HealthState::Unhealthy
-                    },
-                    c.response_time_ms,
-                    c.error,
-                    c.circuit_state,
-                    c.checked_at,
-                ),
-                Ok(Err(e)) => (
-                    HealthState::Unhealthy,
-                    None,
-                    Some(e.to_string()),
-                    BreakerState::Closed,
-                    crate::time::now(),
-                ),
-                Err(_) => (
-                    HealthState::Unhealthy,
-                    None,
-                    Some(format!(
-                        "Timeout after {}s",
-                        crate::time::seconds_text(self.timeout)
-                    )),
-                    BreakerState::Closed,
-                    crate::time::now(),
-                ),
+            let timed_out = || {
+                Some(format!(
+                    "Timeout after {}s",
+                    crate::time::seconds_text(self.timeout)
+                ))
             };
+            let (status, response_time_ms, error, circuit_state, last_check, details) =
+                match checked {
+                    Ok(Ok(c)) => (
+                        if c.healthy {
+                            HealthState::Healthy
+                        } else {
+                            HealthState::Unhealthy
+                        },
+                        c.response_time_ms,
+                        c.error,
+                        c.circuit_state,
+                        c.checked_at,
+                        c.details,
+                    ),
+                    Ok(Err(e)) => (
+                        HealthState::Unhealthy,
+                        None,
+                        Some(e.to_string()),
+                        BreakerState::Closed,
+                        crate::time::now(),
+                        None,
+                    ),
+                    Err(_) => (
+                        HealthState::Unhealthy,
+                        None,
+                        timed_out(),
+                        BreakerState::Closed,
+                        crate::time::now(),
+                        None,
+                    ),
+                };
             AiServiceHealth {
                 name: svc.name.to_string(),
                 display_name: svc.display_name.clone(),
@@ -259,6 +269,7 @@ impl Prober {
                 circuit_state,
                 last_check,
                 critical: svc.critical,
+                details,
             }
         }));
         let (postgres, redis, ai_services) = tokio::join!(postgres, redis, ai);

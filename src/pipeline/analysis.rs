@@ -123,6 +123,7 @@ impl AnalysisWorker {
         {
             Some(event_id) => {
                 tracing::info!(event_id, batch_id = %batch.batch_id, risk_score = risk.risk_score, "security event created");
+                self.ai.inference().events.record(1.0);
                 self.events.publish(Event::EventCreated(EventCreated {
                     event_id,
                     batch_id: batch.batch_id.clone(),

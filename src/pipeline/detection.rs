@@ -170,6 +170,11 @@ impl DetectionWorker {
                 confidence: det.confidence,
             }));
         }
+        let queued_for = crate::time::now() - item.seen_at;
+        self.ai
+            .inference()
+            .pipeline
+            .record(queued_for.num_microseconds().unwrap_or(0).max(0) as f64 / 1000.0);
         if ids.is_empty() {
             Ok(ItemOutcome::NoDetections)
         } else {

@@ -183,6 +183,27 @@ impl Store {
         Ok(client)
     }
 
+    /// Active connections, max connections, buffer cache hit ratio and transactions
+    /// (committed + rolled back) since the statistics were reset, for the performance
+    /// view.
+    pub async fn activity(&self) -> Result<(i64, i64, f64, i64), StoreError> {
+        self.run(async {
+            let c = self.client().await?;
+            let row = c
+                .query_one(
+                    "SELECT (SELECT count(*) FROM pg_stat_activity WHERE state = 'active')::int8,
+                            current_setting('max_connections')::int8,
+                            COALESCE(sum(blks_hit)::float8 / NULLIF(sum(blks_hit) + sum(blks_read), 0), 1.0)::float8,
+                            COALESCE(sum(xact_commit + xact_rollback), 0)::int8
+                     FROM pg_stat_database",
+                    &[],
+                )
+                .await?;
+            Ok((row.get(0), row.get(1), row.get(2), row.get(3)))
+        })
+        .await
+    }
+
     /// `SELECT 1`: the health probe.
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.run(async {

@@ -44,6 +44,8 @@ pub struct HistoryPage {
 pub(super) struct History {
     events: VecDeque<RestartEvent>,
     capacity: usize,
+    /// Events ever pushed (a change counter).
+    pushed: u64,
 }
 
 impl History {
@@ -51,10 +53,16 @@ impl History {
         Self {
             events: VecDeque::with_capacity(capacity.min(1024)),
             capacity: capacity.max(1),
+            pushed: 0,
         }
     }
 
+    pub(super) fn pushed(&self) -> u64 {
+        self.pushed
+    }
+
     pub(super) fn push(&mut self, event: RestartEvent) {
+        self.pushed += 1;
         self.events.push_front(event);
         self.events.truncate(self.capacity);
     }

@@ -293,6 +293,22 @@ impl Supervisor {
         }
     }
 
+    /// A stamp that changes whenever what [`Supervisor::status`] shows changes (for
+    /// memoised answers).
+    pub fn version(&self) -> u64 {
+        use crate::json::{mix, STAMP_SEED};
+        let st = self.shared.lock();
+        let mut v = mix(STAMP_SEED, u64::from(st.running));
+        v = mix(v, st.history.pushed());
+        for s in &st.workers {
+            v = mix(v, s.status as u64);
+            v = mix(v, u64::from(s.restart_count));
+            v = mix(v, s.generation);
+            v = mix(v, s.error.as_ref().map_or(0, |e| e.len() as u64 + 1));
+        }
+        v
+    }
+
     /// The status of one worker, if registered.
     pub fn worker_status(&self, name: &str) -> Option<WorkerStatus> {
         let st = self.shared.lock();

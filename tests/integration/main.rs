@@ -9,6 +9,7 @@ mod harness;
 mod hostile;
 mod live;
 mod monitoring;
+mod performance;
 mod pipeline;
 mod resilience;
 mod slow_deps;

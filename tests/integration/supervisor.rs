@@ -104,7 +104,7 @@ async fn crashed_worker_is_restarted_and_history_shows_crashed_then_success() {
     let (s, status) = get(format!("{}/api/system/supervisor", h.base)).await;
     assert_eq!(s, 200);
     assert_eq!(status["running"], true);
-    // The nine production workers, in registration order, then the two test workers.
+    // The ten production workers, in registration order, then the two test workers.
     let names: Vec<&str> = status["workers"]
         .as_array()
         .expect("workers")
@@ -123,11 +123,12 @@ async fn crashed_worker_is_restarted_and_history_shows_crashed_then_success() {
             "degradation_manager",
             "event_broadcaster",
             "system_broadcaster",
+            "performance_sampler",
             "crashy",
             "steady"
         ]
     );
-    assert_eq!(status["worker_count"], 11);
+    assert_eq!(status["worker_count"], 12);
     let w = worker(&status, "crashy");
     assert_eq!(w["status"], "running");
     assert_eq!(w["max_restarts"], 20);
