@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # HTTP load figures for every GET endpoint with wrk, against the release binary on a
-# free loopback port, with a real Redis and PostgreSQL (started here in a temp dir,
-# PostgreSQL when its binaries are installed) and the fake AI services. Loopback only,
+# free loopback port, with a real Redis, PostgreSQL and Prometheus (started here in a
+# temp dir; PostgreSQL and Prometheus when installed) and the fake AI services. Loopback only,
 # bounded in time; prints figures, asserts nothing. wrk and watchpost share the
 # machine's cores.
 #
@@ -41,10 +41,24 @@ if [ -x "$PG_BIN/initdb" ]; then
 fi
 target/release/examples/fake_ai --base-port "$AIBASE" >/dev/null 2>&1 &
 PIDS+=($!)
+PROMPORT=$(freeport)
+if command -v prometheus >/dev/null; then
+  cat >"$DIR/prometheus.yml" <<EOF
+global: {scrape_interval: 5s}
+scrape_configs:
+  - job_name: watchpost
+    static_configs: [{targets: ["127.0.0.1:$PORT"]}]
+  - job_name: prometheus
+    static_configs: [{targets: ["127.0.0.1:$PROMPORT"]}]
+EOF
+  prometheus --config.file="$DIR/prometheus.yml" --storage.tsdb.path="$DIR/promdata" \
+    --web.listen-address="127.0.0.1:$PROMPORT" --log.level=warn >"$DIR/prometheus.log" 2>&1 &
+  PIDS+=($!)
+fi
 env WATCHPOST_SERVER__BIND=127.0.0.1:$PORT \
   WATCHPOST_REDIS__URL=redis://127.0.0.1:$RPORT \
   WATCHPOST_POSTGRES__URL=postgres://postgres@127.0.0.1:$PGPORT/postgres \
-  WATCHPOST_PROMETHEUS__URL=http://127.0.0.1:$(freeport) \
+  WATCHPOST_PROMETHEUS__URL=http://127.0.0.1:$PROMPORT \
   WATCHPOST_AI__YOLO26__URL=http://127.0.0.1:$AIBASE \
   WATCHPOST_AI__NEMOTRON__URL=http://127.0.0.1:$((AIBASE+1)) \
   WATCHPOST_AI__FLORENCE__URL=http://127.0.0.1:$((AIBASE+2)) \
@@ -66,21 +80,28 @@ ENDPOINTS=(
   /api/system/health/live
   /ready
   /api/system/health/full
+  /api/system/health/ready
   /api/system/health/websocket
   /metrics
+  /openapi.json
   /api/system/supervisor
+  /api/system/supervisor/status
   /api/system/supervisor/restart-history
   /api/system/pipeline
   /api/system/circuit-breakers
   /api/system/websocket/events
+  /api/system/performance
+  "/api/system/performance/history?time_range=15m"
+  /api/system/monitoring/health
+  /api/system/monitoring/targets
 )
 [ -n "${EXTRA_ENDPOINTS:-}" ] && ENDPOINTS+=($EXTRA_ENDPOINTS)
 
 to_ms() { awk '{v=$1; if (v ~ /us$/) {sub(/us$/,"",v); print v/1000} else if (v ~ /ms$/) {sub(/ms$/,"",v); print v} else if (v ~ /s$/) {sub(/s$/,"",v); print v*1000} else print v}' <<<"$1"; }
 echo "wrk -t2 -c$CONNS -d${SECS}s per endpoint; $(nproc) cores; $(date -u +%Y-%m-%dT%H:%MZ)"
 echo
-printf '| %-40s | %10s | %8s | %8s | %7s |\n' endpoint req/s "p50 ms" "p99 ms" "× /health"
-printf '|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..42})" "$(printf -- '-%.0s' {1..12})" "$(printf -- '-%.0s' {1..10})" "$(printf -- '-%.0s' {1..10})" "$(printf -- '-%.0s' {1..9})"
+printf '| %-48s | %10s | %8s | %8s | %7s |\n' endpoint req/s "p50 ms" "p99 ms" "× /health"
+printf '|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..50})" "$(printf -- '-%.0s' {1..12})" "$(printf -- '-%.0s' {1..10})" "$(printf -- '-%.0s' {1..10})" "$(printf -- '-%.0s' {1..9})"
 BASE=""
 for ep in "${ENDPOINTS[@]}"; do
   out=$(wrk -t2 -c"$CONNS" -d"${SECS}s" --latency "http://127.0.0.1:$PORT$ep")
@@ -90,7 +111,7 @@ for ep in "${ENDPOINTS[@]}"; do
   [ -z "$BASE" ] && BASE=$rps
   ratio=$(awk -v a="$rps" -v b="$BASE" 'BEGIN {printf "%.2f", a/b}')
   non2xx=$(awk '/Non-2xx/ {print " (" $5 " non-2xx)"}' <<<"$out")
-  printf '| %-40s | %10.0f | %8.3f | %8.3f | %7s |%s\n' "$ep" "$rps" "$p50" "$p99" "$ratio" "$non2xx"
+  printf '| %-48s | %10.0f | %8.3f | %8.3f | %7s |%s\n' "$ep" "$rps" "$p50" "$p99" "$ratio" "$non2xx"
 done
 echo
 echo "RSS before: $RSS_BEFORE; after: $(rss)"

@@ -17,6 +17,10 @@ pub struct Memos {
     pub pipeline: Memo,
     /// Versioned by the sampler's sample count.
     pub performance: Memo,
+    /// One per entry of `crate::perf::TIME_RANGES`, versioned like `performance`;
+    /// the window ends "now", so a body is also at most `HISTORY_TTL` old (a stopped
+    /// sampler's samples still age out of the window).
+    pub performance_history: [Memo; crate::perf::TIME_RANGES.len()],
     /// Versioned by the supervisor's state.
     pub supervisor: Memo,
     /// Versioned by every breaker's counters and state.
@@ -30,6 +34,7 @@ impl Default for Memos {
         Self {
             pipeline: Memo::new(PIPELINE_TTL),
             performance: Memo::new(Duration::MAX),
+            performance_history: std::array::from_fn(|_| Memo::new(HISTORY_TTL)),
             supervisor: Memo::new(Duration::MAX),
             breakers: Memo::new(Duration::MAX),
             full_health: Memo::new(Duration::MAX),
@@ -40,6 +45,9 @@ impl Default for Memos {
 /// The pipeline answer holds ages that move continuously, so it is memoised by time
 /// only: it is at most this old, which its `timestamp` states.
 const PIPELINE_TTL: Duration = Duration::from_millis(100);
+
+/// How far behind "now" a memoised performance history window may end.
+const HISTORY_TTL: Duration = Duration::from_secs(1);
 
 /// The last field of every stamped answer.
 const STAMP: &[u8] = b",\"timestamp\":";

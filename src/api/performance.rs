@@ -37,10 +37,18 @@ pub struct HistoryResponse {
 #[utoipa::path(get, path = "/api/system/performance/history", tag = "performance",
     params(("time_range" = Option<String>, Query, description = "5m (default), 15m or 60m", pattern = "^(5m|15m|60m)$")),
     responses((status = 200, body = HistoryResponse), (status = 400, body = ErrorBody)))]
-pub async fn history(state: Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+pub async fn history(
+    state: Data<AppState>,
+    memos: Data<Memos>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
     let q = QueryParams::from_request(&req)?;
     let wanted = q.text("time_range").unwrap_or("5m");
-    let Some((name, window)) = TIME_RANGES.iter().find(|(n, _)| *n == wanted) else {
+    let Some((slot, (name, window))) = TIME_RANGES
+        .iter()
+        .enumerate()
+        .find(|(_, (n, _))| *n == wanted)
+    else {
         let valid: Vec<&str> = TIME_RANGES.iter().map(|(n, _)| *n).collect();
         return Err(ApiError::BadRequest(format!(
             "Query parameter 'time_range' must be one of {} (got {:?})",
@@ -48,10 +56,17 @@ pub async fn history(state: Data<AppState>, req: HttpRequest) -> Result<HttpResp
             wanted
         )));
     };
-    let snapshots = state.perf.history(*window);
-    Ok(HttpResponse::Ok().json(HistoryResponse {
-        count: snapshots.len(),
-        time_range: name,
-        snapshots,
-    }))
+    // The ring only changes when a sample is added, so each window's answer is
+    // memoised by the sampler's version (and re-rendered at least every second, as
+    // the window ends now).
+    Ok(
+        memos.performance_history[slot].respond(state.perf.version(), || {
+            let snapshots = state.perf.history(*window);
+            HistoryResponse {
+                count: snapshots.len(),
+                time_range: name,
+                snapshots,
+            }
+        }),
+    )
 }
