@@ -13,6 +13,7 @@ mod performance;
 mod pipeline;
 mod probes;
 mod query;
+pub mod site;
 mod supervisor;
 mod ws;
 
@@ -295,13 +296,15 @@ pub fn app(
         InitError = (),
     >,
 > {
-    app_with(state, Data::new(memo::Memos::default()))
+    let site = Data::new(site::SitePolicy::for_config(&state.config.server));
+    app_with(state, Data::new(memo::Memos::default()), site)
 }
 
 /// [`app`] with memoised answers shared by every HTTP worker thread.
 fn app_with(
     state: Arc<AppState>,
     memos: Data<memo::Memos>,
+    site: Data<site::SitePolicy>,
 ) -> App<
     impl ServiceFactory<
         ServiceRequest,
@@ -316,6 +319,7 @@ fn app_with(
         .app_data(Data::from(state))
         .app_data(memos)
         .app_data(auth)
+        .app_data(site)
         .app_data(
             web::PathConfig::default()
                 .error_handler(|err, _| bad_request(format!("Invalid path parameter: {err}"))),
@@ -329,6 +333,7 @@ fn app_with(
                 .error_handler(|err, _| bad_request(format!("Invalid JSON body: {err}"))),
         )
         .wrap(from_fn(auth::middleware))
+        .wrap(from_fn(site::middleware))
         .wrap(from_fn(track))
         .configure(configure)
         .default_service(web::to(not_found))
@@ -346,12 +351,17 @@ pub fn serve(state: Arc<AppState>) -> std::io::Result<HttpServer> {
     let workers = state.config.server.workers;
     let grace = secs(state.config.supervisor.shutdown_grace_seconds);
     let memos = Data::new(memo::Memos::default());
-    let server = actix_web::HttpServer::new(move || app_with(state.clone(), memos.clone()))
-        .workers(workers)
-        .disable_signals()
-        .shutdown_timeout(grace.as_secs().max(1))
-        .listen(listener)?
-        .run();
+    let site = Data::new(site::SitePolicy::new(&state.config.server, local_addr.ip()));
+    if !site.host_check_on() {
+        tracing::info!(addr = %local_addr, "host check off (not bound to loopback and server.allowed_hosts unset, or set to *)");
+    }
+    let server =
+        actix_web::HttpServer::new(move || app_with(state.clone(), memos.clone(), site.clone()))
+            .workers(workers)
+            .disable_signals()
+            .shutdown_timeout(grace.as_secs().max(1))
+            .listen(listener)?
+            .run();
     let handle = server.handle();
     let task = tokio::spawn(server);
     Ok(HttpServer {

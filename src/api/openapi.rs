@@ -19,9 +19,44 @@ use super::{breakers, health, monitoring, performance, pipeline, probes, supervi
         performance::current, performance::history,
     ),
     components(schemas(super::error::ErrorBody)),
-    modifiers(&ApiKeyScheme)
+    modifiers(&ApiKeyScheme, &BrowserRefusals)
 )]
 struct ApiDoc;
+
+/// Every operation but the probes can answer 403 from `site.rs` (a foreign `Host`,
+/// or a cross-origin write or WebSocket upgrade); document it where it is missing.
+struct BrowserRefusals;
+
+impl utoipa::Modify for BrowserRefusals {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        const PROBES: [&str; 4] = [
+            "/health",
+            "/ready",
+            "/api/system/health/live",
+            "/api/system/health/ready",
+        ];
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            if PROBES.contains(&path.as_str()) {
+                continue;
+            }
+            for op in [&mut item.get, &mut item.post].into_iter().flatten() {
+                op.responses.responses.entry("403".into()).or_insert_with(|| {
+                    ResponseBuilder::new()
+                        .description("Refused: the Host is not one watchpost answers under (server.allowed_hosts), or a cross-origin browser request")
+                        .content(
+                            "application/json",
+                            ContentBuilder::new()
+                                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                                .build(),
+                        )
+                        .build()
+                        .into()
+                });
+            }
+        }
+    }
+}
 
 struct ApiKeyScheme;
 
@@ -50,4 +85,28 @@ pub async fn document() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")
         .body(openapi_document())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_operation_but_the_probes_documents_the_browser_refusal() {
+        let doc: serde_json::Value = serde_json::from_str(openapi_document()).expect("valid JSON");
+        let paths = doc["paths"].as_object().expect("paths");
+        for (path, item) in paths {
+            for (method, op) in item.as_object().expect("path item") {
+                let has_403 = op["responses"].get("403").is_some();
+                let probe = [
+                    "/health",
+                    "/ready",
+                    "/api/system/health/live",
+                    "/api/system/health/ready",
+                ]
+                .contains(&path.as_str());
+                assert_eq!(has_403, !probe, "{method} {path}");
+            }
+        }
+    }
 }

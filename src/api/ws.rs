@@ -36,8 +36,12 @@ pub async fn socket(
     req: HttpRequest,
     body: Payload,
     state: Data<AppState>,
-) -> Result<HttpResponse, actix_web::Error> {
-    let (mut response, session, stream) = actix_ws::handle(&req, body)?;
+) -> Result<HttpResponse, super::error::ApiError> {
+    let (mut response, session, stream) = actix_ws::handle(&req, body).map_err(|e| {
+        super::error::ApiError::BadRequest(format!(
+            "GET /ws must be a WebSocket upgrade (Connection: Upgrade, Upgrade: websocket, Sec-WebSocket-Version: 13, Sec-WebSocket-Key): {e}"
+        ))
+    })?;
     if let Some(key) = ws_protocol_key(req.headers()) {
         if let Ok(v) = HeaderValue::from_str(&format!("{WS_KEY_PROTOCOL}{key}")) {
             response.headers_mut().insert(SEC_WEBSOCKET_PROTOCOL, v);

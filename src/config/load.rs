@@ -450,6 +450,41 @@ mod tests {
     }
 
     #[test]
+    fn allowed_hosts_and_origins_come_from_env_lists_and_are_checked() {
+        let c = Config::load(
+            None,
+            env(&[
+                (
+                    "WATCHPOST_SERVER__ALLOWED_HOSTS",
+                    "watchpost.lan, 192.168.1.20",
+                ),
+                (
+                    "WATCHPOST_SERVER__ALLOWED_ORIGINS",
+                    "https://grafana.lan:3000",
+                ),
+            ]),
+        )
+        .expect("valid");
+        assert_eq!(
+            c.server.allowed_hosts,
+            vec!["watchpost.lan", "192.168.1.20"]
+        );
+        assert_eq!(c.server.allowed_origins, vec!["https://grafana.lan:3000"]);
+        for (var, bad) in [
+            ("WATCHPOST_SERVER__ALLOWED_ORIGINS", "*"),
+            ("WATCHPOST_SERVER__ALLOWED_ORIGINS", "http://dash.example/"),
+            ("WATCHPOST_SERVER__ALLOWED_ORIGINS", "dash.example"),
+            ("WATCHPOST_SERVER__ALLOWED_ORIGINS", "null"),
+            ("WATCHPOST_SERVER__ALLOWED_HOSTS", "http://watchpost.lan"),
+            ("WATCHPOST_SERVER__ALLOWED_HOSTS", "watchpost.lan:8000"),
+            ("WATCHPOST_SERVER__ALLOWED_HOSTS", "*.lan"),
+        ] {
+            let err = Config::load(None, env(&[(var, bad)])).expect_err(bad);
+            assert!(err.to_string().contains("server.allowed_"), "{err}");
+        }
+    }
+
+    #[test]
     fn an_unparseable_key_is_never_echoed() {
         let err = Config::load(None, env(&[("WATCHPOST_API_KEYS", "[Sup3rS3cretKey")]))
             .expect_err("not a list");

@@ -44,6 +44,15 @@ pub struct ServerConfig {
     pub bind: String,
     /// Number of actix HTTP worker threads.
     pub workers: usize,
+    /// Browser origins (`scheme://host[:port]`) other than watchpost's own that may
+    /// POST and open the WebSocket; listing any also enables CORS answers for them.
+    /// See `crate::api::site` for the reasoning.
+    pub allowed_origins: Vec<String>,
+    /// Host names (besides localhost, 127.0.0.1 and [::1]) under which watchpost
+    /// answers. Bound to loopback, only those loopback names are answered unless more
+    /// are listed here (DNS rebinding defence); bound elsewhere, the check is on only
+    /// when this is set. `*` turns the check off.
+    pub allowed_hosts: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -51,6 +60,8 @@ impl Default for ServerConfig {
         Self {
             bind: "127.0.0.1:8000".into(),
             workers: 2,
+            allowed_origins: Vec::new(),
+            allowed_hosts: Vec::new(),
         }
     }
 }
@@ -562,6 +573,16 @@ impl Config {
             "must be an IP:port address such as 127.0.0.1:8000",
         );
         check(
+            self.server.allowed_origins.iter().all(|o| is_origin(o)),
+            "server.allowed_origins",
+            "each entry must be an origin such as http://dash.example or https://grafana.lan:3000 (scheme, host and optional port; no path, no wildcard)",
+        );
+        check(
+            self.server.allowed_hosts.iter().all(|h| is_host_name(h)),
+            "server.allowed_hosts",
+            "each entry must be a host name or IP address without scheme or port (such as watchpost.lan or 192.168.1.20), or * to turn the check off",
+        );
+        check(
             self.auth.api_keys.iter().all(|k| !k.trim().is_empty()),
             "auth.api_keys",
             "keys must not be empty",
@@ -854,6 +875,75 @@ impl Config {
     pub fn is_critical_worker(&self, name: &str) -> bool {
         self.supervisor.critical_workers.iter().any(|w| w == name)
     }
+}
+
+fn is_origin(value: &str) -> bool {
+    normalise_origin(value).is_some()
+}
+
+fn is_host_name(value: &str) -> bool {
+    value == "*" || normalise_host(value).is_some()
+}
+
+/// A host name or IP literal, lower-cased (IPv6 in brackets), or `None` when `value`
+/// is not one (no scheme, port, path or wildcard).
+pub fn normalise_host(value: &str) -> Option<String> {
+    let v = value.trim().to_ascii_lowercase();
+    if let Some(inner) = v.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
+        return inner
+            .parse::<std::net::Ipv6Addr>()
+            .ok()
+            .map(|ip| format!("[{ip}]"));
+    }
+    if let Ok(ip) = v.parse::<std::net::Ipv6Addr>() {
+        return Some(format!("[{ip}]"));
+    }
+    let label_ok = |l: &str| {
+        (1..=63).contains(&l.len())
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    (v.len() <= 253 && v.split('.').all(label_ok)).then_some(v)
+}
+
+/// Split `host[:port]` (IPv6 in brackets) into a normalised host and the port.
+pub fn split_authority(value: &str) -> Option<(String, Option<u16>)> {
+    let (host, port) = if value.starts_with('[') {
+        let end = value.find(']')?;
+        let (h, rest) = value.split_at(end + 1);
+        match rest {
+            "" => (h, None),
+            _ => (h, Some(rest.strip_prefix(':')?)),
+        }
+    } else {
+        match value.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (value, None),
+        }
+    };
+    let port = match port {
+        Some(p) => Some(p.parse::<u16>().ok().filter(|p| *p > 0)?),
+        None => None,
+    };
+    Some((normalise_host(host)?, port))
+}
+
+/// An origin `scheme://host[:port]` normalised the way browsers send it (lower case,
+/// default port omitted), or `None` when `value` is not one.
+pub fn normalise_origin(value: &str) -> Option<String> {
+    let (scheme, rest) = value.trim().split_once("://")?;
+    let scheme = scheme.to_ascii_lowercase();
+    let default_port = match scheme.as_str() {
+        "http" => 80,
+        "https" => 443,
+        _ => return None,
+    };
+    let (host, port) = split_authority(rest)?;
+    Some(match port {
+        Some(p) if p != default_port => format!("{scheme}://{host}:{p}"),
+        _ => format!("{scheme}://{host}"),
+    })
 }
 
 fn is_http_url(url: &str) -> bool {

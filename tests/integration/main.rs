@@ -4,6 +4,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod cross_site;
 mod foundation;
 mod harness;
 mod hostile;

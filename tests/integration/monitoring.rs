@@ -646,6 +646,35 @@ fn compose_file_is_valid() {
     assert!(repo().join("Dockerfile").is_file());
 }
 
+/// Every `WATCHPOST_*` variable the compose file sets is a config key the service
+/// accepts with the compose default (an unknown key would stop the container).
+#[test]
+fn compose_environment_is_a_valid_watchpost_config() {
+    let text = std::fs::read_to_string(repo().join("docker-compose.yml")).expect("compose");
+    let doc: serde_yaml::Value = serde_yaml::from_str(&text).expect("yaml");
+    let env: Vec<(String, String)> = doc["services"]["watchpost"]["environment"]
+        .as_mapping()
+        .expect("watchpost environment")
+        .iter()
+        .map(|(k, v)| {
+            let k = k.as_str().expect("name").to_string();
+            let v = v.as_str().expect("value");
+            // `${VAR:-default}` → default; `${VAR:?message}` (required) → a sample value.
+            let v = match v.split_once(":-") {
+                Some((_, rest)) if v.starts_with("${") => rest.trim_end_matches('}').to_string(),
+                _ if v.starts_with("${") => "sample-key".to_string(),
+                _ => v.replace("${POSTGRES_PASSWORD:-watchpost}", "watchpost"),
+            };
+            (k, v)
+        })
+        .collect();
+    assert!(env
+        .iter()
+        .any(|(k, _)| k == "WATCHPOST_SERVER__ALLOWED_HOSTS"));
+    watchpost::Config::load(None, env.clone())
+        .unwrap_or_else(|e| panic!("compose environment {env:?} refused: {e}"));
+}
+
 #[test]
 fn stack_script_brings_everything_up() {
     let bin_dir = Path::new(env!("CARGO_BIN_EXE_watchpost"))
