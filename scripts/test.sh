@@ -12,6 +12,9 @@ command -v promtool >/dev/null || need+=(prometheus)
 command -v prometheus-blackbox-exporter >/dev/null || need+=(prometheus-blackbox-exporter)
 command -v prometheus-redis-exporter >/dev/null || need+=(prometheus-redis-exporter)
 command -v prometheus-alertmanager >/dev/null || need+=(prometheus-alertmanager)
+# The status page's browser tests drive Debian's Chromium over WebDriver.
+command -v chromium >/dev/null || need+=(chromium)
+command -v chromedriver >/dev/null || need+=(chromium-driver)
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   echo "installing: ${need[*]}"

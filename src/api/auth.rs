@@ -5,7 +5,8 @@
 //! - Keys configured: every non-read request needs a valid key (401 otherwise).
 //! - No keys: non-read requests are accepted only from loopback peers (403 otherwise).
 //! - Reads are open unless `auth.protect_reads`, then the same rules apply to them.
-//! - Liveness/readiness probes are always open so orchestrators never need a key.
+//! - Liveness/readiness probes are always open so orchestrators never need a key, and
+//!   so are the status page's files (no data in them).
 //! - The WebSocket (`/ws`) is treated like a write: it streams every event, so it needs
 //!   a key when keys are configured (also accepted as the `api_key` query parameter or
 //!   the `Sec-WebSocket-Protocol: api-key.<key>` subprotocol, which browsers can send),
@@ -26,12 +27,17 @@ use std::net::IpAddr;
 use super::error::ApiError;
 use crate::config::AuthConfig;
 
-/// Paths that are never protected (probes).
-const OPEN_PATHS: [&str; 4] = [
+/// Paths that are never protected: the probes, and the status page's files (they hold
+/// no data; the page then reads the API with the key when reads are protected).
+const OPEN_PATHS: [&str; 8] = [
     "/health",
     "/ready",
     "/api/system/health/live",
     "/api/system/health/ready",
+    "/",
+    "/static/app.js",
+    "/static/style.css",
+    "/static/icon.svg",
 ];
 
 /// The WebSocket endpoint.

@@ -9,6 +9,7 @@ mod health;
 mod memo;
 mod monitoring;
 mod openapi;
+mod page;
 mod performance;
 mod pipeline;
 mod probes;
@@ -63,6 +64,10 @@ where
 pub fn routes() -> Vec<RouteDef> {
     use supervisor as sup;
     vec![
+        route(Method::GET, "/", page::index),
+        route(Method::GET, "/static/app.js", page::script),
+        route(Method::GET, "/static/style.css", page::style),
+        route(Method::GET, "/static/icon.svg", page::icon),
         route(Method::GET, "/health", probes::health),
         route(Method::GET, "/api/system/health/live", probes::live),
         route(Method::GET, "/ready", health::ready),

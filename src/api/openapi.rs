@@ -4,12 +4,13 @@ use actix_web::HttpResponse;
 use std::sync::OnceLock;
 use utoipa::OpenApi;
 
-use super::{breakers, health, monitoring, performance, pipeline, probes, supervisor, ws};
+use super::{breakers, health, monitoring, page, performance, pipeline, probes, supervisor, ws};
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "watchpost", description = "Monitoring and self-supervision core of a self-hosted AI camera pipeline."),
     paths(
+        page::index, page::script, page::style, page::icon,
         probes::health, probes::live, health::ready, health::ready_alias, health::full,
         health::websocket, probes::metrics, document,
         supervisor::status, supervisor::status_alias, supervisor::start, supervisor::stop,

@@ -14,4 +14,5 @@ mod performance;
 mod pipeline;
 mod resilience;
 mod slow_deps;
+mod status_page;
 mod supervisor;

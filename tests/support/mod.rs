@@ -5,6 +5,7 @@
 //! A missing binary fails the test with the package to install; nothing skips silently.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod fake_ai;
 
 use std::future::Future;
@@ -494,6 +495,11 @@ impl Drop for Exporter {
 
 /// Minimal blocking HTTP GET on loopback (for readiness checks in sync code).
 pub fn http_get_ok(url: &str) -> bool {
+    http_blocking("GET", url)
+}
+
+/// Minimal blocking HTTP request without a body on loopback; true on a 200 answer.
+pub fn http_blocking(method: &str, url: &str) -> bool {
     use std::io::{Read, Write};
     let Some(rest) = url.strip_prefix("http://") else {
         return false;
@@ -502,8 +508,10 @@ pub fn http_get_ok(url: &str) -> bool {
     let Ok(mut s) = TcpStream::connect(host) else {
         return false;
     };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-    let req = format!("GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+    let req = format!(
+        "{method} /{path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
     if s.write_all(req.as_bytes()).is_err() {
         return false;
     }

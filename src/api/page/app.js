@@ -1,0 +1,619 @@
+// watchpost status page: reads this watchpost's JSON API and its WebSocket.
+//
+// Rules this file keeps:
+// - every value from the API is inserted as text (textContent / attributes), never
+//   as HTML;
+// - the API key lives in sessionStorage only, and is sent in the X-API-Key header (and
+//   as the WebSocket subprotocol api-key.<key>), never in a URL;
+// - a failed action is always reported on the page;
+// - live through the WebSocket; when it drops, every view is polled every 5 s and
+//   the page says so until the socket is back.
+'use strict';
+
+(function () {
+  const KEY_STORE = 'watchpost.apiKey';
+  const POLL_MS = 5000;
+  const HISTORY_MS = 15000;
+  const MAX_EVENTS = 20;
+  const CHANNELS = ['events', 'detections', 'cameras', 'system', 'alerts', 'jobs'];
+
+  const state = {
+    health: null, ready: null, supervisor: null, breakers: null, pipeline: null,
+    perf: null, history: null, queues: null, events: [], cameras: new Map(),
+    live: false, socket: null, pollTimer: null, reconnectTimer: null,
+    refreshTimer: null, lastUpdate: null, lastHistory: 0, readKeyDeclined: false,
+  };
+
+  const $ = (id) => document.getElementById(id);
+
+  // ---------------------------------------------------------------- DOM helpers
+
+  /** An element with text children only (strings become text nodes). */
+  function h(tag, props, ...children) {
+    const el = document.createElement(tag);
+    if (props) {
+      for (const [k, v] of Object.entries(props)) {
+        if (v === null || v === undefined || v === false) continue;
+        if (k === 'class') el.className = v;
+        else if (k === 'text') el.textContent = String(v);
+        else if (k === 'on') for (const [ev, fn] of Object.entries(v)) el.addEventListener(ev, fn);
+        else el.setAttribute(k, String(v));
+      }
+    }
+    for (const c of children) {
+      if (c === null || c === undefined) continue;
+      el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+    }
+    return el;
+  }
+
+  function setText(el, text) {
+    const t = text === null || text === undefined ? '' : String(text);
+    if (el.textContent !== t) el.textContent = t;
+  }
+
+  // Every state word maps to a class and an icon, so no state is told by colour only.
+  const KINDS = {
+    ok: ['healthy', 'running', 'closed', 'normal', 'up', 'online', 'alive', 'ready'],
+    warn: ['degraded', 'half_open', 'restarting', 'stopped', 'crashed', 'starting', 'stopping', 'not_ready', 'minimal', 'warning'],
+    bad: ['unhealthy', 'failed', 'open', 'offline', 'down', 'unreachable', 'critical'],
+  };
+  const ICONS = { ok: '✓', warn: '▲', bad: '✕', unknown: '?' };
+
+  function kindOf(word) {
+    for (const [kind, words] of Object.entries(KINDS)) if (words.includes(word)) return kind;
+    return 'unknown';
+  }
+
+  function badge(word, label) {
+    const kind = kindOf(word);
+    return h('span', { class: `state ${kind}` },
+      h('span', { class: 'icon', 'aria-hidden': 'true', text: ICONS[kind] }),
+      h('span', { text: label || String(word || 'unknown').replace('_', ' ') }));
+  }
+
+  function setBadge(cell, word, label) {
+    const key = `${word}|${label || ''}`;
+    if (cell.dataset.badge === key) return;
+    cell.dataset.badge = key;
+    cell.replaceChildren(badge(word, label));
+  }
+
+  function duration(seconds) {
+    if (seconds === null || seconds === undefined || !isFinite(seconds)) return '—';
+    const s = Math.max(0, Math.round(seconds));
+    if (s < 60) return `${s} s`;
+    const m = Math.floor(s / 60);
+    if (m < 60) return `${m} min ${s % 60} s`;
+    const hrs = Math.floor(m / 60);
+    if (hrs < 48) return `${hrs} h ${m % 60} min`;
+    return `${Math.floor(hrs / 24)} d ${hrs % 24} h`;
+  }
+
+  function ms(v) {
+    return typeof v === 'number' && isFinite(v) ? `${v < 10 ? v.toFixed(1) : Math.round(v)} ms` : '—';
+  }
+
+  function clock(iso) {
+    const d = iso ? new Date(iso) : new Date();
+    return isNaN(d) ? '' : d.toLocaleTimeString();
+  }
+
+  /** A table row per key, created once and updated in place (buttons keep focus). */
+  function keyedRow(tbody, key, cells) {
+    let row = tbody.querySelector(`tr[data-key="${CSS.escape(key)}"]`);
+    if (!row) {
+      row = h('tr', { 'data-key': key });
+      // Each cell carries its column's name, shown beside it on narrow screens.
+      const heads = tbody.parentElement.tHead.rows[0].cells;
+      for (let i = 0; i < cells; i++) row.append(h('td', { 'data-label': heads[i] ? heads[i].textContent : '' }));
+      tbody.append(row);
+    }
+    row.dataset.seen = '1';
+    return row.children;
+  }
+
+  function pruneRows(tbody) {
+    for (const row of [...tbody.rows]) {
+      if (row.dataset.seen !== '1') row.remove();
+      else delete row.dataset.seen;
+    }
+  }
+
+  // ---------------------------------------------------------------- messages
+
+  function showMessage(text, kind) {
+    const box = $('message');
+    box.className = `banner ${kind || 'warn'}`;
+    box.textContent = text;
+    box.hidden = false;
+    clearTimeout(showMessage.timer);
+    if (kind === 'ok') showMessage.timer = setTimeout(() => { box.hidden = true; }, 6000);
+  }
+
+  // ---------------------------------------------------------------- API and key
+
+  function storedKey() {
+    try { return sessionStorage.getItem(KEY_STORE) || ''; } catch (_) { return ''; }
+  }
+
+  function storeKey(key) {
+    try {
+      if (key) sessionStorage.setItem(KEY_STORE, key);
+      else sessionStorage.removeItem(KEY_STORE);
+    } catch (_) { /* storage disabled: the key lasts until the next prompt */ }
+  }
+
+  let keyRequest = null;
+
+  /** Ask for the key (one dialog at a time); resolves true when one was entered. */
+  function askKey(why) {
+    if (keyRequest) return keyRequest;
+    const dialog = $('key-dialog');
+    const input = $('key-input');
+    setText($('key-why'), why);
+    input.value = '';
+    keyRequest = new Promise((resolve) => {
+      const done = (ok) => {
+        dialog.removeEventListener('close', onClose);
+        keyRequest = null;
+        resolve(ok);
+      };
+      const onClose = () => {
+        const key = input.value.trim();
+        input.value = '';
+        if (dialog.returnValue === 'ok' && key) {
+          storeKey(key);
+          connect(); // the socket needs the key too
+          done(true);
+        } else {
+          done(false);
+        }
+      };
+      dialog.addEventListener('close', onClose);
+      dialog.returnValue = '';
+      dialog.showModal();
+      input.focus();
+    });
+    return keyRequest;
+  }
+
+  async function api(path, method) {
+    const headers = { Accept: 'application/json' };
+    const key = storedKey();
+    if (key) headers['X-API-Key'] = key;
+    let resp;
+    try {
+      resp = await fetch(path, { method: method || 'GET', headers, cache: 'no-store', credentials: 'same-origin' });
+    } catch (e) {
+      return { ok: false, status: 0, body: { detail: 'watchpost did not answer (is it running?)' } };
+    }
+    let body = null;
+    try { body = await resp.json(); } catch (_) { body = null; }
+    return { ok: resp.ok, status: resp.status, body };
+  }
+
+  function failure(r) {
+    const detail = r.body && typeof r.body.detail === 'string' ? r.body.detail : '';
+    if (r.status === 401) return `the API key was missing or wrong${detail ? ` (${detail})` : ''}`;
+    if (r.status === 403) return `refused: ${detail || 'not allowed from here'}`;
+    if (r.status === 0) return detail;
+    return `${r.status}${detail ? `: ${detail}` : ''}`;
+  }
+
+  /** A GET whose 401 asks for the key once (reads protected by auth.protect_reads). */
+  async function read(path) {
+    let r = await api(path);
+    if (r.status === 401 && !state.readKeyDeclined) {
+      // Asked once; a declined prompt is not repeated by every poll.
+      if (await askKey('Reading this watchpost needs one of its API keys.')) r = await api(path);
+      else state.readKeyDeclined = true;
+    }
+    return r;
+  }
+
+  /** A POST action: asks for the key on 401, retries once, always reports. */
+  async function act(label, path, button) {
+    if (button) button.disabled = true;
+    try {
+      let r = await api(path, 'POST');
+      if (r.status === 401) {
+        const entered = await askKey(`"${label}" needs one of the API keys configured for watchpost.`);
+        if (!entered) {
+          showMessage(`${label}: not done, no API key was given.`, 'bad');
+          return;
+        }
+        r = await api(path, 'POST');
+        if (r.status === 401) storeKey('');
+      }
+      if (r.ok) {
+        showMessage((r.body && r.body.message) || `${label}: done.`, 'ok');
+      } else {
+        showMessage(`${label} failed: ${failure(r)}`, 'bad');
+      }
+    } finally {
+      if (button) button.disabled = false;
+      refreshSoon();
+    }
+  }
+
+  // ---------------------------------------------------------------- rendering
+
+  function renderOverall() {
+    const hlt = state.health;
+    const status = hlt ? hlt.status : 'unknown';
+    const box = $('overall');
+    box.className = `state ${kindOf(status)}`;
+    setText(box.querySelector('.icon'), ICONS[kindOf(status)]);
+    setText($('overall-text'), hlt ? status : 'unknown (health not readable)');
+    document.title = `● ${status} — watchpost`;
+    const mode = state.pipeline && state.pipeline.degradation ? state.pipeline.degradation.mode : null;
+    setText($('overall-mode'), mode ? `Degradation mode: ${mode}` : '');
+    setText($('overall-reason'), hlt ? hlt.message : '');
+    setText($('version'), hlt && hlt.version ? `v${hlt.version}` : '');
+  }
+
+  function renderDeps() {
+    const tbody = $('deps').tBodies[0];
+    const checks = state.ready && state.ready.checks ? state.ready.checks : {};
+    const hlt = state.health;
+    const rows = [];
+    if (hlt && hlt.postgres) rows.push(['PostgreSQL', hlt.postgres.status, checks.database ? checks.database.latency_ms : null, hlt.postgres.message]);
+    if (hlt && hlt.redis) rows.push(['Redis', hlt.redis.status, checks.redis ? checks.redis.latency_ms : null, hlt.redis.message]);
+    for (const s of (hlt && hlt.ai_services) || []) {
+      rows.push([s.display_name || s.name, s.status, s.response_time_ms, s.error || `breaker ${String(s.circuit_state).replace('_', ' ')}`]);
+    }
+    for (const [name, status, latency, detail] of rows) {
+      const c = keyedRow(tbody, name, 4);
+      setText(c[0], name);
+      setBadge(c[1], status);
+      setText(c[2], ms(latency));
+      setText(c[3], detail);
+    }
+    pruneRows(tbody);
+  }
+
+  function workerButtons(cell, name) {
+    if (cell.dataset.built) return;
+    cell.dataset.built = '1';
+    cell.className = 'actions';
+    const base = `/api/system/supervisor/workers/${encodeURIComponent(name)}`;
+    const actions = [
+      ['Start', `${base}/start`], ['Stop', `${base}/stop`], ['Restart', `${base}/restart`],
+      ['Reset', `/api/system/supervisor/reset/${encodeURIComponent(name)}`],
+    ];
+    for (const [verb, path] of actions) {
+      const b = h('button', { type: 'button', 'data-action': verb.toLowerCase(), 'aria-label': `${verb} ${name}`, text: verb });
+      b.addEventListener('click', () => act(`${verb} ${name}`, path, b));
+      cell.append(b);
+    }
+  }
+
+  function renderWorkers() {
+    const tbody = $('workers').tBodies[0];
+    const workers = state.supervisor && state.supervisor.workers ? state.supervisor.workers : [];
+    for (const w of workers) {
+      const c = keyedRow(tbody, w.name, 6);
+      setText(c[0], w.name);
+      setBadge(c[1], w.status);
+      setText(c[2], `${w.restart_count} / ${w.max_restarts}`);
+      if (w.status === 'running' && w.last_started_at) c[3].dataset.since = w.last_started_at;
+      else delete c[3].dataset.since;
+      if (!c[3].dataset.since) setText(c[3], '—');
+      c[4].className = 'error';
+      setText(c[4], w.error || '');
+      workerButtons(c[5], w.name);
+    }
+    pruneRows(tbody);
+    tick();
+  }
+
+  function renderBreakers() {
+    const tbody = $('breakers').tBodies[0];
+    const all = state.breakers && state.breakers.circuit_breakers ? state.breakers.circuit_breakers : {};
+    for (const b of Object.values(all)) {
+      const c = keyedRow(tbody, b.name, 5);
+      setText(c[0], b.name);
+      setBadge(c[1], b.state);
+      setText(c[2], `${b.failure_count} in a row · ${b.total_calls} calls, ${b.rejected_calls} rejected`);
+      const recovery = b.config ? b.config.recovery_timeout_seconds : null;
+      if (b.state === 'open' && b.opened_at && recovery !== null) {
+        c[3].dataset.until = String(new Date(b.opened_at).getTime() + recovery * 1000);
+      } else {
+        delete c[3].dataset.until;
+        setText(c[3], b.state === 'half_open' ? 'now (trial calls allowed)' : '—');
+      }
+      if (!c[4].dataset.built) {
+        c[4].dataset.built = '1';
+        c[4].className = 'actions';
+        const btn = h('button', { type: 'button', 'data-action': 'reset', 'aria-label': `Reset breaker ${b.name}`, text: 'Reset' });
+        btn.addEventListener('click', () => act(`Reset breaker ${b.name}`, `/api/system/circuit-breakers/${encodeURIComponent(b.name)}/reset`, btn));
+        c[4].append(btn);
+      }
+    }
+    pruneRows(tbody);
+    tick();
+  }
+
+  function facts(dl, pairs) {
+    dl.replaceChildren(...pairs.flatMap(([k, v]) => [h('dt', { text: k }), h('dd', null, v)]));
+  }
+
+  function renderPipeline() {
+    const p = state.pipeline;
+    if (!p) return;
+    const fw = p.file_watcher || {};
+    facts($('watcher'), [
+      ['Watcher', badge(fw.running ? 'running' : 'stopped')],
+      ['Observer', fw.observer_type || '—'],
+      ['Pending files', String(fw.pending_tasks ?? '—')],
+      ['Camera folder', fw.camera_root || '—'],
+      ...(fw.error ? [['Error', fw.error]] : []),
+    ]);
+    const d = p.degradation || {};
+    const spool = Object.values(d.fallback_queues || {}).reduce((a, n) => a + (Number(n) || 0), 0);
+    const q = state.queues || (state.perf && state.perf.inference ? state.perf.inference.queues : null) || {};
+    const dead = p.dead_letters || {};
+    facts($('queues'), [
+      ['Detection', `${q.detection ?? '—'} waiting · ${dead.detection ?? 0} dead letters`],
+      ['Analysis', `${q.analysis ?? '—'} waiting · ${dead.analysis ?? 0} dead letters`],
+      ['Redis', badge(d.redis_healthy ? 'up' : 'down', d.redis_healthy ? 'reachable' : 'unreachable')],
+      ['Spooled to disk', String(spool)],
+      ['Held in memory', String(d.memory_queue_size ?? 0)],
+    ]);
+    const banner = $('spool-banner');
+    if (d.redis_healthy === false) {
+      banner.textContent = `Redis is unreachable: new work is being spooled (${spool} item${spool === 1 ? '' : 's'} on disk, ${d.memory_queue_size ?? 0} in memory) and will be replayed in order when Redis is back. Nothing is lost.`;
+      banner.hidden = false;
+    } else {
+      banner.hidden = true;
+    }
+    renderBatches();
+  }
+
+  /** Open batches; their ages move with the clock (`tick`). */
+  function renderBatches() {
+    const ba = (state.pipeline && state.pipeline.batch_aggregator) || {};
+    const windowS = ba.batch_window_seconds || 1;
+    const batches = ba.batches || [];
+    // `started_at` is on the server's clock; keep the age the server measured.
+    const offset = state.pipeline ? Date.now() - new Date(state.pipeline.timestamp).getTime() : 0;
+    $('batches').replaceChildren(...batches.map((b) => {
+      const bornAt = String(Date.now() - offset - b.age_seconds * 1000);
+      return h('li', { class: 'batch' },
+        h('div', null, h('strong', { text: b.camera_id }),
+          ` · ${b.detection_count} detection${b.detection_count === 1 ? '' : 's'} · `,
+          h('span', { 'data-born': bornAt, 'data-window': windowS }),
+          ` of a ${duration(windowS)} window`),
+        h('meter', { min: 0, max: windowS, value: 0, 'data-born': bornAt, 'data-window': windowS, 'aria-label': `Age of the ${b.camera_id} batch against its window` }));
+    }));
+    $('batches-empty').hidden = batches.length > 0;
+    tick();
+  }
+
+  function renderEvents() {
+    const list = $('events');
+    list.replaceChildren(...state.events.map((e) => h('li', { class: 'event' },
+      badge(e.risk_level === 'high' || e.risk_level === 'critical' ? 'critical' : e.risk_level === 'medium' ? 'warning' : 'healthy', `${e.risk_level} · ${e.risk_score}`),
+      ' ', h('strong', { class: 'camera', text: e.camera_id }),
+      ' ', h('span', { class: 'muted', text: clock(e.at) }),
+      h('span', { class: 'summary', text: e.summary }))));
+    $('events-empty').hidden = state.events.length > 0;
+  }
+
+  function renderCameras() {
+    const list = $('cameras');
+    list.replaceChildren(...[...state.cameras.values()].map((c) => h('li', { class: 'camera' },
+      badge(c.status), ' ', h('strong', { class: 'folder', text: c.folder }),
+      ' ', h('span', { class: 'muted', text: `(id ${c.camera_id})` }))));
+    $('cameras-empty').hidden = state.cameras.size > 0;
+  }
+
+  const SERIES = [
+    ['CPU', (s) => s.host && s.host.cpu_percent, '%'],
+    ['RAM', (s) => s.host && s.host.ram_percent, '%'],
+    ['Disk', (s) => s.host && s.host.disk_percent, '%'],
+  ];
+
+  function sparkline(values) {
+    const NS = 'http://www.w3.org/2000/svg';
+    const svg = document.createElementNS(NS, 'svg');
+    svg.setAttribute('viewBox', '0 0 100 30');
+    svg.setAttribute('preserveAspectRatio', 'none');
+    svg.setAttribute('aria-hidden', 'true');
+    const y = (v) => 29 - (Math.min(100, Math.max(0, v)) * 28) / 100;
+    // One sample is drawn as a flat line.
+    const pts = values.length === 1
+      ? [[0, y(values[0])], [100, y(values[0])]]
+      : values.map((v, i) => [(i * 100) / (values.length - 1), y(v)]);
+    const line = document.createElementNS(NS, 'polyline');
+    line.setAttribute('points', pts.map(([x, y]) => `${x.toFixed(2)},${y.toFixed(2)}`).join(' '));
+    svg.append(line);
+    return svg;
+  }
+
+  function renderHost() {
+    const snaps = state.history && state.history.snapshots ? state.history.snapshots : [];
+    const box = $('host');
+    box.replaceChildren(...SERIES.map(([label, pick, unit]) => {
+      const values = snaps.map(pick).filter((v) => typeof v === 'number' && isFinite(v));
+      const last = values.length ? values[values.length - 1] : null;
+      const lo = values.length ? Math.min(...values) : null;
+      const hi = values.length ? Math.max(...values) : null;
+      return h('figure', { class: 'spark', 'data-series': label.toLowerCase() },
+        h('figcaption', null, `${label} `, h('span', { class: 'value', text: last === null ? '—' : `${last.toFixed(1)} ${unit}` })),
+        values.length ? sparkline(values) : h('p', { class: 'muted', text: 'no samples yet' }),
+        h('span', { class: 'muted', text: values.length ? `${values.length} sample${values.length === 1 ? '' : 's'}, ${lo.toFixed(1)}–${hi.toFixed(1)} ${unit}` : '' }));
+    }));
+  }
+
+  /** Live clocks: worker uptime and breaker countdown, once a second. */
+  function tick() {
+    const now = Date.now();
+    for (const cell of document.querySelectorAll('[data-since]')) {
+      setText(cell, duration((now - new Date(cell.dataset.since).getTime()) / 1000));
+    }
+    for (const el of document.querySelectorAll('[data-born]')) {
+      const age = Math.max(0, (now - Number(el.dataset.born)) / 1000);
+      if (el.tagName === 'METER') el.value = Math.min(age, Number(el.dataset.window));
+      else setText(el, duration(age));
+    }
+    for (const cell of document.querySelectorAll('[data-until]')) {
+      const left = (Number(cell.dataset.until) - now) / 1000;
+      setText(cell, left > 0 ? `in ${duration(left)}` : 'due now');
+    }
+  }
+
+  function renderConnection() {
+    const box = $('connection');
+    if (state.live) {
+      box.hidden = true;
+      return;
+    }
+    const when = state.lastUpdate ? `; last update ${state.lastUpdate.toLocaleTimeString()}` : '';
+    const key = storedKey() ? '' : ' (if API keys are configured, an action will ask for one and live updates will resume)';
+    box.textContent = `Live updates are not connected: refreshing every 5 s${when}${key}.`;
+    box.hidden = false;
+  }
+
+  // ---------------------------------------------------------------- data
+
+  async function refreshAll() {
+    const [health, ready, supervisor, breakers, pipeline, perf] = await Promise.all([
+      read('/api/system/health/full'), read('/ready'), read('/api/system/supervisor'),
+      read('/api/system/circuit-breakers'), read('/api/system/pipeline'), read('/api/system/performance'),
+    ]);
+    // 503 answers of health and readiness still carry the assessment.
+    state.health = health.body && health.body.status ? health.body : null;
+    state.ready = ready.body && ready.body.checks ? ready.body : null;
+    if (supervisor.ok) state.supervisor = supervisor.body;
+    if (breakers.ok) state.breakers = breakers.body;
+    if (pipeline.ok) state.pipeline = pipeline.body;
+    if (perf.ok) state.perf = perf.body;
+    const failed = [health, supervisor, pipeline].find((r) => r.status === 0 || r.status === 401 || r.status === 403);
+    if (failed) showMessage(`Could not read watchpost: ${failure(failed)}`, 'bad');
+    state.lastUpdate = new Date();
+    renderOverall();
+    renderDeps();
+    renderWorkers();
+    renderBreakers();
+    renderPipeline();
+    renderConnection();
+    // Every 15 s; sooner while the history is still short (just started).
+    const short = !state.history || state.history.count < 10;
+    if (short || Date.now() - state.lastHistory >= HISTORY_MS) await refreshHistory();
+  }
+
+  async function refreshHistory() {
+    state.lastHistory = Date.now();
+    const r = await read('/api/system/performance/history?time_range=15m');
+    if (r.ok) {
+      state.history = r.body;
+      renderHost();
+    }
+  }
+
+  function refreshSoon() {
+    clearTimeout(state.refreshTimer);
+    state.refreshTimer = setTimeout(refreshAll, 250);
+  }
+
+  function handle(msg) {
+    const d = msg.data || {};
+    switch (msg.type) {
+      case 'event.created':
+        state.events.unshift({ ...d, at: msg.timestamp });
+        state.events.length = Math.min(state.events.length, MAX_EVENTS);
+        renderEvents();
+        break;
+      case 'camera.status_changed':
+        state.cameras.set(d.camera_id, d);
+        renderCameras();
+        break;
+      case 'detection.batch':
+        // Closed: drop it at once (the aggregator's view follows on its next tick).
+        if (state.pipeline && state.pipeline.batch_aggregator) {
+          const ba = state.pipeline.batch_aggregator;
+          ba.batches = (ba.batches || []).filter((b) => b.batch_id !== d.batch_id);
+          renderBatches();
+        }
+        refreshSoon();
+        break;
+      case 'system.status':
+        state.queues = { detection: d.queue_detection, analysis: d.queue_analysis };
+        refreshSoon();
+        break;
+      case 'system.subscribed':
+      case 'job.progress':
+        break;
+      default:
+        refreshSoon();
+    }
+  }
+
+  // ---------------------------------------------------------------- live
+
+  function startPolling() {
+    if (!state.pollTimer) state.pollTimer = setInterval(refreshAll, POLL_MS);
+    renderConnection();
+  }
+
+  function stopPolling() {
+    clearInterval(state.pollTimer);
+    state.pollTimer = null;
+  }
+
+  function connect() {
+    clearTimeout(state.reconnectTimer);
+    if (state.socket) {
+      state.socket.onclose = null;
+      state.socket.close();
+      state.socket = null;
+    }
+    const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`;
+    const key = storedKey();
+    let ws;
+    try {
+      ws = key ? new WebSocket(url, [`api-key.${key}`]) : new WebSocket(url);
+    } catch (_) {
+      startPolling();
+      state.reconnectTimer = setTimeout(connect, POLL_MS);
+      return;
+    }
+    state.socket = ws;
+    ws.onopen = () => {
+      ws.send(JSON.stringify({ action: 'subscribe', channels: CHANNELS }));
+      state.live = true;
+      stopPolling();
+      renderConnection();
+      refreshSoon();
+    };
+    ws.onmessage = (e) => {
+      let msg;
+      try { msg = JSON.parse(e.data); } catch (_) { return; }
+      handle(msg);
+    };
+    ws.onclose = () => {
+      state.socket = null;
+      state.live = false;
+      startPolling();
+      state.reconnectTimer = setTimeout(connect, POLL_MS);
+    };
+  }
+
+  function start() {
+    $('key-cancel').addEventListener('click', () => $('key-dialog').close(''));
+    $('key-form').addEventListener('submit', (e) => {
+      e.preventDefault();
+      $('key-dialog').close('ok');
+    });
+    renderEvents();
+    renderCameras();
+    renderHost();
+    refreshAll();
+    connect();
+    setInterval(tick, 1000);
+  }
+
+  start();
+}());

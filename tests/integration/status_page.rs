@@ -1,0 +1,243 @@
+//! The status page in a real headless Chromium (WebDriver), against the real binary
+//! with real Redis and PostgreSQL and the fake AI server.
+
+use crate::pipeline::{json, write_image, Stack};
+use crate::support::browser::Browser;
+use crate::support::{client, eventually};
+use serde_json::json;
+use std::path::PathBuf;
+
+const XSS: &str = "<img src=x onerror=alert(1)>";
+
+fn js_str(v: serde_json::Value) -> String {
+    v.as_str().unwrap_or("").to_string()
+}
+
+/// Console entries that are errors (Chromium reports them as SEVERE).
+async fn console_errors(b: &Browser) -> Vec<String> {
+    b.console()
+        .await
+        .into_iter()
+        .filter(|(level, _)| level == "SEVERE")
+        .map(|(_, m)| m)
+        .collect()
+}
+
+async fn wait_text(b: &Browser, css: &str, what: &str, want: impl Fn(&str) -> bool) -> String {
+    eventually(what, || async {
+        let t = b.text(css).await;
+        want(&t).then_some(t)
+    })
+    .await
+}
+
+async fn is_hidden(b: &Browser, id: &str) -> bool {
+    b.execute(
+        "return document.getElementById(arguments[0]).hidden;",
+        json!([id]),
+    )
+    .await
+    .as_bool()
+    .unwrap_or(false)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_is_live_safe_and_agrees_with_the_api() {
+    // Samples every half second, so the sparklines have a shape by the screenshot.
+    let stack = Stack::new(&[("WATCHPOST_PERFORMANCE__SAMPLE_INTERVAL_SECONDS", "0.5")]);
+    let wp = stack.start(tempfile::tempdir().expect("dir"));
+    let root = wp.dir.path().join("cameras");
+
+    // Security headers on the page.
+    let resp = client()
+        .get(format!("{}/", wp.url()))
+        .send()
+        .await
+        .expect("GET /");
+    assert_eq!(resp.status().as_u16(), 200);
+    let header = |n: &str| {
+        resp.headers()
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string()
+    };
+    assert!(header("content-security-policy").starts_with("default-src 'self'"));
+    assert_eq!(header("x-content-type-options"), "nosniff");
+    assert_eq!(header("x-frame-options"), "DENY");
+    assert!(header("content-type").starts_with("text/html"));
+
+    let b = Browser::start(1280, 1000).await;
+    b.goto(&format!("{}/", wp.url())).await;
+
+    // The overall status is the API's, in the page and in the title.
+    eventually("page status equals /api/system/health/full", || async {
+        let api = json(format!("{}/api/system/health/full", wp.url())).await;
+        let status = api["status"].as_str().unwrap_or("").to_string();
+        let shown = b.text("#overall-text").await;
+        let title = js_str(b.execute("return document.title;", json!([])).await);
+        (shown == status && title == format!("● {status} — watchpost")).then_some(())
+    })
+    .await;
+    // Live through the WebSocket (the fallback banner is hidden).
+    eventually("live updates connected", || async {
+        is_hidden(&b, "connection").await.then_some(())
+    })
+    .await;
+    b.wait_for("#workers tr[data-key=\"file_watcher\"]").await;
+
+    // A new camera folder with a hostile name, and images: the folder name renders as
+    // text, and the events arrive without a reload.
+    let xss_dir = root.join(XSS);
+    std::fs::create_dir_all(&xss_dir).expect("hostile folder");
+    write_image(&root, XSS, "a.png");
+    write_image(&root, "front_door", "b.png");
+    let folder = wait_text(
+        &b,
+        "#cameras li .folder",
+        "the hostile folder listed",
+        |t| t == XSS,
+    )
+    .await;
+    assert_eq!(folder, XSS);
+    wait_text(&b, "#events", "events from both cameras", |t| {
+        t.contains("front_door") && t.contains("img_srcx_onerroralert1")
+    })
+    .await;
+    let imgs = b
+        .execute("return document.querySelectorAll('img').length;", json!([]))
+        .await;
+    assert_eq!(imgs, json!(0), "the folder name became markup");
+    assert_eq!(
+        b.alert_text().await,
+        None,
+        "a script from the folder name ran"
+    );
+
+    // No console error and no CSP violation so far.
+    let errors = console_errors(&b).await;
+    assert!(errors.is_empty(), "console errors: {errors:?}");
+
+    // Screenshot for the README (wide and tall enough to show every section).
+    b.set_window(1280, 1900).await;
+    wait_text(&b, "#host", "sparklines of several samples", |t| {
+        let counts: Vec<u32> = t
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .windows(2)
+            .filter(|w| w[1].starts_with("samples"))
+            .filter_map(|w| w[0].parse().ok())
+            .collect();
+        counts.len() == 3 && counts.iter().all(|n| *n >= 5)
+    })
+    .await;
+    let png = b.screenshot().await;
+    assert!(png.starts_with(b"\x89PNG"), "not a PNG");
+    let target = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/status-page.png");
+    std::fs::write(&target, &png).expect("write screenshot");
+    if std::env::var_os("WATCHPOST_UPDATE_SCREENSHOT").is_some() {
+        let docs = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/status-page.png");
+        std::fs::write(docs, &png).expect("write docs screenshot");
+    }
+
+    // Usable at 360 px: nothing makes the page itself scroll sideways.
+    b.set_window(360, 800).await;
+    let widths = b
+        .execute(
+            "return [document.documentElement.scrollWidth, window.innerWidth];",
+            json!([]),
+        )
+        .await;
+    assert!(
+        widths[0].as_u64() <= widths[1].as_u64(),
+        "page wider than the 360 px window: {widths}"
+    );
+
+    // The CSP is enforced and the console check sees a violation when there is one.
+    let blocked = b
+        .execute(
+            "const s = document.createElement('script'); s.textContent = 'window.inlineRan = true;'; document.head.append(s); return window.inlineRan === undefined;",
+            json!([]),
+        )
+        .await;
+    assert_eq!(blocked, json!(true), "an inline script ran despite the CSP");
+    let after = console_errors(&b).await;
+    assert!(
+        after.iter().any(|m| m.contains("Content Security Policy")),
+        "the violation was not reported: {after:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_a_worker_from_the_page_asks_for_the_key() {
+    let stack = Stack::new(&[("WATCHPOST_API_KEYS", "page-test-key")]);
+    let wp = stack.start(tempfile::tempdir().expect("dir"));
+    let b = Browser::start(1280, 1000).await;
+    b.goto(&format!("{}/", wp.url())).await;
+    let stop = "#workers tr[data-key=\"cleanup_service\"] button[data-action=\"stop\"]";
+
+    // A wrong key: the failure is shown, nothing changes.
+    let button = b.wait_for(stop).await;
+    b.click(&button).await;
+    let input = b.wait_for("#key-dialog[open] #key-input").await;
+    b.type_text(&input, "not-the-key").await;
+    b.click(&b.wait_for("#key-submit").await).await;
+    let message = wait_text(&b, "#message", "a readable failure", |t| {
+        t.contains("API key was missing or wrong")
+    })
+    .await;
+    assert!(message.contains("Stop cleanup_service failed"), "{message}");
+
+    // The right key: the row and the API agree that the worker stopped.
+    b.click(&b.wait_for(stop).await).await;
+    let input = b.wait_for("#key-dialog[open] #key-input").await;
+    b.type_text(&input, "page-test-key").await;
+    b.click(&b.wait_for("#key-submit").await).await;
+    wait_text(
+        &b,
+        "#workers tr[data-key=\"cleanup_service\"] td:nth-child(2)",
+        "the row shows stopped",
+        |t| t.contains("stopped"),
+    )
+    .await;
+    let sup = json(format!("{}/api/system/supervisor", wp.url())).await;
+    let status = sup["workers"]
+        .as_array()
+        .and_then(|ws| ws.iter().find(|w| w["name"] == "cleanup_service"))
+        .map(|w| w["status"].clone());
+    assert_eq!(status, Some(json!("stopped")));
+    // The key stayed in the tab's session storage only.
+    let stored = b
+        .execute(
+            "return [sessionStorage.getItem('watchpost.apiKey'), localStorage.length, location.href];",
+            json!([]),
+        )
+        .await;
+    assert_eq!(stored[0], json!("page-test-key"));
+    assert_eq!(stored[1], json!(0));
+    assert!(!js_str(stored[2].clone()).contains("page-test-key"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_spool_banner_shows_while_redis_is_down() {
+    let mut stack = Stack::new(&[]);
+    let wp = stack.start(tempfile::tempdir().expect("dir"));
+    let b = Browser::start(1280, 1000).await;
+    b.goto(&format!("{}/", wp.url())).await;
+    b.wait_for("#queues dd").await;
+    assert!(is_hidden(&b, "spool-banner").await);
+
+    stack.redis.stop();
+    write_image(&wp.dir.path().join("cameras"), "porch", "spooled.png");
+    let banner = wait_text(&b, "#spool-banner", "the spool banner", |t| {
+        t.contains("Redis is unreachable")
+    })
+    .await;
+    assert!(banner.contains("spooled"), "{banner}");
+
+    stack.redis.start_again();
+    eventually("the banner goes when Redis is back", || async {
+        is_hidden(&b, "spool-banner").await.then_some(())
+    })
+    .await;
+}
