@@ -114,6 +114,20 @@ async fn the_page_is_live_safe_and_agrees_with_the_api() {
         "a script from the folder name ran"
     );
 
+    // Keyboard focus is visible: the first Tab lands on a control with an outline.
+    b.press_tab().await;
+    let focus = b
+        .execute(
+            "const e = document.activeElement; const s = getComputedStyle(e); return [e.tagName, s.outlineStyle, parseFloat(s.outlineWidth)];",
+            json!([]),
+        )
+        .await;
+    assert_eq!(focus[0], json!("A"), "{focus}");
+    assert!(
+        focus[1] != json!("none") && focus[2].as_f64().unwrap_or(0.0) >= 2.0,
+        "no visible focus: {focus}"
+    );
+
     // No console error and no CSP violation so far.
     let errors = console_errors(&b).await;
     assert!(errors.is_empty(), "console errors: {errors:?}");
@@ -176,6 +190,12 @@ async fn stopping_a_worker_from_the_page_asks_for_the_key() {
     b.goto(&format!("{}/", wp.url())).await;
     let stop = "#workers tr[data-key=\"cleanup_service\"] button[data-action=\"stop\"]";
 
+    // Without a key the socket is refused, so the page polls and says so.
+    wait_text(&b, "#connection", "the polling notice", |t| {
+        t.contains("refreshing every 5 s")
+    })
+    .await;
+
     // A wrong key: the failure is shown, nothing changes.
     let button = b.wait_for(stop).await;
     b.click(&button).await;
@@ -199,6 +219,11 @@ async fn stopping_a_worker_from_the_page_asks_for_the_key() {
         "the row shows stopped",
         |t| t.contains("stopped"),
     )
+    .await;
+    // With the key the socket opens and live updates resume.
+    eventually("live again with the key", || async {
+        is_hidden(&b, "connection").await.then_some(())
+    })
     .await;
     let sup = json(format!("{}/api/system/supervisor", wp.url())).await;
     let status = sup["workers"]

@@ -182,6 +182,20 @@ impl Browser {
         v.as_str().map(str::to_string)
     }
 
+    /// Press Tab once, as a keyboard user would.
+    pub async fn press_tab(&self) {
+        let tab = "\u{E004}";
+        let v = self
+            .post(
+                "/actions",
+                json!({"actions": [{"type": "key", "id": "keyboard", "actions": [
+                    {"type": "keyDown", "value": tab}, {"type": "keyUp", "value": tab}
+                ]}]}),
+            )
+            .await;
+        assert!(v.is_null(), "key press failed: {v}");
+    }
+
     pub async fn set_window(&self, width: u32, height: u32) {
         self.post("/window/rect", json!({"width": width, "height": height}))
             .await;
