@@ -5,6 +5,7 @@
 pub mod auth;
 mod breakers;
 pub mod error;
+mod events;
 mod health;
 mod memo;
 mod monitoring;
@@ -120,6 +121,7 @@ pub fn routes() -> Vec<RouteDef> {
         route(Method::GET, "/api/system/circuit-breakers", breakers::list),
         route(Method::GET, "/api/system/websocket/events", ws::events),
         route(Method::GET, "/api/system/performance", performance::current),
+        route(Method::GET, "/api/system/events/recent", events::recent),
         route(
             Method::GET,
             "/api/system/performance/history",

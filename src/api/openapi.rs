@@ -4,7 +4,9 @@ use actix_web::HttpResponse;
 use std::sync::OnceLock;
 use utoipa::OpenApi;
 
-use super::{breakers, health, monitoring, page, performance, pipeline, probes, supervisor, ws};
+use super::{
+    breakers, events, health, monitoring, page, performance, pipeline, probes, supervisor, ws,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -17,7 +19,7 @@ use super::{breakers, health, monitoring, page, performance, pipeline, probes, s
         supervisor::restart, supervisor::reset, supervisor::history,
         pipeline::status, pipeline::requeue, breakers::list, breakers::reset,
         ws::events, ws::socket, monitoring::health, monitoring::targets,
-        performance::current, performance::history,
+        performance::current, performance::history, events::recent,
     ),
     components(schemas(super::error::ErrorBody)),
     modifiers(&ApiKeyScheme, &BrowserRefusals)

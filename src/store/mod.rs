@@ -80,6 +80,19 @@ const MIGRATIONS: &[(i32, &str)] = &[(
     );",
 )];
 
+/// A stored security event as `GET /api/system/events/recent` lists it (the fields of
+/// `event.created`, and when it was created).
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct RecentEvent {
+    pub event_id: i64,
+    pub batch_id: String,
+    pub camera_id: String,
+    pub risk_score: i64,
+    pub risk_level: String,
+    pub summary: String,
+    pub created_at: DateTime<Utc>,
+}
+
 /// A detection row as the analysis prompt needs it.
 #[derive(Debug, Clone)]
 pub struct StoredDetection {
@@ -200,6 +213,33 @@ impl Store {
                 )
                 .await?;
             Ok((row.get(0), row.get(1), row.get(2), row.get(3)))
+        })
+        .await
+    }
+
+    /// The newest `limit` security events, newest first.
+    pub async fn recent_events(&self, limit: i64) -> Result<Vec<RecentEvent>, StoreError> {
+        self.run(async {
+            let c = self.client().await?;
+            let rows = c
+                .query(
+                    "SELECT id, batch_id, camera_id, risk_score::int8, risk_level, summary, created_at
+                     FROM events ORDER BY id DESC LIMIT $1",
+                    &[&limit],
+                )
+                .await?;
+            Ok(rows
+                .iter()
+                .map(|r| RecentEvent {
+                    event_id: r.get(0),
+                    batch_id: r.get(1),
+                    camera_id: r.get(2),
+                    risk_score: r.get(3),
+                    risk_level: r.get(4),
+                    summary: r.get(5),
+                    created_at: r.get(6),
+                })
+                .collect())
         })
         .await
     }

@@ -132,6 +132,16 @@ async fn every_error_is_a_json_detail_with_the_right_status() {
     .await;
     assert_eq!(s, 404);
     assert_eq!(detail(&b), "Worker 'ghost' not found");
+
+    // Recent events: bounded limit; PostgreSQL away is a 503 that says so.
+    for query in ["limit=0", "limit=101", "limit=x"] {
+        let (s, b) = get(&format!("{base}/api/system/events/recent?{query}")).await;
+        assert_eq!(s, 400, "{query}: {b}");
+        assert!(detail(&b).contains("limit"), "{b}");
+    }
+    let (s, b) = get(&format!("{base}/api/system/events/recent")).await;
+    assert_eq!(s, 503, "{b}");
+    assert!(detail(&b).starts_with("Events cannot be read now"), "{b}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

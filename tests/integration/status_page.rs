@@ -114,6 +114,15 @@ async fn the_page_is_live_safe_and_agrees_with_the_api() {
         "a script from the folder name ran"
     );
 
+    // After a reload the events are still listed (read from PostgreSQL).
+    b.goto(&format!("{}/", wp.url())).await;
+    wait_text(&b, "#events", "events listed again after a reload", |t| {
+        t.contains("front_door") && t.contains("img_srcx_onerroralert1")
+    })
+    .await;
+    let api = json(format!("{}/api/system/events/recent", wp.url())).await;
+    assert_eq!(api["count"], json!(2), "{api}");
+
     // Keyboard focus is visible: the first Tab lands on a control with an outline.
     b.press_tab().await;
     let focus = b

@@ -22,6 +22,7 @@
     perf: null, history: null, queues: null, events: [], cameras: new Map(),
     live: false, socket: null, pollTimer: null, reconnectTimer: null,
     refreshTimer: null, lastUpdate: null, lastHistory: 0, readKeyDeclined: false,
+    eventsNote: '',
   };
 
   const $ = (id) => document.getElementById(id);
@@ -391,6 +392,26 @@
     tick();
   }
 
+  /** Merge events (newest first, each once), keeping the latest MAX_EVENTS. */
+  function addEvents(list) {
+    const byId = new Map(state.events.map((e) => [e.event_id, e]));
+    for (const e of list) byId.set(e.event_id, e);
+    state.events = [...byId.values()].sort((a, b) => b.event_id - a.event_id).slice(0, MAX_EVENTS);
+    renderEvents();
+  }
+
+  /** The events created before the page opened (PostgreSQL); later ones come live. */
+  async function loadRecentEvents() {
+    const r = await read(`/api/system/events/recent?limit=${MAX_EVENTS}`);
+    if (r.ok && r.body && Array.isArray(r.body.events)) {
+      state.eventsNote = '';
+      addEvents(r.body.events.map((e) => ({ ...e, at: e.created_at })));
+    } else {
+      state.eventsNote = `Earlier events cannot be read now (${failure(r)}); new ones appear here as they are created.`;
+      renderEvents();
+    }
+  }
+
   function renderEvents() {
     const list = $('events');
     list.replaceChildren(...state.events.map((e) => h('li', { class: 'event' },
@@ -398,7 +419,9 @@
       ' ', h('strong', { class: 'camera', text: e.camera_id }),
       ' ', h('span', { class: 'muted', text: clock(e.at) }),
       h('span', { class: 'summary', text: e.summary }))));
-    $('events-empty').hidden = state.events.length > 0;
+    const note = $('events-empty');
+    setText(note, state.eventsNote || 'No security event yet; new ones appear here as they are created.');
+    note.hidden = state.events.length > 0 && !state.eventsNote;
   }
 
   function renderCameras() {
@@ -522,9 +545,7 @@
     const d = msg.data || {};
     switch (msg.type) {
       case 'event.created':
-        state.events.unshift({ ...d, at: msg.timestamp });
-        state.events.length = Math.min(state.events.length, MAX_EVENTS);
-        renderEvents();
+        addEvents([{ ...d, at: msg.timestamp }]);
         break;
       case 'camera.status_changed':
         state.cameras.set(d.camera_id, d);
@@ -587,6 +608,8 @@
       stopPolling();
       renderConnection();
       refreshSoon();
+      // Events created while the socket was down are in the database.
+      loadRecentEvents();
     };
     ws.onmessage = (e) => {
       let msg;
