@@ -156,7 +156,8 @@ async fn the_page_is_live_safe_and_agrees_with_the_api() {
     .await;
     let png = b.screenshot().await;
     assert!(png.starts_with(b"\x89PNG"), "not a PNG");
-    let target = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/status-page.png");
+    // Cargo's scratch directory for integration tests (inside the target directory).
+    let target = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("status-page.png");
     std::fs::write(&target, &png).expect("write screenshot");
     if std::env::var_os("WATCHPOST_UPDATE_SCREENSHOT").is_some() {
         let docs = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/status-page.png");
