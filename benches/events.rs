@@ -83,9 +83,9 @@ fn socket_fanout(c: &mut Criterion) {
         .expect("runtime");
     let dir = tempfile::tempdir().expect("dir");
     let (service, mut arrivals) = rt.block_on(async {
-        let service = watchpost::Service::start(support::base_config(dir.path()))
-            .await
-            .expect("start");
+        let mut cfg = support::base_config(dir.path());
+        cfg.websocket.max_clients = 2 * CLIENTS;
+        let service = watchpost::Service::start(cfg).await.expect("start");
         let url = format!("ws://{}/ws", service.local_addr());
         let (tx, rx) = mpsc::unbounded_channel::<Instant>();
         for _ in 0..CLIENTS {

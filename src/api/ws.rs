@@ -31,12 +31,21 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
     responses((status = 101, description = "Switching protocols"),
         (status = 400, description = "Not a WebSocket upgrade", body = super::error::ErrorBody),
         (status = 401, description = "Missing or wrong API key", body = super::error::ErrorBody),
-        (status = 403, description = "Forbidden", body = super::error::ErrorBody)))]
+        (status = 403, description = "Forbidden", body = super::error::ErrorBody),
+        (status = 503, description = "websocket.max_clients reached", body = super::error::ErrorBody)))]
 pub async fn socket(
     req: HttpRequest,
     body: Payload,
     state: Data<AppState>,
 ) -> Result<HttpResponse, super::error::ApiError> {
+    // Bounded: each client costs a task and a queue. Checked before the upgrade, so a
+    // refused client gets a readable answer (racing upgrades may pass it by a few).
+    let max = state.config.websocket.max_clients;
+    if state.hub.client_count() >= max {
+        return Err(super::error::ApiError::Unavailable(format!(
+            "Too many WebSocket clients ({max} connected, websocket.max_clients); try again later"
+        )));
+    }
     let (mut response, session, stream) = actix_ws::handle(&req, body).map_err(|e| {
         super::error::ApiError::BadRequest(format!(
             "GET /ws must be a WebSocket upgrade (Connection: Upgrade, Upgrade: websocket, Sec-WebSocket-Version: 13, Sec-WebSocket-Key): {e}"

@@ -433,6 +433,8 @@ impl Default for CleanupConfig {
 pub struct WebSocketConfig {
     /// Messages queued per client; a client that falls this far behind is dropped.
     pub client_buffer: usize,
+    /// Most clients connected at once; an upgrade beyond it is answered 503.
+    pub max_clients: usize,
     /// Seconds between pings; a client silent for two periods is dropped.
     pub ping_interval_seconds: f64,
 }
@@ -441,6 +443,7 @@ impl Default for WebSocketConfig {
     fn default() -> Self {
         Self {
             client_buffer: 256,
+            max_clients: 1000,
             ping_interval_seconds: 30.0,
         }
     }
@@ -702,7 +705,7 @@ impl Config {
             );
         }
         // Counts, each within a range that keeps every use of it finite and sane.
-        let counts: [(&str, u64, u64, u64); 18] = [
+        let counts: [(&str, u64, u64, u64); 19] = [
             (
                 "batch.max_detections",
                 self.batch.max_detections,
@@ -798,6 +801,12 @@ impl Config {
             (
                 "websocket.client_buffer",
                 self.websocket.client_buffer as u64,
+                1,
+                100_000,
+            ),
+            (
+                "websocket.max_clients",
+                self.websocket.max_clients as u64,
                 1,
                 100_000,
             ),

@@ -472,3 +472,28 @@ async fn a_client_of_one_instance_receives_the_events_of_another() {
     assert_eq!(created["data"]["camera_id"], "gate");
     drop(a);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_clients_are_bounded_by_max_clients() {
+    let wp = Watchpost::start(&[("WATCHPOST_WEBSOCKET__MAX_CLIENTS", "2")]);
+    let first = connect(&wp, &["system"]).await;
+    let _second = connect(&wp, &["system"]).await;
+    match tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{}/ws", wp.port)).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+            assert_eq!(resp.status().as_u16(), 503);
+            let body = String::from_utf8_lossy(resp.body().as_deref().unwrap_or_default());
+            assert!(body.contains("websocket.max_clients"), "{body}");
+        }
+        Err(e) => panic!("expected a 503 answer, got {e}"),
+        Ok(_) => panic!("a third client was accepted"),
+    }
+    // A place frees up when a client leaves.
+    drop(first);
+    eventually("a freed place is taken", || async {
+        tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{}/ws", wp.port))
+            .await
+            .ok()
+            .map(|_| ())
+    })
+    .await;
+}
