@@ -44,7 +44,7 @@ DIR=$(mktemp -d /tmp/watchpost-stack.XXXXXX)
 chmod 755 "$DIR"
 freeport() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 WP=$(freeport); RP=$(freeport); PGP=$(freeport); PP=$(freeport); AP=$(freeport)
-XP=$(freeport); BP=$(freeport); AIBASE=$(( ( $(freeport) % 20000 ) + 30000 ))
+XP=$(freeport); BP=$(freeport)
 PIDS=()
 as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 stop_all() {
@@ -65,8 +65,8 @@ mkdir -p "$DIR/pg"; [ "$(id -u)" -eq 0 ] && chown postgres: "$DIR/pg"
 as_pg "$PG_BIN/initdb" -D "$DIR/pg/data" -U postgres --auth=trust --no-sync -E UTF8 --locale=C.UTF-8 >/dev/null
 as_pg "$PG_BIN/pg_ctl" -D "$DIR/pg/data" -l "$DIR/pg/log" \
   -o "-p $PGP -k $DIR/pg -c listen_addresses=127.0.0.1" -w start >/dev/null
-"$BIN/examples/fake_ai" --base-port "$AIBASE" >"$DIR/fake_ai.log" 2>&1 &
-PIDS+=($!)
+. "$REPO/scripts/lib/fake-ai.sh"
+start_fake_ai "$BIN/examples/fake_ai" "$DIR/fake_ai.log"
 prometheus-redis-exporter -redis.addr="redis://127.0.0.1:$RP" -web.listen-address="127.0.0.1:$XP" \
   >"$DIR/redis-exporter.log" 2>&1 &
 PIDS+=($!)

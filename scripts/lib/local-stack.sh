@@ -7,6 +7,7 @@
 # services and watchpost, waits until watchpost has answered its first full health,
 # and sets DIR, PORT (watchpost), WP (its pid). Logs are in $DIR.
 
+. "$(dirname "${BASH_SOURCE[0]}")/fake-ai.sh"
 freeport() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 PG_BIN=/usr/lib/postgresql/15/bin
 as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
@@ -28,7 +29,6 @@ local_stack_start() {
   PORT=$(freeport)
   local rport pgport promport aibase
   rport=$(freeport); pgport=$(freeport); promport=$(freeport)
-  aibase=$(( ( $(freeport) % 20000 ) + 30000 ))
   redis-server --port "$rport" --bind 127.0.0.1 --save "" --appendonly yes --dir "$DIR" --daemonize no >/dev/null 2>&1 &
   PIDS+=($!)
   if [ -x "$PG_BIN/initdb" ]; then
@@ -36,8 +36,8 @@ local_stack_start() {
     as_pg "$PG_BIN/initdb" -D "$DIR/pg/data" -U postgres --auth=trust --no-sync -E UTF8 --locale=C.UTF-8 >/dev/null
     as_pg "$PG_BIN/pg_ctl" -D "$DIR/pg/data" -l "$DIR/pg/log" -o "-p $pgport -k $DIR/pg -c listen_addresses=127.0.0.1 -c fsync=off" -w start >/dev/null
   fi
-  "$fake_ai" --base-port "$aibase" >/dev/null 2>&1 &
-  PIDS+=($!)
+  start_fake_ai "$fake_ai" "$DIR/fake_ai.log"
+  aibase=$AIBASE
   if command -v prometheus >/dev/null; then
     cat >"$DIR/prometheus.yml" <<EOF
 global: {scrape_interval: 5s}
