@@ -23,6 +23,8 @@ RSS_BEFORE=$(rss)
 
 ENDPOINTS=(
   /health
+  /
+  /static/app.js
   /api/system/health/live
   /ready
   /api/system/health/full
@@ -40,6 +42,7 @@ ENDPOINTS=(
   "/api/system/performance/history?time_range=15m"
   /api/system/monitoring/health
   /api/system/monitoring/targets
+  /api/system/events/recent
 )
 [ -n "${EXTRA_ENDPOINTS:-}" ] && ENDPOINTS+=($EXTRA_ENDPOINTS)
 
