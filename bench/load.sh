@@ -21,29 +21,13 @@ local_stack_start target/release/watchpost target/release/examples/fake_ai
 rss() { awk '/VmRSS/ {print $2 " kB"}' "/proc/$WP/status"; }
 RSS_BEFORE=$(rss)
 
-ENDPOINTS=(
-  /health
-  /
-  /static/app.js
-  /api/system/health/live
-  /ready
-  /api/system/health/full
-  /api/system/health/ready
-  /api/system/health/websocket
-  /metrics
-  /openapi.json
-  /api/system/supervisor
-  /api/system/supervisor/status
-  /api/system/supervisor/restart-history
-  /api/system/pipeline
-  /api/system/circuit-breakers
-  /api/system/websocket/events
-  /api/system/performance
-  "/api/system/performance/history?time_range=15m"
-  /api/system/monitoring/health
-  /api/system/monitoring/targets
-  /api/system/events/recent
-)
+# Every GET route without a path parameter, from the service's own OpenAPI document
+# (so a new endpoint is measured without editing this list); /health first, as the base.
+mapfile -t ENDPOINTS < <(curl -s "http://127.0.0.1:$PORT/openapi.json" | python3 -c '
+import json, sys
+paths = json.load(sys.stdin)["paths"]
+eps = [p for p, item in paths.items() if "get" in item and "{" not in p and p != "/ws"]
+print("\n".join(sorted(eps, key=lambda p: (p != "/health", p))))')
 [ -n "${EXTRA_ENDPOINTS:-}" ] && ENDPOINTS+=($EXTRA_ENDPOINTS)
 
 to_ms() { awk '{v=$1; if (v ~ /us$/) {sub(/us$/,"",v); print v/1000} else if (v ~ /ms$/) {sub(/ms$/,"",v); print v} else if (v ~ /s$/) {sub(/s$/,"",v); print v*1000} else print v}' <<<"$1"; }

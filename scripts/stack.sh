@@ -31,7 +31,7 @@ if [ ${#need[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
-PG_BIN=$(dirname "$(ls /usr/lib/postgresql/*/bin/initdb | sort -V | tail -1)")
+. "$REPO/scripts/lib/servers.sh"
 
 if [ -n "${STACK_BIN_DIR:-}" ]; then
   BIN=$STACK_BIN_DIR
@@ -42,30 +42,21 @@ fi
 
 DIR=$(mktemp -d /tmp/watchpost-stack.XXXXXX)
 chmod 755 "$DIR"
-freeport() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 WP=$(freeport); RP=$(freeport); PGP=$(freeport); PP=$(freeport); AP=$(freeport)
 XP=$(freeport); BP=$(freeport)
-PIDS=()
-as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 stop_all() {
   trap - INT TERM EXIT
   echo; echo "stopping the stack…"
   kill "${PIDS[@]}" 2>/dev/null || true
-  as_pg "$PG_BIN/pg_ctl" -D "$DIR/pg/data" -m fast -w stop >/dev/null 2>&1 || true
+  stop_postgres
   wait 2>/dev/null || true
   rm -rf "$DIR"
 }
 trap stop_all INT TERM EXIT
 
 # 2. The servers.
-redis-server --port "$RP" --bind 127.0.0.1 --appendonly yes --dir "$DIR" --daemonize no \
-  --logfile "$DIR/redis.log" &
-PIDS+=($!)
-mkdir -p "$DIR/pg"; [ "$(id -u)" -eq 0 ] && chown postgres: "$DIR/pg"
-as_pg "$PG_BIN/initdb" -D "$DIR/pg/data" -U postgres --auth=trust --no-sync -E UTF8 --locale=C.UTF-8 >/dev/null
-as_pg "$PG_BIN/pg_ctl" -D "$DIR/pg/data" -l "$DIR/pg/log" \
-  -o "-p $PGP -k $DIR/pg -c listen_addresses=127.0.0.1" -w start >/dev/null
-. "$REPO/scripts/lib/fake-ai.sh"
+start_redis "$RP"
+start_postgres "$PGP"
 start_fake_ai "$BIN/examples/fake_ai" "$DIR/fake_ai.log"
 prometheus-redis-exporter -redis.addr="redis://127.0.0.1:$RP" -web.listen-address="127.0.0.1:$XP" \
   >"$DIR/redis-exporter.log" 2>&1 &

@@ -7,15 +7,11 @@
 # services and watchpost, waits until watchpost has answered its first full health,
 # and sets DIR, PORT (watchpost), WP (its pid). Logs are in $DIR.
 
-. "$(dirname "${BASH_SOURCE[0]}")/fake-ai.sh"
-freeport() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
-PG_BIN=/usr/lib/postgresql/15/bin
-as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-PIDS=()
+. "$(dirname "${BASH_SOURCE[0]}")/servers.sh"
 
 local_stack_stop() {
   kill "${PIDS[@]}" 2>/dev/null || true
-  [ -x "$PG_BIN/pg_ctl" ] && [ -d "$DIR/pg/data" ] && as_pg "$PG_BIN/pg_ctl" -D "$DIR/pg/data" -m immediate -w stop >/dev/null 2>&1 || true
+  stop_postgres
   wait 2>/dev/null || true
   rm -rf "$DIR"
 }
@@ -29,13 +25,8 @@ local_stack_start() {
   PORT=$(freeport)
   local rport pgport promport aibase
   rport=$(freeport); pgport=$(freeport); promport=$(freeport)
-  redis-server --port "$rport" --bind 127.0.0.1 --save "" --appendonly yes --dir "$DIR" --daemonize no >/dev/null 2>&1 &
-  PIDS+=($!)
-  if [ -x "$PG_BIN/initdb" ]; then
-    mkdir -p "$DIR/pg"; [ "$(id -u)" -eq 0 ] && chown postgres: "$DIR/pg"
-    as_pg "$PG_BIN/initdb" -D "$DIR/pg/data" -U postgres --auth=trust --no-sync -E UTF8 --locale=C.UTF-8 >/dev/null
-    as_pg "$PG_BIN/pg_ctl" -D "$DIR/pg/data" -l "$DIR/pg/log" -o "-p $pgport -k $DIR/pg -c listen_addresses=127.0.0.1 -c fsync=off" -w start >/dev/null
-  fi
+  start_redis "$rport"
+  [ -n "$PG_BIN" ] && start_postgres "$pgport" -c fsync=off
   start_fake_ai "$fake_ai" "$DIR/fake_ai.log"
   aibase=$AIBASE
   if command -v prometheus >/dev/null; then

@@ -27,13 +27,18 @@ use std::net::IpAddr;
 use super::error::ApiError;
 use crate::config::AuthConfig;
 
-/// Paths that are never protected: the probes, and the status page's files (they hold
-/// no data; the page then reads the API with the key when reads are protected).
-const OPEN_PATHS: [&str; 8] = [
+/// The liveness and readiness probes: never protected, and exempt from the host
+/// check (`site.rs`), so orchestrators can probe by address without a key.
+pub const PROBE_PATHS: [&str; 4] = [
     "/health",
     "/ready",
     "/api/system/health/live",
     "/api/system/health/ready",
+];
+
+/// The status page's files: never protected (they hold no data; the page then reads
+/// the API with the key when reads are protected).
+const PAGE_PATHS: [&str; 4] = [
     "/",
     "/static/app.js",
     "/static/style.css",
@@ -62,7 +67,8 @@ pub fn authorize(
 ) -> Result<(), Denied> {
     let is_read =
         matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) && path != WS_PATH;
-    if (is_read && !auth.protect_reads) || OPEN_PATHS.contains(&path) {
+    if (is_read && !auth.protect_reads) || PROBE_PATHS.contains(&path) || PAGE_PATHS.contains(&path)
+    {
         return Ok(());
     }
     if auth.api_keys.is_empty() {

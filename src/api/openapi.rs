@@ -33,14 +33,8 @@ struct BrowserRefusals;
 impl utoipa::Modify for BrowserRefusals {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
-        const PROBES: [&str; 4] = [
-            "/health",
-            "/ready",
-            "/api/system/health/live",
-            "/api/system/health/ready",
-        ];
         for (path, item) in openapi.paths.paths.iter_mut() {
-            if PROBES.contains(&path.as_str()) {
+            if super::auth::PROBE_PATHS.contains(&path.as_str()) {
                 continue;
             }
             for op in [&mut item.get, &mut item.post].into_iter().flatten() {

@@ -40,20 +40,12 @@ use actix_web::{HttpResponse, ResponseError};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::auth::WS_PATH;
+use super::auth::{PROBE_PATHS, WS_PATH};
 use super::error::ApiError;
 use crate::config::{normalise_host, normalise_origin, split_authority, ServerConfig};
 
 /// Host names always answered when the host check is on.
 const LOOPBACK_NAMES: [&str; 3] = ["localhost", "127.0.0.1", "[::1]"];
-
-/// Probe paths exempt from the host check.
-const PROBES: [&str; 4] = [
-    "/health",
-    "/ready",
-    "/api/system/health/live",
-    "/api/system/health/ready",
-];
 
 /// Methods and headers a listed origin may use (what the API accepts).
 const CORS_METHODS: &str = "GET, POST";
@@ -153,7 +145,7 @@ impl SitePolicy {
         if let (Some(allowed), Some(h)) = (&self.hosts, host) {
             let name = split_authority(h.trim()).map(|(name, _)| name);
             let ok = name.as_ref().is_some_and(|n| allowed.contains(n));
-            if !ok && !PROBES.contains(&path) {
+            if !ok && !PROBE_PATHS.contains(&path) {
                 return Err(Refusal::Host(h.to_string()));
             }
         }

@@ -19,8 +19,8 @@ pub enum PromApiError {
     BadAnswer(String),
 }
 
-/// One active scrape target.
-#[derive(Debug, Clone, PartialEq)]
+/// One active scrape target (also how `/api/system/monitoring/targets` lists it).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct Target {
     pub job: String,
     pub instance: String,

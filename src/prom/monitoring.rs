@@ -56,19 +56,8 @@ pub struct MonitoringHealth {
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct TargetView {
-    pub job: String,
-    pub instance: String,
-    pub health: String,
-    pub labels: BTreeMap<String, String>,
-    pub last_scrape: Option<DateTime<Utc>>,
-    pub last_error: Option<String>,
-    pub scrape_duration_seconds: Option<f64>,
-}
-
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TargetsView {
-    pub targets: Vec<TargetView>,
+    pub targets: Vec<Target>,
     pub total: usize,
     pub up: usize,
     pub down: usize,
@@ -292,18 +281,7 @@ pub async fn targets(client: &PromClient) -> Result<TargetsView, PromApiError> {
         up: targets.iter().filter(|t| t.health == "up").count(),
         down: targets.iter().filter(|t| t.health == "down").count(),
         jobs: jobs.into_iter().collect(),
-        targets: targets
-            .into_iter()
-            .map(|t| TargetView {
-                job: t.job,
-                instance: t.instance,
-                health: t.health,
-                labels: t.labels,
-                last_scrape: t.last_scrape,
-                last_error: t.last_error,
-                scrape_duration_seconds: t.scrape_duration_seconds,
-            })
-            .collect(),
+        targets,
         timestamp: crate::time::now(),
     })
 }

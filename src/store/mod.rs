@@ -80,16 +80,12 @@ const MIGRATIONS: &[(i32, &str)] = &[(
     );",
 )];
 
-/// A stored security event as `GET /api/system/events/recent` lists it (the fields of
-/// `event.created`, and when it was created).
+/// A stored security event as `GET /api/system/events/recent` lists it: the payload of
+/// its `event.created`, and when it was created.
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct RecentEvent {
-    pub event_id: i64,
-    pub batch_id: String,
-    pub camera_id: String,
-    pub risk_score: i64,
-    pub risk_level: String,
-    pub summary: String,
+    #[serde(flatten)]
+    pub event: crate::events::EventCreated,
     pub created_at: DateTime<Utc>,
 }
 
@@ -231,12 +227,14 @@ impl Store {
             Ok(rows
                 .iter()
                 .map(|r| RecentEvent {
-                    event_id: r.get(0),
-                    batch_id: r.get(1),
-                    camera_id: r.get(2),
-                    risk_score: r.get(3),
-                    risk_level: r.get(4),
-                    summary: r.get(5),
+                    event: crate::events::EventCreated {
+                        event_id: r.get(0),
+                        batch_id: r.get(1),
+                        camera_id: r.get(2),
+                        risk_score: r.get(3),
+                        risk_level: r.get(4),
+                        summary: r.get(5),
+                    },
                     created_at: r.get(6),
                 })
                 .collect())

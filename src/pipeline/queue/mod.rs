@@ -225,12 +225,7 @@ impl Queue {
         let mut conn = self.redis.conn().await?;
         let mut pipe = redis::pipe();
         for p in payloads {
-            pipe.cmd("XADD")
-                .arg(&self.stream)
-                .arg("*")
-                .arg("p")
-                .arg(p)
-                .ignore();
+            push_entry(&mut pipe, &self.stream, p);
         }
         let _: () = pipe.query_async(&mut conn).await?;
         Ok(())
@@ -397,12 +392,7 @@ impl Queue {
                 let mut pipe = redis::pipe();
                 pipe.atomic();
                 if let Some(p) = &payload {
-                    pipe.cmd("XADD")
-                        .arg(&self.stream)
-                        .arg("*")
-                        .arg("p")
-                        .arg(p)
-                        .ignore();
+                    push_entry(&mut pipe, &self.stream, p);
                 }
                 pipe.cmd("XDEL").arg(&self.dead_stream).arg(&id).ignore();
                 let _: () = pipe
@@ -734,6 +724,16 @@ fn text(v: &Value) -> Option<String> {
         Value::SimpleString(s) => Some(s.clone()),
         _ => None,
     }
+}
+
+/// Queue an `XADD <stream> * p <payload>` (its answer ignored) on a pipeline.
+fn push_entry(pipe: &mut redis::Pipeline, stream: &str, payload: &str) {
+    pipe.cmd("XADD")
+        .arg(stream)
+        .arg("*")
+        .arg("p")
+        .arg(payload)
+        .ignore();
 }
 
 #[cfg(test)]
