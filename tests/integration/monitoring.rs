@@ -681,9 +681,23 @@ fn stack_script_brings_everything_up() {
         .parent()
         .expect("target dir")
         .to_path_buf();
+    // `cargo test --all-targets` compiles examples only as test harnesses (no
+    // `examples/fake_ai` beside the binary), so build the runnable example here. It
+    // reuses the dependencies the test build already compiled into the same target dir.
+    let build = Command::new(env!("CARGO"))
+        .args(["build", "-q", "--example", "fake_ai"])
+        .current_dir(repo())
+        .output()
+        .expect("run cargo build");
+    assert!(
+        build.status.success(),
+        "cargo build --example fake_ai: {}",
+        String::from_utf8_lossy(&build.stderr)
+    );
     assert!(
         bin_dir.join("examples/fake_ai").is_file(),
-        "the fake_ai example is built by `cargo test --all-targets`"
+        "cargo build --example fake_ai put it in {}",
+        bin_dir.display()
     );
     let out = Command::new("bash")
         .arg("scripts/stack.sh")
