@@ -131,7 +131,7 @@ pub async fn history(state: Data<AppState>, req: HttpRequest) -> Result<HttpResp
     let limit = q.int_in("limit", 50, 1, 100)?;
     let offset = q.int_in("offset", 0, 0, i64::MAX)?;
     let worker = q.text("worker_name").filter(|w| !w.is_empty());
-    if let Some(w) = worker.filter(|w| !crate::supervisor::is_valid_worker_name(w)) {
+    if let Some(w) = worker.filter(|w| !crate::config::is_valid_worker_name(w)) {
         return Err(SupervisorError::InvalidName(w.to_string()).into());
     }
     // Both bounds were checked above, so the conversions cannot fail.

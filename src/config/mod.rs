@@ -32,6 +32,15 @@ pub struct Config {
     pub websocket: WebSocketConfig,
 }
 
+/// A worker name: `^[a-zA-Z][a-zA-Z0-9_]*$`, at most 64 bytes so it stays usable as a
+/// metric label. Config validation and the supervisor's registry share this one rule.
+pub fn is_valid_worker_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    name.len() <= 64
+        && chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
 /// Turn a configured number of seconds into a `Duration` (validated non-negative and finite).
 pub fn secs(value: f64) -> Duration {
     Duration::from_secs_f64(value.max(0.0))
@@ -872,7 +881,7 @@ impl Config {
         }
         for (i, worker) in self.supervisor.critical_workers.iter().enumerate() {
             check(
-                crate::supervisor::is_valid_worker_name(worker),
+                is_valid_worker_name(worker),
                 &format!("supervisor.critical_workers[{i}]"),
                 "must match ^[a-zA-Z][a-zA-Z0-9_]*$",
             );

@@ -21,9 +21,13 @@ use std::io::Read;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use crate::prom::Label;
+
+/// Bound on reading one image from the camera folder (a hung share must not hold the
+/// worker: the read is abandoned and the item retried).
+pub const READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Why a camera file was refused. All but `Missing` and `Io` are permanent.
 #[derive(Debug, thiserror::Error)]

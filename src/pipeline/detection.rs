@@ -10,10 +10,10 @@
 use bytes::Bytes;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::batch::BatchAggregator;
-use super::camera_fs::{self, IntakeError};
+use super::camera_fs::{self, IntakeError, READ_TIMEOUT};
 use super::consume::{consume, Failure, ItemOutcome, Stage, StageSettings};
 use super::queue::{DeadReason, Delivery, Queue};
 use super::watcher::DetectionItem;
@@ -22,10 +22,6 @@ use crate::events::{DetectionNew, Event, EventBus};
 use crate::prom::Metrics;
 use crate::store::Store;
 use crate::supervisor::{WorkerContext, WorkerError, WorkerSpec};
-
-/// Bound on reading one image from the camera folder (a hung share must not hold the
-/// worker: the read is abandoned and the item retried).
-pub const READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub struct DetectionWorker {
     pub queue: Arc<Queue>,

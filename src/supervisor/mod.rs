@@ -25,7 +25,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{secs, SupervisorConfig};
+use crate::config::{is_valid_worker_name, secs, SupervisorConfig};
 use crate::events::{Event, EventBus, WorkerStatusChanged};
 use crate::prom::Metrics;
 use history::History;
@@ -41,14 +41,6 @@ pub enum SupervisorError {
     Conflict(String),
     #[error("Worker supervisor is not running")]
     NotRunning,
-}
-
-/// `^[a-zA-Z][a-zA-Z0-9_]*$`, plus a length bound so names stay usable as labels.
-pub fn is_valid_worker_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    name.len() <= 64
-        && chars.next().is_some_and(|c| c.is_ascii_alphabetic())
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]

@@ -1,7 +1,7 @@
 //! The status page in a real headless Chromium (WebDriver), against the real binary
 //! with real Redis and PostgreSQL and the fake AI server.
 
-use crate::pipeline::{json, write_image, Stack};
+use crate::pipeline::{json, metrics, wait_rows, write_image, Stack};
 use crate::support::browser::Browser;
 use crate::support::{client, eventually};
 use serde_json::json;
@@ -275,4 +275,64 @@ async fn the_spool_banner_shows_while_redis_is_down() {
         is_hidden(&b, "spool-banner").await.then_some(())
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_letters_are_requeued_from_the_page_once_the_file_is_fixed() {
+    let stack = Stack::new(&[]);
+    let wp = stack.start(tempfile::tempdir().expect("dir"));
+    let base = wp.url();
+    let worker = |verb: &'static str| {
+        let url = format!("{base}/api/system/supervisor/workers/detection_worker/{verb}");
+        async move { client().post(url).send().await.expect("POST").status() }
+    };
+    assert_eq!(worker("stop").await.as_u16(), 200);
+    // Queue an image, then swap it for a directory: detection dead-letters it.
+    let path = write_image(&wp.dir.path().join("cameras"), "porch", "swapped.png");
+    let bytes = std::fs::read(&path).expect("read back");
+    eventually("the image queued", || async {
+        metrics(&wp)
+            .await
+            .contains("watchpost_watcher_files_total{result=\"queued\"} 1")
+            .then_some(())
+    })
+    .await;
+    std::fs::remove_file(&path).expect("rm");
+    std::fs::create_dir(&path).expect("a directory in its place");
+    assert_eq!(worker("start").await.as_u16(), 200);
+
+    let b = Browser::start(1280, 1000).await;
+    b.goto(&format!("{base}/")).await;
+    wait_text(&b, "#queues", "one dead letter", |t| {
+        t.contains("1 dead letter") && !t.contains("1 dead letters")
+    })
+    .await;
+    let requeue = b.wait_for("#queues button[data-action=\"requeue\"]").await;
+
+    // The cause fixed (the image back in place), one click puts it back on the queue.
+    std::fs::remove_dir(&path).expect("rmdir");
+    std::fs::write(&path, &bytes).expect("restore");
+    b.click(&requeue).await;
+    let message = wait_text(&b, "#message", "the requeue's answer", |t| {
+        t.contains("moved back")
+    })
+    .await;
+    assert!(
+        message.contains("1 dead letter(s) moved back to the detection queue"),
+        "{message}"
+    );
+    wait_rows(&stack, "detections", 1).await;
+    eventually("the button gone with the dead letter", || async {
+        let gone = b
+            .execute(
+                "return document.querySelector('#queues button[data-action=\"requeue\"]') === null;",
+                json!([]),
+            )
+            .await;
+        (gone == json!(true)).then_some(())
+    })
+    .await;
+    let p = json(format!("{base}/api/system/pipeline")).await;
+    assert_eq!(p["dead_letters"]["detection"], 0, "{p}");
+    assert!(console_errors(&b).await.is_empty());
 }

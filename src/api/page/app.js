@@ -22,7 +22,7 @@
     perf: null, history: null, queues: null, events: [], cameras: new Map(),
     live: false, socket: null, pollTimer: null, reconnectTimer: null,
     refreshTimer: null, lastUpdate: null, lastHistory: 0, readKeyDeclined: false,
-    eventsNote: '',
+    eventsNote: '', requeueButtons: new Map(),
   };
 
   const $ = (id) => document.getElementById(id);
@@ -355,9 +355,24 @@
     const spool = Object.values(d.fallback_queues || {}).reduce((a, n) => a + (Number(n) || 0), 0);
     const q = state.queues || (state.perf && state.perf.inference ? state.perf.inference.queues : null) || {};
     const dead = p.dead_letters || {};
+    // A queue's dead letters get a Requeue button (for after the cause is fixed). The
+    // button is made once per queue and re-attached, so a refresh never swaps it under
+    // a pointer.
+    const queueFacts = (name, label) => {
+      const n = Number(dead[name] ?? 0);
+      const text = `${q[name] ?? '—'} waiting · ${n} dead letter${n === 1 ? '' : 's'}`;
+      if (n <= 0) return [label, text];
+      let btn = state.requeueButtons.get(name);
+      if (!btn) {
+        btn = h('button', { type: 'button', 'data-action': 'requeue', 'aria-label': `Requeue the ${name} dead letters`, text: 'Requeue' });
+        btn.addEventListener('click', () => act(`Requeue ${name} dead letters`, `/api/system/pipeline/dead-letters/${name}/requeue`, btn));
+        state.requeueButtons.set(name, btn);
+      }
+      return [label, h('span', null, `${text} `, btn)];
+    };
     facts($('queues'), [
-      ['Detection', `${q.detection ?? '—'} waiting · ${dead.detection ?? 0} dead letters`],
-      ['Analysis', `${q.analysis ?? '—'} waiting · ${dead.analysis ?? 0} dead letters`],
+      queueFacts('detection', 'Detection'),
+      queueFacts('analysis', 'Analysis'),
       ['Redis', badge(d.redis_healthy ? 'up' : 'down', d.redis_healthy ? 'reachable' : 'unreachable')],
       ['Spooled to disk', String(spool)],
       ['Held in memory', String(d.memory_queue_size ?? 0)],

@@ -36,8 +36,7 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::camera_fs::{self, dir_identity, is_clean_name, IntakeError, Refusal};
-use super::detection::READ_TIMEOUT;
+use super::camera_fs::{self, dir_identity, is_clean_name, IntakeError, Refusal, READ_TIMEOUT};
 use super::queue::{Queue, QueueError};
 use crate::config::{secs, Config};
 use crate::events::{CameraStatusChanged, Event, EventBus};
