@@ -114,6 +114,11 @@ pub fn routes() -> Vec<RouteDef> {
         ),
         route(Method::GET, "/api/system/pipeline", pipeline::status),
         route(
+            Method::GET,
+            "/api/system/pipeline/dead-letters/{queue}",
+            pipeline::dead_letters,
+        ),
+        route(
             Method::POST,
             "/api/system/pipeline/dead-letters/{queue}/requeue",
             pipeline::requeue,

@@ -17,7 +17,7 @@ use super::{
         health::websocket, probes::metrics, document,
         supervisor::status, supervisor::status_alias, supervisor::start, supervisor::stop,
         supervisor::restart, supervisor::reset, supervisor::history,
-        pipeline::status, pipeline::requeue, breakers::list, breakers::reset,
+        pipeline::status, pipeline::dead_letters, pipeline::requeue, breakers::list, breakers::reset,
         ws::events, ws::socket, monitoring::health, monitoring::targets,
         performance::current, performance::history, events::recent,
     ),

@@ -142,6 +142,13 @@ async fn every_error_is_a_json_detail_with_the_right_status() {
     let (s, b) = get(&format!("{base}/api/system/events/recent")).await;
     assert_eq!(s, 503, "{b}");
     assert!(detail(&b).starts_with("Events cannot be read now"), "{b}");
+    // Dead letters live in Redis: with Redis away, listing them is a 503 that says so.
+    let (s, b) = get(&format!(
+        "{base}/api/system/pipeline/dead-letters/detection"
+    ))
+    .await;
+    assert_eq!(s, 503, "{b}");
+    assert!(detail(&b).starts_with("Cannot read dead letters"), "{b}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

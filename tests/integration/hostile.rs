@@ -145,6 +145,67 @@ async fn files_swapped_after_queueing_become_dead_letters_and_can_be_requeued_on
     );
     still_healthy(&stack, &wp, 1).await;
 
+    // The operator can see which files and why, oldest first, without redis-cli.
+    let list = json(format!("{base}/api/system/pipeline/dead-letters/detection")).await;
+    assert_eq!(list["total"], 3, "{list}");
+    assert_eq!(list["count"], 3, "{list}");
+    let mut seen: Vec<(String, String)> = list["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|d| {
+            assert!(d["deliveries"].as_u64() >= Some(1), "{d}");
+            assert!(d["dead_lettered_at"].is_string(), "{d}");
+            assert!(!d["detail"].as_str().unwrap_or_default().is_empty(), "{d}");
+            (
+                d["item"]["file_path"]
+                    .as_str()
+                    .expect("file_path")
+                    .to_string(),
+                d["reason"].as_str().expect("reason").to_string(),
+            )
+        })
+        .collect();
+    seen.sort();
+    let mut want: Vec<(String, String)> = [
+        (dir_path, "not_regular"),
+        (fifo_path, "not_regular"),
+        (zero_path, "symlink"),
+    ]
+    .iter()
+    .map(|(p, r)| (p.display().to_string(), r.to_string()))
+    .collect();
+    want.sort();
+    assert_eq!(seen, want);
+    let page = json(format!(
+        "{base}/api/system/pipeline/dead-letters/detection?limit=2"
+    ))
+    .await;
+    assert_eq!(
+        (page["total"].clone(), page["count"].clone()),
+        (3.into(), 2.into())
+    );
+    for (url, status) in [
+        ("dead-letters/detection?limit=0", 400),
+        ("dead-letters/detection?limit=101", 400),
+        ("dead-letters/nope", 404),
+        ("dead-letters/b%20d", 400),
+    ] {
+        let r = client()
+            .get(format!("{base}/api/system/pipeline/{url}"))
+            .send()
+            .await
+            .expect("GET");
+        assert_eq!(r.status().as_u16(), status, "{url}");
+        let body: Value = r.json().await.expect("json");
+        assert!(body["detail"].is_string(), "{url}: {body}");
+    }
+    let analysis = json(format!("{base}/api/system/pipeline/dead-letters/analysis")).await;
+    assert_eq!(
+        (analysis["total"].clone(), analysis["count"].clone()),
+        (0.into(), 0.into())
+    );
+
     // Fix the files (the same images back in place), then requeue.
     std::fs::remove_dir(dir_path).expect("rmdir");
     std::fs::remove_file(fifo_path).expect("rm fifo");

@@ -307,6 +307,12 @@ async fn dead_letters_are_requeued_from_the_page_once_the_file_is_fixed() {
         t.contains("1 dead letter") && !t.contains("1 dead letters")
     })
     .await;
+    // Which file and why, so the operator knows what to fix.
+    let listed = wait_text(&b, "#dead-letters", "the dead letter listed", |t| {
+        t.contains("detection · not_regular")
+    })
+    .await;
+    assert!(listed.contains(&path.display().to_string()), "{listed}");
     let requeue = b.wait_for("#queues button[data-action=\"requeue\"]").await;
 
     // The cause fixed (the image back in place), one click puts it back on the queue.
@@ -332,6 +338,10 @@ async fn dead_letters_are_requeued_from_the_page_once_the_file_is_fixed() {
         (gone == json!(true)).then_some(())
     })
     .await;
+    assert!(
+        is_hidden(&b, "dead-letters").await,
+        "the list goes with them"
+    );
     let p = json(format!("{base}/api/system/pipeline")).await;
     assert_eq!(p["dead_letters"]["detection"], 0, "{p}");
     assert!(console_errors(&b).await.is_empty());

@@ -15,6 +15,8 @@
   const POLL_MS = 5000;
   const HISTORY_MS = 15000;
   const MAX_EVENTS = 20;
+  /** Dead letters listed per queue (the oldest; the rest are counted). */
+  const DEAD_SHOWN = 5;
   const CHANNELS = ['events', 'detections', 'cameras', 'system', 'alerts', 'jobs'];
 
   const state = {
@@ -22,7 +24,7 @@
     perf: null, history: null, queues: null, events: [], cameras: new Map(),
     live: false, socket: null, pollTimer: null, reconnectTimer: null,
     refreshTimer: null, lastUpdate: null, lastHistory: 0, readKeyDeclined: false,
-    eventsNote: '', requeueButtons: new Map(),
+    eventsNote: '', requeueButtons: new Map(), deadLetters: {},
   };
 
   const $ = (id) => document.getElementById(id);
@@ -384,7 +386,27 @@
     } else {
       banner.hidden = true;
     }
+    renderDeadLetters();
     renderBatches();
+  }
+
+  /** Each dead letter: queue, reason, the file (or batch) and the error. */
+  function renderDeadLetters() {
+    const rows = [];
+    for (const [name, page] of Object.entries(state.deadLetters)) {
+      for (const d of page.items || []) {
+        const it = d.item || {};
+        const what = it.file_path || it.batch_id || d.id;
+        rows.push(h('li', { class: 'dead-letter' },
+          h('strong', { text: `${name} · ${d.reason}` }), ` ${what}`,
+          h('div', { class: 'muted', text: d.detail })));
+      }
+      const more = (page.total || 0) - (page.count || 0);
+      if (more > 0) rows.push(h('li', { class: 'muted', text: `…and ${more} more in the ${name} queue` }));
+    }
+    const list = $('dead-letters');
+    list.replaceChildren(...rows);
+    list.hidden = rows.length === 0;
   }
 
   /** Open batches; their ages move with the clock (`tick`). */
@@ -528,6 +550,7 @@
     if (breakers.ok) state.breakers = breakers.body;
     if (pipeline.ok) state.pipeline = pipeline.body;
     if (perf.ok) state.perf = perf.body;
+    await refreshDeadLetters();
     const failed = [health, supervisor, pipeline].find((r) => r.status === 0 || r.status === 401 || r.status === 403);
     if (failed) showMessage(`Could not read watchpost: ${failure(failed)}`, 'bad');
     state.lastUpdate = new Date();
@@ -540,6 +563,18 @@
     // Every 15 s; sooner while the history is still short (just started).
     const short = !state.history || state.history.count < 10;
     if (short || Date.now() - state.lastHistory >= HISTORY_MS) await refreshHistory();
+  }
+
+  /** The oldest dead letters of each queue that has any (no request otherwise). */
+  async function refreshDeadLetters() {
+    const dead = (state.pipeline && state.pipeline.dead_letters) || {};
+    const lists = {};
+    for (const name of Object.keys(dead)) {
+      if (!(Number(dead[name]) > 0)) continue;
+      const r = await read(`/api/system/pipeline/dead-letters/${encodeURIComponent(name)}?limit=${DEAD_SHOWN}`);
+      if (r.ok) lists[name] = r.body;
+    }
+    state.deadLetters = lists;
   }
 
   async function refreshHistory() {

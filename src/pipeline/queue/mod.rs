@@ -116,6 +116,61 @@ impl Label for DeadReason {
     }
 }
 
+/// Longest text of a dead letter's field that is shown (its detail, or a payload
+/// that is not JSON); longer ones are cut, marked with `…`.
+const DEAD_FIELD_MAX: usize = 1024;
+
+/// One dead letter as an operator sees it: why, when, and the item itself.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct DeadLetter {
+    /// Its id in the dead-letter stream.
+    pub id: String,
+    /// A `watchpost_queue_dead_lettered_total` reason label (`symlink`, `rejected`, …).
+    pub reason: String,
+    /// The error that sent it there.
+    pub detail: String,
+    /// Deliveries before it was set aside.
+    pub deliveries: u64,
+    /// When it was set aside (RFC 3339), as recorded.
+    pub dead_lettered_at: Option<String>,
+    /// The queued item (for detection: `file_path`, `camera_id`, `file_hash`, …).
+    #[schema(value_type = Object)]
+    pub item: serde_json::Value,
+}
+
+impl DeadLetter {
+    fn from_fields(id: String, fields: &[(String, String)]) -> Self {
+        let get = |k: &str| {
+            fields
+                .iter()
+                .find(|(name, _)| name == k)
+                .map(|(_, v)| v.as_str())
+        };
+        let payload = get("p").unwrap_or_default();
+        Self {
+            id,
+            reason: bounded(get("reason").unwrap_or("unknown")),
+            detail: bounded(get("detail").unwrap_or_default()),
+            deliveries: get("deliveries").and_then(|d| d.parse().ok()).unwrap_or(0),
+            dead_lettered_at: get("at").map(bounded),
+            item: serde_json::from_str(payload)
+                .unwrap_or_else(|_| serde_json::Value::String(bounded(payload))),
+        }
+    }
+}
+
+/// `s` cut to `DEAD_FIELD_MAX` bytes at a character boundary.
+fn bounded(s: &str) -> String {
+    if s.len() <= DEAD_FIELD_MAX {
+        return s.to_string();
+    }
+    let mut end = DEAD_FIELD_MAX;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
 struct Fallback {
     memory: VecDeque<String>,
     spool: Spool,
@@ -366,6 +421,30 @@ impl Queue {
     /// Dead letters as of the last refresh or dead-lettering (no I/O).
     pub fn dead_letters(&self) -> u64 {
         self.dead.load(Ordering::Relaxed)
+    }
+
+    /// The oldest `limit` dead letters (what an operator must fix first) and how many
+    /// there are in all, read in one round trip. Fields are bounded for display; the
+    /// stream itself is not changed.
+    pub async fn list_dead(&self, limit: usize) -> Result<(u64, Vec<DeadLetter>), QueueError> {
+        let mut conn = self.redis.conn().await.map_err(|e| self.unavailable(e))?;
+        let (total, reply): (u64, Value) = redis::pipe()
+            .cmd("XLEN")
+            .arg(&self.dead_stream)
+            .cmd("XRANGE")
+            .arg(&self.dead_stream)
+            .arg("-")
+            .arg("+")
+            .arg("COUNT")
+            .arg(limit)
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| self.unavailable(e))?;
+        let items: Vec<DeadLetter> = fields_of(&reply)
+            .into_iter()
+            .map(|(id, fields)| DeadLetter::from_fields(id, &fields))
+            .collect();
+        Ok((total, items))
     }
 
     /// Move every dead letter back onto the live queue (oldest first), each in one
@@ -696,6 +775,17 @@ fn read_reply_entries(v: &Value) -> Vec<(String, Option<String>)> {
 /// `[[id, [field, value, ...]], ...]` → `(id, value of field "p")`; a deleted entry has
 /// no fields.
 fn entries(v: &Value) -> Vec<(String, Option<String>)> {
+    fields_of(v)
+        .into_iter()
+        .map(|(id, fields)| {
+            let payload = fields.into_iter().find(|(k, _)| k == "p").map(|(_, p)| p);
+            (id, payload)
+        })
+        .collect()
+}
+
+/// Every entry of an `XRANGE` reply with all its fields (unreadable ones left out).
+fn fields_of(v: &Value) -> Vec<(String, Vec<(String, String)>)> {
     let Value::Array(items) = v else {
         return Vec::new();
     };
@@ -706,14 +796,14 @@ fn entries(v: &Value) -> Vec<(String, Option<String>)> {
                 return None;
             };
             let id = text(parts.first()?)?;
-            let payload = match parts.get(1) {
-                Some(Value::Array(fields)) => fields
+            let fields = match parts.get(1) {
+                Some(Value::Array(kvs)) => kvs
                     .chunks(2)
-                    .find(|kv| kv.first().and_then(text).as_deref() == Some("p"))
-                    .and_then(|kv| kv.get(1).and_then(text)),
-                _ => None,
+                    .filter_map(|kv| Some((text(kv.first()?)?, text(kv.get(1)?)?)))
+                    .collect(),
+                _ => Vec::new(),
             };
-            Some((id, payload))
+            Some((id, fields))
         })
         .collect()
 }
@@ -742,6 +832,43 @@ mod tests {
 
     fn dead_redis() -> Arc<RedisLink> {
         Arc::new(crate::redis::dead_link())
+    }
+
+    fn kv(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn a_dead_letter_shows_its_item_and_bounds_what_it_shows() {
+        let d = DeadLetter::from_fields(
+            "1-0".into(),
+            &kv(&[
+                ("p", r#"{"file_path":"/cams/a.jpg","camera_id":"a"}"#),
+                ("reason", "symlink"),
+                ("detail", "a symlink"),
+                ("deliveries", "2"),
+                ("at", "2026-11-29T07:00:00+00:00"),
+            ]),
+        );
+        assert_eq!(d.item["file_path"], "/cams/a.jpg");
+        assert_eq!((d.reason.as_str(), d.deliveries), ("symlink", 2));
+        assert_eq!(
+            d.dead_lettered_at.as_deref(),
+            Some("2026-11-29T07:00:00+00:00")
+        );
+
+        // A payload that is not JSON is shown as text; a long detail is cut on a
+        // character boundary; missing fields have plain defaults.
+        let long = "é".repeat(DEAD_FIELD_MAX);
+        let d = DeadLetter::from_fields("2-0".into(), &kv(&[("p", "not json"), ("detail", &long)]));
+        assert_eq!(d.item, serde_json::Value::String("not json".into()));
+        assert!(d.detail.ends_with('…'));
+        assert!(d.detail.len() <= DEAD_FIELD_MAX + '…'.len_utf8());
+        assert_eq!((d.reason.as_str(), d.deliveries), ("unknown", 0));
+        assert_eq!(d.dead_lettered_at, None);
     }
 
     #[tokio::test]
