@@ -46,13 +46,17 @@ WP=$(freeport); RP=$(freeport); PGP=$(freeport); PP=$(freeport); AP=$(freeport)
 XP=$(freeport); BP=$(freeport)
 stop_all() {
   trap - INT TERM EXIT
-  echo; echo "stopping the stack…"
-  kill "${PIDS[@]}" 2>/dev/null || true
+  # Ctrl-C also ends a `| tee` reading our output: a write must not kill the cleanup.
+  trap '' PIPE
+  { echo; echo "stopping the stack…"; } 2>/dev/null || true
+  kill "${PIDS[@]}" ${IDLE_PID:-} 2>/dev/null || true
   stop_postgres
   wait 2>/dev/null || true
   rm -rf "$DIR"
 }
-trap stop_all INT TERM EXIT
+trap stop_all EXIT
+trap 'stop_all; exit 130' INT
+trap 'stop_all; exit 143' TERM
 
 # 2. The servers.
 start_redis "$RP"
@@ -212,5 +216,12 @@ h=json.load(sys.stdin); print("monitoring healthy:", h["healthy"], "jobs:", [j["
   echo "stack check passed"
   exit 0
 fi
-echo "Ctrl-C stops everything."
-while true; do sleep 3600; done
+echo "Ctrl-C (or kill $$) stops everything."
+# `wait` returns as soon as a trapped signal arrives (a foreground `sleep` would hold
+# the trap back until it ended, so a plain `kill` of this script did nothing for up to
+# an hour).
+while true; do
+  sleep 3600 &
+  IDLE_PID=$!
+  wait "$IDLE_PID" || true
+done
