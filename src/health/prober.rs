@@ -23,8 +23,8 @@ use crate::ai::AiClients;
 use crate::breaker::BreakerState;
 use crate::config::{secs, HealthConfig};
 use crate::prom::Metrics;
-use crate::redis::{parse_info, RedisLink};
-use crate::store::Store;
+use crate::redis::{parse_info, KvError, RedisLink};
+use crate::store::{Store, StoreError};
 
 /// PostgreSQL or Redis as the full health check shows it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -178,11 +178,19 @@ impl Prober {
                     "Database operational".to_string(),
                     None,
                 ),
-                Ok(Err(e)) => (
-                    HealthState::Unhealthy,
-                    format!("Database unavailable: {e}"),
-                    Some(e.to_string()),
-                ),
+                Ok(Err(e)) => {
+                    // `StoreError::Unavailable` says "database unavailable" itself: name
+                    // only its cause, so the message does not say it twice.
+                    let why = match e {
+                        StoreError::Unavailable(cause) => cause,
+                        other => other.to_string(),
+                    };
+                    (
+                        HealthState::Unhealthy,
+                        format!("Database unavailable: {why}"),
+                        Some(why),
+                    )
+                }
                 Err(_) => {
                     let why = format!("Timeout after {}s", crate::time::seconds_text(self.timeout));
                     (
@@ -292,7 +300,11 @@ impl Prober {
 
     /// `PING`, `INFO server` and `INFO persistence` in one round trip.
     async fn probe_redis(&self) -> Result<InfraHealth, String> {
-        let mut conn = self.redis.conn().await.map_err(|e| e.to_string())?;
+        let mut conn = self.redis.conn().await.map_err(|e| match e {
+            // Said once, by the caller's "Redis unavailable: …".
+            KvError::Unavailable(cause) => cause,
+            other => other.to_string(),
+        })?;
         let (pong, server, persistence): (String, String, String) = redis::pipe()
             .cmd("PING")
             .cmd("INFO")
