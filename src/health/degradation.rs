@@ -40,7 +40,8 @@ impl RoundSource for Arc<Prober> {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+/// Ordered from best to worst (`Normal < Degraded < Minimal < Offline`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
     Normal,
@@ -284,11 +285,21 @@ impl DegradationManager {
             let previous = st.mode;
             st.mode = mode;
             self.metrics.degradation_mode_changed(mode.as_str());
-            tracing::warn!(
-                from = previous.as_str(),
-                to = mode.as_str(),
-                "degradation mode changed"
-            );
+            // A worse mode is a warning; a recovery (including the first check after
+            // start, which leaves the cautious start-up mode) is news, not a warning.
+            if mode > previous {
+                tracing::warn!(
+                    from = previous.as_str(),
+                    to = mode.as_str(),
+                    "degradation mode changed"
+                );
+            } else {
+                tracing::info!(
+                    from = previous.as_str(),
+                    to = mode.as_str(),
+                    "degradation mode changed"
+                );
+            }
         }
     }
 
@@ -357,6 +368,8 @@ mod tests {
             (0..5).map(|i| (i < 2, down.contains(&i))).collect()
         };
         assert_eq!(derive_mode(&svc(&[]), true), Mode::Normal);
+        assert!(Mode::Normal < Mode::Degraded && Mode::Degraded < Mode::Minimal);
+        assert!(Mode::Minimal < Mode::Offline);
         assert_eq!(derive_mode(&svc(&[]), false), Mode::Degraded);
         assert_eq!(derive_mode(&svc(&[3]), true), Mode::Degraded);
         assert_eq!(derive_mode(&svc(&[0]), true), Mode::Minimal);
