@@ -4,6 +4,9 @@
 //!
 //! `cargo bench --bench metrics`
 
+#[path = "../tests/support/mod.rs"]
+mod support;
+
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 fn series(text: &str) -> usize {
@@ -17,19 +20,8 @@ fn encode(c: &mut Criterion) {
         .build()
         .expect("runtime");
     let dir = tempfile::tempdir().expect("dir");
-    let mut cfg = watchpost::Config::default();
-    let dead = || {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("port");
-        format!("127.0.0.1:{port}")
-    };
-    cfg.server.bind = "127.0.0.1:0".into();
-    cfg.redis.url = format!("redis://{}", dead());
-    cfg.postgres.url = format!("postgres://x@{}/x", dead());
-    cfg.file_watcher.camera_root = dir.path().join("cameras").display().to_string();
-    cfg.queue.spool_dir = dir.path().join("spool").display().to_string();
+    // Every dependency on a closed port: the series are those published at start.
+    let cfg = support::base_config(dir.path());
     let service = rt
         .block_on(watchpost::Service::start(cfg))
         .expect("service");

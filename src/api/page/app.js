@@ -568,13 +568,11 @@
   /** The oldest dead letters of each queue that has any (no request otherwise). */
   async function refreshDeadLetters() {
     const dead = (state.pipeline && state.pipeline.dead_letters) || {};
-    const lists = {};
-    for (const name of Object.keys(dead)) {
-      if (!(Number(dead[name]) > 0)) continue;
-      const r = await read(`/api/system/pipeline/dead-letters/${encodeURIComponent(name)}?limit=${DEAD_SHOWN}`);
-      if (r.ok) lists[name] = r.body;
-    }
-    state.deadLetters = lists;
+    const names = Object.keys(dead).filter((name) => Number(dead[name]) > 0);
+    const answers = await Promise.all(names.map((name) =>
+      read(`/api/system/pipeline/dead-letters/${encodeURIComponent(name)}?limit=${DEAD_SHOWN}`)));
+    state.deadLetters = Object.fromEntries(
+      names.flatMap((name, i) => (answers[i].ok ? [[name, answers[i].body]] : [])));
   }
 
   async function refreshHistory() {
