@@ -19,6 +19,11 @@ COPY --from=build /src/target/release/examples/fake_ai /usr/local/bin/watchpost-
 COPY config/watchpost.example.toml /etc/watchpost/watchpost.example.toml
 USER watchpost
 WORKDIR /var/lib/watchpost
+# Bound to every address of the container. watchpost then answers a Host that is an
+# IP address, localhost, the container's host name, or a name listed in
+# WATCHPOST_SERVER__ALLOWED_HOSTS (the DNS rebinding defence): to browse to it as
+# http://nas.lan:8000, run with -e WATCHPOST_SERVER__ALLOWED_HOSTS=nas.lan. Set
+# WATCHPOST_API_KEYS too: writes from other machines need a key.
 ENV WATCHPOST_SERVER__BIND=0.0.0.0:8000 \
     WATCHPOST_FILE_WATCHER__CAMERA_ROOT=/data/cameras \
     WATCHPOST_QUEUE__SPOOL_DIR=/var/lib/watchpost/spool

@@ -58,7 +58,7 @@ fn hub_fanout(c: &mut Criterion) {
         .build()
         .expect("runtime");
     let _guard = rt.enter();
-    let hub = Hub::new(256, Arc::new(Metrics::new()));
+    let hub = Hub::new(256, 2_000, Arc::new(Metrics::new()));
     let mut conns: Vec<_> = (0..CLIENTS).map(|_| hub.connect()).collect();
     for conn in &conns {
         conn.handle_text(r#"{"action":"subscribe","channels":["detections"]}"#);

@@ -40,8 +40,9 @@ else
   BIN=target/release
 fi
 
+# mktemp -d makes it 0700: the config (with the database password), the logs and the
+# spool are this user's only.
 DIR=$(mktemp -d /tmp/watchpost-stack.XXXXXX)
-chmod 755 "$DIR"
 WP=$(freeport); RP=$(freeport); PGP=$(freeport); PP=$(freeport); AP=$(freeport)
 XP=$(freeport); BP=$(freeport)
 stop_all() {
@@ -61,6 +62,7 @@ trap 'stop_all; exit 143' TERM
 # 2. The servers.
 start_redis "$RP"
 start_postgres "$PGP"
+(umask 077; echo "127.0.0.1:$PGP:*:postgres:$PGPASSWORD" >"$DIR/pgpass")
 start_fake_ai "$BIN/examples/fake_ai" "$DIR/fake_ai.log"
 prometheus-redis-exporter -redis.addr="redis://127.0.0.1:$RP" -web.listen-address="127.0.0.1:$XP" \
   >"$DIR/redis-exporter.log" 2>&1 &
@@ -111,8 +113,9 @@ scrape_configs:
       - targets: $(python3 -c "print([f'http://127.0.0.1:{$AIBASE+i}/health' for i in range(5)])")
     relabel_configs: *probe
 EOF
+# No --web.enable-lifecycle: it would let any web page POST /-/quit to Prometheus.
 prometheus --config.file="$DIR/prometheus.yml" --storage.tsdb.path="$DIR/promdata" \
-  --web.listen-address="127.0.0.1:$PP" --web.enable-lifecycle --log.level=warn \
+  --web.listen-address="127.0.0.1:$PP" --log.level=warn \
   >"$DIR/prometheus.log" 2>&1 &
 PIDS+=($!)
 
@@ -124,7 +127,7 @@ bind = "127.0.0.1:$WP"
 [redis]
 url = "redis://127.0.0.1:$RP"
 [postgres]
-url = "postgres://postgres@127.0.0.1:$PGP/postgres"
+url = "$PG_URL"
 [prometheus]
 url = "http://127.0.0.1:$PP"
 [[prometheus.exporters]]
@@ -185,6 +188,7 @@ watchpost stack is up ($(elapsed) s), everything on loopback:
   redis-exporter http://127.0.0.1:$XP/metrics
   blackbox       http://127.0.0.1:$BP
   fake AI        http://127.0.0.1:$AIBASE … $((AIBASE+4))
+  PostgreSQL     PGPASSFILE=$DIR/pgpass psql -h 127.0.0.1 -p $PGP -U postgres
   logs           $DIR/*.log
 Not started: json-exporter and Grafana have no Debian package (use docker-compose.yml
 for them); import grafana/dashboards/*.json into a Grafana of your own.

@@ -11,6 +11,7 @@ pub mod json;
 pub mod perf;
 pub mod pipeline;
 pub mod prom;
+pub mod redact;
 pub mod redis;
 pub mod service;
 pub mod state;

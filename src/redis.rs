@@ -24,8 +24,6 @@ use std::time::{Duration, Instant};
 use tokio::runtime::Handle;
 use tokio::sync::watch;
 
-use crate::config::redact_url;
-
 /// Per-command timeout; an unresponsive Redis is detected within this time.
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -114,7 +112,7 @@ impl RedisLink {
         Self {
             shared: Arc::new(Shared {
                 client: redis::Client::open(url).map_err(|e| e.to_string()),
-                shown_url: redact_url(url),
+                shown_url: crate::redact::url(url),
                 state: Mutex::new(Link::Idle),
                 generation: Mutex::new(0),
                 attempts,

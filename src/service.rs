@@ -103,7 +103,11 @@ impl Service {
             degradation.clone(),
             events.clone(),
         ));
-        let hub = Hub::new(config.websocket.client_buffer, metrics.clone());
+        let hub = Hub::new(
+            config.websocket.client_buffer,
+            config.websocket.max_clients,
+            metrics.clone(),
+        );
         let event_broadcaster = EventBroadcaster::new(
             hub.clone(),
             events.clone(),

@@ -20,7 +20,6 @@ local_stack_start() {
   local bin=$1 fake_ai=$2
   command -v redis-server >/dev/null || { echo "redis-server missing: apt-get install -y redis-server" >&2; exit 1; }
   DIR=$(mktemp -d)
-  chmod 755 "$DIR"
   trap local_stack_stop EXIT
   PORT=$(freeport)
   local rport pgport promport aibase
@@ -45,7 +44,7 @@ EOF
   fi
   env WATCHPOST_SERVER__BIND=127.0.0.1:$PORT \
     WATCHPOST_REDIS__URL=redis://127.0.0.1:$rport \
-    WATCHPOST_POSTGRES__URL=postgres://postgres@127.0.0.1:$pgport/postgres \
+    WATCHPOST_POSTGRES__URL=${PG_URL:-postgres://postgres@127.0.0.1:$pgport/postgres} \
     WATCHPOST_PROMETHEUS__URL=http://127.0.0.1:$promport \
     WATCHPOST_AI__YOLO26__URL=http://127.0.0.1:$aibase \
     WATCHPOST_AI__NEMOTRON__URL=http://127.0.0.1:$((aibase+1)) \

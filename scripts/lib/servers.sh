@@ -15,18 +15,32 @@ start_redis() {
   PIDS+=($!)
 }
 
-#   start_postgres <port> [extra server options]: a fresh cluster in $DIR/pg, trust auth
-#   for user postgres.
+#   start_postgres <port> [extra server options]: a fresh cluster in its own temp dir
+#   (PGDIR, mode 0700, owned by the server's user, which cannot enter the caller's
+#   0700 $DIR). TCP connections need the password of user postgres (SCRAM; a random one,
+#   never written to $DIR's logs), the Unix socket in PGDIR takes only the server's own
+#   OS user. Sets PG_URL (with the password: show it only through watchpost, which
+#   masks it) and exports PGPASSWORD for psql.
 start_postgres() {
   local port=$1; shift
-  mkdir -p "$DIR/pg"; [ "$(id -u)" -eq 0 ] && chown postgres: "$DIR/pg"
-  as_pg "$PG_BIN/initdb" -D "$DIR/pg/data" -U postgres --auth=trust --no-sync -E UTF8 --locale=C.UTF-8 >/dev/null
-  as_pg "$PG_BIN/pg_ctl" -D "$DIR/pg/data" -l "$DIR/pg/log" \
-    -o "-p $port -k $DIR/pg -c listen_addresses=127.0.0.1 $*" -w start >/dev/null
+  PGDIR=$(mktemp -d /tmp/watchpost-pg.XXXXXX)
+  [ "$(id -u)" -eq 0 ] && chown postgres: "$PGDIR"
+  PGPASSWORD=$(python3 -c 'import secrets;print(secrets.token_hex(16))')
+  export PGPASSWORD
+  (umask 077; printf '%s\n' "$PGPASSWORD" >"$PGDIR/pw")
+  [ "$(id -u)" -eq 0 ] && chown postgres: "$PGDIR/pw"
+  as_pg "$PG_BIN/initdb" -D "$PGDIR/data" -U postgres --pwfile="$PGDIR/pw" \
+    --auth-host=scram-sha-256 --auth-local=peer --no-sync -E UTF8 --locale=C.UTF-8 >/dev/null
+  rm -f "$PGDIR/pw"
+  as_pg "$PG_BIN/pg_ctl" -D "$PGDIR/data" -l "$PGDIR/log" \
+    -o "-p $port -k $PGDIR -c listen_addresses=127.0.0.1 $*" -w start >/dev/null
+  PG_URL="postgres://postgres:$PGPASSWORD@127.0.0.1:$port/postgres"
 }
 
 stop_postgres() {
-  [ -n "$PG_BIN" ] && [ -d "$DIR/pg/data" ] && as_pg "$PG_BIN/pg_ctl" -D "$DIR/pg/data" -m fast -w stop >/dev/null 2>&1 || true
+  [ -n "${PGDIR:-}" ] || return 0
+  [ -n "$PG_BIN" ] && [ -d "$PGDIR/data" ] && as_pg "$PG_BIN/pg_ctl" -D "$PGDIR/data" -m fast -w stop >/dev/null 2>&1 || true
+  rm -rf "$PGDIR"
 }
 
 #   start_fake_ai <fake_ai binary> <log file>

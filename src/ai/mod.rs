@@ -55,11 +55,11 @@ impl Attempt {
         if e.is_timeout() {
             Self::Timeout
         } else if e.is_connect() {
-            Self::Connect(root_cause(&e))
+            Self::Connect(crate::redact::error(&e))
         } else if e.is_decode() {
-            Self::Invalid(root_cause(&e))
+            Self::Invalid(crate::redact::error(&e))
         } else {
-            Self::Connect(root_cause(&e))
+            Self::Connect(crate::redact::error(&e))
         }
     }
 
@@ -91,14 +91,6 @@ impl Attempt {
             Self::Unparseable(e) => format!("unusable answer: {e}"),
         }
     }
-}
-
-pub(crate) fn root_cause(e: &dyn std::error::Error) -> String {
-    let mut cur = e;
-    while let Some(next) = cur.source() {
-        cur = next;
-    }
-    cur.to_string()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]

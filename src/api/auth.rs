@@ -1,52 +1,30 @@
 //! Request authorisation (docs/behaviour.md §9). The decision is a plain function of the
-//! method, path, peer address and presented key so it can be tested without a server;
-//! the middleware only extracts those and turns a denial into the JSON error.
+//! matched route's [`Access`], the peer address and the presented key, so it can be
+//! tested without a server; [`screen`] only extracts those and turns a denial into the
+//! JSON error. It never looks at the path's spelling: the route the router matched
+//! decides (see `edge.rs`).
 //!
-//! - Keys configured: every non-read request needs a valid key (401 otherwise).
-//! - No keys: non-read requests are accepted only from loopback peers (403 otherwise).
+//! - Keys configured: every write needs a valid key (401 otherwise).
+//! - No keys: writes are accepted only from loopback peers (403 otherwise).
 //! - Reads are open unless `auth.protect_reads`, then the same rules apply to them.
 //! - Liveness/readiness probes are always open so orchestrators never need a key, and
-//!   so are the status page's files (no data in them).
-//! - The WebSocket (`/ws`) is treated like a write: it streams every event, so it needs
-//!   a key when keys are configured (also accepted as the `api_key` query parameter or
-//!   the `Sec-WebSocket-Protocol: api-key.<key>` subprotocol, which browsers can send),
-//!   and loopback otherwise.
+//!   so are the status page's files (no data in them) and answers that match no route
+//!   (a 404 or 405 reveals nothing).
+//! - The WebSocket is treated like a write: it streams every event, so it needs a key
+//!   when keys are configured (also accepted as the `api_key` query parameter or the
+//!   `Sec-WebSocket-Protocol: api-key.<key>` subprotocol, which browsers can send), and
+//!   loopback otherwise.
 //!
 //! The key is read from `X-API-Key`, or from `Authorization: Bearer <key>` (what
 //! Prometheus can send when `protect_reads` covers `/metrics`). Keys are compared in
 //! constant time and never logged.
 
-use actix_web::body::{EitherBody, MessageBody};
-use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::Method;
-use actix_web::middleware::Next;
-use actix_web::web::Data;
-use actix_web::ResponseError;
+use actix_web::dev::ServiceRequest;
 use std::net::IpAddr;
 
 use super::error::ApiError;
+use super::Access;
 use crate::config::AuthConfig;
-
-/// The liveness and readiness probes: never protected, and exempt from the host
-/// check (`site.rs`), so orchestrators can probe by address without a key.
-pub const PROBE_PATHS: [&str; 4] = [
-    "/health",
-    "/ready",
-    "/api/system/health/live",
-    "/api/system/health/ready",
-];
-
-/// The status page's files: never protected (they hold no data; the page then reads
-/// the API with the key when reads are protected).
-const PAGE_PATHS: [&str; 4] = [
-    "/",
-    "/static/app.js",
-    "/static/style.css",
-    "/static/icon.svg",
-];
-
-/// The WebSocket endpoint.
-pub const WS_PATH: &str = "/ws";
 
 /// The subprotocol prefix that carries a key on a WebSocket upgrade.
 pub const WS_KEY_PROTOCOL: &str = "api-key.";
@@ -57,18 +35,19 @@ pub enum Denied {
     NotLoopback,
 }
 
-/// Decide whether a request may proceed.
+/// Decide whether a request for a route of kind `access` may proceed.
 pub fn authorize(
     auth: &AuthConfig,
-    method: &Method,
-    path: &str,
+    access: Access,
     peer: Option<IpAddr>,
     presented_key: Option<&str>,
 ) -> Result<(), Denied> {
-    let is_read =
-        matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) && path != WS_PATH;
-    if (is_read && !auth.protect_reads) || PROBE_PATHS.contains(&path) || PAGE_PATHS.contains(&path)
-    {
+    let needs_check = match access {
+        Access::Probe | Access::Page | Access::Unmatched => false,
+        Access::Read => auth.protect_reads,
+        Access::Write | Access::Socket => true,
+    };
+    if !needs_check {
         return Ok(());
     }
     if auth.api_keys.is_empty() {
@@ -109,7 +88,9 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-fn presented_key(req: &ServiceRequest) -> Option<String> {
+/// The key the request carries: `X-API-Key`, a bearer token, and for the WebSocket
+/// also the subprotocol or the `api_key` query parameter.
+pub fn presented_key(req: &ServiceRequest, access: Access) -> Option<String> {
     let headers = req.headers();
     if let Some(v) = headers.get("x-api-key").and_then(|v| v.to_str().ok()) {
         return Some(v.trim().to_string());
@@ -121,7 +102,7 @@ fn presented_key(req: &ServiceRequest) -> Option<String> {
     {
         return Some(v.trim().to_string());
     }
-    if req.path() != WS_PATH {
+    if access != Access::Socket {
         return None;
     }
     ws_protocol_key(headers).or_else(|| {
@@ -144,45 +125,30 @@ pub fn ws_protocol_key(headers: &actix_web::http::header::HeaderMap) -> Option<S
         .map(str::to_string)
 }
 
-/// actix middleware applying [`authorize`]; a denial is answered here as JSON.
-pub async fn middleware(
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
-    let verdict = match req.app_data::<Data<AuthConfig>>() {
-        Some(auth) => authorize(
-            auth,
-            req.method(),
-            req.path(),
-            req.peer_addr().map(|a| a.ip()),
-            presented_key(&req).as_deref(),
-        ),
-        // Wiring error: fail closed.
-        None => Err(Denied::NotLoopback),
-    };
-    let error = match verdict {
-        Ok(()) => {
-            return next
-                .call(req)
-                .await
-                .map(ServiceResponse::map_into_left_body)
-        }
+/// Apply [`authorize`] to a request for a route of kind `access`; a denial becomes the
+/// JSON error (and one log line, with the path escaped).
+pub fn screen(req: &ServiceRequest, auth: &AuthConfig, access: Access) -> Result<(), ApiError> {
+    let verdict = authorize(
+        auth,
+        access,
+        req.peer_addr().map(|a| a.ip()),
+        presented_key(req, access).as_deref(),
+    );
+    match verdict {
+        Ok(()) => Ok(()),
         Err(Denied::MissingOrInvalidKey) => {
-            tracing::warn!(method = %req.method(), path = %req.path(), "request rejected: missing or invalid API key");
-            ApiError::Unauthorized(
+            tracing::warn!(method = %req.method(), path = ?req.path(), "request rejected: missing or invalid API key");
+            Err(ApiError::Unauthorized(
                 "Missing or invalid API key (send it in the X-API-Key header)".into(),
-            )
+            ))
         }
         Err(Denied::NotLoopback) => {
-            tracing::warn!(method = %req.method(), path = %req.path(), "request rejected: not from loopback and no API key configured");
-            ApiError::Forbidden(
+            tracing::warn!(method = %req.method(), path = ?req.path(), "request rejected: not from loopback and no API key configured");
+            Err(ApiError::Forbidden(
                 "This request is only accepted from localhost when no API key is configured".into(),
-            )
+            ))
         }
-    };
-    Ok(req
-        .into_response(error.error_response())
-        .map_into_right_body())
+    }
 }
 
 #[cfg(test)]
@@ -202,51 +168,39 @@ mod tests {
     fn posts_need_a_valid_key_when_keys_exist() {
         let c = cfg(&["k1", "k2"], false);
         assert_eq!(
-            authorize(&c, &Method::POST, "/x", LOCAL, None),
+            authorize(&c, Access::Write, LOCAL, None),
             Err(Denied::MissingOrInvalidKey)
         );
         assert_eq!(
-            authorize(&c, &Method::POST, "/x", LOCAL, Some("k3")),
+            authorize(&c, Access::Write, LOCAL, Some("k3")),
             Err(Denied::MissingOrInvalidKey)
         );
-        assert_eq!(
-            authorize(&c, &Method::POST, "/x", REMOTE, Some("k2")),
-            Ok(())
-        );
+        assert_eq!(authorize(&c, Access::Write, REMOTE, Some("k2")), Ok(()));
     }
 
     #[test]
     fn posts_only_from_loopback_without_keys() {
         let c = cfg(&[], false);
         assert_eq!(
-            authorize(&c, &Method::POST, "/x", REMOTE, None),
+            authorize(&c, Access::Write, REMOTE, None),
             Err(Denied::NotLoopback)
         );
-        assert_eq!(authorize(&c, &Method::POST, "/x", LOCAL, None), Ok(()));
+        assert_eq!(authorize(&c, Access::Write, LOCAL, None), Ok(()));
         let mapped = Some("::ffff:127.0.0.1".parse().expect("ip"));
-        assert_eq!(authorize(&c, &Method::POST, "/x", mapped, None), Ok(()));
+        assert_eq!(authorize(&c, Access::Write, mapped, None), Ok(()));
     }
 
     #[test]
     fn reads_open_unless_protected_and_probes_always_open() {
         let open = cfg(&["k"], false);
-        assert_eq!(
-            authorize(&open, &Method::GET, "/metrics", REMOTE, None),
-            Ok(())
-        );
+        assert_eq!(authorize(&open, Access::Read, REMOTE, None), Ok(()));
         let closed = cfg(&["k"], true);
         assert_eq!(
-            authorize(&closed, &Method::GET, "/metrics", REMOTE, None),
+            authorize(&closed, Access::Read, REMOTE, None),
             Err(Denied::MissingOrInvalidKey)
         );
-        assert_eq!(
-            authorize(&closed, &Method::GET, "/health", REMOTE, None),
-            Ok(())
-        );
-        assert_eq!(
-            authorize(&closed, &Method::GET, "/metrics", REMOTE, Some("k")),
-            Ok(())
-        );
+        assert_eq!(authorize(&closed, Access::Probe, REMOTE, None), Ok(()));
+        assert_eq!(authorize(&closed, Access::Read, REMOTE, Some("k")), Ok(()));
     }
 
     #[test]

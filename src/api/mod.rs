@@ -4,6 +4,7 @@
 
 pub mod auth;
 mod breakers;
+mod edge;
 pub mod error;
 mod events;
 mod health;
@@ -24,7 +25,7 @@ use actix_web::dev::{ServerHandle, ServiceFactory, ServiceRequest, ServiceRespon
 use actix_web::http::Method;
 use actix_web::middleware::{from_fn, Next};
 use actix_web::web::{self, Data};
-use actix_web::{App, Handler, HttpRequest, HttpResponse, Responder, Route};
+use actix_web::{App, Handler, HttpMessage, HttpRequest, HttpResponse, Responder, Route};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -35,11 +36,39 @@ use error::{bad_request, ApiError};
 
 pub use openapi::openapi_document;
 
+/// Who may call a route, and how the edge guards it. This tag, not the path's
+/// spelling, is what every security decision reads (`edge.rs`, `auth.rs`, `site.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Liveness and readiness: always open, exempt from the Host check.
+    Probe,
+    /// The status page's files: open (they hold no data).
+    Page,
+    /// A read: open unless `auth.protect_reads`.
+    Read,
+    /// Changes state: the key (or loopback without keys), and same-origin only.
+    Write,
+    /// The WebSocket upgrade: guarded like a write; the key may also come as the
+    /// `api_key` query parameter or the `api-key.<key>` subprotocol.
+    Socket,
+    /// No route serves the request (a 404 or 405 answer): the Host check only.
+    Unmatched,
+}
+
 /// One declared route.
 pub struct RouteDef {
     pub method: Method,
     pub path: &'static str,
+    pub access: Access,
     route: Route,
+}
+
+impl RouteDef {
+    /// Mark the route with an access other than its method's default.
+    fn access(mut self, access: Access) -> Self {
+        self.access = access;
+        self
+    }
 }
 
 fn route<F, Args>(method: Method, path: &'static str, handler: F) -> RouteDef
@@ -56,6 +85,11 @@ where
     };
     RouteDef {
         route: web::route().guard(guard).to(handler),
+        access: if method == Method::GET {
+            Access::Read
+        } else {
+            Access::Write
+        },
         method,
         path,
     }
@@ -65,14 +99,14 @@ where
 pub fn routes() -> Vec<RouteDef> {
     use supervisor as sup;
     vec![
-        route(Method::GET, "/", page::index),
-        route(Method::GET, "/static/app.js", page::script),
-        route(Method::GET, "/static/style.css", page::style),
-        route(Method::GET, "/static/icon.svg", page::icon),
-        route(Method::GET, "/health", probes::health),
-        route(Method::GET, "/api/system/health/live", probes::live),
-        route(Method::GET, "/ready", health::ready),
-        route(Method::GET, "/api/system/health/ready", health::ready_alias),
+        route(Method::GET, "/", page::index).access(Access::Page),
+        route(Method::GET, "/static/app.js", page::script).access(Access::Page),
+        route(Method::GET, "/static/style.css", page::style).access(Access::Page),
+        route(Method::GET, "/static/icon.svg", page::icon).access(Access::Page),
+        route(Method::GET, "/health", probes::health).access(Access::Probe),
+        route(Method::GET, "/api/system/health/live", probes::live).access(Access::Probe),
+        route(Method::GET, "/ready", health::ready).access(Access::Probe),
+        route(Method::GET, "/api/system/health/ready", health::ready_alias).access(Access::Probe),
         route(Method::GET, "/api/system/health/full", health::full),
         route(
             Method::GET,
@@ -142,7 +176,7 @@ pub fn routes() -> Vec<RouteDef> {
             "/api/system/monitoring/targets",
             monitoring::targets,
         ),
-        route(Method::GET, "/ws", ws::socket),
+        route(Method::GET, "/ws", ws::socket).access(Access::Socket),
         route(
             Method::POST,
             "/api/system/circuit-breakers/{name}/reset",
@@ -152,7 +186,8 @@ pub fn routes() -> Vec<RouteDef> {
 }
 
 /// Register every route, grouped by path so that a known path with the wrong method
-/// answers 405 (with `Allow`) and an unknown path 404, both as JSON.
+/// answers 405 (with `Allow`) and an unknown path 404, both as JSON. Each resource is
+/// wrapped in the edge's gate, tagged with its template and its methods' access.
 fn configure(cfg: &mut web::ServiceConfig) {
     let mut by_path: Vec<(&'static str, Vec<RouteDef>)> = Vec::new();
     for def in routes() {
@@ -173,24 +208,42 @@ fn configure(cfg: &mut web::ServiceConfig) {
             })
             .collect::<Vec<_>>()
             .join(", ");
+        let tag = std::rc::Rc::new(edge::RouteTag::new(
+            path,
+            defs.iter().map(|d| (d.method.clone(), d.access)).collect(),
+        ));
         let mut resource = web::resource(path);
         for def in defs {
             resource = resource.route(def.route);
         }
-        resource = resource.default_service(web::to(move |req: HttpRequest| {
-            let allow = allow.clone();
-            async move {
-                let mut resp = actix_web::ResponseError::error_response(
-                    &ApiError::MethodNotAllowed(req.method().to_string()),
-                );
-                if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&allow) {
-                    resp.headers_mut().insert(actix_web::http::header::ALLOW, v);
+        let resource = resource
+            .default_service(web::to(move |req: HttpRequest| {
+                let allow = allow.clone();
+                async move {
+                    let mut resp = actix_web::ResponseError::error_response(
+                        &ApiError::MethodNotAllowed(req.method().to_string()),
+                    );
+                    if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&allow) {
+                        resp.headers_mut().insert(actix_web::http::header::ALLOW, v);
+                    }
+                    resp
                 }
-                resp
-            }
-        }));
+            }))
+            .wrap(from_fn(move |req, next| {
+                let tag = tag.clone();
+                async move { edge::gate(&tag, req, next).await }
+            }));
         cfg.service(resource);
     }
+}
+
+/// The answer for a path no route matches, behind the gate (Host check only).
+fn unmatched() -> Route {
+    let tag = std::rc::Rc::new(edge::RouteTag::unmatched());
+    web::route().to(not_found).wrap(from_fn(move |req, next| {
+        let tag = tag.clone();
+        async move { edge::gate(&tag, req, next).await }
+    }))
 }
 
 async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
@@ -201,51 +254,6 @@ async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     )))
 }
 
-/// Route templates for the request metrics, matched segment by segment (no regex, no
-/// allocation): the label is the template, so a client cannot grow the label space.
-struct Templates {
-    exact: std::collections::HashMap<&'static str, &'static str>,
-    patterns: Vec<(&'static str, Vec<&'static str>)>,
-}
-
-impl Templates {
-    fn new() -> Self {
-        let mut exact = std::collections::HashMap::new();
-        let mut patterns = Vec::new();
-        for def in routes() {
-            if def.path.contains('{') {
-                if !patterns.iter().any(|(p, _)| *p == def.path) {
-                    patterns.push((def.path, def.path.split('/').collect()));
-                }
-            } else {
-                exact.insert(def.path, def.path);
-            }
-        }
-        Self { exact, patterns }
-    }
-
-    fn template(&self, path: &str) -> &'static str {
-        if let Some(t) = self.exact.get(path) {
-            return t;
-        }
-        self.patterns
-            .iter()
-            .find(|(_, segments)| {
-                let mut given = path.split('/');
-                segments.iter().all(|s| match given.next() {
-                    Some(g) => s.starts_with('{') && !g.is_empty() || g == *s,
-                    None => false,
-                }) && given.next().is_none()
-            })
-            .map_or("unmatched", |(t, _)| t)
-    }
-}
-
-fn templates() -> &'static Templates {
-    static TEMPLATES: std::sync::OnceLock<Templates> = std::sync::OnceLock::new();
-    TEMPLATES.get_or_init(Templates::new)
-}
-
 /// Count and time every request by method, route template and status.
 async fn track(
     req: ServiceRequest,
@@ -253,12 +261,19 @@ async fn track(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
     let method = req.method().as_str().to_owned();
-    let route = templates().template(req.path());
     let state = req.app_data::<Data<AppState>>().cloned();
     let res = next.call(req).await;
-    let status = match &res {
-        Ok(r) => r.status().as_u16(),
-        Err(e) => e.as_response_error().status_code().as_u16(),
+    // The gate of the matched resource noted its template; an error that escaped every
+    // resource (none does today) counts as unmatched.
+    let (route, status) = match &res {
+        Ok(r) => (
+            r.request()
+                .extensions()
+                .get::<edge::MatchedRoute>()
+                .map_or("unmatched", |m| m.0),
+            r.status().as_u16(),
+        ),
+        Err(e) => ("unmatched", e.as_response_error().status_code().as_u16()),
     };
     if let Some(state) = state {
         state
@@ -344,11 +359,9 @@ fn app_with(
             web::JsonConfig::default()
                 .error_handler(|err, _| bad_request(format!("Invalid JSON body: {err}"))),
         )
-        .wrap(from_fn(auth::middleware))
-        .wrap(from_fn(site::middleware))
         .wrap(from_fn(track))
         .configure(configure)
-        .default_service(web::to(not_found))
+        .default_service(unmatched())
 }
 
 /// Bind `server.bind` and serve the API. Signals are handled by the caller.
@@ -363,12 +376,21 @@ pub fn serve(state: Arc<AppState>) -> std::io::Result<HttpServer> {
     let workers = state.config.server.workers;
     let grace = secs(state.config.supervisor.shutdown_grace_seconds);
     let memos = Data::new(memo::Memos::default());
-    let site = Data::new(site::SitePolicy::new(&state.config.server, local_addr.ip()));
+    let site = Data::new(site::SitePolicy::for_server(
+        &state.config.server,
+        local_addr.ip(),
+    ));
     if !site.host_check_on() {
-        tracing::info!(addr = %local_addr, "host check off (not bound to loopback and server.allowed_hosts unset, or set to *)");
+        tracing::warn!(addr = %local_addr, "host check off (server.allowed_hosts contains *): pages on other sites can read watchpost's answers through DNS rebinding");
     }
     let server =
         actix_web::HttpServer::new(move || app_with(state.clone(), memos.clone(), site.clone()))
+            .on_connect(|conn, data| {
+                if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
+                    ws::bound_unacknowledged_writes(tcp);
+                }
+                data.insert(ws::ConnectionSeat::default());
+            })
             .workers(workers)
             .disable_signals()
             .shutdown_timeout(grace.as_secs().max(1))
@@ -381,32 +403,4 @@ pub fn serve(state: Arc<AppState>) -> std::io::Result<HttpServer> {
         handle,
         task,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn route_templates_match_by_segment() {
-        let t = templates();
-        assert_eq!(t.template("/health"), "/health");
-        assert_eq!(
-            t.template("/api/system/supervisor/workers/file_watcher/stop"),
-            "/api/system/supervisor/workers/{name}/stop"
-        );
-        assert_eq!(
-            t.template("/api/system/circuit-breakers/yolo26/reset"),
-            "/api/system/circuit-breakers/{name}/reset"
-        );
-        assert_eq!(
-            t.template("/api/system/supervisor/workers//stop"),
-            "unmatched"
-        );
-        assert_eq!(
-            t.template("/api/system/supervisor/workers/a/stop/x"),
-            "unmatched"
-        );
-        assert_eq!(t.template("/nope"), "unmatched");
-    }
 }

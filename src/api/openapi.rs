@@ -34,7 +34,10 @@ impl utoipa::Modify for BrowserRefusals {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
         for (path, item) in openapi.paths.paths.iter_mut() {
-            if super::auth::PROBE_PATHS.contains(&path.as_str()) {
+            let probe = super::routes()
+                .iter()
+                .any(|r| r.path == path && r.access == super::Access::Probe);
+            if probe {
                 continue;
             }
             for op in [&mut item.get, &mut item.post].into_iter().flatten() {

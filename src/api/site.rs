@@ -1,51 +1,44 @@
 //! Browser protection at the HTTP edge (docs/behaviour.md §9): a web page open in a
 //! browser on the operator's machine is not a trusted caller, even though its requests
-//! come from loopback.
+//! come from loopback. Like `auth.rs`, it decides on the matched route's [`Access`],
+//! never on the path's spelling.
 //!
-//! - **Cross-site writes.** A POST (any method that is not a read) and the WebSocket
-//!   upgrade are refused with 403 when they carry an `Origin` that is neither
-//!   watchpost's own (the origin whose authority is the request's `Host`) nor listed
-//!   in `server.allowed_origins`, or, without `Origin`, `Sec-Fetch-Site: cross-site`.
-//!   A form post or `fetch` without a body is a CORS "simple request" that the
-//!   browser sends without asking, so answering it would let any page stop workers.
-//!   Requests with neither header (curl, scripts, Prometheus) are not browsers'
-//!   cross-site requests and pass. This holds when API keys are configured too: a
-//!   browser never adds `X-API-Key` to a page's request by itself, so nothing
-//!   legitimate is refused.
+//! - **Cross-site writes.** A write and the WebSocket upgrade are refused with 403 when
+//!   they carry an `Origin` that is neither watchpost's own (the origin whose authority
+//!   is the request's accepted `Host`) nor listed in `server.allowed_origins`, or,
+//!   without `Origin`, `Sec-Fetch-Site: cross-site`. A form post or `fetch` without a
+//!   body is a CORS "simple request" that the browser sends without asking, so
+//!   answering it would let any page stop workers. Requests with neither header (curl,
+//!   scripts, Prometheus) are not browsers' cross-site requests and pass. This holds
+//!   when API keys are configured too: a browser never adds `X-API-Key` to a page's
+//!   request by itself, so nothing legitimate is refused.
 //! - **Host check (DNS rebinding).** A page can make its own name resolve to
-//!   127.0.0.1; its requests are then same-origin for the browser, which lets it read
-//!   every answer. Such requests carry the attacker's name in `Host`. So when bound to
-//!   loopback, watchpost answers only `Host` `localhost`, `127.0.0.1` or `[::1]` (any
-//!   port) or a name in `server.allowed_hosts`. Bound to another address, watchpost
-//!   is meant to be reached under names this process cannot guess, so the check is on
-//!   only when `server.allowed_hosts` is set (then the loopback names stay allowed:
-//!   a rebinding page can never send them). `*` turns it off. The liveness and
-//!   readiness probes are exempt: orchestrators probe by IP, and they reveal nothing.
-//!   A request without `Host` is not from a browser and passes.
+//!   watchpost's address; its requests are then same-origin for the browser, which
+//!   lets it read every answer and makes "own origin" the attacker's. Such requests
+//!   carry the attacker's name in `Host`. So, whatever the bind address, watchpost
+//!   answers only a `Host` that is an IP literal (a rebinding attack needs a name),
+//!   `localhost`, one of this machine's own host names (`gethostname`, its first
+//!   label, and `<name>.local` for mDNS), or a name in `server.allowed_hosts`. `*` in
+//!   that list turns the check off (and with it the rebinding defence). The liveness
+//!   and readiness probes are exempt: orchestrators probe under any name, and they
+//!   reveal nothing. A request without `Host` is not from a browser and passes.
 //! - **CORS.** No `Access-Control-Allow-*` header is sent unless
 //!   `server.allowed_origins` is set; then a listed origin's preflight is answered
 //!   (204) and its answers carry `Access-Control-Allow-Origin`; a preflight from any
 //!   other origin is refused with 403.
 //!
-//! The decisions are plain functions of the policy and the request's headers; the
-//! middleware extracts those and turns a refusal into the JSON error.
+//! The decisions are plain functions of the policy, the route's access and the
+//! request's headers; [`screen`] extracts those and turns a refusal into the JSON error.
 
-use actix_web::body::{EitherBody, MessageBody};
-use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::dev::ServiceRequest;
 use actix_web::http::header::{self, HeaderMap, HeaderValue};
-use actix_web::http::{Method, StatusCode};
-use actix_web::middleware::Next;
-use actix_web::web::Data;
-use actix_web::{HttpResponse, ResponseError};
+use actix_web::http::Method;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::auth::{PROBE_PATHS, WS_PATH};
 use super::error::ApiError;
+use super::Access;
 use crate::config::{normalise_host, normalise_origin, split_authority, ServerConfig};
-
-/// Host names always answered when the host check is on.
-const LOOPBACK_NAMES: [&str; 3] = ["localhost", "127.0.0.1", "[::1]"];
 
 /// Methods and headers a listed origin may use (what the API accepts).
 const CORS_METHODS: &str = "GET, POST";
@@ -56,7 +49,7 @@ const CORS_MAX_AGE: &str = "600";
 /// What the edge allows, decided once at start from the config and the bound address.
 #[derive(Debug, Clone)]
 pub struct SitePolicy {
-    /// `None`: the host check is off.
+    /// Host names answered besides IP literals; `None`: the host check is off (`*`).
     hosts: Option<Vec<String>>,
     /// Normalised extra origins; non-empty turns on CORS answers for them.
     origins: Vec<String>,
@@ -87,25 +80,41 @@ pub enum Pass {
     Preflight(String),
 }
 
+/// This machine's own host names, as a browser on the network would type them: the
+/// name `gethostname` returns, its first label, and `<first label>.local` (mDNS).
+pub fn machine_host_names() -> Vec<String> {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its whole length; gethostname writes at most
+    // that many bytes and we read only up to the first NUL inside it.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return Vec::new();
+    }
+    let len = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+    let Some(full) = std::str::from_utf8(&buf[..len])
+        .ok()
+        .and_then(normalise_host)
+    else {
+        return Vec::new();
+    };
+    let first = full.split('.').next().unwrap_or_default().to_string();
+    let mut names = vec![full.clone(), first.clone(), format!("{first}.local")];
+    names.dedup();
+    names
+}
+
 impl SitePolicy {
-    /// The policy for a server bound to an address whose IP is `bound` (loopback or
-    /// not) with `cfg`'s lists. The lists are validated at load; entries that do not
-    /// parse are ignored here.
-    pub fn new(cfg: &ServerConfig, bound: IpAddr) -> Self {
-        let loopback = bound.is_loopback();
-        let listed: Vec<String> = cfg
-            .allowed_hosts
-            .iter()
-            .filter_map(|h| normalise_host(h))
-            .collect();
+    /// The policy for a server bound to an address whose IP is `bound`, on a machine
+    /// called `own_names`, with `cfg`'s lists. The lists are validated at load;
+    /// entries that do not parse are ignored here.
+    pub fn new(cfg: &ServerConfig, bound: IpAddr, own_names: &[String]) -> Self {
         let any = cfg.allowed_hosts.iter().any(|h| h.trim() == "*");
-        let hosts = if any || (!loopback && listed.is_empty()) {
-            None
-        } else {
-            let mut hosts: Vec<String> = LOOPBACK_NAMES.iter().map(|h| h.to_string()).collect();
-            hosts.extend(listed);
-            Some(hosts)
-        };
+        let hosts = (!any).then(|| {
+            let mut hosts = vec!["localhost".to_string()];
+            hosts.extend(own_names.iter().filter_map(|h| normalise_host(h)));
+            hosts.extend(cfg.allowed_hosts.iter().filter_map(|h| normalise_host(h)));
+            hosts
+        });
         Self {
             hosts,
             origins: cfg
@@ -113,8 +122,13 @@ impl SitePolicy {
                 .iter()
                 .filter_map(|o| normalise_origin(o))
                 .collect(),
-            loopback,
+            loopback: bound.is_loopback(),
         }
+    }
+
+    /// The policy for a server bound to `bound` on this machine.
+    pub fn for_server(cfg: &ServerConfig, bound: IpAddr) -> Self {
+        Self::new(cfg, bound, &machine_host_names())
     }
 
     /// The policy for `cfg.bind` as written (in-process apps that never bind).
@@ -124,28 +138,36 @@ impl SitePolicy {
             .parse::<std::net::SocketAddr>()
             .map(|a| a.ip())
             .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
-        Self::new(cfg, ip)
+        Self::for_server(cfg, ip)
     }
 
     pub fn host_check_on(&self) -> bool {
         self.hosts.is_some()
     }
 
-    /// Decide on one request. `host`, `origin` and `fetch_site` are the raw header
-    /// values (`None` when absent or not text).
+    /// Is `host` (a `Host` header value) one watchpost answers under?
+    fn host_allowed(&self, host: &str) -> bool {
+        let Some(allowed) = &self.hosts else {
+            return true;
+        };
+        match split_authority(host.trim()) {
+            Some((name, _)) => is_ip_literal(&name) || allowed.contains(&name),
+            None => false,
+        }
+    }
+
+    /// Decide on one request for a route of kind `access`. `host`, `origin` and
+    /// `fetch_site` are the raw header values (`None` when absent or not text).
     pub fn check(
         &self,
-        method: &Method,
-        path: &str,
+        access: Access,
         host: Option<&str>,
         origin: Option<&str>,
         fetch_site: Option<&str>,
         preflight: bool,
     ) -> Result<Pass, Refusal> {
-        if let (Some(allowed), Some(h)) = (&self.hosts, host) {
-            let name = split_authority(h.trim()).map(|(name, _)| name);
-            let ok = name.as_ref().is_some_and(|n| allowed.contains(n));
-            if !ok && !PROBE_PATHS.contains(&path) {
+        if let Some(h) = host {
+            if access != Access::Probe && !self.host_allowed(h) {
                 return Err(Refusal::Host(h.to_string()));
             }
         }
@@ -164,8 +186,7 @@ impl SitePolicy {
                 None => Err(Refusal::Preflight(origin.unwrap_or("").to_string())),
             };
         }
-        let guarded = path == WS_PATH || !matches!(*method, Method::GET | Method::HEAD);
-        if guarded {
+        if matches!(access, Access::Write | Access::Socket) {
             match origin {
                 Some(o) => {
                     if listed.is_none() && !is_own_origin(o, host) {
@@ -189,13 +210,9 @@ impl SitePolicy {
     fn refusal_detail(&self, refusal: &Refusal) -> String {
         match refusal {
             Refusal::Host(h) => {
-                let why = if self.loopback {
-                    "watchpost listens on loopback and answers only localhost, 127.0.0.1 and [::1]"
-                } else {
-                    "it is not in server.allowed_hosts"
-                };
+                let bound = if self.loopback { "loopback" } else { "a network address" };
                 format!(
-                    "Host {:?} is not served: {why}; to reach watchpost under this name, add it to server.allowed_hosts (WATCHPOST_SERVER__ALLOWED_HOSTS)",
+                    "Host {:?} is not served: watchpost (bound to {bound}) answers only IP addresses, localhost, this machine's host names and server.allowed_hosts (DNS rebinding defence); to reach it under this name, add the name to server.allowed_hosts (WATCHPOST_SERVER__ALLOWED_HOSTS)",
                     h
                 )
             }
@@ -212,9 +229,20 @@ impl SitePolicy {
     }
 }
 
-/// Is `origin` the origin of a page served by watchpost under `host` (the `Host`
-/// the request was sent to)? The scheme is ignored (a TLS proxy in front changes it);
-/// default ports are omitted on both sides.
+/// An IPv4 literal in dotted-quad form or a bracketed IPv6 literal (what
+/// `split_authority` returns for them). Browsers canonicalise `127.1` and
+/// `2130706433` to `127.0.0.1` before sending, so other spellings are names here.
+fn is_ip_literal(name: &str) -> bool {
+    name.parse::<std::net::Ipv4Addr>().is_ok()
+        || name
+            .strip_prefix('[')
+            .and_then(|r| r.strip_suffix(']'))
+            .is_some_and(|inner| inner.parse::<std::net::Ipv6Addr>().is_ok())
+}
+
+/// Is `origin` the origin of a page served by watchpost under `host` (the accepted
+/// `Host` the request was sent to)? The scheme is ignored (a TLS proxy in front
+/// changes it); default ports are omitted on both sides.
 fn is_own_origin(origin: &str, host: Option<&str>) -> bool {
     let (Some(origin), Some(host)) = (normalise_origin(origin), host) else {
         return false;
@@ -252,7 +280,8 @@ fn log_refusal(req: &ServiceRequest, refusal: &Refusal) {
     }
 }
 
-fn cors_headers(headers: &mut HeaderMap, origin: &str, preflight: bool) {
+/// Add the CORS headers for a listed `origin` (and the preflight's, when answering one).
+pub fn cors_headers(headers: &mut HeaderMap, origin: &str, preflight: bool) {
     if let Ok(v) = HeaderValue::from_str(origin) {
         headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
     }
@@ -273,71 +302,52 @@ fn cors_headers(headers: &mut HeaderMap, origin: &str, preflight: bool) {
     }
 }
 
-/// actix middleware applying [`SitePolicy::check`].
-pub async fn middleware(
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
-    let verdict = match req.app_data::<Data<SitePolicy>>() {
-        Some(policy) => {
-            let h = req.headers();
-            let preflight = req.method() == Method::OPTIONS
-                && h.contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
-            // An HTTP/2 request names its host in the URI instead of `Host`.
-            let host = text(h, "host").or_else(|| req.uri().authority().map(|a| a.as_str()));
-            policy
-                .check(
-                    req.method(),
-                    req.path(),
-                    host,
-                    text(h, "origin"),
-                    text(h, "sec-fetch-site"),
-                    preflight,
-                )
-                .map_err(|r| {
-                    log_refusal(&req, &r);
-                    policy.refusal_detail(&r)
-                })
-        }
-        // Wiring error: fail closed.
-        None => Err("Request refused: the server's site policy is missing".into()),
-    };
-    match verdict {
-        Ok(Pass::Continue) => next
-            .call(req)
-            .await
-            .map(ServiceResponse::map_into_left_body),
-        Ok(Pass::WithCors(origin)) => {
-            let mut res = next.call(req).await?;
-            cors_headers(res.headers_mut(), &origin, false);
-            Ok(res.map_into_left_body())
-        }
-        Ok(Pass::Preflight(origin)) => {
-            let mut resp = HttpResponse::build(StatusCode::NO_CONTENT).finish();
-            cors_headers(resp.headers_mut(), &origin, true);
-            Ok(req.into_response(resp).map_into_right_body())
-        }
-        Err(detail) => Ok(req
-            .into_response(ApiError::Forbidden(detail).error_response())
-            .map_into_right_body()),
-    }
+/// Apply [`SitePolicy::check`] to a request for a route of kind `access`; a refusal
+/// becomes the JSON 403 (logged at most once per 10 s).
+pub fn screen(req: &ServiceRequest, policy: &SitePolicy, access: Access) -> Result<Pass, ApiError> {
+    let h = req.headers();
+    let preflight =
+        req.method() == Method::OPTIONS && h.contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+    // An HTTP/2 request names its host in the URI instead of `Host`.
+    let host = text(h, "host").or_else(|| req.uri().authority().map(|a| a.as_str()));
+    policy
+        .check(
+            access,
+            host,
+            text(h, "origin"),
+            text(h, "sec-fetch-site"),
+            preflight,
+        )
+        .map_err(|r| {
+            log_refusal(req, &r);
+            ApiError::Forbidden(policy.refusal_detail(&r))
+        })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    const OWN: &[&str] = &["nas", "nas.local"];
+
     fn policy(bind: &str, origins: &[&str], hosts: &[&str]) -> SitePolicy {
-        SitePolicy::for_config(&ServerConfig {
+        let own: Vec<String> = OWN.iter().map(|s| s.to_string()).collect();
+        let cfg = ServerConfig {
             bind: bind.into(),
             allowed_origins: origins.iter().map(|s| s.to_string()).collect(),
             allowed_hosts: hosts.iter().map(|s| s.to_string()).collect(),
             ..ServerConfig::default()
-        })
+        };
+        let ip = bind.parse::<std::net::SocketAddr>().expect("bind").ip();
+        SitePolicy::new(&cfg, ip, &own)
     }
 
     fn post(p: &SitePolicy, host: &str, origin: Option<&str>) -> Result<Pass, Refusal> {
-        p.check(&Method::POST, "/x", Some(host), origin, None, false)
+        p.check(Access::Write, Some(host), origin, None, false)
+    }
+
+    fn get(p: &SitePolicy, host: &str) -> Result<Pass, Refusal> {
+        p.check(Access::Read, Some(host), None, None, false)
     }
 
     #[test]
@@ -359,33 +369,21 @@ mod tests {
             Ok(Pass::Continue)
         );
         assert_eq!(post(&p, "127.0.0.1:8000", None), Ok(Pass::Continue));
-        assert_eq!(
+        let fetch_site = |site| {
             p.check(
-                &Method::POST,
-                "/x",
+                Access::Write,
                 Some("127.0.0.1:8000"),
                 None,
-                Some("cross-site"),
-                false
-            ),
-            Err(Refusal::CrossSite)
-        );
-        assert_eq!(
-            p.check(
-                &Method::POST,
-                "/x",
-                Some("127.0.0.1:8000"),
-                None,
-                Some("same-origin"),
-                false
-            ),
-            Ok(Pass::Continue)
-        );
+                Some(site),
+                false,
+            )
+        };
+        assert_eq!(fetch_site("cross-site"), Err(Refusal::CrossSite));
+        assert_eq!(fetch_site("same-origin"), Ok(Pass::Continue));
         // Reads are not guarded by origin (the browser keeps their answers from the page)…
         assert_eq!(
             p.check(
-                &Method::GET,
-                "/x",
+                Access::Read,
                 Some("127.0.0.1:8000"),
                 Some("http://evil.example"),
                 None,
@@ -396,8 +394,7 @@ mod tests {
         // …but the WebSocket upgrade is.
         assert!(p
             .check(
-                &Method::GET,
-                WS_PATH,
+                Access::Socket,
                 Some("127.0.0.1:8000"),
                 Some("http://evil.example"),
                 None,
@@ -407,81 +404,76 @@ mod tests {
     }
 
     #[test]
-    fn loopback_bind_answers_only_loopback_names_and_listed_hosts() {
-        let p = policy("127.0.0.1:8000", &[], &["watchpost.lan"]);
-        for host in [
-            "localhost:8000",
-            "127.0.0.1:9",
-            "[::1]:8000",
-            "localhost",
-            "Watchpost.LAN:8000",
-        ] {
+    fn every_bind_answers_ip_literals_localhost_own_names_and_listed_hosts() {
+        for bind in ["127.0.0.1:8000", "0.0.0.0:8000", "[::]:8000"] {
+            let p = policy(bind, &[], &["watchpost.lan"]);
+            for host in [
+                "localhost:8000",
+                "127.0.0.1:9",
+                "[::1]:8000",
+                "localhost",
+                "Watchpost.LAN:8000",
+                "192.168.1.20:8000",
+                "[::ffff:127.0.0.1]:8000",
+                "nas:8000",
+                "NAS.local",
+            ] {
+                assert_eq!(get(&p, host), Ok(Pass::Continue), "{bind} {host}");
+            }
+            for host in [
+                "evil.example",
+                "evil.example:8000",
+                "localhost.evil.example",
+                "127.0.0.1.nip.io",
+                "localhost.",
+                "127.1",
+                "2130706433:8000",
+                "[::1",
+                "",
+            ] {
+                assert!(
+                    matches!(get(&p, host), Err(Refusal::Host(_))),
+                    "{bind} {host}"
+                );
+            }
+            // Probes are exempt; a request without Host is not a browser's.
             assert_eq!(
-                p.check(&Method::GET, "/metrics", Some(host), None, None, false),
-                Ok(Pass::Continue),
-                "{host}"
+                p.check(Access::Probe, Some("evil.example"), None, None, false),
+                Ok(Pass::Continue)
             );
-        }
-        for host in [
-            "evil.example",
-            "evil.example:8000",
-            "127.0.0.2:8000",
-            "localhost.evil.example",
-            "[::1",
-            "",
-        ] {
-            assert!(
-                matches!(
-                    p.check(&Method::GET, "/metrics", Some(host), None, None, false),
-                    Err(Refusal::Host(_))
-                ),
-                "{host}"
+            assert_eq!(
+                p.check(Access::Read, None, None, None, false),
+                Ok(Pass::Continue)
             );
+            assert!(p
+                .refusal_detail(&Refusal::Host("evil.example".into()))
+                .contains("server.allowed_hosts"));
         }
-        // Probes are exempt; a request without Host is not a browser's.
-        assert_eq!(
-            p.check(
-                &Method::GET,
-                "/health",
-                Some("10.1.2.3:8000"),
-                None,
-                None,
-                false
-            ),
-            Ok(Pass::Continue)
-        );
-        assert_eq!(
-            p.check(&Method::GET, "/metrics", None, None, None, false),
-            Ok(Pass::Continue)
-        );
-        assert!(p
-            .refusal_detail(&Refusal::Host("evil.example".into()))
-            .contains("server.allowed_hosts"));
     }
 
     #[test]
-    fn other_binds_check_hosts_only_when_listed_and_star_turns_it_off() {
-        assert!(!policy("0.0.0.0:8000", &[], &[]).host_check_on());
-        let listed = policy("0.0.0.0:8000", &[], &["cam.lan"]);
-        assert!(listed.host_check_on());
-        assert!(listed
-            .check(&Method::GET, "/x", Some("cam.lan:8000"), None, None, false)
-            .is_ok());
-        assert!(listed
-            .check(
-                &Method::GET,
-                "/x",
-                Some("localhost:8000"),
-                None,
-                None,
-                false
-            )
-            .is_ok());
-        assert!(listed
-            .check(&Method::GET, "/x", Some("other.lan"), None, None, false)
-            .is_err());
-        assert!(!policy("127.0.0.1:8000", &[], &["*"]).host_check_on());
-        assert!(policy("[::1]:8000", &[], &[]).host_check_on());
+    fn a_rebinding_name_never_becomes_own_origin_on_a_public_bind() {
+        let p = policy("0.0.0.0:8000", &[], &[]);
+        assert!(p.host_check_on());
+        assert!(matches!(
+            post(&p, "evil.example:8000", Some("http://evil.example:8000")),
+            Err(Refusal::Host(_))
+        ));
+        assert_eq!(
+            post(&p, "192.168.1.20:8000", Some("http://192.168.1.20:8000")),
+            Ok(Pass::Continue)
+        );
+        assert_eq!(
+            post(&p, "nas:8000", Some("http://nas:8000")),
+            Ok(Pass::Continue)
+        );
+    }
+
+    #[test]
+    fn star_turns_the_host_check_off() {
+        let p = policy("0.0.0.0:8000", &[], &["*"]);
+        assert!(!p.host_check_on());
+        assert_eq!(get(&p, "anything.example"), Ok(Pass::Continue));
     }
 
     #[test]
@@ -489,8 +481,7 @@ mod tests {
         let none = policy("127.0.0.1:8000", &[], &[]);
         assert_eq!(
             none.check(
-                &Method::OPTIONS,
-                "/x",
+                Access::Unmatched,
                 Some("localhost:8000"),
                 Some("http://dash.example"),
                 None,
@@ -502,8 +493,7 @@ mod tests {
         let p = policy("127.0.0.1:8000", &["http://Dash.example:80"], &[]);
         assert_eq!(
             p.check(
-                &Method::OPTIONS,
-                "/x",
+                Access::Unmatched,
                 Some("localhost:8000"),
                 Some("http://dash.example"),
                 None,
@@ -513,8 +503,7 @@ mod tests {
         );
         assert!(matches!(
             p.check(
-                &Method::OPTIONS,
-                "/x",
+                Access::Unmatched,
                 Some("localhost:8000"),
                 Some("http://evil.example"),
                 None,
@@ -528,8 +517,7 @@ mod tests {
         );
         assert_eq!(
             p.check(
-                &Method::GET,
-                "/x",
+                Access::Read,
                 Some("localhost:8000"),
                 Some("http://dash.example"),
                 None,
@@ -555,5 +543,12 @@ mod tests {
             Some("watch.example")
         ));
         assert!(!is_own_origin("http://watch.example", None));
+    }
+
+    #[test]
+    fn machine_names_are_normalised_host_names() {
+        for name in machine_host_names() {
+            assert_eq!(normalise_host(&name).as_deref(), Some(name.as_str()));
+        }
     }
 }

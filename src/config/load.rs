@@ -99,7 +99,10 @@ pub(super) fn load(
                 continue;
             }
             None => {
-                problems.push(format!("{dotted} (from {name}): cannot parse {raw:?}"));
+                problems.push(format!(
+                    "{dotted} (from {name}): cannot parse {:?}",
+                    crate::redact::text(&raw)
+                ));
                 continue;
             }
         };

@@ -57,10 +57,9 @@ pub struct ServerConfig {
     /// POST and open the WebSocket; listing any also enables CORS answers for them.
     /// See `crate::api::site` for the reasoning.
     pub allowed_origins: Vec<String>,
-    /// Host names (besides localhost, 127.0.0.1 and [::1]) under which watchpost
-    /// answers. Bound to loopback, only those loopback names are answered unless more
-    /// are listed here (DNS rebinding defence); bound elsewhere, the check is on only
-    /// when this is set. `*` turns the check off.
+    /// Host names under which watchpost answers, besides IP literals, `localhost` and
+    /// the machine's own host names (DNS rebinding defence, whatever the bind
+    /// address). `*` turns the check off.
     pub allowed_hosts: Vec<String>,
 }
 
@@ -106,7 +105,7 @@ pub struct RedisConfig {
 impl std::fmt::Debug for RedisConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisConfig")
-            .field("url", &redact_url(&self.url))
+            .field("url", &crate::redact::url(&self.url))
             .finish()
     }
 }
@@ -128,28 +127,8 @@ pub struct PostgresConfig {
 impl std::fmt::Debug for PostgresConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PostgresConfig")
-            .field("url", &redact_url(&self.url))
+            .field("url", &crate::redact::url(&self.url))
             .finish()
-    }
-}
-
-/// `scheme://user:secret@host/…` → `scheme://user:***@host/…`, for anything printed.
-pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    let (authority, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => {
-            let user = userinfo.split(':').next().unwrap_or_default();
-            let masked = if userinfo.contains(':') {
-                format!("{user}:***")
-            } else {
-                user.to_string()
-            };
-            format!("{scheme}://{masked}@{host}{tail}")
-        }
-        None => url.to_string(),
     }
 }
 

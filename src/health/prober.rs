@@ -271,7 +271,7 @@ impl Prober {
                 name: svc.name.to_string(),
                 display_name: svc.display_name.clone(),
                 status,
-                url: svc.url.clone(),
+                url: crate::redact::url(&svc.url),
                 response_time_ms,
                 error,
                 circuit_state,

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::config::{redact_url, secs, PrometheusConfig};
+use crate::config::{secs, PrometheusConfig};
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum PromApiError {
@@ -108,7 +108,7 @@ impl PromClient {
 
     /// The configured URL as it may be shown (password masked).
     pub fn shown_url(&self) -> String {
-        redact_url(&self.base)
+        crate::redact::url(&self.base)
     }
 
     pub fn timeout(&self) -> Duration {
@@ -126,7 +126,7 @@ impl PromClient {
                 .get(&url)
                 .send()
                 .await
-                .map_err(|e| PromApiError::Unreachable(crate::ai::root_cause(&e)))?;
+                .map_err(|e| PromApiError::Unreachable(crate::redact::error(&e)))?;
             let status = resp.status();
             let env: Envelope<T> = resp
                 .json()
@@ -154,7 +154,7 @@ impl PromClient {
         let call = self.http.get(format!("{}/-/ready", self.base)).send();
         match tokio::time::timeout(self.timeout, call).await {
             Ok(Ok(r)) => Ok(r.status().is_success()),
-            Ok(Err(e)) => Err(PromApiError::Unreachable(crate::ai::root_cause(&e))),
+            Ok(Err(e)) => Err(PromApiError::Unreachable(crate::redact::error(&e))),
             Err(_) => Err(PromApiError::Unreachable(format!(
                 "no answer within {}s",
                 crate::time::seconds_text(self.timeout)
@@ -181,7 +181,7 @@ impl PromClient {
                     .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
                     .map(|d| d.with_timezone(&Utc))
                     .filter(|d| d.timestamp() > 0),
-                last_error: Some(t.last_error).filter(|e| !e.is_empty()),
+                last_error: Some(crate::redact::text(&t.last_error)).filter(|e| !e.is_empty()),
                 scrape_duration_seconds: t.last_scrape_duration,
                 labels: t.labels,
             })

@@ -132,14 +132,15 @@ pub fn assess(
             } else {
                 issues.push(format!(
                     "Exporter {} ({}) is not scraped by Prometheus",
-                    e.name, e.endpoint
+                    e.name,
+                    crate::redact::url(&e.endpoint)
                 ));
                 "unknown"
             };
             ExporterStatus {
                 name: e.name.clone(),
                 status: status.into(),
-                endpoint: e.endpoint.clone(),
+                endpoint: crate::redact::url(&e.endpoint),
                 last_scrape: matched.iter().filter_map(|t| t.last_scrape).max(),
                 error: matched.iter().find_map(|t| t.last_error.clone()),
             }
@@ -236,11 +237,11 @@ async fn probe_exporter(
             .get(&url)
             .send()
             .await
-            .map_err(|e| crate::ai::root_cause(&e))?;
+            .map_err(|e| crate::redact::error(&e))?;
         if !resp.status().is_success() {
             return Err(format!("HTTP {}", resp.status().as_u16()));
         }
-        let text = resp.text().await.map_err(|e| e.to_string())?;
+        let text = resp.text().await.map_err(|e| crate::redact::error(&e))?;
         let lines = text.lines().map(|l| Ok(l.to_string()));
         let scrape = prometheus_parse::Scrape::parse(lines).map_err(|e| e.to_string())?;
         if scrape.samples.is_empty() {
@@ -258,7 +259,7 @@ async fn probe_exporter(
     ExporterStatus {
         name: e.name.clone(),
         status: if outcome.is_ok() { "up" } else { "down" }.into(),
-        endpoint: e.endpoint.clone(),
+        endpoint: crate::redact::url(&e.endpoint),
         last_scrape: Some(crate::time::now()),
         error: outcome.err(),
     }

@@ -26,14 +26,14 @@ impl From<tokio_postgres::Error> for StoreError {
     fn from(e: tokio_postgres::Error) -> Self {
         match e.as_db_error() {
             Some(db) => Self::Query(format!("{} ({})", db.message(), db.code().code())),
-            None => Self::Unavailable(crate::ai::root_cause(&e)),
+            None => Self::Unavailable(crate::redact::error(&e)),
         }
     }
 }
 
 impl From<deadpool_postgres::PoolError> for StoreError {
     fn from(e: deadpool_postgres::PoolError) -> Self {
-        Self::Unavailable(crate::ai::root_cause(&e))
+        Self::Unavailable(crate::redact::error(&e))
     }
 }
 
@@ -147,7 +147,7 @@ impl Store {
         Ok(Self {
             pool,
             migrated: Mutex::new(false),
-            shown_url: crate::config::redact_url(url),
+            shown_url: crate::redact::url(url),
             outage_logged: std::sync::atomic::AtomicBool::new(false),
         })
     }

@@ -337,7 +337,7 @@ impl SystemBroadcaster {
             queue_analysis: self.pipeline.analysis_queue.depth(),
             dead_letters: self.pipeline.detection_queue.dead_letters()
                 + self.pipeline.analysis_queue.dead_letters(),
-            websocket_clients: self.hub.client_count(),
+            websocket_clients: self.hub.open_connections(),
         }
     }
 }

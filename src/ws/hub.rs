@@ -3,14 +3,25 @@
 //! is full (it stopped reading, or reads slower than events arrive) is dropped instead
 //! of slowing the others. A message is serialised once and shared by every client.
 //!
+//! Open connections are counted by [`Admission`]s, not by registrations: the edge
+//! takes one before the upgrade and holds it for as long as the connection is open,
+//! so `websocket.max_clients` bounds sockets, tasks and memory even while a dropped
+//! client's connection is still being torn down. A client the hub drops is also told
+//! at once (its [`Connection::kicked`] token), so its socket task stops whatever
+//! write it is waiting on.
+//!
 //! Transport-free: the HTTP edge (`api/ws.rs`) owns the socket, pings and timeouts,
-//! and feeds client text into [`Connection::handle_text`].
+//! and feeds client text into [`Connection::handle_text`]; [`Liveness`] is its ping
+//! rule.
 
 use serde::Deserialize;
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use crate::events::{Channel, Envelope, Event, SystemError, SystemSubscribed};
 use crate::prom::{Label, Metrics};
@@ -53,6 +64,7 @@ impl Label for DropReason {
 struct Client {
     tx: mpsc::Sender<Arc<str>>,
     channels: HashSet<Channel>,
+    kicked: CancellationToken,
 }
 
 pub struct Hub {
@@ -61,15 +73,83 @@ pub struct Hub {
     dropped: Mutex<HashMap<u64, DropReason>>,
     next_id: AtomicU64,
     buffer: usize,
+    /// Open connections (admissions held) and their limit.
+    open: AtomicUsize,
+    max_open: usize,
     metrics: Arc<Metrics>,
+}
+
+/// One open connection's place under `websocket.max_clients`; dropping it frees the
+/// place. The edge holds it until the connection itself is closed.
+pub struct Admission {
+    hub: Arc<Hub>,
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        let now = self.hub.open.fetch_sub(1, Ordering::AcqRel) - 1;
+        self.hub.metrics.websocket_clients(now);
+    }
 }
 
 /// One connected client, as its socket task holds it. Dropping it unregisters it.
 pub struct Connection {
     id: u64,
     hub: Arc<Hub>,
+    kicked: CancellationToken,
     /// Messages to send, in order; `None` once the hub dropped this client.
     pub rx: mpsc::Receiver<Arc<str>>,
+}
+
+/// The ping rule of one socket: a ping at once and then every `every`; a client that
+/// has not answered the previous ping with a pong by the next tick is unresponsive.
+/// Only a pong counts: a client that keeps sending but never reads never sees a ping,
+/// so it is dropped one period after it connected, or at most two periods after it
+/// stopped reading, whatever it sends.
+#[derive(Debug)]
+pub struct Liveness {
+    every: Duration,
+    /// When the oldest ping still unanswered was sent.
+    waiting_since: Option<Instant>,
+}
+
+/// What the socket does on a ping tick.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Tick {
+    /// Send a ping.
+    Ping,
+    /// Drop the client: a ping went unanswered for a whole period.
+    Unresponsive,
+}
+
+impl Liveness {
+    pub fn new(every: Duration) -> Self {
+        Self {
+            every,
+            waiting_since: None,
+        }
+    }
+
+    pub fn every(&self) -> Duration {
+        self.every
+    }
+
+    /// A tick of the ping interval at `now`.
+    pub fn tick(&mut self, now: Instant) -> Tick {
+        match self.waiting_since {
+            Some(sent) if now.duration_since(sent) >= self.every => Tick::Unresponsive,
+            Some(_) => Tick::Ping,
+            None => {
+                self.waiting_since = Some(now);
+                Tick::Ping
+            }
+        }
+    }
+
+    /// The client answered a ping.
+    pub fn pong(&mut self) {
+        self.waiting_since = None;
+    }
 }
 
 #[derive(Deserialize)]
@@ -80,16 +160,43 @@ struct ClientMessage {
 }
 
 impl Hub {
-    /// `buffer`: messages queued per client before it counts as slow.
-    pub fn new(buffer: usize, metrics: Arc<Metrics>) -> Arc<Self> {
+    /// `buffer`: messages queued per client before it counts as slow; `max_open`:
+    /// connections open at once (`websocket.max_clients`).
+    pub fn new(buffer: usize, max_open: usize, metrics: Arc<Metrics>) -> Arc<Self> {
         metrics.websocket_known::<Channel, DropReason>();
         Arc::new(Self {
             clients: Mutex::new(HashMap::new()),
             dropped: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
             buffer: buffer.max(1),
+            open: AtomicUsize::new(0),
+            max_open,
             metrics,
         })
+    }
+
+    /// A place for one more open connection, or `None` at `max_open` (checked and
+    /// taken in one atomic step, so racing upgrades cannot pass the limit).
+    pub fn admit(self: &Arc<Self>) -> Option<Admission> {
+        let taken = self
+            .open
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.max_open).then_some(n + 1)
+            })
+            .ok()?;
+        self.metrics.websocket_clients(taken + 1);
+        Some(Admission {
+            hub: Arc::clone(self),
+        })
+    }
+
+    /// Connections open now (admissions held).
+    pub fn open_connections(&self) -> usize {
+        self.open.load(Ordering::Acquire)
+    }
+
+    pub fn max_open(&self) -> usize {
+        self.max_open
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<u64, Client>> {
@@ -97,6 +204,7 @@ impl Hub {
         self.clients.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Clients registered with the hub (receiving or able to subscribe).
     pub fn client_count(&self) -> usize {
         self.lock().len()
     }
@@ -105,21 +213,19 @@ impl Hub {
     pub fn connect(self: &Arc<Self>) -> Connection {
         let (tx, rx) = mpsc::channel(self.buffer);
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let count = {
-            let mut clients = self.lock();
-            clients.insert(
-                id,
-                Client {
-                    tx,
-                    channels: HashSet::new(),
-                },
-            );
-            clients.len()
-        };
-        self.metrics.websocket_clients(count);
+        let kicked = CancellationToken::new();
+        self.lock().insert(
+            id,
+            Client {
+                tx,
+                channels: HashSet::new(),
+                kicked: kicked.clone(),
+            },
+        );
         Connection {
             id,
             hub: Arc::clone(self),
+            kicked,
             rx,
         }
     }
@@ -159,20 +265,17 @@ impl Hub {
         }
     }
 
-    /// Disconnect a client (its connection sees its queue end).
+    /// Disconnect a client: its connection sees its queue end and its `kicked` token
+    /// cancelled.
     pub fn drop_client(&self, id: u64, reason: DropReason) {
-        let removed = {
-            let mut clients = self.lock();
-            let removed = clients.remove(&id).is_some();
-            (removed, clients.len())
-        };
-        if removed.0 {
+        let removed = self.lock().remove(&id);
+        if let Some(client) = removed {
             self.dropped
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .insert(id, reason);
+            client.kicked.cancel();
             self.metrics.websocket_client_dropped(reason);
-            self.metrics.websocket_clients(removed.1);
         }
     }
 
@@ -270,6 +373,11 @@ impl Connection {
         reply(Event::SystemSubscribed(SystemSubscribed { channels: now }))
     }
 
+    /// Cancelled when the hub drops this client (slow, or ended by its socket).
+    pub fn kicked(&self) -> CancellationToken {
+        self.kicked.clone()
+    }
+
     /// Why the hub dropped this client, once its queue has ended.
     pub fn drop_reason(&self) -> Option<DropReason> {
         self.hub
@@ -312,7 +420,7 @@ mod tests {
 
     #[tokio::test]
     async fn only_subscribers_of_a_channel_receive_it() {
-        let hub = Hub::new(8, Arc::new(Metrics::new()));
+        let hub = Hub::new(8, 10, Arc::new(Metrics::new()));
         let mut cams = hub.connect();
         let mut sys = hub.connect();
         let ack = cams.handle_text(r#"{"action":"subscribe","channels":["cameras"]}"#);
@@ -332,7 +440,7 @@ mod tests {
 
     #[tokio::test]
     async fn bad_messages_get_an_error_reply_not_a_disconnect() {
-        let hub = Hub::new(8, Arc::new(Metrics::new()));
+        let hub = Hub::new(8, 10, Arc::new(Metrics::new()));
         let c = hub.connect();
         for (text, code) in [
             ("not json", "invalid_json"),
@@ -353,7 +461,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_client_that_stops_reading_is_dropped_and_the_others_keep_receiving() {
-        let hub = Hub::new(4, Arc::new(Metrics::new()));
+        let hub = Hub::new(4, 10, Arc::new(Metrics::new()));
         let stuck = hub.connect();
         let mut reader = hub.connect();
         for c in [&stuck, &reader] {
@@ -368,6 +476,78 @@ mod tests {
         }
         assert_eq!(received, 20, "the reading client got everything");
         assert_eq!(stuck.drop_reason(), Some(DropReason::Slow));
+        assert!(
+            stuck.kicked().is_cancelled(),
+            "its socket task is told at once"
+        );
         assert_eq!(hub.client_count(), 1);
+    }
+
+    #[tokio::test]
+    async fn admissions_bound_open_connections_and_free_their_place_on_drop() {
+        let hub = Hub::new(4, 2, Arc::new(Metrics::new()));
+        let a = hub.admit().expect("first");
+        let _b = hub.admit().expect("second");
+        assert!(hub.admit().is_none(), "the limit holds");
+        assert_eq!(hub.open_connections(), 2);
+        // A client the hub dropped still holds its place until its connection closes.
+        let conn = hub.connect();
+        hub.drop_client(conn.id(), DropReason::Slow);
+        assert!(hub.admit().is_none());
+        drop(a);
+        assert_eq!(hub.open_connections(), 1);
+        assert!(hub.admit().is_some());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_client_that_never_reads_is_unresponsive_one_period_after_it_connected() {
+        let every = Duration::from_secs(30);
+        let mut live = Liveness::new(every);
+        let start = Instant::now();
+        let mut ticks = tokio::time::interval(every);
+        ticks.tick().await;
+        assert_eq!(
+            live.tick(Instant::now()),
+            Tick::Ping,
+            "the first ping at once"
+        );
+        ticks.tick().await;
+        assert_eq!(live.tick(Instant::now()), Tick::Unresponsive);
+        assert_eq!(Instant::now() - start, every);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_client_that_stops_reading_is_unresponsive_within_two_periods() {
+        let every = Duration::from_secs(30);
+        let mut live = Liveness::new(every);
+        let mut ticks = tokio::time::interval(every);
+        for _ in 0..3 {
+            ticks.tick().await;
+            assert_eq!(live.tick(Instant::now()), Tick::Ping);
+            live.pong();
+        }
+        // It stops reading just after answering the last ping.
+        let stopped = Instant::now();
+        let verdict = loop {
+            ticks.tick().await;
+            if live.tick(Instant::now()) == Tick::Unresponsive {
+                break Instant::now();
+            }
+            assert!(Instant::now() - stopped <= every * 2, "never dropped");
+        };
+        assert!(verdict - stopped <= every * 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_client_that_answers_pings_stays() {
+        let every = Duration::from_secs(30);
+        let mut live = Liveness::new(every);
+        let mut ticks = tokio::time::interval(every);
+        for _ in 0..100 {
+            ticks.tick().await;
+            assert_eq!(live.tick(Instant::now()), Tick::Ping);
+            tokio::time::advance(Duration::from_millis(5)).await;
+            live.pong();
+        }
     }
 }

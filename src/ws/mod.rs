@@ -8,4 +8,4 @@ pub mod broadcaster;
 pub mod hub;
 
 pub use broadcaster::{BroadcasterHealth, EventBroadcaster, SystemBroadcaster};
-pub use hub::{Connection, DropReason, Hub};
+pub use hub::{Admission, Connection, DropReason, Hub, Liveness, Tick};

@@ -4,7 +4,6 @@
 #[path = "../support/mod.rs"]
 mod support;
 
-mod cross_site;
 mod foundation;
 mod harness;
 mod hostile;
@@ -13,6 +12,7 @@ mod monitoring;
 mod performance;
 mod pipeline;
 mod resilience;
+mod security;
 mod slow_deps;
 mod status_page;
 mod supervisor;

