@@ -7,7 +7,10 @@ COPY src ./src
 COPY benches ./benches
 COPY examples ./examples
 COPY tests ./tests
-RUN cargo build --release --locked --bin watchpost --example fake_ai
+# Two builds: the example needs the dev-dependencies, whose tokio has the test clock;
+# built on its own, the service binary does not carry it.
+RUN cargo build --release --locked --bin watchpost \
+ && cargo build --release --locked --example fake_ai
 
 FROM debian:bookworm-slim
 RUN apt-get update \

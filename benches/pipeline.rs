@@ -11,6 +11,8 @@
 //!    YOLO26 → PostgreSQL → batch aggregator.
 //!
 //! `cargo bench --bench pipeline` (prints figures; asserts nothing about time).
+//! `cargo test --all-targets` runs it once in test mode, like criterion's benches: 20
+//! images, and a failure if they do not all come through.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -20,7 +22,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use support::fake_ai::FakeAiStack;
 use support::{base_config, Postgres, Redis};
 
-const IMAGES: usize = 1000;
+/// Images of a measuring run (`cargo bench`), and of the test-mode run.
+const BENCH_IMAGES: usize = 1000;
+const TEST_IMAGES: usize = 20;
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
@@ -28,19 +32,27 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 fn main() {
-    if !std::env::args().any(|a| a == "--bench") {
-        // `cargo test --all-targets` runs bench targets too; only `cargo bench` measures.
-        return;
-    }
+    // `cargo bench` passes --bench; `cargo test --all-targets` runs this without it.
+    let measuring = std::env::args().any(|a| a == "--bench");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("runtime");
-    rt.block_on(run());
+    let images = if measuring { BENCH_IMAGES } else { TEST_IMAGES };
+    let (queued, detected) = rt.block_on(run(images));
+    if !measuring {
+        assert_eq!(
+            (queued, detected),
+            (images, images),
+            "test mode: every image queued and detected"
+        );
+        println!("pipeline bench: test mode passed ({images} images)");
+    }
 }
 
-async fn run() {
+/// Returns how many images were queued and how many detections were stored.
+async fn run(images: usize) -> (usize, usize) {
     let redis = Redis::start();
     let pg = Postgres::start();
     let ai = FakeAiStack::start();
@@ -68,7 +80,7 @@ async fn run() {
 
     let mut written: HashMap<String, f64> = HashMap::new();
     let cams = ["front_door", "backyard", "garage", "porch"];
-    for i in 0..IMAGES {
+    for i in 0..images {
         let path = root.join(cams[i % 4]).join(format!("img{i:05}.png"));
         let mut bytes = vec![0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A];
         bytes.extend_from_slice(&(i as u64).to_le_bytes());
@@ -96,7 +108,7 @@ async fn run() {
             .query_async(&mut conn)
             .await
             .unwrap_or(0);
-        if n >= IMAGES || started.elapsed() > Duration::from_secs(120) {
+        if n >= images || started.elapsed() > Duration::from_secs(120) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -149,20 +161,21 @@ async fn run() {
         .supervisor
         .start_worker("detection_worker")
         .expect("start detection worker");
-    loop {
+    let detected = loop {
         let n: u64 = pg
             .psql("select count(*) from detections")
             .parse()
             .unwrap_or(0);
-        if n as usize >= IMAGES || t0.elapsed() > Duration::from_secs(300) {
+        if n as usize >= images || t0.elapsed() > Duration::from_secs(300) {
             let secs = t0.elapsed().as_secs_f64();
             println!(
                 "throughput: {n} detections stored in {secs:.2} s = {:.0} detections/s (fake YOLO26 answering instantly)",
                 n as f64 / secs
             );
-            break;
+            break n as usize;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    };
     service.shutdown().await;
+    (entries.len(), detected)
 }

@@ -129,7 +129,7 @@ impl Service {
             store.clone(),
             redis.clone(),
             health.prober().clone(),
-            ai.inference().clone(),
+            ai.clone(),
             pipeline.clone(),
         );
         let critical = |name: &str| config.is_critical_worker(name);

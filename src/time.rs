@@ -45,6 +45,26 @@ pub fn seconds_text(d: std::time::Duration) -> String {
     }
 }
 
+/// For tests on tokio's paused clock: poll `done` every `step` of virtual time and
+/// panic once `limit` of virtual time has passed without it, so a regression fails
+/// the test instead of hanging the suite.
+#[cfg(test)]
+pub(crate) async fn until_within(
+    limit: std::time::Duration,
+    what: &str,
+    mut done: impl FnMut() -> bool,
+) {
+    let step = std::time::Duration::from_millis(100);
+    let started = tokio::time::Instant::now();
+    while !done() {
+        assert!(
+            started.elapsed() <= limit,
+            "not within {limit:?} of virtual time: {what}"
+        );
+        tokio::time::sleep(step).await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

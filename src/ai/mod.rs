@@ -8,6 +8,10 @@
 //! values are offered by [`AiClients::analyze_or_fallback`], the caller chooses).
 
 mod llm;
+mod slots;
+
+pub use slots::LlmSlots;
+use slots::MAX_SLOTS_BODY;
 
 pub use llm::{parse_llm_content, RiskAssessment, RiskLevel, FALLBACK_SUMMARY};
 
@@ -406,6 +410,42 @@ impl AiClients {
                 RiskAssessment::fallback(&e.to_string())
             }
         }
+    }
+
+    /// The LLM server's slots (llama.cpp `GET /slots`): how many, how many busy, and
+    /// the context size of each. Like a health probe it never feeds the breaker and is
+    /// not called while the breaker blocks probes; `None` when the server does not
+    /// answer it (it can be disabled with `--no-slots`) or the answer is not a list.
+    pub async fn llm_slots(&self) -> Option<LlmSlots> {
+        let svc = self.service("nemotron").ok()?;
+        if self
+            .breakers
+            .get("nemotron")
+            .is_some_and(|b| b.blocks_probe())
+        {
+            return None;
+        }
+        let timeout = self.settings.probe_timeout;
+        let call = async {
+            let resp = self
+                .http
+                .get(format!("{}/slots", svc.url))
+                .timeout(timeout)
+                .send()
+                .await
+                .ok()?;
+            if !resp.status().is_success()
+                || resp.content_length().is_some_and(|n| n > MAX_SLOTS_BODY)
+            {
+                return None;
+            }
+            let body = resp.bytes().await.ok()?;
+            if body.len() as u64 > MAX_SLOTS_BODY {
+                return None;
+            }
+            LlmSlots::parse(&serde_json::from_slice(&body).ok()?)
+        };
+        tokio::time::timeout(timeout, call).await.ok().flatten()
     }
 
     /// `GET /health` of one service. Probes never feed the service's breaker: their

@@ -497,9 +497,10 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(offset_ms)).await;
             probe.down.lock().expect("lock").insert("yolo26");
             let went_down = Instant::now();
-            while m.mode() != Mode::Minimal {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
+            crate::time::until_within(Duration::from_secs(120), "minimal mode", || {
+                m.mode() == Mode::Minimal
+            })
+            .await;
             let took = went_down.elapsed().as_secs_f64();
             assert!(
                 (29.9..=45.1).contains(&took),

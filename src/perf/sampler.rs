@@ -1,8 +1,9 @@
 //! The performance sampler (`performance_sampler` worker): one snapshot every
 //! `performance.sample_interval_seconds` into the history ring. Parts are read
 //! concurrently, each bounded in time; blocking ones (sysinfo, statvfs, NVML) run on
-//! the blocking pool. AI model states come from the shared prober's latest round (no
-//! extra calls), latencies from watchpost's own windows.
+//! the blocking pool. AI model states come from the shared prober's latest round,
+//! Nemotron's slots from the LLM server's `/slots` (one bounded call per sample),
+//! latencies from watchpost's own windows.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,6 +18,7 @@ use super::{
     alerts, AiModels, Databases, History, Inference, LatencyStats, NemotronModel,
     PerformanceSnapshot, PipelineLatency, QueueDepths, Throughput, Yolo26Model,
 };
+use crate::ai::{AiClients, LlmSlots};
 use crate::config::{secs, Config, ThresholdsConfig};
 use crate::health::prober::{AiServiceHealth, Prober};
 use crate::health::HealthState;
@@ -34,6 +36,7 @@ pub struct PerfSampler {
     store: Arc<Store>,
     redis: Arc<RedisLink>,
     prober: Arc<Prober>,
+    ai: Arc<AiClients>,
     inference: Arc<InferenceWindows>,
     pipeline: Arc<Pipeline>,
     thresholds: ThresholdsConfig,
@@ -51,7 +54,7 @@ impl PerfSampler {
         store: Arc<Store>,
         redis: Arc<RedisLink>,
         prober: Arc<Prober>,
-        inference: Arc<InferenceWindows>,
+        ai: Arc<AiClients>,
         pipeline: Arc<Pipeline>,
     ) -> Arc<Self> {
         Arc::new(Self {
@@ -60,7 +63,8 @@ impl PerfSampler {
             store,
             redis,
             prober,
-            inference,
+            inference: ai.inference().clone(),
+            ai,
             pipeline,
             thresholds: config.performance.thresholds.clone(),
             interval: secs(config.performance.sample_interval_seconds),
@@ -115,11 +119,12 @@ impl PerfSampler {
     pub async fn sample_once(&self) -> Arc<PerformanceSnapshot> {
         let (host, dir) = (self.host.clone(), self.data_dir.clone());
         let local = tokio::task::spawn_blocking(move || (host.sample(&dir), super::gpu::sample()));
-        let (local, containers, pg, redis) = tokio::join!(
+        let (local, containers, pg, redis, slots) = tokio::join!(
             tokio::time::timeout(PART_TIMEOUT, local),
             super::containers::sample(),
             tokio::time::timeout(PART_TIMEOUT, databases::postgres(&self.store)),
             tokio::time::timeout(PART_TIMEOUT, databases::redis(&self.redis)),
+            tokio::time::timeout(PART_TIMEOUT, self.ai.llm_slots()),
         );
         let (host, gpu) = match local {
             Ok(Ok(parts)) => parts,
@@ -129,7 +134,7 @@ impl PerfSampler {
         let redis = redis.ok().flatten();
         let mut snapshot = PerformanceSnapshot {
             gpu,
-            ai_models: self.ai_models(),
+            ai_models: self.ai_models(slots.ok().flatten()),
             inference: Some(self.inference()),
             databases: Some(Databases {
                 postgresql: pg.map(|p| {
@@ -195,14 +200,16 @@ impl PerfSampler {
         }
     }
 
-    /// From the prober's latest round: unknown values are `0` or `"unknown"`, never
-    /// null (clients of this API require every field).
-    fn ai_models(&self) -> Option<AiModels> {
+    /// From the prober's latest round and the LLM's slots: unknown values are `0` or
+    /// `"unknown"`, never null (clients of this API require every field). The model
+    /// servers name their model `model_name` (YOLO26) or `model`; llama.cpp servers old
+    /// enough to put slot counts in `/health` are read from there when `/slots` is off.
+    fn ai_models(&self, slots: Option<LlmSlots>) -> Option<AiModels> {
         let round = self.prober.latest()?;
         let find = |name: &str| round.ai_services.iter().find(|s| s.name == name);
-        let text = |h: Option<&AiServiceHealth>, key: &str| {
+        let text = |h: Option<&AiServiceHealth>, keys: &[&str]| {
             h.and_then(|h| h.details.as_ref())
-                .and_then(|d| d[key].as_str())
+                .and_then(|d| keys.iter().find_map(|k| d[*k].as_str()))
                 .unwrap_or("unknown")
                 .to_string()
         };
@@ -212,19 +219,26 @@ impl PerfSampler {
                 .unwrap_or(0.0)
         };
         let (yolo, nemo) = (find("yolo26"), find("nemotron"));
-        let active = number(nemo, &["slots_processing"]);
+        let slots = slots.unwrap_or_else(|| {
+            let active = number(nemo, &["slots_processing"]);
+            LlmSlots {
+                total: (active + number(nemo, &["slots_idle"])) as i64,
+                active: active as i64,
+                context_size: number(nemo, &["n_ctx", "context_size"]) as i64,
+            }
+        });
         Some(AiModels {
             yolo26: Yolo26Model {
                 status: model_status(yolo),
-                vram_gb: number(yolo, &["vram_gb", "vram_used_gb"]),
-                model: text(yolo, "model"),
-                device: text(yolo, "device"),
+                vram_gb: number(yolo, &["vram_used_gb", "vram_gb"]),
+                model: text(yolo, &["model_name", "model"]),
+                device: text(yolo, &["device"]),
             },
             nemotron: NemotronModel {
                 status: model_status(nemo),
-                slots_active: active as i64,
-                slots_total: (active + number(nemo, &["slots_idle"])) as i64,
-                context_size: number(nemo, &["n_ctx", "context_size"]) as i64,
+                slots_active: slots.active,
+                slots_total: slots.total,
+                context_size: slots.context_size,
             },
         })
     }

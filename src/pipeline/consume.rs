@@ -414,11 +414,11 @@ mod tests {
         }))
         .expect("register");
         sup.start_all();
-        while memory.acked.lock().expect("lock").len() + memory.dead.lock().expect("lock").len()
-            < items
-        {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        crate::time::until_within(Duration::from_secs(3600), "every item settled", || {
+            memory.acked.lock().expect("lock").len() + memory.dead.lock().expect("lock").len()
+                >= items
+        })
+        .await;
         sup.shutdown().await;
     }
 
@@ -482,9 +482,10 @@ mod tests {
         sup.register(stage(memory.clone(), Some(HEARTBEAT * 5), HEARTBEAT * 6))
             .expect("register");
         sup.start_all();
-        while memory.acked.lock().expect("lock").is_empty() {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        crate::time::until_within(HEARTBEAT * 10, "the item acknowledged", || {
+            !memory.acked.lock().expect("lock").is_empty()
+        })
+        .await;
         assert_eq!(*memory.acked.lock().expect("lock"), vec!["1-0".to_string()]);
         assert_eq!(
             sup.worker_status("detection_worker"),
@@ -507,9 +508,10 @@ mod tests {
             .expect("register");
         sup.start_all();
         let started = tokio::time::Instant::now();
-        while sup.worker_status("detection_worker") != Some(WorkerStatus::Failed) {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        crate::time::until_within(budget * 20, "the worker failed", || {
+            sup.worker_status("detection_worker") == Some(WorkerStatus::Failed)
+        })
+        .await;
         let caught_after = started.elapsed();
         assert!(
             caught_after >= budget && caught_after <= budget + HEARTBEAT + Duration::from_secs(1),

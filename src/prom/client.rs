@@ -126,12 +126,14 @@ impl PromClient {
                 .get(&url)
                 .send()
                 .await
-                .map_err(|e| PromApiError::Unreachable(crate::redact::error(&e)))?;
+                .map_err(|e| self.unreachable(&e))?;
             let status = resp.status();
-            let env: Envelope<T> = resp
-                .json()
-                .await
-                .map_err(|e| PromApiError::BadAnswer(format!("{path}: HTTP {status}: {e}")))?;
+            let env: Envelope<T> = resp.json().await.map_err(|e| {
+                PromApiError::BadAnswer(format!(
+                    "{path}: HTTP {status}: {}",
+                    crate::redact::error(&e)
+                ))
+            })?;
             match (env.status.as_str(), env.data) {
                 ("success", Some(d)) => Ok(d),
                 _ => Err(PromApiError::BadAnswer(format!(
@@ -142,10 +144,23 @@ impl PromClient {
         };
         match tokio::time::timeout(self.timeout, call).await {
             Ok(r) => r,
-            Err(_) => Err(PromApiError::Unreachable(format!(
-                "no answer within {}s",
-                crate::time::seconds_text(self.timeout)
-            ))),
+            Err(_) => Err(self.no_answer()),
+        }
+    }
+
+    fn no_answer(&self) -> PromApiError {
+        PromApiError::Unreachable(format!(
+            "no answer within {}s",
+            crate::time::seconds_text(self.timeout)
+        ))
+    }
+
+    /// A failed call, in one wording whichever timer fired first.
+    fn unreachable(&self, e: &reqwest::Error) -> PromApiError {
+        if e.is_timeout() {
+            self.no_answer()
+        } else {
+            PromApiError::Unreachable(crate::redact::error(e))
         }
     }
 
@@ -154,11 +169,8 @@ impl PromClient {
         let call = self.http.get(format!("{}/-/ready", self.base)).send();
         match tokio::time::timeout(self.timeout, call).await {
             Ok(Ok(r)) => Ok(r.status().is_success()),
-            Ok(Err(e)) => Err(PromApiError::Unreachable(crate::redact::error(&e))),
-            Err(_) => Err(PromApiError::Unreachable(format!(
-                "no answer within {}s",
-                crate::time::seconds_text(self.timeout)
-            ))),
+            Ok(Err(e)) => Err(self.unreachable(&e)),
+            Err(_) => Err(self.no_answer()),
         }
     }
 

@@ -307,11 +307,12 @@ async fn state_conflicts_and_bad_names_are_refused() {
 #[tokio::test(start_paused = true)]
 async fn stop_from_failed_is_refused_and_start_from_failed_resets_count() {
     let starts = Starts::default();
-    let sup = supervisor(&config(1));
+    let sup = supervisor(&config(3));
     sup.register(always_failing(starts.clone()))
         .expect("register");
     sup.start_all();
     until(&sup, "flaky", |w| w.status == WorkerStatus::Failed).await;
+    assert_eq!(starts.count(), 4, "the first start and three restarts");
     assert_eq!(
         sup.stop_worker("flaky").await,
         Err(SupervisorError::Conflict(
@@ -319,9 +320,14 @@ async fn stop_from_failed_is_refused_and_start_from_failed_resets_count() {
         ))
     );
     sup.start_worker("flaky").expect("start from failed");
-    until(&sup, "flaky", |_| starts.count() == 3).await;
-    let w = worker(&sup.status(), "flaky").clone();
-    assert!(w.restart_count <= 1, "count restarted from 0: {w:?}");
+    until(&sup, "flaky", |w| {
+        starts.count() > 4 && w.status == WorkerStatus::Failed
+    })
+    .await;
+    // With the count back at 0 the manual start earns three restarts again; had it
+    // kept 3, the first crash would have failed the worker at once (5 starts).
+    assert_eq!(starts.count(), 8, "the count restarted from 0");
+    assert_eq!(worker(&sup.status(), "flaky").restart_count, 3);
 }
 
 #[tokio::test(start_paused = true)]

@@ -1,6 +1,6 @@
 //! Foundation: start-up without dependencies, error contract, auth, config, shutdown.
 
-use crate::support::{client, free_port, Watchpost};
+use crate::support::{client, eventually, free_port, Watchpost};
 use serde_json::Value;
 use std::io::Write;
 use std::process::Stdio;
@@ -149,6 +149,30 @@ async fn every_error_is_a_json_detail_with_the_right_status() {
     .await;
     assert_eq!(s, 503, "{b}");
     assert!(detail(&b).starts_with("Cannot read dead letters"), "{b}");
+    let (s, b) = post(
+        &format!("{base}/api/system/pipeline/dead-letters/detection/requeue"),
+        None,
+    )
+    .await;
+    assert_eq!(s, 503, "{b}");
+    assert!(detail(&b).to_lowercase().contains("redis"), "{b}");
+
+    // Readiness, under both paths: 503 with the reasons, naming what is down.
+    for path in ["/ready", "/api/system/health/ready"] {
+        let b = eventually("readiness names PostgreSQL and Redis", || async {
+            let (s, b) = get(&format!("{base}{path}")).await;
+            assert_eq!(s, 503, "{path}: {b}");
+            let reasons = b["reasons"].to_string().to_lowercase();
+            (reasons.contains("postgres") && reasons.contains("redis")).then_some(b)
+        })
+        .await;
+        assert_eq!(b["ready"], false, "{b}");
+    }
+
+    // The WebSocket route without an upgrade: a JSON 400 that says what is missing.
+    let (s, b) = get(&format!("{base}/ws")).await;
+    assert_eq!(s, 400, "{b}");
+    assert!(detail(&b).contains("WebSocket upgrade"), "{b}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -329,13 +353,21 @@ async fn environment_overrides_beat_the_config_file() {
     let file = dir.path().join("watchpost.toml");
     std::fs::write(
         &file,
-        format!("[server]\nbind = \"127.0.0.1:{file_port}\"\n"),
+        format!("[server]\nbind = \"127.0.0.1:{file_port}\"\n[supervisor]\nmax_restarts = 7\n"),
     )
     .expect("write");
     // Watchpost::start sets WATCHPOST_SERVER__BIND to its own port; the file says another.
     let wp = Watchpost::start(&[("WATCHPOST_CONFIG", file.to_str().expect("utf-8 path"))]);
-    let (s, _) = get(&format!("{}/health", wp.url())).await;
+    let (s, status) = get(&format!("{}/api/system/supervisor", wp.url())).await;
     assert_eq!(s, 200);
+    // The file was read (a key only it sets took effect)…
+    assert!(
+        status["workers"]
+            .as_array()
+            .is_some_and(|w| !w.is_empty() && w.iter().all(|w| w["max_restarts"] == 7)),
+        "{status}"
+    );
+    // …and the environment won where both speak.
     assert!(client()
         .get(format!("http://127.0.0.1:{file_port}/health"))
         .send()

@@ -133,15 +133,23 @@ async fn fake_ai_speaks_the_real_apis_and_fails_on_command() {
         .expect("health");
     assert_eq!(failed.status().as_u16(), 500);
 
-    yolo.set_mode(Mode::Slow(Duration::from_millis(300)));
-    let started = std::time::Instant::now();
+    // Slow: a client that will not wait that long gives up, one that waits is answered.
+    yolo.set_mode(Mode::Slow(Duration::from_millis(800)));
+    let impatient = client()
+        .get(format!("{url}/health"))
+        .timeout(Duration::from_millis(100))
+        .send()
+        .await;
+    assert!(
+        impatient.is_err_and(|e| e.is_timeout()),
+        "answered before the delay"
+    );
     let slow = client()
         .get(format!("{url}/health"))
         .send()
         .await
         .expect("health");
     assert_eq!(slow.status().as_u16(), 200);
-    assert!(started.elapsed() >= Duration::from_millis(300));
 
     yolo.set_mode(Mode::Hang);
     let hung = client()

@@ -1,60 +1,162 @@
 //! The performance endpoints against real PostgreSQL and Redis and the fake AI
-//! server: every field with its type, alerts from thresholds, and the history.
+//! server: every value compared with its source (the fake's own `/health` and
+//! `/slots`, PostgreSQL's settings, Redis's INFO, the kernel's memory and disk
+//! figures, the delays the fake adds), alerts from thresholds, and the history.
 
 use crate::pipeline::{json, wait_rows, write_image, Stack};
+use crate::support::fake_ai::{model, Mode};
 use crate::support::{client, eventually};
 use serde_json::Value;
+use std::time::Duration;
+
+const GB: f64 = 1024.0 * 1024.0 * 1024.0;
 
 fn is_number_or_null(v: &Value) -> bool {
     v.is_number() || v.is_null()
 }
 
-fn check_snapshot(p: &Value) {
-    assert!(p["gpu"].is_null(), "no NVML here: {}", p["gpu"]);
-    let ai = &p["ai_models"];
-    assert!(ai["yolo26"]["status"].is_string() && ai["yolo26"]["vram_gb"].is_number());
-    assert!(ai["yolo26"]["model"].is_string() && ai["yolo26"]["device"].is_string());
-    for k in ["slots_active", "slots_total", "context_size"] {
-        assert!(ai["nemotron"][k].is_i64(), "nemotron.{k}: {ai}");
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+/// What the snapshot must say, read from the sources themselves.
+struct Truth {
+    pg_max_connections: i64,
+    ram_total_gb: f64,
+    disk_total_gb: f64,
+    redis_memory_mb: f64,
+}
+
+fn truth(stack: &Stack, camera_root: &std::path::Path) -> Truth {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").expect("meminfo");
+    let kib: f64 = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .expect("MemTotal");
+    let df = std::process::Command::new("df")
+        .args(["-B1", "--output=size"])
+        .arg(camera_root)
+        .output()
+        .expect("df");
+    let disk: f64 = String::from_utf8_lossy(&df.stdout)
+        .lines()
+        .nth(1)
+        .and_then(|l| l.trim().parse().ok())
+        .expect("df size");
+    let info = std::process::Command::new(crate::support::require("redis-cli", "redis-server"))
+        .args(["-p", &stack.redis.port.to_string(), "INFO", "memory"])
+        .output()
+        .expect("redis-cli");
+    let used: f64 = String::from_utf8_lossy(&info.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("used_memory:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("used_memory");
+    Truth {
+        pg_max_connections: stack.pg.psql("show max_connections").parse().expect("int"),
+        ram_total_gb: round2(kib * 1024.0 / GB),
+        disk_total_gb: round2(disk / GB),
+        redis_memory_mb: used / (1024.0 * 1024.0),
     }
-    assert!(ai["nemotron"]["status"].is_string());
+}
+
+/// The GPU part: `null` without NVML; on a machine with a GPU, a consistent reading.
+fn check_gpu(gpu: &Value) {
+    if gpu.is_null() {
+        return;
+    }
+    let (used, total) = (
+        gpu["vram_used_gb"].as_f64().expect("vram_used_gb"),
+        gpu["vram_total_gb"].as_f64().expect("vram_total_gb"),
+    );
+    assert!(total > 0.0 && used <= total, "{gpu}");
+    let percent = gpu["vram_percent"].as_f64().expect("vram_percent");
+    assert!((percent - used / total * 100.0).abs() < 1.0, "{gpu}");
+    assert!(gpu["name"].is_string() && gpu["temperature"].is_i64() && gpu["power_watts"].is_i64());
+    assert!((0.0..=100.0).contains(&gpu["utilization"].as_f64().expect("utilization")));
+}
+
+/// Every part of a snapshot, compared with its source.
+fn check_snapshot(p: &Value, truth: &Truth) {
+    check_gpu(&p["gpu"]);
+    let yolo = &p["ai_models"]["yolo26"];
+    assert_eq!(yolo["status"], "healthy", "{p}");
+    assert_eq!(yolo["model"], model::YOLO26_MODEL, "from YOLO26's /health");
+    assert_eq!(yolo["device"], model::DEVICE);
+    assert_eq!(yolo["vram_gb"], model::YOLO26_VRAM_GB);
+    let nemo = &p["ai_models"]["nemotron"];
+    assert_eq!(nemo["status"], "healthy");
+    assert_eq!(
+        nemo["slots_total"],
+        model::LLM_SLOTS,
+        "from llama.cpp's /slots"
+    );
+    assert_eq!(nemo["slots_active"], model::LLM_SLOTS_BUSY);
+    assert_eq!(nemo["context_size"], model::LLM_CONTEXT);
     let inf = &p["inference"];
     for svc in ["yolo26_latency_ms", "nemotron_latency_ms"] {
         for k in ["avg", "p95", "p99"] {
             assert!(is_number_or_null(&inf[svc][k]), "{svc}.{k}");
         }
     }
-    for k in ["avg", "p95"] {
-        assert!(is_number_or_null(&inf["pipeline_latency_ms"][k]));
-    }
-    assert!(inf["throughput"]["images_per_min"].is_number());
-    assert!(inf["throughput"]["events_per_min"].is_number());
     assert!(inf["queues"]["detection"].is_u64() && inf["queues"]["analysis"].is_u64());
     let pg = &p["databases"]["postgresql"];
     assert_eq!(pg["status"], "healthy", "{p}");
-    assert!(pg["connections_active"].is_i64() && pg["connections_max"].as_i64() > Some(0));
+    assert_eq!(
+        pg["connections_max"], truth.pg_max_connections,
+        "SHOW max_connections"
+    );
+    let active = pg["connections_active"]
+        .as_i64()
+        .expect("connections_active");
+    assert!(active >= 1 && active <= truth.pg_max_connections, "{pg}");
     assert!(pg["cache_hit_ratio"]
         .as_f64()
         .is_some_and(|r| (0.0..=1.0).contains(&r)));
-    assert!(pg["transactions_per_min"].is_number());
+    assert!(pg["transactions_per_min"].as_f64() >= Some(0.0));
     let redis = &p["databases"]["redis"];
     assert_eq!(redis["status"], "healthy");
-    assert!(redis["connected_clients"].as_i64() > Some(0));
-    assert!(redis["memory_mb"].as_f64() > Some(0.0));
-    assert!(redis["hit_ratio"].is_number() && redis["blocked_clients"].is_i64());
+    assert!(
+        redis["connected_clients"].as_i64() >= Some(1),
+        "watchpost's own connection"
+    );
+    let memory = redis["memory_mb"].as_f64().expect("memory_mb");
+    assert!(
+        (memory - truth.redis_memory_mb).abs() < 2.0,
+        "Redis INFO says {:.2} MB, the snapshot {memory}",
+        truth.redis_memory_mb
+    );
+    assert!(redis["hit_ratio"]
+        .as_f64()
+        .is_some_and(|r| (0.0..=1.0).contains(&r)));
+    assert!(redis["blocked_clients"].as_i64() >= Some(0));
     let host = &p["host"];
-    for k in [
-        "cpu_percent",
-        "ram_used_gb",
-        "ram_total_gb",
-        "ram_percent",
-        "disk_used_gb",
-        "disk_total_gb",
-        "disk_percent",
+    assert_eq!(
+        host["ram_total_gb"], truth.ram_total_gb,
+        "MemTotal of /proc/meminfo"
+    );
+    assert_eq!(
+        host["disk_total_gb"], truth.disk_total_gb,
+        "df of the camera folder"
+    );
+    for (used, total, percent) in [
+        ("ram_used_gb", "ram_total_gb", "ram_percent"),
+        ("disk_used_gb", "disk_total_gb", "disk_percent"),
     ] {
-        assert!(host[k].is_number(), "host.{k}: {host}");
+        let (u, t) = (
+            host[used].as_f64().expect(used),
+            host[total].as_f64().expect(total),
+        );
+        let pc = host[percent].as_f64().expect(percent);
+        assert!(u <= t && (pc - u / t * 100.0).abs() < 0.5, "{host}");
     }
-    assert!(p["containers"].is_array());
+    assert!((0.0..=100.0).contains(&host["cpu_percent"].as_f64().expect("cpu")));
+    assert_eq!(
+        p["containers"],
+        serde_json::json!([]),
+        "no container runtime here"
+    );
     assert!(p["alerts"].is_array());
     assert!(p["timestamp"].as_str().is_some_and(|t| t.ends_with('Z')));
 }
@@ -73,8 +175,18 @@ async fn performance_shows_every_part_and_its_history() {
             "100",
         ),
     ]);
+    // The fake AI takes this long: watchpost's latencies must show at least that.
+    stack
+        .ai
+        .get("yolo26")
+        .set_route_mode("detect", Mode::Slow(Duration::from_millis(60)));
+    stack
+        .ai
+        .get("nemotron")
+        .set_route_mode("completion", Mode::Slow(Duration::from_millis(120)));
     let wp = stack.start(tempfile::tempdir().expect("dir"));
-    write_image(&wp.dir.path().join("cameras"), "porch", "a.png");
+    let root = wp.dir.path().join("cameras");
+    write_image(&root, "porch", "a.png");
     wait_rows(&stack, "events", 1).await;
     let url = format!("{}/api/system/performance", wp.url());
     let p = eventually("a sample with the pipeline's latencies", || {
@@ -88,16 +200,33 @@ async fn performance_shows_every_part_and_its_history() {
         }
     })
     .await;
-    check_snapshot(&p);
-    assert_eq!(
-        p["ai_models"]["yolo26"]["model"], "yolo26",
-        "from the service's own /health"
+    let truth = truth(&stack, &root);
+    check_snapshot(&p, &truth);
+    let inf = &p["inference"];
+    assert!(
+        inf["yolo26_latency_ms"]["avg"].as_f64() >= Some(60.0),
+        "{inf}"
     );
     assert!(
-        p["inference"]["throughput"]["images_per_min"].as_f64() >= Some(1.0),
-        "{p}"
+        inf["yolo26_latency_ms"]["p99"].as_f64() >= Some(60.0),
+        "{inf}"
     );
-    assert!(p["inference"]["pipeline_latency_ms"]["avg"].is_number());
+    assert!(
+        inf["nemotron_latency_ms"]["avg"].as_f64() >= Some(120.0),
+        "{inf}"
+    );
+    assert_eq!(
+        inf["throughput"]["images_per_min"], 1.0,
+        "one image this minute"
+    );
+    assert_eq!(
+        inf["throughput"]["events_per_min"], 1.0,
+        "one event this minute"
+    );
+    assert!(
+        inf["pipeline_latency_ms"]["avg"].as_f64() >= Some(60.0),
+        "an image's way through includes its detection: {inf}"
+    );
     let alert = p["alerts"]
         .as_array()
         .and_then(|a| a.iter().find(|a| a["metric"] == "ram_percent"))
@@ -134,7 +263,7 @@ async fn performance_shows_every_part_and_its_history() {
         .filter_map(|s| s["timestamp"].as_str())
         .collect();
     assert!(times.windows(2).all(|w| w[0] < w[1]), "oldest first");
-    check_snapshot(&snaps[snaps.len() - 1]);
+    check_snapshot(&snaps[snaps.len() - 1], &truth);
     for range in ["15m", "60m"] {
         let h = json(format!("{history}?time_range={range}")).await;
         assert_eq!(h["time_range"], range);

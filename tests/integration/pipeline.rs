@@ -371,10 +371,10 @@ async fn postgres_outage_delays_work_and_loses_nothing() {
         },
     )
     .await;
-    assert!(
-        outage.elapsed().as_secs() >= 20,
-        "outage lasted {:?}",
-        outage.elapsed()
+    crate::support::figure(
+        "postgres_outage_for_eight_retries",
+        outage.elapsed().as_secs_f64(),
+        "s",
     );
 
     stack.pg.start_again();

@@ -259,12 +259,27 @@ async fn slow_refused_and_hanging_services_behave_within_their_timeouts() {
     }
     yolo.set_mode(Mode::Normal);
     yolo.refuse().await;
-    // Three timeouts already counted; two refused connections open the breaker.
+    // A refused connection is reported as one. (The three timeouts above already
+    // counted against the breaker, which would open on the fifth failure: start from a
+    // closed, zeroed breaker so the refusals are what this call reports.)
+    let breaker = service.state().breakers.get("yolo26").expect("breaker");
+    breaker.reset();
     match ai.detect(png(), "a.png").await {
-        Err(AiError::Unavailable { why, .. }) => assert!(why.contains("connection"), "{why}"),
-        Err(AiError::CircuitOpen { .. }) => {}
+        Err(AiError::Unavailable { why, .. }) => {
+            assert!(why.contains("connection failed"), "{why}")
+        }
         other => panic!("expected a connection failure, got {other:?}"),
     }
+    // Two more calls (six refused attempts) pass the threshold of five failures: the
+    // breaker opened (`opened_at` stays set through half-open, whatever the timing).
+    breaker.reset();
+    for _ in 0..2 {
+        let _ = ai.detect(png(), "a.png").await;
+    }
+    assert!(
+        breaker.snapshot().opened_at.is_some(),
+        "five failures open the breaker"
+    );
     yolo.accept().await;
     service.shutdown().await;
 }

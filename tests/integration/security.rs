@@ -546,6 +546,7 @@ async fn percent_encoded_routes_are_judged_like_their_canonical_spelling() {
         }
     }
     assert!(checked > 5_000, "only {checked} spellings checked");
+    crate::support::figure("percent_encoded_spellings_checked", checked as f64, "");
     assert!(
         mismatches.is_empty(),
         "{} of {checked} spellings answered differently, e.g.:\n{}",
@@ -725,7 +726,7 @@ async fn clients_that_never_read_are_closed_and_never_exceed_max_clients() {
     // table (a refused one is answered 503 and closed by the server at once).
     let stop = Arc::new(AtomicBool::new(false));
     let mut attackers: Vec<u16> = Vec::new();
-    let mut refused = 0;
+    let mut refused = 0u32;
     for _wave in 0..3 {
         let wave: Vec<(u16, u16)> = futures_util::future::join_all(
             (0..20).map(|_| never_reading_client(wp.port, stop.clone())),
@@ -811,13 +812,22 @@ async fn clients_that_never_read_are_closed_and_never_exceed_max_clients() {
         .filter(|(p, _)| **p != good_port)
         .map(|(_, s)| *s)
         .fold(0.0, f64::max);
-    // Figures for the record (bench/README.md); the rules themselves are unit-tested on
-    // the paused clock (`ws::hub`).
-    eprintln!(
-        "never-reading clients: {} upgraded, {refused} refused; at most {most} established at once; the last closed {longest:.1} s after it was first seen (ping interval 1 s); RSS {rss_before} → {} KiB; fds {fds_before} → {}",
-        attackers.len(),
-        wp.rss_kib(),
-        open_fds(pid)
+    // Figures for the record (bench/figures.sh); the rules themselves are unit-tested
+    // on the paused clock (`ws::hub`).
+    let rss_after = wp.rss_kib();
+    crate::support::figure("stuck_ws_clients_upgraded", attackers.len() as f64, "");
+    crate::support::figure("stuck_ws_clients_refused", f64::from(refused), "");
+    crate::support::figure("stuck_ws_most_established_at_once", most as f64, "");
+    crate::support::figure("stuck_ws_last_closed_after_ping_interval_1s", longest, "s");
+    crate::support::figure(
+        "stuck_ws_rss_growth",
+        (rss_after as f64 - rss_before as f64) / 1024.0,
+        "MiB",
+    );
+    crate::support::figure(
+        "stuck_ws_fds_after_minus_before",
+        open_fds(pid) as f64 - fds_before as f64,
+        "",
     );
     reader.abort();
 }

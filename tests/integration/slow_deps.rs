@@ -10,14 +10,17 @@ use serde_json::Value;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+/// A worker's restart history; the endpoint failing fails the test (an error answer is
+/// not an empty history).
 async fn history(base: &str, worker: &str) -> Vec<Value> {
-    json(format!(
+    let answer = json(format!(
         "{base}/api/system/supervisor/restart-history?worker_name={worker}&limit=100"
     ))
-    .await["items"]
+    .await;
+    answer["items"]
         .as_array()
         .cloned()
-        .unwrap_or_default()
+        .unwrap_or_else(|| panic!("no restart history in {answer}"))
 }
 
 async fn breaker_state(base: &str, name: &str) -> String {

@@ -334,11 +334,19 @@ async fn control_endpoints_follow_the_state_rules() {
 
     // Supervisor shutting down → 503 on control calls; status still answers.
     h.service.state().supervisor.shutdown().await;
-    let (s, b) = post(url("start"), None).await;
-    assert_eq!(
-        (s, b["detail"].as_str()),
-        (503, Some("Worker supervisor is not running"))
-    );
+    for path in [
+        "workers/crashy/start",
+        "workers/crashy/stop",
+        "workers/crashy/restart",
+        "reset/crashy",
+    ] {
+        let (s, b) = post(format!("{}/api/system/supervisor/{path}", h.base), None).await;
+        assert_eq!(
+            (s, b["detail"].as_str()),
+            (503, Some("Worker supervisor is not running")),
+            "{path}"
+        );
+    }
     let (s, status) = get(format!("{}/api/system/supervisor", h.base)).await;
     assert_eq!((s, status["running"].as_bool()), (200, Some(false)));
     h.service.shutdown().await;

@@ -107,6 +107,7 @@ impl FakeAi {
                 .route("/health", web::get().to(health))
                 .route("/detect", web::post().to(detect))
                 .route("/completion", web::post().to(completion))
+                .route("/slots", web::get().to(slots))
         })
         .workers(1)
         .disable_signals()
@@ -213,13 +214,59 @@ async fn gate(shared: &Shared, route: &'static str) -> Option<HttpResponse> {
     }
 }
 
+/// What each fake reports about its model, as the real servers do.
+pub mod model {
+    /// YOLO26's `/health` (`model_name`, `device`, `vram_used_gb`, …).
+    pub const YOLO26_MODEL: &str = "yolo26m.engine";
+    pub const DEVICE: &str = "cuda:0";
+    pub const YOLO26_VRAM_GB: f64 = 1.84;
+    /// llama.cpp's `/slots`: two slots of this context size, the first one busy.
+    pub const LLM_SLOTS: i64 = 2;
+    pub const LLM_SLOTS_BUSY: i64 = 1;
+    pub const LLM_CONTEXT: i64 = 8192;
+}
+
 async fn health(shared: web::Data<Shared>) -> HttpResponse {
     shared.counters.health.fetch_add(1, Ordering::Relaxed);
     if let Some(resp) = gate(&shared, "health").await {
         return resp;
     }
-    HttpResponse::Ok()
-        .json(json!({"status": "healthy", "model": shared.name, "model_loaded": true}))
+    HttpResponse::Ok().json(match shared.name.as_str() {
+        // The detector server's HealthResponse.
+        "yolo26" => json!({
+            "status": "healthy", "model_loaded": true, "device": model::DEVICE,
+            "cuda_available": true, "model_name": model::YOLO26_MODEL,
+            "vram_used_gb": model::YOLO26_VRAM_GB, "gpu_utilization": 12.0,
+            "temperature": 55, "power_watts": 88.5, "tensorrt_enabled": true,
+        }),
+        // llama.cpp's server: `/health` says only that it is up.
+        "nemotron" => json!({"status": "ok"}),
+        // Florence, CLIP and the enrichment server.
+        name => json!({
+            "status": "healthy", "model": name, "model_loaded": true,
+            "device": model::DEVICE, "cuda_available": true, "vram_used_gb": 1.1,
+        }),
+    })
+}
+
+/// llama.cpp's `GET /slots` (the fields watchpost reads, and a few of the rest).
+async fn slots(shared: web::Data<Shared>) -> HttpResponse {
+    if shared.name != "nemotron" {
+        return HttpResponse::NotFound().json(json!({"detail": "Not Found"}));
+    }
+    if let Some(resp) = gate(&shared, "health").await {
+        return resp;
+    }
+    let slots: Vec<_> = (0..model::LLM_SLOTS)
+        .map(|id| {
+            json!({
+                "id": id, "n_ctx": model::LLM_CONTEXT, "speculative": false,
+                "is_processing": id < model::LLM_SLOTS_BUSY,
+                "params": {"n_predict": -1, "temperature": 0.7},
+            })
+        })
+        .collect();
+    HttpResponse::Ok().json(slots)
 }
 
 fn image_size(bytes: &[u8]) -> Option<(u32, u32)> {

@@ -54,6 +54,13 @@ where
     }
 }
 
+/// Print a measured figure (`FIGURE <name> <value> <unit>`). Tests check outcomes, never
+/// times or sizes; the scenarios that are worth a number print it, and
+/// `bench/figures.sh` runs them in release mode and collects these lines.
+pub fn figure(name: &str, value: f64, unit: &str) {
+    eprintln!("FIGURE {name} {value:.3} {unit}");
+}
+
 /// Blocking variant for synchronous set-up code.
 pub fn eventually_blocking(what: &str, mut check: impl FnMut() -> bool) {
     let deadline = Instant::now() + patience();

@@ -380,6 +380,7 @@
       ['Held in memory', String(d.memory_queue_size ?? 0)],
     ]);
     const banner = $('spool-banner');
+    banner.dataset.redis = d.redis_healthy === false ? 'down' : 'up';
     if (d.redis_healthy === false) {
       banner.textContent = `Redis is unreachable: new work is being spooled (${spool} item${spool === 1 ? '' : 's'} on disk, ${d.memory_queue_size ?? 0} in memory) and will be replayed in order when Redis is back. Nothing is lost.`;
       banner.hidden = false;
@@ -526,6 +527,8 @@
 
   function renderConnection() {
     const box = $('connection');
+    // What was decided, for readers of the page (and its tests): live or polling.
+    box.dataset.state = state.live ? 'live' : 'polling';
     if (state.live) {
       box.hidden = true;
       return;
