@@ -20,6 +20,9 @@ tools=(
   # The status page's browser tests drive Debian's Chromium over WebDriver.
   "chromium chromium"
   "chromedriver chromium-driver"
+  # The runbook's own commands are run by the suite; the systemd unit is verified.
+  "jq jq"
+  "systemd-analyze systemd"
 )
 need=()
 for t in "${tools[@]}"; do

@@ -7,9 +7,13 @@ use std::process::ExitCode;
 
 use watchpost::{Config, Service};
 
-const USAGE: &str = "usage: watchpost [--config FILE]\n\
+const USAGE: &str = "usage: watchpost [--config FILE] | --version | --help\n\
   Configuration: FILE (or $WATCHPOST_CONFIG), then WATCHPOST_<SECTION>__<KEY> overrides.\n\
-  Logging: RUST_LOG (default: info).";
+  Logging: RUST_LOG (default: info; PostgreSQL client notices at warn).";
+
+/// The filter when `RUST_LOG` is not set: `info`, with the PostgreSQL client's notice
+/// lines (it logs server notices at info) kept out unless asked for.
+const DEFAULT_LOG: &str = "info,tokio_postgres=warn";
 
 fn config_path(args: &[String]) -> Result<Option<PathBuf>, String> {
     let mut path = std::env::var_os("WATCHPOST_CONFIG").map(PathBuf::from);
@@ -33,6 +37,10 @@ fn main() -> ExitCode {
         println!("{USAGE}");
         return ExitCode::SUCCESS;
     }
+    if args.iter().any(|a| a == "-V" || a == "--version") {
+        println!("watchpost {}", env!("CARGO_PKG_VERSION"));
+        return ExitCode::SUCCESS;
+    }
     let path = match config_path(&args) {
         Ok(p) => p,
         Err(e) => {
@@ -50,7 +58,7 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG)),
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())

@@ -87,6 +87,8 @@ struct Shared {
     runtime: Option<Handle>,
     /// Has the outage been logged (so it is logged once)?
     outage_logged: Mutex<bool>,
+    /// Bumped whenever Redis becomes reachable or unreachable.
+    reachability: watch::Sender<u64>,
 }
 
 /// Cheap to clone; all clones share one link.
@@ -118,6 +120,7 @@ impl RedisLink {
                 attempts,
                 runtime: Handle::try_current().ok(),
                 outage_logged: Mutex::new(false),
+                reachability: watch::channel(0).0,
             }),
         }
     }
@@ -125,6 +128,11 @@ impl RedisLink {
     /// The URL as it may be shown (password masked).
     pub fn shown_url(&self) -> &str {
         &self.shared.shown_url
+    }
+
+    /// Changes whenever Redis becomes reachable or unreachable.
+    pub fn reachability_changes(&self) -> watch::Receiver<u64> {
+        self.shared.reachability.subscribe()
     }
 
     /// Is the link up right now (as far as the last command knows)?
@@ -334,9 +342,11 @@ impl Shared {
         if up && *logged {
             *logged = false;
             tracing::info!(url = %self.shown_url, "Redis is reachable again: spooled work is replayed and batches move back to Redis");
+            self.reachability.send_modify(|n| *n += 1);
         } else if !up && !*logged {
             *logged = true;
             tracing::warn!(url = %self.shown_url, error = %why, "Redis unreachable: new work is spooled to disk, batches and de-duplication are kept in memory until it is back");
+            self.reachability.send_modify(|n| *n += 1);
         }
     }
 }

@@ -2,11 +2,27 @@
 //! every ISO-8601 string carries at most 6 fractional digits (clients such as Python's
 //! `datetime.fromisoformat` before 3.11 reject more).
 
-use chrono::{DateTime, SubsecRound, TimeZone, Utc};
+use chrono::{DateTime, SecondsFormat, SubsecRound, TimeZone, Utc};
 
 /// Now, truncated to microseconds.
 pub fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(6)
+}
+
+/// The one way a timestamp is written as text: UTC with `Z`, at most 6 fractional
+/// digits (`2025-12-27T10:30:00Z`, `…:00.123456Z`). Serialised `DateTime<Utc>` fields
+/// look the same, as long as their value has at most microseconds ([`now`], [`parse`]).
+pub fn iso(t: DateTime<Utc>) -> String {
+    t.trunc_subsecs(6)
+        .to_rfc3339_opts(SecondsFormat::AutoSi, true)
+}
+
+/// An RFC 3339 timestamp from elsewhere (Prometheus writes nanoseconds and offsets),
+/// in UTC and truncated to microseconds.
+pub fn parse(text: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|t| t.with_timezone(&Utc).trunc_subsecs(6))
 }
 
 /// Now as unix seconds with microsecond precision.

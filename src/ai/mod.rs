@@ -185,6 +185,8 @@ pub struct AiClients {
     breakers: Arc<BreakerRegistry>,
     metrics: Arc<Metrics>,
     settings: Settings,
+    /// The last failure of a real call, per service (what an open breaker is about).
+    last_failure: std::sync::Mutex<std::collections::HashMap<String, String>>,
 }
 
 /// The names of the AI services, in registry order.
@@ -224,6 +226,7 @@ impl AiClients {
                 .collect(),
             breakers,
             metrics,
+            last_failure: std::sync::Mutex::default(),
             settings: Settings {
                 confidence_threshold: ai.detection_confidence_threshold,
                 detect_timeout: secs(ai.detect_timeout_seconds),
@@ -277,6 +280,17 @@ impl AiClients {
         let elapsed = started.elapsed().as_secs_f64();
         self.metrics
             .ai_request(service, operation, outcome, elapsed);
+        let failure = match &result {
+            Err(CallError::Timeout(_)) => Some("timed out".to_string()),
+            Err(CallError::Inner(a)) if a.is_failure() => Some(a.describe()),
+            _ => None,
+        };
+        if let Some(why) = failure {
+            self.last_failure
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(service.to_string(), why);
+        }
         if outcome == "ok" {
             if let Some(w) = self.inference.for_service(service) {
                 w.record(elapsed * 1000.0);
@@ -323,7 +337,9 @@ impl AiClients {
                 }
                 Err(CallError::Inner(a)) => last = a.describe(),
             }
-            tracing::warn!(service, operation, attempt = n + 1, error = %last, "AI call failed");
+            // Per attempt: debug. The service's outage is logged once, when the
+            // degradation manager finds it unreachable, and once when it is back.
+            tracing::debug!(service, operation, attempt = n + 1, error = %last, "AI call failed");
         }
         Err(AiError::Unavailable {
             service: service.to_string(),
@@ -466,7 +482,17 @@ impl AiClients {
                 name: name.to_string(),
                 healthy: false,
                 response_time_ms: None,
-                error: Some("circuit breaker open".to_string()),
+                error: Some(
+                    match self
+                        .last_failure
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .get(name)
+                    {
+                        Some(why) => format!("circuit breaker open (last failure: {why})"),
+                        None => "circuit breaker open".to_string(),
+                    },
+                ),
                 circuit_state: BreakerState::Open,
                 checked_at: crate::time::now(),
                 details: None,

@@ -310,14 +310,10 @@ impl CircuitBreaker {
                 inner.opened_at_wall = None;
             }
         }
-        match to {
-            BreakerState::Open => {
-                tracing::warn!(breaker = %self.name, from = from.as_str(), "circuit breaker opened")
-            }
-            _ => {
-                tracing::info!(breaker = %self.name, from = from.as_str(), to = to.as_str(), "circuit breaker state changed")
-            }
-        }
+        // Debug: an open breaker makes the service's probes report it unhealthy, and
+        // the degradation manager logs the outage once (warn) and its end once (info);
+        // the transitions are in the metrics, the API and the WebSocket.
+        tracing::debug!(breaker = %self.name, from = from.as_str(), to = to.as_str(), "circuit breaker state changed");
         self.metrics
             .breaker_transition(&self.name, from.as_str(), to.as_str());
         self.events.publish(Event::CircuitBreakerStateChanged(

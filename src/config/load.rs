@@ -110,6 +110,10 @@ pub(super) fn load(
         insert(&mut input, &path, value);
     }
 
+    // Every phase runs, whatever the earlier ones found, so one run lists every
+    // problem: the values that pass the type check go on to the range and semantic
+    // checks (with the defaults standing in for the ones that did not).
+    let mut typed = Table::new();
     check_tree(
         &defaults,
         &input,
@@ -117,30 +121,57 @@ pub(super) fn load(
         &defaults,
         &origin,
         &mut problems,
+        &mut typed,
     );
-    if !problems.is_empty() {
-        return Err(ConfigError::Invalid(problems));
-    }
-
     let mut merged = defaults.clone();
-    merge(&mut merged, input);
+    merge(&mut merged, typed);
     // Every duration, whatever its section: finite, not negative, at most a year (a
     // larger or infinite value would overflow a `Duration` later, not fail here).
-    let mut problems = Vec::new();
     check_seconds(&merged, &mut Vec::new(), &origin, &mut problems);
-    if !problems.is_empty() {
-        return Err(ConfigError::Invalid(problems));
-    }
     let config: Config = match Value::Table(merged).try_into() {
         Ok(c) => c,
-        Err(e) => return Err(ConfigError::Invalid(vec![e.message().to_string()])),
+        Err(e) => {
+            problems.push(e.message().to_string());
+            return Err(ConfigError::Invalid(problems));
+        }
     };
-    let problems = config.validate();
+    // A key that failed an earlier phase is not reported again by a later one.
+    let reported: std::collections::BTreeSet<String> = problems
+        .iter()
+        .map(|p| problem_key(p).to_string())
+        .collect();
+    problems.extend(
+        config
+            .validate()
+            .into_iter()
+            .filter(|p| !reported.contains(problem_key(p)))
+            .map(|p| with_origin(p, &origin)),
+    );
     if problems.is_empty() {
         Ok(config)
     } else {
         Err(ConfigError::Invalid(problems))
     }
+}
+
+/// `key: problem` with the environment variable that set `key` named, when one did
+/// (`server.bind (from WATCHPOST_SERVER__BIND): …`). List entries (`key[2]`) are
+/// named by their list's variable.
+fn with_origin(problem: String, origin: &BTreeMap<String, String>) -> String {
+    let Some((key, why)) = problem.split_once(": ") else {
+        return problem;
+    };
+    let list = key.split('[').next().unwrap_or(key);
+    match origin.get(key).or_else(|| origin.get(list)) {
+        Some(var) => format!("{key} (from {var}): {why}"),
+        None => problem,
+    }
+}
+
+/// The key a `key[ (from VAR)]: problem` line is about.
+fn problem_key(problem: &str) -> &str {
+    let head = problem.split(": ").next().unwrap_or(problem);
+    head.split(" (from ").next().unwrap_or(head)
 }
 
 /// The longest duration any `*_seconds` key accepts.
@@ -250,7 +281,8 @@ fn merge(base: &mut Table, over: Table) {
 }
 
 /// Walk the supplied tree against the defaults: unknown keys, wrong shapes, and a
-/// per-leaf type check so that every bad value is reported.
+/// per-leaf type check so that every bad value is reported. The values that pass are
+/// copied into `typed`.
 fn check_tree(
     schema: &Table,
     input: &Table,
@@ -258,6 +290,7 @@ fn check_tree(
     defaults: &Table,
     origin: &BTreeMap<String, String>,
     problems: &mut Vec<String>,
+    typed: &mut Table,
 ) {
     for (key, value) in input {
         path.push(key.clone());
@@ -269,20 +302,23 @@ fn check_tree(
         match (schema.get(key), value) {
             (None, _) => problems.push(format!("{dotted}{from}: unknown key")),
             (Some(Value::Table(s)), Value::Table(i)) => {
-                check_tree(s, i, path, defaults, origin, problems)
+                check_tree(s, i, path, defaults, origin, problems, typed)
             }
             (Some(Value::Table(_)), _) => problems.push(format!("{dotted}{from}: must be a table")),
             (Some(_), v) => {
                 let mut probe = defaults.clone();
                 insert(&mut probe, path, v.clone());
-                if let Err(e) = Value::Table(probe).try_into::<Config>() {
-                    // serde's message quotes the value; never echo a secret.
-                    let why = if is_secret(&dotted) {
-                        "has the wrong type (expected a list of strings)".to_string()
-                    } else {
-                        e.message().to_string()
-                    };
-                    problems.push(format!("{dotted}{from}: {why}"));
+                match Value::Table(probe).try_into::<Config>() {
+                    Ok(_) => insert(typed, path, v.clone()),
+                    Err(e) => {
+                        // serde's message quotes the value; never echo a secret.
+                        let why = if is_secret(&dotted) {
+                            "has the wrong type (expected a list of strings)".to_string()
+                        } else {
+                            crate::redact::text(e.message())
+                        };
+                        problems.push(format!("{dotted}{from}: {why}"));
+                    }
                 }
             }
         }
@@ -309,11 +345,51 @@ mod tests {
     }
 
     #[test]
+    fn every_phase_reports_in_one_run_and_names_the_variables() {
+        let f = file("[server]\ncolour = \"red\"\n[health]\nprobe_timeout_seconds = -5\n");
+        let err = Config::load(
+            Some(f.path()),
+            env(&[
+                ("WATCHPOST_SERVER__WORKERS", "two"),
+                ("WATCHPOST_SERVER__BIND", "nonsense"),
+            ]),
+        )
+        .expect_err("four mistakes");
+        let problems = err.problems();
+        assert_eq!(problems.len(), 4, "{problems:#?}");
+        let all = problems.join("\n");
+        for want in [
+            "server.colour: unknown key",
+            "server.workers (from WATCHPOST_SERVER__WORKERS): ",
+            "health.probe_timeout_seconds: must be a number of seconds",
+            "server.bind (from WATCHPOST_SERVER__BIND): must be an IP:port address",
+        ] {
+            assert!(all.contains(want), "{want} missing from:\n{all}");
+        }
+    }
+
+    #[test]
     fn defaults_load_without_file_or_env() {
         let c = Config::load(None, env(&[])).expect("defaults are valid");
         assert_eq!(c, Config::default());
         assert_eq!(c.server.bind, "127.0.0.1:8000");
-        assert_eq!(c.prometheus.exporters.len(), 3);
+        assert!(
+            c.prometheus.exporters.is_empty(),
+            "no made-up exporter names"
+        );
+    }
+
+    #[test]
+    fn exporters_can_be_given_as_one_variable() {
+        let c = Config::load(
+            None,
+            env(&[(
+                "WATCHPOST_PROMETHEUS__EXPORTERS",
+                r#"[{name = "redis-exporter", endpoint = "127.0.0.1:9121"}]"#,
+            )]),
+        )
+        .expect("valid");
+        assert_eq!(c.prometheus.exporters[0].endpoint, "127.0.0.1:9121");
     }
 
     #[test]

@@ -157,18 +157,12 @@ pub struct PrometheusConfig {
 
 impl Default for PrometheusConfig {
     fn default() -> Self {
-        let exporter = |name: &str, endpoint: &str| ExporterConfig {
-            name: name.into(),
-            endpoint: endpoint.into(),
-        };
         Self {
             url: "http://127.0.0.1:9090".into(),
             timeout_seconds: 5.0,
-            exporters: vec![
-                exporter("redis-exporter", "redis-exporter:9121"),
-                exporter("json-exporter", "json-exporter:7979"),
-                exporter("blackbox-exporter", "blackbox-exporter:9115"),
-            ],
+            // None by default: a bare host has no exporters, and made-up names would
+            // show as DNS failures. Compose and scripts/stack.sh list theirs.
+            exporters: Vec::new(),
         }
     }
 }

@@ -32,11 +32,19 @@ use crate::supervisor::{WorkerContext, WorkerError, WorkerSpec};
 /// in the paused-clock tests.
 pub trait RoundSource: Send + Sync {
     fn round(&self) -> BoxFuture<'_, Arc<ProbeRound>>;
+    /// Resolves when a dependency's reachability changed (a reason to check before
+    /// the interval is up); never, by default.
+    fn changed(&self) -> BoxFuture<'_, ()> {
+        Box::pin(std::future::pending())
+    }
 }
 
 impl RoundSource for Arc<Prober> {
     fn round(&self) -> BoxFuture<'_, Arc<ProbeRound>> {
         Box::pin(self.current())
+    }
+    fn changed(&self) -> BoxFuture<'_, ()> {
+        Box::pin(self.dependency_changed())
     }
 }
 
@@ -211,15 +219,20 @@ impl DegradationManager {
         )
     }
 
+    /// Check every `check_interval_seconds`, and at once when PostgreSQL or Redis
+    /// comes or goes (readiness then follows within a round, not an interval).
     pub async fn run(&self, ctx: &WorkerContext) -> Result<(), WorkerError> {
         loop {
             let started = Instant::now();
             self.check_once().await;
-            if !ctx
-                .idle(self.interval.saturating_sub(started.elapsed()))
-                .await
-            {
-                return Ok(());
+            let wait = ctx.idle(self.interval.saturating_sub(started.elapsed()));
+            tokio::select! {
+                go_on = wait => {
+                    if !go_on {
+                        return Ok(());
+                    }
+                }
+                () = self.source.changed() => {}
             }
         }
     }
@@ -257,7 +270,7 @@ impl DegradationManager {
                 match svc.status {
                     ServiceStatus::Unhealthy => tracing::warn!(
                         service = svc.name,
-                        error = ?svc.error,
+                        error = svc.error.as_deref().unwrap_or("unhealthy"),
                         "AI service unreachable: {}",
                         impact(svc.name)
                     ),

@@ -112,6 +112,30 @@ struct Problem {
     message: String,
 }
 
+/// `health: healthy → unhealthy (postgres unhealthy (…)); mode stays normal`: what
+/// changed, in words a user reads.
+fn health_change_line(
+    before: HealthState,
+    now: &FullHealth,
+    mode_before: &str,
+    mode: &str,
+) -> String {
+    let why = now
+        .message
+        .split_once(": ")
+        .map_or(now.message.as_str(), |(_, rest)| rest);
+    let mode = if mode_before == mode {
+        format!("mode stays {mode}")
+    } else {
+        format!("mode {mode_before} → {mode}")
+    };
+    format!(
+        "health: {} → {} ({why}); {mode}",
+        before.as_str(),
+        now.status.as_str()
+    )
+}
+
 #[derive(Default)]
 struct Observed {
     status: Option<HealthState>,
@@ -314,8 +338,8 @@ impl Health {
         let mode = self.degradation.mode().as_str();
         let mut obs = self.observed.lock().unwrap_or_else(|p| p.into_inner());
         if obs.status != Some(h.status) || obs.mode != Some(mode) {
-            if obs.status.is_some() {
-                tracing::info!(status = h.status.as_str(), mode, message = %h.message, "health changed");
+            if let (Some(before), Some(mode_before)) = (obs.status, obs.mode) {
+                tracing::info!("{}", health_change_line(before, h, mode_before, mode));
             }
             self.events
                 .publish(Event::SystemHealthChanged(SystemHealthChanged {

@@ -122,6 +122,19 @@ impl Prober {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Resolves when PostgreSQL or Redis has become reachable or unreachable since the
+    /// call (what a reader of the rounds wants to re-check at once).
+    pub async fn dependency_changed(&self) {
+        let (mut pg, mut redis) = (
+            self.store.reachability_changes(),
+            self.redis.reachability_changes(),
+        );
+        tokio::select! {
+            _ = pg.changed() => {}
+            _ = redis.changed() => {}
+        }
+    }
+
     /// The latest finished round, however old (no I/O).
     pub fn latest(&self) -> Option<Arc<ProbeRound>> {
         self.lock().latest.clone()

@@ -100,7 +100,8 @@ impl CleanupService {
     pub async fn run_once(&self, ctx: &WorkerContext) -> Result<CleanupReport, StoreError> {
         let job_id = uuid::Uuid::new_v4().to_string();
         let started = std::time::Instant::now();
-        let cutoff = Utc::now() - ChronoDuration::days(i64::from(self.config.retention_days));
+        let cutoff =
+            crate::time::now() - ChronoDuration::days(i64::from(self.config.retention_days));
         self.events.publish(Event::JobStarted(JobStarted {
             job_id: job_id.clone(),
             job_type: JOB.into(),
@@ -109,7 +110,7 @@ impl CleanupService {
         let result = self.sweep(ctx, &job_id, cutoff).await;
         match &result {
             Ok(report) => {
-                if let Err(e) = self.store.record_job_run(JOB, Utc::now()).await {
+                if let Err(e) = self.store.record_job_run(JOB, crate::time::now()).await {
                     tracing::warn!(error = %e, "cleanup ran but its run time could not be recorded");
                 }
                 tracing::info!(

@@ -241,7 +241,9 @@ where
                     }
                     Err(Failure::Dependency(why)) => why,
                 };
-                tracing::warn!(stage = stage.label(), item = %delivery.id, error = %why, delay_seconds = backoff.peek().as_secs_f64(), "item delayed; will retry");
+                // Per retry: debug. An outage is logged once by whoever owns the
+                // dependency (the Redis link, the store, the degradation manager).
+                tracing::debug!(stage = stage.label(), item = %delivery.id, error = %why, delay_seconds = backoff.peek().as_secs_f64(), "item delayed; will retry");
                 metrics.pipeline_item(stage, ItemOutcome::Retried);
                 if !backoff.wait(ctx).await {
                     break 'items;
@@ -258,7 +260,7 @@ where
             match finished {
                 Ok(()) => break,
                 Err(e) => {
-                    tracing::warn!(stage = stage.label(), error = %e, "cannot finish item; retrying");
+                    tracing::debug!(stage = stage.label(), error = %e, "cannot finish item; retrying");
                     if !backoff.wait(ctx).await {
                         break 'items;
                     }

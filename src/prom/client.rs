@@ -190,8 +190,7 @@ impl PromClient {
                 last_scrape: t
                     .last_scrape
                     .as_deref()
-                    .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-                    .map(|d| d.with_timezone(&Utc))
+                    .and_then(crate::time::parse)
                     .filter(|d| d.timestamp() > 0),
                 last_error: Some(crate::redact::text(&t.last_error)).filter(|e| !e.is_empty()),
                 scrape_duration_seconds: t.last_scrape_duration,

@@ -23,7 +23,16 @@ const HTTP_BUCKETS: &[f64] = &[
 ];
 
 /// Worker states, as reported by the supervisor (one 0/1 series each).
-pub const WORKER_STATES: [&str; 5] = ["running", "stopped", "crashed", "restarting", "failed"];
+/// The supervisor's states, and `impaired`: running but reporting that it cannot do its
+/// work (then `running` is 0, so a rule on `state="running"` sees it).
+pub const WORKER_STATES: [&str; 6] = [
+    "running",
+    "stopped",
+    "crashed",
+    "restarting",
+    "failed",
+    "impaired",
+];
 
 type RefreshHook = Box<dyn Fn() + Send + Sync>;
 
@@ -140,7 +149,7 @@ impl Metrics {
             worker_state: register(
                 r,
                 IntGaugeVec::new(
-                    opts("worker_state", "Supervised worker state: 1 for the current state, 0 for the others."),
+                    opts("worker_state", "Supervised worker state: 1 for the current state, 0 for the others (impaired: running but unable to do its work)."),
                     &["worker", "state"],
                 )
                 .expect("valid metric"),
@@ -507,6 +516,11 @@ impl Metrics {
                 .with_label_values(&[worker, s])
                 .set(i64::from(s == state));
         }
+    }
+
+    /// A running worker reports it cannot do its work (`true`), or can again.
+    pub fn worker_impaired(&self, worker: &str, impaired: bool) {
+        self.worker_state_changed(worker, if impaired { "impaired" } else { "running" });
     }
 
     pub fn worker_restart_count_changed(&self, worker: &str, count: u32) {

@@ -4,7 +4,10 @@
 //! detections are unique per `(file_path, file_hash, seq)`, events per `batch_id`.
 //!
 //! Never blocks start-up: nothing connects until the first query, and a down database
-//! is reported as [`StoreError::Unavailable`] (the caller keeps its work queued).
+//! is reported as [`StoreError::Unavailable`] (the caller keeps its work queued). A
+//! database that does not exist yet is created when the role may (`create.rs`).
+
+mod create;
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::{ManagerConfig, Pool, PoolConfig, RecyclingMethod, Runtime, Timeouts};
@@ -116,10 +119,14 @@ const OPERATION_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct Store {
     pool: Pool,
+    /// The configured URL (with its password: never shown; `shown_url` is).
+    url: String,
     migrated: Mutex<bool>,
     shown_url: String,
     /// Has the current outage been logged (so it is logged once)?
     outage_logged: std::sync::atomic::AtomicBool,
+    /// Bumped whenever the database becomes reachable or unreachable.
+    reachability: tokio::sync::watch::Sender<u64>,
 }
 
 impl Store {
@@ -146,10 +153,18 @@ impl Store {
             .map_err(|e| StoreError::Query(format!("invalid postgres configuration: {e}")))?;
         Ok(Self {
             pool,
+            url: url.to_string(),
             migrated: Mutex::new(false),
             shown_url: crate::redact::url(url),
             outage_logged: std::sync::atomic::AtomicBool::new(false),
+            reachability: tokio::sync::watch::channel(0).0,
         })
+    }
+
+    /// Changes whenever the database becomes reachable or unreachable (so health can
+    /// be re-assessed at once rather than at the next check interval).
+    pub fn reachability_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.reachability.subscribe()
     }
 
     /// Run one operation bounded by [`OPERATION_TIMEOUT`], and log the database's
@@ -170,20 +185,30 @@ impl Store {
             Err(StoreError::Unavailable(why)) => {
                 if !self.outage_logged.swap(true, Ordering::Relaxed) {
                     tracing::warn!(url = %self.shown_url, error = %why, "PostgreSQL unreachable: images and batches stay queued until it is back");
+                    self.reachability.send_modify(|n| *n += 1);
                 }
             }
             _ => {
                 if self.outage_logged.swap(false, Ordering::Relaxed) {
                     tracing::info!(url = %self.shown_url, "PostgreSQL is reachable again: queued work resumes");
+                    self.reachability.send_modify(|n| *n += 1);
                 }
             }
         }
         result
     }
 
-    /// A pooled connection, with the schema migrated on first use.
+    /// A pooled connection, with the database created if it is missing and the schema
+    /// migrated on first use.
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
-        let mut client = self.pool.get().await?;
+        let mut client = match self.pool.get().await {
+            Ok(c) => c,
+            Err(e) if create::is_missing_database(&e) => {
+                create::create_database(&self.url).await?;
+                self.pool.get().await?
+            }
+            Err(e) => return Err(e.into()),
+        };
         let mut migrated = self.migrated.lock().await;
         if !*migrated {
             migrate(&mut client).await?;
@@ -443,9 +468,12 @@ impl Store {
 
 async fn migrate(client: &mut deadpool_postgres::Object) -> Result<(), StoreError> {
     let tx = client.transaction().await?;
-    // One instance migrates at a time; the lock ends with the transaction.
-    tx.execute("SELECT pg_advisory_xact_lock(7457001)", &[])
-        .await?;
+    // One instance migrates at a time; the lock ends with the transaction. Notices
+    // ("relation … already exists, skipping") are not worth a log line at every start.
+    tx.batch_execute(
+        "SET LOCAL client_min_messages = warning; SELECT pg_advisory_xact_lock(7457001)",
+    )
+    .await?;
     tx.batch_execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations (
             version INT PRIMARY KEY,

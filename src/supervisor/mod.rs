@@ -75,6 +75,9 @@ pub struct WorkerInfo {
     pub last_started_at: Option<DateTime<Utc>>,
     pub last_crashed_at: Option<DateTime<Utc>>,
     pub error: Option<String>,
+    /// Set while a running worker reports that it cannot do its work (the file
+    /// watcher whose camera root is not a directory); `null` otherwise.
+    pub problem: Option<String>,
     #[serde(skip)]
     pub critical: bool,
 }
@@ -156,6 +159,8 @@ struct Slot {
     started: Option<Instant>,
     last_crashed_at: Option<DateTime<Utc>>,
     error: Option<String>,
+    /// What the running worker reports it cannot do (cleared with every new run).
+    problem: Option<String>,
     /// Bumped on every launch and every operator stop; a monitor or pending restart
     /// acting for an older generation is stale and does nothing.
     generation: u64,
@@ -240,6 +245,7 @@ impl Supervisor {
             started: None,
             last_crashed_at: None,
             error: None,
+            problem: None,
             generation: 0,
             run: None,
             pending_restart: None,
@@ -275,6 +281,7 @@ impl Supervisor {
                 last_started_at: s.last_started_at,
                 last_crashed_at: s.last_crashed_at,
                 error: s.error.clone(),
+                problem: s.problem.clone(),
                 critical: s.spec.critical,
             })
             .collect();
@@ -297,6 +304,7 @@ impl Supervisor {
             v = mix(v, u64::from(s.restart_count));
             v = mix(v, s.generation);
             v = mix(v, s.error.as_ref().map_or(0, |e| e.len() as u64 + 1));
+            v = mix(v, s.problem.as_ref().map_or(0, |p| p.len() as u64 + 1));
         }
         v
     }
@@ -463,6 +471,7 @@ impl Shared {
     fn set_status(&self, slot: &mut Slot, status: WorkerStatus) {
         let previous = slot.status;
         slot.status = status;
+        slot.problem = None;
         if status != WorkerStatus::Running {
             slot.started = None;
         }
@@ -478,6 +487,31 @@ impl Shared {
                     error: slot.error.clone(),
                 }));
         }
+    }
+
+    /// A running worker's report that it cannot (or can again) do its work. Stale
+    /// reports (from an older run) do nothing; the state stays `running`, the metric
+    /// shows `impaired`, and the change is logged once.
+    fn set_problem(&self, idx: usize, generation: u64, problem: Option<String>) {
+        let mut st = self.lock();
+        let Some(slot) = st.workers.get_mut(idx) else {
+            return;
+        };
+        if slot.generation != generation
+            || slot.status != WorkerStatus::Running
+            || slot.problem == problem
+        {
+            return;
+        }
+        match &problem {
+            Some(p) => {
+                tracing::error!(worker = %slot.spec.name, problem = %p, "worker is running but cannot do its work")
+            }
+            None => tracing::info!(worker = %slot.spec.name, "worker can do its work again"),
+        }
+        self.metrics
+            .worker_impaired(&slot.spec.name, problem.is_some());
+        slot.problem = problem;
     }
 
     fn record(&self, st: &mut State, idx: usize, status: RestartStatus, error: Option<String>) {
@@ -499,12 +533,21 @@ impl Shared {
         let generation = slot.generation;
         let cancel = self.root.child_token();
         let heartbeat = Heartbeat::new();
+        let reporter: worker::ProblemReporter = {
+            let shared = Arc::downgrade(self);
+            Arc::new(move |problem| {
+                if let Some(shared) = shared.upgrade() {
+                    shared.set_problem(idx, generation, problem);
+                }
+            })
+        };
         let ctx = WorkerContext::new(
             Arc::from(slot.spec.name.as_str()),
             cancel.clone(),
             heartbeat.clone(),
             self.settings.heartbeat_timeout,
-        );
+        )
+        .with_reporter(reporter);
         let task = self.runtime.spawn((slot.spec.factory)(ctx));
         let started = Instant::now();
         let monitor = self.runtime.spawn(Arc::clone(self).monitor(

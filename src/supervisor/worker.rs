@@ -73,7 +73,11 @@ pub struct WorkerContext {
     heartbeat: Heartbeat,
     /// How often `idle` beats while waiting (a third of the heartbeat timeout).
     beat_every: Duration,
+    reporter: Option<ProblemReporter>,
 }
+
+/// How a run tells its supervisor what it cannot do (`None`: it can again).
+pub(crate) type ProblemReporter = Arc<dyn Fn(Option<String>) + Send + Sync>;
 
 impl WorkerContext {
     pub(crate) fn new(
@@ -87,6 +91,22 @@ impl WorkerContext {
             cancel,
             heartbeat,
             beat_every: (heartbeat_timeout / 3).max(Duration::from_millis(10)),
+            reporter: None,
+        }
+    }
+
+    pub(crate) fn with_reporter(mut self, reporter: ProblemReporter) -> Self {
+        self.reporter = Some(reporter);
+        self
+    }
+
+    /// Tell the supervisor this run cannot do its work (`Some(why)`), or can again
+    /// (`None`). The worker keeps running (it is not a crash: restarting would not
+    /// help); the supervisor's status shows `problem`, and `watchpost_worker_state`
+    /// shows `impaired` instead of `running`. Repeating the same report does nothing.
+    pub fn report_problem(&self, problem: Option<String>) {
+        if let Some(report) = &self.reporter {
+            report(problem);
         }
     }
 

@@ -31,7 +31,7 @@ fn run_ok(program: &Path, args: &[&str]) -> String {
     text
 }
 
-fn scrape_config(jobs: &[(&str, String)], interval: &str) -> String {
+pub fn scrape_config(jobs: &[(&str, String)], interval: &str) -> String {
     let mut cfg = format!(
         "global:\n  scrape_interval: {interval}\n  scrape_timeout: {interval}\n  evaluation_interval: {interval}\nscrape_configs:\n"
     );

@@ -500,11 +500,8 @@ async fn status_of(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn percent_encoded_routes_are_judged_like_their_canonical_spelling() {
     const KEY: &str = "k-spelling-test";
-    // No exporters: each `/api/system/monitoring/health` would otherwise wait on the
-    // default exporters' Docker host names, which do not resolve here.
-    let no_exporters = ("WATCHPOST_PROMETHEUS__EXPORTERS", "[]");
-    let open = Watchpost::start(&[no_exporters]);
-    let keyed = Watchpost::start(&[("WATCHPOST_API_KEYS", KEY), no_exporters]);
+    let open = Watchpost::start(&[]);
+    let keyed = Watchpost::start(&[("WATCHPOST_API_KEYS", KEY)]);
     let foreign = ("Origin", "http://evil.example");
     let with_key = ("X-API-Key", KEY);
     // (instance, headers): no keys; keys but none sent; the key sent. Each with and

@@ -313,9 +313,16 @@ impl Postgres {
 
     /// Run SQL through psql and return the unaligned, tuples-only output.
     pub fn psql(&self, sql: &str) -> String {
+        self.psql_in("postgres", sql)
+    }
+
+    /// [`Postgres::psql`] in database `db`.
+    pub fn psql_in(&self, db: &str, sql: &str) -> String {
         let psql = require("psql", "postgresql-client");
         let out = Command::new(psql)
             .args([
+                "-d",
+                db,
                 "-h",
                 "127.0.0.1",
                 "-p",

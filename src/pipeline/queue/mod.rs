@@ -152,7 +152,9 @@ impl DeadLetter {
             reason: bounded(get("reason").unwrap_or("unknown")),
             detail: bounded(get("detail").unwrap_or_default()),
             deliveries: get("deliveries").and_then(|d| d.parse().ok()).unwrap_or(0),
-            dead_lettered_at: get("at").map(bounded),
+            // Written by `time::iso`; older entries (`+00:00`) are rewritten the same way.
+            dead_lettered_at: get("at")
+                .map(|at| crate::time::parse(at).map_or_else(|| bounded(at), crate::time::iso)),
             item: serde_json::from_str(payload)
                 .unwrap_or_else(|_| serde_json::Value::String(bounded(payload))),
         }
@@ -706,7 +708,7 @@ impl Consumer {
             .arg("deliveries")
             .arg(delivery.deliveries)
             .arg("at")
-            .arg(crate::time::now().to_rfc3339())
+            .arg(crate::time::iso(crate::time::now()))
             .ignore()
             .cmd("XACK")
             .arg(&stream)
@@ -873,10 +875,8 @@ mod tests {
         );
         assert_eq!(d.item["file_path"], "/cams/a.jpg");
         assert_eq!((d.reason.as_str(), d.deliveries), ("symlink", 2));
-        assert_eq!(
-            d.dead_lettered_at.as_deref(),
-            Some("2026-11-29T07:00:00+00:00")
-        );
+        // Written `+00:00` by older versions; shown in the one form.
+        assert_eq!(d.dead_lettered_at.as_deref(), Some("2026-11-29T07:00:00Z"));
 
         // A payload that is not JSON is shown as text; a long detail is cut on a
         // character boundary; missing fields have plain defaults.

@@ -345,6 +345,9 @@ impl FileWatcher {
         loop {
             ctx.beat();
             self.check_root(&mut lane, &sink, &ledger).await;
+            // A root that cannot be watched is the supervisor's business too: it shows
+            // in its status and as `impaired` in `watchpost_worker_state`.
+            ctx.report_problem(self.status.problem());
             let observer = self.status.observer_type();
             self.status
                 .pending
