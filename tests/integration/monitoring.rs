@@ -726,3 +726,51 @@ fn stack_script_brings_everything_up() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The series a freshly started watchpost publishes (names and labels; every series
+/// whose labels are known at start is there from the first scrape), compared with
+/// `tests/fixtures/metrics_series.txt`: moving metric families between modules must
+/// not change what Prometheus, the rules and the dashboards see. A deliberate change
+/// of the set updates the file: `WATCHPOST_UPDATE_METRICS_FIXTURE=1`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_published_series_are_the_recorded_set() {
+    let wp = Watchpost::start(&[]);
+    // Every probe outcome known: the dependency gauges are set, not just registered.
+    eventually("the first probe round", || async {
+        let h = json(format!("{}/api/system/health/full", wp.url())).await;
+        h["postgres"]["status"].is_string().then_some(())
+    })
+    .await;
+    let text = crate::support::get_text(format!("{}/metrics", wp.url())).await;
+    let mut series: Vec<String> = text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .filter_map(|l| l.rsplit_once(' ').map(|(id, _)| id.to_string()))
+        // The 503s of this test's own full-health reads (dependencies are down here).
+        .filter(|id| {
+            !(id.starts_with("watchpost_http_request")
+                && id.contains("route=\"/api/system/health/full\"")
+                && id.contains("status=\"503\""))
+        })
+        .collect();
+    series.sort();
+    series.dedup();
+    let fixture = repo().join("tests/fixtures/metrics_series.txt");
+    let now = series.join("\n") + "\n";
+    if std::env::var_os("WATCHPOST_UPDATE_METRICS_FIXTURE").is_some() {
+        std::fs::write(&fixture, &now).expect("write fixture");
+    }
+    let recorded = std::fs::read_to_string(&fixture).expect("fixture");
+    let (want, got): (BTreeSet<&str>, BTreeSet<&str>) =
+        (recorded.lines().collect(), now.lines().collect());
+    let missing: Vec<_> = want.difference(&got).collect();
+    let extra: Vec<_> = got.difference(&want).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "series changed: {} missing (e.g. {:?}), {} new (e.g. {:?})",
+        missing.len(),
+        missing.iter().take(5).collect::<Vec<_>>(),
+        extra.len(),
+        extra.iter().take(5).collect::<Vec<_>>()
+    );
+}
