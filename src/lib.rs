@@ -8,6 +8,7 @@ pub mod config;
 pub mod events;
 pub mod health;
 pub mod json;
+pub mod names;
 pub mod perf;
 pub mod pipeline;
 pub mod prom;

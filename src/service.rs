@@ -14,9 +14,11 @@ use crate::events::EventBus;
 use crate::health::degradation::DegradationManager;
 use crate::health::prober::Prober;
 use crate::health::Health;
+use crate::names::workers;
 use crate::perf::sampler::PerfSampler;
+use crate::perf::window::InferenceWindows;
 use crate::pipeline::queue::FallbackStats;
-use crate::pipeline::{Pipeline, PipelineError};
+use crate::pipeline::{Deps as PipelineDeps, Pipeline, PipelineError};
 use crate::prom::client::PromClient;
 use crate::prom::Metrics;
 use crate::redis::RedisLink;
@@ -65,7 +67,14 @@ impl Service {
             metrics.clone(),
             events.clone(),
         ));
-        let ai = Arc::new(AiClients::new(&config, breakers.clone(), metrics.clone()));
+        // The performance view's windows: owned by perf, handed down to what measures.
+        let inference = Arc::new(InferenceWindows::default());
+        let ai = Arc::new(AiClients::new(
+            &config,
+            breakers.clone(),
+            metrics.clone(),
+            inference.clone(),
+        ));
         let redis = Arc::new(RedisLink::new(&config.redis.url));
         let store = Arc::new(Store::new(&config.postgres.url).map_err(PipelineError::from)?);
         let fallback = Arc::new(FallbackStats::default());
@@ -86,12 +95,15 @@ impl Service {
         let pipeline = Arc::new(
             Pipeline::build(
                 &config,
-                store.clone(),
-                redis.clone(),
-                ai.clone(),
-                fallback.clone(),
-                events.clone(),
-                metrics.clone(),
+                PipelineDeps {
+                    store: store.clone(),
+                    redis: redis.clone(),
+                    ai: ai.clone(),
+                    fallback: fallback.clone(),
+                    events: events.clone(),
+                    metrics: metrics.clone(),
+                    times: inference.clone(),
+                },
             )
             .await?,
         );
@@ -130,14 +142,15 @@ impl Service {
             redis.clone(),
             health.prober().clone(),
             ai.clone(),
+            inference,
             pipeline.clone(),
         );
         let critical = |name: &str| config.is_critical_worker(name);
         pipeline.register(&supervisor, &config)?;
-        supervisor.register(degradation.worker(critical("degradation_manager")))?;
-        supervisor.register(event_broadcaster.worker(critical("event_broadcaster")))?;
-        supervisor.register(system_broadcaster.worker(critical("system_broadcaster")))?;
-        supervisor.register(perf.worker(critical("performance_sampler")))?;
+        supervisor.register(degradation.worker(critical(workers::DEGRADATION_MANAGER)))?;
+        supervisor.register(event_broadcaster.worker(critical(workers::EVENT_BROADCASTER)))?;
+        supervisor.register(system_broadcaster.worker(critical(workers::SYSTEM_BROADCASTER)))?;
+        supervisor.register(perf.worker(critical(workers::PERFORMANCE_SAMPLER)))?;
         extra(&supervisor)?;
         let state = Arc::new(AppState {
             config: config.clone(),

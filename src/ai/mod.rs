@@ -23,7 +23,6 @@ use std::time::{Duration, Instant};
 
 use crate::breaker::{BreakerRegistry, BreakerState, CallError};
 use crate::config::{secs, Config};
-use crate::perf::window::InferenceWindows;
 use crate::prom::Metrics;
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq)]
@@ -180,7 +179,7 @@ struct Settings {
 
 pub struct AiClients {
     http: reqwest::Client,
-    inference: Arc<InferenceWindows>,
+    times: Arc<dyn CallTimes>,
     services: Vec<AiService>,
     breakers: Arc<BreakerRegistry>,
     metrics: Arc<Metrics>,
@@ -189,11 +188,23 @@ pub struct AiClients {
     last_failure: std::sync::Mutex<std::collections::HashMap<String, String>>,
 }
 
+/// Where the duration of every successful work call goes.
+pub trait CallTimes: Send + Sync {
+    fn call_done(&self, service: &str, millis: f64);
+}
+
 /// The names of the AI services, in registry order.
 pub const SERVICE_NAMES: [&str; 5] = ["yolo26", "nemotron", "florence", "clip", "enrichment"];
 
 impl AiClients {
-    pub fn new(config: &Config, breakers: Arc<BreakerRegistry>, metrics: Arc<Metrics>) -> Self {
+    /// `times` receives the duration of every successful work call (the performance
+    /// view's windows: `perf` owns them and hands them in).
+    pub fn new(
+        config: &Config,
+        breakers: Arc<BreakerRegistry>,
+        metrics: Arc<Metrics>,
+        times: Arc<dyn CallTimes>,
+    ) -> Self {
         let ai = &config.ai;
         for (name, _) in ai.services() {
             let ops: &[&str] = match name {
@@ -213,7 +224,7 @@ impl AiClients {
             .unwrap_or_default();
         Self {
             http,
-            inference: Arc::new(InferenceWindows::default()),
+            times,
             services: ai
                 .services()
                 .into_iter()
@@ -240,12 +251,6 @@ impl AiClients {
 
     pub fn services(&self) -> &[AiService] {
         &self.services
-    }
-
-    /// Latency windows of the successful work calls (and of the pipeline, which the
-    /// workers feed), for the performance sampler.
-    pub fn inference(&self) -> &Arc<InferenceWindows> {
-        &self.inference
     }
 
     fn service(&self, name: &str) -> Result<&AiService, AiError> {
@@ -292,9 +297,7 @@ impl AiClients {
                 .insert(service.to_string(), why);
         }
         if outcome == "ok" {
-            if let Some(w) = self.inference.for_service(service) {
-                w.record(elapsed * 1000.0);
-            }
+            self.times.call_done(service, elapsed * 1000.0);
         }
         result
     }

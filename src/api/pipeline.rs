@@ -51,8 +51,10 @@ pub struct RequeueResponse {
     responses((status = 200, body = PipelineResponse)))]
 pub async fn status(state: Data<AppState>, memos: Data<Memos>) -> HttpResponse {
     memos.pipeline.respond(0, || {
-        let watcher_running =
-            state.supervisor.worker_status("file_watcher") == Some(WorkerStatus::Running);
+        let watcher_running = state
+            .supervisor
+            .worker_status(crate::names::workers::FILE_WATCHER)
+            == Some(WorkerStatus::Running);
         PipelineResponse {
             file_watcher: state.pipeline.file_watcher_view(watcher_running),
             batch_aggregator: state.pipeline.batch_view(),

@@ -55,7 +55,7 @@ pub struct ServerConfig {
     pub workers: usize,
     /// Browser origins (`scheme://host[:port]`) other than watchpost's own that may
     /// POST and open the WebSocket; listing any also enables CORS answers for them.
-    /// See `crate::api::site` for the reasoning.
+    /// docs/behaviour.md §9 has the reasoning.
     pub allowed_origins: Vec<String>,
     /// Host names under which watchpost answers, besides IP literals, `localhost` and
     /// the machine's own host names (DNS rebinding defence, whatever the bind
@@ -304,7 +304,7 @@ impl Default for SupervisorConfig {
             heartbeat_timeout_seconds: 60.0,
             history_size: 1000,
             shutdown_grace_seconds: 5.0,
-            critical_workers: vec!["file_watcher".into()],
+            critical_workers: vec![crate::names::workers::FILE_WATCHER.into()],
         }
     }
 }

@@ -70,7 +70,7 @@ impl Channel {
     }
 }
 
-impl crate::prom::Label for Channel {
+impl crate::names::Label for Channel {
     fn label(self) -> &'static str {
         self.as_str()
     }

@@ -212,7 +212,7 @@ impl DegradationManager {
     /// The supervised worker: check now, then every `check_interval_seconds`.
     pub fn worker(self: &Arc<Self>, critical: bool) -> WorkerSpec {
         WorkerSpec::shared(
-            "degradation_manager",
+            crate::names::workers::DEGRADATION_MANAGER,
             critical,
             Arc::clone(self),
             |me, ctx| async move { me.run(&ctx).await },

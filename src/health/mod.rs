@@ -21,6 +21,7 @@ use std::sync::{Arc, Mutex};
 use crate::breaker::{BreakerRegistry, BreakerState};
 use crate::events::{AlertCreated, AlertResolved, Event, EventBus, SystemHealthChanged};
 use crate::json::OrderedMap;
+use crate::names::workers;
 use crate::pipeline::watcher::WatcherStatus;
 use crate::supervisor::{Supervisor, WorkerStatus};
 use degradation::DegradationManager;
@@ -220,7 +221,7 @@ impl Health {
             .into_iter()
             .map(|w| WorkerHealth {
                 running: w.status == WorkerStatus::Running
-                    && (w.name != "file_watcher" || self.watcher.is_active()),
+                    && (w.name != workers::FILE_WATCHER || self.watcher.is_active()),
                 name: w.name,
                 critical: w.critical,
             })

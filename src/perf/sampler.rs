@@ -55,6 +55,7 @@ impl PerfSampler {
         redis: Arc<RedisLink>,
         prober: Arc<Prober>,
         ai: Arc<AiClients>,
+        inference: Arc<InferenceWindows>,
         pipeline: Arc<Pipeline>,
     ) -> Arc<Self> {
         Arc::new(Self {
@@ -63,7 +64,7 @@ impl PerfSampler {
             store,
             redis,
             prober,
-            inference: ai.inference().clone(),
+            inference,
             ai,
             pipeline,
             thresholds: config.performance.thresholds.clone(),
@@ -81,7 +82,7 @@ impl PerfSampler {
 
     pub fn worker(self: &Arc<Self>, critical: bool) -> WorkerSpec {
         WorkerSpec::shared(
-            "performance_sampler",
+            crate::names::workers::PERFORMANCE_SAMPLER,
             critical,
             Arc::clone(self),
             |me, ctx| async move { me.run(&ctx).await },

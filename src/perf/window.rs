@@ -103,6 +103,24 @@ impl InferenceWindows {
     }
 }
 
+impl crate::ai::CallTimes for InferenceWindows {
+    fn call_done(&self, service: &str, millis: f64) {
+        if let Some(w) = self.for_service(service) {
+            w.record(millis);
+        }
+    }
+}
+
+impl crate::pipeline::measure::PipelineTimes for InferenceWindows {
+    fn image_detected(&self, millis: f64) {
+        self.pipeline.record(millis);
+    }
+
+    fn event_created(&self) {
+        self.events.record(1.0);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -21,6 +21,7 @@ use crate::time::unix_to_datetime;
 pub struct AnalysisWorker {
     pub queue: Arc<Queue>,
     pub ai: Arc<AiClients>,
+    pub times: Arc<dyn super::measure::PipelineTimes>,
     pub store: Arc<Store>,
     pub events: EventBus,
     pub metrics: Arc<Metrics>,
@@ -60,7 +61,7 @@ pub fn build_prompt(batch: &ClosedBatch, detections: &[StoredDetection]) -> Stri
 impl AnalysisWorker {
     pub fn worker(self: &Arc<Self>, critical: bool) -> WorkerSpec {
         WorkerSpec::shared(
-            "analysis_worker",
+            crate::names::workers::ANALYSIS_WORKER,
             critical,
             Arc::clone(self),
             |me, ctx| async move { me.run(&ctx).await },
@@ -71,7 +72,7 @@ impl AnalysisWorker {
         let mut consumer = self.queue.consumer(&self.consumer_name);
         let settings = StageSettings {
             stage: Stage::Analysis,
-            budget: self.ai.analysis_budget() + super::STAGE_SLACK,
+            budget: self.ai.analysis_budget() + super::consume::STAGE_SLACK,
             claim_refresh: consumer.claim_refresh(),
             max_deliveries: self.max_deliveries,
         };
@@ -123,7 +124,7 @@ impl AnalysisWorker {
         {
             Some(event_id) => {
                 tracing::info!(event_id, batch_id = %batch.batch_id, risk_score = risk.risk_score, "security event created");
-                self.ai.inference().events.record(1.0);
+                self.times.event_created();
                 self.events.publish(Event::EventCreated(EventCreated {
                     event_id,
                     batch_id: batch.batch_id.clone(),

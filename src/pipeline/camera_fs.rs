@@ -23,7 +23,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path};
 use std::time::{Duration, SystemTime};
 
-use crate::prom::Label;
+use crate::names::Label;
 
 /// Bound on reading one image from the camera folder (a hung share must not hold the
 /// worker: the read is abandoned and the item retried).

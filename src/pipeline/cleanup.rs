@@ -53,7 +53,7 @@ pub fn last_scheduled(now: DateTime<Local>, hour: u32, minute: u32) -> DateTime<
 impl CleanupService {
     pub fn worker(self: &Arc<Self>, critical: bool) -> WorkerSpec {
         WorkerSpec::shared(
-            "cleanup_service",
+            crate::names::workers::CLEANUP_SERVICE,
             critical,
             Arc::clone(self),
             |me, ctx| async move { me.run(&ctx).await },

@@ -24,9 +24,42 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::queue::{Consumer, DeadReason, Delivery, QueueError};
-use super::Backoff;
-use crate::prom::{Label, Metrics};
+use crate::names::Label;
+use crate::prom::Metrics;
 use crate::supervisor::{WorkerContext, WorkerError};
+
+/// Time a stage item may spend outside its AI calls (database writes, batch
+/// updates, each bounded by its own timeout), added to the AI budget.
+pub(crate) const STAGE_SLACK: Duration = Duration::from_secs(60);
+
+/// Retry delay for workers waiting on an unavailable dependency: 0.2 s doubling to 10 s.
+pub(crate) struct Backoff {
+    next: Duration,
+}
+
+impl Backoff {
+    const FIRST: Duration = Duration::from_millis(200);
+    const MAX: Duration = Duration::from_secs(10);
+
+    pub(crate) fn new() -> Self {
+        Self { next: Self::FIRST }
+    }
+
+    pub(crate) fn reset(&mut self) {
+        self.next = Self::FIRST;
+    }
+
+    pub(crate) fn peek(&self) -> Duration {
+        self.next
+    }
+
+    /// Wait the current delay (false when the worker is asked to stop), then double it.
+    pub(crate) async fn wait(&mut self, ctx: &WorkerContext) -> bool {
+        let d = self.next;
+        self.next = (self.next * 2).min(Self::MAX);
+        ctx.idle(d).await
+    }
+}
 
 /// Where a stage's items come from.
 pub trait Source: Send {

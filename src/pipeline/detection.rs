@@ -26,6 +26,7 @@ use crate::supervisor::{WorkerContext, WorkerError, WorkerSpec};
 pub struct DetectionWorker {
     pub queue: Arc<Queue>,
     pub ai: Arc<AiClients>,
+    pub times: Arc<dyn super::measure::PipelineTimes>,
     pub store: Arc<Store>,
     pub batches: Arc<BatchAggregator>,
     pub events: EventBus,
@@ -39,7 +40,7 @@ pub struct DetectionWorker {
 impl DetectionWorker {
     pub fn worker(self: &Arc<Self>, critical: bool) -> WorkerSpec {
         WorkerSpec::shared(
-            "detection_worker",
+            crate::names::workers::DETECTION_WORKER,
             critical,
             Arc::clone(self),
             |me, ctx| async move { me.run(&ctx).await },
@@ -50,7 +51,7 @@ impl DetectionWorker {
         let mut consumer = self.queue.consumer(&self.consumer_name);
         let settings = StageSettings {
             stage: Stage::Detection,
-            budget: READ_TIMEOUT + self.ai.detect_budget() + super::STAGE_SLACK,
+            budget: READ_TIMEOUT + self.ai.detect_budget() + super::consume::STAGE_SLACK,
             claim_refresh: consumer.claim_refresh(),
             max_deliveries: self.max_deliveries,
         };
@@ -167,10 +168,8 @@ impl DetectionWorker {
             }));
         }
         let queued_for = crate::time::now() - item.seen_at;
-        self.ai
-            .inference()
-            .pipeline
-            .record(queued_for.num_microseconds().unwrap_or(0).max(0) as f64 / 1000.0);
+        self.times
+            .image_detected(queued_for.num_microseconds().unwrap_or(0).max(0) as f64 / 1000.0);
         if ids.is_empty() {
             Ok(ItemOutcome::NoDetections)
         } else {

@@ -10,6 +10,7 @@ pub mod camera_fs;
 pub mod cleanup;
 pub mod consume;
 pub mod detection;
+pub mod measure;
 pub mod queue;
 pub mod watcher;
 
@@ -20,10 +21,11 @@ use std::time::Duration;
 use crate::ai::AiClients;
 use crate::config::Config;
 use crate::events::EventBus;
+use crate::names::workers;
 use crate::prom::Metrics;
 use crate::redis::RedisLink;
 use crate::store::{Store, StoreError};
-use crate::supervisor::{Supervisor, SupervisorError, WorkerContext, WorkerError, WorkerSpec};
+use crate::supervisor::{Supervisor, SupervisorError, WorkerError, WorkerSpec};
 use analysis::AnalysisWorker;
 use batch::{BatchAggregator, OpenBatch};
 use cleanup::CleanupService;
@@ -31,45 +33,24 @@ use detection::DetectionWorker;
 use queue::{FallbackStats, Queue, QueueError};
 use watcher::{FileWatcher, ObserverType};
 
+/// What the pipeline is built on.
+pub struct Deps {
+    pub store: Arc<Store>,
+    pub redis: Arc<RedisLink>,
+    pub ai: Arc<AiClients>,
+    pub fallback: Arc<FallbackStats>,
+    pub events: EventBus,
+    pub metrics: Arc<Metrics>,
+    /// Where the pipeline's own measurements go (the performance view's windows).
+    pub times: Arc<dyn measure::PipelineTimes>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
     #[error(transparent)]
     Queue(#[from] QueueError),
     #[error(transparent)]
     Store(#[from] StoreError),
-}
-
-/// Time a stage item may spend outside its AI calls (database writes, batch
-/// updates, each bounded by its own timeout), added to the AI budget.
-pub(crate) const STAGE_SLACK: Duration = Duration::from_secs(60);
-
-/// Retry delay for workers waiting on an unavailable dependency: 0.2 s doubling to 10 s.
-pub(crate) struct Backoff {
-    next: Duration,
-}
-
-impl Backoff {
-    const FIRST: Duration = Duration::from_millis(200);
-    const MAX: Duration = Duration::from_secs(10);
-
-    pub(crate) fn new() -> Self {
-        Self { next: Self::FIRST }
-    }
-
-    pub(crate) fn reset(&mut self) {
-        self.next = Self::FIRST;
-    }
-
-    pub(crate) fn peek(&self) -> Duration {
-        self.next
-    }
-
-    /// Wait the current delay (false when the worker is asked to stop), then double it.
-    pub(crate) async fn wait(&mut self, ctx: &WorkerContext) -> bool {
-        let d = self.next;
-        self.next = (self.next * 2).min(Self::MAX);
-        ctx.idle(d).await
-    }
 }
 
 /// Consumer names are stable across restarts of this instance (`queue.consumer_id`, or
@@ -130,15 +111,16 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    pub async fn build(
-        config: &Config,
-        store: Arc<Store>,
-        redis: Arc<RedisLink>,
-        ai: Arc<AiClients>,
-        fallback: Arc<FallbackStats>,
-        events: EventBus,
-        metrics: Arc<Metrics>,
-    ) -> Result<Self, PipelineError> {
+    pub async fn build(config: &Config, deps: Deps) -> Result<Self, PipelineError> {
+        let Deps {
+            store,
+            redis,
+            ai,
+            fallback,
+            events,
+            metrics,
+            times,
+        } = deps;
         let open = |name: &'static str| {
             Queue::open(
                 name,
@@ -168,11 +150,12 @@ impl Pipeline {
         let detection = Arc::new(DetectionWorker {
             queue: detection_queue.clone(),
             ai: ai.clone(),
+            times: times.clone(),
             store: store.clone(),
             batches: batches.clone(),
             events: events.clone(),
             metrics: metrics.clone(),
-            consumer_name: consumer_name(&config.queue.consumer_id, "detection_worker"),
+            consumer_name: consumer_name(&config.queue.consumer_id, workers::DETECTION_WORKER),
             camera_root: watcher.root().to_path_buf(),
             max_file_bytes: config.file_watcher.max_file_bytes,
             max_deliveries: config.queue.max_deliveries,
@@ -180,10 +163,11 @@ impl Pipeline {
         let analysis = Arc::new(AnalysisWorker {
             queue: analysis_queue.clone(),
             ai,
+            times,
             store: store.clone(),
             events: events.clone(),
             metrics,
-            consumer_name: consumer_name(&config.queue.consumer_id, "analysis_worker"),
+            consumer_name: consumer_name(&config.queue.consumer_id, workers::ANALYSIS_WORKER),
             max_deliveries: config.queue.max_deliveries,
         });
         let cleanup = Arc::new(CleanupService {
@@ -207,12 +191,12 @@ impl Pipeline {
     /// Register every pipeline worker, in the order of docs/behaviour.md §1.
     pub fn register(&self, sup: &Supervisor, config: &Config) -> Result<(), SupervisorError> {
         let critical = |name: &str| config.is_critical_worker(name);
-        sup.register(self.watcher.worker(critical("file_watcher")))?;
-        sup.register(self.detection.worker(critical("detection_worker")))?;
-        sup.register(self.analysis.worker(critical("analysis_worker")))?;
-        sup.register(self.batches.worker(critical("batch_aggregator")))?;
-        sup.register(self.cleanup.worker(critical("cleanup_service")))?;
-        sup.register(self.replayer(critical("queue_replayer")))?;
+        sup.register(self.watcher.worker(critical(workers::FILE_WATCHER)))?;
+        sup.register(self.detection.worker(critical(workers::DETECTION_WORKER)))?;
+        sup.register(self.analysis.worker(critical(workers::ANALYSIS_WORKER)))?;
+        sup.register(self.batches.worker(critical(workers::BATCH_AGGREGATOR)))?;
+        sup.register(self.cleanup.worker(critical(workers::CLEANUP_SERVICE)))?;
+        sup.register(self.replayer(critical(workers::QUEUE_REPLAYER)))?;
         Ok(())
     }
 
@@ -220,7 +204,7 @@ impl Pipeline {
     /// refreshes the queue depth gauges, every second.
     fn replayer(&self, critical: bool) -> WorkerSpec {
         let queues = [self.detection_queue.clone(), self.analysis_queue.clone()];
-        WorkerSpec::new("queue_replayer", critical, move |ctx| {
+        WorkerSpec::new(workers::QUEUE_REPLAYER, critical, move |ctx| {
             let queues = queues.clone();
             async move {
                 loop {

@@ -115,8 +115,12 @@ async fn create_with(
             tracing::info!(database = db, "created the database (it did not exist)");
             Ok(true)
         }
-        // Another instance created it meanwhile.
-        Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::DUPLICATE_DATABASE) => {
+        // Created meanwhile by another instance: PostgreSQL says so as 42P04, or, when
+        // the two commands race inside the catalog, as a unique violation (23505).
+        Err(e)
+            if e.code() == Some(&tokio_postgres::error::SqlState::DUPLICATE_DATABASE)
+                || e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) =>
+        {
             Ok(true)
         }
         Err(e) => Err(StoreError::Unavailable(createdb_hint(

@@ -127,6 +127,8 @@ pub struct Store {
     outage_logged: std::sync::atomic::AtomicBool,
     /// Bumped whenever the database becomes reachable or unreachable.
     reachability: tokio::sync::watch::Sender<u64>,
+    /// Held while the missing database is being created.
+    creating: Mutex<()>,
 }
 
 impl Store {
@@ -158,6 +160,7 @@ impl Store {
             shown_url: crate::redact::url(url),
             outage_logged: std::sync::atomic::AtomicBool::new(false),
             reachability: tokio::sync::watch::channel(0).0,
+            creating: Mutex::new(()),
         })
     }
 
@@ -204,8 +207,17 @@ impl Store {
         let mut client = match self.pool.get().await {
             Ok(c) => c,
             Err(e) if create::is_missing_database(&e) => {
-                create::create_database(&self.url).await?;
-                self.pool.get().await?
+                // One attempt at a time: the first callers after start all find the
+                // database missing. Whoever waited finds it created.
+                let _one = self.creating.lock().await;
+                match self.pool.get().await {
+                    Ok(c) => c,
+                    Err(e) if create::is_missing_database(&e) => {
+                        create::create_database(&self.url).await?;
+                        self.pool.get().await?
+                    }
+                    Err(e) => return Err(e.into()),
+                }
             }
             Err(e) => return Err(e.into()),
         };

@@ -24,6 +24,7 @@ use crate::config::BreakerConfig;
 use crate::events::{Channel, Event, EventBus, SystemStatus};
 use crate::health::degradation::DegradationManager;
 use crate::health::Health;
+use crate::names::workers;
 use crate::pipeline::Pipeline;
 use crate::prom::Metrics;
 use crate::redis::{KvError, RedisLink};
@@ -75,7 +76,7 @@ impl EventBroadcaster {
         metrics: Arc<Metrics>,
     ) -> Arc<Self> {
         Arc::new(Self {
-            breaker: CircuitBreaker::new("event_broadcaster", breaker, metrics, bus.clone()),
+            breaker: CircuitBreaker::new(workers::EVENT_BROADCASTER, breaker, metrics, bus.clone()),
             hub,
             bus,
             redis,
@@ -87,7 +88,7 @@ impl EventBroadcaster {
 
     pub fn worker(self: &Arc<Self>, critical: bool) -> WorkerSpec {
         WorkerSpec::shared(
-            "event_broadcaster",
+            workers::EVENT_BROADCASTER,
             critical,
             Arc::clone(self),
             |me, ctx| async move { me.run(&ctx).await },
@@ -257,7 +258,7 @@ impl SystemBroadcaster {
 
     pub fn worker(self: &Arc<Self>, critical: bool) -> WorkerSpec {
         WorkerSpec::shared(
-            "system_broadcaster",
+            workers::SYSTEM_BROADCASTER,
             critical,
             Arc::clone(self),
             |me, ctx| async move { me.run(&ctx).await },

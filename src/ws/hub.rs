@@ -24,7 +24,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::events::{Channel, Envelope, Event, SystemError, SystemSubscribed};
-use crate::prom::{Label, Metrics};
+use crate::names::Label;
+use crate::prom::Metrics;
 
 /// Largest client message accepted.
 pub const MAX_CLIENT_MESSAGE_BYTES: usize = 4096;

@@ -31,7 +31,8 @@ use std::time::Duration;
 use super::queue::Queue;
 use crate::config::{secs, BatchConfig};
 use crate::events::{DetectionBatch, Event, EventBus};
-use crate::prom::{Label, Metrics};
+use crate::names::Label;
+use crate::prom::Metrics;
 use crate::redis::RedisLink;
 use crate::supervisor::{WorkerContext, WorkerError, WorkerSpec};
 use crate::time::unix_to_datetime;
@@ -392,7 +393,7 @@ impl BatchAggregator {
     /// The supervised worker: tick every tenth of the shortest rule (50 ms–1 s).
     pub fn worker(self: &Arc<Self>, critical: bool) -> WorkerSpec {
         WorkerSpec::shared(
-            "batch_aggregator",
+            crate::names::workers::BATCH_AGGREGATOR,
             critical,
             Arc::clone(self),
             |me, ctx| async move { me.run(&ctx).await },

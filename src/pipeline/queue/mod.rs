@@ -28,7 +28,7 @@ use tokio::time::Instant;
 
 use super::camera_fs::Refusal;
 use crate::config::{secs, QueueConfig};
-use crate::prom::Label;
+use crate::names::Label;
 use crate::prom::Metrics;
 use crate::redis::{KvError, RedisLink};
 use spool::Spool;

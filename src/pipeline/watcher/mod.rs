@@ -40,7 +40,8 @@ use super::camera_fs::{self, dir_identity, is_clean_name, IntakeError, Refusal, 
 use super::queue::{Queue, QueueError};
 use crate::config::{secs, Config};
 use crate::events::{CameraStatusChanged, Event, EventBus};
-use crate::prom::{Label, Metrics};
+use crate::names::Label;
+use crate::prom::Metrics;
 use crate::redis::RedisLink;
 use crate::supervisor::{WorkerContext, WorkerError, WorkerSpec};
 use ledger::{ledger_key, Ledger};
@@ -309,7 +310,7 @@ impl FileWatcher {
 
     pub fn worker(self: &Arc<Self>, critical: bool) -> WorkerSpec {
         WorkerSpec::shared(
-            "file_watcher",
+            crate::names::workers::FILE_WATCHER,
             critical,
             Arc::clone(self),
             |me, ctx| async move {
