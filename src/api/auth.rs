@@ -22,8 +22,8 @@
 use actix_web::dev::ServiceRequest;
 use std::net::IpAddr;
 
+use super::access::Access;
 use super::error::ApiError;
-use super::Access;
 use crate::config::AuthConfig;
 
 /// The subprotocol prefix that carries a key on a WebSocket upgrade.

@@ -14,9 +14,10 @@ use actix_web::middleware::Next;
 use actix_web::web::Data;
 use actix_web::{HttpMessage, HttpResponse, ResponseError};
 
+use super::access::Access;
+use super::auth;
 use super::error::ApiError;
 use super::site::{self, Pass, SitePolicy};
-use super::{auth, Access};
 use crate::config::AuthConfig;
 
 /// What the router matched: a route template and the access of each method it serves.

@@ -34,7 +34,7 @@ pub async fn full(state: Data<AppState>, memos: Data<Memos>) -> HttpResponse {
 
 /// Ready to work: PostgreSQL, Redis and every critical worker are fine (from the
 /// latest probe round; never probes inline).
-#[utoipa::path(get, path = "/ready", tag = "health",
+#[utoipa::path(get, path = "/ready", tag = "probes",
     responses((status = 200, description = "Ready", body = Readiness),
         (status = 503, description = "Not ready, with the reasons", body = Readiness)))]
 pub async fn ready(state: Data<AppState>) -> HttpResponse {
@@ -42,7 +42,7 @@ pub async fn ready(state: Data<AppState>) -> HttpResponse {
 }
 
 /// Alias of `/ready`.
-#[utoipa::path(get, path = "/api/system/health/ready", tag = "health",
+#[utoipa::path(get, path = "/api/system/health/ready", tag = "probes",
     responses((status = 200, description = "Ready", body = Readiness),
         (status = 503, description = "Not ready, with the reasons", body = Readiness)))]
 pub async fn ready_alias(state: Data<AppState>) -> HttpResponse {

@@ -2,6 +2,7 @@
 //! serialise; decisions live in the domain modules. Every route is declared once in
 //! [`routes`], which feeds both the router and the OpenAPI completeness test.
 
+mod access;
 pub mod auth;
 mod breakers;
 mod edge;
@@ -34,26 +35,8 @@ use crate::config::secs;
 use crate::state::AppState;
 use error::{bad_request, ApiError};
 
+pub use access::Access;
 pub use openapi::openapi_document;
-
-/// Who may call a route, and how the edge guards it. This tag, not the path's
-/// spelling, is what every security decision reads (`edge.rs`, `auth.rs`, `site.rs`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Access {
-    /// Liveness and readiness: always open, exempt from the Host check.
-    Probe,
-    /// The status page's files: open (they hold no data).
-    Page,
-    /// A read: open unless `auth.protect_reads`.
-    Read,
-    /// Changes state: the key (or loopback without keys), and same-origin only.
-    Write,
-    /// The WebSocket upgrade: guarded like a write; the key may also come as the
-    /// `api_key` query parameter or the `api-key.<key>` subprotocol.
-    Socket,
-    /// No route serves the request (a 404 or 405 answer): the Host check only.
-    Unmatched,
-}
 
 /// One declared route.
 pub struct RouteDef {
@@ -403,4 +386,35 @@ pub fn serve(state: Arc<AppState>) -> std::io::Result<HttpServer> {
         handle,
         task,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The probes are known twice: by their `Access` here (the Host check exempts them)
+    /// and by their OpenAPI tag (no 403 documented). The two must agree.
+    #[test]
+    fn the_probe_routes_are_the_operations_tagged_probes() {
+        let doc: serde_json::Value = serde_json::from_str(openapi_document()).expect("valid JSON");
+        let mut tagged: Vec<String> = Vec::new();
+        for (path, item) in doc["paths"].as_object().expect("paths") {
+            for op in item.as_object().expect("item").values() {
+                if op["tags"]
+                    .as_array()
+                    .is_some_and(|t| t.iter().any(|t| t == openapi::PROBE_TAG))
+                {
+                    tagged.push(path.clone());
+                }
+            }
+        }
+        let mut probes: Vec<String> = routes()
+            .iter()
+            .filter(|r| r.access == Access::Probe)
+            .map(|r| r.path.to_string())
+            .collect();
+        tagged.sort();
+        probes.sort();
+        assert_eq!(tagged, probes);
+    }
 }

@@ -26,6 +26,10 @@ use super::{
 )]
 struct ApiDoc;
 
+/// The tag of the liveness and readiness probes (the routes of `Access::Probe`, which
+/// the Host check exempts; a test in `api/mod.rs` keeps the two the same).
+pub const PROBE_TAG: &str = "probes";
+
 /// Every operation but the probes can answer 403 from `site.rs` (a foreign `Host`,
 /// or a cross-origin write or WebSocket upgrade); document it where it is missing.
 struct BrowserRefusals;
@@ -33,14 +37,15 @@ struct BrowserRefusals;
 impl utoipa::Modify for BrowserRefusals {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
-        for (path, item) in openapi.paths.paths.iter_mut() {
-            let probe = super::routes()
-                .iter()
-                .any(|r| r.path == path && r.access == super::Access::Probe);
-            if probe {
-                continue;
-            }
+        for item in openapi.paths.paths.values_mut() {
             for op in [&mut item.get, &mut item.post].into_iter().flatten() {
+                let probe = op
+                    .tags
+                    .as_ref()
+                    .is_some_and(|t| t.iter().any(|t| t == PROBE_TAG));
+                if probe {
+                    continue;
+                }
                 op.responses.responses.entry("403".into()).or_insert_with(|| {
                     ResponseBuilder::new()
                         .description("Refused: the Host is not one watchpost answers under (server.allowed_hosts), or a cross-origin browser request")

@@ -16,7 +16,7 @@ pub struct Alive {
 }
 
 /// Process liveness; never touches a dependency.
-#[utoipa::path(get, path = "/health", tag = "health",
+#[utoipa::path(get, path = "/health", tag = "probes",
     responses((status = 200, description = "The process is alive", body = Alive)))]
 pub async fn health() -> HttpResponse {
     HttpResponse::Ok().json(Alive {
@@ -26,7 +26,7 @@ pub async fn health() -> HttpResponse {
 }
 
 /// Process liveness with the current time; never touches a dependency.
-#[utoipa::path(get, path = "/api/system/health/live", tag = "health",
+#[utoipa::path(get, path = "/api/system/health/live", tag = "probes",
     responses((status = 200, description = "The process is alive", body = Alive)))]
 pub async fn live() -> HttpResponse {
     HttpResponse::Ok().json(Alive {

@@ -36,8 +36,8 @@ use actix_web::http::Method;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use super::access::Access;
 use super::error::ApiError;
-use super::Access;
 use crate::config::{normalise_host, normalise_origin, split_authority, ServerConfig};
 
 /// Methods and headers a listed origin may use (what the API accepts).

@@ -220,11 +220,6 @@ fn example_of<T: Example + Serialize>() -> serde_json::Value {
     serde_json::to_value(T::example()).unwrap_or(serde_json::Value::Null)
 }
 
-/// Payloads provide an example for the registry.
-pub trait Example {
-    fn example() -> Self;
-}
-
 /// An event as sent: `{"type", "channel", "data", "timestamp"}`.
 #[derive(Debug, Clone)]
 pub struct Envelope {

@@ -6,7 +6,10 @@ use chrono::{DateTime, TimeZone, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::Example;
+/// Payloads provide an example for the registry.
+pub trait Example {
+    fn example() -> Self;
+}
 
 fn at(secs: i64) -> DateTime<Utc> {
     Utc.timestamp_opt(secs, 0).single().unwrap_or_default()

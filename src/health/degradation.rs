@@ -21,7 +21,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::prober::{ProbeRound, Prober};
-use super::HealthState;
+use super::state::HealthState;
 use crate::config::{secs, Config};
 use crate::events::{Event, EventBus, ServiceStatusChanged};
 use crate::pipeline::queue::FallbackStats;

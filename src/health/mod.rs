@@ -12,6 +12,9 @@
 
 pub mod degradation;
 pub mod prober;
+mod state;
+
+pub use state::HealthState;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -26,26 +29,6 @@ use crate::pipeline::watcher::WatcherStatus;
 use crate::supervisor::{Supervisor, WorkerStatus};
 use degradation::DegradationManager;
 use prober::{AiServiceHealth, InfraHealth, ProbeRound, Prober};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum HealthState {
-    Healthy,
-    Degraded,
-    Unhealthy,
-    Unknown,
-}
-
-impl HealthState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Healthy => "healthy",
-            Self::Degraded => "degraded",
-            Self::Unhealthy => "unhealthy",
-            Self::Unknown => "unknown",
-        }
-    }
-}
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct BreakerSummary {

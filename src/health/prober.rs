@@ -18,7 +18,7 @@ use std::time::Duration;
 use tokio::runtime::Handle;
 use tokio::time::Instant;
 
-use super::HealthState;
+use super::state::HealthState;
 use crate::ai::AiClients;
 use crate::breaker::BreakerState;
 use crate::config::{secs, HealthConfig};

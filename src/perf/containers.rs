@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::ContainerStatus;
+use super::snapshot::ContainerStatus;
 
 const SOCKET: &str = "/var/run/docker.sock";
 const TIMEOUT: Duration = Duration::from_secs(2);

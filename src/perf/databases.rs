@@ -2,7 +2,7 @@
 //! `None` for a database that cannot be read now. Counters that only grow
 //! (transactions) are turned into rates by the sampler.
 
-use super::{PostgresStats, RedisStats};
+use super::snapshot::{PostgresStats, RedisStats};
 use crate::redis::RedisLink;
 use crate::store::Store;
 

@@ -6,7 +6,7 @@
 
 use std::sync::OnceLock;
 
-use super::GpuStats;
+use super::snapshot::GpuStats;
 
 const GB: f64 = 1024.0 * 1024.0 * 1024.0;
 

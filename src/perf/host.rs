@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::sync::Mutex;
 
-use super::HostStats;
+use super::snapshot::HostStats;
 
 const GB: f64 = 1024.0 * 1024.0 * 1024.0;
 

@@ -13,11 +13,11 @@ use tokio::time::Instant;
 
 use super::databases::{self, PgSample};
 use super::host::{round2, Host};
-use super::window::{InferenceWindows, Window};
-use super::{
+use super::snapshot::{
     alerts, AiModels, Databases, History, Inference, LatencyStats, NemotronModel,
     PerformanceSnapshot, PipelineLatency, QueueDepths, Throughput, Yolo26Model,
 };
+use super::window::{InferenceWindows, Window};
 use crate::ai::{AiClients, LlmSlots};
 use crate::config::{secs, Config, ThresholdsConfig};
 use crate::health::prober::{AiServiceHealth, Prober};

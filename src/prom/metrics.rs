@@ -13,7 +13,7 @@ use prometheus::{
 };
 use std::sync::Mutex;
 
-use super::Label;
+use crate::names::Label;
 
 const NAMESPACE: &str = "watchpost";
 

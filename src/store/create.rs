@@ -7,7 +7,7 @@
 use std::time::Duration;
 use tokio_postgres::NoTls;
 
-use super::StoreError;
+use super::error::StoreError;
 
 /// Bound on the whole attempt (connect, check, create).
 const CREATE_TIMEOUT: Duration = Duration::from_secs(10);

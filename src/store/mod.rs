@@ -8,6 +8,9 @@
 //! database that does not exist yet is created when the role may (`create.rs`).
 
 mod create;
+mod error;
+
+pub use error::StoreError;
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::{ManagerConfig, Pool, PoolConfig, RecyclingMethod, Runtime, Timeouts};
@@ -16,29 +19,6 @@ use tokio::sync::Mutex;
 use tokio_postgres::NoTls;
 
 use crate::ai::Detection;
-
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("database unavailable: {0}")]
-    Unavailable(String),
-    #[error("database query failed: {0}")]
-    Query(String),
-}
-
-impl From<tokio_postgres::Error> for StoreError {
-    fn from(e: tokio_postgres::Error) -> Self {
-        match e.as_db_error() {
-            Some(db) => Self::Query(format!("{} ({})", db.message(), db.code().code())),
-            None => Self::Unavailable(crate::redact::error(&e)),
-        }
-    }
-}
-
-impl From<deadpool_postgres::PoolError> for StoreError {
-    fn from(e: deadpool_postgres::PoolError) -> Self {
-        Self::Unavailable(crate::redact::error(&e))
-    }
-}
 
 /// Ordered schema migrations; a version is applied once.
 const MIGRATIONS: &[(i32, &str)] = &[(

@@ -26,8 +26,8 @@ mod scan;
 
 pub use dedupe::Dedupe;
 pub use item::{has_image_extension, normalize_camera_id, DetectionItem};
+pub use observer::ObserverType;
 
-use serde::Serialize;
 use std::collections::{HashMap, HashSet};
 use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -48,25 +48,6 @@ use ledger::{ledger_key, Ledger};
 use observer::{start_observer, EventSink, FsEvent, EVENT_CHANNEL_CAPACITY};
 use pending::{Pending, RETRY_AFTER};
 use scan::scan;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ObserverType {
-    Native,
-    Polling,
-}
-
-impl Label for ObserverType {
-    fn label(self) -> &'static str {
-        match self {
-            Self::Native => "native",
-            Self::Polling => "polling",
-        }
-    }
-    fn all() -> &'static [Self] {
-        &[Self::Native, Self::Polling]
-    }
-}
 
 /// What the watcher decided about one file (the `result` label of
 /// `watchpost_watcher_files_total`).

@@ -10,7 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
-use super::ObserverType;
+use crate::names::Label;
+use serde::Serialize;
 
 /// Events buffered between the observer thread and the watcher loop.
 pub const EVENT_CHANNEL_CAPACITY: usize = 4096;
@@ -94,4 +95,23 @@ pub fn start_observer(
     w.watch(root, RecursiveMode::Recursive)
         .map_err(|e| format!("cannot watch {root:?}: {e}"))?;
     Ok((Box::new(w), ObserverType::Polling))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ObserverType {
+    Native,
+    Polling,
+}
+
+impl Label for ObserverType {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Native => "native",
+            Self::Polling => "polling",
+        }
+    }
+    fn all() -> &'static [Self] {
+        &[Self::Native, Self::Polling]
+    }
 }

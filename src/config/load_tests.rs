@@ -1,0 +1,271 @@
+//! Tests of `load.rs`: every phase, every problem at once, the example config.
+use super::*;
+use std::io::Write;
+
+fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn file(text: &str) -> tempfile::NamedTempFile {
+    let mut f = tempfile::NamedTempFile::new().expect("temp file");
+    f.write_all(text.as_bytes()).expect("write");
+    f
+}
+
+#[test]
+fn every_phase_reports_in_one_run_and_names_the_variables() {
+    let f = file("[server]\ncolour = \"red\"\n[health]\nprobe_timeout_seconds = -5\n");
+    let err = Config::load(
+        Some(f.path()),
+        env(&[
+            ("WATCHPOST_SERVER__WORKERS", "two"),
+            ("WATCHPOST_SERVER__BIND", "nonsense"),
+        ]),
+    )
+    .expect_err("four mistakes");
+    let problems = err.problems();
+    assert_eq!(problems.len(), 4, "{problems:#?}");
+    let all = problems.join("\n");
+    for want in [
+        "server.colour: unknown key",
+        "server.workers (from WATCHPOST_SERVER__WORKERS): ",
+        "health.probe_timeout_seconds: must be a number of seconds",
+        "server.bind (from WATCHPOST_SERVER__BIND): must be an IP:port address",
+    ] {
+        assert!(all.contains(want), "{want} missing from:\n{all}");
+    }
+}
+
+#[test]
+fn defaults_load_without_file_or_env() {
+    let c = Config::load(None, env(&[])).expect("defaults are valid");
+    assert_eq!(c, Config::default());
+    assert_eq!(c.server.bind, "127.0.0.1:8000");
+    assert!(
+        c.prometheus.exporters.is_empty(),
+        "no made-up exporter names"
+    );
+}
+
+#[test]
+fn exporters_can_be_given_as_one_variable() {
+    let c = Config::load(
+        None,
+        env(&[(
+            "WATCHPOST_PROMETHEUS__EXPORTERS",
+            r#"[{name = "redis-exporter", endpoint = "127.0.0.1:9121"}]"#,
+        )]),
+    )
+    .expect("valid");
+    assert_eq!(c.prometheus.exporters[0].endpoint, "127.0.0.1:9121");
+}
+
+#[test]
+fn env_overrides_beat_the_file() {
+    let f = file("[redis]\nurl = \"redis://file:1\"\n[batch]\nwindow_seconds = 10\n");
+    let c = Config::load(
+        Some(f.path()),
+        env(&[
+            ("WATCHPOST_REDIS__URL", "redis://env:2"),
+            ("WATCHPOST_AI__YOLO26__URL", "http://10.0.0.1:9"),
+            ("WATCHPOST_BATCH__IDLE_TIMEOUT_SECONDS", "0.2"),
+            ("WATCHPOST_API_KEYS", "k1, k2"),
+            ("WATCHPOST_CONFIG", "ignored.toml"),
+            ("HOME", "/root"),
+        ]),
+    )
+    .expect("valid");
+    assert_eq!(c.redis.url, "redis://env:2");
+    assert_eq!(c.ai.yolo26.url, "http://10.0.0.1:9");
+    assert_eq!(c.batch.window_seconds, 10.0);
+    assert_eq!(c.batch.idle_timeout_seconds, 0.2);
+    assert_eq!(c.auth.api_keys, vec!["k1", "k2"]);
+}
+
+#[test]
+fn every_bad_key_is_reported_at_once() {
+    let f = file(
+        "[server]\nworkers = \"many\"\nbindd = \"x\"\n[batch]\nwindow_seconds = -1\n[supervisor]\nmax_restarts = 2.5\n[nope]\nx = 1\n",
+    );
+    let err = Config::load(
+        Some(f.path()),
+        env(&[
+            ("WATCHPOST_BREAKER__FAILURE_THRESHOLD", "lots"),
+            ("WATCHPOST_FOO__BAR", "1"),
+        ]),
+    )
+    .expect_err("invalid");
+    let text = err.to_string();
+    for key in [
+        "server.workers",
+        "server.bindd",
+        "supervisor.max_restarts",
+        "nope",
+        "breaker.failure_threshold (from WATCHPOST_BREAKER__FAILURE_THRESHOLD)",
+        "foo.bar (from WATCHPOST_FOO__BAR)",
+    ] {
+        assert!(text.contains(key), "{key} missing from:\n{text}");
+    }
+}
+
+#[test]
+fn semantic_problems_are_all_listed() {
+    let err = Config::load(
+        None,
+        env(&[
+            ("WATCHPOST_SERVER__BIND", "not an address"),
+            ("WATCHPOST_BATCH__WINDOW_SECONDS", "0"),
+            ("WATCHPOST_CLEANUP__TIME", "25:00"),
+        ]),
+    )
+    .expect_err("invalid");
+    let problems = err.problems();
+    assert_eq!(problems.len(), 3, "{problems:?}");
+}
+
+#[test]
+fn secrets_never_appear_in_debug_output_or_errors() {
+    let c = Config::load(
+        None,
+        env(&[
+            ("WATCHPOST_API_KEYS", "supersecret"),
+            ("WATCHPOST_REDIS__URL", "redis://:redispass@127.0.0.1:6379"),
+            (
+                "WATCHPOST_POSTGRES__URL",
+                "postgres://app:pgpass@127.0.0.1/db",
+            ),
+        ]),
+    )
+    .expect("valid");
+    let debug = format!("{c:?}");
+    for secret in ["supersecret", "redispass", "pgpass"] {
+        assert!(!debug.contains(secret), "{secret} in {debug}");
+    }
+    let f = file("[auth]\napi_keys = \"topsecret\"\n");
+    let err = Config::load(Some(f.path()), env(&[])).expect_err("wrong type");
+    assert!(!err.to_string().contains("topsecret"), "{err}");
+    assert!(err.to_string().contains("auth.api_keys"));
+}
+
+#[test]
+fn every_duration_set_to_inf_or_huge_is_refused_not_a_panic() {
+    let mut keys = Vec::new();
+    match Value::try_from(Config::default()) {
+        Ok(Value::Table(t)) => leaf_keys(&t, "", &mut keys),
+        _ => panic!("defaults are a table"),
+    }
+    keys.retain(|k| k.ends_with("_seconds"));
+    assert!(keys.len() >= 20, "{keys:?}");
+    for key in &keys {
+        let var = format!("WATCHPOST_{}", key.replace('.', "__").to_ascii_uppercase());
+        for bad in ["inf", "-inf", "nan", "1e300", "-1"] {
+            let err = Config::load(None, env(&[(&var, bad)]))
+                .expect_err(&format!("{key} = {bad} must be refused"));
+            assert!(err.to_string().contains(key.as_str()), "{err}");
+        }
+    }
+}
+
+#[test]
+fn counts_are_range_checked() {
+    for (var, bad) in [
+        ("WATCHPOST_CLEANUP__RETENTION_DAYS", "4000000000"),
+        ("WATCHPOST_AI__MAX_ATTEMPTS", "4000000000"),
+        ("WATCHPOST_QUEUE__MAX_DELIVERIES", "0"),
+        ("WATCHPOST_FILE_WATCHER__MAX_FILE_BYTES", "0"),
+    ] {
+        assert!(
+            Config::load(None, env(&[(var, bad)])).is_err(),
+            "{var}={bad} accepted"
+        );
+    }
+}
+
+#[test]
+fn allowed_hosts_and_origins_come_from_env_lists_and_are_checked() {
+    let c = Config::load(
+        None,
+        env(&[
+            (
+                "WATCHPOST_SERVER__ALLOWED_HOSTS",
+                "watchpost.lan, 192.168.1.20",
+            ),
+            (
+                "WATCHPOST_SERVER__ALLOWED_ORIGINS",
+                "https://grafana.lan:3000",
+            ),
+        ]),
+    )
+    .expect("valid");
+    assert_eq!(
+        c.server.allowed_hosts,
+        vec!["watchpost.lan", "192.168.1.20"]
+    );
+    assert_eq!(c.server.allowed_origins, vec!["https://grafana.lan:3000"]);
+    for (var, bad) in [
+        ("WATCHPOST_SERVER__ALLOWED_ORIGINS", "*"),
+        ("WATCHPOST_SERVER__ALLOWED_ORIGINS", "http://dash.example/"),
+        ("WATCHPOST_SERVER__ALLOWED_ORIGINS", "dash.example"),
+        ("WATCHPOST_SERVER__ALLOWED_ORIGINS", "null"),
+        ("WATCHPOST_SERVER__ALLOWED_HOSTS", "http://watchpost.lan"),
+        ("WATCHPOST_SERVER__ALLOWED_HOSTS", "watchpost.lan:8000"),
+        ("WATCHPOST_SERVER__ALLOWED_HOSTS", "*.lan"),
+    ] {
+        let err = Config::load(None, env(&[(var, bad)])).expect_err(bad);
+        assert!(err.to_string().contains("server.allowed_"), "{err}");
+    }
+}
+
+#[test]
+fn an_unparseable_key_is_never_echoed() {
+    let err = Config::load(None, env(&[("WATCHPOST_API_KEYS", "[Sup3rS3cretKey")]))
+        .expect_err("not a list");
+    assert!(!err.to_string().contains("Sup3rS3cretKey"), "{err}");
+    assert!(err.to_string().contains("auth.api_keys"), "{err}");
+}
+
+#[test]
+fn exporters_can_be_replaced_from_the_file() {
+    let f =
+        file("[[prometheus.exporters]]\nname = \"redis-exporter\"\nendpoint = \"127.0.0.1:1\"\n");
+    let c = Config::load(Some(f.path()), env(&[])).expect("valid");
+    assert_eq!(c.prometheus.exporters.len(), 1);
+    let f = file("[[prometheus.exporters]]\nname = \"x\"\n");
+    assert!(Config::load(Some(f.path()), env(&[])).is_err());
+}
+
+/// Every leaf key path of a TOML table (arrays of tables count as one leaf).
+fn leaf_keys(table: &Table, prefix: &str, out: &mut Vec<String>) {
+    for (k, v) in table {
+        let path = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
+        match v {
+            Value::Table(t) => leaf_keys(t, &path, out),
+            _ => out.push(path),
+        }
+    }
+}
+
+#[test]
+fn example_config_lists_every_key_with_its_default() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/watchpost.example.toml");
+    let c = Config::load(Some(&path), env(&[])).expect("example config is valid");
+    assert_eq!(c, Config::default());
+    let text = std::fs::read_to_string(&path).expect("read example");
+    let mut in_file = Vec::new();
+    leaf_keys(&text.parse::<Table>().expect("toml"), "", &mut in_file);
+    let mut all = Vec::new();
+    match Value::try_from(Config::default()) {
+        Ok(Value::Table(t)) => leaf_keys(&t, "", &mut all),
+        _ => panic!("defaults are a table"),
+    }
+    in_file.sort();
+    all.sort();
+    assert_eq!(in_file, all);
+}

@@ -1,0 +1,350 @@
+//! How watchpost runs itself: `[supervisor]`, `[breaker]`, `[health]`,
+//! `[degradation]`, `[websocket]` and `[performance]`.
+
+use serde::{Deserialize, Serialize};
+
+use super::check::Checks;
+
+/// A worker name: `^[a-zA-Z][a-zA-Z0-9_]*$`, at most 64 bytes so it stays usable as a
+/// metric label. Config validation and the supervisor's registry share this one rule.
+pub fn is_valid_worker_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    name.len() <= 64
+        && chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct SupervisorConfig {
+    pub max_restarts: u32,
+    pub backoff_base_seconds: f64,
+    pub backoff_max_seconds: f64,
+    pub healthy_reset_seconds: f64,
+    pub heartbeat_timeout_seconds: f64,
+    pub history_size: usize,
+    pub shutdown_grace_seconds: f64,
+    /// Workers whose failure makes the service unhealthy/not ready.
+    pub critical_workers: Vec<String>,
+}
+
+impl Default for SupervisorConfig {
+    fn default() -> Self {
+        Self {
+            max_restarts: 5,
+            backoff_base_seconds: 1.0,
+            backoff_max_seconds: 60.0,
+            healthy_reset_seconds: 300.0,
+            heartbeat_timeout_seconds: 60.0,
+            history_size: 1000,
+            shutdown_grace_seconds: 5.0,
+            critical_workers: vec![crate::names::workers::FILE_WATCHER.into()],
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct BreakerConfig {
+    pub failure_threshold: u32,
+    pub recovery_timeout_seconds: f64,
+    pub half_open_max_calls: u32,
+    pub success_threshold: u32,
+}
+
+impl Default for BreakerConfig {
+    fn default() -> Self {
+        Self {
+            failure_threshold: 5,
+            recovery_timeout_seconds: 30.0,
+            half_open_max_calls: 3,
+            success_threshold: 2,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct HealthConfig {
+    pub probe_timeout_seconds: f64,
+    pub cache_ttl_seconds: f64,
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        Self {
+            probe_timeout_seconds: 2.0,
+            cache_ttl_seconds: 1.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct DegradationConfig {
+    pub check_interval_seconds: f64,
+    pub failure_threshold: u32,
+}
+
+impl Default for DegradationConfig {
+    fn default() -> Self {
+        Self {
+            check_interval_seconds: 15.0,
+            failure_threshold: 3,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebSocketConfig {
+    /// Messages queued per client; a client that falls this far behind is dropped.
+    pub client_buffer: usize,
+    /// Most clients connected at once; an upgrade beyond it is answered 503.
+    pub max_clients: usize,
+    /// Seconds between pings; a client silent for two periods is dropped.
+    pub ping_interval_seconds: f64,
+}
+
+impl Default for WebSocketConfig {
+    fn default() -> Self {
+        Self {
+            client_buffer: 256,
+            max_clients: 1000,
+            ping_interval_seconds: 30.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct PerformanceConfig {
+    pub sample_interval_seconds: f64,
+    pub history_size: usize,
+    pub thresholds: ThresholdsConfig,
+}
+
+impl Default for PerformanceConfig {
+    fn default() -> Self {
+        Self {
+            sample_interval_seconds: 5.0,
+            history_size: 720,
+            thresholds: ThresholdsConfig::default(),
+        }
+    }
+}
+
+/// When a performance value raises an alert in `/api/system/performance` (at or above
+/// the threshold).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ThresholdsConfig {
+    pub cpu_percent_warning: f64,
+    pub cpu_percent_critical: f64,
+    pub ram_percent_warning: f64,
+    pub ram_percent_critical: f64,
+    pub disk_percent_warning: f64,
+    pub disk_percent_critical: f64,
+    pub gpu_temperature_warning: f64,
+    pub gpu_temperature_critical: f64,
+    pub yolo26_p95_ms_warning: f64,
+    pub yolo26_p95_ms_critical: f64,
+    pub nemotron_p95_ms_warning: f64,
+    pub nemotron_p95_ms_critical: f64,
+    pub redis_memory_mb_warning: f64,
+    pub redis_memory_mb_critical: f64,
+}
+
+impl Default for ThresholdsConfig {
+    fn default() -> Self {
+        Self {
+            cpu_percent_warning: 80.0,
+            cpu_percent_critical: 95.0,
+            ram_percent_warning: 85.0,
+            ram_percent_critical: 95.0,
+            disk_percent_warning: 80.0,
+            disk_percent_critical: 90.0,
+            gpu_temperature_warning: 75.0,
+            gpu_temperature_critical: 85.0,
+            yolo26_p95_ms_warning: 200.0,
+            yolo26_p95_ms_critical: 500.0,
+            nemotron_p95_ms_warning: 10_000.0,
+            nemotron_p95_ms_critical: 30_000.0,
+            redis_memory_mb_warning: 100.0,
+            redis_memory_mb_critical: 500.0,
+        }
+    }
+}
+
+impl ThresholdsConfig {
+    /// `(name, warning, critical)` for every threshold pair.
+    pub fn pairs(&self) -> [(&'static str, f64, f64); 7] {
+        [
+            (
+                "cpu_percent",
+                self.cpu_percent_warning,
+                self.cpu_percent_critical,
+            ),
+            (
+                "ram_percent",
+                self.ram_percent_warning,
+                self.ram_percent_critical,
+            ),
+            (
+                "disk_percent",
+                self.disk_percent_warning,
+                self.disk_percent_critical,
+            ),
+            (
+                "gpu_temperature",
+                self.gpu_temperature_warning,
+                self.gpu_temperature_critical,
+            ),
+            (
+                "yolo26_p95_ms",
+                self.yolo26_p95_ms_warning,
+                self.yolo26_p95_ms_critical,
+            ),
+            (
+                "nemotron_p95_ms",
+                self.nemotron_p95_ms_warning,
+                self.nemotron_p95_ms_critical,
+            ),
+            (
+                "redis_memory_mb",
+                self.redis_memory_mb_warning,
+                self.redis_memory_mb_critical,
+            ),
+        ]
+    }
+}
+
+impl SupervisorConfig {
+    pub(super) fn validate(&self, c: &mut Checks) {
+        c.positive_seconds("supervisor.backoff_base_seconds", self.backoff_base_seconds);
+        c.positive_seconds("supervisor.backoff_max_seconds", self.backoff_max_seconds);
+        c.positive_seconds(
+            "supervisor.healthy_reset_seconds",
+            self.healthy_reset_seconds,
+        );
+        c.positive_seconds(
+            "supervisor.heartbeat_timeout_seconds",
+            self.heartbeat_timeout_seconds,
+        );
+        c.seconds(
+            "supervisor.shutdown_grace_seconds",
+            self.shutdown_grace_seconds,
+        );
+        c.count("supervisor.max_restarts", self.max_restarts.into(), 0, 1000);
+        c.count(
+            "supervisor.history_size",
+            self.history_size as u64,
+            1,
+            100_000,
+        );
+        c.check(
+            self.backoff_max_seconds >= self.backoff_base_seconds,
+            "supervisor.backoff_max_seconds",
+            "must not be smaller than supervisor.backoff_base_seconds",
+        );
+        for (i, worker) in self.critical_workers.iter().enumerate() {
+            c.check(
+                is_valid_worker_name(worker),
+                &format!("supervisor.critical_workers[{i}]"),
+                "must match ^[a-zA-Z][a-zA-Z0-9_]*$",
+            );
+        }
+    }
+}
+
+impl BreakerConfig {
+    pub(super) fn validate(&self, c: &mut Checks) {
+        c.positive_seconds(
+            "breaker.recovery_timeout_seconds",
+            self.recovery_timeout_seconds,
+        );
+        c.count(
+            "breaker.failure_threshold",
+            self.failure_threshold.into(),
+            1,
+            1000,
+        );
+        c.count(
+            "breaker.half_open_max_calls",
+            self.half_open_max_calls.into(),
+            1,
+            1000,
+        );
+        c.count(
+            "breaker.success_threshold",
+            self.success_threshold.into(),
+            1,
+            1000,
+        );
+    }
+}
+
+impl HealthConfig {
+    pub(super) fn validate(&self, c: &mut Checks) {
+        c.positive_seconds("health.probe_timeout_seconds", self.probe_timeout_seconds);
+        c.seconds("health.cache_ttl_seconds", self.cache_ttl_seconds);
+    }
+}
+
+impl DegradationConfig {
+    pub(super) fn validate(&self, c: &mut Checks) {
+        c.positive_seconds(
+            "degradation.check_interval_seconds",
+            self.check_interval_seconds,
+        );
+        c.count(
+            "degradation.failure_threshold",
+            self.failure_threshold.into(),
+            1,
+            1000,
+        );
+    }
+}
+
+impl WebSocketConfig {
+    pub(super) fn validate(&self, c: &mut Checks) {
+        c.positive_seconds(
+            "websocket.ping_interval_seconds",
+            self.ping_interval_seconds,
+        );
+        c.count(
+            "websocket.client_buffer",
+            self.client_buffer as u64,
+            1,
+            100_000,
+        );
+        c.count("websocket.max_clients", self.max_clients as u64, 1, 100_000);
+    }
+}
+
+impl PerformanceConfig {
+    pub(super) fn validate(&self, c: &mut Checks) {
+        c.positive_seconds(
+            "performance.sample_interval_seconds",
+            self.sample_interval_seconds,
+        );
+        c.count(
+            "performance.history_size",
+            self.history_size as u64,
+            1,
+            100_000,
+        );
+        for (name, warning, critical) in self.thresholds.pairs() {
+            c.check(
+                warning.is_finite() && critical.is_finite() && (0.0..=1e9).contains(&warning),
+                &format!("performance.thresholds.{name}_warning"),
+                "must be a number from 0 up",
+            );
+            c.check(
+                critical >= warning,
+                &format!("performance.thresholds.{name}_critical"),
+                "must not be smaller than its warning threshold",
+            );
+        }
+    }
+}
