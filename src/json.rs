@@ -27,6 +27,29 @@ pub fn mix(stamp: u64, value: u64) -> u64 {
 /// The starting stamp.
 pub const STAMP_SEED: u64 = 0xcbf2_9ce4_8422_2325;
 
+/// The page part of every paginated answer (the restart history, the alert history):
+/// `has_more` is `offset + items_count < total`.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Pagination {
+    pub total: usize,
+    pub limit: usize,
+    pub offset: usize,
+    pub items_count: usize,
+    pub has_more: bool,
+}
+
+impl Pagination {
+    pub fn new(total: usize, limit: usize, offset: usize, items_count: usize) -> Self {
+        Self {
+            total,
+            limit,
+            offset,
+            items_count,
+            has_more: offset + items_count < total,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

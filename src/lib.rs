@@ -2,6 +2,7 @@
 //! See ARCHITECTURE.md for the map of this crate.
 
 pub mod ai;
+pub mod alerts;
 pub mod api;
 pub mod breaker;
 pub mod config;

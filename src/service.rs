@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use crate::ai::{AiClients, SERVICE_NAMES};
+use crate::alerts::AlertEngine;
 use crate::api::{self, HttpServer};
 use crate::breaker::BreakerRegistry;
 use crate::config::Config;
@@ -113,7 +114,6 @@ impl Service {
             supervisor.clone(),
             pipeline.watcher.status().clone(),
             degradation.clone(),
-            events.clone(),
         ));
         let hub = Hub::new(
             config.websocket.client_buffer,
@@ -145,12 +145,20 @@ impl Service {
             inference,
             pipeline.clone(),
         );
+        let alerts = AlertEngine::new(
+            &config.alerts,
+            health.clone(),
+            store.clone(),
+            events.clone(),
+            &metrics,
+        );
         let critical = |name: &str| config.is_critical_worker(name);
         pipeline.register(&supervisor, &config)?;
         supervisor.register(degradation.worker(critical(workers::DEGRADATION_MANAGER)))?;
         supervisor.register(event_broadcaster.worker(critical(workers::EVENT_BROADCASTER)))?;
         supervisor.register(system_broadcaster.worker(critical(workers::SYSTEM_BROADCASTER)))?;
         supervisor.register(perf.worker(critical(workers::PERFORMANCE_SAMPLER)))?;
+        supervisor.register(alerts.worker(critical(workers::ALERT_ENGINE)))?;
         extra(&supervisor)?;
         let state = Arc::new(AppState {
             config: config.clone(),
@@ -170,6 +178,7 @@ impl Service {
             system_broadcaster,
             prometheus: Arc::new(PromClient::new(&config.prometheus)),
             perf,
+            alerts,
         });
         let http = api::serve(state.clone()).map_err(|source| StartError::Bind {
             bind: config.server.bind.clone(),

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use crate::ai::AiClients;
+use crate::alerts::AlertEngine;
 use crate::breaker::BreakerRegistry;
 use crate::config::Config;
 use crate::events::EventBus;
@@ -37,4 +38,5 @@ pub struct AppState {
     pub system_broadcaster: Arc<SystemBroadcaster>,
     pub prometheus: Arc<PromClient>,
     pub perf: Arc<PerfSampler>,
+    pub alerts: Arc<AlertEngine>,
 }

@@ -3,6 +3,7 @@
 //! [`routes`], which feeds both the router and the OpenAPI completeness test.
 
 mod access;
+mod alerts;
 pub mod auth;
 mod breakers;
 mod edge;
@@ -144,6 +145,7 @@ pub fn routes() -> Vec<RouteDef> {
         route(Method::GET, "/api/system/websocket/events", ws::events),
         route(Method::GET, "/api/system/performance", performance::current),
         route(Method::GET, "/api/system/events/recent", events::recent),
+        route(Method::GET, "/api/system/alerts", alerts::list),
         route(
             Method::GET,
             "/api/system/performance/history",

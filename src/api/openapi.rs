@@ -5,7 +5,8 @@ use std::sync::OnceLock;
 use utoipa::OpenApi;
 
 use super::{
-    breakers, events, health, monitoring, page, performance, pipeline, probes, supervisor, ws,
+    alerts, breakers, events, health, monitoring, page, performance, pipeline, probes, supervisor,
+    ws,
 };
 
 #[derive(OpenApi)]
@@ -19,7 +20,7 @@ use super::{
         supervisor::restart, supervisor::reset, supervisor::history,
         pipeline::status, pipeline::dead_letters, pipeline::requeue, breakers::list, breakers::reset,
         ws::events, ws::socket, monitoring::health, monitoring::targets,
-        performance::current, performance::history, events::recent,
+        performance::current, performance::history, events::recent, alerts::list,
     ),
     components(schemas(super::error::ErrorBody)),
     modifiers(&ApiKeyScheme, &BrowserRefusals)

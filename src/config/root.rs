@@ -8,8 +8,8 @@ use super::check::Checks;
 use super::deps::{AiConfig, PostgresConfig, PrometheusConfig, RedisConfig};
 use super::pipeline::{BatchConfig, CleanupConfig, FileWatcherConfig, QueueConfig};
 use super::runtime::{
-    BreakerConfig, DegradationConfig, HealthConfig, PerformanceConfig, SupervisorConfig,
-    WebSocketConfig,
+    AlertsConfig, BreakerConfig, DegradationConfig, HealthConfig, PerformanceConfig,
+    SupervisorConfig, WebSocketConfig,
 };
 use super::server::{AuthConfig, ServerConfig};
 
@@ -33,6 +33,7 @@ pub struct Config {
     pub cleanup: CleanupConfig,
     pub performance: PerformanceConfig,
     pub websocket: WebSocketConfig,
+    pub alerts: AlertsConfig,
 }
 
 /// Turn a configured number of seconds into a `Duration` (validated non-negative and finite).
@@ -60,6 +61,7 @@ impl Config {
         self.cleanup.validate(&mut c);
         self.performance.validate(&mut c);
         self.websocket.validate(&mut c);
+        self.alerts.validate(&mut c);
         c.into_problems()
     }
 

@@ -95,6 +95,39 @@ impl Default for DegradationConfig {
     }
 }
 
+/// `[alerts]`: how the alert engine decides.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AlertsConfig {
+    /// How long a critical problem must hold before its alert fires (a `for:`).
+    pub for_critical_seconds: f64,
+    /// The same for a warning (a short blip of a non-critical service is not news).
+    pub for_warning_seconds: f64,
+    /// How often the engine looks at the assessment (and writes its history).
+    pub evaluate_interval_seconds: f64,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        Self {
+            for_critical_seconds: 0.0,
+            for_warning_seconds: 30.0,
+            evaluate_interval_seconds: 1.0,
+        }
+    }
+}
+
+impl AlertsConfig {
+    pub(super) fn validate(&self, c: &mut Checks) {
+        c.seconds("alerts.for_critical_seconds", self.for_critical_seconds);
+        c.seconds("alerts.for_warning_seconds", self.for_warning_seconds);
+        c.positive_seconds(
+            "alerts.evaluate_interval_seconds",
+            self.evaluate_interval_seconds,
+        );
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct WebSocketConfig {

@@ -105,24 +105,80 @@ impl Example for EventUpdated {
     }
 }
 
+/// How bad an alert is: `critical` (the service is unhealthy) or `warning`.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    serde::Deserialize,
+    ToSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Warning,
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Warning => "warning",
+            Self::Critical => "critical",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "warning" => Some(Self::Warning),
+            "critical" => Some(Self::Critical),
+            _ => None,
+        }
+    }
+}
+
+impl crate::names::Label for Severity {
+    fn label(self) -> &'static str {
+        self.as_str()
+    }
+    fn all() -> &'static [Self] {
+        &[Self::Warning, Self::Critical]
+    }
+}
+
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct AlertCreated {
+    /// This firing's id (the row of `GET /api/system/alerts`).
     pub alert_id: String,
-    /// `warning` or `critical`.
-    pub severity: String,
+    /// The same for every firing of the same problem.
+    pub fingerprint: String,
+    /// `WatchpostDependencyDown`, `WatchpostWorkerNotRunning`,
+    /// `WatchpostCircuitBreakerOpen`.
+    pub alertname: String,
+    #[schema(inline)]
+    pub severity: Severity,
     /// What the alert is about: `postgres`, `redis`, `ai:<service>`,
     /// `worker:<name>` or `breaker:<name>`.
     pub source: String,
     pub message: String,
+    pub started_at: DateTime<Utc>,
 }
 
 impl Example for AlertCreated {
     fn example() -> Self {
         Self {
             alert_id: "2b1f3c4d-0000-4000-8000-000000000001".into(),
-            severity: "critical".into(),
+            fingerprint: "5f2c9a7b1e3d4c60".into(),
+            alertname: "WatchpostDependencyDown".into(),
+            severity: Severity::Critical,
             source: "postgres".into(),
-            message: "PostgreSQL is unhealthy: Connection refused".into(),
+            message: "postgres unhealthy (Database unavailable: Connection refused)".into(),
+            started_at: at(1_766_831_400),
         }
     }
 }
@@ -130,16 +186,27 @@ impl Example for AlertCreated {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct AlertResolved {
     pub alert_id: String,
+    pub fingerprint: String,
+    pub alertname: String,
+    #[schema(inline)]
+    pub severity: Severity,
     pub source: String,
     pub message: String,
+    pub started_at: DateTime<Utc>,
+    pub ended_at: DateTime<Utc>,
 }
 
 impl Example for AlertResolved {
     fn example() -> Self {
         Self {
             alert_id: "2b1f3c4d-0000-4000-8000-000000000001".into(),
+            fingerprint: "5f2c9a7b1e3d4c60".into(),
+            alertname: "WatchpostDependencyDown".into(),
+            severity: Severity::Critical,
             source: "postgres".into(),
             message: "postgres is fine again".into(),
+            started_at: at(1_766_831_400),
+            ended_at: at(1_766_831_442),
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Health: the one prober of every dependency (`prober.rs`), the degradation manager
 //! that derives the pipeline's mode from it (`degradation.rs`), and the assessment of
-//! the whole service (this file): full health, readiness, and the `system.health_changed`
-//! and `alert.*` events when the assessment changes.
+//! the whole service (this file): full health, readiness, and the problems the alert
+//! engine (`crate::alerts`) decides on. Reading health announces nothing.
 //!
 //! Rules (docs/behaviour.md §5): PostgreSQL, Redis, every critical AI service and every
 //! critical worker are critical. Any critical problem → `unhealthy` (not ready, 503);
@@ -19,10 +19,9 @@ pub use state::HealthState;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use crate::breaker::{BreakerRegistry, BreakerState};
-use crate::events::{AlertCreated, AlertResolved, Event, EventBus, SystemHealthChanged};
 use crate::json::OrderedMap;
 use crate::names::workers;
 use crate::pipeline::watcher::WatcherStatus;
@@ -61,9 +60,9 @@ pub struct FullHealth {
     pub workers: Vec<WorkerHealth>,
     pub version: &'static str,
     pub timestamp: DateTime<Utc>,
-    /// Every problem found, keyed by source (for alerts).
+    /// Every problem found, keyed by source (what the alert engine decides on).
     #[serde(skip)]
-    problems: BTreeMap<String, Problem>,
+    pub problems: BTreeMap<String, Problem>,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -89,43 +88,11 @@ pub struct Readiness {
     pub timestamp: DateTime<Utc>,
 }
 
-/// One problem, for alerts.
+/// One problem of the assessment, for the alert engine.
 #[derive(Debug, Clone, PartialEq)]
-struct Problem {
-    critical: bool,
-    message: String,
-}
-
-/// `health: healthy → unhealthy (postgres unhealthy (…)); mode stays normal`: what
-/// changed, in words a user reads.
-fn health_change_line(
-    before: HealthState,
-    now: &FullHealth,
-    mode_before: &str,
-    mode: &str,
-) -> String {
-    let why = now
-        .message
-        .split_once(": ")
-        .map_or(now.message.as_str(), |(_, rest)| rest);
-    let mode = if mode_before == mode {
-        format!("mode stays {mode}")
-    } else {
-        format!("mode {mode_before} → {mode}")
-    };
-    format!(
-        "health: {} → {} ({why}); {mode}",
-        before.as_str(),
-        now.status.as_str()
-    )
-}
-
-#[derive(Default)]
-struct Observed {
-    status: Option<HealthState>,
-    mode: Option<&'static str>,
-    /// Open alerts: source → (alert id, problem).
-    alerts: BTreeMap<String, (String, Problem)>,
+pub struct Problem {
+    pub critical: bool,
+    pub message: String,
 }
 
 /// The assessment of the whole service.
@@ -135,8 +102,6 @@ pub struct Health {
     supervisor: Supervisor,
     watcher: Arc<WatcherStatus>,
     degradation: Arc<DegradationManager>,
-    events: EventBus,
-    observed: Mutex<Observed>,
 }
 
 impl Health {
@@ -146,7 +111,6 @@ impl Health {
         supervisor: Supervisor,
         watcher: Arc<WatcherStatus>,
         degradation: Arc<DegradationManager>,
-        events: EventBus,
     ) -> Self {
         Self {
             prober,
@@ -154,8 +118,6 @@ impl Health {
             supervisor,
             watcher,
             degradation,
-            events,
-            observed: Mutex::new(Observed::default()),
         }
     }
 
@@ -169,11 +131,10 @@ impl Health {
         self.full_from(&round)
     }
 
-    /// Full health from `round` (announcing any change).
+    /// Full health from `round`. A read: it announces nothing (the alert engine
+    /// decides what changed).
     pub fn full_from(&self, round: &ProbeRound) -> FullHealth {
-        let health = self.assess(round);
-        self.observe(&health);
-        health
+        self.assess(round)
     }
 
     /// A stamp that changes whenever the full health of `round` would: the round
@@ -190,9 +151,12 @@ impl Health {
     /// round. No I/O.
     pub fn latest(&self) -> Option<FullHealth> {
         let round = self.prober.latest()?;
-        let health = self.assess(&round);
-        self.observe(&health);
-        Some(health)
+        Some(self.assess(&round))
+    }
+
+    /// The degradation mode now.
+    pub fn mode(&self) -> degradation::Mode {
+        self.degradation.mode()
     }
 
     /// Every supervised worker; the file watcher counts as running only while it
@@ -313,66 +277,6 @@ impl Health {
             reasons,
             checked_at: round.map(|r| r.checked_at),
             timestamp: crate::time::now(),
-        }
-    }
-
-    /// Publish `system.health_changed` when the status or the degradation mode
-    /// changed, and `alert.created` / `alert.resolved` as problems begin and end.
-    fn observe(&self, h: &FullHealth) {
-        let mode = self.degradation.mode().as_str();
-        let mut obs = self.observed.lock().unwrap_or_else(|p| p.into_inner());
-        if obs.status != Some(h.status) || obs.mode != Some(mode) {
-            if let (Some(before), Some(mode_before)) = (obs.status, obs.mode) {
-                tracing::info!("{}", health_change_line(before, h, mode_before, mode));
-            }
-            self.events
-                .publish(Event::SystemHealthChanged(SystemHealthChanged {
-                    status: h.status.as_str().into(),
-                    previous_status: obs.status.map(|s| s.as_str().to_string()),
-                    ready: h.ready,
-                    mode: mode.into(),
-                    previous_mode: obs.mode.map(str::to_string),
-                    message: h.message.clone(),
-                }));
-            obs.status = Some(h.status);
-            obs.mode = Some(mode);
-        }
-        let ended: Vec<String> = obs
-            .alerts
-            .keys()
-            .filter(|k| !h.problems.contains_key(*k))
-            .cloned()
-            .collect();
-        for source in ended {
-            if let Some((id, _)) = obs.alerts.remove(&source) {
-                self.events.publish(Event::AlertResolved(AlertResolved {
-                    alert_id: id,
-                    message: format!("{source} is fine again"),
-                    source,
-                }));
-            }
-        }
-        for (source, problem) in &h.problems {
-            if obs
-                .alerts
-                .get(source)
-                .is_some_and(|(_, p)| p.critical == problem.critical)
-            {
-                continue;
-            }
-            let id = uuid::Uuid::new_v4().to_string();
-            self.events.publish(Event::AlertCreated(AlertCreated {
-                alert_id: id.clone(),
-                severity: if problem.critical {
-                    "critical"
-                } else {
-                    "warning"
-                }
-                .into(),
-                source: source.clone(),
-                message: problem.message.clone(),
-            }));
-            obs.alerts.insert(source.clone(), (id, problem.clone()));
         }
     }
 }

@@ -84,7 +84,8 @@ pub struct Metrics {
     ws_dropped: IntCounterVec,
 }
 
-fn opts(name: &str, help: &str) -> Opts {
+/// The options of a family: `watchpost_<name>` with its help text.
+pub fn opts(name: &str, help: &str) -> Opts {
     Opts::new(name, help).namespace(NAMESPACE)
 }
 
@@ -453,6 +454,12 @@ impl Metrics {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push(Box::new(hook));
+    }
+
+    /// Register a family that a capability defines in its own metrics module (it
+    /// then owns the family and its intent-named methods).
+    pub fn register<C: prometheus::core::Collector + Clone + 'static>(&self, c: C) -> C {
+        register(&self.registry, c)
     }
 
     /// The Prometheus text exposition (format 0.0.4).

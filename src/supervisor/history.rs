@@ -1,5 +1,6 @@
 //! Bounded, newest-first restart history.
 
+use crate::json::Pagination;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::VecDeque;
@@ -24,15 +25,6 @@ pub struct RestartEvent {
     pub attempt: u32,
     pub status: RestartStatus,
     pub error: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct Pagination {
-    pub total: usize,
-    pub limit: usize,
-    pub offset: usize,
-    pub items_count: usize,
-    pub has_more: bool,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -78,13 +70,7 @@ impl History {
         let items_count = items.len();
         HistoryPage {
             items,
-            pagination: Pagination {
-                total,
-                limit,
-                offset,
-                items_count,
-                has_more: offset + items_count < total,
-            },
+            pagination: Pagination::new(total, limit, offset, items_count),
         }
     }
 }

@@ -104,31 +104,18 @@ async fn crashed_worker_is_restarted_and_history_shows_crashed_then_success() {
     let (s, status) = get(format!("{}/api/system/supervisor", h.base)).await;
     assert_eq!(s, 200);
     assert_eq!(status["running"], true);
-    // The ten production workers, in registration order, then the two test workers.
+    // The production workers, in registration order (their one definition), then the
+    // two test workers.
     let names: Vec<&str> = status["workers"]
         .as_array()
         .expect("workers")
         .iter()
         .filter_map(|w| w["name"].as_str())
         .collect();
-    assert_eq!(
-        names,
-        [
-            "file_watcher",
-            "detection_worker",
-            "analysis_worker",
-            "batch_aggregator",
-            "cleanup_service",
-            "queue_replayer",
-            "degradation_manager",
-            "event_broadcaster",
-            "system_broadcaster",
-            "performance_sampler",
-            "crashy",
-            "steady"
-        ]
-    );
-    assert_eq!(status["worker_count"], 12);
+    let mut want: Vec<&str> = watchpost::names::workers::ALL.to_vec();
+    want.extend(["crashy", "steady"]);
+    assert_eq!(names, want);
+    assert_eq!(status["worker_count"], want.len());
     let w = worker(&status, "crashy");
     assert_eq!(w["status"], "running");
     assert_eq!(w["max_restarts"], 20);

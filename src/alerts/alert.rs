@@ -1,0 +1,272 @@
+//! One alert: what a problem becomes once the engine decides it fires. Its
+//! `fingerprint` names the problem (the same for every firing of it); its `id` names
+//! one firing (a row of the history).
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sha2::Digest;
+use std::collections::BTreeMap;
+
+use crate::events::Severity;
+use crate::names::Label;
+use crate::store::AlertRow;
+
+/// What kind of thing an alert is about: the part of its `source` before `:`. A
+/// bounded label (`watchpost_alerts_total{source_kind}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SourceKind {
+    Postgres,
+    Redis,
+    Ai,
+    Worker,
+    Breaker,
+    Camera,
+    Prometheus,
+    Other,
+}
+
+impl SourceKind {
+    pub fn of(source: &str) -> Self {
+        match source.split(':').next().unwrap_or_default() {
+            "postgres" => Self::Postgres,
+            "redis" => Self::Redis,
+            "ai" => Self::Ai,
+            "worker" => Self::Worker,
+            "breaker" => Self::Breaker,
+            "camera" => Self::Camera,
+            "prometheus" => Self::Prometheus,
+            _ => Self::Other,
+        }
+    }
+
+    /// The alert's name, as Prometheus and Alertmanager would show it.
+    pub fn alertname(self) -> &'static str {
+        match self {
+            Self::Postgres | Self::Redis | Self::Ai => "WatchpostDependencyDown",
+            Self::Worker => "WatchpostWorkerNotRunning",
+            Self::Breaker => "WatchpostCircuitBreakerOpen",
+            Self::Camera => "WatchpostCameraDown",
+            Self::Prometheus => "PrometheusAlert",
+            Self::Other => "WatchpostProblem",
+        }
+    }
+
+    /// The label that names the thing (`dependency`, `worker`, …), if any.
+    fn subject_label(self) -> Option<&'static str> {
+        match self {
+            Self::Postgres | Self::Redis | Self::Ai => Some("dependency"),
+            Self::Worker => Some("worker"),
+            Self::Breaker => Some("breaker"),
+            Self::Camera => Some("camera"),
+            Self::Prometheus | Self::Other => None,
+        }
+    }
+}
+
+impl Label for SourceKind {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Postgres => "postgres",
+            Self::Redis => "redis",
+            Self::Ai => "ai",
+            Self::Worker => "worker",
+            Self::Breaker => "breaker",
+            Self::Camera => "camera",
+            Self::Prometheus => "prometheus",
+            Self::Other => "other",
+        }
+    }
+    fn all() -> &'static [Self] {
+        &[
+            Self::Postgres,
+            Self::Redis,
+            Self::Ai,
+            Self::Worker,
+            Self::Breaker,
+            Self::Camera,
+            Self::Prometheus,
+            Self::Other,
+        ]
+    }
+}
+
+/// A problem that may become an alert: everything but the firing's id and times.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Candidate {
+    pub fingerprint: String,
+    pub alertname: String,
+    pub source: String,
+    pub severity: Severity,
+    pub summary: String,
+    pub description: String,
+    pub labels: BTreeMap<String, String>,
+}
+
+impl Candidate {
+    /// A problem of the health assessment (`postgres`, `ai:yolo26`, `worker:x`, …).
+    pub fn from_problem(source: &str, critical: bool, message: &str) -> Self {
+        let kind = SourceKind::of(source);
+        let severity = if critical {
+            Severity::Critical
+        } else {
+            Severity::Warning
+        };
+        let alertname = kind.alertname().to_string();
+        let mut labels = BTreeMap::from([
+            ("alertname".to_string(), alertname.clone()),
+            ("severity".to_string(), severity.as_str().to_string()),
+            ("source".to_string(), source.to_string()),
+        ]);
+        if let Some(key) = kind.subject_label() {
+            let subject = source.split_once(':').map_or(source, |(_, s)| s);
+            labels.insert(key.to_string(), subject.to_string());
+        }
+        let description = match kind {
+            SourceKind::Postgres | SourceKind::Redis | SourceKind::Ai => {
+                format!("{message}. Work that needs it waits in its queue; nothing is lost.")
+            }
+            SourceKind::Worker => format!(
+                "{message}. A critical worker not running makes watchpost unhealthy and not ready."
+            ),
+            SourceKind::Breaker => {
+                format!("{message}: calls are refused until a trial call succeeds.")
+            }
+            _ => message.to_string(),
+        };
+        Self {
+            fingerprint: fingerprint(&alertname, source),
+            alertname,
+            source: source.to_string(),
+            severity,
+            summary: message.to_string(),
+            description,
+            labels,
+        }
+    }
+}
+
+/// 16 hex digits of SHA-256 over the alert's name and source: stable across restarts
+/// and instances, like Alertmanager's fingerprints.
+pub fn fingerprint(alertname: &str, source: &str) -> String {
+    let digest = sha2::Sha256::digest(format!("{alertname}\u{0}{source}").as_bytes());
+    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `firing` or `resolved`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AlertStatus {
+    Firing,
+    Resolved,
+}
+
+/// An alert as `GET /api/system/alerts` lists it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Alert {
+    /// This firing (a row of the history).
+    pub id: String,
+    /// The problem (the same for every firing of it).
+    pub fingerprint: String,
+    pub alertname: String,
+    pub source: String,
+    pub severity: Severity,
+    pub summary: String,
+    pub description: String,
+    pub labels: BTreeMap<String, String>,
+    pub state: AlertStatus,
+    pub started_at: DateTime<Utc>,
+    pub ended_at: Option<DateTime<Utc>>,
+    /// How long it fired (so far, while firing).
+    pub duration_seconds: f64,
+    /// Whether the history in PostgreSQL has it yet (false while it is down).
+    pub stored: bool,
+}
+
+impl Alert {
+    /// A firing that has not ended, at `now`.
+    pub fn firing(c: &Candidate, id: &str, started_at: DateTime<Utc>, now: DateTime<Utc>) -> Self {
+        Self {
+            id: id.to_string(),
+            fingerprint: c.fingerprint.clone(),
+            alertname: c.alertname.clone(),
+            source: c.source.clone(),
+            severity: c.severity,
+            summary: c.summary.clone(),
+            description: c.description.clone(),
+            labels: c.labels.clone(),
+            state: AlertStatus::Firing,
+            started_at,
+            ended_at: None,
+            duration_seconds: seconds_between(started_at, now),
+            stored: false,
+        }
+    }
+
+    /// From a stored row, at `now`.
+    pub fn from_row(r: AlertRow, now: DateTime<Utc>) -> Self {
+        let labels: BTreeMap<String, String> = serde_json::from_value(r.labels).unwrap_or_default();
+        Self {
+            duration_seconds: seconds_between(r.started_at, r.ended_at.unwrap_or(now)),
+            state: if r.ended_at.is_some() {
+                AlertStatus::Resolved
+            } else {
+                AlertStatus::Firing
+            },
+            id: r.id,
+            fingerprint: r.fingerprint,
+            alertname: r.alertname,
+            source: r.source,
+            severity: Severity::parse(&r.severity).unwrap_or(Severity::Warning),
+            summary: r.summary,
+            description: r.description,
+            labels,
+            started_at: r.started_at,
+            ended_at: r.ended_at,
+            stored: true,
+        }
+    }
+
+    pub fn row(&self) -> AlertRow {
+        AlertRow {
+            id: self.id.clone(),
+            fingerprint: self.fingerprint.clone(),
+            alertname: self.alertname.clone(),
+            source: self.source.clone(),
+            severity: self.severity.as_str().to_string(),
+            summary: self.summary.clone(),
+            description: self.description.clone(),
+            labels: serde_json::to_value(&self.labels).unwrap_or_default(),
+            started_at: self.started_at,
+            ended_at: self.ended_at,
+        }
+    }
+}
+
+fn seconds_between(from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
+    (to - from).num_milliseconds().max(0) as f64 / 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_problem_becomes_a_labelled_candidate_with_a_stable_fingerprint() {
+        let c = Candidate::from_problem("ai:florence", false, "florence unhealthy (refused)");
+        assert_eq!(c.alertname, "WatchpostDependencyDown");
+        assert_eq!(c.severity, Severity::Warning);
+        assert_eq!(c.labels["dependency"], "florence");
+        assert_eq!(c.labels["source"], "ai:florence");
+        assert_eq!(c.fingerprint.len(), 16);
+        assert_eq!(
+            c.fingerprint,
+            Candidate::from_problem("ai:florence", true, "other words").fingerprint,
+            "the same problem, whatever its wording"
+        );
+        assert_ne!(
+            c.fingerprint,
+            Candidate::from_problem("ai:clip", false, "x").fingerprint
+        );
+        assert_eq!(SourceKind::of("worker:file_watcher"), SourceKind::Worker);
+    }
+}

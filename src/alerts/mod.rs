@@ -1,0 +1,19 @@
+//! Alerts: the one place that decides them. The engine (`engine.rs`, the
+//! `alert_engine` worker) reads the health assessment (dependencies, AI services,
+//! workers, breakers), lets the rules (`rules.rs`: a `for:` per severity) decide what
+//! fires and what resolves, and is the only publisher of `alert.created`,
+//! `alert.resolved` and `system.health_changed`. Every firing is a row of the history
+//! in PostgreSQL (`crate::store`), kept across restarts. Reading health or alerts
+//! announces nothing.
+//!
+//! - `alert.rs`: the alert, its fingerprint, its name and labels by the kind of source;
+//! - `rules.rs`: the decision, pure; `engine.rs`: the worker, the outbox, the history;
+//! - `metrics.rs`: `watchpost_alerts_firing`, `watchpost_alerts_total`.
+
+mod alert;
+mod engine;
+mod metrics;
+mod rules;
+
+pub use alert::{Alert, AlertStatus, Candidate, SourceKind};
+pub use engine::{AlertEngine, AlertPage, HistoryUnavailable};

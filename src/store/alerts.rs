@@ -1,0 +1,167 @@
+//! The alert history: one row per firing (opened when an alert fires, closed with its
+//! end), at most one open row per fingerprint. Writes are idempotent, so the alert
+//! engine can replay its outbox after an outage without doubling anything.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::db::Store;
+use super::error::StoreError;
+
+/// One firing of an alert, as stored.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AlertRow {
+    pub id: String,
+    pub fingerprint: String,
+    pub alertname: String,
+    pub source: String,
+    pub severity: String,
+    pub summary: String,
+    pub description: String,
+    pub labels: serde_json::Value,
+    pub started_at: DateTime<Utc>,
+    pub ended_at: Option<DateTime<Utc>>,
+}
+
+/// Which alerts a listing wants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlertState {
+    Firing,
+    Resolved,
+    All,
+}
+
+/// A page of the history, newest first.
+#[derive(Debug, Clone)]
+pub struct AlertQuery {
+    pub state: AlertState,
+    /// Alerts still firing at or after this moment.
+    pub since: Option<DateTime<Utc>>,
+    /// An exact source (`ai:yolo26`) or a kind (`ai`).
+    pub source: Option<String>,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+const COLUMNS: &str =
+    "id, fingerprint, alertname, source, severity, summary, description, labels, started_at, ended_at";
+
+fn row(r: &tokio_postgres::Row) -> AlertRow {
+    AlertRow {
+        id: r.get(0),
+        fingerprint: r.get(1),
+        alertname: r.get(2),
+        source: r.get(3),
+        severity: r.get(4),
+        summary: r.get(5),
+        description: r.get(6),
+        labels: r.get(7),
+        started_at: r.get(8),
+        ended_at: r.get(9),
+    }
+}
+
+impl Store {
+    /// Store a firing alert; a row already there (same id, or the same fingerprint
+    /// still open) is left as it is.
+    pub async fn open_alert(&self, a: &AlertRow) -> Result<(), StoreError> {
+        self.run(async {
+            let c = self.client().await?;
+            c.execute(
+                &format!(
+                    "INSERT INTO alerts ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                     ON CONFLICT DO NOTHING"
+                ),
+                &[
+                    &a.id,
+                    &a.fingerprint,
+                    &a.alertname,
+                    &a.source,
+                    &a.severity,
+                    &a.summary,
+                    &a.description,
+                    &a.labels,
+                    &a.started_at,
+                    &a.ended_at,
+                ],
+            )
+            .await?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Close a firing; closing it again changes nothing.
+    pub async fn close_alert(&self, id: &str, ended_at: DateTime<Utc>) -> Result<(), StoreError> {
+        self.run(async {
+            let c = self.client().await?;
+            c.execute(
+                "UPDATE alerts SET ended_at = $2 WHERE id = $1 AND ended_at IS NULL",
+                &[&id, &ended_at],
+            )
+            .await?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Every alert still firing, oldest first.
+    pub async fn firing_alerts(&self) -> Result<Vec<AlertRow>, StoreError> {
+        self.run(async {
+            let c = self.client().await?;
+            let rows = c
+                .query(
+                    &format!(
+                        "SELECT {COLUMNS} FROM alerts WHERE ended_at IS NULL ORDER BY started_at"
+                    ),
+                    &[],
+                )
+                .await?;
+            Ok(rows.iter().map(row).collect())
+        })
+        .await
+    }
+
+    /// A page of the history (newest first) and how many match in all.
+    pub async fn list_alerts(&self, q: &AlertQuery) -> Result<(Vec<AlertRow>, i64), StoreError> {
+        self.run(async {
+            let c = self.client().await?;
+            let state = match q.state {
+                AlertState::Firing => "ended_at IS NULL",
+                AlertState::Resolved => "ended_at IS NOT NULL",
+                AlertState::All => "TRUE",
+            };
+            let rows = c
+                .query(
+                    &format!(
+                        "SELECT {COLUMNS}, count(*) OVER () FROM alerts
+                         WHERE {state}
+                           AND ($1::timestamptz IS NULL OR COALESCE(ended_at, 'infinity') >= $1)
+                           AND ($2::text IS NULL OR source = $2 OR split_part(source, ':', 1) = $2)
+                         ORDER BY started_at DESC, id
+                         LIMIT $3 OFFSET $4"
+                    ),
+                    &[&q.since, &q.source, &q.limit, &q.offset],
+                )
+                .await?;
+            let total = match rows.first() {
+                Some(r) => r.get(10),
+                // Past the end: count without the page.
+                None => {
+                    c.query_one(
+                        &format!(
+                            "SELECT count(*) FROM alerts WHERE {state}
+                               AND ($1::timestamptz IS NULL OR COALESCE(ended_at, 'infinity') >= $1)
+                               AND ($2::text IS NULL OR source = $2 OR split_part(source, ':', 1) = $2)"
+                        ),
+                        &[&q.since, &q.source],
+                    )
+                    .await?
+                    .get(0)
+                }
+            };
+            Ok((rows.iter().map(row).collect(), total))
+        })
+        .await
+    }
+}

@@ -1,0 +1,258 @@
+//! The pipeline's rows: cameras, detections (unique per `(file_path, file_hash, seq)`),
+//! security events (unique per `batch_id`) and the cleanup's job runs. Every write is
+//! idempotent, so at-least-once delivery never duplicates.
+
+use chrono::{DateTime, Utc};
+
+use super::db::Store;
+use super::error::StoreError;
+use crate::ai::Detection;
+
+/// A stored security event as `GET /api/system/events/recent` lists it: the payload of
+/// its `event.created`, and when it was created.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct RecentEvent {
+    #[serde(flatten)]
+    pub event: crate::events::EventCreated,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A detection row as the analysis prompt needs it.
+#[derive(Debug, Clone)]
+pub struct StoredDetection {
+    pub id: i64,
+    pub object_type: String,
+    pub confidence: f64,
+    pub detected_at: DateTime<Utc>,
+}
+
+pub struct NewEvent<'a> {
+    pub batch_id: &'a str,
+    pub camera_id: &'a str,
+    pub started_at: DateTime<Utc>,
+    pub ended_at: DateTime<Utc>,
+    pub risk_score: i16,
+    pub risk_level: &'a str,
+    pub summary: &'a str,
+    pub reasoning: &'a str,
+    pub detection_ids: &'a [i64],
+}
+
+impl Store {
+    /// The newest `limit` security events, newest first.
+    pub async fn recent_events(&self, limit: i64) -> Result<Vec<RecentEvent>, StoreError> {
+        self.run(async {
+            let c = self.client().await?;
+            let rows = c
+                .query(
+                    "SELECT id, batch_id, camera_id, risk_score::int8, risk_level, summary, created_at
+                     FROM events ORDER BY id DESC LIMIT $1",
+                    &[&limit],
+                )
+                .await?;
+            Ok(rows
+                .iter()
+                .map(|r| RecentEvent {
+                    event: crate::events::EventCreated {
+                        event_id: r.get(0),
+                        batch_id: r.get(1),
+                        camera_id: r.get(2),
+                        risk_score: r.get(3),
+                        risk_level: r.get(4),
+                        summary: r.get(5),
+                    },
+                    created_at: r.get(6),
+                })
+                .collect())
+        })
+        .await
+    }
+
+    /// Insert a camera if unknown, refresh `last_seen_at`; `true` when it was new.
+    pub async fn touch_camera(&self, id: &str, folder_name: &str) -> Result<bool, StoreError> {
+        self.run(async {
+            let c = self.client().await?;
+            let row = c
+                .query_one(
+                    "INSERT INTO cameras (id, folder_name) VALUES ($1, $2)
+                     ON CONFLICT (id) DO UPDATE SET last_seen_at = now()
+                     RETURNING (xmax = 0) AS inserted",
+                    &[&id, &folder_name],
+                )
+                .await?;
+            Ok(row.get(0))
+        })
+        .await
+    }
+
+    /// Store one image's detections in one statement; idempotent per file.
+    /// Returns the row ids in detection order.
+    pub async fn store_detections(
+        &self,
+        camera_id: &str,
+        file_path: &str,
+        file_hash: &str,
+        detected_at: DateTime<Utc>,
+        detections: &[Detection],
+    ) -> Result<Vec<i64>, StoreError> {
+        self.run(async {
+            if detections.is_empty() {
+                return Ok(Vec::new());
+            }
+            let seq: Vec<i32> = (0..detections.len() as i32).collect();
+            let types: Vec<&str> = detections.iter().map(|d| d.object_type.as_str()).collect();
+            let conf: Vec<f64> = detections.iter().map(|d| d.confidence).collect();
+            let bbox: Vec<serde_json::Value> = detections
+                .iter()
+                .map(|d| serde_json::to_value(d.bbox).unwrap_or_default())
+                .collect();
+            let c = self.client().await?;
+            let rows = c
+                .query(
+                    "INSERT INTO detections
+                        (camera_id, file_path, file_hash, seq, object_type, confidence, bbox, detected_at)
+                     SELECT $1, $2, $3, t.s, t.o, t.c, t.b, $4
+                     FROM unnest($5::int4[], $6::text[], $7::float8[], $8::jsonb[]) AS t(s, o, c, b)
+                     ON CONFLICT (file_path, file_hash, seq) DO UPDATE SET seq = EXCLUDED.seq
+                     RETURNING id, seq",
+                    &[&camera_id, &file_path, &file_hash, &detected_at, &seq, &types, &conf, &bbox],
+                )
+                .await?;
+            let mut ids: Vec<(i32, i64)> = rows.iter().map(|r| (r.get(1), r.get(0))).collect();
+            ids.sort_unstable();
+            Ok(ids.into_iter().map(|(_, id)| id).collect())
+        })
+        .await
+    }
+
+    pub async fn detections_by_ids(&self, ids: &[i64]) -> Result<Vec<StoredDetection>, StoreError> {
+        self.run(async {
+            let c = self.client().await?;
+            let rows = c
+                .query(
+                    "SELECT id, object_type, confidence, detected_at FROM detections
+                     WHERE id = ANY($1) ORDER BY detected_at, id",
+                    &[&ids],
+                )
+                .await?;
+            Ok(rows
+                .iter()
+                .map(|r| StoredDetection {
+                    id: r.get(0),
+                    object_type: r.get(1),
+                    confidence: r.get(2),
+                    detected_at: r.get(3),
+                })
+                .collect())
+        })
+        .await
+    }
+
+    /// Insert the event of a batch; `None` when that batch already has one.
+    pub async fn insert_event(&self, e: &NewEvent<'_>) -> Result<Option<i64>, StoreError> {
+        self.run(async {
+            let c = self.client().await?;
+            let row = c
+                .query_opt(
+                    "INSERT INTO events (batch_id, camera_id, started_at, ended_at, risk_score,
+                                         risk_level, summary, reasoning, detection_ids)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                     ON CONFLICT (batch_id) DO NOTHING
+                     RETURNING id",
+                    &[
+                        &e.batch_id,
+                        &e.camera_id,
+                        &e.started_at,
+                        &e.ended_at,
+                        &e.risk_score,
+                        &e.risk_level,
+                        &e.summary,
+                        &e.reasoning,
+                        &e.detection_ids,
+                    ],
+                )
+                .await?;
+            Ok(row.map(|r| r.get(0)))
+        })
+        .await
+    }
+
+    /// Delete up to `limit` detections older than `cutoff`; returns their file paths.
+    pub async fn delete_old_detections(
+        &self,
+        cutoff: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        self.run(async {
+            let c = self.client().await?;
+            let rows = c
+                .query(
+                    "DELETE FROM detections WHERE id IN
+                        (SELECT id FROM detections WHERE detected_at < $1 ORDER BY id LIMIT $2)
+                     RETURNING file_path",
+                    &[&cutoff, &limit],
+                )
+                .await?;
+            Ok(rows.iter().map(|r| r.get(0)).collect())
+        })
+        .await
+    }
+
+    /// Delete up to `limit` events created before `cutoff`; returns how many.
+    pub async fn delete_old_events(
+        &self,
+        cutoff: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<u64, StoreError> {
+        self.run(async {
+            let c = self.client().await?;
+            Ok(c.execute(
+                "DELETE FROM events WHERE id IN
+                    (SELECT id FROM events WHERE created_at < $1 ORDER BY id LIMIT $2)",
+                &[&cutoff, &limit],
+            )
+            .await?)
+        })
+        .await
+    }
+
+    /// Whether any detection still refers to this file.
+    pub async fn file_referenced(&self, file_path: &str) -> Result<bool, StoreError> {
+        self.run(async {
+            let c = self.client().await?;
+            let row = c
+                .query_one(
+                    "SELECT EXISTS (SELECT 1 FROM detections WHERE file_path = $1)",
+                    &[&file_path],
+                )
+                .await?;
+            Ok(row.get(0))
+        })
+        .await
+    }
+
+    pub async fn last_job_run(&self, job: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+        self.run(async {
+            let c = self.client().await?;
+            let row = c
+                .query_opt("SELECT last_run_at FROM job_runs WHERE job = $1", &[&job])
+                .await?;
+            Ok(row.map(|r| r.get(0)))
+        })
+        .await
+    }
+
+    pub async fn record_job_run(&self, job: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+        self.run(async {
+            let c = self.client().await?;
+            c.execute(
+                "INSERT INTO job_runs (job, last_run_at) VALUES ($1, $2)
+                 ON CONFLICT (job) DO UPDATE SET last_run_at = EXCLUDED.last_run_at",
+                &[&job, &at],
+            )
+            .await?;
+            Ok(())
+        })
+        .await
+    }
+}

@@ -1,0 +1,105 @@
+//! The schema: ordered migrations, each applied once, under an advisory lock so that
+//! several instances can start together.
+
+use super::error::StoreError;
+
+/// Ordered schema migrations; a version is applied once.
+const MIGRATIONS: &[(i32, &str)] = &[
+    (
+        1,
+        "CREATE TABLE cameras (
+        id TEXT PRIMARY KEY,
+        folder_name TEXT NOT NULL,
+        created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+        last_seen_at TIMESTAMPTZ NOT NULL DEFAULT now()
+    );
+    CREATE TABLE detections (
+        id BIGSERIAL PRIMARY KEY,
+        camera_id TEXT NOT NULL,
+        file_path TEXT NOT NULL,
+        file_hash TEXT NOT NULL,
+        seq INT NOT NULL,
+        object_type TEXT NOT NULL,
+        confidence DOUBLE PRECISION NOT NULL,
+        bbox JSONB NOT NULL,
+        detected_at TIMESTAMPTZ NOT NULL,
+        UNIQUE (file_path, file_hash, seq)
+    );
+    CREATE INDEX detections_detected_at ON detections (detected_at);
+    CREATE INDEX detections_camera ON detections (camera_id, detected_at);
+    CREATE TABLE events (
+        id BIGSERIAL PRIMARY KEY,
+        batch_id TEXT NOT NULL UNIQUE,
+        camera_id TEXT NOT NULL,
+        started_at TIMESTAMPTZ NOT NULL,
+        ended_at TIMESTAMPTZ NOT NULL,
+        risk_score SMALLINT NOT NULL,
+        risk_level TEXT NOT NULL,
+        summary TEXT NOT NULL,
+        reasoning TEXT NOT NULL,
+        detection_ids BIGINT[] NOT NULL,
+        created_at TIMESTAMPTZ NOT NULL DEFAULT now()
+    );
+    CREATE INDEX events_created_at ON events (created_at);
+    CREATE TABLE job_runs (
+        job TEXT PRIMARY KEY,
+        last_run_at TIMESTAMPTZ NOT NULL
+    );",
+    ),
+    // The alert history: one row per firing, at most one firing row per fingerprint
+    // (instances sharing the database never open it twice).
+    (
+        2,
+        "CREATE TABLE alerts (
+            id TEXT PRIMARY KEY,
+            fingerprint TEXT NOT NULL,
+            alertname TEXT NOT NULL,
+            source TEXT NOT NULL,
+            severity TEXT NOT NULL,
+            summary TEXT NOT NULL,
+            description TEXT NOT NULL,
+            labels JSONB NOT NULL,
+            started_at TIMESTAMPTZ NOT NULL,
+            ended_at TIMESTAMPTZ
+        );
+        CREATE INDEX alerts_started_at ON alerts (started_at DESC);
+        CREATE UNIQUE INDEX alerts_one_firing ON alerts (fingerprint) WHERE ended_at IS NULL;",
+    ),
+];
+
+pub(super) async fn migrate(client: &mut deadpool_postgres::Object) -> Result<(), StoreError> {
+    let tx = client.transaction().await?;
+    // One instance migrates at a time; the lock ends with the transaction. Notices
+    // ("relation … already exists, skipping") are not worth a log line at every start.
+    tx.batch_execute(
+        "SET LOCAL client_min_messages = warning; SELECT pg_advisory_xact_lock(7457001)",
+    )
+    .await?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+            version INT PRIMARY KEY,
+            applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+        )",
+    )
+    .await?;
+    let applied: Vec<i32> = tx
+        .query("SELECT version FROM schema_migrations", &[])
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    for (version, sql) in MIGRATIONS {
+        if applied.contains(version) {
+            continue;
+        }
+        tx.batch_execute(sql).await?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version) VALUES ($1)",
+            &[version],
+        )
+        .await?;
+        tracing::info!(version, "database migration applied");
+    }
+    tx.commit().await?;
+    Ok(())
+}

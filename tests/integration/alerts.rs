@@ -1,0 +1,277 @@
+//! The alert engine on the real binary, with real PostgreSQL and Redis and the fake AI:
+//! one place decides (reads announce nothing), alerts fire without any reader, the
+//! history survives a restart, and a PostgreSQL outage loses no transition.
+
+use crate::pipeline::{metrics, Stack};
+use crate::support::{client, eventually, Watchpost};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::Value;
+use tokio_tungstenite::tungstenite::Message;
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A short `for:` for warnings, so the tests wait seconds, not half a minute.
+const FAST: [(&str, &str); 1] = [("WATCHPOST_ALERTS__FOR_WARNING_SECONDS", "1")];
+
+async fn subscribed(wp: &Watchpost, channels: &[&str]) -> Ws {
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{}/ws", wp.port))
+        .await
+        .expect("websocket");
+    let msg = serde_json::json!({"action": "subscribe", "channels": channels}).to_string();
+    ws.send(Message::Text(msg.into())).await.expect("send");
+    loop {
+        let m = next(&mut ws).await.expect("ack");
+        if m["type"] == "system.subscribed" {
+            return ws;
+        }
+    }
+}
+
+async fn next(ws: &mut Ws) -> Option<Value> {
+    let patience = crate::support::patience();
+    loop {
+        match tokio::time::timeout(patience, ws.next()).await.ok()?? {
+            Ok(Message::Text(t)) => return serde_json::from_str(&t).ok(),
+            Ok(_) => continue,
+            Err(_) => return None,
+        }
+    }
+}
+
+/// Messages until one of `kind` about `source` arrives (it included).
+async fn until(ws: &mut Ws, kind: &str, source: &str) -> Vec<Value> {
+    let mut seen = Vec::new();
+    loop {
+        let m = next(ws)
+            .await
+            .unwrap_or_else(|| panic!("no {kind} for {source} among {seen:?}"));
+        let done = m["type"] == kind && m["data"]["source"] == source;
+        seen.push(m);
+        if done {
+            return seen;
+        }
+    }
+}
+
+async fn alerts(wp: &Watchpost, query: &str) -> (u16, Value) {
+    let r = client()
+        .get(format!("{}/api/system/alerts{query}", wp.url()))
+        .send()
+        .await
+        .expect("GET");
+    let status = r.status().as_u16();
+    (status, r.json().await.expect("json"))
+}
+
+fn of<'a>(page: &'a Value, source: &str) -> Option<&'a Value> {
+    page["items"]
+        .as_array()?
+        .iter()
+        .find(|a| a["source"] == source)
+}
+
+fn metric(text: &str, line_start: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(line_start))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_announce_nothing_and_an_alert_fires_with_no_reader_at_all() {
+    let stack = Stack::new(&FAST);
+    let wp = stack.start(tempfile::tempdir().expect("dir"));
+    let mut ws = subscribed(&wp, &["alerts"]).await;
+    // Healthy first: nothing fires.
+    eventually("the first evaluation, nothing firing", || async {
+        let (s, page) = alerts(&wp, "").await;
+        (s == 200 && page["items"] == serde_json::json!([])).then_some(())
+    })
+    .await;
+
+    // No one reads health: the engine decides on the prober's own rounds.
+    stack.ai.get("florence").refuse().await;
+    let page = eventually("florence's alert, with no health reader", || async {
+        let (_, page) = alerts(&wp, "").await;
+        of(&page, "ai:florence").is_some().then_some(page)
+    })
+    .await;
+    let a = of(&page, "ai:florence").expect("listed");
+    assert_eq!(a["severity"], "warning");
+    assert_eq!(a["alertname"], "WatchpostDependencyDown");
+    assert_eq!(a["labels"]["dependency"], "florence");
+    assert_eq!(a["state"], "firing");
+    assert_eq!(a["stored"], true);
+    assert!(a["duration_seconds"].as_f64() >= Some(0.0));
+
+    // 200 reads of full health during the outage: still one alert.created.
+    let url = format!("{}/api/system/health/full", wp.url());
+    let reads = futures_util::stream::iter(0..200)
+        .map(|_| {
+            let url = url.clone();
+            async move { client().get(url).send().await.map(|r| r.status().as_u16()) }
+        })
+        .buffer_unordered(8)
+        .collect::<Vec<_>>()
+        .await;
+    assert!(
+        reads.iter().all(|r| matches!(r, Ok(200))),
+        "degraded is 200"
+    );
+    let m = metrics(&wp).await;
+    assert_eq!(
+        metric(&m, "watchpost_alerts_firing{severity=\"warning\"}"),
+        Some(1.0)
+    );
+    stack.ai.get("florence").accept().await;
+    let seen = until(&mut ws, "alert.resolved", "ai:florence").await;
+    let created: Vec<&Value> = seen
+        .iter()
+        .filter(|m| m["type"] == "alert.created" && m["data"]["source"] == "ai:florence")
+        .collect();
+    assert_eq!(created.len(), 1, "{seen:#?}");
+    assert_eq!(created[0]["data"]["alert_id"], a["id"]);
+    assert_eq!(seen.last().expect("resolved")["data"]["alert_id"], a["id"]);
+    let m = metrics(&wp).await;
+    assert_eq!(
+        metric(
+            &m,
+            "watchpost_alerts_total{severity=\"warning\",source_kind=\"ai\"}"
+        ),
+        Some(1.0)
+    );
+
+    // The history: resolved, with its duration; filters and their refusals.
+    let (_, resolved) = alerts(&wp, "?state=resolved&source=ai").await;
+    let r = of(&resolved, "ai:florence").expect("in the history");
+    assert!(r["ended_at"].is_string() && r["duration_seconds"].as_f64() > Some(0.0));
+    assert_eq!(resolved["pagination"]["total"], 1);
+    let (_, none) = alerts(&wp, "?state=all&since=2999-01-01T00:00:00Z").await;
+    assert_eq!(none["items"], serde_json::json!([]));
+    for bad in [
+        "?state=open",
+        "?since=yesterday",
+        "?source=a%20b",
+        "?limit=0",
+        "?limit=101",
+        "?offset=-1",
+    ] {
+        let (s, body) = alerts(&wp, bad).await;
+        assert_eq!(s, 400, "{bad}: {body}");
+        assert!(body["detail"].is_string(), "{bad}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_keeps_a_firing_alert_and_resolves_it_once_the_cause_is_gone() {
+    let stack = Stack::new(&FAST);
+    let wp = stack.start(tempfile::tempdir().expect("dir"));
+    let florence = stack.ai.get("florence").clone();
+    florence.refuse().await;
+    let before = eventually("florence's alert stored", || async {
+        let (_, page) = alerts(&wp, "").await;
+        of(&page, "ai:florence")
+            .filter(|a| a["stored"] == true)
+            .cloned()
+    })
+    .await;
+    let dir = wp.stop();
+
+    // The same problem after a restart: the same alert, not a new one.
+    let wp = stack.start(dir);
+    let mut ws = subscribed(&wp, &["alerts"]).await;
+    eventually("the stored alert taken over and evaluated", || async {
+        let m = metrics(&wp).await;
+        (metric(&m, "watchpost_alerts_firing{severity=\"warning\"}") == Some(1.0)).then_some(())
+    })
+    .await;
+    let m = metrics(&wp).await;
+    assert_eq!(
+        metric(
+            &m,
+            "watchpost_alerts_total{severity=\"warning\",source_kind=\"ai\"}"
+        ),
+        Some(0.0),
+        "nothing fired anew in this run (every firing counts, and publishes alert.created)"
+    );
+    let (_, page) = alerts(&wp, "").await;
+    let after = of(&page, "ai:florence").expect("still firing");
+    assert_eq!(after["id"], before["id"]);
+    assert_eq!(after["started_at"], before["started_at"]);
+    let fp = before["fingerprint"].as_str().expect("fingerprint");
+    assert_eq!(
+        stack.count(&format!(
+            "select count(*) from alerts where fingerprint = '{fp}'"
+        )),
+        1
+    );
+
+    florence.accept().await;
+    let seen = until(&mut ws, "alert.resolved", "ai:florence").await;
+    assert!(
+        !seen.iter().any(|m| m["type"] == "alert.created"),
+        "{seen:#?}"
+    );
+    assert_eq!(
+        seen.last().expect("resolved")["data"]["alert_id"],
+        before["id"]
+    );
+    let id = before["id"].as_str().expect("id");
+    assert_eq!(
+        stack.count(&format!(
+            "select count(*) from alerts where id = '{id}' and ended_at is not null"
+        )),
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_outage_loses_no_transition() {
+    let mut stack = Stack::new(&FAST);
+    let wp = stack.start(tempfile::tempdir().expect("dir"));
+    eventually("the history is reachable", || async {
+        (alerts(&wp, "").await.0 == 200).then_some(())
+    })
+    .await;
+    stack.pg.stop();
+    let florence = stack.ai.get("florence").clone();
+    florence.refuse().await;
+    let memory = eventually("florence fires, listed from memory", || async {
+        let (s, page) = alerts(&wp, "").await;
+        (s == 503 && of(&page, "ai:florence").is_some()).then_some(page)
+    })
+    .await;
+    assert_eq!(memory["from_memory"], true);
+    assert!(memory["detail"]
+        .as_str()
+        .is_some_and(|d| d.contains("PostgreSQL")));
+    assert_eq!(of(&memory, "ai:florence").expect("listed")["stored"], false);
+    florence.accept().await;
+    eventually("florence resolved (still in memory only)", || async {
+        let (_, page) = alerts(&wp, "").await;
+        of(&page, "ai:florence").is_none().then_some(())
+    })
+    .await;
+
+    stack.pg.start_again();
+    eventually("both of florence's transitions reach the table", || async {
+        (stack.count(
+            "select count(*) from alerts where source = 'ai:florence' and ended_at is not null",
+        ) == 1)
+            .then_some(())
+    })
+    .await;
+    eventually(
+        "and PostgreSQL's own alert, opened and closed while it was away",
+        || async {
+            (stack.count(
+                "select count(*) from alerts where source = 'postgres' and ended_at is not null",
+            ) == 1)
+                .then_some(())
+        },
+    )
+    .await;
+    let (s, page) = alerts(&wp, "?state=resolved").await;
+    assert_eq!(s, 200);
+    assert_eq!(page["pagination"]["total"], 2, "{page}");
+}
