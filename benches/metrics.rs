@@ -34,10 +34,12 @@ fn encode(c: &mut Criterion) {
         b.iter(|| metrics.render())
     });
     // Twice the series: more workers and breakers, as a larger deployment would have.
+    let workers = watchpost::supervisor::metrics::SupervisorMetrics::new(&metrics);
+    let breakers = watchpost::breaker::metrics::BreakerMetrics::new(&metrics);
     let mut i = 0;
     while series(&metrics.render()) < 2 * live {
-        metrics.worker_registered(&format!("extra_worker_{i}"), 5, false);
-        metrics.breaker_registered(&format!("extra_breaker_{i}"));
+        workers.registered(&format!("extra_worker_{i}"), 5, false);
+        breakers.registered(&format!("extra_breaker_{i}"));
         i += 1;
     }
     let double = series(&metrics.render());

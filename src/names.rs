@@ -1,5 +1,6 @@
 //! The closed vocabularies several floors share: the names of the supervised workers,
-//! and the [`Label`] trait by which a domain type names its metric label values. A
+//! the [`Label`] trait by which a domain type names its metric label values, and
+//! `closed_set!`, which declares such a type once (variants, wire names, label). A
 //! leaf: it imports nothing of the crate.
 
 /// A closed set of label values, owned by the domain type it describes (a worker
@@ -40,3 +41,50 @@ pub mod workers {
         ALERT_ENGINE,
     ];
 }
+
+/// Declares a closed set: a `Copy` enum whose variants serialise as the given names
+/// (the wire strings; the JSON schema lists them as its `enum`), with `ALL`,
+/// `as_str`, `parse` and its [`Label`] rendering. Extra attributes (more derives, doc
+/// comments) go before `pub enum`.
+macro_rules! closed_set {
+    (
+        $(#[$meta:meta])*
+        pub enum $name:ident {
+            $( $(#[$vmeta:meta])* $variant:ident = $text:literal, )+
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, utoipa::ToSchema)]
+        pub enum $name {
+            $( $(#[$vmeta])* #[serde(rename = $text)] $variant, )+
+        }
+
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [Self] = &[$(Self::$variant),+];
+
+            /// The wire name (also the metric label value).
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $text,)+
+                }
+            }
+
+            /// The value whose wire name is `text` (not every set is read back).
+            #[allow(dead_code)]
+            pub fn parse(text: &str) -> Option<Self> {
+                Self::ALL.iter().copied().find(|v| v.as_str() == text)
+            }
+        }
+
+        impl $crate::names::Label for $name {
+            fn label(self) -> &'static str {
+                self.as_str()
+            }
+            fn all() -> &'static [Self] {
+                Self::ALL
+            }
+        }
+    };
+}
+pub(crate) use closed_set;

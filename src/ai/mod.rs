@@ -8,6 +8,7 @@
 //! values are offered by [`AiClients::analyze_or_fallback`], the caller chooses).
 
 mod llm;
+pub mod metrics;
 mod slots;
 
 pub use slots::LlmSlots;
@@ -24,6 +25,7 @@ use std::time::{Duration, Instant};
 use crate::breaker::{BreakerRegistry, BreakerState, CallError};
 use crate::config::{secs, Config};
 use crate::prom::Metrics;
+use metrics::{AiMetrics, Operation, Outcome};
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq)]
 pub enum AiError {
@@ -75,13 +77,13 @@ impl Attempt {
         }
     }
 
-    fn outcome_label(&self) -> &'static str {
+    fn outcome(&self) -> Outcome {
         match self {
-            Self::Status(s, _) if *s < 500 => "client_error",
-            Self::Status(..) => "server_error",
-            Self::Timeout => "timeout",
-            Self::Connect(_) => "connect_error",
-            Self::Invalid(_) | Self::Unparseable(_) => "invalid_response",
+            Self::Status(s, _) if *s < 500 => Outcome::ClientError,
+            Self::Status(..) => Outcome::ServerError,
+            Self::Timeout => Outcome::Timeout,
+            Self::Connect(_) => Outcome::ConnectError,
+            Self::Invalid(_) | Self::Unparseable(_) => Outcome::InvalidResponse,
         }
     }
 
@@ -182,7 +184,7 @@ pub struct AiClients {
     times: Arc<dyn CallTimes>,
     services: Vec<AiService>,
     breakers: Arc<BreakerRegistry>,
-    metrics: Arc<Metrics>,
+    metrics: AiMetrics,
     settings: Settings,
     /// The last failure of a real call, per service (what an open breaker is about).
     last_failure: std::sync::Mutex<std::collections::HashMap<String, String>>,
@@ -206,13 +208,14 @@ impl AiClients {
         times: Arc<dyn CallTimes>,
     ) -> Self {
         let ai = &config.ai;
+        let metrics = AiMetrics::new(&metrics);
         for (name, _) in ai.services() {
-            let ops: &[&str] = match name {
-                "yolo26" => &["detect", "health"],
-                "nemotron" => &["completion", "health"],
-                _ => &["health"],
+            let ops: &[Operation] = match name {
+                "yolo26" => &[Operation::Detect, Operation::Health],
+                "nemotron" => &[Operation::Completion, Operation::Health],
+                _ => &[Operation::Health],
             };
-            metrics.ai_service_known(name, ops);
+            metrics.service_known(name, ops);
         }
         let http = reqwest::Client::builder()
             .connect_timeout(secs(ai.connect_timeout_seconds))
@@ -264,7 +267,7 @@ impl AiClients {
     async fn attempt<T, F>(
         &self,
         service: &str,
-        operation: &str,
+        operation: Operation,
         timeout: Duration,
         call: F,
     ) -> Result<T, CallError<Attempt>>
@@ -277,14 +280,13 @@ impl AiClients {
         let started = Instant::now();
         let result = breaker.call(timeout, Attempt::is_failure, call).await;
         let outcome = match &result {
-            Ok(_) => "ok",
-            Err(CallError::Rejected(_)) => "rejected",
-            Err(CallError::Timeout(_)) => "timeout",
-            Err(CallError::Inner(a)) => a.outcome_label(),
+            Ok(_) => Outcome::Ok,
+            Err(CallError::Rejected(_)) => Outcome::Rejected,
+            Err(CallError::Timeout(_)) => Outcome::Timeout,
+            Err(CallError::Inner(a)) => a.outcome(),
         };
         let elapsed = started.elapsed().as_secs_f64();
-        self.metrics
-            .ai_request(service, operation, outcome, elapsed);
+        self.metrics.request(service, operation, outcome, elapsed);
         let failure = match &result {
             Err(CallError::Timeout(_)) => Some("timed out".to_string()),
             Err(CallError::Inner(a)) if a.is_failure() => Some(a.describe()),
@@ -296,7 +298,7 @@ impl AiClients {
                 .unwrap_or_else(|p| p.into_inner())
                 .insert(service.to_string(), why);
         }
-        if outcome == "ok" {
+        if outcome == Outcome::Ok {
             self.times.call_done(service, elapsed * 1000.0);
         }
         result
@@ -306,7 +308,7 @@ impl AiClients {
     async fn with_retries<T, F, Fut>(
         &self,
         service: &str,
-        operation: &str,
+        operation: Operation,
         timeout: Duration,
         mut make: F,
     ) -> Result<T, AiError>
@@ -342,7 +344,7 @@ impl AiClients {
             }
             // Per attempt: debug. The service's outage is logged once, when the
             // degradation manager finds it unreachable, and once when it is back.
-            tracing::debug!(service, operation, attempt = n + 1, error = %last, "AI call failed");
+            tracing::debug!(service, operation = operation.as_str(), attempt = n + 1, error = %last, "AI call failed");
         }
         Err(AiError::Unavailable {
             service: service.to_string(),
@@ -361,7 +363,7 @@ impl AiClients {
         };
         let timeout = self.settings.detect_timeout;
         let wire: WireDetectResponse = self
-            .with_retries("yolo26", "detect", timeout, || {
+            .with_retries("yolo26", Operation::Detect, timeout, || {
                 let part = reqwest::multipart::Part::stream_with_length(
                     reqwest::Body::from(image.clone()),
                     image.len() as u64,
@@ -409,7 +411,7 @@ impl AiClients {
             "stop": ["<|im_end|>", "</s>"],
         });
         let timeout = self.settings.analysis_timeout;
-        self.with_retries("nemotron", "completion", timeout, || {
+        self.with_retries("nemotron", Operation::Completion, timeout, || {
             let req = self.http.post(&url).timeout(timeout).json(&body);
             async move {
                 let resp = req.send().await.map_err(Attempt::from_reqwest)?;
@@ -531,15 +533,15 @@ impl AiClients {
         };
         let elapsed = started.elapsed().as_secs_f64();
         let outcome = match &result {
-            Ok(_) => "ok",
-            Err(a) => a.outcome_label(),
+            Ok(_) => Outcome::Ok,
+            Err(a) => a.outcome(),
         };
-        self.metrics.ai_request(name, "health", outcome, elapsed);
+        self.metrics
+            .request(name, Operation::Health, outcome, elapsed);
         let (result, details) = match result {
             Ok(d) => (Ok(()), d),
             Err(e) => (Err(e), None),
         };
-        self.metrics.dependency_probed(name, elapsed);
         let elapsed_ms = elapsed * 1000.0;
         let (healthy, response_time_ms, error) = match result {
             Ok(()) => (true, Some(elapsed_ms), None),

@@ -209,11 +209,11 @@ impl AlertEngine {
             }
             self.events
                 .publish(Event::SystemHealthChanged(SystemHealthChanged {
-                    status: h.status.as_str().into(),
-                    previous_status: st.announced.map(|(s, _)| s.as_str().to_string()),
+                    status: h.status,
+                    previous_status: st.announced.map(|(s, _)| s),
                     ready: h.ready,
-                    mode: mode.as_str().into(),
-                    previous_mode: st.announced.map(|(_, m)| m.as_str().to_string()),
+                    mode,
+                    previous_mode: st.announced.map(|(_, m)| m),
                     message: h.message.clone(),
                 }));
             st.announced = Some((h.status, mode));

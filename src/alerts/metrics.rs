@@ -9,6 +9,7 @@ use crate::names::Label;
 use crate::prom::metrics::opts;
 use crate::prom::Metrics;
 
+#[derive(Clone)]
 pub struct AlertMetrics {
     firing: IntGaugeVec,
     total: IntCounterVec,
@@ -16,15 +17,14 @@ pub struct AlertMetrics {
 
 impl AlertMetrics {
     pub fn new(metrics: &Metrics) -> Self {
-        let firing = metrics.register(
+        let firing = metrics.family("alerts_firing", || {
             IntGaugeVec::new(
                 opts("alerts_firing", "Alerts firing now, by severity."),
                 &["severity"],
             )
-            // The name and labels are constants of this module.
-            .expect("valid metric"),
-        );
-        let total = metrics.register(
+            .expect("valid metric")
+        });
+        let total = metrics.family("alerts_total", || {
             IntCounterVec::new(
                 opts(
                     "alerts_total",
@@ -32,8 +32,8 @@ impl AlertMetrics {
                 ),
                 &["source_kind", "severity"],
             )
-            .expect("valid metric"),
-        );
+            .expect("valid metric")
+        });
         for s in Severity::all() {
             firing.with_label_values(&[s.label()]).set(0);
             for k in SourceKind::all() {

@@ -11,6 +11,7 @@ pub mod error;
 mod events;
 mod health;
 mod memo;
+mod metrics;
 mod monitoring;
 mod openapi;
 mod page;
@@ -245,8 +246,8 @@ async fn track(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
-    let method = req.method().as_str().to_owned();
-    let state = req.app_data::<Data<AppState>>().cloned();
+    let method = metrics::Method::of(req.method().as_str());
+    let http = req.app_data::<Data<metrics::HttpMetrics>>().cloned();
     let res = next.call(req).await;
     // The gate of the matched resource noted its template; an error that escaped every
     // resource (none does today) counts as unmatched.
@@ -260,10 +261,8 @@ async fn track(
         ),
         Err(e) => ("unmatched", e.as_response_error().status_code().as_u16()),
     };
-    if let Some(state) = state {
-        state
-            .metrics
-            .http_request_served(&method, route, status, started.elapsed().as_secs_f64());
+    if let Some(http) = http {
+        http.served(method, route, status, started.elapsed().as_secs_f64());
     }
     res
 }
@@ -327,8 +326,10 @@ fn app_with(
     >,
 > {
     let auth = Data::new(state.config.auth.clone());
+    let http = Data::new(metrics::HttpMetrics::new(&state.metrics));
     App::new()
         .app_data(Data::from(state))
+        .app_data(http)
         .app_data(memos)
         .app_data(auth)
         .app_data(site)
@@ -351,10 +352,9 @@ fn app_with(
 
 /// Bind `server.bind` and serve the API. Signals are handled by the caller.
 pub fn serve(state: Arc<AppState>) -> std::io::Result<HttpServer> {
+    let http = metrics::HttpMetrics::new(&state.metrics);
     for def in routes() {
-        state
-            .metrics
-            .http_route_known(def.method.as_str(), def.path);
+        http.route_known(metrics::Method::of(def.method.as_str()), def.path);
     }
     let listener = std::net::TcpListener::bind(&state.config.server.bind)?;
     let local_addr = listener.local_addr()?;

@@ -10,6 +10,8 @@
 //! Must not: know about HTTP or perform I/O itself. Time comes from tokio (paused-clock
 //! tests); reported times are wall-clock UTC.
 
+pub mod metrics;
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::future::Future;
@@ -20,24 +22,9 @@ use tokio::time::Instant;
 use crate::config::{secs, BreakerConfig};
 use crate::events::{CircuitBreakerStateChanged, Event, EventBus};
 use crate::prom::Metrics;
+use metrics::{BreakerMetrics, CallResult};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum BreakerState {
-    Closed,
-    Open,
-    HalfOpen,
-}
-
-impl BreakerState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Closed => "closed",
-            Self::Open => "open",
-            Self::HalfOpen => "half_open",
-        }
-    }
-}
+pub use crate::events::BreakerState;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum BreakerError {
@@ -118,7 +105,7 @@ pub struct CircuitBreaker {
     half_open_max_calls: u32,
     success_threshold: u32,
     inner: Mutex<Inner>,
-    metrics: Arc<Metrics>,
+    metrics: BreakerMetrics,
     events: EventBus,
 }
 
@@ -130,7 +117,8 @@ struct Permit {
 
 impl CircuitBreaker {
     pub fn new(name: &str, cfg: &BreakerConfig, metrics: Arc<Metrics>, events: EventBus) -> Self {
-        metrics.breaker_registered(name);
+        let metrics = BreakerMetrics::new(&metrics);
+        metrics.registered(name);
         Self {
             name: name.to_string(),
             failure_threshold: cfg.failure_threshold.max(1),
@@ -207,19 +195,19 @@ impl CircuitBreaker {
         };
         match tokio::time::timeout(timeout, call).await {
             Ok(Ok(v)) => {
-                guard.finish(Outcome::Success);
+                guard.finish(CallResult::Success);
                 Ok(v)
             }
             Ok(Err(e)) => {
                 guard.finish(if is_failure(&e) {
-                    Outcome::Failure
+                    CallResult::Failure
                 } else {
-                    Outcome::ClientError
+                    CallResult::ClientError
                 });
                 Err(CallError::Inner(e))
             }
             Err(_) => {
-                guard.finish(Outcome::Failure);
+                guard.finish(CallResult::Failure);
                 Err(CallError::Timeout(timeout))
             }
         }
@@ -245,20 +233,20 @@ impl CircuitBreaker {
         inner.total_calls += 1;
         if admitted.is_none() {
             inner.rejected_calls += 1;
-            self.metrics.breaker_rejected(&self.name);
+            self.metrics.rejected(&self.name);
         }
         admitted
     }
 
-    fn complete(&self, permit: Permit, outcome: Outcome) {
+    fn complete(&self, permit: Permit, outcome: CallResult) {
         let mut inner = self.lock();
         if permit.trial && permit.epoch == inner.epoch {
             inner.trials_in_flight = inner.trials_in_flight.saturating_sub(1);
         }
-        self.metrics.breaker_call(&self.name, outcome.as_str());
+        self.metrics.call(&self.name, outcome);
         let current = permit.epoch == inner.epoch;
         match outcome {
-            Outcome::Success => {
+            CallResult::Success => {
                 inner.consecutive_failures = 0;
                 inner.consecutive_successes += 1;
                 if current
@@ -268,7 +256,7 @@ impl CircuitBreaker {
                     self.transition(&mut inner, BreakerState::Closed);
                 }
             }
-            Outcome::Failure => {
+            CallResult::Failure => {
                 inner.consecutive_successes = 0;
                 inner.consecutive_failures += 1;
                 inner.last_failure = Some(crate::time::now());
@@ -285,7 +273,7 @@ impl CircuitBreaker {
                 }
             }
             // A bad request says nothing about the service's health.
-            Outcome::ClientError | Outcome::Abandoned => {}
+            CallResult::ClientError | CallResult::Abandoned => {}
         }
     }
 
@@ -314,13 +302,12 @@ impl CircuitBreaker {
         // the degradation manager logs the outage once (warn) and its end once (info);
         // the transitions are in the metrics, the API and the WebSocket.
         tracing::debug!(breaker = %self.name, from = from.as_str(), to = to.as_str(), "circuit breaker state changed");
-        self.metrics
-            .breaker_transition(&self.name, from.as_str(), to.as_str());
+        self.metrics.transition(&self.name, from, to);
         self.events.publish(Event::CircuitBreakerStateChanged(
             CircuitBreakerStateChanged {
                 name: self.name.clone(),
-                previous_state: from.as_str().into(),
-                new_state: to.as_str().into(),
+                previous_state: from,
+                new_state: to,
                 failure_count: inner.consecutive_failures,
             },
         ));
@@ -379,26 +366,6 @@ impl CircuitBreaker {
     }
 }
 
-#[derive(Clone, Copy)]
-enum Outcome {
-    Success,
-    Failure,
-    ClientError,
-    /// The caller dropped the call before it finished (e.g. shutdown).
-    Abandoned,
-}
-
-impl Outcome {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Success => "success",
-            Self::Failure => "failure",
-            Self::ClientError => "client_error",
-            Self::Abandoned => "abandoned",
-        }
-    }
-}
-
 /// Releases a half-open trial slot even when the caller drops the call future.
 struct PermitGuard<'a> {
     breaker: &'a CircuitBreaker,
@@ -406,7 +373,7 @@ struct PermitGuard<'a> {
 }
 
 impl PermitGuard<'_> {
-    fn finish(&mut self, outcome: Outcome) {
+    fn finish(&mut self, outcome: CallResult) {
         if let Some(p) = self.permit.take() {
             self.breaker.complete(p, outcome);
         }
@@ -415,7 +382,7 @@ impl PermitGuard<'_> {
 
 impl Drop for PermitGuard<'_> {
     fn drop(&mut self) {
-        self.finish(Outcome::Abandoned);
+        self.finish(CallResult::Abandoned);
     }
 }
 

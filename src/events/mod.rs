@@ -12,8 +12,10 @@
 
 mod payloads;
 pub mod registry;
+mod states;
 
 pub use payloads::*;
+pub use states::*;
 
 use chrono::{DateTime, Utc};
 use serde::ser::SerializeStruct;
@@ -23,60 +25,36 @@ use tokio::sync::broadcast;
 /// Capacity of the broadcast ring; a subscriber more than this many events behind lags.
 const BUS_CAPACITY: usize = 1024;
 
-/// The six channels clients subscribe to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Channel {
-    Detections,
-    Events,
-    Alerts,
-    Cameras,
-    Jobs,
-    System,
+crate::names::closed_set! {
+    /// The six channels clients subscribe to.
+    pub enum Channel {
+        Detections = "detections",
+        Events = "events",
+        Alerts = "alerts",
+        Cameras = "cameras",
+        Jobs = "jobs",
+        System = "system",
+    }
 }
 
 impl Channel {
-    pub const ALL: [Channel; 6] = [
-        Self::Detections,
-        Self::Events,
-        Self::Alerts,
-        Self::Cameras,
-        Self::Jobs,
-        Self::System,
-    ];
-
-    pub fn as_str(self) -> &'static str {
+    /// Who a channel's events are for: the pipeline channels are shared by every
+    /// instance on one Redis (the event broadcaster relays them through it); the
+    /// others describe this instance (the system broadcaster hands them to its own
+    /// clients only). The one place that decides.
+    pub fn reach(self) -> Reach {
         match self {
-            Self::Detections => "detections",
-            Self::Events => "events",
-            Self::Alerts => "alerts",
-            Self::Cameras => "cameras",
-            Self::Jobs => "jobs",
-            Self::System => "system",
+            Self::Detections | Self::Events | Self::Cameras | Self::Jobs => Reach::Shared,
+            Self::Alerts | Self::System => Reach::Local,
         }
-    }
-
-    pub fn parse(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|c| c.as_str() == name)
-    }
-
-    /// Pipeline channels are shared by every instance on one Redis (relayed through
-    /// it); the others describe this instance.
-    pub fn is_shared(self) -> bool {
-        matches!(
-            self,
-            Self::Detections | Self::Events | Self::Cameras | Self::Jobs
-        )
     }
 }
 
-impl crate::names::Label for Channel {
-    fn label(self) -> &'static str {
-        self.as_str()
-    }
-    fn all() -> &'static [Self] {
-        &Self::ALL
-    }
+/// Whether a channel's events go to every instance on one Redis or stay on this one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    Shared,
+    Local,
 }
 
 /// Declares every event type once: variant, wire name, channel, payload, description,

@@ -6,6 +6,10 @@ use chrono::{DateTime, TimeZone, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::states::{
+    BreakerState, CloseReason, HealthState, Mode, ServiceStatus, Severity, WorkerStatus,
+};
+
 /// Payloads provide an example for the registry.
 pub trait Example {
     fn example() -> Self;
@@ -42,8 +46,8 @@ pub struct DetectionBatch {
     pub detection_ids: Vec<i64>,
     pub started_at: DateTime<Utc>,
     pub closed_at: DateTime<Utc>,
-    /// `window`, `idle`, `max_size` or `recovered`.
-    pub reason: String,
+    #[schema(inline)]
+    pub reason: CloseReason,
 }
 
 impl Example for DetectionBatch {
@@ -55,7 +59,7 @@ impl Example for DetectionBatch {
             detection_ids: vec![123, 124],
             started_at: at(1_766_831_400),
             closed_at: at(1_766_831_490),
-            reason: "window".into(),
+            reason: CloseReason::Window,
         }
     }
 }
@@ -102,52 +106,6 @@ impl Example for EventUpdated {
             risk_level: "medium".into(),
             summary: "Delivery person at front door".into(),
         }
-    }
-}
-
-/// How bad an alert is: `critical` (the service is unhealthy) or `warning`.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Serialize,
-    serde::Deserialize,
-    ToSchema,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Warning,
-    Critical,
-}
-
-impl Severity {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Warning => "warning",
-            Self::Critical => "critical",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "warning" => Some(Self::Warning),
-            "critical" => Some(Self::Critical),
-            _ => None,
-        }
-    }
-}
-
-impl crate::names::Label for Severity {
-    fn label(self) -> &'static str {
-        self.as_str()
-    }
-    fn all() -> &'static [Self] {
-        &[Self::Warning, Self::Critical]
     }
 }
 
@@ -350,24 +308,27 @@ impl Example for JobFailed {
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct SystemHealthChanged {
-    /// `healthy`, `degraded` or `unhealthy`.
-    pub status: String,
-    pub previous_status: Option<String>,
+    #[schema(inline)]
+    pub status: HealthState,
+    #[schema(inline)]
+    pub previous_status: Option<HealthState>,
     pub ready: bool,
-    /// Degradation mode: `normal`, `degraded`, `minimal` or `offline`.
-    pub mode: String,
-    pub previous_mode: Option<String>,
+    /// The degradation mode.
+    #[schema(inline)]
+    pub mode: Mode,
+    #[schema(inline)]
+    pub previous_mode: Option<Mode>,
     pub message: String,
 }
 
 impl Example for SystemHealthChanged {
     fn example() -> Self {
         Self {
-            status: "degraded".into(),
-            previous_status: Some("healthy".into()),
+            status: HealthState::Degraded,
+            previous_status: Some(HealthState::Healthy),
             ready: true,
-            mode: "degraded".into(),
-            previous_mode: Some("normal".into()),
+            mode: Mode::Degraded,
+            previous_mode: Some(Mode::Normal),
             message: "Degraded: florence unhealthy".into(),
         }
     }
@@ -375,10 +336,11 @@ impl Example for SystemHealthChanged {
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct SystemStatus {
-    /// Overall health from the latest probe round: `healthy`, `degraded`,
-    /// `unhealthy` or `unknown` (no round yet).
-    pub status: String,
-    pub mode: String,
+    /// Overall health from the latest probe round (`unknown`: no round yet).
+    #[schema(inline)]
+    pub status: HealthState,
+    #[schema(inline)]
+    pub mode: Mode,
     pub workers_running: usize,
     pub workers_total: usize,
     pub breakers_open: usize,
@@ -391,8 +353,8 @@ pub struct SystemStatus {
 impl Example for SystemStatus {
     fn example() -> Self {
         Self {
-            status: "healthy".into(),
-            mode: "normal".into(),
+            status: HealthState::Healthy,
+            mode: Mode::Normal,
             workers_running: 9,
             workers_total: 9,
             breakers_open: 0,
@@ -407,9 +369,10 @@ impl Example for SystemStatus {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ServiceStatusChanged {
     pub service: String,
-    /// `healthy` or `unhealthy`.
-    pub status: String,
-    pub previous_status: String,
+    #[schema(inline)]
+    pub status: ServiceStatus,
+    #[schema(inline)]
+    pub previous_status: ServiceStatus,
     pub consecutive_failures: u32,
     pub error: Option<String>,
 }
@@ -418,8 +381,8 @@ impl Example for ServiceStatusChanged {
     fn example() -> Self {
         Self {
             service: "florence".into(),
-            status: "unhealthy".into(),
-            previous_status: "healthy".into(),
+            status: ServiceStatus::Unhealthy,
+            previous_status: ServiceStatus::Healthy,
             consecutive_failures: 3,
             error: Some("Connection refused".into()),
         }
@@ -429,9 +392,10 @@ impl Example for ServiceStatusChanged {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct WorkerStatusChanged {
     pub worker_name: String,
-    /// `running`, `stopped`, `crashed`, `restarting` or `failed`.
-    pub status: String,
-    pub previous_status: String,
+    #[schema(inline)]
+    pub status: WorkerStatus,
+    #[schema(inline)]
+    pub previous_status: WorkerStatus,
     pub restart_count: u32,
     pub error: Option<String>,
 }
@@ -440,8 +404,8 @@ impl Example for WorkerStatusChanged {
     fn example() -> Self {
         Self {
             worker_name: "detection_worker".into(),
-            status: "restarting".into(),
-            previous_status: "crashed".into(),
+            status: WorkerStatus::Restarting,
+            previous_status: WorkerStatus::Crashed,
             restart_count: 1,
             error: Some("Connection reset by peer".into()),
         }
@@ -451,9 +415,10 @@ impl Example for WorkerStatusChanged {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct CircuitBreakerStateChanged {
     pub name: String,
-    /// `closed`, `open` or `half_open`.
-    pub previous_state: String,
-    pub new_state: String,
+    #[schema(inline)]
+    pub previous_state: BreakerState,
+    #[schema(inline)]
+    pub new_state: BreakerState,
     pub failure_count: u32,
 }
 
@@ -461,8 +426,8 @@ impl Example for CircuitBreakerStateChanged {
     fn example() -> Self {
         Self {
             name: "yolo26".into(),
-            previous_state: "closed".into(),
-            new_state: "open".into(),
+            previous_state: BreakerState::Closed,
+            new_state: BreakerState::Open,
             failure_count: 5,
         }
     }

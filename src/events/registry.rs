@@ -86,7 +86,7 @@ mod tests {
         assert_eq!(r.channels.len(), 6);
         for c in Channel::ALL {
             assert!(
-                r.event_types.iter().any(|e| e.channel == c),
+                r.event_types.iter().any(|e| e.channel == *c),
                 "no type on {c:?}"
             );
         }

@@ -20,9 +20,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
 
+use super::metrics::HealthMetrics;
 use super::prober::{ProbeRound, Prober};
-use super::state::HealthState;
 use crate::config::{secs, Config};
+use crate::events::HealthState;
 use crate::events::{Event, EventBus, ServiceStatusChanged};
 use crate::pipeline::queue::FallbackStats;
 use crate::prom::Metrics;
@@ -48,35 +49,7 @@ impl RoundSource for Arc<Prober> {
     }
 }
 
-/// Ordered from best to worst (`Normal < Degraded < Minimal < Offline`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Mode {
-    Normal,
-    Degraded,
-    Minimal,
-    Offline,
-}
-
-impl Mode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Normal => "normal",
-            Self::Degraded => "degraded",
-            Self::Minimal => "minimal",
-            Self::Offline => "offline",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ServiceStatus {
-    /// Not checked yet.
-    Unknown,
-    Healthy,
-    Unhealthy,
-}
+pub use crate::events::{Mode, ServiceStatus};
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ServiceView {
@@ -153,7 +126,7 @@ struct State {
 pub struct DegradationManager {
     source: Arc<dyn RoundSource>,
     stats: Arc<FallbackStats>,
-    metrics: Arc<Metrics>,
+    metrics: HealthMetrics,
     events: EventBus,
     interval: Duration,
     failure_threshold: u32,
@@ -189,7 +162,8 @@ impl DegradationManager {
                 .collect::<Vec<_>>(),
             false,
         );
-        metrics.degradation_mode_changed(mode.as_str());
+        let metrics = HealthMetrics::new(&metrics);
+        metrics.mode_changed(mode);
         Self {
             source,
             stats,
@@ -279,8 +253,8 @@ impl DegradationManager {
                 self.events
                     .publish(Event::ServiceStatusChanged(ServiceStatusChanged {
                         service: svc.name.to_string(),
-                        status: status_str(svc.status).into(),
-                        previous_status: status_str(previous).into(),
+                        status: svc.status,
+                        previous_status: previous,
                         consecutive_failures: svc.consecutive_failures,
                         error: svc.error.clone(),
                     }));
@@ -297,7 +271,7 @@ impl DegradationManager {
         if mode != st.mode {
             let previous = st.mode;
             st.mode = mode;
-            self.metrics.degradation_mode_changed(mode.as_str());
+            self.metrics.mode_changed(mode);
             // A worse mode is a warning; a recovery (including the first check after
             // start, which leaves the cautious start-up mode) is news, not a warning.
             if mode > previous {
@@ -358,14 +332,6 @@ fn impact(service: &str) -> &'static str {
         "yolo26" => "images wait in the detection queue until it is back",
         "nemotron" => "security events are written with fallback risk values until it is back",
         _ => "the features that need it are unavailable until it is back",
-    }
-}
-
-fn status_str(s: ServiceStatus) -> &'static str {
-    match s {
-        ServiceStatus::Unknown => "unknown",
-        ServiceStatus::Healthy => "healthy",
-        ServiceStatus::Unhealthy => "unhealthy",
     }
 }
 

@@ -11,10 +11,10 @@
 //! Must not: probe on its own (the prober does), or know about HTTP.
 
 pub mod degradation;
+pub mod metrics;
 pub mod prober;
-mod state;
 
-pub use state::HealthState;
+pub use crate::events::HealthState;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;

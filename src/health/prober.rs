@@ -18,10 +18,11 @@ use std::time::Duration;
 use tokio::runtime::Handle;
 use tokio::time::Instant;
 
-use super::state::HealthState;
+use super::metrics::HealthMetrics;
 use crate::ai::AiClients;
 use crate::breaker::BreakerState;
 use crate::config::{secs, HealthConfig};
+use crate::events::HealthState;
 use crate::prom::Metrics;
 use crate::redis::{parse_info, KvError, RedisLink};
 use crate::store::{Store, StoreError};
@@ -83,7 +84,7 @@ pub struct Prober {
     store: Arc<Store>,
     redis: Arc<RedisLink>,
     ai: Arc<AiClients>,
-    metrics: Arc<Metrics>,
+    metrics: HealthMetrics,
     timeout: Duration,
     ttl: Duration,
     runtime: Handle,
@@ -99,6 +100,7 @@ impl Prober {
         ai: Arc<AiClients>,
         metrics: Arc<Metrics>,
     ) -> Arc<Self> {
+        let metrics = HealthMetrics::new(&metrics);
         for dependency in ["postgres", "redis"]
             .into_iter()
             .chain(ai.services().iter().map(|s| s.name))
@@ -242,7 +244,10 @@ impl Prober {
             }
         };
         let ai = join_all(self.ai.services().iter().map(|svc| async move {
+            let started = std::time::Instant::now();
             let checked = tokio::time::timeout(bound, self.ai.check_health(svc.name)).await;
+            self.metrics
+                .dependency_probed(svc.name, started.elapsed().as_secs_f64());
             let timed_out = || {
                 Some(format!(
                     "Timeout after {}s",
@@ -295,12 +300,12 @@ impl Prober {
         }));
         let (postgres, redis, ai_services) = tokio::join!(postgres, redis, ai);
         self.metrics
-            .dependency_state("postgres", postgres.status == HealthState::Healthy);
+            .dependency_up("postgres", postgres.status == HealthState::Healthy);
         self.metrics
-            .dependency_state("redis", redis.status == HealthState::Healthy);
+            .dependency_up("redis", redis.status == HealthState::Healthy);
         for s in &ai_services {
             self.metrics
-                .dependency_state(&s.name, s.status == HealthState::Healthy);
+                .dependency_up(&s.name, s.status == HealthState::Healthy);
         }
         ProbeRound {
             taken: Instant::now(),

@@ -10,10 +10,10 @@ use std::time::Instant;
 
 use super::batch::ClosedBatch;
 use super::consume::{consume, Failure, ItemOutcome, Stage, StageSettings};
+use super::metrics::{StageMetrics, Step};
 use super::queue::{DeadReason, Delivery, Queue};
 use crate::ai::AiClients;
 use crate::events::{Event, EventBus, EventCreated};
-use crate::prom::Metrics;
 use crate::store::{NewEvent, Store, StoredDetection};
 use crate::supervisor::{WorkerContext, WorkerError, WorkerSpec};
 use crate::time::unix_to_datetime;
@@ -24,7 +24,7 @@ pub struct AnalysisWorker {
     pub times: Arc<dyn super::measure::PipelineTimes>,
     pub store: Arc<Store>,
     pub events: EventBus,
-    pub metrics: Arc<Metrics>,
+    pub metrics: StageMetrics,
     pub consumer_name: String,
     pub max_deliveries: u32,
 }
@@ -104,7 +104,7 @@ impl AnalysisWorker {
             .analyze_or_fallback(&build_prompt(&batch, &detections))
             .await;
         self.metrics
-            .stage_timed("analyze", started.elapsed().as_secs_f64());
+            .timed(Step::Analyze, started.elapsed().as_secs_f64());
         let event = NewEvent {
             batch_id: &batch.batch_id,
             camera_id: &batch.camera_id,

@@ -20,12 +20,11 @@
 //! paused clock without Redis.
 
 use futures_util::future::BoxFuture;
-use std::sync::Arc;
 use std::time::Duration;
 
+use super::metrics::StageMetrics;
 use super::queue::{Consumer, DeadReason, Delivery, QueueError};
 use crate::names::Label;
-use crate::prom::Metrics;
 use crate::supervisor::{WorkerContext, WorkerError};
 
 /// Time a stage item may spend outside its AI calls (database writes, batch
@@ -111,77 +110,7 @@ pub enum Failure {
     Permanent(DeadReason, String),
 }
 
-/// The queue-driven pipeline stages (the `stage` label of the item metrics).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stage {
-    Detection,
-    Analysis,
-}
-
-impl Label for Stage {
-    fn label(self) -> &'static str {
-        match self {
-            Self::Detection => "detection",
-            Self::Analysis => "analysis",
-        }
-    }
-    fn all() -> &'static [Self] {
-        &[Self::Detection, Self::Analysis]
-    }
-}
-
-/// How an item left a stage (the `result` label of `watchpost_pipeline_items_total`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ItemOutcome {
-    /// Detections stored and batched.
-    Stored,
-    /// YOLO26 found nothing above the confidence threshold.
-    NoDetections,
-    /// A security event was written with the LLM's own assessment.
-    Created,
-    /// A security event was written with the fallback values (the LLM failed).
-    CreatedFallback,
-    /// The file's content changed after it was queued; the watcher queues the new
-    /// content as an item of its own.
-    Changed,
-    /// Moved to the dead-letter stream.
-    DeadLettered,
-    /// The item had been finished before (a redelivery).
-    Duplicate,
-    /// The image was gone before it could be read.
-    FileMissing,
-    /// Not finished this time; retried later.
-    Retried,
-}
-
-impl Label for ItemOutcome {
-    fn label(self) -> &'static str {
-        match self {
-            Self::Stored => "stored",
-            Self::NoDetections => "no_detections",
-            Self::Created => "created",
-            Self::CreatedFallback => "created_fallback",
-            Self::Changed => "changed",
-            Self::DeadLettered => "dead_lettered",
-            Self::Duplicate => "duplicate",
-            Self::FileMissing => "file_missing",
-            Self::Retried => "retried",
-        }
-    }
-    fn all() -> &'static [Self] {
-        &[
-            Self::Stored,
-            Self::NoDetections,
-            Self::Created,
-            Self::CreatedFallback,
-            Self::Changed,
-            Self::DeadLettered,
-            Self::Duplicate,
-            Self::FileMissing,
-            Self::Retried,
-        ]
-    }
-}
+pub use super::metrics::{ItemOutcome, Stage};
 
 /// A stage's timing settings.
 #[derive(Debug, Clone, Copy)]
@@ -205,7 +134,7 @@ enum Done {
 pub async fn consume<S, F, Fut>(
     ctx: &WorkerContext,
     source: &mut S,
-    metrics: &Arc<Metrics>,
+    metrics: &StageMetrics,
     settings: StageSettings,
     process: F,
 ) -> Result<(), WorkerError>
@@ -277,7 +206,7 @@ where
                 // Per retry: debug. An outage is logged once by whoever owns the
                 // dependency (the Redis link, the store, the degradation manager).
                 tracing::debug!(stage = stage.label(), item = %delivery.id, error = %why, delay_seconds = backoff.peek().as_secs_f64(), "item delayed; will retry");
-                metrics.pipeline_item(stage, ItemOutcome::Retried);
+                metrics.item(stage, ItemOutcome::Retried);
                 if !backoff.wait(ctx).await {
                     break 'items;
                 }
@@ -300,7 +229,7 @@ where
                 }
             }
         }
-        metrics.pipeline_item(
+        metrics.item(
             stage,
             match done {
                 Done::Finished(outcome) => outcome,
@@ -316,9 +245,10 @@ mod tests {
     use super::*;
     use crate::config::SupervisorConfig;
     use crate::events::EventBus;
+    use crate::prom::Metrics;
     use crate::supervisor::{RestartStatus, Supervisor, WorkerSpec, WorkerStatus};
     use std::collections::VecDeque;
-    use std::sync::Mutex;
+    use std::sync::{Arc, Mutex};
 
     /// Items in memory; records acknowledgements, dead letters and claim refreshes.
     #[derive(Clone, Default)]
@@ -388,7 +318,7 @@ mod tests {
                 consume(
                     &ctx,
                     &mut source,
-                    &Arc::new(Metrics::new()),
+                    &StageMetrics::new(&Metrics::new()),
                     settings,
                     |_d| async move {
                         match work {
@@ -440,7 +370,7 @@ mod tests {
                 consume(
                     &ctx,
                     &mut source,
-                    &Arc::new(Metrics::new()),
+                    &StageMetrics::new(&Metrics::new()),
                     settings,
                     |d| process(d),
                 )

@@ -15,11 +15,11 @@ use std::time::Instant;
 use super::batch::BatchAggregator;
 use super::camera_fs::{self, IntakeError, READ_TIMEOUT};
 use super::consume::{consume, Failure, ItemOutcome, Stage, StageSettings};
+use super::metrics::{StageMetrics, Step};
 use super::queue::{DeadReason, Delivery, Queue};
 use super::watcher::DetectionItem;
 use crate::ai::{AiClients, AiError};
 use crate::events::{DetectionNew, Event, EventBus};
-use crate::prom::Metrics;
 use crate::store::Store;
 use crate::supervisor::{WorkerContext, WorkerError, WorkerSpec};
 
@@ -30,7 +30,7 @@ pub struct DetectionWorker {
     pub store: Arc<Store>,
     pub batches: Arc<BatchAggregator>,
     pub events: EventBus,
-    pub metrics: Arc<Metrics>,
+    pub metrics: StageMetrics,
     pub consumer_name: String,
     pub camera_root: PathBuf,
     pub max_file_bytes: u64,
@@ -128,7 +128,7 @@ impl DetectionWorker {
             Err(e) => return Err(Failure::Dependency(e.to_string())),
         };
         self.metrics
-            .stage_timed("detect", started.elapsed().as_secs_f64());
+            .timed(Step::Detect, started.elapsed().as_secs_f64());
         let started = Instant::now();
         let folder = std::path::Path::new(&item.file_path)
             .parent()
@@ -152,7 +152,7 @@ impl DetectionWorker {
             .await
             .map_err(|e| dependency(&e))?;
         self.metrics
-            .stage_timed("store", started.elapsed().as_secs_f64());
+            .timed(Step::Store, started.elapsed().as_secs_f64());
         for (id, det) in ids.iter().zip(&result.detections) {
             self.batches
                 .add(&item.camera_id, *id)

@@ -11,6 +11,7 @@ pub mod cleanup;
 pub mod consume;
 pub mod detection;
 pub mod measure;
+pub mod metrics;
 pub mod queue;
 pub mod watcher;
 
@@ -130,7 +131,7 @@ impl Pipeline {
                 metrics.clone(),
             )
         };
-        metrics.pipeline_stages_known::<consume::Stage, consume::ItemOutcome>();
+        let stages = metrics::StageMetrics::new(&metrics);
         let detection_queue = Arc::new(open("detection").await?);
         let analysis_queue = Arc::new(open("analysis").await?);
         let watcher = Arc::new(FileWatcher::new(
@@ -154,7 +155,7 @@ impl Pipeline {
             store: store.clone(),
             batches: batches.clone(),
             events: events.clone(),
-            metrics: metrics.clone(),
+            metrics: stages.clone(),
             consumer_name: consumer_name(&config.queue.consumer_id, workers::DETECTION_WORKER),
             camera_root: watcher.root().to_path_buf(),
             max_file_bytes: config.file_watcher.max_file_bytes,
@@ -166,7 +167,7 @@ impl Pipeline {
             times,
             store: store.clone(),
             events: events.clone(),
-            metrics,
+            metrics: stages,
             consumer_name: consumer_name(&config.queue.consumer_id, workers::ANALYSIS_WORKER),
             max_deliveries: config.queue.max_deliveries,
         });

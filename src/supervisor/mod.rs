@@ -11,6 +11,7 @@
 //! runtime captured at construction).
 
 mod history;
+pub mod metrics;
 mod worker;
 
 pub use history::{HistoryPage, RestartEvent, RestartStatus};
@@ -29,6 +30,7 @@ use crate::config::{is_valid_worker_name, secs, SupervisorConfig};
 use crate::events::{Event, EventBus, WorkerStatusChanged};
 use crate::prom::Metrics;
 use history::History;
+use metrics::{CrashCause, RestartKind, SupervisorMetrics};
 use worker::Heartbeat;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -43,27 +45,7 @@ pub enum SupervisorError {
     NotRunning,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum WorkerStatus {
-    Running,
-    Stopped,
-    Crashed,
-    Restarting,
-    Failed,
-}
-
-impl WorkerStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Running => "running",
-            Self::Stopped => "stopped",
-            Self::Crashed => "crashed",
-            Self::Restarting => "restarting",
-            Self::Failed => "failed",
-        }
-    }
-}
+pub use crate::events::WorkerStatus;
 
 /// One worker as the API shows it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -135,13 +117,13 @@ impl Outcome {
     }
 
     /// `(metric cause, error text)` for a crash.
-    fn describe(&self) -> (&'static str, String) {
+    fn describe(&self) -> (CrashCause, String) {
         match self {
-            Self::Returned => ("exited", "worker exited unexpectedly".into()),
-            Self::Failed(e) => ("error", e.clone()),
-            Self::Panicked(m) => ("panic", format!("panic: {m}")),
-            Self::Aborted => ("exited", "worker task was aborted".into()),
-            Self::HeartbeatTimeout => ("heartbeat_timeout", "heartbeat timeout".into()),
+            Self::Returned => (CrashCause::Exited, "worker exited unexpectedly".into()),
+            Self::Failed(e) => (CrashCause::Error, e.clone()),
+            Self::Panicked(m) => (CrashCause::Panic, format!("panic: {m}")),
+            Self::Aborted => (CrashCause::Exited, "worker task was aborted".into()),
+            Self::HeartbeatTimeout => (CrashCause::HeartbeatTimeout, "heartbeat timeout".into()),
         }
     }
 }
@@ -177,7 +159,7 @@ struct State {
 struct Shared {
     settings: Settings,
     runtime: Handle,
-    metrics: Arc<Metrics>,
+    metrics: SupervisorMetrics,
     events: EventBus,
     root: CancellationToken,
     state: Mutex<State>,
@@ -202,7 +184,7 @@ impl Supervisor {
                 grace: secs(config.shutdown_grace_seconds),
             },
             runtime: Handle::current(),
-            metrics: metrics.clone(),
+            metrics: SupervisorMetrics::new(&metrics),
             events,
             root: CancellationToken::new(),
             state: Mutex::new(State {
@@ -232,7 +214,7 @@ impl Supervisor {
                 spec.name
             )));
         }
-        self.shared.metrics.worker_registered(
+        self.shared.metrics.registered(
             &spec.name,
             self.shared.settings.max_restarts,
             spec.critical,
@@ -335,10 +317,10 @@ impl Supervisor {
                     p.abort();
                 }
                 slot.restart_count = 0;
-                self.shared.metrics.worker_restart_count_changed(name, 0);
+                self.shared.metrics.consecutive_restarts(name, 0);
                 self.shared
                     .record(&mut st, idx, RestartStatus::Manual, None);
-                self.shared.metrics.worker_restarted(name, true);
+                self.shared.metrics.restarted(name, RestartKind::Manual);
             }
         }
         self.shared.launch(&mut st, idx);
@@ -381,11 +363,11 @@ impl Supervisor {
             return Ok(());
         }
         slot.restart_count = 0;
-        self.shared.metrics.worker_restart_count_changed(name, 0);
+        self.shared.metrics.consecutive_restarts(name, 0);
         self.shared.launch(&mut st, idx);
         self.shared
             .record(&mut st, idx, RestartStatus::Manual, None);
-        self.shared.metrics.worker_restarted(name, true);
+        self.shared.metrics.restarted(name, RestartKind::Manual);
         Ok(())
     }
 
@@ -394,12 +376,12 @@ impl Supervisor {
         let mut st = self.shared.lock_running(name)?;
         let idx = find(&st, name)?;
         st.workers[idx].restart_count = 0;
-        self.shared.metrics.worker_restart_count_changed(name, 0);
+        self.shared.metrics.consecutive_restarts(name, 0);
         if st.workers[idx].status == WorkerStatus::Failed {
             self.shared.launch(&mut st, idx);
             self.shared
                 .record(&mut st, idx, RestartStatus::Manual, None);
-            self.shared.metrics.worker_restarted(name, true);
+            self.shared.metrics.restarted(name, RestartKind::Manual);
         }
         Ok(())
     }
@@ -475,14 +457,13 @@ impl Shared {
         if status != WorkerStatus::Running {
             slot.started = None;
         }
-        self.metrics
-            .worker_state_changed(&slot.spec.name, status.as_str());
+        self.metrics.status_changed(&slot.spec.name, status);
         if previous != status {
             self.events
                 .publish(Event::WorkerStatusChanged(WorkerStatusChanged {
                     worker_name: slot.spec.name.clone(),
-                    status: status.as_str().into(),
-                    previous_status: previous.as_str().into(),
+                    status,
+                    previous_status: previous,
                     restart_count: slot.restart_count,
                     error: slot.error.clone(),
                 }));
@@ -509,8 +490,7 @@ impl Shared {
             }
             None => tracing::info!(worker = %slot.spec.name, "worker can do its work again"),
         }
-        self.metrics
-            .worker_impaired(&slot.spec.name, problem.is_some());
+        self.metrics.impaired(&slot.spec.name, problem.is_some());
         slot.problem = problem;
     }
 
@@ -619,8 +599,7 @@ impl Shared {
         if slot.generation == generation && slot.restart_count > 0 {
             tracing::info!(worker = %slot.spec.name, "worker ran healthily; restart count reset");
             slot.restart_count = 0;
-            self.metrics
-                .worker_restart_count_changed(&slot.spec.name, 0);
+            self.metrics.consecutive_restarts(&slot.spec.name, 0);
         }
     }
 
@@ -638,10 +617,10 @@ impl Shared {
         }
         let crashed_at = Instant::now();
         let (cause, error) = outcome.describe();
-        tracing::warn!(worker = %slot.spec.name, cause, error = %error, restart_count = slot.restart_count, "worker crashed");
+        tracing::warn!(worker = %slot.spec.name, cause = cause.as_str(), error = %error, restart_count = slot.restart_count, "worker crashed");
         slot.last_crashed_at = Some(crate::time::now());
         slot.error = Some(error.clone());
-        self.metrics.worker_crashed(&slot.spec.name, cause);
+        self.metrics.crashed(&slot.spec.name, cause);
         let attempt_error = Some(error);
         if slot.restart_count < self.settings.max_restarts {
             self.set_status(slot, WorkerStatus::Crashed);
@@ -678,14 +657,12 @@ impl Shared {
         slot.pending_restart = None;
         slot.restart_count += 1;
         let name = slot.spec.name.clone();
-        self.metrics
-            .worker_restart_count_changed(&name, slot.restart_count);
+        self.metrics.consecutive_restarts(&name, slot.restart_count);
         self.launch(&mut st, idx);
         self.record(&mut st, idx, RestartStatus::Success, None);
-        self.metrics.worker_restarted(&name, false);
+        self.metrics.restarted(&name, RestartKind::Automatic);
         let latency = crashed_at.elapsed().saturating_sub(backoff);
-        self.metrics
-            .worker_restart_latency(&name, latency.as_secs_f64());
+        self.metrics.restart_latency(&name, latency.as_secs_f64());
     }
 
     /// Operator stop: cancel any pending restart and the current run, wait for it
@@ -725,7 +702,7 @@ impl Shared {
                 .started
                 .map(|t| t.elapsed().as_secs_f64())
                 .unwrap_or(0.0);
-            self.metrics.worker_uptime(&slot.spec.name, up);
+            self.metrics.uptime(&slot.spec.name, up);
         }
     }
 }

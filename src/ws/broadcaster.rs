@@ -21,9 +21,9 @@ use tokio::time::Instant;
 use super::hub::Hub;
 use crate::breaker::{BreakerState, CallError, CircuitBreaker};
 use crate::config::BreakerConfig;
-use crate::events::{Channel, Event, EventBus, SystemStatus};
+use crate::events::{Channel, Event, EventBus, Reach, SystemStatus};
 use crate::health::degradation::DegradationManager;
-use crate::health::Health;
+use crate::health::{Health, HealthState};
 use crate::names::workers;
 use crate::pipeline::Pipeline;
 use crate::prom::Metrics;
@@ -131,7 +131,7 @@ impl EventBroadcaster {
             tokio::select! {
                 _ = ctx.cancelled() => return Ok(()),
                 r = rx.recv() => match r {
-                    Ok(env) if env.channel().is_shared() => {
+                    Ok(env) if env.channel().reach() == Reach::Shared => {
                         let text: Arc<str> = Arc::from(env.to_json());
                         self.hub.deliver(env.channel(), Arc::clone(&text));
                         self.publish(env.channel(), &text).await;
@@ -210,7 +210,9 @@ impl EventBroadcaster {
         if relayed.origin == self.instance {
             return; // ours, already delivered locally
         }
-        if let Some(channel) = Channel::parse(&relayed.channel).filter(|c| c.is_shared()) {
+        if let Some(channel) =
+            Channel::parse(&relayed.channel).filter(|c| c.reach() == Reach::Shared)
+        {
             self.hub.deliver(channel, Arc::from(relayed.message));
         }
     }
@@ -299,7 +301,7 @@ impl SystemBroadcaster {
             tokio::select! {
                 _ = ctx.cancelled() => return Ok(()),
                 r = rx.recv() => match r {
-                    Ok(env) if matches!(env.channel(), Channel::System | Channel::Alerts) => {
+                    Ok(env) if env.channel().reach() == Reach::Local => {
                         self.hub.publish(&env);
                     }
                     Ok(_) => {}
@@ -323,11 +325,8 @@ impl SystemBroadcaster {
         let health = self.health.latest();
         let workers = self.supervisor.status().workers;
         SystemStatus {
-            status: health
-                .as_ref()
-                .map_or("unknown", |h| h.status.as_str())
-                .into(),
-            mode: self.degradation.mode().as_str().into(),
+            status: health.as_ref().map_or(HealthState::Unknown, |h| h.status),
+            mode: self.degradation.mode(),
             workers_running: workers
                 .iter()
                 .filter(|w| w.status == WorkerStatus::Running)

@@ -23,44 +23,13 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+pub use super::metrics::DropReason;
+use super::metrics::WsMetrics;
 use crate::events::{Channel, Envelope, Event, SystemError, SystemSubscribed};
-use crate::names::Label;
 use crate::prom::Metrics;
 
 /// Largest client message accepted.
 pub const MAX_CLIENT_MESSAGE_BYTES: usize = 4096;
-
-/// Why a client was dropped (the `reason` label of the drop counter).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DropReason {
-    /// Its queue filled up: it does not read fast enough.
-    Slow,
-    /// It stopped answering pings.
-    Unresponsive,
-    /// A write to it did not finish in time.
-    WriteTimeout,
-    /// It closed the connection (or the server is shutting down).
-    Closed,
-}
-
-impl Label for DropReason {
-    fn label(self) -> &'static str {
-        match self {
-            Self::Slow => "slow",
-            Self::Unresponsive => "unresponsive",
-            Self::WriteTimeout => "write_timeout",
-            Self::Closed => "closed",
-        }
-    }
-    fn all() -> &'static [Self] {
-        &[
-            Self::Slow,
-            Self::Unresponsive,
-            Self::WriteTimeout,
-            Self::Closed,
-        ]
-    }
-}
 
 struct Client {
     tx: mpsc::Sender<Arc<str>>,
@@ -77,7 +46,7 @@ pub struct Hub {
     /// Open connections (admissions held) and their limit.
     open: AtomicUsize,
     max_open: usize,
-    metrics: Arc<Metrics>,
+    metrics: WsMetrics,
 }
 
 /// One open connection's place under `websocket.max_clients`; dropping it frees the
@@ -89,7 +58,7 @@ pub struct Admission {
 impl Drop for Admission {
     fn drop(&mut self) {
         let now = self.hub.open.fetch_sub(1, Ordering::AcqRel) - 1;
-        self.hub.metrics.websocket_clients(now);
+        self.hub.metrics.clients(now);
     }
 }
 
@@ -164,7 +133,7 @@ impl Hub {
     /// `buffer`: messages queued per client before it counts as slow; `max_open`:
     /// connections open at once (`websocket.max_clients`).
     pub fn new(buffer: usize, max_open: usize, metrics: Arc<Metrics>) -> Arc<Self> {
-        metrics.websocket_known::<Channel, DropReason>();
+        let metrics = WsMetrics::new(&metrics);
         Arc::new(Self {
             clients: Mutex::new(HashMap::new()),
             dropped: Mutex::new(HashMap::new()),
@@ -185,7 +154,7 @@ impl Hub {
                 (n < self.max_open).then_some(n + 1)
             })
             .ok()?;
-        self.metrics.websocket_clients(taken + 1);
+        self.metrics.clients(taken + 1);
         Some(Admission {
             hub: Arc::clone(self),
         })
@@ -255,7 +224,7 @@ impl Hub {
             }
         }
         if sent > 0 {
-            self.metrics.websocket_messages_sent(channel, sent);
+            self.metrics.messages_sent(channel, sent);
         }
         for id in slow {
             tracing::warn!(
@@ -276,7 +245,7 @@ impl Hub {
                 .unwrap_or_else(|p| p.into_inner())
                 .insert(id, reason);
             client.kicked.cancel();
-            self.metrics.websocket_client_dropped(reason);
+            self.metrics.client_dropped(reason);
         }
     }
 

@@ -6,6 +6,7 @@
 
 pub mod broadcaster;
 pub mod hub;
+pub mod metrics;
 
 pub use broadcaster::{BroadcasterHealth, EventBroadcaster, SystemBroadcaster};
 pub use hub::{Admission, Connection, DropReason, Hub, Liveness, Tick};

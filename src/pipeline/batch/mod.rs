@@ -16,6 +16,7 @@
 
 mod clock;
 mod memory;
+mod metrics;
 mod redis_store;
 mod rules;
 mod store;
@@ -37,6 +38,7 @@ use crate::redis::RedisLink;
 use crate::supervisor::{WorkerContext, WorkerError, WorkerSpec};
 use crate::time::unix_to_datetime;
 use memory::MemoryStore;
+use metrics::BatchMetrics;
 use redis_store::RedisStore;
 use store::{BatchState, BatchStore};
 
@@ -118,7 +120,7 @@ pub struct BatchAggregator {
     clock: WallClock,
     mirror: Mutex<Vec<Seen>>,
     events: EventBus,
-    metrics: Arc<Metrics>,
+    metrics: BatchMetrics,
 }
 
 impl BatchAggregator {
@@ -129,7 +131,6 @@ impl BatchAggregator {
         events: EventBus,
         metrics: Arc<Metrics>,
     ) -> Self {
-        metrics.batches_known::<CloseReason>(cfg.window_seconds);
         Self {
             redis: redis.map(RedisStore::new),
             memory: MemoryStore::default(),
@@ -142,7 +143,7 @@ impl BatchAggregator {
             clock: WallClock::new(),
             mirror: Mutex::new(Vec::new()),
             events,
-            metrics,
+            metrics: BatchMetrics::new(&metrics, cfg.window_seconds),
         }
     }
 
@@ -330,15 +331,14 @@ impl BatchAggregator {
             .map(|b| b.started_at)
             .chain(mirror.iter().map(|s| s.started_at))
             .fold(now, f64::min);
-        self.metrics.batches_open(mirror.len(), memory.len());
+        self.metrics.open_now(mirror.len(), memory.len());
         drop(mirror);
-        self.metrics.batch_oldest_open(now - oldest);
+        self.metrics.oldest_open(now - oldest);
     }
 
     fn closed(&self, b: &ClosedBatch) {
         let age = b.closed_at - b.started_at;
-        self.metrics
-            .batch_closed(b.reason, b.detection_ids.len(), age);
+        self.metrics.closed(b.reason, b.detection_ids.len(), age);
         tracing::info!(batch_id = %b.batch_id, camera_id = %b.camera_id, detections = b.detection_ids.len(), reason = b.reason.label(), "batch closed");
         self.events.publish(Event::DetectionBatch(DetectionBatch {
             batch_id: b.batch_id.clone(),
@@ -347,7 +347,7 @@ impl BatchAggregator {
             detection_ids: b.detection_ids.clone(),
             started_at: unix_to_datetime(b.started_at),
             closed_at: unix_to_datetime(b.closed_at),
-            reason: b.reason.label().into(),
+            reason: b.reason,
         }));
     }
 

@@ -1,37 +1,6 @@
 //! When a batch closes, as a pure function of its times and size.
 
-use serde::{Deserialize, Serialize};
-
-use crate::names::Label;
-
-/// Why a batch closed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CloseReason {
-    /// `window_seconds` after it opened.
-    Window,
-    /// `idle_timeout_seconds` after its last detection.
-    Idle,
-    /// It holds `max_detections`.
-    MaxSize,
-    /// It had been claimed for closing but never handed off (a crash or a failed
-    /// hand-off); the orphan sweep handed it off later.
-    Recovered,
-}
-
-impl Label for CloseReason {
-    fn label(self) -> &'static str {
-        match self {
-            Self::Window => "window",
-            Self::Idle => "idle",
-            Self::MaxSize => "max_size",
-            Self::Recovered => "recovered",
-        }
-    }
-    fn all() -> &'static [Self] {
-        &[Self::Window, Self::Idle, Self::MaxSize, Self::Recovered]
-    }
-}
+pub use crate::events::CloseReason;
 
 /// The close rules of one aggregator.
 #[derive(Debug, Clone, Copy)]

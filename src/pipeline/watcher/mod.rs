@@ -20,8 +20,10 @@
 mod dedupe;
 mod item;
 mod ledger;
+mod metrics;
 mod observer;
 mod pending;
+mod result;
 mod scan;
 
 pub use dedupe::Dedupe;
@@ -37,6 +39,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::camera_fs::{self, dir_identity, is_clean_name, IntakeError, Refusal, READ_TIMEOUT};
+use super::metrics::{StageMetrics, Step};
 use super::queue::{Queue, QueueError};
 use crate::config::{secs, Config};
 use crate::events::{CameraStatusChanged, Event, EventBus};
@@ -45,113 +48,17 @@ use crate::prom::Metrics;
 use crate::redis::RedisLink;
 use crate::supervisor::{WorkerContext, WorkerError, WorkerSpec};
 use ledger::{ledger_key, Ledger};
+use metrics::WatcherMetrics;
 use observer::{start_observer, EventSink, FsEvent, EVENT_CHANNEL_CAPACITY};
 use pending::{Pending, RETRY_AFTER};
+pub use result::FileResult;
 use scan::scan;
-
-/// What the watcher decided about one file (the `result` label of
-/// `watchpost_watcher_files_total`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FileResult {
-    /// A full rescan after lost file events (counted once per rescan).
-    Rescan,
-    Queued,
-    /// Same content as a file seen within the de-duplication TTL.
-    Duplicate,
-    /// Judged before (in the ledger).
-    AlreadyProcessed,
-    RejectedExtension,
-    RejectedSize,
-    /// Directly in the root, or in a folder whose name gives no camera id.
-    IgnoredRoot,
-    /// The queue's spool is full; retried later.
-    Refused,
-    /// Could not be read or queued this time; retried later.
-    Error,
-    /// A symlink (never followed below the root).
-    RejectedSymlink,
-    /// A directory, FIFO, socket or device where a file was expected.
-    RejectedNotRegular,
-    /// Above `max_file_bytes` (refused unread).
-    RejectedTooLarge,
-    /// A name that is not valid UTF-8 or holds control characters.
-    RejectedName,
-    /// No permission to read it.
-    RejectedUnreadable,
-}
-
-impl FileResult {
-    /// A final "no" that the ledger does not record (it is cheap to decide again).
-    fn is_refusal(self) -> bool {
-        !matches!(
-            self,
-            Self::Rescan
-                | Self::Queued
-                | Self::Duplicate
-                | Self::AlreadyProcessed
-                | Self::Refused
-                | Self::Error
-        )
-    }
-}
 
 fn remember(refused: &mut HashSet<String>, key: String) {
     if refused.len() >= MAX_REFUSED {
         refused.clear();
     }
     refused.insert(key);
-}
-
-impl From<Refusal> for FileResult {
-    fn from(r: Refusal) -> Self {
-        match r {
-            Refusal::Outside => Self::IgnoredRoot,
-            Refusal::BadName => Self::RejectedName,
-            Refusal::Symlink => Self::RejectedSymlink,
-            Refusal::NotRegular => Self::RejectedNotRegular,
-            Refusal::TooLarge => Self::RejectedTooLarge,
-            Refusal::Unreadable => Self::RejectedUnreadable,
-        }
-    }
-}
-
-impl Label for FileResult {
-    fn label(self) -> &'static str {
-        match self {
-            Self::Rescan => "rescan",
-            Self::Queued => "queued",
-            Self::Duplicate => "duplicate",
-            Self::AlreadyProcessed => "already_processed",
-            Self::RejectedExtension => "rejected_extension",
-            Self::RejectedSize => "rejected_size",
-            Self::IgnoredRoot => "ignored_root",
-            Self::Refused => "refused",
-            Self::Error => "error",
-            Self::RejectedSymlink => "rejected_symlink",
-            Self::RejectedNotRegular => "rejected_not_regular",
-            Self::RejectedTooLarge => "rejected_too_large",
-            Self::RejectedName => "rejected_name",
-            Self::RejectedUnreadable => "rejected_unreadable",
-        }
-    }
-    fn all() -> &'static [Self] {
-        &[
-            Self::Rescan,
-            Self::Queued,
-            Self::Duplicate,
-            Self::AlreadyProcessed,
-            Self::RejectedExtension,
-            Self::RejectedSize,
-            Self::IgnoredRoot,
-            Self::Refused,
-            Self::Error,
-            Self::RejectedSymlink,
-            Self::RejectedNotRegular,
-            Self::RejectedTooLarge,
-            Self::RejectedName,
-            Self::RejectedUnreadable,
-        ]
-    }
 }
 
 /// Files waiting for a decision, at most; beyond it new paths wait for a later walk.
@@ -246,7 +153,8 @@ pub struct FileWatcher {
     queue: Arc<Queue>,
     dedupe: Dedupe,
     events: EventBus,
-    metrics: Arc<Metrics>,
+    metrics: WatcherMetrics,
+    stages: StageMetrics,
     status: Arc<WatcherStatus>,
 }
 
@@ -259,7 +167,6 @@ impl FileWatcher {
         metrics: Arc<Metrics>,
     ) -> Self {
         let fw = &config.file_watcher;
-        metrics.watcher_known::<FileResult, ObserverType>();
         Self {
             root: absolute(Path::new(&fw.camera_root)),
             polling: fw.polling,
@@ -277,7 +184,8 @@ impl FileWatcher {
             } else {
                 ObserverType::Native
             })),
-            metrics,
+            metrics: WatcherMetrics::new(&metrics),
+            stages: StageMetrics::new(&metrics),
         }
     }
 
@@ -334,7 +242,7 @@ impl FileWatcher {
             self.status
                 .pending
                 .store(lane.pending.len(), Ordering::Relaxed);
-            self.metrics.watcher_pending(observer, lane.pending.len());
+            self.metrics.pending(observer, lane.pending.len());
             tokio::select! {
                 _ = ctx.cancelled() => return Ok(()),
                 ev = rx.recv() => {
@@ -498,7 +406,7 @@ impl FileWatcher {
             }
             FsEvent::Rescan => {
                 tracing::warn!("file events were lost; rescanning the camera root");
-                self.metrics.watcher_file(FileResult::Rescan);
+                self.metrics.file(FileResult::Rescan);
                 lane.rescan = true;
                 return;
             }
@@ -585,7 +493,7 @@ impl FileWatcher {
                     (Refusal::NotRegular, "not a regular file")
                 };
                 let result = self.refused(&path, refusal, why);
-                self.metrics.watcher_file(result);
+                self.metrics.file(result);
                 continue;
             }
             let Some(p) = lane.pending.get_mut(&path) else {
@@ -611,14 +519,14 @@ impl FileWatcher {
                 .await;
             match result {
                 Ok(result) => {
-                    self.metrics.watcher_file(result);
+                    self.metrics.file(result);
                     lane.pending.remove(&path);
                     if result.is_refusal() {
                         remember(&mut lane.refused, key);
                     }
                 }
                 Err(result) => {
-                    self.metrics.watcher_file(result);
+                    self.metrics.file(result);
                     if let Some(p) = lane.pending.get_mut(&path) {
                         p.retry_at = Some(Instant::now() + RETRY_AFTER);
                     }
@@ -707,8 +615,8 @@ impl FileWatcher {
                 return Err(FileResult::Error);
             }
         };
-        self.metrics
-            .stage_timed("hash", started.elapsed().as_secs_f64());
+        self.stages
+            .timed(Step::Hash, started.elapsed().as_secs_f64());
         if !self.dedupe.first_seen(&hash).await {
             tracing::info!(path = ?path, "skipping duplicate image content");
             // Judged: a restart (even during a Redis outage, or after the TTL) must

@@ -10,9 +10,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
-use crate::names::Label;
-use serde::Serialize;
-
 /// Events buffered between the observer thread and the watcher loop.
 pub const EVENT_CHANNEL_CAPACITY: usize = 4096;
 
@@ -97,21 +94,10 @@ pub fn start_observer(
     Ok((Box::new(w), ObserverType::Polling))
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ObserverType {
-    Native,
-    Polling,
-}
-
-impl Label for ObserverType {
-    fn label(self) -> &'static str {
-        match self {
-            Self::Native => "native",
-            Self::Polling => "polling",
-        }
-    }
-    fn all() -> &'static [Self] {
-        &[Self::Native, Self::Polling]
+crate::names::closed_set! {
+    /// How the watcher learns of files: the OS's notifications, or polling.
+    pub enum ObserverType {
+        Native = "native",
+        Polling = "polling",
     }
 }

@@ -1,0 +1,296 @@
+//! Taking items from a queue: a consumer in the group re-reads its own
+//! unacknowledged items first, claims items other consumers abandoned, then reads new
+//! ones; it acknowledges an item when done, keeps its claim fresh while working on
+//! it, or sets it aside as a dead letter.
+
+use redis::Value;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
+
+use super::dead::DeadReason;
+use super::error::QueueError;
+use super::metrics::QueueEvent;
+use super::reply::{entries, read_reply_entries};
+use super::streams::{Streams, GROUP};
+use crate::names::Label;
+
+/// How long one blocking read waits for new items.
+const READ_BLOCK: Duration = Duration::from_millis(500);
+/// How often a consumer looks for entries abandoned by other consumers: half the idle
+/// time after which an entry counts as abandoned, within these bounds.
+const CLAIM_EVERY_MIN: Duration = Duration::from_millis(100);
+const CLAIM_EVERY_MAX: Duration = Duration::from_secs(5);
+
+/// One item handed to a consumer; acknowledge it with [`Consumer::ack`].
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub id: String,
+    pub payload: String,
+    /// True when this item was delivered before and not acknowledged.
+    pub redelivered: bool,
+    /// How many times it has been delivered, this time included.
+    pub deliveries: u64,
+}
+
+pub struct Consumer {
+    queue: Arc<Streams>,
+    claim_idle: Duration,
+    name: String,
+    conn: Option<redis::aio::MultiplexedConnection>,
+    own_pending_checked: bool,
+    last_claim: Option<Instant>,
+}
+
+impl Consumer {
+    /// A consumer with a stable name (stable across restarts, so it re-reads its own
+    /// unacknowledged items first).
+    pub fn new(queue: Arc<Streams>, claim_idle: Duration, name: &str) -> Self {
+        Self {
+            queue,
+            claim_idle,
+            name: name.to_string(),
+            conn: None,
+            own_pending_checked: false,
+            last_claim: None,
+        }
+    }
+
+    async fn conn(&mut self) -> Result<redis::aio::MultiplexedConnection, QueueError> {
+        if let Some(c) = &self.conn {
+            return Ok(c.clone());
+        }
+        let mut c = self
+            .queue
+            .redis
+            .dedicated(READ_BLOCK + Duration::from_secs(2))
+            .await
+            .map_err(|e| self.queue.unavailable(e))?;
+        let created: redis::RedisResult<Value> = redis::cmd("XGROUP")
+            .arg("CREATE")
+            .arg(&self.queue.stream)
+            .arg(GROUP)
+            .arg("0")
+            .arg("MKSTREAM")
+            .query_async(&mut c)
+            .await;
+        if let Err(e) = created {
+            if e.code() != Some("BUSYGROUP") {
+                return Err(self.queue.unavailable(e));
+            }
+        }
+        self.conn = Some(c.clone());
+        Ok(c)
+    }
+
+    /// Drop a broken connection; after reconnecting, re-read this consumer's own
+    /// unacknowledged items first (a reply lost with the connection leaves one).
+    fn forget_connection<E: std::fmt::Display>(&mut self, e: E) -> QueueError {
+        self.conn = None;
+        self.own_pending_checked = false;
+        self.queue.unavailable(e)
+    }
+
+    /// `XREADGROUP GROUP g <me> COUNT 1 [BLOCK ms] STREAMS <stream> <id>`: `0` reads
+    /// this consumer's own pending entries, `>` new ones.
+    fn read_group(&self, block: Option<Duration>, id: &str) -> redis::Cmd {
+        let mut cmd = redis::cmd("XREADGROUP");
+        cmd.arg("GROUP")
+            .arg(GROUP)
+            .arg(&self.name)
+            .arg("COUNT")
+            .arg(1);
+        if let Some(b) = block {
+            cmd.arg("BLOCK").arg(b.as_millis() as u64);
+        }
+        cmd.arg("STREAMS").arg(&self.queue.stream).arg(id);
+        cmd
+    }
+
+    /// The next item: own unacknowledged ones first, then abandoned ones, then new ones
+    /// (waiting up to half a second). `Ok(None)` when there is nothing to do.
+    pub async fn take(&mut self) -> Result<Option<Delivery>, QueueError> {
+        let mut conn = self.conn().await?;
+        let stream = self.queue.stream.clone();
+        if !self.own_pending_checked {
+            let reply: redis::RedisResult<Value> =
+                self.read_group(None, "0").query_async(&mut conn).await;
+            let reply = reply.map_err(|e| self.forget_connection(e))?;
+            match read_reply_entries(&reply).into_iter().next() {
+                Some((id, Some(payload))) => {
+                    self.queue.metrics.items(QueueEvent::Redelivered, 1);
+                    let deliveries = self.delivery_count(&mut conn, &id).await;
+                    return Ok(Some(Delivery {
+                        id,
+                        payload,
+                        redelivered: true,
+                        deliveries,
+                    }));
+                }
+                Some((id, None)) => {
+                    // The entry was deleted after we took it; acknowledge and move on.
+                    self.ack(&id).await?;
+                    return Ok(None);
+                }
+                None => self.own_pending_checked = true,
+            }
+        }
+        let claim_every = (self.claim_idle / 2).clamp(CLAIM_EVERY_MIN, CLAIM_EVERY_MAX);
+        if self.last_claim.is_none_or(|t| t.elapsed() >= claim_every) {
+            self.last_claim = Some(Instant::now());
+            let idle_ms = self.claim_idle.as_millis() as u64;
+            let reply: redis::RedisResult<Value> = redis::cmd("XAUTOCLAIM")
+                .arg(&stream)
+                .arg(GROUP)
+                .arg(&self.name)
+                .arg(idle_ms)
+                .arg("0-0")
+                .arg("COUNT")
+                .arg(1)
+                .query_async(&mut conn)
+                .await;
+            let reply = reply.map_err(|e| self.forget_connection(e))?;
+            if let Value::Array(parts) = &reply {
+                if let Some((id, Some(payload))) =
+                    parts.get(1).map(entries).and_then(|e| e.into_iter().next())
+                {
+                    tracing::info!(queue = self.queue.name, id = %id, "claimed an item abandoned by another consumer");
+                    self.queue.metrics.items(QueueEvent::Redelivered, 1);
+                    let deliveries = self.delivery_count(&mut conn, &id).await;
+                    return Ok(Some(Delivery {
+                        id,
+                        payload,
+                        redelivered: true,
+                        deliveries,
+                    }));
+                }
+            }
+        }
+        let reply: redis::RedisResult<Value> = self
+            .read_group(Some(READ_BLOCK), ">")
+            .query_async(&mut conn)
+            .await;
+        let reply = reply.map_err(|e| self.forget_connection(e))?;
+        Ok(read_reply_entries(&reply).into_iter().find_map(|(id, p)| {
+            p.map(|payload| Delivery {
+                id,
+                payload,
+                redelivered: false,
+                deliveries: 1,
+            })
+        }))
+    }
+
+    /// The delivery count Redis keeps for a pending entry (1 if it cannot be read).
+    async fn delivery_count(&self, conn: &mut redis::aio::MultiplexedConnection, id: &str) -> u64 {
+        let reply: redis::RedisResult<Value> = redis::cmd("XPENDING")
+            .arg(&self.queue.stream)
+            .arg(GROUP)
+            .arg(id)
+            .arg(id)
+            .arg(1)
+            .query_async(conn)
+            .await;
+        match reply {
+            Ok(Value::Array(rows)) => match rows.first() {
+                Some(Value::Array(fields)) => match fields.get(3) {
+                    Some(Value::Int(n)) => u64::try_from(*n).unwrap_or(1),
+                    _ => 1,
+                },
+                _ => 1,
+            },
+            _ => 1,
+        }
+    }
+
+    /// Move an item to the queue's dead-letter stream with its reason, and acknowledge
+    /// it on the live queue, in one transaction: nothing waits behind it any more, and
+    /// nothing is lost (an operator can requeue it).
+    pub async fn dead_letter(
+        &mut self,
+        delivery: &Delivery,
+        reason: DeadReason,
+        detail: &str,
+    ) -> Result<(), QueueError> {
+        let mut conn = self.conn().await?;
+        let stream = self.queue.stream.clone();
+        let res: redis::RedisResult<()> = redis::pipe()
+            .atomic()
+            .cmd("XADD")
+            .arg(&self.queue.dead_stream)
+            .arg("*")
+            .arg("p")
+            .arg(&delivery.payload)
+            .arg("reason")
+            .arg(reason.label())
+            .arg("detail")
+            .arg(detail)
+            .arg("source_id")
+            .arg(&delivery.id)
+            .arg("deliveries")
+            .arg(delivery.deliveries)
+            .arg("at")
+            .arg(crate::time::iso(crate::time::now()))
+            .ignore()
+            .cmd("XACK")
+            .arg(&stream)
+            .arg(GROUP)
+            .arg(&delivery.id)
+            .ignore()
+            .cmd("XDEL")
+            .arg(&stream)
+            .arg(&delivery.id)
+            .ignore()
+            .query_async(&mut conn)
+            .await;
+        res.map_err(|e| self.forget_connection(e))?;
+        self.queue.one_more_dead_letter();
+        self.queue.metrics.dead_lettered(reason);
+        tracing::error!(queue = self.queue.name, item = %delivery.id, reason = reason.label(), detail = ?detail, "item moved to the dead-letter stream; requeue it with POST /api/system/pipeline/dead-letters/{}/requeue once fixed", self.queue.name);
+        Ok(())
+    }
+
+    /// Keep an item in hand: `XCLAIM … 0 <id> JUSTID` resets its idle time (without
+    /// counting a delivery), so no other consumer's `XAUTOCLAIM` takes it over while
+    /// this one is still working on it.
+    pub async fn keep_claim(&mut self, id: &str) -> Result<(), QueueError> {
+        let mut conn = self.conn().await?;
+        let res: redis::RedisResult<Value> = redis::cmd("XCLAIM")
+            .arg(&self.queue.stream)
+            .arg(GROUP)
+            .arg(&self.name)
+            .arg(0)
+            .arg(id)
+            .arg("JUSTID")
+            .query_async(&mut conn)
+            .await;
+        res.map_err(|e| self.forget_connection(e))?;
+        Ok(())
+    }
+
+    /// How often an item in hand must have its claim refreshed.
+    pub fn claim_refresh(&self) -> Duration {
+        (self.claim_idle / 3).max(CLAIM_EVERY_MIN)
+    }
+
+    /// Acknowledge and delete an item: it will not be delivered again.
+    pub async fn ack(&mut self, id: &str) -> Result<(), QueueError> {
+        let mut conn = self.conn().await?;
+        let stream = self.queue.stream.clone();
+        let res: redis::RedisResult<()> = redis::pipe()
+            .cmd("XACK")
+            .arg(&stream)
+            .arg(GROUP)
+            .arg(id)
+            .ignore()
+            .cmd("XDEL")
+            .arg(&stream)
+            .arg(id)
+            .ignore()
+            .query_async(&mut conn)
+            .await;
+        res.map_err(|e| self.forget_connection(e))?;
+        self.queue.metrics.items(QueueEvent::Acked, 1);
+        Ok(())
+    }
+}
