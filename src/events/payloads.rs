@@ -313,7 +313,6 @@ pub struct SystemHealthChanged {
     #[schema(inline)]
     pub previous_status: Option<HealthState>,
     pub ready: bool,
-    /// The degradation mode.
     #[schema(inline)]
     pub mode: Mode,
     #[schema(inline)]
@@ -336,7 +335,8 @@ impl Example for SystemHealthChanged {
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct SystemStatus {
-    /// Overall health from the latest probe round (`unknown`: no round yet).
+    // Overall health from the latest probe round (`unknown`: no round yet). Not a doc
+    // comment: on an inlined enum, utoipa would turn it into an `allOf` with an object.
     #[schema(inline)]
     pub status: HealthState,
     #[schema(inline)]

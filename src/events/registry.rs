@@ -117,3 +117,29 @@ mod tests {
         assert_eq!(det.example["camera_id"], "front_door");
     }
 }
+
+#[cfg(test)]
+mod schema_tests {
+    use super::*;
+
+    /// Every example validates against its own schema, and a state outside its closed
+    /// set does not.
+    #[test]
+    fn examples_validate_and_states_are_closed_sets() {
+        for t in registry().event_types {
+            let v = jsonschema::validator_for(&t.payload_schema)
+                .unwrap_or_else(|e| panic!("{}: invalid schema: {e}", t.event_type));
+            assert!(
+                v.is_valid(&t.example),
+                "{}: its example does not validate against {}",
+                t.event_type,
+                t.payload_schema
+            );
+            if t.event_type == "worker.status_changed" {
+                let mut wrong = t.example.clone();
+                wrong["status"] = "sleeping".into();
+                assert!(!v.is_valid(&wrong), "a status outside the set validates");
+            }
+        }
+    }
+}
