@@ -24,6 +24,7 @@ mod metrics;
 mod observer;
 mod pending;
 mod result;
+mod root;
 mod scan;
 
 pub use dedupe::Dedupe;
@@ -32,13 +33,13 @@ pub use observer::ObserverType;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Component, Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::camera_fs::{self, dir_identity, is_clean_name, IntakeError, Refusal, READ_TIMEOUT};
+use super::camera_fs::{self, is_clean_name, IntakeError, Refusal, READ_TIMEOUT};
 use super::metrics::{StageMetrics, Step};
 use super::queue::{Queue, QueueError};
 use crate::config::{secs, Config};
@@ -49,9 +50,11 @@ use crate::redis::RedisLink;
 use crate::supervisor::{WorkerContext, WorkerError, WorkerSpec};
 use ledger::{ledger_key, Ledger};
 use metrics::WatcherMetrics;
-use observer::{start_observer, EventSink, FsEvent, EVENT_CHANNEL_CAPACITY};
+use observer::{EventSink, FsEvent, EVENT_CHANNEL_CAPACITY};
 use pending::{Pending, RETRY_AFTER};
 pub use result::FileResult;
+pub use root::WatcherStatus;
+use root::{RootCheck, RootWatch};
 use scan::scan;
 
 fn remember(refused: &mut HashSet<String>, key: String) {
@@ -65,65 +68,6 @@ fn remember(refused: &mut HashSet<String>, key: String) {
 const MAX_PENDING: usize = 50_000;
 /// Refused files remembered per run, at most.
 const MAX_REFUSED: usize = 50_000;
-/// Wait before trying again to set up a watch that could not be set up.
-const WATCH_RETRY: Duration = Duration::from_secs(5);
-/// How long a root that disappeared stays missing before the watcher recreates it.
-const RECREATE_AFTER: Duration = Duration::from_secs(2);
-
-/// What `/api/system/pipeline` reports about the watcher.
-pub struct WatcherStatus {
-    active: AtomicBool,
-    /// Why no watch is established (while `active` is false), for the API.
-    problem: Mutex<Option<String>>,
-    /// The observer in use, or the last one used (the configured kind before the first
-    /// start), so it is never unknown.
-    observer: Mutex<ObserverType>,
-    pending: AtomicUsize,
-}
-
-impl WatcherStatus {
-    fn new(configured: ObserverType) -> Self {
-        Self {
-            active: AtomicBool::new(false),
-            problem: Mutex::new(None),
-            observer: Mutex::new(configured),
-            pending: AtomicUsize::new(0),
-        }
-    }
-
-    /// Is a watch established right now?
-    pub fn is_active(&self) -> bool {
-        self.active.load(Ordering::Relaxed)
-    }
-
-    pub fn observer_type(&self) -> ObserverType {
-        *self.observer.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    pub fn pending_tasks(&self) -> usize {
-        self.pending.load(Ordering::Relaxed)
-    }
-
-    /// Why the watcher is not watching, if it says.
-    pub fn problem(&self) -> Option<String> {
-        self.problem
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
-
-    fn set_problem(&self, problem: Option<String>) {
-        self.active.store(problem.is_none(), Ordering::Relaxed);
-        *self.problem.lock().unwrap_or_else(|p| p.into_inner()) = problem;
-    }
-}
-
-/// The watch on the root, with the identity of the directory it watches.
-struct Watch {
-    _observer: Box<dyn notify::Watcher + Send>,
-    identity: (u64, u64),
-}
-
 /// The loop's working state.
 struct Lane {
     pending: HashMap<PathBuf, Pending>,
@@ -134,11 +78,7 @@ struct Lane {
     /// file reported again (a walk and an event racing) is neither judged, counted
     /// nor logged twice. Bounded: cleared when full.
     refused: HashSet<String>,
-    watch: Option<Watch>,
-    watch_retry_at: Option<Instant>,
-    /// Since when the root has been missing: it is recreated after a grace period, so
-    /// an operator's `mv cams cams.old; mkdir cams` is not raced.
-    missing_since: Option<Instant>,
+    root: RootWatch,
 }
 
 pub struct FileWatcher {
@@ -204,8 +144,7 @@ impl FileWatcher {
             Arc::clone(self),
             |me, ctx| async move {
                 let result = me.run(&ctx).await;
-                me.status.active.store(false, Ordering::Relaxed);
-                me.status.pending.store(0, Ordering::Relaxed);
+                me.status.stopped();
                 result
             },
         )
@@ -227,9 +166,7 @@ impl FileWatcher {
             known_cameras: HashSet::new(),
             rescan: false,
             refused: HashSet::new(),
-            watch: None,
-            watch_retry_at: None,
-            missing_since: None,
+            root: RootWatch::new(&self.root, self.polling, self.polling_interval),
         };
         let tick = (self.debounce / 4).clamp(Duration::from_millis(20), Duration::from_millis(250));
         loop {
@@ -239,9 +176,7 @@ impl FileWatcher {
             // in its status and as `impaired` in `watchpost_worker_state`.
             ctx.report_problem(self.status.problem());
             let observer = self.status.observer_type();
-            self.status
-                .pending
-                .store(lane.pending.len(), Ordering::Relaxed);
+            self.status.set_pending(lane.pending.len());
             self.metrics.pending(observer, lane.pending.len());
             tokio::select! {
                 _ = ctx.cancelled() => return Ok(()),
@@ -260,7 +195,7 @@ impl FileWatcher {
                 tracing::warn!("file events arrived faster than they could be handled; rescanning the camera root");
                 self.on_event(FsEvent::Rescan, &mut lane);
             }
-            if lane.watch.is_none() {
+            if !lane.root.is_watching() {
                 continue;
             }
             if lane.rescan && lane.pending.len() < MAX_PENDING / 2 {
@@ -271,108 +206,16 @@ impl FileWatcher {
         }
     }
 
-    /// Make sure the root is the directory being watched: set the watch up at start,
-    /// again when the root was replaced (or removed and recreated), and report why
-    /// when it cannot be watched (never crash-looping on it).
+    /// Make sure the root is the directory being watched; a new watch starts afresh
+    /// with a walk of the root.
     async fn check_root(&self, lane: &mut Lane, sink: &EventSink, ledger: &Ledger) {
-        let identity = match dir_identity(&self.root) {
-            Some(id) => Some(id),
-            None if std::fs::symlink_metadata(&self.root).is_err() => {
-                // Never there: create it at once. Removed while watched: give the
-                // operator a moment to put a new one in place, then recreate it.
-                if lane.watch.is_some() {
-                    lane.missing_since = Some(Instant::now());
-                }
-                if lane
-                    .missing_since
-                    .is_some_and(|t| t.elapsed() < RECREATE_AFTER)
-                {
-                    self.lost_root(
-                        lane,
-                        format!(
-                            "camera root {:?} is missing; it is recreated if it stays missing",
-                            self.root
-                        ),
-                    );
-                    return;
-                }
-                match std::fs::create_dir_all(&self.root) {
-                    Ok(()) => dir_identity(&self.root),
-                    Err(e) => {
-                        self.lost_root(
-                            lane,
-                            format!("cannot create camera root {:?}: {e}", self.root),
-                        );
-                        return;
-                    }
-                }
-            }
-            None => None,
-        };
-        lane.missing_since = None;
-        let Some(identity) = identity else {
-            self.lost_root(
-                lane,
-                format!("camera root {:?} is not a directory; move it away or fix file_watcher.camera_root", self.root),
-            );
-            return;
-        };
-        if let Some(w) = &lane.watch {
-            if w.identity == identity {
-                return;
-            }
-            tracing::warn!(root = ?self.root, "camera root was replaced; watching the new directory");
-            lane.watch = None;
-            lane.pending.clear();
-        }
-        if lane.watch_retry_at.is_some_and(|t| Instant::now() < t) {
-            return;
-        }
-        let (root, polling, interval, s) = (
-            self.root.clone(),
-            self.polling,
-            self.polling_interval,
-            sink.clone(),
-        );
-        // Watch first, then walk: a file that lands in between is seen twice (and
-        // taken once), never missed.
-        let started =
-            tokio::task::spawn_blocking(move || start_observer(&root, polling, interval, s))
-                .await
-                .map_err(|e| e.to_string())
-                .and_then(|r| r);
-        match started {
-            Ok((observer, kind)) => {
-                *self
-                    .status
-                    .observer
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner()) = kind;
-                lane.watch = Some(Watch {
-                    _observer: observer,
-                    identity,
-                });
-                lane.watch_retry_at = None;
-                self.status.set_problem(None);
-                tracing::info!(root = ?self.root, observer = kind.label(), "file watcher started");
+        match lane.root.check(sink, &self.status).await {
+            RootCheck::Watching => {}
+            RootCheck::Started => {
+                lane.pending.clear();
                 self.walk(&self.root.clone(), lane, ledger).await;
             }
-            Err(e) => {
-                lane.watch_retry_at = Some(Instant::now() + WATCH_RETRY);
-                self.lost_root(
-                    lane,
-                    format!("cannot watch camera root {:?}: {e}", self.root),
-                );
-            }
-        }
-    }
-
-    fn lost_root(&self, lane: &mut Lane, why: String) {
-        lane.watch = None;
-        lane.pending.clear();
-        if self.status.problem().as_deref() != Some(why.as_str()) {
-            tracing::error!(problem = %why, "file watcher is not watching");
-            self.status.set_problem(Some(why));
+            RootCheck::NotWatching => lane.pending.clear(),
         }
     }
 
