@@ -1,8 +1,11 @@
 //! Supervisor rules on tokio's paused clock: no real sleeps, exact virtual times.
 
+use super::machine::Settings;
 use super::*;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Mutex as StdMutex;
+use std::time::Duration;
+use tokio::time::Instant;
 
 fn config(max_restarts: u32) -> SupervisorConfig {
     SupervisorConfig {
