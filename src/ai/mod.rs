@@ -7,10 +7,15 @@
 //! Must not: decide what the pipeline does with a failure (the analysis fallback
 //! values are offered by [`AiClients::analyze_or_fallback`], the caller chooses).
 
+mod attempt;
+mod detection;
 mod llm;
 pub mod metrics;
 mod slots;
 
+use attempt::{json_or_status, Attempt};
+use detection::WireDetectResponse;
+pub use detection::{BoundingBox, Detection, DetectionResult};
 pub use slots::LlmSlots;
 use slots::MAX_SLOTS_BODY;
 
@@ -41,103 +46,6 @@ pub enum AiError {
     Unavailable { service: String, why: String },
     #[error("unknown AI service '{0}'")]
     UnknownService(String),
-}
-
-/// What went wrong with one attempt.
-#[derive(Debug)]
-enum Attempt {
-    Status(u16, String),
-    Timeout,
-    Connect(String),
-    /// The service answered 2xx with a body we cannot use.
-    Invalid(String),
-    /// The LLM answered but its content held no usable JSON (retried, not a failure).
-    Unparseable(String),
-}
-
-impl Attempt {
-    fn from_reqwest(e: reqwest::Error) -> Self {
-        if e.is_timeout() {
-            Self::Timeout
-        } else if e.is_connect() {
-            Self::Connect(crate::redact::error(&e))
-        } else if e.is_decode() {
-            Self::Invalid(crate::redact::error(&e))
-        } else {
-            Self::Connect(crate::redact::error(&e))
-        }
-    }
-
-    /// Does this count against the service's breaker?
-    fn is_failure(&self) -> bool {
-        match self {
-            Self::Status(s, _) => *s >= 500 || *s == 408 || *s == 429,
-            Self::Timeout | Self::Connect(_) | Self::Invalid(_) => true,
-            Self::Unparseable(_) => false,
-        }
-    }
-
-    fn outcome(&self) -> Outcome {
-        match self {
-            Self::Status(s, _) if *s < 500 => Outcome::ClientError,
-            Self::Status(..) => Outcome::ServerError,
-            Self::Timeout => Outcome::Timeout,
-            Self::Connect(_) => Outcome::ConnectError,
-            Self::Invalid(_) | Self::Unparseable(_) => Outcome::InvalidResponse,
-        }
-    }
-
-    fn describe(&self) -> String {
-        match self {
-            Self::Status(s, d) => format!("HTTP {s}: {d}"),
-            Self::Timeout => "timed out".into(),
-            Self::Connect(e) => format!("connection failed: {e}"),
-            Self::Invalid(e) => format!("invalid response: {e}"),
-            Self::Unparseable(e) => format!("unusable answer: {e}"),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct BoundingBox {
-    pub x: f64,
-    pub y: f64,
-    pub width: f64,
-    pub height: f64,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
-pub struct Detection {
-    pub object_type: String,
-    pub confidence: f64,
-    pub bbox: BoundingBox,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct DetectionResult {
-    /// Only detections at or above `detection_confidence_threshold`.
-    pub detections: Vec<Detection>,
-    pub inference_time_ms: f64,
-    pub image_width: u32,
-    pub image_height: u32,
-}
-
-#[derive(Deserialize)]
-struct WireDetection {
-    class: String,
-    confidence: f64,
-    bbox: BoundingBox,
-}
-
-#[derive(Deserialize)]
-struct WireDetectResponse {
-    detections: Vec<WireDetection>,
-    #[serde(default)]
-    inference_time_ms: f64,
-    #[serde(default)]
-    image_width: u32,
-    #[serde(default)]
-    image_height: u32,
 }
 
 #[derive(Deserialize)]
@@ -590,21 +498,4 @@ impl AiClients {
             .sum();
         per_attempt * n + waits
     }
-}
-
-/// Parse a 2xx JSON body, or turn a non-2xx answer into `Attempt::Status` with the
-/// service's `detail` when it sent one.
-async fn json_or_status<T: serde::de::DeserializeOwned>(
-    resp: reqwest::Response,
-) -> Result<T, Attempt> {
-    let status = resp.status();
-    if status.is_success() {
-        return resp.json::<T>().await.map_err(Attempt::from_reqwest);
-    }
-    let text = resp.text().await.unwrap_or_default();
-    let detail = serde_json::from_str::<serde_json::Value>(&text)
-        .ok()
-        .and_then(|v| v.get("detail").and_then(|d| d.as_str()).map(str::to_string))
-        .unwrap_or_else(|| text.chars().take(200).collect());
-    Err(Attempt::Status(status.as_u16(), detail))
 }
