@@ -246,5 +246,9 @@ fn no_source_file_is_over_600_lines() {
             (n > 600).then(|| format!("{} ({n} lines)", p.display()))
         })
         .collect();
-    assert!(long.is_empty(), "files over 600 lines:\n{}", long.join("\n"));
+    assert!(
+        long.is_empty(),
+        "files over 600 lines:\n{}",
+        long.join("\n")
+    );
 }

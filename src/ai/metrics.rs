@@ -4,7 +4,6 @@
 use prometheus::HistogramVec;
 
 use crate::names::{closed_set, Label};
-use crate::prom::metrics::histogram;
 use crate::prom::Metrics;
 
 closed_set! {
@@ -45,17 +44,12 @@ pub struct AiMetrics {
 impl AiMetrics {
     pub fn new(m: &Metrics) -> Self {
         Self {
-            request_duration: m.family("ai_request_duration_seconds", || {
-                HistogramVec::new(
-                    histogram(
-                        "ai_request_duration_seconds",
-                        "Duration of one HTTP request to an AI service, by service, operation and outcome.",
-                        REQUEST_BUCKETS,
-                    ),
-                    &["service", "operation", "outcome"],
-                )
-                .expect("valid metric")
-            }),
+            request_duration: m.histograms(
+                "ai_request_duration_seconds",
+                "Duration of one HTTP request to an AI service, by service, operation and outcome.",
+                REQUEST_BUCKETS,
+                &["service", "operation", "outcome"],
+            ),
         }
     }
 

@@ -6,7 +6,6 @@ use prometheus::{IntCounterVec, IntGaugeVec};
 use super::alert::SourceKind;
 use crate::events::Severity;
 use crate::names::Label;
-use crate::prom::metrics::opts;
 use crate::prom::Metrics;
 
 #[derive(Clone)]
@@ -17,23 +16,16 @@ pub struct AlertMetrics {
 
 impl AlertMetrics {
     pub fn new(metrics: &Metrics) -> Self {
-        let firing = metrics.family("alerts_firing", || {
-            IntGaugeVec::new(
-                opts("alerts_firing", "Alerts firing now, by severity."),
-                &["severity"],
-            )
-            .expect("valid metric")
-        });
-        let total = metrics.family("alerts_total", || {
-            IntCounterVec::new(
-                opts(
-                    "alerts_total",
-                    "Alerts that fired, by the kind of thing they were about and severity.",
-                ),
-                &["source_kind", "severity"],
-            )
-            .expect("valid metric")
-        });
+        let firing = metrics.gauges(
+            "alerts_firing",
+            "Alerts firing now, by severity.",
+            &["severity"],
+        );
+        let total = metrics.counters(
+            "alerts_total",
+            "Alerts that fired, by the kind of thing they were about and severity.",
+            &["source_kind", "severity"],
+        );
         for s in Severity::all() {
             firing.with_label_values(&[s.label()]).set(0);
             for k in SourceKind::all() {

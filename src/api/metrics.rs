@@ -5,7 +5,6 @@
 use prometheus::{HistogramVec, IntCounterVec};
 
 use crate::names::{closed_set, Label};
-use crate::prom::metrics::{histogram, opts};
 use crate::prom::Metrics;
 
 closed_set! {
@@ -44,27 +43,17 @@ pub struct HttpMetrics {
 impl HttpMetrics {
     pub fn new(m: &Metrics) -> Self {
         Self {
-            requests: m.family("http_requests_total", || {
-                IntCounterVec::new(
-                    opts(
-                        "http_requests_total",
-                        "HTTP requests answered, by method, route template and status code.",
-                    ),
-                    &["method", "route", "status"],
-                )
-                .expect("valid metric")
-            }),
-            duration: m.family("http_request_duration_seconds", || {
-                HistogramVec::new(
-                    histogram(
-                        "http_request_duration_seconds",
-                        "Time to answer an HTTP request, by method and route template.",
-                        HTTP_BUCKETS,
-                    ),
-                    &["method", "route"],
-                )
-                .expect("valid metric")
-            }),
+            requests: m.counters(
+                "http_requests_total",
+                "HTTP requests answered, by method, route template and status code.",
+                &["method", "route", "status"],
+            ),
+            duration: m.histograms(
+                "http_request_duration_seconds",
+                "Time to answer an HTTP request, by method and route template.",
+                HTTP_BUCKETS,
+                &["method", "route"],
+            ),
         }
     }
 

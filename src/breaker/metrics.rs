@@ -6,7 +6,6 @@ use prometheus::{IntCounterVec, IntGaugeVec};
 
 use crate::events::BreakerState;
 use crate::names::{closed_set, Label};
-use crate::prom::metrics::opts;
 use crate::prom::Metrics;
 
 closed_set! {
@@ -32,34 +31,26 @@ pub struct BreakerMetrics {
 impl BreakerMetrics {
     pub fn new(m: &Metrics) -> Self {
         Self {
-            state: m.family("circuit_breaker_state", || {
-                IntGaugeVec::new(
-                    opts("circuit_breaker_state", "Circuit breaker state: 1 for the current state, 0 for the others."),
-                    &["breaker", "state"],
-                )
-                .expect("valid metric")
-            }),
-            calls: m.family("circuit_breaker_calls_total", || {
-                IntCounterVec::new(
-                    opts("circuit_breaker_calls_total", "Calls admitted through a breaker, by result (success, failure, client_error, abandoned)."),
-                    &["breaker", "result"],
-                )
-                .expect("valid metric")
-            }),
-            rejections: m.family("circuit_breaker_rejections_total", || {
-                IntCounterVec::new(
-                    opts("circuit_breaker_rejections_total", "Calls rejected without being made because the breaker was open or its half-open trials were taken."),
-                    &["breaker"],
-                )
-                .expect("valid metric")
-            }),
-            transitions: m.family("circuit_breaker_transitions_total", || {
-                IntCounterVec::new(
-                    opts("circuit_breaker_transitions_total", "Circuit breaker state changes, by from and to state."),
-                    &["breaker", "from", "to"],
-                )
-                .expect("valid metric")
-            }),
+            state: m.gauges(
+                "circuit_breaker_state",
+                "Circuit breaker state: 1 for the current state, 0 for the others.",
+                &["breaker", "state"],
+            ),
+            calls: m.counters(
+                "circuit_breaker_calls_total",
+                "Calls admitted through a breaker, by result (success, failure, client_error, abandoned).",
+                &["breaker", "result"],
+            ),
+            rejections: m.counters(
+                "circuit_breaker_rejections_total",
+                "Calls rejected without being made because the breaker was open or its half-open trials were taken.",
+                &["breaker"],
+            ),
+            transitions: m.counters(
+                "circuit_breaker_transitions_total",
+                "Circuit breaker state changes, by from and to state.",
+                &["breaker", "from", "to"],
+            ),
         }
     }
 

@@ -6,7 +6,6 @@ use prometheus::{HistogramVec, IntGaugeVec};
 
 use crate::events::Mode;
 use crate::names::Label;
-use crate::prom::metrics::{histogram, opts};
 use crate::prom::Metrics;
 
 /// Probe duration buckets, in seconds (1 ms .. 5 s; the probe timeout bounds it).
@@ -24,31 +23,22 @@ pub struct HealthMetrics {
 impl HealthMetrics {
     pub fn new(m: &Metrics) -> Self {
         Self {
-            up: m.family("dependency_up", || {
-                IntGaugeVec::new(
-                    opts("dependency_up", "1 when the last health probe of a dependency (postgres, redis, each AI service) succeeded."),
-                    &["dependency"],
-                )
-                .expect("valid metric")
-            }),
-            probe_duration: m.family("dependency_probe_duration_seconds", || {
-                HistogramVec::new(
-                    histogram(
-                        "dependency_probe_duration_seconds",
-                        "Duration of one dependency health probe.",
-                        PROBE_BUCKETS,
-                    ),
-                    &["dependency"],
-                )
-                .expect("valid metric")
-            }),
-            mode: m.family("degradation_mode", || {
-                IntGaugeVec::new(
-                    opts("degradation_mode", "Pipeline degradation mode: 1 for the current mode, 0 for the others."),
-                    &["mode"],
-                )
-                .expect("valid metric")
-            }),
+            up: m.gauges(
+                "dependency_up",
+                "1 when the last health probe of a dependency (postgres, redis, each AI service) succeeded.",
+                &["dependency"],
+            ),
+            probe_duration: m.histograms(
+                "dependency_probe_duration_seconds",
+                "Duration of one dependency health probe.",
+                PROBE_BUCKETS,
+                &["dependency"],
+            ),
+            mode: m.gauges(
+                "degradation_mode",
+                "Pipeline degradation mode: 1 for the current mode, 0 for the others.",
+                &["mode"],
+            ),
         }
     }
 

@@ -5,7 +5,6 @@
 use prometheus::{HistogramVec, IntCounterVec};
 
 use crate::names::{closed_set, Label};
-use crate::prom::metrics::{histogram, opts};
 use crate::prom::Metrics;
 
 closed_set! {
@@ -70,27 +69,17 @@ impl StageMetrics {
     /// The families, with every `(stage, result)` pair and every step published at 0.
     pub fn new(m: &Metrics) -> Self {
         let me = Self {
-            step_duration: m.family("pipeline_stage_duration_seconds", || {
-                HistogramVec::new(
-                    histogram(
-                        "pipeline_stage_duration_seconds",
-                        "Time one item spends in a pipeline stage (hash, detect, store, analyze).",
-                        STEP_BUCKETS,
-                    ),
-                    &["stage"],
-                )
-                .expect("valid metric")
-            }),
-            items: m.family("pipeline_items_total", || {
-                IntCounterVec::new(
-                    opts(
-                        "pipeline_items_total",
-                        "Items finished by a pipeline worker, by stage and result.",
-                    ),
-                    &["stage", "result"],
-                )
-                .expect("valid metric")
-            }),
+            step_duration: m.histograms(
+                "pipeline_stage_duration_seconds",
+                "Time one item spends in a pipeline stage (hash, detect, store, analyze).",
+                STEP_BUCKETS,
+                &["stage"],
+            ),
+            items: m.counters(
+                "pipeline_items_total",
+                "Items finished by a pipeline worker, by stage and result.",
+                &["stage", "result"],
+            ),
         };
         for s in Stage::ALL {
             for o in ItemOutcome::ALL {

@@ -9,11 +9,14 @@
 //! capability's metrics can be built more than once on one registry (two breakers'
 //! owners, an HTTP worker thread each) and share one family.
 //!
-//! The `expect("valid metric")` calls in the capabilities are on proven invariants:
-//! every name, help text and label set is a constant, and building the capability's
-//! metrics in any test would fail if one were invalid.
+//! `counters`, `gauges`, `float_gauges` and `histograms` make the usual families in
+//! one call. Their `expect("valid metric")` is on a proven invariant: every name, help
+//! text and label set the capabilities pass is a constant, and building the
+//! capability's metrics in any test would fail if one were invalid.
 
-use prometheus::{Encoder, IntGaugeVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, GaugeVec, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+};
 use std::any::Any;
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -48,13 +51,11 @@ impl Metrics {
             families: Mutex::new(HashMap::new()),
             refresh_hooks: Mutex::new(Vec::new()),
         };
-        let build_info = m.family("build_info", || {
-            IntGaugeVec::new(
-                opts("build_info", "Build information; the value is always 1."),
-                &["version"],
-            )
-            .expect("valid metric")
-        });
+        let build_info = m.gauges(
+            "build_info",
+            "Build information; the value is always 1.",
+            &["version"],
+        );
         build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1);
@@ -88,6 +89,40 @@ impl Metrics {
             .expect("metric registered twice");
         families.insert(name, Box::new(c.clone()));
         c
+    }
+
+    /// The counter family `watchpost_<name>` with `labels`.
+    pub fn counters(&self, name: &'static str, help: &str, labels: &[&str]) -> IntCounterVec {
+        self.family(name, || {
+            IntCounterVec::new(opts(name, help), labels).expect("valid metric")
+        })
+    }
+
+    /// The integer gauge family `watchpost_<name>` with `labels`.
+    pub fn gauges(&self, name: &'static str, help: &str, labels: &[&str]) -> IntGaugeVec {
+        self.family(name, || {
+            IntGaugeVec::new(opts(name, help), labels).expect("valid metric")
+        })
+    }
+
+    /// The float gauge family `watchpost_<name>` with `labels` (seconds, ages).
+    pub fn float_gauges(&self, name: &'static str, help: &str, labels: &[&str]) -> GaugeVec {
+        self.family(name, || {
+            GaugeVec::new(opts(name, help), labels).expect("valid metric")
+        })
+    }
+
+    /// The histogram family `watchpost_<name>` with `buckets` and `labels`.
+    pub fn histograms(
+        &self,
+        name: &'static str,
+        help: &str,
+        buckets: &[f64],
+        labels: &[&str],
+    ) -> HistogramVec {
+        self.family(name, || {
+            HistogramVec::new(histogram(name, help, buckets), labels).expect("valid metric")
+        })
     }
 
     /// Run `hook` right before every scrape (for gauges derived from live state).

@@ -6,7 +6,6 @@ use prometheus::{GaugeVec, HistogramVec, IntCounterVec, IntGaugeVec};
 
 use crate::events::WorkerStatus;
 use crate::names::{closed_set, Label};
-use crate::prom::metrics::{histogram, opts};
 use crate::prom::Metrics;
 
 closed_set! {
@@ -78,66 +77,47 @@ pub struct SupervisorMetrics {
 impl SupervisorMetrics {
     pub fn new(m: &Metrics) -> Self {
         Self {
-            state: m.family("worker_state", || {
-                IntGaugeVec::new(
-                    opts("worker_state", "Supervised worker state: 1 for the current state, 0 for the others (impaired: running but unable to do its work)."),
-                    &["worker", "state"],
-                )
-                .expect("valid metric")
-            }),
-            consecutive_restarts: m.family("worker_consecutive_restarts", || {
-                IntGaugeVec::new(
-                    opts("worker_consecutive_restarts", "Restarts counted against max_restarts (decays to 0 after a healthy run)."),
-                    &["worker"],
-                )
-                .expect("valid metric")
-            }),
-            max_restarts: m.family("worker_max_restarts", || {
-                IntGaugeVec::new(
-                    opts("worker_max_restarts", "Automatic restarts allowed before a worker is marked failed."),
-                    &["worker"],
-                )
-                .expect("valid metric")
-            }),
-            restarts: m.family("worker_restarts_total", || {
-                IntCounterVec::new(
-                    opts("worker_restarts_total", "Worker restarts, automatic and manual."),
-                    &["worker", "kind"],
-                )
-                .expect("valid metric")
-            }),
-            crashes: m.family("worker_crashes_total", || {
-                IntCounterVec::new(
-                    opts("worker_crashes_total", "Worker crashes (panic, error, unexpected exit or heartbeat timeout)."),
-                    &["worker", "cause"],
-                )
-                .expect("valid metric")
-            }),
-            uptime: m.family("worker_uptime_seconds", || {
-                GaugeVec::new(
-                    opts("worker_uptime_seconds", "Seconds since the worker was last started; 0 when not running."),
-                    &["worker"],
-                )
-                .expect("valid metric")
-            }),
-            restart_latency: m.family("worker_restart_latency_seconds", || {
-                HistogramVec::new(
-                    histogram(
-                        "worker_restart_latency_seconds",
-                        "Time from a crash being seen to the worker running again, minus the backoff wait.",
-                        RESTART_LATENCY_BUCKETS,
-                    ),
-                    &["worker"],
-                )
-                .expect("valid metric")
-            }),
-            critical: m.family("worker_critical", || {
-                IntGaugeVec::new(
-                    opts("worker_critical", "1 when the worker is critical (the service is unhealthy and not ready while it is not running)."),
-                    &["worker"],
-                )
-                .expect("valid metric")
-            }),
+            state: m.gauges(
+                "worker_state",
+                "Supervised worker state: 1 for the current state, 0 for the others (impaired: running but unable to do its work).",
+                &["worker", "state"],
+            ),
+            consecutive_restarts: m.gauges(
+                "worker_consecutive_restarts",
+                "Restarts counted against max_restarts (decays to 0 after a healthy run).",
+                &["worker"],
+            ),
+            max_restarts: m.gauges(
+                "worker_max_restarts",
+                "Automatic restarts allowed before a worker is marked failed.",
+                &["worker"],
+            ),
+            restarts: m.counters(
+                "worker_restarts_total",
+                "Worker restarts, automatic and manual.",
+                &["worker", "kind"],
+            ),
+            crashes: m.counters(
+                "worker_crashes_total",
+                "Worker crashes (panic, error, unexpected exit or heartbeat timeout).",
+                &["worker", "cause"],
+            ),
+            uptime: m.float_gauges(
+                "worker_uptime_seconds",
+                "Seconds since the worker was last started; 0 when not running.",
+                &["worker"],
+            ),
+            restart_latency: m.histograms(
+                "worker_restart_latency_seconds",
+                "Time from a crash being seen to the worker running again, minus the backoff wait.",
+                RESTART_LATENCY_BUCKETS,
+                &["worker"],
+            ),
+            critical: m.gauges(
+                "worker_critical",
+                "1 when the worker is critical (the service is unhealthy and not ready while it is not running).",
+                &["worker"],
+            ),
         }
     }
 

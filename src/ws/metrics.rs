@@ -5,7 +5,6 @@ use prometheus::{IntCounterVec, IntGaugeVec};
 
 use crate::events::Channel;
 use crate::names::{closed_set, Label};
-use crate::prom::metrics::opts;
 use crate::prom::Metrics;
 
 closed_set! {
@@ -33,27 +32,17 @@ impl WsMetrics {
     /// The families, with every series published at 0.
     pub fn new(m: &Metrics) -> Self {
         let me = Self {
-            connections: m.family("websocket_connections", || {
-                IntGaugeVec::new(
-                    opts("websocket_connections", "WebSocket clients connected now."),
-                    &[],
-                )
-                .expect("valid metric")
-            }),
-            messages: m.family("websocket_messages_sent_total", || {
-                IntCounterVec::new(
-                    opts("websocket_messages_sent_total", "Messages queued to WebSocket clients, by channel (one per client)."),
-                    &["channel"],
-                )
-                .expect("valid metric")
-            }),
-            dropped: m.family("websocket_clients_dropped_total", || {
-                IntCounterVec::new(
-                    opts("websocket_clients_dropped_total", "WebSocket clients disconnected, by reason (slow, unresponsive, write_timeout, closed)."),
-                    &["reason"],
-                )
-                .expect("valid metric")
-            }),
+            connections: m.gauges("websocket_connections", "WebSocket clients connected now.", &[]),
+            messages: m.counters(
+                "websocket_messages_sent_total",
+                "Messages queued to WebSocket clients, by channel (one per client).",
+                &["channel"],
+            ),
+            dropped: m.counters(
+                "websocket_clients_dropped_total",
+                "WebSocket clients disconnected, by reason (slow, unresponsive, write_timeout, closed).",
+                &["reason"],
+            ),
         };
         me.clients(0);
         for c in Channel::ALL {

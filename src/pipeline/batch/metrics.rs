@@ -6,7 +6,6 @@ use prometheus::{GaugeVec, HistogramVec, IntCounterVec, IntGaugeVec};
 
 use crate::events::CloseReason;
 use crate::names::{closed_set, Label};
-use crate::prom::metrics::{histogram, opts};
 use crate::prom::Metrics;
 
 closed_set! {
@@ -35,48 +34,38 @@ impl BatchMetrics {
     /// The families, with every close reason and both stores at 0 and the window set.
     pub fn new(m: &Metrics, window_seconds: f64) -> Self {
         let me = Self {
-            open: m.family("batches_open", || {
-                IntGaugeVec::new(
-                    opts("batches_open", "Open detection batches, by where they are kept (redis or memory)."),
-                    &["store"],
-                )
-                .expect("valid metric")
-            }),
-            closed: m.family("batches_closed_total", || {
-                IntCounterVec::new(
-                    opts("batches_closed_total", "Detection batches closed and handed to analysis, by reason."),
-                    &["reason"],
-                )
-                .expect("valid metric")
-            }),
-            size: m.family("batch_detections", || {
-                HistogramVec::new(
-                    histogram("batch_detections", "Detections in a closed batch.", SIZE_BUCKETS),
-                    &["reason"],
-                )
-                .expect("valid metric")
-            }),
-            age: m.family("batch_age_seconds", || {
-                HistogramVec::new(
-                    histogram("batch_age_seconds", "Age of a batch when it closed.", AGE_BUCKETS),
-                    &["reason"],
-                )
-                .expect("valid metric")
-            }),
-            oldest: m.family("batch_oldest_open_seconds", || {
-                GaugeVec::new(
-                    opts("batch_oldest_open_seconds", "Age of the oldest open batch (0 when none is open)."),
-                    &[],
-                )
-                .expect("valid metric")
-            }),
-            window: m.family("batch_window_seconds", || {
-                GaugeVec::new(
-                    opts("batch_window_seconds", "Configured batch window: a batch closes at most this long after it opened."),
-                    &[],
-                )
-                .expect("valid metric")
-            }),
+            open: m.gauges(
+                "batches_open",
+                "Open detection batches, by where they are kept (redis or memory).",
+                &["store"],
+            ),
+            closed: m.counters(
+                "batches_closed_total",
+                "Detection batches closed and handed to analysis, by reason.",
+                &["reason"],
+            ),
+            size: m.histograms(
+                "batch_detections",
+                "Detections in a closed batch.",
+                SIZE_BUCKETS,
+                &["reason"],
+            ),
+            age: m.histograms(
+                "batch_age_seconds",
+                "Age of a batch when it closed.",
+                AGE_BUCKETS,
+                &["reason"],
+            ),
+            oldest: m.float_gauges(
+                "batch_oldest_open_seconds",
+                "Age of the oldest open batch (0 when none is open).",
+                &[],
+            ),
+            window: m.float_gauges(
+                "batch_window_seconds",
+                "Configured batch window: a batch closes at most this long after it opened.",
+                &[],
+            ),
         };
         for r in CloseReason::ALL {
             me.closed.with_label_values(&[r.label()]);

@@ -118,14 +118,7 @@ impl Consumer {
             let reply = reply.map_err(|e| self.forget_connection(e))?;
             match read_reply_entries(&reply).into_iter().next() {
                 Some((id, Some(payload))) => {
-                    self.queue.metrics.items(QueueEvent::Redelivered, 1);
-                    let deliveries = self.delivery_count(&mut conn, &id).await;
-                    return Ok(Some(Delivery {
-                        id,
-                        payload,
-                        redelivered: true,
-                        deliveries,
-                    }));
+                    return Ok(Some(self.redelivery(&mut conn, id, payload).await));
                 }
                 Some((id, None)) => {
                     // The entry was deleted after we took it; acknowledge and move on.
@@ -155,14 +148,7 @@ impl Consumer {
                     parts.get(1).map(entries).and_then(|e| e.into_iter().next())
                 {
                     tracing::info!(queue = self.queue.name, id = %id, "claimed an item abandoned by another consumer");
-                    self.queue.metrics.items(QueueEvent::Redelivered, 1);
-                    let deliveries = self.delivery_count(&mut conn, &id).await;
-                    return Ok(Some(Delivery {
-                        id,
-                        payload,
-                        redelivered: true,
-                        deliveries,
-                    }));
+                    return Ok(Some(self.redelivery(&mut conn, id, payload).await));
                 }
             }
         }
@@ -179,6 +165,24 @@ impl Consumer {
                 deliveries: 1,
             })
         }))
+    }
+
+    /// An item delivered before and not acknowledged (this consumer's own, or one
+    /// it claimed), with the delivery count Redis keeps for it.
+    async fn redelivery(
+        &self,
+        conn: &mut redis::aio::MultiplexedConnection,
+        id: String,
+        payload: String,
+    ) -> Delivery {
+        self.queue.metrics.items(QueueEvent::Redelivered, 1);
+        let deliveries = self.delivery_count(conn, &id).await;
+        Delivery {
+            id,
+            payload,
+            redelivered: true,
+            deliveries,
+        }
     }
 
     /// The delivery count Redis keeps for a pending entry (1 if it cannot be read).

@@ -4,7 +4,6 @@
 use prometheus::{IntCounterVec, IntGaugeVec};
 
 use crate::names::{closed_set, Label};
-use crate::prom::metrics::opts;
 use crate::prom::Metrics;
 
 closed_set! {
@@ -53,41 +52,31 @@ impl QueueMetrics {
     pub fn new<R: Label>(m: &Metrics, queue: &'static str) -> Self {
         let me = Self {
             queue,
-            depth: m.family("queue_depth", || {
-                IntGaugeVec::new(
-                    opts("queue_depth", "Items in a Redis queue stream, taken-but-unacknowledged ones included."),
-                    &["queue"],
-                )
-                .expect("valid metric")
-            }),
-            fallback: m.family("queue_fallback_items", || {
-                IntGaugeVec::new(
-                    opts("queue_fallback_items", "Items waiting in a queue's fallback while Redis is unavailable, by store (memory mirror, disk spool)."),
-                    &["queue", "store"],
-                )
-                .expect("valid metric")
-            }),
-            items: m.family("queue_items_total", || {
-                IntCounterVec::new(
-                    opts("queue_items_total", "Queue item events: enqueued_redis, enqueued_fallback, refused, replayed, redelivered, acked, requeued."),
-                    &["queue", "event"],
-                )
-                .expect("valid metric")
-            }),
-            dead: m.family("queue_dead_letters", || {
-                IntGaugeVec::new(
-                    opts("queue_dead_letters", "Items waiting in a queue's dead-letter stream (failed permanently or too often; requeue them through the API)."),
-                    &["queue"],
-                )
-                .expect("valid metric")
-            }),
-            dead_lettered: m.family("queue_dead_lettered_total", || {
-                IntCounterVec::new(
-                    opts("queue_dead_lettered_total", "Items moved to a queue's dead-letter stream, by reason."),
-                    &["queue", "reason"],
-                )
-                .expect("valid metric")
-            }),
+            depth: m.gauges(
+                "queue_depth",
+                "Items in a Redis queue stream, taken-but-unacknowledged ones included.",
+                &["queue"],
+            ),
+            fallback: m.gauges(
+                "queue_fallback_items",
+                "Items waiting in a queue's fallback while Redis is unavailable, by store (memory mirror, disk spool).",
+                &["queue", "store"],
+            ),
+            items: m.counters(
+                "queue_items_total",
+                "Queue item events: enqueued_redis, enqueued_fallback, refused, replayed, redelivered, acked, requeued.",
+                &["queue", "event"],
+            ),
+            dead: m.gauges(
+                "queue_dead_letters",
+                "Items waiting in a queue's dead-letter stream (failed permanently or too often; requeue them through the API).",
+                &["queue"],
+            ),
+            dead_lettered: m.counters(
+                "queue_dead_lettered_total",
+                "Items moved to a queue's dead-letter stream, by reason.",
+                &["queue", "reason"],
+            ),
         };
         me.depth_now(0);
         me.dead_letters_now(0);

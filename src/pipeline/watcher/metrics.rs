@@ -7,7 +7,6 @@ use prometheus::{IntCounterVec, IntGaugeVec};
 use super::observer::ObserverType;
 use super::result::FileResult;
 use crate::names::Label;
-use crate::prom::metrics::opts;
 use crate::prom::Metrics;
 
 #[derive(Clone)]
@@ -20,20 +19,16 @@ impl WatcherMetrics {
     /// The families, with every result and observer kind published at 0.
     pub fn new(m: &Metrics) -> Self {
         let me = Self {
-            files: m.family("watcher_files_total", || {
-                IntCounterVec::new(
-                    opts("watcher_files_total", "File watcher outcomes per file, by result; result=\"rescan\" counts full rescans after lost file events."),
-                    &["result"],
-                )
-                .expect("valid metric")
-            }),
-            pending: m.family("watcher_pending_files", || {
-                IntGaugeVec::new(
-                    opts("watcher_pending_files", "Files seen by the watcher and not yet queued or rejected."),
-                    &["observer"],
-                )
-                .expect("valid metric")
-            }),
+            files: m.counters(
+                "watcher_files_total",
+                "File watcher outcomes per file, by result; result=\"rescan\" counts full rescans after lost file events.",
+                &["result"],
+            ),
+            pending: m.gauges(
+                "watcher_pending_files",
+                "Files seen by the watcher and not yet queued or rejected.",
+                &["observer"],
+            ),
         };
         for r in FileResult::ALL {
             me.files.with_label_values(&[r.label()]);
