@@ -5,6 +5,7 @@ pub mod ai;
 pub mod alerts;
 pub mod api;
 pub mod breaker;
+pub mod cameras;
 pub mod config;
 pub mod events;
 pub mod health;

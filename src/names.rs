@@ -24,10 +24,11 @@ pub mod workers {
     pub const EVENT_BROADCASTER: &str = "event_broadcaster";
     pub const SYSTEM_BROADCASTER: &str = "system_broadcaster";
     pub const PERFORMANCE_SAMPLER: &str = "performance_sampler";
+    pub const CAMERA_WATCHDOG: &str = "camera_watchdog";
     pub const ALERT_ENGINE: &str = "alert_engine";
 
     /// Every worker, in registration order (the order the API lists them).
-    pub const ALL: [&str; 11] = [
+    pub const ALL: [&str; 12] = [
         FILE_WATCHER,
         DETECTION_WORKER,
         ANALYSIS_WORKER,
@@ -38,6 +39,7 @@ pub mod workers {
         EVENT_BROADCASTER,
         SYSTEM_BROADCASTER,
         PERFORMANCE_SAMPLER,
+        CAMERA_WATCHDOG,
         ALERT_ENGINE,
     ];
 }

@@ -10,6 +10,7 @@ use crate::ai::{AiClients, SERVICE_NAMES};
 use crate::alerts::AlertEngine;
 use crate::api::{self, HttpServer};
 use crate::breaker::BreakerRegistry;
+use crate::cameras::{CameraRegistry, Watchdog};
 use crate::config::Config;
 use crate::events::EventBus;
 use crate::health::degradation::DegradationManager;
@@ -93,6 +94,7 @@ impl Service {
             metrics.clone(),
             events.clone(),
         ));
+        let cameras = CameraRegistry::new(&config.cameras, store.clone(), events.clone(), &metrics);
         let pipeline = Arc::new(
             Pipeline::build(
                 &config,
@@ -103,6 +105,7 @@ impl Service {
                     fallback: fallback.clone(),
                     events: events.clone(),
                     metrics: metrics.clone(),
+                    cameras: cameras.clone(),
                     times: inference.clone(),
                 },
             )
@@ -145,9 +148,11 @@ impl Service {
             inference,
             pipeline.clone(),
         );
+        let watchdog = Watchdog::new(&config.cameras, cameras.clone());
         let alerts = AlertEngine::new(
             &config.alerts,
             health.clone(),
+            cameras.clone(),
             store.clone(),
             events.clone(),
             &metrics,
@@ -158,6 +163,7 @@ impl Service {
         supervisor.register(event_broadcaster.worker(critical(workers::EVENT_BROADCASTER)))?;
         supervisor.register(system_broadcaster.worker(critical(workers::SYSTEM_BROADCASTER)))?;
         supervisor.register(perf.worker(critical(workers::PERFORMANCE_SAMPLER)))?;
+        supervisor.register(watchdog.worker(critical(workers::CAMERA_WATCHDOG)))?;
         supervisor.register(alerts.worker(critical(workers::ALERT_ENGINE)))?;
         extra(&supervisor)?;
         let state = Arc::new(AppState {
@@ -179,6 +185,7 @@ impl Service {
             prometheus: Arc::new(PromClient::new(&config.prometheus)),
             perf,
             alerts,
+            cameras,
         });
         let http = api::serve(state.clone()).map_err(|source| StartError::Bind {
             bind: config.server.bind.clone(),

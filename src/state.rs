@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::ai::AiClients;
 use crate::alerts::AlertEngine;
 use crate::breaker::BreakerRegistry;
+use crate::cameras::CameraRegistry;
 use crate::config::Config;
 use crate::events::EventBus;
 use crate::health::degradation::DegradationManager;
@@ -39,4 +40,5 @@ pub struct AppState {
     pub prometheus: Arc<PromClient>,
     pub perf: Arc<PerfSampler>,
     pub alerts: Arc<AlertEngine>,
+    pub cameras: Arc<CameraRegistry>,
 }

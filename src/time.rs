@@ -61,6 +61,29 @@ pub fn seconds_text(d: std::time::Duration) -> String {
     }
 }
 
+/// A length of time as a person says it: `45 s`, `31 min`, `2 h 4 min`, `3 d 2 h`.
+pub fn span_text(seconds: f64) -> String {
+    let s = seconds.max(0.0).round() as u64;
+    match s {
+        0..=99 => format!("{s} s"),
+        100..=5_999 => format!("{} min", (s + 30) / 60),
+        6_000..=172_799 => {
+            let m = (s + 30) / 60;
+            match m % 60 {
+                0 => format!("{} h", m / 60),
+                r => format!("{} h {r} min", m / 60),
+            }
+        }
+        _ => {
+            let h = (s + 1_800) / 3_600;
+            match h % 24 {
+                0 => format!("{} d", h / 24),
+                r => format!("{} d {r} h", h / 24),
+            }
+        }
+    }
+}
+
 /// For tests on tokio's paused clock: poll `done` every `step` of virtual time and
 /// panic once `limit` of virtual time has passed without it, so a regression fails
 /// the test instead of hanging the suite.
@@ -84,6 +107,15 @@ pub(crate) async fn until_within(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn spans_read_as_people_say_them() {
+        assert_eq!(span_text(45.0), "45 s");
+        assert_eq!(span_text(1_860.0), "31 min");
+        assert_eq!(span_text(7_440.0), "2 h 4 min");
+        assert_eq!(span_text(7_200.0), "2 h");
+        assert_eq!(span_text(266_400.0), "3 d 2 h");
+    }
 
     #[test]
     fn timestamps_have_at_most_six_fractional_digits() {

@@ -7,7 +7,8 @@ use serde::Serialize;
 use sha2::Digest;
 use std::collections::BTreeMap;
 
-use crate::events::Severity;
+use crate::cameras::CameraProblem;
+use crate::events::{CameraStatus, Severity};
 use crate::names::Label;
 use crate::store::AlertRow;
 
@@ -45,7 +46,7 @@ impl SourceKind {
             Self::Postgres | Self::Redis | Self::Ai => "WatchpostDependencyDown",
             Self::Worker => "WatchpostWorkerNotRunning",
             Self::Breaker => "WatchpostCircuitBreakerOpen",
-            Self::Camera => "WatchpostCameraDown",
+            Self::Camera => "WatchpostCameraOffline",
             Self::Prometheus => "PrometheusAlert",
             Self::Other => "WatchpostProblem",
         }
@@ -103,6 +104,57 @@ pub struct Candidate {
 }
 
 impl Candidate {
+    /// A camera in trouble (`camera:<id>`): offline (warning, or critical when the
+    /// camera is marked critical), frozen or flooding (warnings), each its own alert.
+    pub fn for_camera(p: &CameraProblem) -> Self {
+        let (alertname, severity, what) = match p.status {
+            CameraStatus::Offline if p.critical => {
+                ("WatchpostCameraOffline", Severity::Critical, "is offline")
+            }
+            CameraStatus::Offline => ("WatchpostCameraOffline", Severity::Warning, "is offline"),
+            CameraStatus::Frozen => (
+                "WatchpostCameraFrozen",
+                Severity::Warning,
+                "sends the same picture again and again",
+            ),
+            _ => (
+                "WatchpostCameraFlooding",
+                Severity::Warning,
+                "sends more images than it should; the extra ones are skipped",
+            ),
+        };
+        let source = format!("camera:{}", p.camera);
+        let labels = BTreeMap::from([
+            ("alertname".to_string(), alertname.to_string()),
+            ("severity".to_string(), severity.as_str().to_string()),
+            ("source".to_string(), source.clone()),
+            ("camera".to_string(), p.camera.clone()),
+        ]);
+        Self {
+            fingerprint: fingerprint(alertname, &source),
+            alertname: alertname.to_string(),
+            summary: format!("camera {} {what}", p.camera),
+            description: format!("Camera {} {what}: {}.", p.camera, p.reason),
+            source,
+            severity,
+            labels,
+        }
+    }
+
+    /// The problem of an alert that fires now, taken as still present (while what it
+    /// is about cannot be judged yet).
+    pub fn from_alert(a: &Alert) -> Self {
+        Self {
+            fingerprint: a.fingerprint.clone(),
+            alertname: a.alertname.clone(),
+            source: a.source.clone(),
+            severity: a.severity,
+            summary: a.summary.clone(),
+            description: a.description.clone(),
+            labels: a.labels.clone(),
+        }
+    }
+
     /// A problem of the health assessment (`postgres`, `ai:yolo26`, `worker:x`, …).
     pub fn from_problem(source: &str, critical: bool, message: &str) -> Self {
         let kind = SourceKind::of(source);

@@ -17,6 +17,7 @@ use std::time::Duration;
 use super::alert::{Alert, Candidate, SourceKind};
 use super::metrics::AlertMetrics;
 use super::rules::{Change, Rules};
+use crate::cameras::CameraRegistry;
 use crate::config::{secs, AlertsConfig};
 use crate::events::{AlertCreated, AlertResolved, Event, EventBus, Severity, SystemHealthChanged};
 use crate::health::degradation::Mode;
@@ -63,6 +64,7 @@ pub struct HistoryUnavailable {
 
 pub struct AlertEngine {
     health: Arc<Health>,
+    cameras: Arc<CameraRegistry>,
     store: Arc<Store>,
     events: EventBus,
     metrics: AlertMetrics,
@@ -74,12 +76,14 @@ impl AlertEngine {
     pub fn new(
         cfg: &AlertsConfig,
         health: Arc<Health>,
+        cameras: Arc<CameraRegistry>,
         store: Arc<Store>,
         events: EventBus,
         metrics: &Metrics,
     ) -> Arc<Self> {
         Arc::new(Self {
             health,
+            cameras,
             store,
             events,
             metrics: AlertMetrics::new(metrics),
@@ -130,9 +134,8 @@ impl AlertEngine {
                 self.take_over(rows);
             }
         }
-        if let Some(h) = self.health.latest() {
-            self.decide(&h);
-        }
+        let health = self.health.latest();
+        self.decide(health.as_ref());
         self.flush().await;
     }
 
@@ -152,15 +155,31 @@ impl AlertEngine {
         st.loaded = true;
     }
 
-    fn decide(&self, h: &FullHealth) {
-        let candidates: Vec<Candidate> = h
-            .problems
-            .iter()
-            .map(|(source, p)| Candidate::from_problem(source, p.critical, &p.message))
-            .collect();
+    /// Decide on the health assessment and the cameras. What cannot be judged yet (no
+    /// probe round, or the stored cameras not read back) keeps its alerts as they are.
+    fn decide(&self, h: Option<&FullHealth>) {
         let now = crate::time::now();
         let mode = self.health.mode();
         let mut st = self.lock();
+        let held = |camera: bool| -> Vec<Candidate> {
+            st.rules
+                .firing()
+                .filter(|a| (SourceKind::of(&a.source) == SourceKind::Camera) == camera)
+                .map(Candidate::from_alert)
+                .collect()
+        };
+        let mut candidates: Vec<Candidate> = match h {
+            Some(h) => h
+                .problems
+                .iter()
+                .map(|(source, p)| Candidate::from_problem(source, p.critical, &p.message))
+                .collect(),
+            None => held(false),
+        };
+        match self.cameras.problems() {
+            Some(problems) => candidates.extend(problems.iter().map(Candidate::for_camera)),
+            None => candidates.extend(held(true)),
+        }
         let changes = st
             .rules
             .observe(tokio::time::Instant::now(), now, &candidates, || {
@@ -202,6 +221,9 @@ impl AlertEngine {
         }
         let count = |s: Severity| st.rules.firing().filter(|a| a.severity == s).count();
         self.metrics.firing_now(count);
+        let Some(h) = h else {
+            return;
+        };
         // The service's health, announced when its status or the mode changes.
         if st.announced != Some((h.status, mode)) {
             if let Some((before, mode_before)) = st.announced {

@@ -6,6 +6,7 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
 use crate::breaker::BreakerError;
+use crate::cameras::CameraError;
 use crate::supervisor::SupervisorError;
 
 /// Body of every error answer.
@@ -78,6 +79,16 @@ impl From<BreakerError> for ApiError {
         match e {
             BreakerError::InvalidName(_) => Self::BadRequest(detail),
             BreakerError::Unknown(..) => Self::NotFound(detail),
+        }
+    }
+}
+
+impl From<CameraError> for ApiError {
+    fn from(e: CameraError) -> Self {
+        let detail = e.to_string();
+        match e {
+            CameraError::InvalidId(_) => Self::BadRequest(detail),
+            CameraError::Unknown(_) => Self::NotFound(detail),
         }
     }
 }

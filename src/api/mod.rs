@@ -6,6 +6,7 @@ mod access;
 mod alerts;
 pub mod auth;
 mod breakers;
+mod cameras;
 mod edge;
 pub mod error;
 mod events;
@@ -147,6 +148,19 @@ pub fn routes() -> Vec<RouteDef> {
         route(Method::GET, "/api/system/performance", performance::current),
         route(Method::GET, "/api/system/events/recent", events::recent),
         route(Method::GET, "/api/system/alerts", alerts::list),
+        route(Method::GET, "/api/system/cameras", cameras::list),
+        route(Method::GET, "/api/system/cameras/{id}", cameras::detail),
+        route(Method::DELETE, "/api/system/cameras/{id}", cameras::remove),
+        route(
+            Method::POST,
+            "/api/system/cameras/{id}/disable",
+            cameras::disable,
+        ),
+        route(
+            Method::POST,
+            "/api/system/cameras/{id}/enable",
+            cameras::enable,
+        ),
         route(
             Method::GET,
             "/api/system/performance/history",

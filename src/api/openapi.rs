@@ -5,8 +5,8 @@ use std::sync::OnceLock;
 use utoipa::OpenApi;
 
 use super::{
-    alerts, breakers, events, health, monitoring, page, performance, pipeline, probes, supervisor,
-    ws,
+    alerts, breakers, cameras, events, health, monitoring, page, performance, pipeline, probes,
+    supervisor, ws,
 };
 
 #[derive(OpenApi)]
@@ -21,6 +21,7 @@ use super::{
         pipeline::status, pipeline::dead_letters, pipeline::requeue, breakers::list, breakers::reset,
         ws::events, ws::socket, monitoring::health, monitoring::targets,
         performance::current, performance::history, events::recent, alerts::list,
+        cameras::list, cameras::detail, cameras::remove, cameras::disable, cameras::enable,
     ),
     components(schemas(super::error::ErrorBody)),
     modifiers(&ApiKeyScheme, &BrowserRefusals)
@@ -39,7 +40,10 @@ impl utoipa::Modify for BrowserRefusals {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
         for item in openapi.paths.paths.values_mut() {
-            for op in [&mut item.get, &mut item.post].into_iter().flatten() {
+            for op in [&mut item.get, &mut item.post, &mut item.delete]
+                .into_iter()
+                .flatten()
+            {
                 let probe = op
                     .tags
                     .as_ref()

@@ -101,7 +101,7 @@ fn load(
             problems.push(format!("{dotted} (from {name}): unknown key"));
             continue;
         };
-        let value = match env_value(default, &raw) {
+        let value = match env_value(&default, &raw) {
             Some(v) => v,
             None if is_secret(&dotted) => {
                 problems.push(format!(
@@ -249,16 +249,21 @@ fn env_value(default: &Value, raw: &str) -> Option<Value> {
     }
 }
 
-fn lookup<'a>(table: &'a Table, path: &[String]) -> Option<&'a Value> {
-    let (first, rest) = path.split_first()?;
-    let value = table.get(first)?;
-    if rest.is_empty() {
-        return Some(value);
+/// The default at `path`; inside an open table (`cameras.overrides.<id>`), the
+/// default of one entry.
+fn lookup(table: &Table, path: &[String]) -> Option<Value> {
+    let mut here = Value::Table(table.clone());
+    for (i, key) in path.iter().enumerate() {
+        let next = match &here {
+            Value::Table(t) => t
+                .get(key)
+                .cloned()
+                .or_else(|| super::cameras::open_table_entry(&path[..=i])),
+            _ => None,
+        }?;
+        here = next;
     }
-    match value {
-        Value::Table(t) => lookup(t, rest),
-        _ => None,
-    }
+    Some(here)
 }
 
 fn insert(table: &mut Table, path: &[String], value: Value) {
@@ -310,7 +315,8 @@ fn check_tree(
             .get(&dotted)
             .map(|o| format!(" (from {o})"))
             .unwrap_or_default();
-        match (schema.get(key), value) {
+        let entry = super::cameras::open_table_entry(path);
+        match (schema.get(key).or(entry.as_ref()), value) {
             (None, _) => problems.push(format!("{dotted}{from}: unknown key")),
             (Some(Value::Table(s)), Value::Table(i)) => {
                 check_tree(s, i, path, defaults, origin, problems, typed)

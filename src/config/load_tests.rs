@@ -269,3 +269,39 @@ fn example_config_lists_every_key_with_its_default() {
     all.sort();
     assert_eq!(in_file, all);
 }
+
+#[test]
+fn camera_overrides_are_checked_entry_by_entry_from_the_file_and_the_environment() {
+    let f = file(
+        "[cameras.overrides.front_door]\nheartbeat_seconds = 300\ncritical = true\n\
+         [cameras.overrides.garage]\nmax_silence_seconds = 7200\n",
+    );
+    let c = Config::load(
+        Some(f.path()),
+        env(&[(
+            "WATCHPOST_CAMERAS__OVERRIDES__BACK_YARD__HEARTBEAT_SECONDS",
+            "60",
+        )]),
+    )
+    .expect("valid overrides");
+    let o = |id: &str| c.cameras.override_for(id).cloned().expect(id);
+    assert_eq!(o("front_door").heartbeat_seconds, 300.0);
+    assert!(o("front_door").critical);
+    assert_eq!(o("garage").max_silence_seconds, 7200.0);
+    assert_eq!(o("back_yard").heartbeat_seconds, 60.0);
+
+    let f = file(
+        "[cameras.overrides.front_door]\nheartbeat = 300\n\
+         [cameras.overrides.\"Front Door\"]\ncritical = true\n\
+         [cameras.overrides.garage]\nmax_silence_seconds = 60\nheartbeat_seconds = 60\n",
+    );
+    let err = Config::load(Some(f.path()), env(&[])).expect_err("three mistakes");
+    let all = err.problems().join("\n");
+    for want in [
+        "cameras.overrides.front_door.heartbeat: unknown key",
+        "cameras.overrides.Front Door: must be a camera id",
+        "cameras.overrides.garage: set max_silence_seconds or heartbeat_seconds, not both",
+    ] {
+        assert!(all.contains(want), "{want} missing from:\n{all}");
+    }
+}

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
+use super::cameras::CamerasConfig;
 use super::check::Checks;
 use super::deps::{AiConfig, PostgresConfig, PrometheusConfig, RedisConfig};
 use super::pipeline::{BatchConfig, CleanupConfig, FileWatcherConfig, QueueConfig};
@@ -34,6 +35,7 @@ pub struct Config {
     pub performance: PerformanceConfig,
     pub websocket: WebSocketConfig,
     pub alerts: AlertsConfig,
+    pub cameras: CamerasConfig,
 }
 
 /// Turn a configured number of seconds into a `Duration` (validated non-negative and finite).
@@ -62,6 +64,7 @@ impl Config {
         self.performance.validate(&mut c);
         self.websocket.validate(&mut c);
         self.alerts.validate(&mut c);
+        self.cameras.validate(&mut c);
         c.into_problems()
     }
 

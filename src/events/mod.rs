@@ -281,7 +281,9 @@ mod tests {
     fn an_envelope_is_type_channel_data_timestamp() {
         let env = Envelope::new(Event::CameraStatusChanged(CameraStatusChanged {
             camera_id: "front_door".into(),
-            status: "online".into(),
+            status: crate::events::CameraStatus::Online,
+            previous_status: None,
+            reason: "first image from this folder".into(),
             folder: "Front Door".into(),
         }));
         let v: serde_json::Value = serde_json::from_str(&env.to_json()).expect("json");

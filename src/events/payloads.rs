@@ -7,7 +7,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::states::{
-    BreakerState, CloseReason, HealthState, Mode, ServiceStatus, Severity, WorkerStatus,
+    BreakerState, CameraStatus, CloseReason, HealthState, Mode, ServiceStatus, Severity,
+    WorkerStatus,
 };
 
 /// Payloads provide an example for the registry.
@@ -172,8 +173,13 @@ impl Example for AlertResolved {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct CameraStatusChanged {
     pub camera_id: String,
-    /// `online`.
-    pub status: String,
+    #[schema(inline)]
+    pub status: CameraStatus,
+    /// `null` for a camera seen for the first time.
+    #[schema(inline)]
+    pub previous_status: Option<CameraStatus>,
+    /// Why, in words (`no image for 31 min; it is usually silent at most 15 min`).
+    pub reason: String,
     /// The folder's name.
     pub folder: String,
 }
@@ -182,7 +188,9 @@ impl Example for CameraStatusChanged {
     fn example() -> Self {
         Self {
             camera_id: "front_door".into(),
-            status: "online".into(),
+            status: CameraStatus::Offline,
+            previous_status: Some(CameraStatus::Stale),
+            reason: "no image for 2 h 4 min; it is usually silent at most 1 h 2 min".into(),
             folder: "Front Door".into(),
         }
     }

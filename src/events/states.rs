@@ -83,3 +83,23 @@ closed_set! {
         Recovered = "recovered",
     }
 }
+
+closed_set! {
+    /// A camera as its watchdog judges it.
+    #[derive(serde::Deserialize)]
+    pub enum CameraStatus {
+        /// Images arrive as its rhythm says they should.
+        Online = "online",
+        /// Silent for longer than it usually is.
+        Stale = "stale",
+        /// Silent for twice that: probably down.
+        Offline = "offline",
+        /// Sending the same picture again and again.
+        Frozen = "frozen",
+        /// Sending more images than `cameras.max_images_per_minute`; the extra ones
+        /// are skipped.
+        Flooding = "flooding",
+        /// Turned off by an operator: its images are skipped, nothing is judged.
+        Disabled = "disabled",
+    }
+}

@@ -13,6 +13,7 @@ use super::consume::{consume, Failure, ItemOutcome, Stage, StageSettings};
 use super::metrics::{StageMetrics, Step};
 use super::queue::{DeadReason, Delivery, Queue};
 use crate::ai::AiClients;
+use crate::cameras::CameraRegistry;
 use crate::events::{Event, EventBus, EventCreated};
 use crate::store::{NewEvent, Store, StoredDetection};
 use crate::supervisor::{WorkerContext, WorkerError, WorkerSpec};
@@ -23,6 +24,7 @@ pub struct AnalysisWorker {
     pub ai: Arc<AiClients>,
     pub times: Arc<dyn super::measure::PipelineTimes>,
     pub store: Arc<Store>,
+    pub cameras: Arc<CameraRegistry>,
     pub events: EventBus,
     pub metrics: StageMetrics,
     pub consumer_name: String,
@@ -125,6 +127,7 @@ impl AnalysisWorker {
             Some(event_id) => {
                 tracing::info!(event_id, batch_id = %batch.batch_id, risk_score = risk.risk_score, "security event created");
                 self.times.event_created();
+                self.cameras.event_created(&batch.camera_id);
                 self.events.publish(Event::EventCreated(EventCreated {
                     event_id,
                     batch_id: batch.batch_id.clone(),

@@ -19,6 +19,7 @@ use super::metrics::{StageMetrics, Step};
 use super::queue::{DeadReason, Delivery, Queue};
 use super::watcher::DetectionItem;
 use crate::ai::{AiClients, AiError};
+use crate::cameras::CameraRegistry;
 use crate::events::{DetectionNew, Event, EventBus};
 use crate::store::Store;
 use crate::supervisor::{WorkerContext, WorkerError, WorkerSpec};
@@ -29,6 +30,7 @@ pub struct DetectionWorker {
     pub times: Arc<dyn super::measure::PipelineTimes>,
     pub store: Arc<Store>,
     pub batches: Arc<BatchAggregator>,
+    pub cameras: Arc<CameraRegistry>,
     pub events: EventBus,
     pub metrics: StageMetrics,
     pub consumer_name: String,
@@ -130,16 +132,7 @@ impl DetectionWorker {
         self.metrics
             .timed(Step::Detect, started.elapsed().as_secs_f64());
         let started = Instant::now();
-        let folder = std::path::Path::new(&item.file_path)
-            .parent()
-            .and_then(|p| p.file_name())
-            .map(|f| f.to_string_lossy().to_string())
-            .unwrap_or_default();
         let dependency = |e: &dyn std::fmt::Display| Failure::Dependency(e.to_string());
-        self.store
-            .touch_camera(&item.camera_id, &folder)
-            .await
-            .map_err(|e| dependency(&e))?;
         let ids = self
             .store
             .store_detections(
@@ -153,6 +146,7 @@ impl DetectionWorker {
             .map_err(|e| dependency(&e))?;
         self.metrics
             .timed(Step::Store, started.elapsed().as_secs_f64());
+        self.cameras.detected(&item.camera_id);
         for (id, det) in ids.iter().zip(&result.detections) {
             self.batches
                 .add(&item.camera_id, *id)

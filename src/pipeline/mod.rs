@@ -20,6 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::ai::AiClients;
+use crate::cameras::CameraRegistry;
 use crate::config::Config;
 use crate::events::EventBus;
 use crate::names::workers;
@@ -42,6 +43,8 @@ pub struct Deps {
     pub fallback: Arc<FallbackStats>,
     pub events: EventBus,
     pub metrics: Arc<Metrics>,
+    /// The cameras the watcher finds and the stages report on.
+    pub cameras: Arc<CameraRegistry>,
     /// Where the pipeline's own measurements go (the performance view's windows).
     pub times: Arc<dyn measure::PipelineTimes>,
 }
@@ -120,6 +123,7 @@ impl Pipeline {
             fallback,
             events,
             metrics,
+            cameras,
             times,
         } = deps;
         let open = |name: &'static str| {
@@ -137,8 +141,8 @@ impl Pipeline {
         let watcher = Arc::new(FileWatcher::new(
             config,
             detection_queue.clone(),
+            cameras.clone(),
             redis.clone(),
-            events.clone(),
             metrics.clone(),
         ));
         let batches = Arc::new(BatchAggregator::new(
@@ -154,6 +158,7 @@ impl Pipeline {
             times: times.clone(),
             store: store.clone(),
             batches: batches.clone(),
+            cameras: cameras.clone(),
             events: events.clone(),
             metrics: stages.clone(),
             consumer_name: consumer_name(&config.queue.consumer_id, workers::DETECTION_WORKER),
@@ -166,6 +171,7 @@ impl Pipeline {
             ai,
             times,
             store: store.clone(),
+            cameras,
             events: events.clone(),
             metrics: stages,
             consumer_name: consumer_name(&config.queue.consumer_id, workers::ANALYSIS_WORKER),

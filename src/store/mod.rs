@@ -9,9 +9,11 @@
 //!
 //! - `db.rs`: the pool, the bounded operation and the reachability it logs and
 //!   publishes; `schema.rs`: the migrations; `create.rs`: the missing database;
-//! - `rows.rs`: the pipeline's rows; `alerts.rs`: the alert history.
+//! - `rows.rs`: the pipeline's rows; `alerts.rs`: the alert history; `cameras.rs`: the
+//!   cameras and what the registry learned about each.
 
 mod alerts;
+mod cameras;
 mod create;
 mod db;
 mod error;
@@ -19,6 +21,7 @@ mod rows;
 mod schema;
 
 pub use alerts::{AlertQuery, AlertRow, AlertState};
+pub use cameras::CameraRow;
 pub use db::Store;
 pub use error::StoreError;
 pub use rows::{NewEvent, RecentEvent, StoredDetection};

@@ -41,13 +41,31 @@ pub struct NewEvent<'a> {
 impl Store {
     /// The newest `limit` security events, newest first.
     pub async fn recent_events(&self, limit: i64) -> Result<Vec<RecentEvent>, StoreError> {
+        self.events_where(None, limit).await
+    }
+
+    /// The newest `limit` events of one camera.
+    pub async fn camera_events(
+        &self,
+        camera_id: &str,
+        limit: i64,
+    ) -> Result<Vec<RecentEvent>, StoreError> {
+        self.events_where(Some(camera_id), limit).await
+    }
+
+    async fn events_where(
+        &self,
+        camera_id: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<RecentEvent>, StoreError> {
         self.run(async {
             let c = self.client().await?;
             let rows = c
                 .query(
                     "SELECT id, batch_id, camera_id, risk_score::int8, risk_level, summary, created_at
-                     FROM events ORDER BY id DESC LIMIT $1",
-                    &[&limit],
+                     FROM events WHERE ($1::text IS NULL OR camera_id = $1)
+                     ORDER BY id DESC LIMIT $2",
+                    &[&camera_id, &limit],
                 )
                 .await?;
             Ok(rows
@@ -64,23 +82,6 @@ impl Store {
                     created_at: r.get(6),
                 })
                 .collect())
-        })
-        .await
-    }
-
-    /// Insert a camera if unknown, refresh `last_seen_at`; `true` when it was new.
-    pub async fn touch_camera(&self, id: &str, folder_name: &str) -> Result<bool, StoreError> {
-        self.run(async {
-            let c = self.client().await?;
-            let row = c
-                .query_one(
-                    "INSERT INTO cameras (id, folder_name) VALUES ($1, $2)
-                     ON CONFLICT (id) DO UPDATE SET last_seen_at = now()
-                     RETURNING (xmax = 0) AS inserted",
-                    &[&id, &folder_name],
-                )
-                .await?;
-            Ok(row.get(0))
         })
         .await
     }

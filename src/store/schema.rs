@@ -65,6 +65,13 @@ const MIGRATIONS: &[(i32, &str)] = &[
         CREATE INDEX alerts_started_at ON alerts (started_at DESC);
         CREATE UNIQUE INDEX alerts_one_firing ON alerts (fingerprint) WHERE ended_at IS NULL;",
     ),
+    // What the camera registry learned about each camera (its rhythm, counts and
+    // status), and a camera's newest events found without a scan.
+    (
+        3,
+        "ALTER TABLE cameras ADD COLUMN state JSONB;
+        CREATE INDEX events_camera ON events (camera_id, id DESC);",
+    ),
 ];
 
 pub(super) async fn migrate(client: &mut deadpool_postgres::Object) -> Result<(), StoreError> {

@@ -383,7 +383,9 @@ mod tests {
     fn camera() -> Envelope {
         Envelope::new(Event::CameraStatusChanged(CameraStatusChanged {
             camera_id: "porch".into(),
-            status: "online".into(),
+            status: crate::events::CameraStatus::Online,
+            previous_status: None,
+            reason: "first image from this folder".into(),
             folder: "Porch".into(),
         }))
     }

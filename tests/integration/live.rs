@@ -349,7 +349,9 @@ async fn a_client_that_stops_reading_is_dropped_and_the_others_keep_receiving() 
                 .publish(watchpost::events::Event::CameraStatusChanged(
                     watchpost::events::CameraStatusChanged {
                         camera_id: format!("cam{sent}"),
-                        status: "online".into(),
+                        status: watchpost::events::CameraStatus::Online,
+                        previous_status: None,
+                        reason: "first image from this folder".into(),
                         folder: folder.clone(),
                     },
                 ));
@@ -376,7 +378,9 @@ async fn a_client_that_stops_reading_is_dropped_and_the_others_keep_receiving() 
         .publish(watchpost::events::Event::CameraStatusChanged(
             watchpost::events::CameraStatusChanged {
                 camera_id: "after".into(),
-                status: "online".into(),
+                status: watchpost::events::CameraStatus::Online,
+                previous_status: None,
+                reason: "first image from this folder".into(),
                 folder: "after".into(),
             },
         ));

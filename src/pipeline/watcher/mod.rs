@@ -42,8 +42,8 @@ use tokio::time::Instant;
 use super::camera_fs::{self, is_clean_name, IntakeError, Refusal, READ_TIMEOUT};
 use super::metrics::{StageMetrics, Step};
 use super::queue::{Queue, QueueError};
+use crate::cameras::{Admission, CameraRegistry};
 use crate::config::{secs, Config};
-use crate::events::{CameraStatusChanged, Event, EventBus};
 use crate::names::Label;
 use crate::prom::Metrics;
 use crate::redis::RedisLink;
@@ -71,7 +71,6 @@ const MAX_REFUSED: usize = 50_000;
 /// The loop's working state.
 struct Lane {
     pending: HashMap<PathBuf, Pending>,
-    known_cameras: HashSet<String>,
     /// A walk stopped at the pending limit, or events overflowed: walk again.
     rescan: bool,
     /// Files refused in this run (by ledger key: path, size, mtime), so an unchanged
@@ -91,8 +90,8 @@ pub struct FileWatcher {
     max_bytes: u64,
     ledger_path: PathBuf,
     queue: Arc<Queue>,
+    cameras: Arc<CameraRegistry>,
     dedupe: Dedupe,
-    events: EventBus,
     metrics: WatcherMetrics,
     stages: StageMetrics,
     status: Arc<WatcherStatus>,
@@ -102,8 +101,8 @@ impl FileWatcher {
     pub fn new(
         config: &Config,
         queue: Arc<Queue>,
+        cameras: Arc<CameraRegistry>,
         redis: Arc<RedisLink>,
-        events: EventBus,
         metrics: Arc<Metrics>,
     ) -> Self {
         let fw = &config.file_watcher;
@@ -117,8 +116,8 @@ impl FileWatcher {
             max_bytes: fw.max_file_bytes,
             ledger_path: Path::new(&config.queue.spool_dir).join("watcher-ledger.log"),
             queue,
+            cameras,
             dedupe: Dedupe::new(redis, secs(fw.dedupe_ttl_seconds)),
-            events,
             status: Arc::new(WatcherStatus::new(if fw.polling {
                 ObserverType::Polling
             } else {
@@ -163,7 +162,6 @@ impl FileWatcher {
         };
         let mut lane = Lane {
             pending: HashMap::new(),
-            known_cameras: HashSet::new(),
             rescan: false,
             refused: HashSet::new(),
             root: RootWatch::new(&self.root, self.polling, self.polling_interval),
@@ -222,13 +220,10 @@ impl FileWatcher {
     /// Walk `dir` for files not judged yet, up to the room left in `pending`.
     async fn walk(&self, dir: &Path, lane: &mut Lane, ledger: &Ledger) {
         let room = MAX_PENDING.saturating_sub(lane.pending.len());
-        let (root, dir2, view) = (self.root.clone(), dir.to_path_buf(), ledger.view());
-        let found = tokio::task::spawn_blocking(move || scan(&root, &dir2, &view, room))
+        let (dir2, view) = (dir.to_path_buf(), ledger.view());
+        let found = tokio::task::spawn_blocking(move || scan(&dir2, &view, room))
             .await
             .unwrap_or_default();
-        for name in &found.cameras {
-            self.note_camera_dir(&self.root.join(name), &mut lane.known_cameras);
-        }
         let now = Instant::now();
         for file in found.files {
             lane.pending
@@ -242,7 +237,6 @@ impl FileWatcher {
         let now = Instant::now();
         let (path, closed) = match ev {
             FsEvent::DirCreated(dir) => {
-                self.note_camera_dir(&dir, &mut lane.known_cameras);
                 // Files written into a new folder before its watch was added raise no
                 // event of their own; `evaluate` walks the folder once it is quiet.
                 (dir, false)
@@ -271,29 +265,6 @@ impl FileWatcher {
         entry.closed |= closed;
     }
 
-    fn note_camera_dir(&self, dir: &Path, known: &mut HashSet<String>) {
-        let Ok(rel) = dir.strip_prefix(&self.root) else {
-            return;
-        };
-        let mut parts = rel.components();
-        if let (Some(Component::Normal(first)), None) = (parts.next(), parts.next()) {
-            if !is_clean_name(first) {
-                return; // refused with its files, logged escaped there
-            }
-            let folder = first.to_string_lossy().to_string();
-            let camera_id = normalize_camera_id(&folder);
-            if !camera_id.is_empty() && known.insert(camera_id.clone()) {
-                tracing::info!(camera_id = %camera_id, folder = ?folder, "new camera folder");
-                self.events
-                    .publish(Event::CameraStatusChanged(CameraStatusChanged {
-                        camera_id,
-                        status: "online".into(),
-                        folder,
-                    }));
-            }
-        }
-    }
-
     /// Take every pending file that is quiet and stable.
     async fn evaluate(&self, ctx: &WorkerContext, lane: &mut Lane, ledger: &mut Ledger) {
         let now = Instant::now();
@@ -315,7 +286,6 @@ impl FileWatcher {
             };
             if meta.is_dir() {
                 lane.pending.remove(&path);
-                self.note_camera_dir(&path, &mut lane.known_cameras);
                 self.walk(&path, lane, ledger).await;
                 continue;
             }
@@ -351,14 +321,7 @@ impl FileWatcher {
                 continue;
             }
             let result = self
-                .take(
-                    ctx,
-                    &path,
-                    size,
-                    meta.modified().ok(),
-                    ledger,
-                    &mut lane.known_cameras,
-                )
+                .take(ctx, &path, size, meta.modified().ok(), ledger)
                 .await;
             match result {
                 Ok(result) => {
@@ -395,7 +358,6 @@ impl FileWatcher {
         size: u64,
         mtime: Option<SystemTime>,
         ledger: &mut Ledger,
-        known: &mut HashSet<String>,
     ) -> Result<FileResult, FileResult> {
         let Ok(rel) = path.strip_prefix(&self.root) else {
             return Ok(FileResult::IgnoredRoot);
@@ -460,6 +422,21 @@ impl FileWatcher {
         };
         self.stages
             .timed(Step::Hash, started.elapsed().as_secs_f64());
+        // The camera registry counts the image (a sign of life, whatever happens to
+        // it), and may skip it: a new folder beyond the limit, a flood, a disabled
+        // camera. Skipped images are judged (in the ledger); refused folders are not.
+        match self.cameras.admit(&camera_id, &folder) {
+            Admission::Take => self.cameras.picture(&camera_id, &hash),
+            Admission::Skip(skip) => {
+                let result = FileResult::from(skip);
+                if !result.is_refusal() {
+                    if let Err(e) = ledger.record(key) {
+                        tracing::warn!(error = %e, "cannot append to the watcher ledger");
+                    }
+                }
+                return Ok(result);
+            }
+        }
         if !self.dedupe.first_seen(&hash).await {
             tracing::info!(path = ?path, "skipping duplicate image content");
             // Judged: a restart (even during a Redis outage, or after the TTL) must
@@ -469,7 +446,6 @@ impl FileWatcher {
             }
             return Ok(FileResult::Duplicate);
         }
-        self.note_camera_dir(&self.root.join(&folder), known);
         let item = DetectionItem {
             // Valid UTF-8: checked above, so this is the exact path, not a lossy one.
             file_path: path.to_string_lossy().into_owned(),

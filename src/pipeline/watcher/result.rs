@@ -1,6 +1,7 @@
 //! What the watcher decided about one file: the `result` label of
 //! `watchpost_watcher_files_total`, and whether the ledger remembers it.
 
+use crate::cameras::Skip;
 use crate::names::closed_set;
 use crate::pipeline::camera_fs::Refusal;
 
@@ -31,6 +32,13 @@ closed_set! {
         RejectedName = "rejected_name",
         /// No permission to read it.
         RejectedUnreadable = "rejected_unreadable",
+        /// Its folder would be a camera beyond `cameras.max_cameras` (not remembered:
+        /// once there is room, its next images are taken).
+        TooManyCameras = "too_many_cameras",
+        /// Its camera floods (more than `cameras.max_images_per_minute`).
+        SkippedFlooding = "skipped_flooding",
+        /// Its camera is disabled.
+        SkippedDisabled = "skipped_disabled",
     }
 }
 
@@ -45,6 +53,8 @@ impl FileResult {
                 | Self::AlreadyProcessed
                 | Self::Refused
                 | Self::Error
+                | Self::SkippedFlooding
+                | Self::SkippedDisabled
         )
     }
 }
@@ -58,6 +68,17 @@ impl From<Refusal> for FileResult {
             Refusal::NotRegular => Self::RejectedNotRegular,
             Refusal::TooLarge => Self::RejectedTooLarge,
             Refusal::Unreadable => Self::RejectedUnreadable,
+        }
+    }
+}
+
+impl From<Skip> for FileResult {
+    fn from(s: Skip) -> Self {
+        match s {
+            Skip::TooManyCameras => Self::TooManyCameras,
+            Skip::BadName => Self::RejectedName,
+            Skip::Flooding => Self::SkippedFlooding,
+            Skip::Disabled => Self::SkippedDisabled,
         }
     }
 }

@@ -12,14 +12,12 @@ use super::ledger::{ledger_key, LedgerView};
 pub struct Found {
     /// Files not judged before, up to the limit.
     pub files: Vec<PathBuf>,
-    /// Folder names directly under the root (camera folders).
-    pub cameras: Vec<std::ffi::OsString>,
     /// The limit was reached; more files may be waiting.
     pub truncated: bool,
 }
 
-/// Walk `dir` (below or equal to `root`).
-pub fn scan(root: &Path, dir: &Path, judged: &LedgerView, limit: usize) -> Found {
+/// Walk `dir` (the root or a folder below it).
+pub fn scan(dir: &Path, judged: &LedgerView, limit: usize) -> Found {
     let mut found = Found::default();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(dir) = stack.pop() {
@@ -29,12 +27,7 @@ pub fn scan(root: &Path, dir: &Path, judged: &LedgerView, limit: usize) -> Found
         for entry in entries.flatten() {
             let path = entry.path();
             match entry.file_type() {
-                Ok(t) if t.is_dir() => {
-                    if dir == root {
-                        found.cameras.push(entry.file_name());
-                    }
-                    stack.push(path);
-                }
+                Ok(t) if t.is_dir() => stack.push(path),
                 Ok(_) => {
                     // Symlinks and special files are listed too: the watcher refuses
                     // them with a counted reason instead of ignoring them silently.

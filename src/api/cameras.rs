@@ -1,0 +1,68 @@
+//! `/api/system/cameras`: thin wrappers over `crate::cameras::CameraRegistry` (every
+//! answer from memory, except a camera's newest events).
+
+use actix_web::web::{Data, Path};
+use actix_web::HttpResponse;
+use serde::Serialize;
+
+use super::error::{ApiError, ErrorBody};
+use crate::cameras::{CameraDetail, CameraList, CameraSummary};
+use crate::state::AppState;
+
+/// The answer to a removal.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Removed {
+    pub id: String,
+    pub removed: bool,
+}
+
+/// Every camera with its status, why, when it last sent an image and what silence
+/// is expected of it.
+#[utoipa::path(get, path = "/api/system/cameras", tag = "cameras",
+    responses((status = 200, body = CameraList)))]
+pub async fn list(state: Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().json(state.cameras.list())
+}
+
+/// One camera, with its images per hour over the last 24 hours and its newest events.
+#[utoipa::path(get, path = "/api/system/cameras/{id}", tag = "cameras",
+    params(("id" = String, Path, pattern = "^[a-z0-9_]{1,64}$", description = "Camera id (the folder name in lower case)")),
+    responses((status = 200, body = CameraDetail), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn detail(state: Data<AppState>, id: Path<String>) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(state.cameras.detail(&id).await?))
+}
+
+/// Turn a camera off: its images are skipped and it is not judged (no alerts).
+#[utoipa::path(post, path = "/api/system/cameras/{id}/disable", tag = "cameras",
+    params(("id" = String, Path, pattern = "^[a-z0-9_]{1,64}$", description = "Camera id")),
+    security((), ("api_key" = [])),
+    responses((status = 200, body = CameraSummary), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn disable(state: Data<AppState>, id: Path<String>) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(state.cameras.set_disabled(&id, true)?))
+}
+
+/// Turn a camera on again: it is judged afresh.
+#[utoipa::path(post, path = "/api/system/cameras/{id}/enable", tag = "cameras",
+    params(("id" = String, Path, pattern = "^[a-z0-9_]{1,64}$", description = "Camera id")),
+    security((), ("api_key" = [])),
+    responses((status = 200, body = CameraSummary), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn enable(state: Data<AppState>, id: Path<String>) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(state.cameras.set_disabled(&id, false)?))
+}
+
+/// Forget a camera (its state, rhythm and series). If its folder sends again, it comes
+/// back as a new camera; disable it to keep it quiet instead.
+#[utoipa::path(delete, path = "/api/system/cameras/{id}", tag = "cameras",
+    params(("id" = String, Path, pattern = "^[a-z0-9_]{1,64}$", description = "Camera id")),
+    security((), ("api_key" = [])),
+    responses((status = 200, body = Removed), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn remove(state: Data<AppState>, id: Path<String>) -> Result<HttpResponse, ApiError> {
+    state.cameras.remove(&id)?;
+    Ok(HttpResponse::Ok().json(Removed {
+        id: id.into_inner(),
+        removed: true,
+    }))
+}

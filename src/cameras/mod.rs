@@ -1,0 +1,30 @@
+//! Cameras (docs/behaviour.md "Cameras"): every folder of the camera root that sends
+//! images is a camera, up to `cameras.max_cameras`. Each is judged from what arrives:
+//! `stale` and `offline` when it is silent for longer than its learned rhythm (or its
+//! configured silence or heartbeat) allows, `frozen` when it sends the same picture
+//! again and again, `flooding` when it sends more than `cameras.max_images_per_minute`
+//! (the extra images are skipped), `disabled` when an operator turned it off.
+//!
+//! - `camera.rs`: one camera and its judgement (pure); `rhythm.rs`: the learned
+//!   silences; `rings.rs`: counts per second, minute and hour;
+//! - `registry.rs`: every camera, what the watcher and the stages tell it, what the
+//!   API, the metrics and the alert engine read, and its rows in PostgreSQL;
+//! - `watchdog.rs`: the `camera_watchdog` worker (judges, writes);
+//! - `metrics.rs`: the per-camera series.
+//!
+//! Must not: read the camera folder (the watcher does), or know about HTTP.
+
+mod camera;
+pub mod metrics;
+mod registry;
+mod rhythm;
+mod rings;
+mod watchdog;
+
+pub use camera::Basis;
+pub use metrics::Skip;
+pub use registry::{
+    is_valid_camera_id, Admission, CameraDetail, CameraError, CameraList, CameraProblem,
+    CameraRegistry, CameraSummary,
+};
+pub use watchdog::Watchdog;

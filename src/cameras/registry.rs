@@ -1,0 +1,577 @@
+//! The camera registry: every camera the camera folder has shown, held in memory and
+//! written to PostgreSQL in batches. The watcher asks it before taking an image
+//! (`admit`: a new camera beyond `cameras.max_cameras`, a flood, a disabled camera
+//! are skipped) and tells it what the picture was (`picture`); the stages tell it of
+//! detections and events. Every change of a camera's status is published
+//! (`camera.status_changed`, with the previous status and the reason) and shown in the
+//! metrics; the alert engine reads the problems. Reads never publish.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use super::camera::{Arrival, Basis, Camera, Judging};
+use super::metrics::{CameraMetrics, Skip};
+use crate::config::CamerasConfig;
+use crate::events::{CameraStatus, CameraStatusChanged, Event, EventBus};
+use crate::prom::Metrics;
+use crate::store::{CameraRow, RecentEvent, Store, StoreError};
+use crate::time::{now_unix, unix_to_datetime};
+
+/// Folders refused in this run, remembered so each is counted and logged once.
+const MAX_REFUSED: usize = 10_000;
+/// The longest camera id kept (it is a metric label and a path segment).
+const MAX_ID_BYTES: usize = 64;
+/// Events listed with one camera.
+const RECENT_EVENTS: i64 = 10;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CameraError {
+    #[error("Camera '{0}' not found; the cameras are listed at GET /api/system/cameras")]
+    Unknown(String),
+    #[error("Invalid camera id '{0}': a camera id is the folder name in lower case, letters, digits and _ only, at most 64 bytes")]
+    InvalidId(String),
+}
+
+/// What the watcher does with an image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    Take,
+    Skip(Skip),
+}
+
+/// A camera as the API lists it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct CameraSummary {
+    pub id: String,
+    /// The folder's name in the camera root.
+    pub folder: String,
+    #[schema(inline)]
+    pub status: CameraStatus,
+    pub status_since: DateTime<Utc>,
+    /// Why it has this status, in words.
+    pub reason: String,
+    pub last_image_at: Option<DateTime<Utc>>,
+    pub last_detection_at: Option<DateTime<Utc>>,
+    pub last_event_at: Option<DateTime<Utc>>,
+    pub images_last_hour: u64,
+    pub images_last_day: u64,
+    /// Images not taken since it was first seen (flooding, disabled).
+    pub images_skipped: u64,
+    /// The longest silence expected of it now: `stale` past it, `offline` past twice
+    /// it (for a heartbeat camera: one and two heartbeats, plus the grace).
+    pub expected_silence_seconds: f64,
+    #[schema(inline)]
+    pub expected_silence_basis: Basis,
+    /// Its `offline` alert is critical.
+    pub critical: bool,
+}
+
+/// `GET /api/system/cameras`.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct CameraList {
+    pub cameras: Vec<CameraSummary>,
+    pub count: usize,
+    pub max_cameras: usize,
+    /// Whether the cameras stored by earlier runs have been read back yet (false
+    /// while PostgreSQL is away at start).
+    pub loaded: bool,
+}
+
+/// `GET /api/system/cameras/{id}`.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct CameraDetail {
+    #[serde(flatten)]
+    pub camera: CameraSummary,
+    /// Images per hour over the last 24 hours, oldest first.
+    pub hourly_images: Vec<u32>,
+    /// When the first of those hours starts.
+    pub hourly_since: DateTime<Utc>,
+    /// Its newest events (at most 10), or `null` when PostgreSQL cannot be read.
+    pub recent_events: Option<Vec<RecentEvent>>,
+    /// Why `recent_events` is `null`.
+    pub recent_events_error: Option<String>,
+}
+
+/// A camera in trouble, for the alert engine.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CameraProblem {
+    pub camera: String,
+    pub status: CameraStatus,
+    pub critical: bool,
+    pub reason: String,
+}
+
+struct Entry {
+    cam: Camera,
+    /// Changed since it was last written.
+    dirty: bool,
+}
+
+#[derive(Default)]
+struct Inner {
+    cameras: BTreeMap<String, Entry>,
+    loaded: bool,
+    /// Removed cameras whose rows are still to be deleted.
+    deleted: Vec<String>,
+    refused: HashSet<String>,
+    limit_logged: bool,
+}
+
+pub struct CameraRegistry {
+    cfg: CamerasConfig,
+    judging: Judging,
+    store: Arc<Store>,
+    events: EventBus,
+    metrics: CameraMetrics,
+    inner: Mutex<Inner>,
+    version: AtomicU64,
+}
+
+/// A valid camera id: what `normalize_camera_id` makes of a clean folder name.
+pub fn is_valid_camera_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_ID_BYTES
+        && id
+            .chars()
+            .all(|c| (c.is_alphanumeric() && !c.is_uppercase()) || c == '_')
+}
+
+impl CameraRegistry {
+    pub fn new(
+        cfg: &CamerasConfig,
+        store: Arc<Store>,
+        events: EventBus,
+        metrics: &Metrics,
+    ) -> Arc<Self> {
+        let me = Arc::new(Self {
+            judging: Judging::from_config(cfg),
+            cfg: cfg.clone(),
+            store,
+            events,
+            metrics: CameraMetrics::new(metrics),
+            inner: Mutex::new(Inner::default()),
+            version: AtomicU64::new(0),
+        });
+        let weak = Arc::downgrade(&me);
+        metrics.on_scrape(move || {
+            if let Some(me) = weak.upgrade() {
+                me.publish_expectations();
+            }
+        });
+        me
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // Every critical section leaves the map whole; survive a poisoned lock.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A stamp that changes whenever a camera's status or set changes.
+    pub fn version(&self) -> u64 {
+        self.version.load(Ordering::Relaxed)
+    }
+
+    /// Whether the stored cameras have been read back.
+    pub fn loaded(&self) -> bool {
+        self.lock().loaded
+    }
+
+    /// An image of `camera` (folder `folder`) arrived: take it or skip it.
+    pub fn admit(&self, camera: &str, folder: &str) -> Admission {
+        self.admit_at(camera, folder, now_unix())
+    }
+
+    pub fn admit_at(&self, camera: &str, folder: &str, now: f64) -> Admission {
+        let mut inner = self.lock();
+        if !inner.cameras.contains_key(camera) {
+            if let Some(skip) = self.refuse_new(&mut inner, camera, folder) {
+                return Admission::Skip(skip);
+            }
+            inner.cameras.insert(
+                camera.to_string(),
+                Entry {
+                    cam: Camera::new(folder, now),
+                    dirty: true,
+                },
+            );
+            self.metrics.known(camera, CameraStatus::Online);
+            tracing::info!(camera_id = %camera, folder = ?folder, "new camera");
+            self.events
+                .publish(Event::CameraStatusChanged(CameraStatusChanged {
+                    camera_id: camera.to_string(),
+                    status: CameraStatus::Online,
+                    previous_status: None,
+                    reason: "first image from this folder".into(),
+                    folder: folder.to_string(),
+                }));
+            self.version.fetch_add(1, Ordering::Relaxed);
+        }
+        let o = self.cfg.override_for(camera);
+        let Some(entry) = inner.cameras.get_mut(camera) else {
+            return Admission::Take; // inserted above
+        };
+        let arrival = entry.cam.arrive(now, o, &self.judging);
+        entry.dirty = true;
+        self.metrics.image(camera, now);
+        let admission = match arrival {
+            Arrival::Take => Admission::Take,
+            Arrival::Flooding => Admission::Skip(Skip::Flooding),
+            Arrival::Disabled => Admission::Skip(Skip::Disabled),
+        };
+        if let Admission::Skip(reason) = admission {
+            self.metrics.skipped(camera, reason);
+        }
+        self.settle(&mut inner, camera, now);
+        admission
+    }
+
+    /// Whether a new folder may become a camera; why not, counted and logged once.
+    fn refuse_new(&self, inner: &mut Inner, camera: &str, folder: &str) -> Option<Skip> {
+        let skip = if !is_valid_camera_id(camera) {
+            Skip::BadName
+        } else if inner.cameras.len() >= self.cfg.max_cameras {
+            Skip::TooManyCameras
+        } else {
+            return None;
+        };
+        if inner.refused.len() >= MAX_REFUSED {
+            inner.refused.clear();
+        }
+        if !inner.refused.insert(camera.to_string()) {
+            return Some(skip);
+        }
+        self.metrics.folder_refused(skip);
+        match skip {
+            Skip::TooManyCameras if !inner.limit_logged => {
+                inner.limit_logged = true;
+                tracing::warn!(
+                    folder = ?folder,
+                    max_cameras = self.cfg.max_cameras,
+                    "camera limit reached: further folders are refused and counted in watchpost_camera_folders_refused_total; remove a camera or raise cameras.max_cameras"
+                );
+            }
+            Skip::BadName => tracing::warn!(
+                folder = ?folder,
+                "folder refused: its name does not make a camera id of at most 64 bytes"
+            ),
+            _ => tracing::debug!(folder = ?folder, "folder refused: too many cameras"),
+        }
+        Some(skip)
+    }
+
+    /// The content hash of an image taken from `camera`.
+    pub fn picture(&self, camera: &str, hash: &str) {
+        let now = now_unix();
+        let mut inner = self.lock();
+        if let Some(e) = inner.cameras.get_mut(camera) {
+            e.cam.picture(hash, &self.judging);
+            e.dirty = true;
+            self.settle(&mut inner, camera, now);
+        }
+    }
+
+    /// Detections of an image of `camera` were stored.
+    pub fn detected(&self, camera: &str) {
+        let now = now_unix();
+        if let Some(e) = self.lock().cameras.get_mut(camera) {
+            e.cam.last_detection_at = Some(now);
+            e.dirty = true;
+        }
+    }
+
+    /// A security event of `camera` was written.
+    pub fn event_created(&self, camera: &str) {
+        let now = now_unix();
+        if let Some(e) = self.lock().cameras.get_mut(camera) {
+            e.cam.last_event_at = Some(now);
+            e.dirty = true;
+        }
+    }
+
+    /// Judge `camera` at `now`; publish a change of status.
+    fn settle(&self, inner: &mut Inner, camera: &str, now: f64) {
+        let o = self.cfg.override_for(camera);
+        let Some(e) = inner.cameras.get_mut(camera) else {
+            return;
+        };
+        let (status, reason) = e.cam.judge(now, o, &self.judging);
+        if status == e.cam.status {
+            return;
+        }
+        let previous = e.cam.status;
+        e.cam.status = status;
+        e.cam.status_since = now;
+        e.cam.reason.clone_from(&reason);
+        e.dirty = true;
+        self.metrics.status_now(camera, status);
+        match status {
+            CameraStatus::Online | CameraStatus::Disabled => {
+                tracing::info!(camera_id = %camera, from = previous.as_str(), to = status.as_str(), reason = %reason, "camera status changed")
+            }
+            _ => {
+                tracing::warn!(camera_id = %camera, from = previous.as_str(), to = status.as_str(), reason = %reason, "camera status changed")
+            }
+        }
+        self.events
+            .publish(Event::CameraStatusChanged(CameraStatusChanged {
+                camera_id: camera.to_string(),
+                status,
+                previous_status: Some(previous),
+                reason,
+                folder: e.cam.folder.clone(),
+            }));
+        self.version.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Judge every camera now (the watchdog's pass).
+    pub fn check(&self) {
+        self.check_at(now_unix());
+    }
+
+    pub fn check_at(&self, now: f64) {
+        let mut inner = self.lock();
+        let ids: Vec<String> = inner.cameras.keys().cloned().collect();
+        for id in &ids {
+            self.settle(&mut inner, id, now);
+        }
+        let count = |s: CameraStatus| inner.cameras.values().filter(|e| e.cam.status == s).count();
+        self.metrics.counts(count);
+    }
+
+    /// The expected silences, for a scrape.
+    fn publish_expectations(&self) {
+        let inner = self.lock();
+        for (id, e) in &inner.cameras {
+            let d = e.cam.deadlines(self.cfg.override_for(id), &self.judging);
+            self.metrics.expected_silence(id, d.expected);
+            if let Some(t) = e.cam.last_image_at {
+                self.metrics.last_image_at(id, t);
+            }
+        }
+    }
+
+    fn summary(&self, id: &str, cam: &Camera, now: f64) -> CameraSummary {
+        let o = self.cfg.override_for(id);
+        let d = cam.deadlines(o, &self.judging);
+        CameraSummary {
+            id: id.to_string(),
+            folder: cam.folder.clone(),
+            status: cam.status,
+            status_since: unix_to_datetime(cam.status_since),
+            reason: cam.reason.clone(),
+            last_image_at: cam.last_image_at.map(unix_to_datetime),
+            last_detection_at: cam.last_detection_at.map(unix_to_datetime),
+            last_event_at: cam.last_event_at.map(unix_to_datetime),
+            images_last_hour: cam.images_last_hour(now),
+            images_last_day: cam.images_last_day(now),
+            images_skipped: cam.skipped_total,
+            expected_silence_seconds: d.expected,
+            expected_silence_basis: d.basis,
+            critical: o.is_some_and(|o| o.critical),
+        }
+    }
+
+    /// Every camera, by id.
+    pub fn list(&self) -> CameraList {
+        let now = now_unix();
+        let inner = self.lock();
+        let cameras: Vec<CameraSummary> = inner
+            .cameras
+            .iter()
+            .map(|(id, e)| self.summary(id, &e.cam, now))
+            .collect();
+        CameraList {
+            count: cameras.len(),
+            cameras,
+            max_cameras: self.cfg.max_cameras,
+            loaded: inner.loaded,
+        }
+    }
+
+    fn known(&self, id: &str) -> Result<(), CameraError> {
+        if !is_valid_camera_id(id) {
+            return Err(CameraError::InvalidId(id.to_string()));
+        }
+        Ok(())
+    }
+
+    /// One camera with its last 24 hours and its newest events.
+    pub async fn detail(&self, id: &str) -> Result<CameraDetail, CameraError> {
+        self.known(id)?;
+        let now = now_unix();
+        let (camera, hourly_images, since) = {
+            let inner = self.lock();
+            let e = inner
+                .cameras
+                .get(id)
+                .ok_or_else(|| CameraError::Unknown(id.to_string()))?;
+            let (hourly, since) = e.cam.hourly(now);
+            (self.summary(id, &e.cam, now), hourly, since)
+        };
+        let (recent_events, recent_events_error) =
+            match self.store.camera_events(id, RECENT_EVENTS).await {
+                Ok(events) => (Some(events), None),
+                Err(e) => (None, Some(e.to_string())),
+            };
+        Ok(CameraDetail {
+            camera,
+            hourly_images,
+            hourly_since: unix_to_datetime(since),
+            recent_events,
+            recent_events_error,
+        })
+    }
+
+    /// Turn a camera off (its images are skipped, nothing is judged) or on again.
+    pub fn set_disabled(&self, id: &str, disabled: bool) -> Result<CameraSummary, CameraError> {
+        self.known(id)?;
+        let now = now_unix();
+        let mut inner = self.lock();
+        let e = inner
+            .cameras
+            .get_mut(id)
+            .ok_or_else(|| CameraError::Unknown(id.to_string()))?;
+        e.cam.set_disabled(disabled);
+        e.dirty = true;
+        self.settle(&mut inner, id, now);
+        let e = inner
+            .cameras
+            .get(id)
+            .ok_or_else(|| CameraError::Unknown(id.to_string()))?;
+        Ok(self.summary(id, &e.cam, now))
+    }
+
+    /// Forget a camera: its state, its rhythm and its series. If its folder sends
+    /// again, it comes back as a new camera.
+    pub fn remove(&self, id: &str) -> Result<(), CameraError> {
+        self.known(id)?;
+        let mut inner = self.lock();
+        if inner.cameras.remove(id).is_none() {
+            return Err(CameraError::Unknown(id.to_string()));
+        }
+        inner.deleted.push(id.to_string());
+        inner.refused.clear();
+        inner.limit_logged = false;
+        self.metrics.forget(id);
+        self.version.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(camera_id = %id, "camera removed by an operator");
+        Ok(())
+    }
+
+    /// The cameras in trouble (offline, frozen, flooding), or `None` until the stored
+    /// cameras have been read back (their alerts are then neither raised nor resolved).
+    pub fn problems(&self) -> Option<Vec<CameraProblem>> {
+        let inner = self.lock();
+        if !inner.loaded {
+            return None;
+        }
+        Some(
+            inner
+                .cameras
+                .iter()
+                .filter(|(_, e)| {
+                    matches!(
+                        e.cam.status,
+                        CameraStatus::Offline | CameraStatus::Frozen | CameraStatus::Flooding
+                    )
+                })
+                .map(|(id, e)| CameraProblem {
+                    camera: id.clone(),
+                    status: e.cam.status,
+                    critical: self.cfg.override_for(id).is_some_and(|o| o.critical),
+                    reason: e.cam.reason.clone(),
+                })
+                .collect(),
+        )
+    }
+
+    /// Read back the stored cameras. A camera that arrived before (PostgreSQL was
+    /// slow at start) keeps its newest image time and counts on top of what was
+    /// stored; a stored state this version cannot read starts afresh.
+    pub async fn load(&self) -> Result<usize, StoreError> {
+        let rows = self.store.load_cameras().await?;
+        let now = now_unix();
+        let mut inner = self.lock();
+        let mut n = 0;
+        for row in rows {
+            if !is_valid_camera_id(&row.id) {
+                continue;
+            }
+            let stored = row
+                .state
+                .and_then(|s| serde_json::from_value::<Camera>(s).ok())
+                .filter(Camera::is_well_formed);
+            let Some(mut cam) = stored else {
+                continue; // a row from before the registry kept state: it comes back with its next image
+            };
+            let fits = inner.cameras.len() < self.cfg.max_cameras;
+            match inner.cameras.remove(&row.id) {
+                Some(arrived) => {
+                    cam.last_image_at = match (cam.last_image_at, arrived.cam.last_image_at) {
+                        (Some(a), Some(b)) => Some(a.max(b)),
+                        (a, b) => a.or(b),
+                    };
+                    cam.images_total += arrived.cam.images_total;
+                    cam.skipped_total += arrived.cam.skipped_total;
+                }
+                None if !fits => continue,
+                None => {}
+            }
+            self.metrics.known(&row.id, cam.status);
+            if let Some(t) = cam.last_image_at {
+                self.metrics.last_image_at(&row.id, t);
+            }
+            inner.cameras.insert(row.id, Entry { cam, dirty: false });
+            n += 1;
+        }
+        inner.loaded = true;
+        drop(inner);
+        self.version.fetch_add(1, Ordering::Relaxed);
+        self.check_at(now);
+        Ok(n)
+    }
+
+    /// Write every changed camera, and delete the removed ones, in one transaction.
+    /// On failure they stay marked and are written next time.
+    pub async fn flush(&self) -> Result<usize, StoreError> {
+        let (rows, deleted) = {
+            let mut inner = self.lock();
+            let rows: Vec<CameraRow> = inner
+                .cameras
+                .iter_mut()
+                .filter(|(_, e)| e.dirty)
+                .map(|(id, e)| {
+                    e.dirty = false;
+                    CameraRow {
+                        id: id.clone(),
+                        folder: e.cam.folder.clone(),
+                        state: serde_json::to_value(&e.cam).ok(),
+                    }
+                })
+                .collect();
+            (rows, std::mem::take(&mut inner.deleted))
+        };
+        match self.store.save_cameras(&rows, &deleted).await {
+            Ok(()) => Ok(rows.len()),
+            Err(e) => {
+                let mut inner = self.lock();
+                for r in &rows {
+                    if let Some(entry) = inner.cameras.get_mut(&r.id) {
+                        entry.dirty = true;
+                    }
+                }
+                let mut deleted = deleted;
+                deleted.append(&mut inner.deleted);
+                inner.deleted = deleted;
+                Err(e)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "registry_tests.rs"]
+mod tests;
