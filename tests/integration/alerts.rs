@@ -8,13 +8,13 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message;
 
-type Ws =
+pub type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// A short `for:` for warnings, so the tests wait seconds, not half a minute.
 const FAST: [(&str, &str); 1] = [("WATCHPOST_ALERTS__FOR_WARNING_SECONDS", "1")];
 
-async fn subscribed(wp: &Watchpost, channels: &[&str]) -> Ws {
+pub async fn subscribed(wp: &Watchpost, channels: &[&str]) -> Ws {
     let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{}/ws", wp.port))
         .await
         .expect("websocket");
@@ -28,7 +28,7 @@ async fn subscribed(wp: &Watchpost, channels: &[&str]) -> Ws {
     }
 }
 
-async fn next(ws: &mut Ws) -> Option<Value> {
+pub async fn next(ws: &mut Ws) -> Option<Value> {
     let patience = crate::support::patience();
     loop {
         match tokio::time::timeout(patience, ws.next()).await.ok()?? {
@@ -54,7 +54,7 @@ async fn until(ws: &mut Ws, kind: &str, source: &str) -> Vec<Value> {
     }
 }
 
-async fn alerts(wp: &Watchpost, query: &str) -> (u16, Value) {
+pub async fn alerts(wp: &Watchpost, query: &str) -> (u16, Value) {
     let r = client()
         .get(format!("{}/api/system/alerts{query}", wp.url()))
         .send()
@@ -64,14 +64,14 @@ async fn alerts(wp: &Watchpost, query: &str) -> (u16, Value) {
     (status, r.json().await.expect("json"))
 }
 
-fn of<'a>(page: &'a Value, source: &str) -> Option<&'a Value> {
+pub fn of<'a>(page: &'a Value, source: &str) -> Option<&'a Value> {
     page["items"]
         .as_array()?
         .iter()
         .find(|a| a["source"] == source)
 }
 
-fn metric(text: &str, line_start: &str) -> Option<f64> {
+pub fn metric(text: &str, line_start: &str) -> Option<f64> {
     text.lines()
         .find(|l| l.starts_with(line_start))
         .and_then(|l| l.rsplit(' ').next()?.parse().ok())

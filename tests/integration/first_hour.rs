@@ -437,6 +437,7 @@ async fn every_timestamp_has_one_shape_and_the_runbooks_checks_work_on_a_live_in
                 .env("WORKER", "file_watcher")
                 .env("QUEUE", "detection")
                 .env("BREAKER", "yolo26")
+                .env("CAMERA", "porch")
                 .output()
                 .expect("bash");
             let stdout = String::from_utf8_lossy(&out.stdout);

@@ -5,6 +5,7 @@
 mod support;
 
 mod alerts;
+mod cameras;
 mod first_hour;
 mod foundation;
 mod harness;

@@ -1,0 +1,419 @@
+//! Cameras on the real binary, with real PostgreSQL and Redis and the fake AI, on
+//! short silences: a camera that goes silent is stale then offline (each announced
+//! once, one alert), a heartbeat camera keeps its deadline, a frozen picture and a
+//! flood are seen, the camera limit holds, and a restart forgets nothing.
+
+use crate::alerts::{metric, next, subscribed, Ws};
+use crate::pipeline::{image_bytes, metrics, write_image, Stack};
+use crate::support::{client, eventually, Watchpost};
+use serde_json::Value;
+use sha2::Digest;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// Every message a WebSocket client receives, kept for the test to look at.
+#[derive(Clone, Default)]
+struct Recorder(Arc<Mutex<Vec<Value>>>);
+
+impl Recorder {
+    fn start(mut ws: Ws) -> Self {
+        let r = Self::default();
+        let seen = r.0.clone();
+        tokio::spawn(async move {
+            while let Some(m) = next(&mut ws).await {
+                seen.lock().expect("lock").push(m);
+            }
+        });
+        r
+    }
+
+    /// The `data` of every message of `kind` about `camera` (`camera_id`, or the
+    /// alert's `source` `camera:<id>`).
+    fn of(&self, kind: &str, camera: &str) -> Vec<Value> {
+        let source = format!("camera:{camera}");
+        self.0
+            .lock()
+            .expect("lock")
+            .iter()
+            .filter(|m| m["type"] == kind)
+            .map(|m| m["data"].clone())
+            .filter(|d| d["camera_id"] == camera || d["source"] == source.as_str())
+            .collect()
+    }
+
+    fn statuses(&self, camera: &str) -> Vec<(Value, Value)> {
+        self.of("camera.status_changed", camera)
+            .into_iter()
+            .map(|d| (d["previous_status"].clone(), d["status"].clone()))
+            .collect()
+    }
+}
+
+/// Writes a new image to each camera every half second while it is on.
+struct Sender {
+    on: Vec<(String, Arc<AtomicBool>)>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Sender {
+    fn start(root: &Path, cameras: &[&str]) -> Self {
+        let on: Vec<(String, Arc<AtomicBool>)> = cameras
+            .iter()
+            .map(|c| (c.to_string(), Arc::new(AtomicBool::new(true))))
+            .collect();
+        let stop = Arc::new(AtomicBool::new(false));
+        let (root, cams, halt) = (root.to_path_buf(), on.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut n = 0;
+            while !halt.load(Ordering::Relaxed) {
+                for (c, on) in &cams {
+                    if on.load(Ordering::Relaxed) {
+                        write_image(&root, c, &format!("{c}-{n:05}.png"));
+                    }
+                }
+                n += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            }
+        });
+        Self { on, stop }
+    }
+
+    fn set(&self, camera: &str, on: bool) {
+        if let Some((_, flag)) = self.on.iter().find(|(c, _)| c == camera) {
+            flag.store(on, Ordering::Relaxed);
+        }
+    }
+}
+
+impl Drop for Sender {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+async fn cameras(wp: &Watchpost) -> Value {
+    crate::pipeline::json(format!("{}/api/system/cameras", wp.url())).await
+}
+
+async fn camera(wp: &Watchpost, id: &str) -> Option<Value> {
+    cameras(wp).await["cameras"]
+        .as_array()?
+        .iter()
+        .find(|c| c["id"] == id)
+        .cloned()
+}
+
+async fn wait_status(wp: &Watchpost, id: &str, status: &str) -> Value {
+    eventually(&format!("camera {id} {status}"), || async move {
+        camera(wp, id).await.filter(|c| c["status"] == status)
+    })
+    .await
+}
+
+/// Silences of 3 to 4 s, judged every 0.1 s; camera warnings fire at once.
+const SHORT: [(&str, &str); 6] = [
+    ("WATCHPOST_CAMERAS__MIN_SILENCE_SECONDS", "3"),
+    ("WATCHPOST_CAMERAS__MAX_SILENCE_SECONDS", "4"),
+    ("WATCHPOST_CAMERAS__CHECK_INTERVAL_SECONDS", "0.1"),
+    ("WATCHPOST_CAMERAS__PERSIST_INTERVAL_SECONDS", "0.5"),
+    ("WATCHPOST_ALERTS__FOR_WARNING_SECONDS", "0"),
+    ("WATCHPOST_ALERTS__EVALUATE_INTERVAL_SECONDS", "0.2"),
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_camera_goes_stale_then_offline_once_and_a_restart_forgets_nothing() {
+    let stack = Stack::new(&SHORT);
+    let wp = stack.start(tempfile::tempdir().expect("dir"));
+    let root = wp.dir.path().join("cameras");
+    let rec = Recorder::start(subscribed(&wp, &["cameras", "alerts"]).await);
+    let sender = Sender::start(&root, &["a", "b"]);
+    // Enough history for b to have learned its rhythm: a gap every half second.
+    eventually("b has learned its rhythm", || async {
+        camera(&wp, "b")
+            .await
+            .filter(|c| c["expected_silence_basis"] == "learned")
+    })
+    .await;
+    sender.set("b", false);
+    let offline = wait_status(&wp, "b", "offline").await;
+    assert!(
+        offline["reason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("no image for")),
+        "{offline}"
+    );
+    let alert = eventually("one alert for b", || async {
+        rec.of("alert.created", "b").first().cloned()
+    })
+    .await;
+    assert_eq!(alert["alertname"], "WatchpostCameraOffline");
+    assert_eq!(alert["severity"], "warning");
+    assert_eq!(
+        rec.statuses("b"),
+        vec![
+            (Value::Null, "online".into()),
+            ("online".into(), "stale".into()),
+            ("stale".into(), "offline".into()),
+        ]
+    );
+    assert_eq!(rec.statuses("a"), vec![(Value::Null, "online".into())]);
+    assert_eq!(camera(&wp, "a").await.expect("a")["status"], "online");
+    let before = camera(&wp, "b").await.expect("b");
+
+    // Restart while b is offline: it stays offline, learned, with no second alert.
+    let dir = wp.stop();
+    let wp = stack.start(dir);
+    let rec2 = Recorder::start(subscribed(&wp, &["cameras", "alerts"]).await);
+    eventually("the stored cameras read back", || async {
+        (cameras(&wp).await["loaded"] == true).then_some(())
+    })
+    .await;
+    let after = camera(&wp, "b").await.expect("b kept");
+    for key in [
+        "status",
+        "status_since",
+        "last_image_at",
+        "expected_silence_seconds",
+        "expected_silence_basis",
+    ] {
+        assert_eq!(after[key], before[key], "{key}");
+    }
+    // b sends again: online, and the same alert resolves (it was taken over, not
+    // fired again).
+    write_image(&root, "b", "b-back.png");
+    wait_status(&wp, "b", "online").await;
+    let resolved = eventually("b's alert resolved", || async {
+        rec2.of("alert.resolved", "b").first().cloned()
+    })
+    .await;
+    assert_eq!(resolved["alert_id"], alert["alert_id"]);
+    assert!(rec2.of("alert.created", "b").is_empty());
+    assert_eq!(
+        rec2.statuses("b"),
+        vec![("offline".into(), "online".into())]
+    );
+    let m = metrics(&wp).await;
+    assert_eq!(
+        metric(
+            &m,
+            "watchpost_alerts_total{severity=\"warning\",source_kind=\"camera\"}"
+        ),
+        Some(0.0),
+        "no camera alert fired in the restarted process"
+    );
+    drop(sender);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_heartbeat_camera_keeps_its_deadline_and_a_frozen_picture_is_seen() {
+    let mut env = SHORT.to_vec();
+    env.push(("WATCHPOST_CAMERAS__OVERRIDES__GATE__HEARTBEAT_SECONDS", "2"));
+    env.push(("WATCHPOST_CAMERAS__HEARTBEAT_GRACE_SECONDS", "1"));
+    let stack = Stack::new(&env);
+    let wp = stack.start(tempfile::tempdir().expect("dir"));
+    let root = wp.dir.path().join("cameras");
+    let rec = Recorder::start(subscribed(&wp, &["cameras"]).await);
+
+    write_image(&root, "gate", "snap.png");
+    let seen = wait_status(&wp, "gate", "online").await;
+    assert_eq!(seen["expected_silence_basis"], "heartbeat");
+    eventually("gate offline", || async {
+        rec.statuses("gate")
+            .contains(&("stale".into(), "offline".into()))
+            .then_some(())
+    })
+    .await;
+    // Not before two heartbeats and the grace after its last image (as watchpost
+    // saw it arrive); stale after one.
+    let gate = camera(&wp, "gate").await.expect("gate");
+    let last = time(&gate["last_image_at"]);
+    let stale_at = event_time(&rec, "gate", "stale");
+    let offline_at = event_time(&rec, "gate", "offline");
+    assert!(stale_at - last >= 3.0, "stale after {} s", stale_at - last);
+    assert!(
+        offline_at - last >= 5.0,
+        "offline after {} s",
+        offline_at - last
+    );
+    assert!(
+        offline_at - last < 15.0,
+        "offline after {} s",
+        offline_at - last
+    );
+
+    // Six identical pictures in a row: frozen; a new picture: online.
+    let same = image_bytes(12_000);
+    let dir = root.join("porch");
+    std::fs::create_dir_all(&dir).expect("dir");
+    for i in 0..6 {
+        std::fs::write(dir.join(format!("same-{i}.png")), &same).expect("write");
+    }
+    let frozen = wait_status(&wp, "porch", "frozen").await;
+    assert!(
+        frozen["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("with the same picture")),
+        "{frozen}"
+    );
+    write_image(&root, "porch", "new.png");
+    wait_status(&wp, "porch", "online").await;
+    assert!(rec
+        .statuses("porch")
+        .contains(&("frozen".into(), "online".into())));
+}
+
+/// Unix seconds of an RFC 3339 timestamp.
+fn time(v: &Value) -> f64 {
+    let t =
+        chrono::DateTime::parse_from_rfc3339(v.as_str().expect("a timestamp")).expect("RFC 3339");
+    t.timestamp_micros() as f64 / 1e6
+}
+
+fn event_time(rec: &Recorder, camera: &str, status: &str) -> f64 {
+    let all = rec.0.lock().expect("lock").clone();
+    let m = all
+        .iter()
+        .find(|m| {
+            m["type"] == "camera.status_changed"
+                && m["data"]["camera_id"] == camera
+                && m["data"]["status"] == status
+        })
+        .unwrap_or_else(|| panic!("no {status} for {camera}"));
+    time(&m["timestamp"])
+}
+
+fn sha256(path: &PathBuf) -> String {
+    let bytes = std::fs::read(path).expect("read");
+    sha2::Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_is_skipped_without_starving_the_others_and_the_camera_limit_holds() {
+    let mut env = SHORT.to_vec();
+    env.push(("WATCHPOST_CAMERAS__MAX_IMAGES_PER_MINUTE", "30"));
+    env.push(("WATCHPOST_CAMERAS__MAX_CAMERAS", "50"));
+    // Judged by the minute, not by silence, here.
+    env.push(("WATCHPOST_CAMERAS__MIN_SILENCE_SECONDS", "600"));
+    env.push(("WATCHPOST_CAMERAS__MAX_SILENCE_SECONDS", "600"));
+    let stack = Stack::new(&env);
+    let wp = stack.start(tempfile::tempdir().expect("dir"));
+    let root = wp.dir.path().join("cameras");
+
+    let calm: Vec<PathBuf> = (0..10)
+        .map(|i| write_image(&root, "calm", &format!("calm-{i}.png")))
+        .collect();
+    for i in 0..100 {
+        write_image(&root, "flood", &format!("flood-{i:03}.png"));
+    }
+    let flood = wait_status(&wp, "flood", "flooding").await;
+    assert!(
+        flood["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("at most 30 are taken")),
+        "{flood}"
+    );
+    eventually("70 images of the flood skipped", || async {
+        let m = metrics(&wp).await;
+        (metric(
+            &m,
+            "watchpost_camera_images_skipped_total{camera=\"flood\",reason=\"flooding\"}",
+        ) == Some(70.0)
+            && metric(
+                &m,
+                "watchpost_watcher_files_total{result=\"skipped_flooding\"}",
+            ) == Some(70.0))
+        .then_some(())
+    })
+    .await;
+    // Every calm image reaches detection, and exactly 30 of the flood's.
+    let wanted: Vec<String> = calm.iter().map(sha256).collect();
+    let yolo = stack.ai.get("yolo26").clone();
+    eventually("the calm camera's images all detected", || {
+        let (yolo, wanted) = (yolo.clone(), wanted.clone());
+        async move {
+            let up = yolo.uploads();
+            wanted.iter().all(|w| up.contains(w)).then_some(())
+        }
+    })
+    .await;
+    eventually("30 of the flood detected", || {
+        let yolo = yolo.clone();
+        async move { (yolo.uploads().len() == 40).then_some(()) }
+    })
+    .await;
+
+    // 100 more folders with 48 places left: 48 cameras, 52 refused, no series for them.
+    for i in 0..100 {
+        write_image(&root, &format!("extra{i:03}"), "x.png");
+    }
+    eventually("50 cameras and the rest refused", || async {
+        let m = metrics(&wp).await;
+        (cameras(&wp).await["count"] == 50
+            && metric(
+                &m,
+                "watchpost_camera_folders_refused_total{reason=\"too_many_cameras\"}",
+            ) == Some(52.0))
+        .then_some(())
+    })
+    .await;
+    let m = metrics(&wp).await;
+    let labelled: std::collections::BTreeSet<&str> = m
+        .lines()
+        .filter(|l| l.starts_with("watchpost_camera_status{"))
+        .filter_map(|l| l.split("camera=\"").nth(1)?.split('"').next())
+        .collect();
+    assert_eq!(labelled.len(), 50, "{labelled:?}");
+    assert_eq!(
+        metric(
+            &m,
+            "watchpost_watcher_files_total{result=\"too_many_cameras\"}"
+        ),
+        Some(52.0)
+    );
+
+    // Removing a camera makes room; disabling one skips its images.
+    let r = client()
+        .delete(format!("{}/api/system/cameras/extra000", wp.url()))
+        .send()
+        .await
+        .expect("DELETE");
+    assert_eq!(r.status(), 200);
+    let r = client()
+        .post(format!("{}/api/system/cameras/calm/disable", wp.url()))
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.expect("json")["status"], "disabled");
+    for (method, path, status) in [
+        ("GET", "/api/system/cameras/nope", 404),
+        ("GET", "/api/system/cameras/Not%20Valid", 400),
+        ("POST", "/api/system/cameras/nope/enable", 404),
+        ("DELETE", "/api/system/cameras/nope", 404),
+    ] {
+        let r = client()
+            .request(
+                method.parse().expect("method"),
+                format!("{}{path}", wp.url()),
+            )
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(r.status(), status, "{method} {path}");
+        let body: Value = r.json().await.expect("json");
+        assert!(body["detail"].is_string(), "{method} {path}: {body}");
+    }
+    let detail = crate::pipeline::json(format!("{}/api/system/cameras/flood", wp.url())).await;
+    assert_eq!(detail["hourly_images"].as_array().map(Vec::len), Some(24));
+    assert_eq!(
+        detail["hourly_images"]
+            .as_array()
+            .map(|h| h.iter().filter_map(Value::as_u64).sum::<u64>()),
+        Some(100)
+    );
+    assert!(detail["recent_events"].is_array(), "{detail}");
+}
