@@ -58,6 +58,8 @@ pub struct CameraSummary {
     pub last_event_at: Option<DateTime<Utc>>,
     pub images_last_hour: u64,
     pub images_last_day: u64,
+    /// Images per hour over the last 24 hours, oldest first (the last is this hour).
+    pub hourly_images: Vec<u32>,
     /// Images not taken since it was first seen (flooding, disabled).
     pub images_skipped: u64,
     /// The longest silence expected of it now: `stale` past it, `offline` past twice
@@ -85,9 +87,7 @@ pub struct CameraList {
 pub struct CameraDetail {
     #[serde(flatten)]
     pub camera: CameraSummary,
-    /// Images per hour over the last 24 hours, oldest first.
-    pub hourly_images: Vec<u32>,
-    /// When the first of those hours starts.
+    /// When the first hour of `hourly_images` starts.
     pub hourly_since: DateTime<Utc>,
     /// Its newest events (at most 10), or `null` when PostgreSQL cannot be read.
     pub recent_events: Option<Vec<RecentEvent>>,
@@ -356,6 +356,7 @@ impl CameraRegistry {
     fn summary(&self, id: &str, cam: &Camera, now: f64) -> CameraSummary {
         let o = self.cfg.override_for(id);
         let d = cam.deadlines(o, &self.judging);
+        let (hourly_images, _) = cam.hourly(now);
         CameraSummary {
             id: id.to_string(),
             folder: cam.folder.clone(),
@@ -367,6 +368,7 @@ impl CameraRegistry {
             last_event_at: cam.last_event_at.map(unix_to_datetime),
             images_last_hour: cam.images_last_hour(now),
             images_last_day: cam.images_last_day(now),
+            hourly_images,
             images_skipped: cam.skipped_total,
             expected_silence_seconds: d.expected,
             expected_silence_basis: d.basis,
@@ -402,14 +404,13 @@ impl CameraRegistry {
     pub async fn detail(&self, id: &str) -> Result<CameraDetail, CameraError> {
         self.known(id)?;
         let now = now_unix();
-        let (camera, hourly_images, since) = {
+        let (camera, since) = {
             let inner = self.lock();
             let e = inner
                 .cameras
                 .get(id)
                 .ok_or_else(|| CameraError::Unknown(id.to_string()))?;
-            let (hourly, since) = e.cam.hourly(now);
-            (self.summary(id, &e.cam, now), hourly, since)
+            (self.summary(id, &e.cam, now), e.cam.hourly(now).1)
         };
         let (recent_events, recent_events_error) =
             match self.store.camera_events(id, RECENT_EVENTS).await {
@@ -418,7 +419,6 @@ impl CameraRegistry {
             };
         Ok(CameraDetail {
             camera,
-            hourly_images,
             hourly_since: unix_to_datetime(since),
             recent_events,
             recent_events_error,

@@ -114,14 +114,19 @@ async fn the_page_is_live_safe_and_agrees_with_the_api() {
     std::fs::create_dir_all(&xss_dir).expect("hostile folder");
     write_image(&root, XSS, "a.png");
     write_image(&root, "front_door", "b.png");
-    let folder = wait_text(
-        &b,
-        "#cameras li .folder",
-        "the hostile folder listed",
-        |t| t == XSS,
-    )
+    let folder = eventually("the hostile folder listed", || async {
+        let names = b
+            .execute(
+                "return [...document.querySelectorAll('#cameras li .folder')].map((e) => e.textContent);",
+                json!([]),
+            )
+            .await;
+        names
+            .as_array()
+            .and_then(|n| n.iter().find(|f| f.as_str() == Some(XSS)).cloned())
+    })
     .await;
-    assert_eq!(folder, XSS);
+    assert_eq!(folder, json!(XSS));
     wait_text(&b, "#events", "events from both cameras", |t| {
         t.contains("front_door") && t.contains("img_srcx_onerroralert1")
     })
@@ -163,8 +168,10 @@ async fn the_page_is_live_safe_and_agrees_with_the_api() {
     let errors = console_errors(&b).await;
     assert!(errors.is_empty(), "console errors: {errors:?}");
 
-    // Screenshot for the README (wide and tall enough to show every section).
-    b.set_window(1280, 1900).await;
+    // Screenshot for the README (wide and tall enough to show every section), with no
+    // control focused (the skip link would cover the title).
+    b.execute("document.activeElement.blur();", json!([])).await;
+    b.set_window(1280, 2150).await;
     wait_text(&b, "#host", "sparklines of several samples", |t| {
         let counts: Vec<u32> = t
             .split_whitespace()
@@ -227,6 +234,30 @@ async fn stopping_a_worker_from_the_page_asks_for_the_key() {
         t.contains("refreshing every 5 s")
     })
     .await;
+    // Polling still lists the latest events (read, not pushed).
+    write_image(&wp.dir.path().join("cameras"), "porch", "a.png");
+    wait_text(&b, "#events", "the event listed without a key", |t| {
+        t.contains("porch")
+    })
+    .await;
+    // Only what a worker's state allows is offered: a running worker can be stopped,
+    // not started.
+    let shown = |worker: &'static str, action: &'static str| {
+        let b = &b;
+        async move {
+            b.execute(
+                "const e = document.querySelector(arguments[0]); return !!e && !e.hidden;",
+                json!([format!(
+                    "#workers tr[data-key=\"{worker}\"] button[data-action=\"{action}\"]"
+                )]),
+            )
+            .await
+                == json!(true)
+        }
+    };
+    b.wait_for(stop).await;
+    assert!(shown("cleanup_service", "stop").await);
+    assert!(!shown("cleanup_service", "start").await);
 
     // A wrong key: the failure is shown, nothing changes.
     let button = b.wait_for(stop).await;
@@ -251,6 +282,11 @@ async fn stopping_a_worker_from_the_page_asks_for_the_key() {
         "the row shows stopped",
         |t| t.contains("stopped"),
     )
+    .await;
+    eventually("stopped: Start offered, Stop not", || async {
+        (shown("cleanup_service", "start").await && !shown("cleanup_service", "stop").await)
+            .then_some(())
+    })
     .await;
     // With the key the socket opens and live updates resume.
     eventually("live again with the key", || async {
@@ -369,4 +405,74 @@ async fn dead_letters_are_requeued_from_the_page_once_the_file_is_fixed() {
     let p = json(format!("{base}/api/system/pipeline")).await;
     assert_eq!(p["dead_letters"]["detection"], 0, "{p}");
     assert!(console_errors(&b).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cameras_panel_shows_each_cameras_status_and_why() {
+    let stack = Stack::new(&[
+        ("WATCHPOST_CAMERAS__MAX_IMAGES_PER_MINUTE", "7"),
+        ("WATCHPOST_CAMERAS__CHECK_INTERVAL_SECONDS", "0.1"),
+        ("WATCHPOST_CAMERAS__HEARTBEAT_GRACE_SECONDS", "0.5"),
+        ("WATCHPOST_CAMERAS__OVERRIDES__GATE__HEARTBEAT_SECONDS", "1"),
+    ]);
+    let wp = stack.start(tempfile::tempdir().expect("dir"));
+    let root = wp.dir.path().join("cameras");
+    let b = Browser::start(1280, 1400).await;
+    b.goto(&format!("{}/", wp.url())).await;
+    eventually("live updates connected", || async {
+        live(&b).await.then_some(())
+    })
+    .await;
+
+    write_image(&root, "front_door", "a.png");
+    write_image(&root, "gate", "snap.png");
+    write_image(&root, "shed", "a.png");
+    let same = crate::pipeline::image_bytes(12_000);
+    std::fs::create_dir_all(root.join("porch")).expect("dir");
+    for i in 0..6 {
+        std::fs::write(root.join("porch").join(format!("same-{i}.png")), &same).expect("write");
+    }
+    for i in 0..10 {
+        write_image(&root, "drive", &format!("burst-{i}.png"));
+    }
+    eventually("shed registered", || async {
+        let c = json(format!("{}/api/system/cameras", wp.url())).await;
+        c["cameras"]
+            .as_array()
+            .and_then(|cs| cs.iter().find(|c| c["id"] == "shed").cloned())
+    })
+    .await;
+    let r = client()
+        .post(format!("{}/api/system/cameras/shed/disable", wp.url()))
+        .send()
+        .await
+        .expect("disable");
+    assert_eq!(r.status(), 200);
+
+    for (camera, status) in [
+        ("front_door", "online"),
+        ("gate", "offline"),
+        ("porch", "frozen"),
+        ("drive", "flooding"),
+        ("shed", "disabled"),
+    ] {
+        let css = format!("#cameras li[data-key=\"{camera}\"][data-status=\"{status}\"]");
+        let text = eventually(&format!("{camera} shown {status}"), || {
+            let (b, css) = (&b, css.clone());
+            async move {
+                let t = b.text(&css).await;
+                (!t.is_empty()).then_some(t)
+            }
+        })
+        .await;
+        assert!(text.contains(status), "{camera}: {text}");
+        assert!(text.contains("last image"), "{camera}: {text}");
+        assert!(text.contains("in the last 24 hours"), "{camera}: {text}");
+    }
+    let gate = b.text("#cameras li[data-key=\"gate\"]").await;
+    assert!(gate.contains("it sends one every 1 s"), "{gate}");
+    let porch = b.text("#cameras li[data-key=\"porch\"]").await;
+    assert!(porch.contains("with the same picture"), "{porch}");
+    let errors = console_errors(&b).await;
+    assert!(errors.is_empty(), "console errors: {errors:?}");
 }

@@ -7,7 +7,8 @@
 //   as the WebSocket subprotocol api-key.<key>), never in a URL;
 // - a failed action is always reported on the page;
 // - live through the WebSocket; when it drops, every view is polled every 5 s and
-//   the page says so until the socket is back.
+//   the page says so until the socket is back;
+// - a button is offered only when the state allows its action.
 'use strict';
 
 (function () {
@@ -21,7 +22,7 @@
 
   const state = {
     health: null, ready: null, supervisor: null, breakers: null, pipeline: null,
-    perf: null, history: null, queues: null, events: [], cameras: new Map(),
+    perf: null, history: null, queues: null, events: [], cameras: null,
     live: false, socket: null, pollTimer: null, reconnectTimer: null,
     refreshTimer: null, lastUpdate: null, lastHistory: 0, readKeyDeclined: false,
     eventsNote: '', requeueButtons: new Map(), deadLetters: {},
@@ -58,10 +59,11 @@
   // Every state word maps to a class and an icon, so no state is told by colour only.
   const KINDS = {
     ok: ['healthy', 'running', 'closed', 'normal', 'up', 'online', 'alive', 'ready'],
-    warn: ['degraded', 'half_open', 'restarting', 'stopped', 'crashed', 'starting', 'stopping', 'not_ready', 'minimal', 'warning'],
+    warn: ['degraded', 'half_open', 'restarting', 'stopped', 'crashed', 'starting', 'stopping', 'not_ready', 'minimal', 'warning', 'stale', 'frozen', 'flooding'],
     bad: ['unhealthy', 'failed', 'open', 'offline', 'down', 'unreachable', 'critical'],
+    off: ['disabled'],
   };
-  const ICONS = { ok: '✓', warn: '▲', bad: '✕', unknown: '?' };
+  const ICONS = { ok: '✓', warn: '▲', bad: '✕', off: '–', unknown: '?' };
 
   function kindOf(word) {
     for (const [kind, words] of Object.entries(KINDS)) if (words.includes(word)) return kind;
@@ -276,7 +278,29 @@
     pruneRows(tbody);
   }
 
-  function workerButtons(cell, name) {
+  /** Which worker actions its state allows (the supervisor refuses the others). */
+  const WORKER_ACTIONS = {
+    start: (w) => ['stopped', 'crashed', 'failed'].includes(w.status),
+    stop: (w) => ['running', 'restarting', 'crashed'].includes(w.status),
+    restart: () => true,
+    reset: (w) => w.status === 'failed' || w.restart_count > 0,
+  };
+
+  function workerButtons(cell, w) {
+    buildWorkerButtons(cell, w.name);
+    for (const b of cell.querySelectorAll('button')) {
+      const allowed = WORKER_ACTIONS[b.dataset.action];
+      const hidden = allowed ? !allowed(w) : false;
+      // A focused button that goes away hands the focus to its row's first action.
+      if (hidden && document.activeElement === b) {
+        const next = [...cell.querySelectorAll('button')].find((x) => x !== b && !x.hidden);
+        if (next) next.focus();
+      }
+      b.hidden = hidden;
+    }
+  }
+
+  function buildWorkerButtons(cell, name) {
     if (cell.dataset.built) return;
     cell.dataset.built = '1';
     cell.className = 'actions';
@@ -305,7 +329,7 @@
       if (!c[3].dataset.since) setText(c[3], '—');
       c[4].className = 'error';
       setText(c[4], w.error || '');
-      workerButtons(c[5], w.name);
+      workerButtons(c[5], w);
     }
     pruneRows(tbody);
     tick();
@@ -462,12 +486,53 @@
     note.hidden = state.events.length > 0 && !state.eventsNote;
   }
 
+  /** Images per hour as a small bar chart, scaled to the camera's busiest hour. */
+  function hourlyBars(values) {
+    const NS = 'http://www.w3.org/2000/svg';
+    const svg = document.createElementNS(NS, 'svg');
+    svg.setAttribute('viewBox', `0 0 ${values.length * 4} 20`);
+    svg.setAttribute('preserveAspectRatio', 'none');
+    svg.setAttribute('aria-hidden', 'true');
+    const max = Math.max(1, ...values);
+    values.forEach((v, i) => {
+      const bar = document.createElementNS(NS, 'rect');
+      const height = v > 0 ? Math.max(1, (v * 20) / max) : 0;
+      bar.setAttribute('x', String(i * 4));
+      bar.setAttribute('y', String(20 - height));
+      bar.setAttribute('width', '3');
+      bar.setAttribute('height', String(height));
+      svg.append(bar);
+    });
+    return svg;
+  }
+
+  /** Every camera: status (icon and word), since when, its last image, why, and its
+   * images per hour over the last day. */
   function renderCameras() {
     const list = $('cameras');
-    list.replaceChildren(...[...state.cameras.values()].map((c) => h('li', { class: 'camera' },
-      badge(c.status), ' ', h('strong', { class: 'folder', text: c.folder }),
-      ' ', h('span', { class: 'muted', text: `(id ${c.camera_id})` }))));
-    $('cameras-empty').hidden = state.cameras.size > 0;
+    const data = state.cameras;
+    const cams = data && Array.isArray(data.cameras) ? data.cameras : [];
+    list.replaceChildren(...cams.map((c) => {
+      const total = (c.hourly_images || []).reduce((a, n) => a + n, 0);
+      return h('li', { class: 'camera', 'data-key': c.id, 'data-status': c.status },
+        h('div', null, badge(c.status), ' ', h('strong', { class: 'folder', text: c.folder }),
+          ' ', h('span', { class: 'muted', text: `(id ${c.id})` })),
+        h('div', { class: 'muted' },
+          c.last_image_at ? 'last image ' : 'no image yet',
+          c.last_image_at ? h('span', { 'data-ago': c.last_image_at }) : null,
+          ` · ${c.images_last_hour} in the last hour · ${c.status} for `,
+          h('span', { 'data-since': c.status_since })),
+        h('div', { class: 'reason', text: c.reason }),
+        h('figure', { class: 'hourly' },
+          hourlyBars(c.hourly_images || []),
+          h('figcaption', { class: 'muted', text: `${total} image${total === 1 ? '' : 's'} in the last 24 hours, by hour` })));
+    }));
+    const empty = $('cameras-empty');
+    setText(empty, data
+      ? 'No camera yet: every folder of the camera root that sends images becomes one.'
+      : 'The cameras cannot be read now.');
+    empty.hidden = cams.length > 0;
+    tick();
   }
 
   const SERIES = [
@@ -514,6 +579,9 @@
     for (const cell of document.querySelectorAll('[data-since]')) {
       setText(cell, duration((now - new Date(cell.dataset.since).getTime()) / 1000));
     }
+    for (const el of document.querySelectorAll('[data-ago]')) {
+      setText(el, `${duration((now - new Date(el.dataset.ago).getTime()) / 1000)} ago`);
+    }
     for (const el of document.querySelectorAll('[data-born]')) {
       const age = Math.max(0, (now - Number(el.dataset.born)) / 1000);
       if (el.tagName === 'METER') el.value = Math.min(age, Number(el.dataset.window));
@@ -542,9 +610,10 @@
   // ---------------------------------------------------------------- data
 
   async function refreshAll() {
-    const [health, ready, supervisor, breakers, pipeline, perf] = await Promise.all([
+    const [health, ready, supervisor, breakers, pipeline, perf, cameras] = await Promise.all([
       read('/api/system/health/full'), read('/ready'), read('/api/system/supervisor'),
       read('/api/system/circuit-breakers'), read('/api/system/pipeline'), read('/api/system/performance'),
+      read('/api/system/cameras'), loadRecentEvents(),
     ]);
     // 503 answers of health and readiness still carry the assessment.
     state.health = health.body && health.body.status ? health.body : null;
@@ -553,6 +622,7 @@
     if (breakers.ok) state.breakers = breakers.body;
     if (pipeline.ok) state.pipeline = pipeline.body;
     if (perf.ok) state.perf = perf.body;
+    state.cameras = cameras.ok ? cameras.body : null;
     await refreshDeadLetters();
     const failed = [health, supervisor, pipeline].find((r) => r.status === 0 || r.status === 401 || r.status === 403);
     if (failed) showMessage(`Could not read watchpost: ${failure(failed)}`, 'bad');
@@ -562,6 +632,7 @@
     renderWorkers();
     renderBreakers();
     renderPipeline();
+    renderCameras();
     renderConnection();
     // Every 15 s; sooner while the history is still short (just started).
     const short = !state.history || state.history.count < 10;
@@ -599,8 +670,12 @@
         addEvents([{ ...d, at: msg.timestamp }]);
         break;
       case 'camera.status_changed':
-        state.cameras.set(d.camera_id, d);
-        renderCameras();
+        if (state.cameras && Array.isArray(state.cameras.cameras)) {
+          const c = state.cameras.cameras.find((x) => x.id === d.camera_id);
+          if (c) Object.assign(c, { status: d.status, reason: d.reason, status_since: msg.timestamp });
+          renderCameras();
+        }
+        refreshSoon();
         break;
       case 'detection.batch':
         // Closed: drop it at once (the aggregator's view follows on its next tick).
@@ -658,9 +733,9 @@
       state.live = true;
       stopPolling();
       renderConnection();
+      // Events created while the socket was down are in the database (read again
+      // by the refresh, as on every poll).
       refreshSoon();
-      // Events created while the socket was down are in the database.
-      loadRecentEvents();
     };
     ws.onmessage = (e) => {
       let msg;
