@@ -6,7 +6,8 @@
 # machine's cores.
 #
 # For each endpoint: requests/s, p50 and p99 latency, and the ratio to /health in the
-# same run; RSS before and after. Output is a Markdown table.
+# same run; RSS before and after. 64 cameras are registered first (one image each).
+# Output is a Markdown table.
 #
 # Usage: bench/load.sh [seconds-per-endpoint] [connections]   (defaults: 5, 16)
 set -euo pipefail
@@ -19,6 +20,17 @@ command -v wrk >/dev/null || { echo "wrk missing: apt-get install -y wrk" >&2; e
 cargo build --release -q --bin watchpost --example fake_ai
 local_stack_start target/release/watchpost target/release/examples/fake_ai
 rss() { awk '/VmRSS/ {print $2 " kB"}' "/proc/$WP/status"; }
+# 64 cameras (the default limit), one image each, so /api/system/cameras lists them all.
+python3 - "$DIR/cameras" <<'PY'
+import os, sys
+for i in range(64):
+    d = os.path.join(sys.argv[1], f"cam{i:02d}")
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "first.png"), "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + os.urandom(12000))
+PY
+cameras() { curl -s "http://127.0.0.1:$PORT/api/system/cameras" | python3 -c 'import json, sys; print(json.load(sys.stdin)["count"])'; }
+until [ "$(cameras)" = 64 ]; do sleep 0.2; done
 RSS_BEFORE=$(rss)
 
 # Every GET route without a path parameter, from the service's own OpenAPI document

@@ -6,6 +6,7 @@ use actix_web::HttpResponse;
 use serde::Serialize;
 
 use super::error::{ApiError, ErrorBody};
+use super::memo::Memos;
 use crate::cameras::{CameraDetail, CameraList, CameraSummary};
 use crate::state::AppState;
 
@@ -20,8 +21,12 @@ pub struct Removed {
 /// is expected of it.
 #[utoipa::path(get, path = "/api/system/cameras", tag = "cameras",
     responses((status = 200, body = CameraList)))]
-pub async fn list(state: Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok().json(state.cameras.list())
+pub async fn list(state: Data<AppState>, memos: Data<Memos>) -> HttpResponse {
+    memos
+        .cameras
+        .respond_stamped(state.cameras.version(), || {
+            (actix_web::http::StatusCode::OK, state.cameras.list())
+        })
 }
 
 /// One camera, with its images per hour over the last 24 hours and its newest events.

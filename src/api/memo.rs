@@ -27,6 +27,9 @@ pub struct Memos {
     pub breakers: Memo,
     /// Versioned by the probe round, the workers and the breakers.
     pub full_health: Memo,
+    /// Versioned by the cameras' statuses; counts and last images move with every
+    /// image, so a body is also at most `CAMERAS_TTL` old.
+    pub cameras: Memo,
 }
 
 impl Default for Memos {
@@ -38,6 +41,7 @@ impl Default for Memos {
             supervisor: Memo::new(Duration::MAX),
             breakers: Memo::new(Duration::MAX),
             full_health: Memo::new(Duration::MAX),
+            cameras: Memo::new(CAMERAS_TTL),
         }
     }
 }
@@ -45,6 +49,10 @@ impl Default for Memos {
 /// The pipeline answer holds ages that move continuously, so it is memoised by time
 /// only: it is at most this old, which its `timestamp` states.
 const PIPELINE_TTL: Duration = Duration::from_millis(100);
+
+/// How old the counts and last-image times of a memoised camera list may be (its
+/// `timestamp` is stamped fresh on every request).
+const CAMERAS_TTL: Duration = Duration::from_millis(500);
 
 /// How far behind "now" a memoised performance history window may end.
 const HISTORY_TTL: Duration = Duration::from_secs(1);

@@ -80,6 +80,7 @@ pub struct CameraList {
     /// Whether the cameras stored by earlier runs have been read back yet (false
     /// while PostgreSQL is away at start).
     pub loaded: bool,
+    pub timestamp: DateTime<Utc>,
 }
 
 /// `GET /api/system/cameras/{id}`.
@@ -390,6 +391,7 @@ impl CameraRegistry {
             cameras,
             max_cameras: self.cfg.max_cameras,
             loaded: inner.loaded,
+            timestamp: unix_to_datetime(now),
         }
     }
 
