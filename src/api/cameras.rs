@@ -2,11 +2,12 @@
 //! answer from memory, except a camera's newest events).
 
 use actix_web::web::{Data, Path};
-use actix_web::HttpResponse;
+use actix_web::{HttpRequest, HttpResponse};
 use serde::Serialize;
 
 use super::error::{ApiError, ErrorBody};
 use super::memo::Memos;
+use super::query::QueryParams;
 use crate::cameras::{CameraDetail, CameraList, CameraSummary};
 use crate::state::AppState;
 
@@ -18,15 +19,33 @@ pub struct Removed {
 }
 
 /// Every camera with its status, why, when it last sent an image and what silence
-/// is expected of it.
+/// is expected of it; with `hourly=true`, each with its images per hour over a day.
 #[utoipa::path(get, path = "/api/system/cameras", tag = "cameras",
-    responses((status = 200, body = CameraList)))]
-pub async fn list(state: Data<AppState>, memos: Data<Memos>) -> HttpResponse {
-    memos
-        .cameras
-        .respond_stamped(state.cameras.version(), || {
-            (actix_web::http::StatusCode::OK, state.cameras.list())
-        })
+    params(("hourly" = Option<bool>, Query, description = "true: add each camera's images per hour over the last 24 hours")),
+    responses((status = 200, body = CameraList), (status = 400, body = ErrorBody)))]
+pub async fn list(
+    state: Data<AppState>,
+    memos: Data<Memos>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let q = QueryParams::from_request(&req)?;
+    let hourly = match q.text("hourly") {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "Query parameter 'hourly' must be true or false (got {other:?})"
+            )))
+        }
+    };
+    // Not stamped per request: the body is served as it was rendered (at most
+    // `CAMERAS_TTL` old, which its `timestamp` states), without a copy.
+    let memo = if hourly {
+        &memos.cameras_hourly
+    } else {
+        &memos.cameras
+    };
+    Ok(memo.respond(state.cameras.version(), || state.cameras.list(hourly)))
 }
 
 /// One camera, with its images per hour over the last 24 hours and its newest events.

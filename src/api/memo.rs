@@ -30,6 +30,8 @@ pub struct Memos {
     /// Versioned by the cameras' statuses; counts and last images move with every
     /// image, so a body is also at most `CAMERAS_TTL` old.
     pub cameras: Memo,
+    /// The same with each camera's images per hour.
+    pub cameras_hourly: Memo,
 }
 
 impl Default for Memos {
@@ -42,6 +44,7 @@ impl Default for Memos {
             breakers: Memo::new(Duration::MAX),
             full_health: Memo::new(Duration::MAX),
             cameras: Memo::new(CAMERAS_TTL),
+            cameras_hourly: Memo::new(CAMERAS_TTL),
         }
     }
 }
@@ -50,8 +53,7 @@ impl Default for Memos {
 /// only: it is at most this old, which its `timestamp` states.
 const PIPELINE_TTL: Duration = Duration::from_millis(100);
 
-/// How old the counts and last-image times of a memoised camera list may be (its
-/// `timestamp` is stamped fresh on every request).
+/// How old a memoised camera list may be (its `timestamp` says when it was made).
 const CAMERAS_TTL: Duration = Duration::from_millis(500);
 
 /// How far behind "now" a memoised performance history window may end.

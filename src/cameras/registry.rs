@@ -42,7 +42,7 @@ pub enum Admission {
     Skip(Skip),
 }
 
-/// A camera as the API lists it.
+/// A camera as the API lists it (what a glance needs; `CameraDetail` has the rest).
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CameraSummary {
     pub id: String,
@@ -54,21 +54,14 @@ pub struct CameraSummary {
     /// Why it has this status, in words.
     pub reason: String,
     pub last_image_at: Option<DateTime<Utc>>,
-    pub last_detection_at: Option<DateTime<Utc>>,
-    pub last_event_at: Option<DateTime<Utc>>,
     pub images_last_hour: u64,
-    pub images_last_day: u64,
-    /// Images per hour over the last 24 hours, oldest first (the last is this hour).
-    pub hourly_images: Vec<u32>,
-    /// Images not taken since it was first seen (flooding, disabled).
-    pub images_skipped: u64,
     /// The longest silence expected of it now: `stale` past it, `offline` past twice
     /// it (for a heartbeat camera: one and two heartbeats, plus the grace).
     pub expected_silence_seconds: f64,
-    #[schema(inline)]
-    pub expected_silence_basis: Basis,
-    /// Its `offline` alert is critical.
-    pub critical: bool,
+    /// Images per hour over the last 24 hours, oldest first (the last is this hour):
+    /// listed with `?hourly=true`, always in the detail.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hourly_images: Option<Vec<u32>>,
 }
 
 /// `GET /api/system/cameras`.
@@ -80,6 +73,7 @@ pub struct CameraList {
     /// Whether the cameras stored by earlier runs have been read back yet (false
     /// while PostgreSQL is away at start).
     pub loaded: bool,
+    /// When this list was made (answers are reused for up to half a second).
     pub timestamp: DateTime<Utc>,
 }
 
@@ -88,6 +82,16 @@ pub struct CameraList {
 pub struct CameraDetail {
     #[serde(flatten)]
     pub camera: CameraSummary,
+    pub last_detection_at: Option<DateTime<Utc>>,
+    pub last_event_at: Option<DateTime<Utc>>,
+    pub images_last_day: u64,
+    /// Images not taken since it was first seen (flooding, disabled).
+    pub images_skipped: u64,
+    /// How `expected_silence_seconds` was made.
+    #[schema(inline)]
+    pub expected_silence_basis: Basis,
+    /// Its `offline` alert is critical.
+    pub critical: bool,
     /// When the first hour of `hourly_images` starts.
     pub hourly_since: DateTime<Utc>,
     /// Its newest events (at most 10), or `null` when PostgreSQL cannot be read.
@@ -354,10 +358,8 @@ impl CameraRegistry {
         }
     }
 
-    fn summary(&self, id: &str, cam: &Camera, now: f64) -> CameraSummary {
-        let o = self.cfg.override_for(id);
-        let d = cam.deadlines(o, &self.judging);
-        let (hourly_images, _) = cam.hourly(now);
+    fn summary(&self, id: &str, cam: &Camera, now: f64, hourly: bool) -> CameraSummary {
+        let d = cam.deadlines(self.cfg.override_for(id), &self.judging);
         CameraSummary {
             id: id.to_string(),
             folder: cam.folder.clone(),
@@ -365,26 +367,20 @@ impl CameraRegistry {
             status_since: unix_to_datetime(cam.status_since),
             reason: cam.reason.clone(),
             last_image_at: cam.last_image_at.map(unix_to_datetime),
-            last_detection_at: cam.last_detection_at.map(unix_to_datetime),
-            last_event_at: cam.last_event_at.map(unix_to_datetime),
             images_last_hour: cam.images_last_hour(now),
-            images_last_day: cam.images_last_day(now),
-            hourly_images,
-            images_skipped: cam.skipped_total,
             expected_silence_seconds: d.expected,
-            expected_silence_basis: d.basis,
-            critical: o.is_some_and(|o| o.critical),
+            hourly_images: hourly.then(|| cam.hourly(now).0),
         }
     }
 
-    /// Every camera, by id.
-    pub fn list(&self) -> CameraList {
+    /// Every camera, by id; with `hourly`, each with its images per hour.
+    pub fn list(&self, hourly: bool) -> CameraList {
         let now = now_unix();
         let inner = self.lock();
         let cameras: Vec<CameraSummary> = inner
             .cameras
             .iter()
-            .map(|(id, e)| self.summary(id, &e.cam, now))
+            .map(|(id, e)| self.summary(id, &e.cam, now, hourly))
             .collect();
         CameraList {
             count: cameras.len(),
@@ -406,25 +402,31 @@ impl CameraRegistry {
     pub async fn detail(&self, id: &str) -> Result<CameraDetail, CameraError> {
         self.known(id)?;
         let now = now_unix();
-        let (camera, since) = {
+        let mut detail = {
             let inner = self.lock();
             let e = inner
                 .cameras
                 .get(id)
                 .ok_or_else(|| CameraError::Unknown(id.to_string()))?;
-            (self.summary(id, &e.cam, now), e.cam.hourly(now).1)
+            let o = self.cfg.override_for(id);
+            CameraDetail {
+                camera: self.summary(id, &e.cam, now, true),
+                last_detection_at: e.cam.last_detection_at.map(unix_to_datetime),
+                last_event_at: e.cam.last_event_at.map(unix_to_datetime),
+                images_last_day: e.cam.images_last_day(now),
+                images_skipped: e.cam.skipped_total,
+                expected_silence_basis: e.cam.deadlines(o, &self.judging).basis,
+                critical: o.is_some_and(|o| o.critical),
+                hourly_since: unix_to_datetime(e.cam.hourly(now).1),
+                recent_events: None,
+                recent_events_error: None,
+            }
         };
-        let (recent_events, recent_events_error) =
-            match self.store.camera_events(id, RECENT_EVENTS).await {
-                Ok(events) => (Some(events), None),
-                Err(e) => (None, Some(e.to_string())),
-            };
-        Ok(CameraDetail {
-            camera,
-            hourly_since: unix_to_datetime(since),
-            recent_events,
-            recent_events_error,
-        })
+        match self.store.camera_events(id, RECENT_EVENTS).await {
+            Ok(events) => detail.recent_events = Some(events),
+            Err(e) => detail.recent_events_error = Some(e.to_string()),
+        }
+        Ok(detail)
     }
 
     /// Turn a camera off (its images are skipped, nothing is judged) or on again.
@@ -443,7 +445,7 @@ impl CameraRegistry {
             .cameras
             .get(id)
             .ok_or_else(|| CameraError::Unknown(id.to_string()))?;
-        Ok(self.summary(id, &e.cam, now))
+        Ok(self.summary(id, &e.cam, now, false))
     }
 
     /// Forget a camera: its state, its rhythm and its series. If its folder sends

@@ -471,6 +471,7 @@ fn spellings(path: &str) -> Vec<String> {
 enum Kind {
     Get,
     Post,
+    Delete,
     Upgrade,
 }
 
@@ -484,6 +485,7 @@ async fn status_of(
     let url = format!("http://127.0.0.1:{port}{path}");
     let mut req = match kind {
         Kind::Post => http.post(url),
+        Kind::Delete => http.delete(url),
         Kind::Get | Kind::Upgrade => http.get(url),
     };
     if let Kind::Upgrade = kind {
@@ -521,7 +523,7 @@ async fn percent_encoded_routes_are_judged_like_their_canonical_spelling() {
         let canonical = concrete(def.path);
         let variants = spellings(&canonical);
         for (wp, headers) in &setups {
-            for kind in [Kind::Get, Kind::Post, Kind::Upgrade] {
+            for kind in [Kind::Get, Kind::Post, Kind::Delete, Kind::Upgrade] {
                 let want = status_of(&http, wp.port, kind, &canonical, headers).await;
                 let got: Vec<(String, u16)> = futures_util::stream::iter(variants.iter())
                     .map(|v| {

@@ -613,7 +613,7 @@
     const [health, ready, supervisor, breakers, pipeline, perf, cameras] = await Promise.all([
       read('/api/system/health/full'), read('/ready'), read('/api/system/supervisor'),
       read('/api/system/circuit-breakers'), read('/api/system/pipeline'), read('/api/system/performance'),
-      read('/api/system/cameras'), loadRecentEvents(),
+      read('/api/system/cameras?hourly=true'), loadRecentEvents(),
     ]);
     // 503 answers of health and readiness still carry the assessment.
     state.health = health.body && health.body.status ? health.body : null;
