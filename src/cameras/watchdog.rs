@@ -1,6 +1,7 @@
 //! The `camera_watchdog` worker: reads back the stored cameras (until it can), judges
-//! every camera every `cameras.check_interval_seconds`, and writes what changed every
-//! `cameras.persist_interval_seconds` and when it stops.
+//! every camera every `cameras.check_interval_seconds`, and writes what changed: at the
+//! next check after a camera appears, changes status or is removed, otherwise every
+//! `cameras.persist_interval_seconds`, and when it stops.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,6 +42,9 @@ impl Watchdog {
     async fn run(&self, ctx: &WorkerContext) -> Result<(), WorkerError> {
         let mut next_write = Instant::now() + self.persist_every;
         let mut load_failed_logged = false;
+        // The registry's version moves when a camera appears, changes status or is
+        // removed: those are written at once, the counts and rhythm with the interval.
+        let mut written_version = None;
         loop {
             if !self.registry.loaded() {
                 match ctx
@@ -56,13 +60,19 @@ impl Watchdog {
                 }
             }
             self.registry.check();
-            if Instant::now() >= next_write {
+            let version = self.registry.version();
+            if self.registry.loaded()
+                && (Instant::now() >= next_write || written_version != Some(version))
+            {
                 next_write = Instant::now() + self.persist_every;
-                if let Err(e) = ctx
+                match ctx
                     .beat_while(Duration::from_secs(15), self.registry.flush())
                     .await
                 {
-                    tracing::debug!(error = %e, "cameras not written; kept for the next write");
+                    Ok(_) => written_version = Some(version),
+                    Err(e) => {
+                        tracing::debug!(error = %e, "cameras not written; kept for the next write")
+                    }
                 }
             }
             if !ctx.idle(self.check_every).await {

@@ -216,7 +216,8 @@ async fn fifty_images_become_detections_batches_and_events() {
             .psql("select string_agg(distinct camera_id, ',' order by camera_id) from detections"),
         "backyard,front_door,garage_2"
     );
-    assert_eq!(stack.rows("cameras"), 3);
+    // The registry writes a new camera at its next check.
+    wait_rows(&stack, "cameras", 3).await;
     wait_all_batched(&stack, 50).await;
     assert_eq!(
         stack.count("select count(*) from events where risk_score = 72 and risk_level = 'high'"),
