@@ -26,9 +26,10 @@ pub mod workers {
     pub const PERFORMANCE_SAMPLER: &str = "performance_sampler";
     pub const CAMERA_WATCHDOG: &str = "camera_watchdog";
     pub const ALERT_ENGINE: &str = "alert_engine";
+    pub const ALERT_SENDER: &str = "alert_sender";
 
     /// Every worker, in registration order (the order the API lists them).
-    pub const ALL: [&str; 12] = [
+    pub const ALL: [&str; 13] = [
         FILE_WATCHER,
         DETECTION_WORKER,
         ANALYSIS_WORKER,
@@ -41,6 +42,7 @@ pub mod workers {
         PERFORMANCE_SAMPLER,
         CAMERA_WATCHDOG,
         ALERT_ENGINE,
+        ALERT_SENDER,
     ];
 }
 

@@ -7,11 +7,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use crate::ai::{AiClients, SERVICE_NAMES};
-use crate::alerts::AlertEngine;
+use crate::alerts::{AlertEngine, Identity, Sender, Silences};
 use crate::api::{self, HttpServer};
 use crate::breaker::BreakerRegistry;
 use crate::cameras::{CameraRegistry, Watchdog};
-use crate::config::Config;
+use crate::config::{AlertingConfig, Config};
 use crate::events::EventBus;
 use crate::health::degradation::DegradationManager;
 use crate::health::prober::Prober;
@@ -149,13 +149,24 @@ impl Service {
             pipeline.clone(),
         );
         let watchdog = Watchdog::new(&config.cameras, cameras.clone());
+        let alerts_changed = Arc::new(tokio::sync::Notify::new());
+        let silences = Silences::new(store.clone(), alerts_changed.clone());
         let alerts = AlertEngine::new(
             &config.alerts,
             health.clone(),
             cameras.clone(),
+            silences.clone(),
+            alerts_changed.clone(),
             store.clone(),
             events.clone(),
             &metrics,
+        );
+        let sender = Sender::new(
+            &config.alerting,
+            alerts.clone(),
+            silences.clone(),
+            store.clone(),
+            alerts_changed,
         );
         let critical = |name: &str| config.is_critical_worker(name);
         pipeline.register(&supervisor, &config)?;
@@ -165,6 +176,7 @@ impl Service {
         supervisor.register(perf.worker(critical(workers::PERFORMANCE_SAMPLER)))?;
         supervisor.register(watchdog.worker(critical(workers::CAMERA_WATCHDOG)))?;
         supervisor.register(alerts.worker(critical(workers::ALERT_ENGINE)))?;
+        supervisor.register(sender.worker(critical(workers::ALERT_SENDER)))?;
         extra(&supervisor)?;
         let state = Arc::new(AppState {
             config: config.clone(),
@@ -185,12 +197,14 @@ impl Service {
             prometheus: Arc::new(PromClient::new(&config.prometheus)),
             perf,
             alerts,
+            silences,
             cameras,
         });
         let http = api::serve(state.clone()).map_err(|source| StartError::Bind {
             bind: config.server.bind.clone(),
             source,
         })?;
+        sender.identify(identity(&config.alerting, http.local_addr()));
         state.supervisor.start_all();
         tracing::info!(addr = %http.local_addr(), version = env!("CARGO_PKG_VERSION"), "watchpost listening");
         Ok(Self { state, http })
@@ -244,4 +258,25 @@ pub fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = &'
             _ = int.recv() => "SIGINT",
         }
     })
+}
+
+/// Who watchpost is in the alerts it sends: `alerting.instance` or `<host>:<port>`,
+/// and its page: `alerting.external_url` or `http://<bound address>/`.
+fn identity(cfg: &AlertingConfig, bound: SocketAddr) -> Identity {
+    let host = api::site::machine_host_names()
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| bound.ip().to_string());
+    Identity {
+        instance: if cfg.instance.is_empty() {
+            format!("{host}:{}", bound.port())
+        } else {
+            cfg.instance.clone()
+        },
+        external_url: if cfg.external_url.is_empty() {
+            format!("http://{bound}/")
+        } else {
+            cfg.external_url.clone()
+        },
+    }
 }

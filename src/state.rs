@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::ai::AiClients;
-use crate::alerts::AlertEngine;
+use crate::alerts::{AlertEngine, Silences};
 use crate::breaker::BreakerRegistry;
 use crate::cameras::CameraRegistry;
 use crate::config::Config;
@@ -40,5 +40,6 @@ pub struct AppState {
     pub prometheus: Arc<PromClient>,
     pub perf: Arc<PerfSampler>,
     pub alerts: Arc<AlertEngine>,
+    pub silences: Arc<Silences>,
     pub cameras: Arc<CameraRegistry>,
 }

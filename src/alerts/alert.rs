@@ -101,6 +101,9 @@ pub struct Candidate {
     pub summary: String,
     pub description: String,
     pub labels: BTreeMap<String, String>,
+    /// Set when the problem already fired elsewhere (a Prometheus rule held its own
+    /// `for:`): it fires at once, started then.
+    pub started_at: Option<DateTime<Utc>>,
 }
 
 impl Candidate {
@@ -138,6 +141,7 @@ impl Candidate {
             source,
             severity,
             labels,
+            started_at: None,
         }
     }
 
@@ -152,6 +156,8 @@ impl Candidate {
             summary: a.summary.clone(),
             description: a.description.clone(),
             labels: a.labels.clone(),
+            started_at: (SourceKind::of(&a.source) == SourceKind::Prometheus)
+                .then_some(a.started_at),
         }
     }
 
@@ -193,6 +199,7 @@ impl Candidate {
             summary: message.to_string(),
             description,
             labels,
+            started_at: None,
         }
     }
 }
@@ -232,6 +239,8 @@ pub struct Alert {
     pub duration_seconds: f64,
     /// Whether the history in PostgreSQL has it yet (false while it is down).
     pub stored: bool,
+    /// The active silences that keep it from being sent out (empty: it is sent).
+    pub silenced_by: Vec<String>,
 }
 
 impl Alert {
@@ -251,6 +260,7 @@ impl Alert {
             ended_at: None,
             duration_seconds: seconds_between(started_at, now),
             stored: false,
+            silenced_by: Vec::new(),
         }
     }
 
@@ -275,6 +285,7 @@ impl Alert {
             started_at: r.started_at,
             ended_at: r.ended_at,
             stored: true,
+            silenced_by: Vec::new(),
         }
     }
 

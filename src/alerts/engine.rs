@@ -4,19 +4,26 @@
 //! breakers; no I/O), lets the rules decide, publishes `alert.created` /
 //! `alert.resolved` and `system.health_changed`, and writes the history.
 //!
+//! Prometheus's alerts come in through Alertmanager's webhook (`receive`): each is
+//! an alert of source `prometheus`, keyed by Alertmanager's fingerprint, firing until
+//! Alertmanager says it resolved (or a full notification of its group leaves it
+//! out). They are decided, published and stored like the engine's own.
+//!
 //! The history survives restarts: at start the firing rows are loaded and taken over,
 //! so a problem still present stays the same alert (no second `alert.created`) and one
 //! that is gone is resolved. Writes go through an in-order outbox: while PostgreSQL is
 //! away the engine keeps deciding in memory and writes everything, in order, when it
 //! is back.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use super::alert::{Alert, Candidate, SourceKind};
-use super::metrics::AlertMetrics;
+use super::metrics::{AlertMetrics, Received};
 use super::rules::{Change, Rules};
+use super::silences::Silences;
+use super::webhook::{self, Payload, Unprocessable};
 use crate::cameras::CameraRegistry;
 use crate::config::{secs, AlertsConfig};
 use crate::events::{AlertCreated, AlertResolved, Event, EventBus, Severity, SystemHealthChanged};
@@ -38,8 +45,23 @@ enum Write {
     },
 }
 
+/// A Prometheus alert that Alertmanager says fires.
+#[derive(Debug, Clone)]
+struct External {
+    candidate: Candidate,
+    /// The group it came in (unknown for one taken over at start).
+    group: Option<String>,
+}
+
+/// The most resolutions waiting for the sender (it takes them every round).
+const RESOLVED_OUT: usize = 10_000;
+
 struct State {
     rules: Rules,
+    /// Prometheus's alerts firing now, by Alertmanager's fingerprint.
+    external: BTreeMap<String, External>,
+    /// Resolutions the sender has not taken yet.
+    resolved_out: VecDeque<Alert>,
     outbox: VecDeque<Write>,
     /// Have the firing rows of the history been taken over yet?
     loaded: bool,
@@ -62,9 +84,24 @@ pub struct HistoryUnavailable {
     pub firing: Vec<Alert>,
 }
 
+/// What one webhook notification did: `{status, received, processed, message}`.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct Receipt {
+    /// `success`.
+    pub status: String,
+    /// Alerts in the notification.
+    pub received: usize,
+    /// Alerts that changed something (new, resolved, or changed words).
+    pub processed: usize,
+    pub message: String,
+}
+
 pub struct AlertEngine {
     health: Arc<Health>,
     cameras: Arc<CameraRegistry>,
+    silences: Arc<Silences>,
+    /// Woken on every change the sender should act on.
+    changed: Arc<tokio::sync::Notify>,
     store: Arc<Store>,
     events: EventBus,
     metrics: AlertMetrics,
@@ -73,10 +110,13 @@ pub struct AlertEngine {
 }
 
 impl AlertEngine {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         cfg: &AlertsConfig,
         health: Arc<Health>,
         cameras: Arc<CameraRegistry>,
+        silences: Arc<Silences>,
+        changed: Arc<tokio::sync::Notify>,
         store: Arc<Store>,
         events: EventBus,
         metrics: &Metrics,
@@ -84,6 +124,8 @@ impl AlertEngine {
         Arc::new(Self {
             health,
             cameras,
+            silences,
+            changed,
             store,
             events,
             metrics: AlertMetrics::new(metrics),
@@ -93,6 +135,8 @@ impl AlertEngine {
                     secs(cfg.for_critical_seconds),
                     secs(cfg.for_warning_seconds),
                 ),
+                external: BTreeMap::new(),
+                resolved_out: VecDeque::new(),
                 outbox: VecDeque::new(),
                 loaded: false,
                 announced: None,
@@ -134,6 +178,11 @@ impl AlertEngine {
                 self.take_over(rows);
             }
         }
+        if !self.silences.loaded() {
+            if let Err(e) = self.silences.load().await {
+                tracing::debug!(error = %e, "silences not read yet");
+            }
+        }
         let health = self.health.latest();
         self.decide(health.as_ref());
         self.flush().await;
@@ -147,6 +196,15 @@ impl AlertEngine {
         let mut st = self.lock();
         for row in rows {
             let stored = Alert::from_row(row, now);
+            if SourceKind::of(&stored.source) == SourceKind::Prometheus {
+                // Alertmanager tells when it resolves; until then it fires.
+                st.external
+                    .entry(stored.fingerprint.clone())
+                    .or_insert_with(|| External {
+                        candidate: Candidate::from_alert(&stored),
+                        group: None,
+                    });
+            }
             if let Some(mine) = st.rules.adopt(stored) {
                 st.outbox
                     .retain(|w| !matches!(w, Write::Open(r) if r.id == mine.id));
@@ -161,10 +219,10 @@ impl AlertEngine {
         let now = crate::time::now();
         let mode = self.health.mode();
         let mut st = self.lock();
-        let held = |camera: bool| -> Vec<Candidate> {
+        let held = |kind: fn(SourceKind) -> bool| -> Vec<Candidate> {
             st.rules
                 .firing()
-                .filter(|a| (SourceKind::of(&a.source) == SourceKind::Camera) == camera)
+                .filter(|a| kind(SourceKind::of(&a.source)))
                 .map(Candidate::from_alert)
                 .collect()
         };
@@ -174,17 +232,21 @@ impl AlertEngine {
                 .iter()
                 .map(|(source, p)| Candidate::from_problem(source, p.critical, &p.message))
                 .collect(),
-            None => held(false),
+            None => held(|k| !matches!(k, SourceKind::Camera | SourceKind::Prometheus)),
         };
         match self.cameras.problems() {
             Some(problems) => candidates.extend(problems.iter().map(Candidate::for_camera)),
-            None => candidates.extend(held(true)),
+            None => candidates.extend(held(|k| k == SourceKind::Camera)),
         }
+        candidates.extend(st.external.values().map(|e| e.candidate.clone()));
         let changes = st
             .rules
             .observe(tokio::time::Instant::now(), now, &candidates, || {
                 uuid::Uuid::new_v4().to_string()
             });
+        if !changes.is_empty() {
+            self.changed.notify_one();
+        }
         for change in changes {
             match change {
                 Change::Fired(a) => {
@@ -202,6 +264,11 @@ impl AlertEngine {
                 }
                 Change::Resolved(a) => {
                     let ended_at = a.ended_at.unwrap_or(now);
+                    if st.resolved_out.len() >= RESOLVED_OUT {
+                        // The sender is far behind: the stored history still has it.
+                        st.resolved_out.pop_front();
+                    }
+                    st.resolved_out.push_back(a.clone());
                     st.outbox.push_back(Write::Close {
                         id: a.id.clone(),
                         ended_at,
@@ -288,8 +355,89 @@ impl AlertEngine {
                 a
             })
             .collect();
+        drop(st);
+        let now = crate::time::now();
+        for a in &mut out {
+            a.silenced_by = self.silences.silencing(a, now);
+        }
         out.sort_by_key(|a| std::cmp::Reverse(a.started_at));
         out
+    }
+
+    /// The resolutions decided since the last call (for the sender).
+    pub fn take_resolved(&self) -> Vec<Alert> {
+        self.lock().resolved_out.drain(..).collect()
+    }
+
+    /// Take Alertmanager's webhook notification: each alert fires or resolves as an
+    /// alert of source `prometheus`; a repeat changes nothing. Watchpost's own alerts
+    /// coming back are counted and left alone.
+    pub async fn receive(&self, p: &Payload) -> Result<Receipt, Unprocessable> {
+        let incoming = webhook::read(p)?;
+        let (mut processed, mut unchanged) = (0usize, 0usize);
+        {
+            let mut st = self.lock();
+            let mut named = BTreeSet::new();
+            for inc in incoming {
+                named.insert(inc.fingerprint.clone());
+                if inc.own {
+                    unchanged += 1;
+                    continue;
+                }
+                if inc.firing {
+                    let same = st
+                        .external
+                        .get(&inc.fingerprint)
+                        .is_some_and(|e| e.candidate == inc.candidate);
+                    st.external.insert(
+                        inc.fingerprint,
+                        External {
+                            candidate: inc.candidate,
+                            group: Some(p.group_key.clone()),
+                        },
+                    );
+                    if same {
+                        unchanged += 1;
+                    } else {
+                        processed += 1;
+                    }
+                } else if st.external.remove(&inc.fingerprint).is_some() {
+                    processed += 1;
+                } else {
+                    unchanged += 1;
+                }
+            }
+            // A whole notification lists every alert of its group: one it leaves
+            // out is no longer there.
+            if p.truncated_alerts == 0 {
+                let before = st.external.len();
+                st.external.retain(|fp, e| {
+                    e.group.as_deref() != Some(p.group_key.as_str()) || named.contains(fp)
+                });
+                processed += before - st.external.len();
+            }
+        }
+        self.metrics.received(Received::Processed, processed);
+        self.metrics.received(Received::Unchanged, unchanged);
+        if processed > 0 {
+            let health = self.health.latest();
+            self.decide(health.as_ref());
+            self.flush().await;
+        }
+        Ok(Receipt {
+            status: "success".into(),
+            received: p.alerts.len(),
+            processed,
+            message: format!(
+                "{} alert(s) received, {processed} changed something",
+                p.alerts.len()
+            ),
+        })
+    }
+
+    /// The alerts' own metrics (the sender counts its calls there).
+    pub fn metrics(&self) -> &AlertMetrics {
+        &self.metrics
     }
 
     /// A page of the history, newest first; while PostgreSQL is away, the firing
@@ -298,7 +446,16 @@ impl AlertEngine {
         match self.store.list_alerts(q).await {
             Ok((rows, total)) => {
                 let now = crate::time::now();
-                let items: Vec<Alert> = rows.into_iter().map(|r| Alert::from_row(r, now)).collect();
+                let items: Vec<Alert> = rows
+                    .into_iter()
+                    .map(|r| {
+                        let mut a = Alert::from_row(r, now);
+                        if a.ended_at.is_none() {
+                            a.silenced_by = self.silences.silencing(&a, now);
+                        }
+                        a
+                    })
+                    .collect();
                 let pagination = Pagination::new(
                     usize::try_from(total).unwrap_or(0),
                     usize::try_from(q.limit).unwrap_or(0),

@@ -8,12 +8,24 @@
 //!
 //! - `alert.rs`: the alert, its fingerprint, its name and labels by the kind of source;
 //! - `rules.rs`: the decision, pure; `engine.rs`: the worker, the outbox, the history;
-//! - `metrics.rs`: `watchpost_alerts_firing`, `watchpost_alerts_total`.
+//! - `webhook.rs`: Alertmanager's webhook payload, checked, as Prometheus alerts;
+//! - `silences.rs`: what holds an alert back from being sent, stored and in memory;
+//! - `sender.rs`: the `alert_sender` worker, the alerts and silences out to
+//!   Alertmanager (`alertmanager.rs`: its API);
+//! - `metrics.rs`: `watchpost_alerts_firing`, `watchpost_alerts_total`,
+//!   `watchpost_alertmanager_sends_total`, `watchpost_alertmanager_webhook_alerts_total`.
 
 mod alert;
+mod alertmanager;
 mod engine;
 mod metrics;
 mod rules;
+mod sender;
+mod silences;
+mod webhook;
 
 pub use alert::{Alert, AlertStatus, Candidate, SourceKind};
-pub use engine::{AlertEngine, AlertPage, HistoryUnavailable};
+pub use engine::{AlertEngine, AlertPage, HistoryUnavailable, Receipt};
+pub use sender::{Identity, Sender};
+pub use silences::{NewSilence, Silence, SilenceError, SilenceState, Silences};
+pub use webhook::{Payload, PayloadAlert, Unprocessable};

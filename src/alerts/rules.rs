@@ -90,6 +90,14 @@ impl Rules {
                     (wall - a.started_at).num_milliseconds().max(0) as f64 / 1000.0;
                 continue;
             }
+            if let Some(started) = c.started_at {
+                // Held elsewhere already: fires at once, from when it started there.
+                self.pending.remove(fp);
+                let alert = Alert::firing(c, &new_id(), started, wall);
+                self.firing.insert(fp.to_string(), alert.clone());
+                changes.push(Change::Fired(alert));
+                continue;
+            }
             let hold = self.hold(c.severity);
             let since = self.pending.entry(fp.to_string()).or_insert(Pending {
                 since: now,

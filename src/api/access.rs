@@ -16,6 +16,9 @@ pub enum Access {
     /// The WebSocket upgrade: guarded like a write; the key may also come as the
     /// `api_key` query parameter or the `api-key.<key>` subprotocol.
     Socket,
+    /// Alertmanager's webhook: guarded like a write; `alerting.webhook_token` as a
+    /// bearer token is accepted as well as a key (and required when set).
+    Webhook,
     /// No route serves the request (a 404 or 405 answer): the Host check only.
     Unmatched,
 }

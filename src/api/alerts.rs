@@ -1,4 +1,6 @@
-//! `GET /api/system/alerts`: the alert history, over `crate::alerts::AlertEngine`.
+//! The alerts: `GET /api/system/alerts` (the history, over
+//! `crate::alerts::AlertEngine`), the silences (`crate::alerts::Silences`) and
+//! Alertmanager's webhook (`POST /api/webhooks/alerts`).
 
 use actix_web::http::StatusCode;
 use actix_web::web::Data;
@@ -7,7 +9,7 @@ use serde::Serialize;
 
 use super::error::{ApiError, ErrorBody};
 use super::query::QueryParams;
-use crate::alerts::{Alert, AlertPage};
+use crate::alerts::{Alert, AlertPage, NewSilence, Payload, Receipt, Silence};
 use crate::json::Pagination;
 use crate::state::AppState;
 use crate::store::{AlertQuery, AlertState};
@@ -93,4 +95,118 @@ pub async fn list(state: Data<AppState>, req: HttpRequest) -> Result<HttpRespons
             Ok(HttpResponse::build(StatusCode::SERVICE_UNAVAILABLE).json(body))
         }
     }
+}
+
+/// The silences, as listed.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SilenceList {
+    /// Active and pending silences, and those ended within the last week; the
+    /// latest-ending first.
+    pub items: Vec<Silence>,
+}
+
+/// A silence id as the API takes it (a UUID).
+fn silence_id(id: &str) -> Result<&str, ApiError> {
+    if (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
+        Ok(id)
+    } else {
+        Err(ApiError::BadRequest(format!(
+            "A silence id is a UUID such as 0b7b5c3e-8d1f-4c55-9a51-2f3a0e6f1c2d (got {:?})",
+            id.chars().take(80).collect::<String>()
+        )))
+    }
+}
+
+/// Every silence: active, pending, and ended within the last week.
+#[utoipa::path(get, path = "/api/system/alerts/silences", tag = "alerts",
+    responses((status = 200, body = SilenceList),
+        (status = 503, description = "PostgreSQL is unreachable", body = ErrorBody)))]
+pub async fn silences(state: Data<AppState>) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(SilenceList {
+        items: state.silences.list().await?,
+    }))
+}
+
+/// Silence alerts: those whose labels match every matcher are still decided, stored
+/// and listed (marked), but not sent out, here or by Alertmanager (which gets a copy).
+#[utoipa::path(post, path = "/api/system/alerts/silences", tag = "alerts",
+    request_body = NewSilence,
+    security((), ("api_key" = [])),
+    responses((status = 201, body = Silence), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 409, description = "Too many silences", body = ErrorBody),
+        (status = 503, description = "PostgreSQL is unreachable; nothing was changed", body = ErrorBody)))]
+pub async fn silence(
+    state: Data<AppState>,
+    body: actix_web::web::Json<NewSilence>,
+) -> Result<HttpResponse, ApiError> {
+    let created = state.silences.create(body.into_inner()).await?;
+    Ok(HttpResponse::Created().json(created))
+}
+
+/// End a silence now (and its copies in Alertmanager). Ending an ended one changes
+/// nothing.
+#[utoipa::path(delete, path = "/api/system/alerts/silences/{id}", tag = "alerts",
+    params(("id" = String, Path, pattern = "^[0-9a-fA-F-]{1,64}$", description = "Silence id")),
+    security((), ("api_key" = [])),
+    responses((status = 200, body = Silence), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 503, description = "PostgreSQL is unreachable; nothing was changed", body = ErrorBody)))]
+pub async fn unsilence(
+    state: Data<AppState>,
+    id: actix_web::web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = silence_id(&id)?;
+    Ok(HttpResponse::Ok().json(state.silences.expire(id).await?))
+}
+
+/// The largest webhook body taken.
+const WEBHOOK_BODY_LIMIT: usize = 1024 * 1024;
+
+/// Alertmanager's webhook (payload version 4): each alert fires or resolves as an
+/// alert of source `prometheus`; a repeat changes nothing.
+#[utoipa::path(post, path = "/api/webhooks/alerts", tag = "alerts",
+    request_body = Payload,
+    security((), ("api_key" = []), ("webhook_token" = [])),
+    responses((status = 200, body = Receipt), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 413, description = "Body over 1 MiB", body = ErrorBody),
+        (status = 422, description = "Not an Alertmanager webhook payload", body = ErrorBody)))]
+pub async fn webhook(
+    state: Data<AppState>,
+    req: HttpRequest,
+    mut body: actix_web::web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    use futures_util::StreamExt;
+    let too_large = || {
+        ApiError::PayloadTooLarge(format!(
+            "The webhook takes at most {WEBHOOK_BODY_LIMIT} bytes"
+        ))
+    };
+    let declared = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > WEBHOOK_BODY_LIMIT) {
+        return Err(too_large());
+    }
+    let mut bytes = bytes::BytesMut::new();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("Body not read: {e}")))?;
+        if bytes.len() + chunk.len() > WEBHOOK_BODY_LIMIT {
+            return Err(too_large());
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    let payload: Payload = serde_json::from_slice(&bytes).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => {
+            ApiError::Unprocessable(format!("Not an Alertmanager webhook payload: {e}"))
+        }
+        _ => ApiError::BadRequest(format!("Invalid JSON body: {e}")),
+    })?;
+    let receipt = state
+        .alerts
+        .receive(&payload)
+        .await
+        .map_err(|e| ApiError::Unprocessable(e.to_string()))?;
+    Ok(HttpResponse::Ok().json(receipt))
 }

@@ -15,6 +15,10 @@
 //!   `Sec-WebSocket-Protocol: api-key.<key>` subprotocol, which browsers can send), and
 //!   loopback otherwise.
 //!
+//! - Alertmanager's webhook is guarded like a write, and also takes the bearer
+//!   `alerting.webhook_token` (what Alertmanager's `http_config.authorization` sends);
+//!   when a token is set, it or a key is required even from loopback.
+//!
 //! The key is read from `X-API-Key`, or from `Authorization: Bearer <key>` (what
 //! Prometheus can send when `protect_reads` covers `/metrics`). Keys are compared in
 //! constant time and never logged.
@@ -35,20 +39,48 @@ pub enum Denied {
     NotLoopback,
 }
 
+/// What a request may present: the API keys, and the webhook's token.
+#[derive(Clone, Default)]
+pub struct Credentials {
+    pub auth: AuthConfig,
+    /// `alerting.webhook_token`, when set.
+    pub webhook_token: Option<String>,
+}
+
+impl Credentials {
+    pub fn from_config(c: &crate::config::Config) -> Self {
+        Self {
+            auth: c.auth.clone(),
+            webhook_token: Some(c.alerting.webhook_token.clone()).filter(|t| !t.is_empty()),
+        }
+    }
+}
+
 /// Decide whether a request for a route of kind `access` may proceed.
 pub fn authorize(
-    auth: &AuthConfig,
+    creds: &Credentials,
     access: Access,
     peer: Option<IpAddr>,
     presented_key: Option<&str>,
 ) -> Result<(), Denied> {
+    let auth = &creds.auth;
     let needs_check = match access {
         Access::Probe | Access::Page | Access::Unmatched => false,
         Access::Read => auth.protect_reads,
-        Access::Write | Access::Socket => true,
+        Access::Write | Access::Socket | Access::Webhook => true,
     };
     if !needs_check {
         return Ok(());
+    }
+    if access == Access::Webhook {
+        if let Some(token) = &creds.webhook_token {
+            if presented_key.is_some_and(|k| constant_time_eq(token.as_bytes(), k.as_bytes())) {
+                return Ok(());
+            }
+            if auth.api_keys.is_empty() {
+                return Err(Denied::MissingOrInvalidKey);
+            }
+        }
     }
     if auth.api_keys.is_empty() {
         return match peer {
@@ -127,9 +159,9 @@ pub fn ws_protocol_key(headers: &actix_web::http::header::HeaderMap) -> Option<S
 
 /// Apply [`authorize`] to a request for a route of kind `access`; a denial becomes the
 /// JSON error (and one log line, with the path escaped).
-pub fn screen(req: &ServiceRequest, auth: &AuthConfig, access: Access) -> Result<(), ApiError> {
+pub fn screen(req: &ServiceRequest, creds: &Credentials, access: Access) -> Result<(), ApiError> {
     let verdict = authorize(
-        auth,
+        creds,
         access,
         req.peer_addr().map(|a| a.ip()),
         presented_key(req, access).as_deref(),
@@ -155,11 +187,52 @@ pub fn screen(req: &ServiceRequest, auth: &AuthConfig, access: Access) -> Result
 mod tests {
     use super::*;
 
-    fn cfg(keys: &[&str], protect_reads: bool) -> AuthConfig {
-        AuthConfig {
-            api_keys: keys.iter().map(|k| k.to_string()).collect(),
-            protect_reads,
+    fn cfg(keys: &[&str], protect_reads: bool) -> Credentials {
+        Credentials {
+            auth: AuthConfig {
+                api_keys: keys.iter().map(|k| k.to_string()).collect(),
+                protect_reads,
+            },
+            webhook_token: None,
         }
+    }
+
+    #[test]
+    fn the_webhook_takes_its_token_or_a_key_and_needs_one_once_a_token_is_set() {
+        let mut c = cfg(&[], false);
+        assert_eq!(
+            authorize(&c, Access::Webhook, LOCAL, None),
+            Ok(()),
+            "loopback without either"
+        );
+        assert_eq!(
+            authorize(&c, Access::Webhook, REMOTE, None),
+            Err(Denied::NotLoopback)
+        );
+        c.webhook_token = Some("a-long-webhook-token".into());
+        assert_eq!(
+            authorize(&c, Access::Webhook, REMOTE, Some("a-long-webhook-token")),
+            Ok(())
+        );
+        assert_eq!(
+            authorize(&c, Access::Webhook, LOCAL, None),
+            Err(Denied::MissingOrInvalidKey)
+        );
+        assert_eq!(
+            authorize(&c, Access::Webhook, LOCAL, Some("wrong")),
+            Err(Denied::MissingOrInvalidKey)
+        );
+        assert_eq!(
+            authorize(&c, Access::Write, REMOTE, Some("a-long-webhook-token")),
+            Err(Denied::NotLoopback),
+            "the token opens the webhook only"
+        );
+        c.auth.api_keys = vec!["k".into()];
+        assert_eq!(authorize(&c, Access::Webhook, REMOTE, Some("k")), Ok(()));
+        assert_eq!(
+            authorize(&c, Access::Write, REMOTE, Some("a-long-webhook-token")),
+            Err(Denied::MissingOrInvalidKey)
+        );
     }
     const LOCAL: Option<IpAddr> = Some(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
     const REMOTE: Option<IpAddr> = Some(IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 7)));

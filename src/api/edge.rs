@@ -18,7 +18,6 @@ use super::access::Access;
 use super::auth;
 use super::error::ApiError;
 use super::site::{self, Pass, SitePolicy};
-use crate::config::AuthConfig;
 
 /// What the router matched: a route template and the access of each method it serves.
 #[derive(Debug)]
@@ -68,7 +67,7 @@ pub async fn gate(
     let access = tag.access(req.method());
     let verdict = match (
         req.app_data::<Data<SitePolicy>>(),
-        req.app_data::<Data<AuthConfig>>(),
+        req.app_data::<Data<auth::Credentials>>(),
     ) {
         (Some(policy), Some(auth)) => site::screen(&req, policy, access)
             .and_then(|pass| auth::screen(&req, auth, access).map(|()| pass)),

@@ -5,6 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
+use crate::alerts::SilenceError;
 use crate::breaker::BreakerError;
 use crate::cameras::CameraError;
 use crate::supervisor::SupervisorError;
@@ -28,6 +29,12 @@ pub enum ApiError {
     #[error("Method {0} is not allowed on this path")]
     MethodNotAllowed(String),
     #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    #[error("{0}")]
+    Unprocessable(String),
+    #[error("{0}")]
     Unavailable(String),
     #[error("{0}")]
     Internal(String),
@@ -41,6 +48,9 @@ impl ResponseError for ApiError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -79,6 +89,18 @@ impl From<BreakerError> for ApiError {
         match e {
             BreakerError::InvalidName(_) => Self::BadRequest(detail),
             BreakerError::Unknown(..) => Self::NotFound(detail),
+        }
+    }
+}
+
+impl From<SilenceError> for ApiError {
+    fn from(e: SilenceError) -> Self {
+        let detail = e.to_string();
+        match e {
+            SilenceError::Invalid(_) => Self::BadRequest(detail),
+            SilenceError::NotFound(_) => Self::NotFound(detail),
+            SilenceError::TooMany => Self::Conflict(detail),
+            SilenceError::Unavailable(_) => Self::Unavailable(detail),
         }
     }
 }

@@ -148,6 +148,14 @@ pub fn routes() -> Vec<RouteDef> {
         route(Method::GET, "/api/system/performance", performance::current),
         route(Method::GET, "/api/system/events/recent", events::recent),
         route(Method::GET, "/api/system/alerts", alerts::list),
+        route(Method::GET, "/api/system/alerts/silences", alerts::silences),
+        route(Method::POST, "/api/system/alerts/silences", alerts::silence),
+        route(
+            Method::DELETE,
+            "/api/system/alerts/silences/{id}",
+            alerts::unsilence,
+        ),
+        route(Method::POST, "/api/webhooks/alerts", alerts::webhook).access(Access::Webhook),
         route(Method::GET, "/api/system/cameras", cameras::list),
         route(Method::GET, "/api/system/cameras/{id}", cameras::detail),
         route(Method::DELETE, "/api/system/cameras/{id}", cameras::remove),
@@ -339,7 +347,7 @@ fn app_with(
         InitError = (),
     >,
 > {
-    let auth = Data::new(state.config.auth.clone());
+    let auth = Data::new(auth::Credentials::from_config(&state.config));
     let http = Data::new(metrics::HttpMetrics::new(&state.metrics));
     App::new()
         .app_data(Data::from(state))

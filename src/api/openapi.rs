@@ -21,6 +21,7 @@ use super::{
         pipeline::status, pipeline::dead_letters, pipeline::requeue, breakers::list, breakers::reset,
         ws::events, ws::socket, monitoring::health, monitoring::targets,
         performance::current, performance::history, events::recent, alerts::list,
+        alerts::silences, alerts::silence, alerts::unsilence, alerts::webhook,
         cameras::list, cameras::detail, cameras::remove, cameras::disable, cameras::enable,
     ),
     components(schemas(super::error::ErrorBody)),
@@ -77,6 +78,13 @@ impl utoipa::Modify for ApiKeyScheme {
             components.add_security_scheme(
                 "api_key",
                 SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-API-Key"))),
+            );
+            // Alertmanager's webhook also takes `alerting.webhook_token` as a bearer.
+            components.add_security_scheme(
+                "webhook_token",
+                SecurityScheme::Http(utoipa::openapi::security::Http::new(
+                    utoipa::openapi::security::HttpAuthScheme::Bearer,
+                )),
             );
         }
     }

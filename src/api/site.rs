@@ -186,7 +186,7 @@ impl SitePolicy {
                 None => Err(Refusal::Preflight(origin.unwrap_or("").to_string())),
             };
         }
-        if matches!(access, Access::Write | Access::Socket) {
+        if matches!(access, Access::Write | Access::Socket | Access::Webhook) {
             match origin {
                 Some(o) => {
                     if listed.is_none() && !is_own_origin(o, host) {

@@ -223,7 +223,7 @@ fn check_seconds(
 
 /// Keys whose values must never appear in a message.
 fn is_secret(dotted: &str) -> bool {
-    dotted.starts_with("auth.")
+    dotted.starts_with("auth.") || dotted == "alerting.webhook_token"
 }
 
 /// Interpret an environment string using the type of the default at that key.

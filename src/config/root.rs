@@ -9,8 +9,8 @@ use super::check::Checks;
 use super::deps::{AiConfig, PostgresConfig, PrometheusConfig, RedisConfig};
 use super::pipeline::{BatchConfig, CleanupConfig, FileWatcherConfig, QueueConfig};
 use super::runtime::{
-    AlertsConfig, BreakerConfig, DegradationConfig, HealthConfig, PerformanceConfig,
-    SupervisorConfig, WebSocketConfig,
+    AlertingConfig, AlertsConfig, BreakerConfig, DegradationConfig, HealthConfig,
+    PerformanceConfig, SupervisorConfig, WebSocketConfig,
 };
 use super::server::{AuthConfig, ServerConfig};
 
@@ -35,6 +35,7 @@ pub struct Config {
     pub performance: PerformanceConfig,
     pub websocket: WebSocketConfig,
     pub alerts: AlertsConfig,
+    pub alerting: AlertingConfig,
     pub cameras: CamerasConfig,
 }
 
@@ -64,6 +65,7 @@ impl Config {
         self.performance.validate(&mut c);
         self.websocket.validate(&mut c);
         self.alerts.validate(&mut c);
+        self.alerting.validate(&mut c);
         self.cameras.validate(&mut c);
         c.into_problems()
     }

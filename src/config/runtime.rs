@@ -128,6 +128,108 @@ impl AlertsConfig {
     }
 }
 
+/// `[alerting]`: where the alerts go out and how Alertmanager's come in.
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AlertingConfig {
+    /// Alertmanagers to send watchpost's alerts to (`http://alertmanager:9093`); each
+    /// gets every alert, as Prometheus does. Empty: alerts stay in watchpost.
+    pub alertmanager_urls: Vec<String>,
+    /// A firing alert is sent again this often (Alertmanager forgets an alert that
+    /// is not re-sent: it resolves itself after four of these).
+    pub resend_seconds: f64,
+    /// The longest one call to an Alertmanager may take.
+    pub timeout_seconds: f64,
+    /// A bearer token that Alertmanager's webhook may send instead of an API key
+    /// (`POST /api/webhooks/alerts`). Empty: only the API key (or loopback).
+    pub webhook_token: String,
+    /// The `instance` label of watchpost's alerts. Empty: `<host name>:<port>`.
+    pub instance: String,
+    /// Where people reach the status page (the alerts' link). Empty: `http://<bind>/`.
+    pub external_url: String,
+}
+
+impl Default for AlertingConfig {
+    fn default() -> Self {
+        Self {
+            alertmanager_urls: Vec::new(),
+            resend_seconds: 60.0,
+            timeout_seconds: 5.0,
+            webhook_token: String::new(),
+            instance: String::new(),
+            external_url: String::new(),
+        }
+    }
+}
+
+// Hand-written so that the webhook token never reaches a log line through `{:?}`, and
+// the Alertmanager addresses only masked.
+impl std::fmt::Debug for AlertingConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let urls: Vec<String> = self
+            .alertmanager_urls
+            .iter()
+            .map(|u| crate::redact::url(u))
+            .collect();
+        f.debug_struct("AlertingConfig")
+            .field("alertmanager_urls", &urls)
+            .field("resend_seconds", &self.resend_seconds)
+            .field("timeout_seconds", &self.timeout_seconds)
+            .field(
+                "webhook_token",
+                &if self.webhook_token.is_empty() {
+                    "(none)"
+                } else {
+                    "(redacted)"
+                },
+            )
+            .field("instance", &self.instance)
+            .field("external_url", &crate::redact::url(&self.external_url))
+            .finish()
+    }
+}
+
+impl AlertingConfig {
+    pub(super) fn validate(&self, c: &mut Checks) {
+        c.check(
+            self.alertmanager_urls.iter().all(|u| is_http_url(u)),
+            "alerting.alertmanager_urls",
+            "each entry must be an http:// or https:// address such as http://127.0.0.1:9093",
+        );
+        c.count(
+            "alerting.alertmanager_urls",
+            self.alertmanager_urls.len() as u64,
+            0,
+            8,
+        );
+        c.positive_seconds("alerting.resend_seconds", self.resend_seconds);
+        c.positive_seconds("alerting.timeout_seconds", self.timeout_seconds);
+        c.check(
+            self.webhook_token.is_empty()
+                || (self.webhook_token.len() >= 16
+                    && !self.webhook_token.contains(char::is_whitespace)),
+            "alerting.webhook_token",
+            "must be empty or at least 16 characters without spaces",
+        );
+        c.check(
+            self.instance.len() <= 256 && !self.instance.contains(char::is_control),
+            "alerting.instance",
+            "must be at most 256 characters without control characters",
+        );
+        c.check(
+            self.external_url.is_empty() || is_http_url(&self.external_url),
+            "alerting.external_url",
+            "must be empty or an http:// or https:// address",
+        );
+    }
+}
+
+fn is_http_url(u: &str) -> bool {
+    u.len() <= 2048
+        && reqwest::Url::parse(u)
+            .is_ok_and(|p| matches!(p.scheme(), "http" | "https") && p.host_str().is_some())
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct WebSocketConfig {

@@ -165,3 +165,49 @@ impl Store {
         .await
     }
 }
+
+impl Store {
+    /// Resolutions no Alertmanager has accepted yet, ended at or after `since`,
+    /// oldest first (at most 1,000).
+    pub async fn unsent_resolutions(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<AlertRow>, StoreError> {
+        self.run(async {
+            let c = self.client().await?;
+            let rows = c
+                .query(
+                    &format!(
+                        "SELECT {COLUMNS} FROM alerts
+                         WHERE ended_at IS NOT NULL AND end_sent_at IS NULL AND ended_at >= $1
+                         ORDER BY ended_at LIMIT 1000"
+                    ),
+                    &[&since],
+                )
+                .await?;
+            Ok(rows.iter().map(row).collect())
+        })
+        .await
+    }
+
+    /// Record that an Alertmanager accepted these alerts' ends.
+    pub async fn resolutions_sent(
+        &self,
+        ids: &[String],
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        self.run(async {
+            let c = self.client().await?;
+            c.execute(
+                "UPDATE alerts SET end_sent_at = $2 WHERE id = ANY($1) AND ended_at IS NOT NULL",
+                &[&ids, &at],
+            )
+            .await?;
+            Ok(())
+        })
+        .await
+    }
+}

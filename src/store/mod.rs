@@ -10,7 +10,7 @@
 //! - `db.rs`: the pool, the bounded operation and the reachability it logs and
 //!   publishes; `schema.rs`: the migrations; `create.rs`: the missing database;
 //! - `rows.rs`: the pipeline's rows; `alerts.rs`: the alert history; `cameras.rs`: the
-//!   cameras and what the registry learned about each.
+//!   cameras and what the registry learned about each; `silences.rs`: the silences.
 
 mod alerts;
 mod cameras;
@@ -19,9 +19,11 @@ mod db;
 mod error;
 mod rows;
 mod schema;
+mod silences;
 
 pub use alerts::{AlertQuery, AlertRow, AlertState};
 pub use cameras::CameraRow;
 pub use db::Store;
 pub use error::StoreError;
 pub use rows::{NewEvent, RecentEvent, StoredDetection};
+pub use silences::SilenceRow;

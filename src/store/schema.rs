@@ -72,6 +72,25 @@ const MIGRATIONS: &[(i32, &str)] = &[
         "ALTER TABLE cameras ADD COLUMN state JSONB;
         CREATE INDEX events_camera ON events (camera_id, id DESC);",
     ),
+    // When Alertmanager accepted an alert's end (a resolution not yet delivered is
+    // sent again until one accepts it), and the silences, with the id each
+    // Alertmanager gave its copy. Older resolutions count as delivered.
+    (
+        4,
+        "ALTER TABLE alerts ADD COLUMN end_sent_at TIMESTAMPTZ;
+        UPDATE alerts SET end_sent_at = ended_at WHERE ended_at IS NOT NULL;
+        CREATE INDEX alerts_end_unsent ON alerts (ended_at) WHERE ended_at IS NOT NULL AND end_sent_at IS NULL;
+        CREATE TABLE silences (
+            id TEXT PRIMARY KEY,
+            matchers JSONB NOT NULL,
+            starts_at TIMESTAMPTZ NOT NULL,
+            ends_at TIMESTAMPTZ NOT NULL,
+            comment TEXT NOT NULL,
+            created_at TIMESTAMPTZ NOT NULL,
+            remote JSONB NOT NULL DEFAULT '{}'::jsonb
+        );
+        CREATE INDEX silences_ends_at ON silences (ends_at DESC);",
+    ),
 ];
 
 pub(super) async fn migrate(client: &mut deadpool_postgres::Object) -> Result<(), StoreError> {

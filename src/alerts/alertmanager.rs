@@ -1,0 +1,178 @@
+//! Alertmanager's API v2, the three calls watchpost makes: post alerts (as
+//! Prometheus does), create a silence, expire a silence. Addresses are shown only
+//! masked (`crate::redact`).
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// One alert as Alertmanager's `POST /api/v2/alerts` takes it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PostableAlert {
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    #[serde(rename = "generatorURL")]
+    pub generator_url: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Matcher<'a> {
+    name: &'a str,
+    value: &'a str,
+    is_regex: bool,
+    is_equal: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PostableSilence<'a> {
+    matchers: Vec<Matcher<'a>>,
+    starts_at: DateTime<Utc>,
+    ends_at: DateTime<Utc>,
+    created_by: &'a str,
+    comment: &'a str,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AmError {
+    /// Not reached, or no answer in time.
+    #[error("unreachable: {0}")]
+    Unreachable(String),
+    /// Reached, and refused what was sent.
+    #[error("answered {status}: {body}")]
+    Refused { status: u16, body: String },
+}
+
+/// One configured Alertmanager.
+#[derive(Clone)]
+pub struct Alertmanager {
+    base: String,
+    /// The address, masked: what logs and answers show.
+    pub shown: String,
+    /// A stable short name for it (the key of a silence's copies).
+    pub key: String,
+    http: reqwest::Client,
+}
+
+impl Alertmanager {
+    pub fn new(url: &str, timeout: Duration) -> Self {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(url.as_bytes());
+        Self {
+            base: url.trim_end_matches('/').to_string(),
+            shown: crate::redact::url(url),
+            key: digest[..6].iter().map(|b| format!("{b:02x}")).collect(),
+            http: reqwest::Client::builder()
+                .timeout(timeout)
+                .connect_timeout(timeout)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap_or_default(),
+        }
+    }
+
+    async fn call(&self, req: reqwest::RequestBuilder) -> Result<String, AmError> {
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| AmError::Unreachable(crate::redact::error(&e)))?;
+        let status = resp.status();
+        // Answers are small; a long one is cut (it is only ever shown in a log line).
+        let body = resp
+            .text()
+            .await
+            .map_err(|e| AmError::Unreachable(crate::redact::error(&e)))?;
+        let body: String = body.chars().take(2048).collect();
+        if status.is_success() {
+            Ok(body)
+        } else {
+            Err(AmError::Refused {
+                status: status.as_u16(),
+                body,
+            })
+        }
+    }
+
+    /// `POST /api/v2/alerts`.
+    pub async fn post_alerts(&self, alerts: &[PostableAlert]) -> Result<(), AmError> {
+        self.call(
+            self.http
+                .post(format!("{}/api/v2/alerts", self.base))
+                .json(alerts),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// `POST /api/v2/silences`: the id Alertmanager gave it.
+    pub async fn create_silence(
+        &self,
+        matchers: &BTreeMap<String, String>,
+        starts_at: DateTime<Utc>,
+        ends_at: DateTime<Utc>,
+        comment: &str,
+    ) -> Result<String, AmError> {
+        let body = PostableSilence {
+            matchers: matchers
+                .iter()
+                .map(|(name, value)| Matcher {
+                    name,
+                    value,
+                    is_regex: false,
+                    is_equal: true,
+                })
+                .collect(),
+            starts_at,
+            ends_at,
+            created_by: "watchpost",
+            // Alertmanager refuses a silence without a comment.
+            comment: if comment.trim().is_empty() {
+                "silenced in watchpost"
+            } else {
+                comment
+            },
+        };
+        let answer = self
+            .call(
+                self.http
+                    .post(format!("{}/api/v2/silences", self.base))
+                    .json(&body),
+            )
+            .await?;
+        let parsed: serde_json::Value =
+            serde_json::from_str(&answer).map_err(|e| AmError::Refused {
+                status: 200,
+                body: format!("not JSON: {e}"),
+            })?;
+        parsed["silenceID"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or(AmError::Refused {
+                status: 200,
+                body: "no silenceID in the answer".into(),
+            })
+    }
+
+    /// `DELETE /api/v2/silence/{id}`; one already gone counts as expired.
+    pub async fn expire_silence(&self, id: &str) -> Result<(), AmError> {
+        let id: String = id
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+            .collect();
+        match self
+            .call(
+                self.http
+                    .delete(format!("{}/api/v2/silence/{id}", self.base)),
+            )
+            .await
+        {
+            Err(AmError::Refused { status: 404, .. }) => Ok(()),
+            other => other.map(|_| ()),
+        }
+    }
+}

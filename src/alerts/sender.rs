@@ -1,0 +1,286 @@
+//! The `alert_sender` worker: watchpost's alerts out to Alertmanager, as Prometheus
+//! sends them. On every change, and every `alerting.resend_seconds` while anything
+//! fires, it posts every firing alert that no silence holds back (`endsAt` four
+//! resends ahead, so Alertmanager resolves it by itself if watchpost dies) and every
+//! resolution not yet accepted (with its `endsAt`). A resolution is kept until an
+//! Alertmanager accepts it, in memory and in the alert table (`end_sent_at`), so an
+//! Alertmanager that was away, or a restart, loses none. The same round brings each
+//! Alertmanager's copies of the silences in step.
+
+use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use super::alert::Alert;
+use super::alertmanager::{Alertmanager, AmError, PostableAlert};
+use super::engine::AlertEngine;
+use super::metrics::SendResult;
+use super::silences::{Remote, SilenceState, Silences};
+use super::webhook::{GENERATOR, GENERATOR_LABEL};
+use crate::config::{secs, AlertingConfig};
+use crate::names::workers;
+use crate::store::Store;
+use crate::supervisor::{WorkerContext, WorkerError, WorkerSpec};
+
+/// Resolutions older than this are not sent any more (Alertmanager has long
+/// forgotten the alert).
+const RESOLUTIONS_FOR: chrono::Duration = chrono::Duration::days(7);
+
+/// Who watchpost is in its alerts' labels, and where its page is.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub instance: String,
+    pub external_url: String,
+}
+
+#[derive(Default)]
+struct State {
+    /// Resolutions not yet accepted, by alert id.
+    unsent: BTreeMap<String, Alert>,
+    /// Accepted resolutions whose mark is not stored yet.
+    to_mark: Vec<String>,
+    /// Have the stored unsent resolutions been read back?
+    loaded: bool,
+    /// Alertmanagers whose failure has been logged (until they answer again).
+    failing: BTreeMap<String, bool>,
+}
+
+pub struct Sender {
+    engine: Arc<AlertEngine>,
+    silences: Arc<Silences>,
+    store: Arc<Store>,
+    managers: Vec<Alertmanager>,
+    resend: Duration,
+    /// Set once the server is bound (its port is part of the default `instance`).
+    identity: std::sync::OnceLock<Identity>,
+    changed: Arc<tokio::sync::Notify>,
+    state: Mutex<State>,
+}
+
+impl Sender {
+    pub fn new(
+        cfg: &AlertingConfig,
+        engine: Arc<AlertEngine>,
+        silences: Arc<Silences>,
+        store: Arc<Store>,
+        changed: Arc<tokio::sync::Notify>,
+    ) -> Arc<Self> {
+        let timeout = secs(cfg.timeout_seconds);
+        Arc::new(Self {
+            engine,
+            silences,
+            store,
+            managers: cfg
+                .alertmanager_urls
+                .iter()
+                .map(|u| Alertmanager::new(u, timeout))
+                .collect(),
+            resend: secs(cfg.resend_seconds),
+            identity: std::sync::OnceLock::new(),
+            changed,
+            state: Mutex::new(State::default()),
+        })
+    }
+
+    /// Who watchpost is in its alerts (once, when the server is bound).
+    pub fn identify(&self, identity: Identity) {
+        let _ = self.identity.set(identity);
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Each critical section leaves the state whole; survive a poisoned lock.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn worker(self: &Arc<Self>, critical: bool) -> WorkerSpec {
+        WorkerSpec::shared(
+            workers::ALERT_SENDER,
+            critical,
+            Arc::clone(self),
+            |me, ctx| async move { me.run(&ctx).await },
+        )
+    }
+
+    async fn run(&self, ctx: &WorkerContext) -> Result<(), WorkerError> {
+        if self.managers.is_empty() {
+            // Nothing to send to: the resolutions are not kept either.
+            while ctx.idle(Duration::from_secs(3600)).await {
+                self.engine.take_resolved();
+            }
+            return Ok(());
+        }
+        loop {
+            ctx.beat_while(Duration::from_secs(60), self.send_once())
+                .await;
+            tokio::select! {
+                () = self.changed.notified() => {}
+                keep = ctx.idle(self.resend) => if !keep { return Ok(()) },
+            }
+        }
+    }
+
+    /// One round: the alerts, the resolutions, the silences.
+    pub async fn send_once(&self) {
+        let now = crate::time::now();
+        self.read_back_resolutions(now).await;
+        {
+            let fresh = self.engine.take_resolved();
+            let mut st = self.lock();
+            for a in fresh {
+                st.unsent.insert(a.id.clone(), a);
+            }
+            st.unsent
+                .retain(|_, a| a.ended_at.is_none_or(|e| now - e < RESOLUTIONS_FOR));
+        }
+        let firing: Vec<Alert> = self
+            .engine
+            .firing()
+            .into_iter()
+            .filter(|a| a.silenced_by.is_empty())
+            .collect();
+        let unsent: Vec<Alert> = self.lock().unsent.values().cloned().collect();
+        let batch: Vec<PostableAlert> = firing
+            .iter()
+            .map(|a| {
+                self.postable(
+                    a,
+                    now + chrono::Duration::from_std(self.resend * 4).unwrap_or_default(),
+                )
+            })
+            .chain(
+                unsent
+                    .iter()
+                    .map(|a| self.postable(a, a.ended_at.unwrap_or(now))),
+            )
+            .collect();
+        if !batch.is_empty() {
+            let mut accepted = false;
+            for am in &self.managers {
+                let result = am.post_alerts(&batch).await;
+                accepted |= result.is_ok();
+                self.count(am, "alerts", result.as_ref().err());
+            }
+            if accepted {
+                let mut st = self.lock();
+                for a in &unsent {
+                    st.unsent.remove(&a.id);
+                    st.to_mark.push(a.id.clone());
+                }
+            }
+        }
+        self.mark_sent(now).await;
+        self.sync_silences().await;
+    }
+
+    /// The stored resolutions no Alertmanager accepted (once, when it can).
+    async fn read_back_resolutions(&self, now: DateTime<Utc>) {
+        if self.lock().loaded {
+            return;
+        }
+        if let Ok(rows) = self.store.unsent_resolutions(now - RESOLUTIONS_FOR).await {
+            let mut st = self.lock();
+            for row in rows {
+                let a = Alert::from_row(row, now);
+                st.unsent.entry(a.id.clone()).or_insert(a);
+            }
+            st.loaded = true;
+        }
+    }
+
+    async fn mark_sent(&self, now: DateTime<Utc>) {
+        let ids = std::mem::take(&mut self.lock().to_mark);
+        if let Err(e) = self.store.resolutions_sent(&ids, now).await {
+            tracing::debug!(error = %e, "sent resolutions not marked yet; kept for the next round");
+            self.lock().to_mark.extend(ids);
+        }
+    }
+
+    /// Alertmanager's copy of an alert: its labels plus `instance` and `generator`,
+    /// its words as annotations, the status page as its link.
+    fn postable(&self, a: &Alert, ends_at: DateTime<Utc>) -> PostableAlert {
+        let (instance, page) = self
+            .identity
+            .get()
+            .map_or(("", ""), |i| (i.instance.as_str(), i.external_url.as_str()));
+        let mut labels = a.labels.clone();
+        labels.remove("runbook_url");
+        labels.insert("alertname".into(), a.alertname.clone());
+        labels.insert("severity".into(), a.severity.as_str().into());
+        labels.insert("source".into(), a.source.clone());
+        labels.insert("instance".into(), instance.to_string());
+        labels.insert(GENERATOR_LABEL.into(), GENERATOR.into());
+        let annotations = BTreeMap::from([
+            ("summary".to_string(), a.summary.clone()),
+            ("description".to_string(), a.description.clone()),
+            (
+                "runbook_url".to_string(),
+                format!("docs/runbook.md#{}", a.alertname.to_ascii_lowercase()),
+            ),
+        ]);
+        PostableAlert {
+            labels,
+            annotations,
+            starts_at: a.started_at,
+            ends_at,
+            generator_url: format!("{page}#alerts"),
+        }
+    }
+
+    /// Count one call; log a failure once per Alertmanager, and its return.
+    fn count(&self, am: &Alertmanager, what: &str, err: Option<&AmError>) {
+        let metrics = self.engine.metrics();
+        let mut st = self.lock();
+        let was_failing = st.failing.get(&am.key).copied().unwrap_or(false);
+        match err {
+            None => {
+                metrics.sent(SendResult::Success);
+                if was_failing {
+                    tracing::info!(alertmanager = %am.shown, "Alertmanager answers again; what waited is sent");
+                }
+                st.failing.insert(am.key.clone(), false);
+            }
+            Some(e) => {
+                metrics.sent(match e {
+                    AmError::Unreachable(_) => SendResult::Unreachable,
+                    AmError::Refused { .. } => SendResult::Refused,
+                });
+                if !was_failing {
+                    tracing::warn!(alertmanager = %am.shown, error = %e, what, "cannot send to Alertmanager; alerts and silences are kept and sent when it answers");
+                }
+                st.failing.insert(am.key.clone(), true);
+            }
+        }
+    }
+
+    /// Give each Alertmanager a copy of every silence not ended, and expire the copies
+    /// of those ended early.
+    async fn sync_silences(&self) {
+        let now = crate::time::now();
+        for held in self.silences.held() {
+            for am in &self.managers {
+                let copy = held.remote.get(&am.key).cloned().unwrap_or_default();
+                let state = held.state(now);
+                let result = if held.ended_early && !copy.id.is_empty() && !copy.expired {
+                    am.expire_silence(&copy.id).await.map(|()| Remote {
+                        id: copy.id.clone(),
+                        expired: true,
+                    })
+                } else if state != SilenceState::Expired && copy.id.is_empty() {
+                    am.create_silence(&held.matchers, held.starts_at, held.ends_at, &held.comment)
+                        .await
+                        .map(|id| Remote { id, expired: false })
+                } else {
+                    continue;
+                };
+                self.count(am, "silences", result.as_ref().err());
+                if let Ok(remote) = result {
+                    if let Err(e) = self.silences.record_remote(&held.id, &am.key, remote).await {
+                        tracing::debug!(error = %e, "silence copy not stored yet");
+                    }
+                }
+            }
+        }
+        self.silences.prune();
+    }
+}

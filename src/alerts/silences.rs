@@ -1,0 +1,498 @@
+//! Silences: "do not send this out for a while". A silence holds exact matchers on
+//! an alert's `alertname`, `source`, `camera` and `severity`, a start and an end. A
+//! silenced alert is still decided, stored and listed (marked `silenced`), but not
+//! sent out. Silences are stored in PostgreSQL (`crate::store`) and held in memory
+//! for matching; each configured Alertmanager gets a copy (`sender.rs` keeps them in
+//! step), so a silence made here also quiets what Prometheus's rules send there.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use super::alert::Alert;
+use crate::store::{SilenceRow, Store, StoreError};
+
+/// The labels a silence may match on.
+pub const MATCHER_NAMES: [&str; 4] = ["alertname", "source", "camera", "severity"];
+/// The most silences active or pending at once.
+pub const MAX_SILENCES: usize = 1000;
+/// The longest silence.
+pub const MAX_DURATION_SECONDS: f64 = 366.0 * 86_400.0;
+/// Ended silences are listed for this long after their end.
+const LIST_ENDED_FOR: chrono::Duration = chrono::Duration::days(7);
+
+/// `pending` (not started), `active` or `expired`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SilenceState {
+    Pending,
+    Active,
+    Expired,
+}
+
+/// A silence as `GET /api/system/alerts/silences` lists it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Silence {
+    pub id: String,
+    /// Exact values an alert's labels must all have (`alertname`, `source`,
+    /// `camera`, `severity`).
+    pub matchers: BTreeMap<String, String>,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub comment: String,
+    pub created_at: DateTime<Utc>,
+    pub state: SilenceState,
+    /// How many of the configured Alertmanagers hold a copy now.
+    pub alertmanagers_synced: usize,
+}
+
+/// A new silence, as `POST /api/system/alerts/silences` takes it.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewSilence {
+    /// 1 to 4 of `alertname`, `source`, `camera`, `severity`, each an exact value.
+    pub matchers: BTreeMap<String, String>,
+    /// Default: now.
+    pub starts_at: Option<DateTime<Utc>>,
+    /// Either this or `duration_seconds`.
+    pub ends_at: Option<DateTime<Utc>>,
+    /// Either this or `ends_at`: how long from `starts_at`.
+    pub duration_seconds: Option<f64>,
+    /// Why (shown next to it, and sent to Alertmanager).
+    #[serde(default)]
+    pub comment: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SilenceError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("No silence {0:?}")]
+    NotFound(String),
+    #[error("Too many silences: at most {MAX_SILENCES} may be active or pending")]
+    TooMany,
+    #[error("The silences cannot be stored now (PostgreSQL: {0}); nothing was changed")]
+    Unavailable(String),
+}
+
+impl From<StoreError> for SilenceError {
+    fn from(e: StoreError) -> Self {
+        Self::Unavailable(e.to_string())
+    }
+}
+
+/// The copy one Alertmanager holds: its id there, and whether it was expired there.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Remote {
+    pub id: String,
+    #[serde(default)]
+    pub expired: bool,
+}
+
+/// A silence as held in memory: what the API shows, and its copies.
+#[derive(Debug, Clone)]
+pub struct Held {
+    pub id: String,
+    pub matchers: BTreeMap<String, String>,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub comment: String,
+    pub created_at: DateTime<Utc>,
+    /// Per Alertmanager (keyed by `sender::am_key`).
+    pub remote: BTreeMap<String, Remote>,
+    /// Ended by a user before its time: its copies must be expired too.
+    pub ended_early: bool,
+}
+
+impl Held {
+    pub fn state(&self, now: DateTime<Utc>) -> SilenceState {
+        if now >= self.ends_at {
+            SilenceState::Expired
+        } else if now < self.starts_at {
+            SilenceState::Pending
+        } else {
+            SilenceState::Active
+        }
+    }
+
+    /// Whether it silences `alert` at `now`.
+    pub fn silences(&self, alert: &Alert, now: DateTime<Utc>) -> bool {
+        self.state(now) == SilenceState::Active
+            && self
+                .matchers
+                .iter()
+                .all(|(name, value)| label_of(alert, name) == Some(value.as_str()))
+    }
+
+    fn view(&self, now: DateTime<Utc>) -> Silence {
+        Silence {
+            id: self.id.clone(),
+            matchers: self.matchers.clone(),
+            starts_at: self.starts_at,
+            ends_at: self.ends_at,
+            comment: self.comment.clone(),
+            created_at: self.created_at,
+            state: self.state(now),
+            alertmanagers_synced: self
+                .remote
+                .values()
+                .filter(|r| !r.id.is_empty() && r.expired == self.ended_early)
+                .count(),
+        }
+    }
+
+    fn row(&self) -> SilenceRow {
+        SilenceRow {
+            id: self.id.clone(),
+            matchers: serde_json::to_value(&self.matchers).unwrap_or_default(),
+            starts_at: self.starts_at,
+            ends_at: self.ends_at,
+            comment: self.comment.clone(),
+            created_at: self.created_at,
+            remote: serde_json::json!({
+                "copies": self.remote,
+                "ended_early": self.ended_early,
+            }),
+        }
+    }
+
+    fn from_row(r: SilenceRow) -> Self {
+        Self {
+            matchers: serde_json::from_value(r.matchers).unwrap_or_default(),
+            remote: serde_json::from_value(r.remote["copies"].clone()).unwrap_or_default(),
+            ended_early: r.remote["ended_early"].as_bool().unwrap_or(false),
+            id: r.id,
+            starts_at: r.starts_at,
+            ends_at: r.ends_at,
+            comment: r.comment,
+            created_at: r.created_at,
+        }
+    }
+}
+
+/// The value of the label `name` of an alert, as a silence matches it.
+fn label_of<'a>(alert: &'a Alert, name: &str) -> Option<&'a str> {
+    match name {
+        "alertname" => Some(alert.alertname.as_str()),
+        "source" => Some(alert.source.as_str()),
+        "severity" => Some(alert.severity.as_str()),
+        other => alert.labels.get(other).map(String::as_str),
+    }
+}
+
+/// Check a new silence and turn it into one, at `now`.
+pub fn check(new: NewSilence, now: DateTime<Utc>) -> Result<Held, SilenceError> {
+    let bad = |m: String| Err(SilenceError::Invalid(m));
+    if new.matchers.is_empty() {
+        return bad(
+            "'matchers' must name at least one of alertname, source, camera, severity".into(),
+        );
+    }
+    for (name, value) in &new.matchers {
+        if !MATCHER_NAMES.contains(&name.as_str()) {
+            return bad(format!(
+                "Matcher {name:?} is not one of alertname, source, camera, severity"
+            ));
+        }
+        if value.is_empty() || value.len() > 256 || value.contains(char::is_control) {
+            return bad(format!(
+                "Matcher {name:?} must be 1 to 256 characters without control characters"
+            ));
+        }
+    }
+    if new.comment.len() > 1000 || new.comment.contains(|c: char| c.is_control() && c != '\n') {
+        return bad("'comment' must be at most 1000 characters without control characters".into());
+    }
+    let starts_at = new.starts_at.unwrap_or(now);
+    let ends_at = match (new.ends_at, new.duration_seconds) {
+        (Some(end), None) => end,
+        (None, Some(d)) if d.is_finite() && d > 0.0 && d <= MAX_DURATION_SECONDS => {
+            // Bounded above, so the milliseconds fit.
+            starts_at + chrono::Duration::milliseconds((d * 1000.0) as i64)
+        }
+        (None, Some(_)) => {
+            return bad(format!(
+                "'duration_seconds' must be more than 0 and at most {MAX_DURATION_SECONDS}"
+            ))
+        }
+        _ => return bad("Give exactly one of 'ends_at' and 'duration_seconds'".into()),
+    };
+    if ends_at <= starts_at {
+        return bad("'ends_at' must be after 'starts_at'".into());
+    }
+    if ends_at <= now {
+        return bad("'ends_at' must be in the future".into());
+    }
+    if (ends_at - starts_at).num_seconds() as f64 > MAX_DURATION_SECONDS {
+        return bad(format!(
+            "A silence may last at most {} days",
+            MAX_DURATION_SECONDS / 86_400.0
+        ));
+    }
+    Ok(Held {
+        id: uuid::Uuid::new_v4().to_string(),
+        matchers: new.matchers,
+        starts_at,
+        ends_at,
+        comment: new.comment,
+        created_at: now,
+        remote: BTreeMap::new(),
+        ended_early: false,
+    })
+}
+
+struct Inner {
+    /// Silences not yet ended, and ended ones whose copies still need expiring.
+    held: Vec<Held>,
+    loaded: bool,
+}
+
+/// The silences, held in memory and stored.
+pub struct Silences {
+    store: Arc<Store>,
+    inner: Mutex<Inner>,
+    changed: Arc<tokio::sync::Notify>,
+}
+
+impl Silences {
+    pub fn new(store: Arc<Store>, changed: Arc<tokio::sync::Notify>) -> Arc<Self> {
+        Arc::new(Self {
+            store,
+            inner: Mutex::new(Inner {
+                held: Vec::new(),
+                loaded: false,
+            }),
+            changed,
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // Each critical section leaves the list whole; survive a poisoned lock.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Read the stored silences back (once; until it works, nothing is silenced
+    /// that was silenced before a restart).
+    pub async fn load(&self) -> Result<(), StoreError> {
+        if self.lock().loaded {
+            return Ok(());
+        }
+        let now = crate::time::now();
+        let rows = self
+            .store
+            .silences_since(now - LIST_ENDED_FOR, MAX_SILENCES as i64 * 2)
+            .await?;
+        let mut inner = self.lock();
+        for row in rows {
+            let held = Held::from_row(row);
+            let keep = held.state(now) != SilenceState::Expired
+                || (held.ended_early && held.remote.values().any(|r| !r.expired));
+            if keep && !inner.held.iter().any(|h| h.id == held.id) {
+                inner.held.push(held);
+            }
+        }
+        inner.loaded = true;
+        drop(inner);
+        self.changed.notify_one();
+        Ok(())
+    }
+
+    pub fn loaded(&self) -> bool {
+        self.lock().loaded
+    }
+
+    /// Create a silence: stored first, then held.
+    pub async fn create(&self, new: NewSilence) -> Result<Silence, SilenceError> {
+        let now = crate::time::now();
+        let held = check(new, now)?;
+        let active = self
+            .lock()
+            .held
+            .iter()
+            .filter(|h| h.state(now) != SilenceState::Expired)
+            .count();
+        if active >= MAX_SILENCES {
+            return Err(SilenceError::TooMany);
+        }
+        self.store.save_silence(&held.row()).await?;
+        let view = held.view(now);
+        tracing::info!(silence = %held.id, matchers = ?held.matchers, ends_at = %held.ends_at, "silence created");
+        self.lock().held.push(held);
+        self.changed.notify_one();
+        Ok(view)
+    }
+
+    /// End a silence now (an ended one stays as it is).
+    pub async fn expire(&self, id: &str) -> Result<Silence, SilenceError> {
+        let now = crate::time::now();
+        let found = self.lock().held.iter().find(|h| h.id == id).cloned();
+        let mut held = match found {
+            Some(h) => h,
+            None => {
+                // Not held: an ended one from the store, or none.
+                let rows = self
+                    .store
+                    .silences_since(now - LIST_ENDED_FOR, MAX_SILENCES as i64 * 2)
+                    .await?;
+                return rows
+                    .into_iter()
+                    .map(Held::from_row)
+                    .find(|h| h.id == id)
+                    .map(|h| h.view(now))
+                    .ok_or_else(|| SilenceError::NotFound(id.to_string()));
+            }
+        };
+        if held.state(now) != SilenceState::Expired {
+            held.ends_at = now.max(held.starts_at);
+            held.ended_early = true;
+            self.store.save_silence(&held.row()).await?;
+            tracing::info!(silence = %held.id, "silence ended");
+        }
+        let view = held.view(now);
+        if let Some(h) = self.lock().held.iter_mut().find(|h| h.id == id) {
+            *h = held;
+        }
+        self.changed.notify_one();
+        Ok(view)
+    }
+
+    /// Every silence that ends within the last week or later, the latest-ending first.
+    pub async fn list(&self) -> Result<Vec<Silence>, SilenceError> {
+        let now = crate::time::now();
+        let rows = self
+            .store
+            .silences_since(now - LIST_ENDED_FOR, MAX_SILENCES as i64 * 2)
+            .await?;
+        let inner = self.lock();
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                // What memory holds is newer (copies made since it was stored).
+                match inner.held.iter().find(|h| h.id == r.id) {
+                    Some(h) => h.view(now),
+                    None => Held::from_row(r).view(now),
+                }
+            })
+            .collect())
+    }
+
+    /// The ids of the active silences that silence `alert`.
+    pub fn silencing(&self, alert: &Alert, now: DateTime<Utc>) -> Vec<String> {
+        self.lock()
+            .held
+            .iter()
+            .filter(|h| h.silences(alert, now))
+            .map(|h| h.id.clone())
+            .collect()
+    }
+
+    /// A copy of what is held (for the sender to bring Alertmanager in step).
+    pub fn held(&self) -> Vec<Held> {
+        self.lock().held.clone()
+    }
+
+    /// Record what an Alertmanager now holds of a silence, store it, and forget a
+    /// silence that has ended with every copy expired.
+    pub async fn record_remote(
+        &self,
+        id: &str,
+        am: &str,
+        remote: Remote,
+    ) -> Result<(), StoreError> {
+        let now = crate::time::now();
+        let row = {
+            let mut inner = self.lock();
+            let Some(h) = inner.held.iter_mut().find(|h| h.id == id) else {
+                return Ok(());
+            };
+            h.remote.insert(am.to_string(), remote);
+            h.row()
+        };
+        self.store.save_silence(&row).await?;
+        self.lock().held.retain(|h| {
+            h.state(now) != SilenceState::Expired
+                || (h.ended_early && h.remote.values().any(|r| !r.expired))
+        });
+        Ok(())
+    }
+
+    /// Forget ended silences that need nothing more.
+    pub fn prune(&self) {
+        let now = crate::time::now();
+        self.lock().held.retain(|h| {
+            h.state(now) != SilenceState::Expired
+                || (h.ended_early && h.remote.values().any(|r| !r.expired))
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alerts::alert::Candidate;
+
+    fn new(matchers: &[(&str, &str)], d: Option<f64>) -> NewSilence {
+        NewSilence {
+            matchers: matchers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            starts_at: None,
+            ends_at: None,
+            duration_seconds: d,
+            comment: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_silence_matches_every_given_label_exactly_and_only_while_active() {
+        let now = crate::time::now();
+        let c = Candidate::from_problem("ai:florence", false, "florence unhealthy");
+        let alert = Alert::firing(&c, "id", now, now);
+        let s = check(
+            new(
+                &[
+                    ("alertname", "WatchpostDependencyDown"),
+                    ("source", "ai:florence"),
+                ],
+                Some(3600.0),
+            ),
+            now,
+        )
+        .expect("valid");
+        assert!(s.silences(&alert, now));
+        assert!(
+            !s.silences(&alert, now + chrono::Duration::hours(2)),
+            "ended"
+        );
+        let other = check(new(&[("source", "ai:yolo26")], Some(60.0)), now).expect("valid");
+        assert!(!other.silences(&alert, now));
+        let camera = check(new(&[("camera", "porch")], Some(60.0)), now).expect("valid");
+        assert!(
+            !camera.silences(&alert, now),
+            "a label the alert lacks never matches"
+        );
+    }
+
+    #[test]
+    fn bad_silences_are_refused_with_a_reason() {
+        let now = crate::time::now();
+        for (s, why) in [
+            (new(&[], Some(60.0)), "at least one"),
+            (new(&[("instance", "x")], Some(60.0)), "not one of"),
+            (new(&[("source", "")], Some(60.0)), "1 to 256"),
+            (new(&[("source", "a")], None), "exactly one"),
+            (new(&[("source", "a")], Some(-1.0)), "more than 0"),
+            (new(&[("source", "a")], Some(f64::NAN)), "more than 0"),
+            (new(&[("source", "a")], Some(1e12)), "at most"),
+        ] {
+            let err = check(s, now).expect_err(why).to_string();
+            assert!(err.contains(why), "{err} should say {why}");
+        }
+        let mut past = new(&[("source", "a")], None);
+        past.ends_at = Some(now - chrono::Duration::seconds(1));
+        past.starts_at = Some(now - chrono::Duration::hours(1));
+        assert!(check(past, now).is_err(), "an end in the past");
+    }
+}

@@ -1,0 +1,236 @@
+//! Alertmanager's webhook payload (version 4), checked and turned into what the
+//! engine takes: per alert its fingerprint, whether it fires, and the candidate it
+//! becomes (source `prometheus`). Pure: no I/O, no engine.
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+use super::alert::Candidate;
+use crate::events::Severity;
+
+/// The most alerts one notification may carry.
+pub const MAX_ALERTS: usize = 1000;
+/// The most labels (or annotations) one alert may carry.
+const MAX_LABELS: usize = 64;
+/// The longest label name or value, annotation or group key.
+const MAX_TEXT: usize = 4096;
+
+/// The webhook's body, as Alertmanager sends it.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Payload {
+    /// `4`.
+    pub version: String,
+    pub group_key: String,
+    /// `firing` or `resolved` (of the group).
+    pub status: String,
+    pub receiver: String,
+    pub alerts: Vec<PayloadAlert>,
+    #[serde(default)]
+    pub truncated_alerts: u64,
+    #[serde(default)]
+    pub group_labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub common_labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub common_annotations: BTreeMap<String, String>,
+    #[serde(default, rename = "externalURL")]
+    pub external_url: String,
+}
+
+/// One alert of the payload.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PayloadAlert {
+    /// `firing` or `resolved`.
+    pub status: String,
+    pub labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
+    pub starts_at: DateTime<Utc>,
+    /// Zero (`0001-01-01T00:00:00Z`) while firing.
+    #[serde(default)]
+    pub ends_at: Option<DateTime<Utc>>,
+    #[serde(default, rename = "generatorURL")]
+    pub generator_url: String,
+    pub fingerprint: String,
+}
+
+/// One alert, checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Incoming {
+    pub fingerprint: String,
+    pub firing: bool,
+    pub candidate: Candidate,
+    /// One of watchpost's own alerts, come back through Alertmanager: already known.
+    pub own: bool,
+}
+
+/// A payload that cannot be taken, and why.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Unprocessable(pub String);
+
+/// The label that marks watchpost's own alerts (`generator="watchpost"`), so that
+/// they are not taken back in when Alertmanager routes them to this webhook.
+pub const GENERATOR_LABEL: &str = "generator";
+pub const GENERATOR: &str = "watchpost";
+
+fn text_ok(s: &str) -> bool {
+    s.len() <= MAX_TEXT
+}
+
+/// Check a payload and turn each alert into what the engine takes.
+pub fn read(p: &Payload) -> Result<Vec<Incoming>, Unprocessable> {
+    let bad = |m: String| Err(Unprocessable(m));
+    if p.version != "4" {
+        return bad(format!(
+            "Only version 4 of Alertmanager's webhook payload is understood (got {:?})",
+            p.version.chars().take(16).collect::<String>()
+        ));
+    }
+    if !matches!(p.status.as_str(), "firing" | "resolved") {
+        return bad("'status' must be firing or resolved".into());
+    }
+    if !text_ok(&p.group_key) || !text_ok(&p.receiver) {
+        return bad(format!(
+            "'groupKey' and 'receiver' must be at most {MAX_TEXT} characters"
+        ));
+    }
+    if p.alerts.len() > MAX_ALERTS {
+        return bad(format!("At most {MAX_ALERTS} alerts per notification"));
+    }
+    let mut out = Vec::with_capacity(p.alerts.len());
+    for (i, a) in p.alerts.iter().enumerate() {
+        let firing = match a.status.as_str() {
+            "firing" => true,
+            "resolved" => false,
+            _ => return bad(format!("alerts[{i}].status must be firing or resolved")),
+        };
+        if a.fingerprint.is_empty()
+            || a.fingerprint.len() > 64
+            || !a.fingerprint.bytes().all(|b| b.is_ascii_hexdigit())
+        {
+            return bad(format!(
+                "alerts[{i}].fingerprint must be 1 to 64 hex digits"
+            ));
+        }
+        if a.labels.len() > MAX_LABELS || a.annotations.len() > MAX_LABELS {
+            return bad(format!(
+                "alerts[{i}] has more than {MAX_LABELS} labels or annotations"
+            ));
+        }
+        if a.labels
+            .iter()
+            .chain(&a.annotations)
+            .any(|(k, v)| k.is_empty() || !text_ok(k) || !text_ok(v))
+            || !text_ok(&a.generator_url)
+        {
+            return bad(format!(
+                "alerts[{i}]: label and annotation names must not be empty, and every text must be at most {MAX_TEXT} characters"
+            ));
+        }
+        let Some(alertname) = a.labels.get("alertname").filter(|n| !n.is_empty()) else {
+            return bad(format!("alerts[{i}] has no alertname label"));
+        };
+        let severity = match a.labels.get("severity").map(String::as_str) {
+            Some("critical") => Severity::Critical,
+            _ => Severity::Warning,
+        };
+        let summary = a
+            .annotations
+            .get("summary")
+            .cloned()
+            .unwrap_or_else(|| alertname.clone());
+        let description = a
+            .annotations
+            .get("description")
+            .cloned()
+            .unwrap_or_default();
+        let mut labels = a.labels.clone();
+        if let Some(url) = a.annotations.get("runbook_url") {
+            labels.insert("runbook_url".into(), url.clone());
+        }
+        out.push(Incoming {
+            fingerprint: a.fingerprint.to_ascii_lowercase(),
+            firing,
+            own: a.labels.get(GENERATOR_LABEL).map(String::as_str) == Some(GENERATOR),
+            candidate: Candidate {
+                fingerprint: a.fingerprint.to_ascii_lowercase(),
+                alertname: alertname.clone(),
+                source: "prometheus".into(),
+                severity,
+                summary: summary.chars().take(1024).collect(),
+                description: description.chars().take(MAX_TEXT).collect(),
+                labels,
+                started_at: Some(a.starts_at),
+            },
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn payload(json: serde_json::Value) -> Payload {
+        serde_json::from_value(json).expect("shape")
+    }
+
+    fn sample(status: &str) -> serde_json::Value {
+        serde_json::json!({
+            "version": "4", "groupKey": "{}:{alertname=\"WatchpostExporterDown\"}",
+            "status": status, "receiver": "watchpost",
+            "alerts": [{
+                "status": status,
+                "labels": {"alertname": "WatchpostExporterDown", "severity": "critical", "job": "redis-exporter"},
+                "annotations": {"summary": "redis-exporter is down", "runbook_url": "docs/runbook.md#watchpostexporterdown"},
+                "startsAt": "2026-12-01T10:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
+                "generatorURL": "http://prometheus:9090/graph", "fingerprint": "a1b2c3d4e5f60718"
+            }]
+        })
+    }
+
+    #[test]
+    fn an_alertmanager_notification_becomes_prometheus_alerts() {
+        let got = read(&payload(sample("firing"))).expect("valid");
+        assert_eq!(got.len(), 1);
+        let a = &got[0];
+        assert!(a.firing && !a.own);
+        assert_eq!(a.candidate.source, "prometheus");
+        assert_eq!(a.candidate.severity, Severity::Critical);
+        assert_eq!(a.candidate.summary, "redis-exporter is down");
+        assert_eq!(a.candidate.fingerprint, "a1b2c3d4e5f60718");
+        assert_eq!(
+            a.candidate.labels["runbook_url"],
+            "docs/runbook.md#watchpostexporterdown"
+        );
+        assert!(!read(&payload(sample("resolved"))).expect("valid")[0].firing);
+    }
+
+    #[test]
+    fn a_payload_that_cannot_be_taken_says_why() {
+        for (edit, why) in [
+            (serde_json::json!({"version": "3"}), "version 4"),
+            (serde_json::json!({"status": "pending"}), "'status'"),
+        ] {
+            let mut p = sample("firing");
+            for (k, v) in edit.as_object().expect("object") {
+                p[k] = v.clone();
+            }
+            let err = read(&payload(p)).expect_err(why).to_string();
+            assert!(err.contains(why), "{err}");
+        }
+        let mut p = sample("firing");
+        p["alerts"][0]["fingerprint"] = "not hex!".into();
+        assert!(read(&payload(p)).is_err());
+        let mut p = sample("firing");
+        p["alerts"][0]["labels"] = serde_json::json!({"severity": "warning"});
+        assert!(read(&payload(p))
+            .expect_err("no name")
+            .to_string()
+            .contains("alertname"));
+    }
+}
