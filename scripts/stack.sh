@@ -70,7 +70,12 @@ PIDS+=($!)
 prometheus-blackbox-exporter --config.file="$REPO/deploy/blackbox.yml" \
   --web.listen-address="127.0.0.1:$BP" >"$DIR/blackbox.log" 2>&1 &
 PIDS+=($!)
-prometheus-alertmanager --config.file="$REPO/deploy/alertmanager.yml" --storage.path="$DIR/am" \
+# deploy/alertmanager.yml with this stack's watchpost address and a fresh webhook token.
+WEBHOOK_TOKEN=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+(umask 077; printf '%s' "$WEBHOOK_TOKEN" >"$DIR/webhook_token")
+sed -e "s#http://watchpost:8000#http://127.0.0.1:$WP#" -e "s#/run/secrets/webhook_token#$DIR/webhook_token#" \
+  "$REPO/deploy/alertmanager.yml" >"$DIR/alertmanager.yml"
+prometheus-alertmanager --config.file="$DIR/alertmanager.yml" --storage.path="$DIR/am" \
   --web.listen-address="127.0.0.1:$AP" --cluster.listen-address= --log.level=warn \
   >"$DIR/alertmanager.log" 2>&1 &
 PIDS+=($!)
@@ -163,6 +168,9 @@ spool_dir = "$DIR/spool"
 [batch]
 window_seconds = 15
 idle_timeout_seconds = 5
+[alerting]
+alertmanager_urls = ["http://127.0.0.1:$AP"]
+webhook_token = "$WEBHOOK_TOKEN"
 EOF
 RUST_LOG=${RUST_LOG:-info} "$BIN/watchpost" --config "$DIR/watchpost.toml" >"$DIR/watchpost.log" 2>&1 &
 PIDS+=($!)

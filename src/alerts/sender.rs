@@ -38,8 +38,8 @@ pub struct Identity {
 struct State {
     /// Resolutions not yet accepted, by alert id.
     unsent: BTreeMap<String, Alert>,
-    /// Accepted resolutions whose mark is not stored yet.
-    to_mark: Vec<String>,
+    /// Accepted resolutions whose mark is not stored yet, with the rounds tried.
+    to_mark: Vec<(String, u32)>,
     /// Have the stored unsent resolutions been read back?
     loaded: bool,
     /// Alertmanagers whose failure has been logged (until they answer again).
@@ -165,7 +165,7 @@ impl Sender {
                 let mut st = self.lock();
                 for a in &unsent {
                     st.unsent.remove(&a.id);
-                    st.to_mark.push(a.id.clone());
+                    st.to_mark.push((a.id.clone(), 0));
                 }
             }
         }
@@ -188,11 +188,29 @@ impl Sender {
         }
     }
 
+    /// Store the marks of accepted resolutions. A row whose close the engine has not
+    /// written yet is tried again on the next rounds (a few; past them it is only
+    /// sent once more after a restart, which Alertmanager takes as a repeat).
     async fn mark_sent(&self, now: DateTime<Utc>) {
-        let ids = std::mem::take(&mut self.lock().to_mark);
-        if let Err(e) = self.store.resolutions_sent(&ids, now).await {
-            tracing::debug!(error = %e, "sent resolutions not marked yet; kept for the next round");
-            self.lock().to_mark.extend(ids);
+        const ROUNDS: u32 = 30;
+        let pending = std::mem::take(&mut self.lock().to_mark);
+        if pending.is_empty() {
+            return;
+        }
+        let ids: Vec<String> = pending.iter().map(|(id, _)| id.clone()).collect();
+        match self.store.resolutions_sent(&ids, now).await {
+            Ok(marked) => {
+                let left = pending
+                    .into_iter()
+                    .filter(|(id, _)| !marked.contains(id))
+                    .map(|(id, n)| (id, n + 1))
+                    .filter(|(_, n)| *n < ROUNDS);
+                self.lock().to_mark.extend(left);
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "sent resolutions not marked yet; kept for the next round");
+                self.lock().to_mark.extend(pending);
+            }
         }
     }
 

@@ -190,23 +190,26 @@ impl Store {
         .await
     }
 
-    /// Record that an Alertmanager accepted these alerts' ends.
+    /// Record that an Alertmanager accepted these alerts' ends; the ids whose row
+    /// holds its end (a row whose close is not written yet is not among them).
     pub async fn resolutions_sent(
         &self,
         ids: &[String],
         at: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Vec<String>, StoreError> {
         if ids.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         self.run(async {
             let c = self.client().await?;
-            c.execute(
-                "UPDATE alerts SET end_sent_at = $2 WHERE id = ANY($1) AND ended_at IS NOT NULL",
-                &[&ids, &at],
-            )
-            .await?;
-            Ok(())
+            let rows = c
+                .query(
+                    "UPDATE alerts SET end_sent_at = $2
+                     WHERE id = ANY($1) AND ended_at IS NOT NULL RETURNING id",
+                    &[&ids, &at],
+                )
+                .await?;
+            Ok(rows.iter().map(|r| r.get(0)).collect())
         })
         .await
     }

@@ -4,6 +4,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod alert_loop;
 mod alerts;
 mod cameras;
 mod first_hour;

@@ -677,7 +677,7 @@ fn compose_environment_is_a_valid_watchpost_config() {
             // `${VAR:-default}` → default; `${VAR:?message}` (required) → a sample value.
             let v = match v.split_once(":-") {
                 Some((_, rest)) if v.starts_with("${") => rest.trim_end_matches('}').to_string(),
-                _ if v.starts_with("${") => "sample-key".to_string(),
+                _ if v.starts_with("${") => "sample-secret-0123456789".to_string(),
                 _ => v.replace("${POSTGRES_PASSWORD:-watchpost}", "watchpost"),
             };
             (k, v)

@@ -22,7 +22,7 @@
 
   const state = {
     health: null, ready: null, supervisor: null, breakers: null, pipeline: null,
-    perf: null, history: null, queues: null, events: [], cameras: null,
+    perf: null, history: null, queues: null, events: [], cameras: null, alerts: null, silences: null, resolved: null,
     live: false, socket: null, pollTimer: null, reconnectTimer: null,
     refreshTimer: null, lastUpdate: null, lastHistory: 0, readKeyDeclined: false,
     eventsNote: '', requeueButtons: new Map(), deadLetters: {},
@@ -183,13 +183,17 @@
     return keyRequest;
   }
 
-  async function api(path, method) {
+  async function api(path, method, payload) {
     const headers = { Accept: 'application/json' };
     const key = storedKey();
     if (key) headers['X-API-Key'] = key;
+    if (payload !== undefined) headers['Content-Type'] = 'application/json';
     let resp;
     try {
-      resp = await fetch(path, { method: method || 'GET', headers, cache: 'no-store', credentials: 'same-origin' });
+      resp = await fetch(path, {
+        method: method || 'GET', headers, cache: 'no-store', credentials: 'same-origin',
+        body: payload === undefined ? undefined : JSON.stringify(payload),
+      });
     } catch (e) {
       return { ok: false, status: 0, body: { detail: 'watchpost did not answer (is it running?)' } };
     }
@@ -217,18 +221,19 @@
     return r;
   }
 
-  /** A POST action: asks for the key on 401, retries once, always reports. */
-  async function act(label, path, button) {
+  /** An action (POST unless told): asks for the key on 401, retries once, always
+   * reports. */
+  async function act(label, path, button, method, body) {
     if (button) button.disabled = true;
     try {
-      let r = await api(path, 'POST');
+      let r = await api(path, method || 'POST', body);
       if (r.status === 401) {
         const entered = await askKey(`"${label}" needs one of the API keys configured for watchpost.`);
         if (!entered) {
           showMessage(`${label}: not done, no API key was given.`, 'bad');
           return;
         }
-        r = await api(path, 'POST');
+        r = await api(path, method || 'POST', body);
         if (r.status === 401) storeKey('');
       }
       if (r.ok) {
@@ -535,6 +540,75 @@
     tick();
   }
 
+  /** A runbook reference: a link when it is an address, else the text. */
+  function runbook(ref) {
+    if (!ref) return null;
+    return /^https?:\/\//.test(ref)
+      ? h('a', { href: ref, rel: 'noopener', text: 'runbook' })
+      : h('span', { class: 'muted' }, 'runbook ', h('code', { text: ref }));
+  }
+
+  /** What a silence made from the page matches: watchpost's own alerts by name and
+   * source; Prometheus's by name (the labels Alertmanager also sees). */
+  function silenceMatchers(a) {
+    return a.source === 'prometheus'
+      ? { alertname: a.alertname }
+      : { alertname: a.alertname, source: a.source };
+  }
+
+  function silenceButton(a, hours) {
+    const label = `Silence ${a.alertname} for ${hours} h`;
+    const b = h('button', { type: 'button', text: `Silence ${hours} h`, 'aria-label': label });
+    b.addEventListener('click', () => act(label, '/api/system/alerts/silences', b, 'POST', {
+      matchers: silenceMatchers(a), duration_seconds: hours * 3600, comment: 'silenced from the status page',
+    }));
+    return b;
+  }
+
+  /** Firing alerts (severity as icon and word, since when, runbook, silence
+   * buttons), the silences (with an End button) and the last resolved ones. */
+  function renderAlerts() {
+    const firing = (state.alerts && state.alerts.items) || [];
+    $('alerts-firing').replaceChildren(...firing.map((a) => {
+      const silenced = Array.isArray(a.silenced_by) && a.silenced_by.length > 0;
+      const ref = (a.labels && a.labels.runbook_url) || `docs/runbook.md#${String(a.alertname).toLowerCase()}`;
+      return h('li', { class: `alert${silenced ? ' silenced' : ''}`, 'data-key': a.fingerprint, 'data-silenced': String(silenced) },
+        h('div', null, badge(a.severity), ' ', h('strong', { text: a.alertname }),
+          ' ', h('span', { class: 'muted', text: `(${a.source})` }),
+          silenced ? h('span', { class: 'state off silenced-mark' }, h('span', { class: 'icon', 'aria-hidden': 'true', text: '🔕' }), h('span', { text: 'silenced' })) : null),
+        h('div', { class: 'summary', text: a.summary }),
+        h('div', { class: 'muted' }, 'firing for ', h('span', { 'data-since': a.started_at }), ' · ', runbook(ref),
+          silenced ? null : h('span', { class: 'buttons' }, silenceButton(a, 1), silenceButton(a, 8))));
+    }));
+    const note = $('alerts-empty');
+    setText(note, state.alerts ? 'Nothing is firing.' : 'The alerts cannot be read now.');
+    note.hidden = firing.length > 0;
+
+    const silences = ((state.silences && state.silences.items) || []).filter((x) => x.state !== 'expired');
+    $('silences').replaceChildren(...silences.map((x) => {
+      const end = h('button', { type: 'button', text: 'End', 'aria-label': 'End this silence' });
+      end.addEventListener('click', () => act('End the silence', `/api/system/alerts/silences/${encodeURIComponent(x.id)}`, end, 'DELETE'));
+      const matchers = Object.entries(x.matchers || {}).map(([k, v]) => `${k}=${v}`).join(', ');
+      return h('li', { class: 'silence', 'data-key': x.id, 'data-state': x.state },
+        badge(x.state === 'active' ? 'disabled' : 'starting', x.state), ' ',
+        h('span', { class: 'matchers', text: matchers }),
+        h('div', { class: 'muted' }, `until ${clock(x.ends_at)}`, x.comment ? ` · ${x.comment}` : '',
+          h('span', { class: 'buttons' }, end)));
+    }));
+    const sNote = $('silences-empty');
+    setText(sNote, state.silences ? 'No silence: every firing alert is sent out.' : 'The silences cannot be read now.');
+    sNote.hidden = silences.length > 0;
+
+    const resolved = (state.resolved && state.resolved.items) || [];
+    $('alerts-resolved').replaceChildren(...resolved.map((a) => h('li', { class: 'alert resolved' },
+      badge(a.severity), ' ', h('strong', { text: a.alertname }), ' ', h('span', { class: 'muted', text: `(${a.source})` }),
+      h('div', { class: 'muted', text: `${clock(a.started_at)} → ${clock(a.ended_at)} · lasted ${duration(a.duration_seconds)}` }))));
+    const rNote = $('resolved-empty');
+    setText(rNote, state.resolved ? 'No alert has resolved yet.' : 'The alert history cannot be read now.');
+    rNote.hidden = resolved.length > 0;
+    tick();
+  }
+
   const SERIES = [
     ['CPU', (s) => s.host && s.host.cpu_percent, '%'],
     ['RAM', (s) => s.host && s.host.ram_percent, '%'],
@@ -610,10 +684,12 @@
   // ---------------------------------------------------------------- data
 
   async function refreshAll() {
-    const [health, ready, supervisor, breakers, pipeline, perf, cameras] = await Promise.all([
+    const [health, ready, supervisor, breakers, pipeline, perf, cameras, alerts, silences, resolved] = await Promise.all([
       read('/api/system/health/full'), read('/ready'), read('/api/system/supervisor'),
       read('/api/system/circuit-breakers'), read('/api/system/pipeline'), read('/api/system/performance'),
-      read('/api/system/cameras?hourly=true'), loadRecentEvents(),
+      read('/api/system/cameras?hourly=true'), read('/api/system/alerts?state=firing&limit=100'),
+      read('/api/system/alerts/silences'), read('/api/system/alerts?state=resolved&limit=50'),
+      loadRecentEvents(),
     ]);
     // 503 answers of health and readiness still carry the assessment.
     state.health = health.body && health.body.status ? health.body : null;
@@ -623,6 +699,10 @@
     if (pipeline.ok) state.pipeline = pipeline.body;
     if (perf.ok) state.perf = perf.body;
     state.cameras = cameras.ok ? cameras.body : null;
+    // While PostgreSQL is away the firing alerts still come, from memory (503).
+    state.alerts = alerts.body && Array.isArray(alerts.body.items) ? alerts.body : null;
+    state.silences = silences.ok ? silences.body : null;
+    state.resolved = resolved.ok ? resolved.body : null;
     await refreshDeadLetters();
     const failed = [health, supervisor, pipeline].find((r) => r.status === 0 || r.status === 401 || r.status === 403);
     if (failed) showMessage(`Could not read watchpost: ${failure(failed)}`, 'bad');
@@ -633,6 +713,7 @@
     renderBreakers();
     renderPipeline();
     renderCameras();
+    renderAlerts();
     renderConnection();
     // Every 15 s; sooner while the history is still short (just started).
     const short = !state.history || state.history.count < 10;
@@ -758,6 +839,7 @@
     });
     renderEvents();
     renderCameras();
+    renderAlerts();
     renderHost();
     refreshAll();
     connect();

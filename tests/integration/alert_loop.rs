@@ -1,0 +1,658 @@
+//! The alert loop with real parts: Prometheus evaluating a copy of `rules/` (with
+//! `for: 0s`), Alertmanager from apt, the real binary with PostgreSQL, Redis and the
+//! fake AI, Chromium for the page, and a local HTTP receiver standing in for a
+//! user's notifier (Alertmanager's `default` receiver).
+//!
+//! - Prometheus's rule → Alertmanager → `POST /api/webhooks/alerts` → the `alerts`
+//!   channel, `GET /api/system/alerts` and the page; and back when resolved.
+//! - watchpost's own alert → Alertmanager (`GET /api/v2/alerts`) → the receiver; and
+//!   its resolution.
+//! - a silence made in watchpost → Alertmanager holds a copy, nothing is sent out, the
+//!   page marks the alert; ending it ends both.
+//! - Alertmanager away while an alert fires and resolves → it learns of it when back.
+//! - the webhook's refusals, and a repeated payload that changes nothing.
+
+use crate::alerts::{alerts, metric, next, of, subscribed};
+use crate::pipeline::{metrics, Stack};
+use crate::support::browser::Browser;
+use crate::support::{client, eventually, Exporter, Prometheus, Watchpost};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const TOKEN: &str = "alert-loop-webhook-token-0123";
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A webhook receiver (a user's notifier): keeps every JSON body posted to it.
+struct Receiver {
+    port: u16,
+    bodies: Arc<Mutex<Vec<Value>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Receiver {
+    async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind receiver");
+        let port = listener.local_addr().expect("addr").port();
+        let bodies = Arc::new(Mutex::new(Vec::new()));
+        let kept = bodies.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((sock, _)) = listener.accept().await {
+                tokio::spawn(serve_one(sock, kept.clone()));
+            }
+        });
+        Self { port, bodies, task }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/", self.port)
+    }
+
+    /// Every alert of every notification so far, with the notification's status.
+    fn alerts(&self) -> Vec<Value> {
+        self.bodies
+            .lock()
+            .expect("lock")
+            .iter()
+            .flat_map(|b| b["alerts"].as_array().cloned().unwrap_or_default())
+            .collect()
+    }
+
+    fn count(&self, source: &str, status: &str) -> usize {
+        self.alerts()
+            .iter()
+            .filter(|a| a["labels"]["source"] == source && a["status"] == status)
+            .count()
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// One HTTP/1.1 request: headers, a `Content-Length` body, a 200, close.
+async fn serve_one(mut sock: tokio::net::TcpStream, bodies: Arc<Mutex<Vec<Value>>>) {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    let header_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        match sock.read(&mut chunk).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..header_end]).to_ascii_lowercase();
+    let len: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    while buf.len() < header_end + len {
+        match sock.read(&mut chunk).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    if let Ok(v) = serde_json::from_slice::<Value>(&buf[header_end..header_end + len]) {
+        bodies.lock().expect("lock").push(v);
+    }
+    let _ = sock
+        .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        .await;
+}
+
+/// Alertmanager with this test's routes: Prometheus's alerts to watchpost's webhook
+/// (and the receiver), watchpost's own to the receiver only; short group timers.
+fn alertmanager(dir: &Path, watchpost_port: u16, receiver: &str) -> Exporter {
+    let cfg = dir.join("alertmanager.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"route:
+  receiver: default
+  group_by: [alertname, instance, source]
+  group_wait: 0s
+  group_interval: 1s
+  repeat_interval: 1h
+  routes:
+    - matchers: ['generator!="watchpost"']
+      receiver: watchpost
+      continue: true
+    - receiver: default
+receivers:
+  - name: default
+    webhook_configs:
+      - url: {receiver}
+        send_resolved: true
+  - name: watchpost
+    webhook_configs:
+      - url: http://127.0.0.1:{watchpost_port}/api/webhooks/alerts
+        send_resolved: true
+        http_config:
+          authorization:
+            credentials: {TOKEN}
+"#
+        ),
+    )
+    .expect("write alertmanager.yml");
+    let cfg_arg = format!("--config.file={}", cfg.display());
+    let storage = format!("--storage.path={}", dir.join("am").display());
+    Exporter::start(
+        "prometheus-alertmanager",
+        "prometheus-alertmanager",
+        &[
+            &cfg_arg,
+            &storage,
+            "--web.listen-address=127.0.0.1:{port}",
+            "--cluster.listen-address=",
+            "--log.level=warn",
+        ],
+        "/-/ready",
+    )
+}
+
+/// Prometheus scraping redis-exporter, with `rules/` where every `for:` is 0s.
+fn prometheus(dir: &Path, exporter: &str, alertmanager: u16) -> Prometheus {
+    let rules = std::fs::read_to_string(repo().join("rules/watchpost.yml")).expect("rules");
+    let fast: String = rules
+        .lines()
+        .map(|l| match l.split_once("for:") {
+            Some((indent, _)) if indent.trim().is_empty() => format!("{indent}for: 0s"),
+            _ => l.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let rules_path = dir.join("rules.yml");
+    std::fs::write(&rules_path, fast).expect("write rules");
+    Prometheus::start(&format!(
+        r#"global:
+  scrape_interval: 1s
+  evaluation_interval: 1s
+rule_files: ["{}"]
+alerting:
+  alertmanagers:
+    - static_configs: [{{targets: ["127.0.0.1:{alertmanager}"]}}]
+scrape_configs:
+  - job_name: redis-exporter
+    static_configs: [{{targets: ["{exporter}"]}}]
+"#,
+        rules_path.display()
+    ))
+}
+
+async fn am_get(am: &Exporter, path: &str) -> Value {
+    client()
+        .get(format!("http://127.0.0.1:{}{path}", am.port))
+        .send()
+        .await
+        .expect("alertmanager")
+        .json()
+        .await
+        .expect("json")
+}
+
+/// Alertmanager's copy of watchpost's alert about `source`, if it holds one active.
+async fn am_alert(am: &Exporter, source: &str) -> Option<Value> {
+    am_get(am, "/api/v2/alerts")
+        .await
+        .as_array()?
+        .iter()
+        .find(|a| a["labels"]["source"] == source)
+        .cloned()
+}
+
+/// The sum of a counter's series whose labels contain `has`.
+fn counter_sum(text: &str, name: &str, has: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(&format!("{name}{{")) && l.contains(has))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+async fn text(url: String) -> String {
+    crate::support::get_text(url).await
+}
+
+/// watchpost with a fast `for:`, resend and the webhook token, sending to `am_port`.
+fn stack_for(am_port: Option<u16>) -> Stack {
+    let mut stack = Stack::new(&[
+        ("WATCHPOST_ALERTS__FOR_WARNING_SECONDS", "1"),
+        ("WATCHPOST_ALERTING__RESEND_SECONDS", "1"),
+        ("WATCHPOST_ALERTING__TIMEOUT_SECONDS", "1"),
+        ("WATCHPOST_ALERTING__WEBHOOK_TOKEN", TOKEN),
+    ]);
+    if let Some(port) = am_port {
+        stack.extra.push((
+            "WATCHPOST_ALERTING__ALERTMANAGER_URLS".into(),
+            format!("http://127.0.0.1:{port}"),
+        ));
+    }
+    stack
+}
+
+/// Messages until one of `kind` whose data satisfies `pick` arrives.
+async fn until(ws: &mut crate::alerts::Ws, kind: &str, pick: impl Fn(&Value) -> bool) -> Value {
+    let mut seen = Vec::new();
+    loop {
+        let m = next(ws)
+            .await
+            .unwrap_or_else(|| panic!("no {kind} among {seen:#?}"));
+        if m["type"] == kind && pick(&m["data"]) {
+            return m;
+        }
+        seen.push(m);
+    }
+}
+
+async fn firing_on_page(b: &Browser) -> String {
+    b.text("#alerts-firing").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_loop_runs_both_ways_through_real_prometheus_and_alertmanager() {
+    let dir = tempfile::tempdir().expect("dir");
+    let receiver = Receiver::start().await;
+    let stack = stack_for(None);
+    let am = alertmanager(dir.path(), stack.port, &receiver.url());
+    let mut stack = stack;
+    stack.extra.push((
+        "WATCHPOST_ALERTING__ALERTMANAGER_URLS".into(),
+        format!("http://127.0.0.1:{}", am.port),
+    ));
+    let mut exporter = Exporter::redis(&stack.redis.url());
+    let _prom = prometheus(dir.path(), &exporter.endpoint(), am.port);
+    let wp = stack.start(tempfile::tempdir().expect("wp dir"));
+    let mut ws = subscribed(&wp, &["alerts"]).await;
+    let b = Browser::start(1280, 1400).await;
+    b.goto(&format!("{}/", wp.url())).await;
+
+    // 1. A Prometheus rule fires: redis-exporter is killed.
+    exporter.stop();
+    let created = until(&mut ws, "alert.created", |d| {
+        d["alertname"] == "WatchpostExporterDown"
+    })
+    .await;
+    assert_eq!(created["data"]["source"], "prometheus");
+    // Announced first, then written: the history has it a moment later.
+    let listed = eventually("the history lists it", || async {
+        let (_, page) = alerts(&wp, "?source=prometheus").await;
+        page["items"]
+            .as_array()?
+            .iter()
+            .find(|a| a["alertname"] == "WatchpostExporterDown")
+            .cloned()
+    })
+    .await;
+    assert_eq!(listed["state"], "firing");
+    assert_eq!(listed["labels"]["job"], "redis-exporter");
+    assert_eq!(listed["fingerprint"], created["data"]["fingerprint"]);
+    eventually("the page shows Prometheus's alert", || async {
+        firing_on_page(&b)
+            .await
+            .contains("WatchpostExporterDown")
+            .then_some(())
+    })
+    .await;
+
+    // The exporter back: resolved everywhere.
+    exporter.start_again();
+    until(&mut ws, "alert.resolved", |d| {
+        d["alertname"] == "WatchpostExporterDown"
+    })
+    .await;
+    let (_, page) = alerts(&wp, "?source=prometheus").await;
+    assert!(
+        page["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .all(|a| a["alertname"] != "WatchpostExporterDown"),
+        "{page}"
+    );
+    eventually("the page moves it to resolved", || async {
+        let firing = firing_on_page(&b).await;
+        let resolved = b.text("#alerts-resolved").await;
+        (!firing.contains("WatchpostExporterDown") && resolved.contains("WatchpostExporterDown"))
+            .then_some(())
+    })
+    .await;
+
+    // 2. watchpost's own alert reaches Alertmanager and its receiver.
+    stack.ai.get("florence").refuse().await;
+    let copy = eventually("Alertmanager holds watchpost's alert", || async {
+        am_alert(&am, "ai:florence").await
+    })
+    .await;
+    assert_eq!(copy["labels"]["alertname"], "WatchpostDependencyDown");
+    assert_eq!(copy["labels"]["severity"], "warning");
+    assert_eq!(copy["labels"]["generator"], "watchpost");
+    assert!(copy["labels"]["instance"]
+        .as_str()
+        .is_some_and(|i| i.ends_with(&format!(":{}", stack.port))));
+    for key in ["summary", "description", "runbook_url"] {
+        assert!(
+            copy["annotations"][key]
+                .as_str()
+                .is_some_and(|s| !s.is_empty()),
+            "{key} in {copy}"
+        );
+    }
+    eventually("the receiver got it", || async {
+        (receiver.count("ai:florence", "firing") >= 1).then_some(())
+    })
+    .await;
+    // It never comes back into watchpost as a second alert.
+    let (_, page) = alerts(&wp, "?source=prometheus").await;
+    assert_eq!(page["items"], json!([]), "{page}");
+
+    stack.ai.get("florence").accept().await;
+    eventually("resolved in Alertmanager and at the receiver", || async {
+        (am_alert(&am, "ai:florence").await.is_none()
+            && receiver.count("ai:florence", "resolved") >= 1)
+            .then_some(())
+    })
+    .await;
+
+    // 3. A silence made in watchpost: Alertmanager holds a copy, nothing is sent out.
+    let r = client()
+        .post(format!("{}/api/system/alerts/silences", wp.url()))
+        .json(&json!({
+            "matchers": {"alertname": "WatchpostDependencyDown", "source": "ai:florence"},
+            "duration_seconds": 3600,
+            "comment": "florence is being upgraded"
+        }))
+        .send()
+        .await
+        .expect("POST silence");
+    assert_eq!(r.status().as_u16(), 201);
+    let silence: Value = r.json().await.expect("json");
+    let id = silence["id"].as_str().expect("id").to_string();
+    assert_eq!(silence["state"], "active");
+    let am_silence = eventually("Alertmanager lists the silence", || async {
+        am_get(&am, "/api/v2/silences")
+            .await
+            .as_array()?
+            .iter()
+            .find(|s| {
+                s["status"]["state"] == "active" && s["comment"] == "florence is being upgraded"
+            })
+            .cloned()
+    })
+    .await;
+    let matchers = am_silence["matchers"].to_string();
+    assert!(matchers.contains("ai:florence") && matchers.contains("WatchpostDependencyDown"));
+    let firing_before = counter_sum(
+        &text(format!("http://127.0.0.1:{}/metrics", am.port)).await,
+        "alertmanager_alerts_received_total",
+        "status=\"firing\"",
+    );
+    let notified_before = receiver.count("ai:florence", "firing");
+
+    stack.ai.get("florence").refuse().await;
+    let (_, page) = eventually("the alert fires, silenced", || async {
+        let (s, page) = alerts(&wp, "?source=ai:florence").await;
+        of(&page, "ai:florence")
+            .is_some_and(|a| a["silenced_by"] == json!([id.clone()]))
+            .then_some((s, page))
+    })
+    .await;
+    assert_eq!(of(&page, "ai:florence").expect("firing")["state"], "firing");
+    b.wait_for("#alerts-firing li[data-silenced=\"true\"]")
+        .await;
+    assert!(firing_on_page(&b).await.contains("silenced"));
+    stack.ai.get("florence").accept().await;
+    // Its resolution is sent (and marked) after the rounds that would have sent it.
+    eventually("the resolution delivered", || async {
+        (stack.count(
+            "select count(*) from alerts where source = 'ai:florence' and end_sent_at is not null",
+        ) == 2)
+            .then_some(())
+    })
+    .await;
+    let firing_after = counter_sum(
+        &text(format!("http://127.0.0.1:{}/metrics", am.port)).await,
+        "alertmanager_alerts_received_total",
+        "status=\"firing\"",
+    );
+    assert_eq!(
+        firing_after, firing_before,
+        "the silenced alert was never sent"
+    );
+    assert_eq!(receiver.count("ai:florence", "firing"), notified_before);
+
+    // Ending it ends both.
+    let r = client()
+        .delete(format!("{}/api/system/alerts/silences/{id}", wp.url()))
+        .send()
+        .await
+        .expect("DELETE");
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(r.json::<Value>().await.expect("json")["state"], "expired");
+    eventually("Alertmanager's copy expired", || async {
+        am_get(&am, "/api/v2/silences")
+            .await
+            .as_array()?
+            .iter()
+            .find(|s| s["comment"] == "florence is being upgraded")
+            .filter(|s| s["status"]["state"] == "expired")
+            .map(|_| ())
+    })
+    .await;
+    let listed: Value = client()
+        .get(format!("{}/api/system/alerts/silences", wp.url()))
+        .send()
+        .await
+        .expect("GET")
+        .json()
+        .await
+        .expect("json");
+    let mine = listed["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|s| s["id"] == id.as_str())
+        .expect("listed");
+    assert_eq!(mine["state"], "expired");
+    assert_eq!(mine["alertmanagers_synced"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alertmanager_that_was_away_learns_what_fired_and_resolved_meanwhile() {
+    let dir = tempfile::tempdir().expect("dir");
+    let receiver = Receiver::start().await;
+    let stack = stack_for(None);
+    let mut am = alertmanager(dir.path(), stack.port, &receiver.url());
+    let stack = {
+        let mut s = stack;
+        s.extra.push((
+            "WATCHPOST_ALERTING__ALERTMANAGER_URLS".into(),
+            format!("http://127.0.0.1:{}", am.port),
+        ));
+        s
+    };
+    let wp = stack.start(tempfile::tempdir().expect("wp dir"));
+    eventually("the sender's first round", || async {
+        let (s, page) = alerts(&wp, "").await;
+        (s == 200 && page["items"] == json!([])).then_some(())
+    })
+    .await;
+
+    am.stop();
+    stack.ai.get("florence").refuse().await;
+    eventually("sends fail while it is away", || async {
+        let m = metrics(&wp).await;
+        (metric(
+            &m,
+            "watchpost_alertmanager_sends_total{result=\"unreachable\"}",
+        ) >= Some(1.0))
+        .then_some(())
+    })
+    .await;
+    stack.ai.get("florence").accept().await;
+    eventually("fired and resolved while it was away", || async {
+        (stack.count(
+            "select count(*) from alerts where source = 'ai:florence' and ended_at is not null",
+        ) == 1)
+            .then_some(())
+    })
+    .await;
+    assert_eq!(
+        stack.count("select count(*) from alerts where end_sent_at is not null"),
+        0,
+        "nothing delivered yet"
+    );
+
+    am.start_again();
+    eventually("Alertmanager learns the alert and its end", || async {
+        let delivered = stack.count(
+            "select count(*) from alerts where source = 'ai:florence' and end_sent_at is not null",
+        ) == 1;
+        let m = text(format!("http://127.0.0.1:{}/metrics", am.port)).await;
+        let resolved = counter_sum(
+            &m,
+            "alertmanager_alerts_received_total",
+            "status=\"resolved\"",
+        );
+        (delivered && resolved >= 1.0).then_some(())
+    })
+    .await;
+    let log = wp.log();
+    assert_eq!(
+        log.matches("cannot send to Alertmanager").count(),
+        1,
+        "warned once"
+    );
+    assert!(log.contains("Alertmanager answers again"));
+}
+
+/// A version-4 payload with one alert.
+fn payload(status: &str, fingerprint: &str, generator: Option<&str>) -> Value {
+    let mut labels = json!({"alertname": "WatchpostExporterDown", "severity": "critical", "job": "redis-exporter"});
+    if let Some(g) = generator {
+        labels["generator"] = g.into();
+    }
+    json!({
+        "version": "4", "groupKey": "{}:{alertname=\"WatchpostExporterDown\"}", "status": status,
+        "receiver": "watchpost", "groupLabels": {}, "commonLabels": {}, "commonAnnotations": {},
+        "externalURL": "http://alertmanager:9093", "truncatedAlerts": 0,
+        "alerts": [{
+            "status": status, "labels": labels,
+            "annotations": {"summary": "redis-exporter is down"},
+            "startsAt": "2026-12-01T10:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
+            "generatorURL": "http://prometheus:9090/graph", "fingerprint": fingerprint
+        }]
+    })
+}
+
+async fn post_webhook(
+    wp: &Watchpost,
+    token: Option<&str>,
+    origin: Option<&str>,
+    body: Vec<u8>,
+) -> (u16, Value) {
+    let mut req = client()
+        .post(format!("{}/api/webhooks/alerts", wp.url()))
+        .header("Content-Type", "application/json")
+        .body(body);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    if let Some(o) = origin {
+        req = req.header("Origin", o);
+    }
+    let r = req.send().await.expect("POST webhook");
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_webhook_refuses_what_it_should_and_a_repeat_changes_nothing() {
+    let stack = stack_for(None);
+    let wp = stack.start(tempfile::tempdir().expect("dir"));
+    let good = serde_json::to_vec(&payload("firing", "a1b2c3d4e5f60718", None)).expect("json");
+
+    // (token, Origin, body, the status it gets)
+    type Refusal<'a> = (Option<&'a str>, Option<&'a str>, Vec<u8>, u16);
+    let refusals: Vec<Refusal> = vec![
+        (None, None, good.clone(), 401),
+        (Some("wrong-token-wrong-token"), None, good.clone(), 401),
+        (Some(TOKEN), Some("http://evil.example"), good.clone(), 403),
+        (Some(TOKEN), None, vec![b' '; 2 * 1024 * 1024], 413),
+        (Some(TOKEN), None, b"{\"version\":".to_vec(), 400),
+        (Some(TOKEN), None, br#"{"version":"4"}"#.to_vec(), 422),
+        (
+            Some(TOKEN),
+            None,
+            serde_json::to_vec(&{
+                let mut p = payload("firing", "a1b2c3d4e5f60718", None);
+                p["version"] = "3".into();
+                p
+            })
+            .expect("json"),
+            422,
+        ),
+    ];
+    for (token, origin, body, want) in refusals {
+        let (status, answer) = post_webhook(&wp, token, origin, body).await;
+        assert_eq!(status, want, "{answer}");
+        assert!(
+            answer["detail"].as_str().is_some_and(|d| !d.is_empty()),
+            "{want} has a detail: {answer}"
+        );
+    }
+    let (_, page) = alerts(&wp, "?state=all&source=prometheus").await;
+    assert_eq!(page["pagination"]["total"], 0, "a refusal changes nothing");
+
+    // The same payload twice: one alert.
+    let (status, first) = post_webhook(&wp, Some(TOKEN), None, good.clone()).await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(first["status"], "success");
+    assert_eq!(first["received"], 1);
+    assert_eq!(first["processed"], 1);
+    let (_, again) = post_webhook(&wp, Some(TOKEN), None, good).await;
+    assert_eq!(again["processed"], 0, "{again}");
+    let (_, page) = alerts(&wp, "?source=prometheus").await;
+    assert_eq!(page["pagination"]["total"], 1, "{page}");
+    let a = &page["items"][0];
+    assert_eq!(a["fingerprint"], "a1b2c3d4e5f60718");
+    assert_eq!(a["severity"], "critical");
+    assert_eq!(a["started_at"], "2026-12-01T10:00:00Z");
+    assert_eq!(a["summary"], "redis-exporter is down");
+    let m = metrics(&wp).await;
+    assert_eq!(
+        metric(
+            &m,
+            "watchpost_alerts_total{severity=\"critical\",source_kind=\"prometheus\"}"
+        ),
+        Some(1.0)
+    );
+
+    // One of watchpost's own alerts coming back is left alone.
+    let own = serde_json::to_vec(&{
+        let mut p = payload("firing", "0f0f0f0f0f0f0f0f", Some("watchpost"));
+        p["groupKey"] = "{}:{generator=\"watchpost\"}".into();
+        p
+    })
+    .expect("json");
+    let (_, receipt) = post_webhook(&wp, Some(TOKEN), None, own).await;
+    assert_eq!(receipt["processed"], 0, "{receipt}");
+
+    // Resolved: in the history with its end.
+    let resolved =
+        serde_json::to_vec(&payload("resolved", "a1b2c3d4e5f60718", None)).expect("json");
+    let (_, receipt) = post_webhook(&wp, Some(TOKEN), None, resolved).await;
+    assert_eq!(receipt["processed"], 1);
+    let (_, page) = alerts(&wp, "?state=resolved&source=prometheus").await;
+    assert_eq!(page["pagination"]["total"], 1, "{page}");
+    assert!(page["items"][0]["ended_at"].is_string());
+}
