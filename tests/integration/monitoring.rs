@@ -588,23 +588,26 @@ fn compose_file_is_valid() {
         ])
         .current_dir(repo())
         .env_remove("WATCHPOST_API_KEYS")
+        .env_remove("WATCHPOST_WEBHOOK_TOKEN")
         .env_remove("GRAFANA_ADMIN_PASSWORD");
         c.envs(env.iter().copied());
         c.output().expect("run compose")
     };
     let key = ("WATCHPOST_API_KEYS", "k");
     let grafana = ("GRAFANA_ADMIN_PASSWORD", "g");
-    let ok = run(&[key, grafana]);
+    let token = ("WATCHPOST_WEBHOOK_TOKEN", "a-webhook-token-0123456789");
+    let ok = run(&[key, grafana, token]);
     assert!(
         ok.status.success(),
         "{}",
         String::from_utf8_lossy(&ok.stderr)
     );
     for (missing, given) in [
-        ("WATCHPOST_API_KEYS", grafana),
-        ("GRAFANA_ADMIN_PASSWORD", key),
+        ("WATCHPOST_API_KEYS", [grafana, token]),
+        ("GRAFANA_ADMIN_PASSWORD", [key, token]),
+        ("WATCHPOST_WEBHOOK_TOKEN", [key, grafana]),
     ] {
-        let out = run(&[given]);
+        let out = run(&given);
         assert!(
             !out.status.success(),
             "the stack must not start without {missing}"
@@ -632,6 +635,7 @@ fn compose_file_is_valid() {
         .current_dir(repo())
         .env("WATCHPOST_API_KEYS", "k")
         .env("GRAFANA_ADMIN_PASSWORD", "g")
+        .env("WATCHPOST_WEBHOOK_TOKEN", token.1)
         .output()
         .expect("services");
     let listed = String::from_utf8_lossy(&services.stdout);
