@@ -47,20 +47,53 @@ pub struct Silence {
     pub alertmanagers_synced: usize,
 }
 
+/// What a silence matches: at least one of these labels, each an exact value.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(min_properties = 1)]
+pub struct SilenceMatchers {
+    #[schema(min_length = 1, max_length = 256, pattern = "^[^\\x00-\\x1f\\x7f]+$")]
+    pub alertname: Option<String>,
+    #[schema(min_length = 1, max_length = 256, pattern = "^[^\\x00-\\x1f\\x7f]+$")]
+    pub source: Option<String>,
+    #[schema(min_length = 1, max_length = 256, pattern = "^[^\\x00-\\x1f\\x7f]+$")]
+    pub camera: Option<String>,
+    #[schema(pattern = "^(critical|warning)$")]
+    pub severity: Option<String>,
+}
+
+impl SilenceMatchers {
+    fn into_map(self) -> BTreeMap<String, String> {
+        [
+            ("alertname", self.alertname),
+            ("source", self.source),
+            ("camera", self.camera),
+            ("severity", self.severity),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.map(|v| (k.to_string(), v)))
+        .collect()
+    }
+}
+
+/// The length of a silence given neither an end nor a duration (as `amtool`'s).
+pub const DEFAULT_DURATION_SECONDS: f64 = 3600.0;
+
 /// A new silence, as `POST /api/system/alerts/silences` takes it.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewSilence {
-    /// 1 to 4 of `alertname`, `source`, `camera`, `severity`, each an exact value.
-    pub matchers: BTreeMap<String, String>,
+    pub matchers: SilenceMatchers,
     /// Default: now.
     pub starts_at: Option<DateTime<Utc>>,
-    /// Either this or `duration_seconds`.
+    /// At most one of this and `duration_seconds`; it must be in the future.
     pub ends_at: Option<DateTime<Utc>>,
-    /// Either this or `ends_at`: how long from `starts_at`.
+    /// How long from `starts_at`; neither this nor `ends_at`: one hour.
+    #[schema(exclusive_minimum = 0.0, maximum = 31622400.0)]
     pub duration_seconds: Option<f64>,
     /// Why (shown next to it, and sent to Alertmanager).
     #[serde(default)]
+    #[schema(max_length = 1000)]
     pub comment: String,
 }
 
@@ -184,15 +217,21 @@ fn label_of<'a>(alert: &'a Alert, name: &str) -> Option<&'a str> {
 /// Check a new silence and turn it into one, at `now`.
 pub fn check(new: NewSilence, now: DateTime<Utc>) -> Result<Held, SilenceError> {
     let bad = |m: String| Err(SilenceError::Invalid(m));
-    if new.matchers.is_empty() {
+    let matchers = new.matchers.into_map();
+    if matchers.is_empty() {
         return bad(
             "'matchers' must name at least one of alertname, source, camera, severity".into(),
         );
     }
-    for (name, value) in &new.matchers {
+    for (name, value) in &matchers {
         if !MATCHER_NAMES.contains(&name.as_str()) {
             return bad(format!(
                 "Matcher {name:?} is not one of alertname, source, camera, severity"
+            ));
+        }
+        if name == "severity" && !matches!(value.as_str(), "critical" | "warning") {
+            return bad(format!(
+                "Matcher \"severity\" must be critical or warning (got {value:?})"
             ));
         }
         if value.is_empty() || value.len() > 256 || value.contains(char::is_control) {
@@ -216,7 +255,10 @@ pub fn check(new: NewSilence, now: DateTime<Utc>) -> Result<Held, SilenceError> 
                 "'duration_seconds' must be more than 0 and at most {MAX_DURATION_SECONDS}"
             ))
         }
-        _ => return bad("Give exactly one of 'ends_at' and 'duration_seconds'".into()),
+        (None, None) => starts_at + chrono::Duration::seconds(DEFAULT_DURATION_SECONDS as i64),
+        (Some(_), Some(_)) => {
+            return bad("Give at most one of 'ends_at' and 'duration_seconds'".into())
+        }
     };
     if ends_at <= starts_at {
         return bad("'ends_at' must be after 'starts_at'".into());
@@ -232,7 +274,7 @@ pub fn check(new: NewSilence, now: DateTime<Utc>) -> Result<Held, SilenceError> 
     }
     Ok(Held {
         id: uuid::Uuid::new_v4().to_string(),
-        matchers: new.matchers,
+        matchers,
         starts_at,
         ends_at,
         comment: new.comment,
@@ -433,11 +475,18 @@ mod tests {
     use crate::alerts::alert::Candidate;
 
     fn new(matchers: &[(&str, &str)], d: Option<f64>) -> NewSilence {
+        let mut m = SilenceMatchers::default();
+        for (k, v) in matchers {
+            let v = Some(v.to_string());
+            match *k {
+                "alertname" => m.alertname = v,
+                "source" => m.source = v,
+                "camera" => m.camera = v,
+                _ => m.severity = v,
+            }
+        }
         NewSilence {
-            matchers: matchers
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
+            matchers: m,
             starts_at: None,
             ends_at: None,
             duration_seconds: d,
@@ -480,9 +529,12 @@ mod tests {
         let now = crate::time::now();
         for (s, why) in [
             (new(&[], Some(60.0)), "at least one"),
-            (new(&[("instance", "x")], Some(60.0)), "not one of"),
+            (new(&[("camera", "x\u{7}")], Some(60.0)), "control"),
             (new(&[("source", "")], Some(60.0)), "1 to 256"),
-            (new(&[("source", "a")], None), "exactly one"),
+            (
+                new(&[("severity", "page")], Some(60.0)),
+                "critical or warning",
+            ),
             (new(&[("source", "a")], Some(-1.0)), "more than 0"),
             (new(&[("source", "a")], Some(f64::NAN)), "more than 0"),
             (new(&[("source", "a")], Some(1e12)), "at most"),
@@ -490,6 +542,14 @@ mod tests {
             let err = check(s, now).expect_err(why).to_string();
             assert!(err.contains(why), "{err} should say {why}");
         }
+        let mut both = new(&[("source", "a")], Some(60.0));
+        both.ends_at = Some(now + chrono::Duration::hours(1));
+        assert!(check(both, now)
+            .expect_err("both")
+            .to_string()
+            .contains("at most one"));
+        let default = check(new(&[("source", "a")], None), now).expect("an hour by default");
+        assert_eq!((default.ends_at - default.starts_at).num_seconds(), 3600);
         let mut past = new(&[("source", "a")], None);
         past.ends_at = Some(now - chrono::Duration::seconds(1));
         past.starts_at = Some(now - chrono::Duration::hours(1));

@@ -21,14 +21,21 @@ const MAX_TEXT: usize = 4096;
 #[serde(rename_all = "camelCase")]
 pub struct Payload {
     /// `4`.
+    #[schema(pattern = "^4$")]
     pub version: String,
+    #[schema(max_length = 4096)]
     pub group_key: String,
     /// `firing` or `resolved` (of the group).
+    #[schema(pattern = "^(firing|resolved)$")]
     pub status: String,
+    #[schema(max_length = 4096)]
     pub receiver: String,
+    #[schema(max_items = 1000)]
     pub alerts: Vec<PayloadAlert>,
+    /// How many alerts Alertmanager left out (`max_alerts`); 0 for a whole group.
     #[serde(default)]
-    pub truncated_alerts: u64,
+    #[schema(minimum = 0)]
+    pub truncated_alerts: i64,
     #[serde(default)]
     pub group_labels: BTreeMap<String, String>,
     #[serde(default)]
@@ -44,7 +51,9 @@ pub struct Payload {
 #[serde(rename_all = "camelCase")]
 pub struct PayloadAlert {
     /// `firing` or `resolved`.
+    #[schema(pattern = "^(firing|resolved)$")]
     pub status: String,
+    /// Must hold a non-empty `alertname`; at most 64 labels.
     pub labels: BTreeMap<String, String>,
     #[serde(default)]
     pub annotations: BTreeMap<String, String>,
@@ -53,7 +62,9 @@ pub struct PayloadAlert {
     #[serde(default)]
     pub ends_at: Option<DateTime<Utc>>,
     #[serde(default, rename = "generatorURL")]
+    #[schema(max_length = 4096)]
     pub generator_url: String,
+    #[schema(pattern = "^[0-9a-fA-F]{1,64}$")]
     pub fingerprint: String,
 }
 
@@ -97,6 +108,9 @@ pub fn read(p: &Payload) -> Result<Vec<Incoming>, Unprocessable> {
         return bad(format!(
             "'groupKey' and 'receiver' must be at most {MAX_TEXT} characters"
         ));
+    }
+    if p.truncated_alerts < 0 {
+        return bad("'truncatedAlerts' must not be negative".into());
     }
     if p.alerts.len() > MAX_ALERTS {
         return bad(format!("At most {MAX_ALERTS} alerts per notification"));

@@ -464,6 +464,46 @@ async fn the_loop_runs_both_ways_through_real_prometheus_and_alertmanager() {
         .expect("listed");
     assert_eq!(mine["state"], "expired");
     assert_eq!(mine["alertmanagers_synced"], 1);
+
+    // 4. The page's buttons: florence down again, silenced for an hour from the page,
+    // then the silence ended from the page.
+    stack.ai.get("florence").refuse().await;
+    let button = b
+        .wait_for("#alerts-firing li[data-silenced=\"false\"] button[aria-label^=\"Silence WatchpostDependencyDown for 1 h\"]")
+        .await;
+    b.click(&button).await;
+    let made = eventually("a silence made from the page", || async {
+        let listed: Value = client()
+            .get(format!("{}/api/system/alerts/silences", wp.url()))
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        listed["items"]
+            .as_array()?
+            .iter()
+            .find(|s| s["state"] == "active")
+            .cloned()
+    })
+    .await;
+    assert_eq!(
+        made["matchers"],
+        json!({"alertname": "WatchpostDependencyDown", "source": "ai:florence"})
+    );
+    b.wait_for("#alerts-firing li[data-silenced=\"true\"]")
+        .await;
+    let end = b
+        .wait_for(&format!(
+            "#silences li[data-key=\"{}\"] button",
+            made["id"].as_str().expect("id")
+        ))
+        .await;
+    b.click(&end).await;
+    b.wait_for("#alerts-firing li[data-silenced=\"false\"]")
+        .await;
+    stack.ai.get("florence").accept().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
