@@ -149,6 +149,13 @@ impl Held {
         }
     }
 
+    /// Whether it must still be held: not ended, or ended early with a copy in an
+    /// Alertmanager that is not expired yet.
+    fn still_needed(&self, now: DateTime<Utc>) -> bool {
+        self.state(now) != SilenceState::Expired
+            || (self.ended_early && self.remote.values().any(|r| !r.expired))
+    }
+
     /// Whether it silences `alert` at `now`.
     pub fn silences(&self, alert: &Alert, now: DateTime<Utc>) -> bool {
         self.state(now) == SilenceState::Active
@@ -328,9 +335,7 @@ impl Silences {
         let mut inner = self.lock();
         for row in rows {
             let held = Held::from_row(row);
-            let keep = held.state(now) != SilenceState::Expired
-                || (held.ended_early && held.remote.values().any(|r| !r.expired));
-            if keep && !inner.held.iter().any(|h| h.id == held.id) {
+            if held.still_needed(now) && !inner.held.iter().any(|h| h.id == held.id) {
                 inner.held.push(held);
             }
         }
@@ -452,20 +457,14 @@ impl Silences {
             h.row()
         };
         self.store.save_silence(&row).await?;
-        self.lock().held.retain(|h| {
-            h.state(now) != SilenceState::Expired
-                || (h.ended_early && h.remote.values().any(|r| !r.expired))
-        });
+        self.lock().held.retain(|h| h.still_needed(now));
         Ok(())
     }
 
     /// Forget ended silences that need nothing more.
     pub fn prune(&self) {
         let now = crate::time::now();
-        self.lock().held.retain(|h| {
-            h.state(now) != SilenceState::Expired
-                || (h.ended_early && h.remote.values().any(|r| !r.expired))
-        });
+        self.lock().held.retain(|h| h.still_needed(now));
     }
 }
 
