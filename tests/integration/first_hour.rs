@@ -37,10 +37,15 @@ async fn a_fresh_postgres_gets_its_database_created_and_an_image_becomes_an_even
         if exists != "1" {
             return None;
         }
-        let n = stack.pg.psql_in(
+        // The migrations may still be running: ask for the table before reading it.
+        let tables = stack.pg.psql_in(
             "watchpost",
-            "select count(*) from events where to_regclass('events') is not null",
+            "select count(*) from pg_tables where tablename = 'events'",
         );
+        if tables != "1" {
+            return None;
+        }
+        let n = stack.pg.psql_in("watchpost", "select count(*) from events");
         (n == "1").then_some(())
     })
     .await;
