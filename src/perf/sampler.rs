@@ -176,9 +176,10 @@ impl PerfSampler {
         let stats = |w: &Window| {
             let s = w.summary();
             LatencyStats {
-                avg: s.map(|s| round2(s.avg)),
-                p95: s.map(|s| round2(s.p95)),
-                p99: s.map(|s| round2(s.p99)),
+                avg: s.map_or(0.0, |s| round2(s.avg)),
+                p95: s.map_or(0.0, |s| round2(s.p95)),
+                p99: s.map_or(0.0, |s| round2(s.p99)),
+                samples: s.map_or(0, |s| s.count as u64),
             }
         };
         let pipeline = self.inference.pipeline.summary();
@@ -187,8 +188,9 @@ impl PerfSampler {
             yolo26_latency_ms: stats(&self.inference.yolo26),
             nemotron_latency_ms: stats(&self.inference.nemotron),
             pipeline_latency_ms: PipelineLatency {
-                avg: pipeline.map(|s| round2(s.avg)),
-                p95: pipeline.map(|s| round2(s.p95)),
+                avg: pipeline.map_or(0.0, |s| round2(s.avg)),
+                p95: pipeline.map_or(0.0, |s| round2(s.p95)),
+                samples: pipeline.map_or(0, |s| s.count as u64),
             },
             throughput: Throughput {
                 images_per_min: self.inference.pipeline.count_within(minute) as f64,

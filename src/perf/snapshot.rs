@@ -44,18 +44,24 @@ pub struct AiModels {
     pub nemotron: NemotronModel,
 }
 
-/// Milliseconds; null without samples in the window.
+/// Milliseconds over the window; 0 when it holds no sample (as the contract's
+/// clients read them), with `samples` saying how many there were.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct LatencyStats {
-    pub avg: Option<f64>,
-    pub p95: Option<f64>,
-    pub p99: Option<f64>,
+    pub avg: f64,
+    pub p95: f64,
+    pub p99: f64,
+    /// Calls measured in the window (0: the figures above are not measurements).
+    pub samples: u64,
 }
 
+/// Milliseconds from file to detection over the window; 0 without samples.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PipelineLatency {
-    pub avg: Option<f64>,
-    pub p95: Option<f64>,
+    pub avg: f64,
+    pub p95: f64,
+    /// Images measured in the window.
+    pub samples: u64,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -180,12 +186,14 @@ fn measured(s: &PerformanceSnapshot) -> [(&'static str, &'static str, Option<f64
         (
             "yolo26_p95_ms",
             "YOLO26 p95 latency",
-            inf.and_then(|i| i.yolo26_latency_ms.p95),
+            inf.filter(|i| i.yolo26_latency_ms.samples > 0)
+                .map(|i| i.yolo26_latency_ms.p95),
         ),
         (
             "nemotron_p95_ms",
             "Nemotron p95 latency",
-            inf.and_then(|i| i.nemotron_latency_ms.p95),
+            inf.filter(|i| i.nemotron_latency_ms.samples > 0)
+                .map(|i| i.nemotron_latency_ms.p95),
         ),
         (
             "redis_memory_mb",

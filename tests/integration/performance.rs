@@ -11,10 +11,6 @@ use std::time::Duration;
 
 const GB: f64 = 1024.0 * 1024.0 * 1024.0;
 
-fn is_number_or_null(v: &Value) -> bool {
-    v.is_number() || v.is_null()
-}
-
 fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
@@ -97,8 +93,9 @@ fn check_snapshot(p: &Value, truth: &Truth) {
     let inf = &p["inference"];
     for svc in ["yolo26_latency_ms", "nemotron_latency_ms"] {
         for k in ["avg", "p95", "p99"] {
-            assert!(is_number_or_null(&inf[svc][k]), "{svc}.{k}");
+            assert!(inf[svc][k].is_number(), "{svc}.{k} is a number: {inf}");
         }
+        assert!(inf[svc]["samples"].is_u64(), "{svc}.samples");
     }
     assert!(inf["queues"]["detection"].is_u64() && inf["queues"]["analysis"].is_u64());
     let pg = &p["databases"]["postgresql"];
@@ -185,6 +182,25 @@ async fn performance_shows_every_part_and_its_history() {
         .get("nemotron")
         .set_route_mode("completion", Mode::Slow(Duration::from_millis(120)));
     let wp = stack.start(tempfile::tempdir().expect("dir"));
+    // Before any inference: every latency is 0, with 0 samples (numbers, as clients
+    // of the contract read them), in the history too.
+    let history_url = format!("{}/api/system/performance/history", wp.url());
+    let first = eventually("a first sample in the history", || async {
+        let h = json(history_url.clone()).await;
+        h["snapshots"].as_array()?.first().cloned()
+    })
+    .await;
+    let inf = &first["inference"];
+    for (svc, keys) in [
+        ("yolo26_latency_ms", &["avg", "p95", "p99"][..]),
+        ("nemotron_latency_ms", &["avg", "p95", "p99"][..]),
+        ("pipeline_latency_ms", &["avg", "p95"][..]),
+    ] {
+        for k in keys {
+            assert_eq!(inf[svc][*k].as_f64(), Some(0.0), "{svc}.{k}: {inf}");
+        }
+        assert_eq!(inf[svc]["samples"], 0, "{svc}: {inf}");
+    }
     let root = wp.dir.path().join("cameras");
     write_image(&root, "porch", "a.png");
     wait_rows(&stack, "events", 1).await;
@@ -193,8 +209,8 @@ async fn performance_shows_every_part_and_its_history() {
         let url = url.clone();
         async move {
             let p = json(url).await;
-            (p["inference"]["yolo26_latency_ms"]["p95"].is_number()
-                && p["inference"]["nemotron_latency_ms"]["avg"].is_number()
+            (p["inference"]["yolo26_latency_ms"]["samples"].as_u64() > Some(0)
+                && p["inference"]["nemotron_latency_ms"]["samples"].as_u64() > Some(0)
                 && p["ai_models"]["yolo26"]["status"] == "healthy")
                 .then_some(p)
         }
