@@ -5,8 +5,8 @@
 # bounded in time; prints figures, asserts nothing. wrk and watchpost share the
 # machine's cores.
 #
-# For each endpoint: requests/s, p50 and p99 latency, and the ratio to /health in the
-# same run; RSS before and after. 64 cameras are registered first (one image each).
+# For each endpoint: requests/s, p50 and p99 latency, and the ratio to a /health run
+# made just before it; RSS before and after. 64 cameras are registered first (one image each).
 # Output is a Markdown table.
 #
 # Usage: bench/load.sh [seconds-per-endpoint] [connections]   (defaults: 5, 16)
@@ -41,14 +41,20 @@ paths = json.load(sys.stdin)["paths"]
 eps = [p for p, item in paths.items() if "get" in item and "{" not in p and p != "/ws"]
 print("\n".join(sorted(eps, key=lambda p: (p != "/health", p))))')
 [ -n "${EXTRA_ENDPOINTS:-}" ] && ENDPOINTS+=($EXTRA_ENDPOINTS)
+# ONLY="/api/system/circuit-breakers /api/system/health/full": just these (and /health).
+[ -n "${ONLY:-}" ] && ENDPOINTS=(/health $ONLY)
 
 to_ms() { awk '{v=$1; if (v ~ /us$/) {sub(/us$/,"",v); print v/1000} else if (v ~ /ms$/) {sub(/ms$/,"",v); print v} else if (v ~ /s$/) {sub(/s$/,"",v); print v*1000} else print v}' <<<"$1"; }
 echo "wrk -t2 -c$CONNS -d${SECS}s per endpoint; $(nproc) cores; $(date -u +%Y-%m-%dT%H:%MZ)"
 echo
 printf '| %-48s | %10s | %8s | %8s | %7s |\n' endpoint req/s "p50 ms" "p99 ms" "× /health"
 printf '|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..50})" "$(printf -- '-%.0s' {1..12})" "$(printf -- '-%.0s' {1..10})" "$(printf -- '-%.0s' {1..10})" "$(printf -- '-%.0s' {1..9})"
-BASE=""
+# The ratio is to a /health run made just before each endpoint: the machine's pace
+# drifts over a run (other work, CPU frequency), and a ratio to one /health measured
+# minutes earlier carries that drift.
+health_rps() { wrk -t2 -c"$CONNS" -d"${SECS}s" "http://127.0.0.1:$PORT/health" | awk '/Requests\/sec/ {print $2}'; }
 for ep in "${ENDPOINTS[@]}"; do
+  if [ "$ep" = /health ]; then BASE=""; else BASE=$(health_rps); fi
   out=$(wrk -t2 -c"$CONNS" -d"${SECS}s" --latency "http://127.0.0.1:$PORT$ep")
   rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
   p50=$(to_ms "$(awk '/ 50%/ {print $2}' <<<"$out")")

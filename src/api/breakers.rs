@@ -34,11 +34,10 @@ pub struct ResetResponse {
 #[utoipa::path(get, path = "/api/system/circuit-breakers", tag = "circuit-breakers",
     responses((status = 200, body = BreakersResponse)))]
 pub async fn list(state: Data<AppState>, memos: Data<Memos>) -> HttpResponse {
-    memos
-        .breakers
-        .respond_stamped(state.breakers.version(), || {
-            (actix_web::http::StatusCode::OK, render(&state))
-        })
+    memos.breakers.respond_fresh(
+        || state.breakers.version(),
+        || (actix_web::http::StatusCode::OK, render(&state)),
+    )
 }
 
 fn render(state: &AppState) -> BreakersResponse {
@@ -67,9 +66,16 @@ fn render(state: &AppState) -> BreakersResponse {
     security((), ("api_key" = [])),
     responses((status = 200, body = ResetResponse), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn reset(state: Data<AppState>, name: Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn reset(
+    state: Data<AppState>,
+    memos: Data<Memos>,
+    name: Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let breaker = state.breakers.lookup(&name)?;
     let previous_state = breaker.reset();
+    // The next read shows the reset at once.
+    memos.breakers.forget();
+    memos.full_health.forget();
     Ok(HttpResponse::Ok().json(ResetResponse {
         name: name.into_inner(),
         previous_state,

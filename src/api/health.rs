@@ -18,10 +18,13 @@ use crate::ws::BroadcasterHealth;
     responses((status = 200, description = "Healthy or degraded", body = FullHealth),
         (status = 503, description = "A critical part is unhealthy", body = FullHealth)))]
 pub async fn full(state: Data<AppState>, memos: Data<Memos>) -> HttpResponse {
+    if let Some(fresh) = memos.full_health.fresh() {
+        return fresh;
+    }
     let round = state.health.prober().current().await;
-    memos
-        .full_health
-        .respond_stamped(state.health.version(&round), || {
+    memos.full_health.respond_fresh(
+        || state.health.version(&round),
+        || {
             let health = state.health.full_from(&round);
             let status = if health.status == HealthState::Unhealthy {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -29,7 +32,8 @@ pub async fn full(state: Data<AppState>, memos: Data<Memos>) -> HttpResponse {
                 StatusCode::OK
             };
             (status, health)
-        })
+        },
+    )
 }
 
 /// Ready to work: PostgreSQL, Redis and every critical worker are fine (from the

@@ -5,6 +5,12 @@
 //! `timestamp`, which is written fresh for every request, so a memoised answer still
 //! says "now". Rendering and serialising dominate these handlers' cost; a hit is a
 //! copy of a reference-counted buffer and one formatted timestamp.
+//!
+//! The busiest monitoring answers (`respond_fresh`) go one step further: a stamped
+//! body made less than `FRESH` ago is served whole, without even computing the
+//! domain version (which takes every breaker's lock). Their `timestamp` is then at
+//! most `FRESH` old, and a change shows at most `FRESH` late; a write through the API
+//! (`forget`) shows at once.
 
 use actix_web::http::StatusCode;
 use actix_web::web::Bytes;
@@ -59,6 +65,9 @@ const CAMERAS_TTL: Duration = Duration::from_millis(500);
 /// How far behind "now" a memoised performance history window may end.
 const HISTORY_TTL: Duration = Duration::from_secs(1);
 
+/// How long a whole stamped body is served as it is by `respond_fresh`.
+pub const FRESH: Duration = Duration::from_millis(100);
+
 /// The last field of every stamped answer.
 const STAMP: &[u8] = b",\"timestamp\":";
 
@@ -69,6 +78,8 @@ struct Slot {
     /// The whole body, or for a stamped answer everything before `,"timestamp":`.
     body: Bytes,
     stamped: bool,
+    /// For a stamped answer: the whole body as last stamped, and when.
+    whole: Option<(Instant, Bytes)>,
 }
 
 pub struct Memo {
@@ -115,8 +126,51 @@ impl Memo {
             status,
             body: body.clone(),
             stamped,
+            whole: None,
         });
         (status, body)
+    }
+
+    /// Forget the memoised body (a write changed what it shows).
+    pub fn forget(&self) {
+        *self.slot.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    /// The whole stamped body, while it is younger than `FRESH`.
+    pub fn fresh(&self) -> Option<HttpResponse> {
+        let now = Instant::now();
+        let slot = self.slot.lock().unwrap_or_else(|p| p.into_inner());
+        let s = slot.as_ref()?;
+        let (at, whole) = s.whole.as_ref()?;
+        (s.stamped && now.duration_since(*at) < FRESH).then(|| {
+            HttpResponse::build(s.status)
+                .content_type("application/json")
+                .body(whole.clone())
+        })
+    }
+
+    /// A stamped answer as `respond_stamped`, served whole while it is younger than
+    /// `FRESH` (then `version` is not even asked); past that, stamped again (or
+    /// rendered again when the version moved) and kept whole for the next `FRESH`.
+    pub fn respond_fresh<T: serde::Serialize>(
+        &self,
+        version: impl FnOnce() -> u64,
+        render: impl FnOnce() -> (StatusCode, T),
+    ) -> HttpResponse {
+        if let Some(fresh) = self.fresh() {
+            return fresh;
+        }
+        let now = Instant::now();
+        let (status, prefix) = self.get_or_render(version(), true, render);
+        let whole = Bytes::from(stamp(&prefix));
+        if let Some(s) = self.slot.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+            if s.body == prefix {
+                s.whole = Some((now, whole.clone()));
+            }
+        }
+        HttpResponse::build(status)
+            .content_type("application/json")
+            .body(whole)
     }
 
     /// The memoised body for `version`, or a fresh one from `render`.
@@ -144,16 +198,21 @@ impl Memo {
         render: impl FnOnce() -> (StatusCode, T),
     ) -> HttpResponse {
         let (status, prefix) = self.get_or_render(version, true, render);
-        let stamp = serde_json::to_string(&crate::time::now()).unwrap_or_default();
-        let mut body = Vec::with_capacity(prefix.len() + STAMP.len() + stamp.len() + 1);
-        body.extend_from_slice(&prefix);
-        body.extend_from_slice(STAMP);
-        body.extend_from_slice(stamp.as_bytes());
-        body.push(b'}');
         HttpResponse::build(status)
             .content_type("application/json")
-            .body(body)
+            .body(stamp(&prefix))
     }
+}
+
+/// A stamped answer's prefix closed with `,"timestamp":<now>}`.
+fn stamp(prefix: &[u8]) -> Vec<u8> {
+    let stamp = serde_json::to_string(&crate::time::now()).unwrap_or_default();
+    let mut body = Vec::with_capacity(prefix.len() + STAMP.len() + stamp.len() + 1);
+    body.extend_from_slice(prefix);
+    body.extend_from_slice(STAMP);
+    body.extend_from_slice(stamp.as_bytes());
+    body.push(b'}');
+    body
 }
 
 #[cfg(test)]
@@ -178,6 +237,37 @@ mod tests {
         short.body(1, || n += 1);
         short.body(1, || n += 1);
         assert_eq!(n, 2, "past its time-to-live");
+    }
+
+    #[test]
+    fn a_fresh_answer_skips_the_version_until_it_is_older_than_fresh_or_forgotten() {
+        #[derive(serde::Serialize)]
+        struct A {
+            n: u32,
+            timestamp: &'static str,
+        }
+        let memo = Memo::new(Duration::MAX);
+        let render = || {
+            (
+                StatusCode::OK,
+                A {
+                    n: 1,
+                    timestamp: "old",
+                },
+            )
+        };
+        let _ = memo.respond_fresh(|| 1, render);
+        let _ = memo.respond_fresh(|| panic!("the version is not asked while fresh"), render);
+        memo.forget();
+        let mut asked = false;
+        let _ = memo.respond_fresh(
+            || {
+                asked = true;
+                1
+            },
+            render,
+        );
+        assert!(asked, "a forgotten body asks again");
     }
 
     #[test]
