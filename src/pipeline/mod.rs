@@ -145,13 +145,16 @@ impl Pipeline {
             redis.clone(),
             metrics.clone(),
         ));
-        let batches = Arc::new(BatchAggregator::new(
-            &config.batch,
-            Some(redis.clone()),
-            analysis_queue.clone(),
-            events.clone(),
-            metrics.clone(),
-        ));
+        let batches = Arc::new(
+            BatchAggregator::new(
+                &config.batch,
+                Some(redis.clone()),
+                analysis_queue.clone(),
+                events.clone(),
+                metrics.clone(),
+            )
+            .with_recovery(store.clone()),
+        );
         let detection = Arc::new(DetectionWorker {
             queue: detection_queue.clone(),
             ai: ai.clone(),

@@ -10,9 +10,11 @@
 //! - `db.rs`: the pool, the bounded operation and the reachability it logs and
 //!   publishes; `schema.rs`: the migrations; `create.rs`: the missing database;
 //! - `rows.rs`: the pipeline's rows; `alerts.rs`: the alert history; `cameras.rs`: the
-//!   cameras and what the registry learned about each; `silences.rs`: the silences.
+//!   cameras and what the registry learned about each; `silences.rs`: the silences;
+//!   `batches.rs`: which detections a batch took (what the batch recovery reads).
 
 mod alerts;
+mod batches;
 mod cameras;
 mod create;
 mod db;
@@ -22,6 +24,7 @@ mod schema;
 mod silences;
 
 pub use alerts::{AlertQuery, AlertRow, AlertState};
+pub use batches::{UnanalysedBatch, Unbatched};
 pub use cameras::CameraRow;
 pub use db::Store;
 pub use error::StoreError;

@@ -152,8 +152,29 @@ impl Store {
     /// Insert the event of a batch; `None` when that batch already has one.
     pub async fn insert_event(&self, e: &NewEvent<'_>) -> Result<Option<i64>, StoreError> {
         self.run(async {
-            let c = self.client().await?;
-            let row = c
+            let mut c = self.client().await?;
+            let tx = c.transaction().await?;
+            // One event per detection: events of one camera are written one at a time,
+            // and a detection already in an event (a batch recovered twice, or
+            // recovered while its first batch still waited for analysis) is left out.
+            tx.execute(
+                "SELECT pg_advisory_xact_lock(hashtext('events:' || $1))",
+                &[&e.camera_id],
+            )
+            .await?;
+            let remaining: Vec<i64> = tx
+                .query_one(
+                    "SELECT coalesce(array_agg(x ORDER BY x), '{}') FROM unnest($1::bigint[]) AS x
+                     WHERE NOT EXISTS (SELECT 1 FROM events ev WHERE ev.detection_ids @> ARRAY[x])",
+                    &[&e.detection_ids],
+                )
+                .await?
+                .get(0);
+            if remaining.is_empty() && !e.detection_ids.is_empty() {
+                tx.commit().await?;
+                return Ok(None);
+            }
+            let row = tx
                 .query_opt(
                     "INSERT INTO events (batch_id, camera_id, started_at, ended_at, risk_score,
                                          risk_level, summary, reasoning, detection_ids)
@@ -169,10 +190,18 @@ impl Store {
                         &e.risk_level,
                         &e.summary,
                         &e.reasoning,
-                        &e.detection_ids,
+                        &remaining,
                     ],
                 )
                 .await?;
+            if row.is_some() {
+                tx.execute(
+                    "UPDATE detections SET batch_id = $1 WHERE id = ANY($2) AND batch_id IS NULL",
+                    &[&e.batch_id, &remaining],
+                )
+                .await?;
+            }
+            tx.commit().await?;
             Ok(row.map(|r| r.get(0)))
         })
         .await

@@ -91,6 +91,22 @@ const MIGRATIONS: &[(i32, &str)] = &[
         );
         CREATE INDEX silences_ends_at ON silences (ends_at DESC);",
     ),
+    // Batch membership in PostgreSQL: the batch a detection was handed to analysis in
+    // (NULL until its batch closes), the events found by a detection, and what the
+    // pipeline remembers of Redis (its run id: a new one means Redis forgot).
+    (
+        5,
+        "ALTER TABLE detections ADD COLUMN batch_id TEXT;
+        UPDATE detections d SET batch_id = e.batch_id FROM events e WHERE d.id = ANY (e.detection_ids);
+        CREATE INDEX detections_unbatched ON detections (detected_at) WHERE batch_id IS NULL;
+        CREATE INDEX detections_batch ON detections (batch_id) WHERE batch_id IS NOT NULL;
+        CREATE INDEX events_detection_ids ON events USING GIN (detection_ids);
+        CREATE TABLE pipeline_state (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL,
+            updated_at TIMESTAMPTZ NOT NULL DEFAULT now()
+        );",
+    ),
 ];
 
 pub(super) async fn migrate(client: &mut deadpool_postgres::Object) -> Result<(), StoreError> {

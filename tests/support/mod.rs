@@ -132,15 +132,28 @@ pub struct Redis {
     dir: tempfile::TempDir,
     pub port: u16,
     child: Option<Child>,
+    /// With an append-only file (a restart keeps the data), or without (it forgets).
+    persistent: bool,
 }
 
 impl Redis {
     pub fn start() -> Self {
+        Self::start_with(true)
+    }
+
+    /// A Redis without persistence (the `redis` image's default): every restart
+    /// comes back empty.
+    pub fn start_volatile() -> Self {
+        Self::start_with(false)
+    }
+
+    fn start_with(persistent: bool) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut r = Self {
             dir,
             port: free_port(),
             child: None,
+            persistent,
         };
         r.start_again();
         r
@@ -169,9 +182,9 @@ impl Redis {
                 "--save",
                 "",
                 // An outage, not a wipe: data survives a kill like a production
-                // Redis with AOF (which watchpost's queues assume).
+                // Redis with AOF (unless started volatile).
                 "--appendonly",
-                "yes",
+                if self.persistent { "yes" } else { "no" },
                 "--appendfsync",
                 "always",
                 "--daemonize",

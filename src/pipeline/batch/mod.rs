@@ -17,11 +17,13 @@
 mod clock;
 mod memory;
 mod metrics;
+mod recovery;
 mod redis_store;
 mod rules;
 mod store;
 
 pub use clock::WallClock;
+pub use recovery::Recovery;
 pub use rules::{CloseReason, Rules};
 
 use futures_util::future::BoxFuture;
@@ -121,6 +123,8 @@ pub struct BatchAggregator {
     mirror: Mutex<Vec<Seen>>,
     events: EventBus,
     metrics: BatchMetrics,
+    /// PostgreSQL's memory of batch membership (`recovery.rs`); `None` in unit tests.
+    recovery: Option<Recovery>,
 }
 
 impl BatchAggregator {
@@ -132,6 +136,7 @@ impl BatchAggregator {
         metrics: Arc<Metrics>,
     ) -> Self {
         Self {
+            recovery: None,
             redis: redis.map(RedisStore::new),
             memory: MemoryStore::default(),
             sink,
@@ -145,6 +150,12 @@ impl BatchAggregator {
             events,
             metrics: BatchMetrics::new(&metrics, cfg.window_seconds),
         }
+    }
+
+    /// Remember batch membership in PostgreSQL and recover what Redis forgets.
+    pub fn with_recovery(mut self, store: Arc<crate::store::Store>) -> Self {
+        self.recovery = Some(Recovery::new(store));
+        self
     }
 
     pub fn window_seconds(&self) -> f64 {
@@ -307,6 +318,9 @@ impl BatchAggregator {
                 return Err(BatchError::HandOff(closed.batch_id, e));
             }
         }
+        if let Some(r) = &self.recovery {
+            r.handed_off(&closed).await;
+        }
         if let Err(e) = store.finish(&closed.batch_id).await {
             // Handed off but still indexed: the sweep hands it off again later, and the
             // analysis writes one event per batch id, so this costs time, not data.
@@ -406,6 +420,12 @@ impl BatchAggregator {
         loop {
             if let Err(e) = self.tick().await {
                 tracing::warn!(error = %e, "batch hand-off failed; will retry");
+            }
+            if let Err(e) = ctx
+                .beat_while(Duration::from_secs(60), self.recover_if_due())
+                .await
+            {
+                tracing::warn!(error = %e, "batch recovery hand-off failed; will retry");
             }
             if !ctx.idle(every).await {
                 return Ok(());

@@ -14,6 +14,8 @@ use super::store::{Added, BatchState, BatchStore};
 use crate::redis::{Conn, RedisLink};
 
 const KEY_TTL_SECONDS: u64 = 3600;
+/// Set once and never expired: a Redis without it has forgotten its data.
+const MARKER: &str = "pipeline:marker";
 const OPEN_INDEX: &str = "batch:open";
 const CLOSING_INDEX: &str = "batch:closing";
 /// A claimed batch not handed off after this long is an orphan.
@@ -73,6 +75,28 @@ impl RedisStore {
 
     async fn conn(&self) -> Result<Conn, String> {
         self.redis.conn().await.map_err(|e| e.to_string())
+    }
+
+    /// The marker this Redis holds (`pipeline:marker`); `None` when it holds none
+    /// (a Redis that forgot its data, or one never marked).
+    pub async fn marker(&self) -> Result<Option<String>, String> {
+        let mut conn = self.conn().await?;
+        redis::cmd("GET")
+            .arg(MARKER)
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// Mark this Redis with `value` (no expiry: it lives as long as Redis's data).
+    pub async fn set_marker(&self, value: &str) -> Result<(), String> {
+        let mut conn = self.conn().await?;
+        redis::cmd("SET")
+            .arg(MARKER)
+            .arg(value)
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| e.to_string())
     }
 
     /// Read batches by id, in one round trip; `None` for an id whose keys are gone.
