@@ -5,7 +5,8 @@
 #
 # starts Redis (AOF), PostgreSQL and Prometheus (each when installed), the fake AI
 # services and watchpost, waits until watchpost has answered its first full health,
-# and sets DIR, PORT (watchpost), WP (its pid). Logs are in $DIR.
+# and sets DIR, PORT (watchpost), WP (its pid), REDIS_PORT and PG_PORT. Logs are in
+# $DIR.
 
 . "$(dirname "${BASH_SOURCE[0]}")/servers.sh"
 
@@ -22,8 +23,10 @@ local_stack_start() {
   DIR=$(mktemp -d)
   trap local_stack_stop EXIT
   PORT=$(freeport)
-  local rport pgport promport aibase
-  rport=$(freeport); pgport=$(freeport); promport=$(freeport)
+  local promport aibase
+  # REDIS_PORT and PG_PORT stay set for the caller (bench/pipeline-cost.sh reads both).
+  REDIS_PORT=$(freeport); PG_PORT=$(freeport); promport=$(freeport)
+  local rport=$REDIS_PORT pgport=$PG_PORT
   start_redis "$rport"
   [ -n "$PG_BIN" ] && start_postgres "$pgport" -c fsync=off
   start_fake_ai "$fake_ai" "$DIR/fake_ai.log"

@@ -137,7 +137,7 @@ impl BatchAggregator {
     ) -> Self {
         Self {
             recovery: None,
-            redis: redis.map(RedisStore::new),
+            redis: redis.map(|r| RedisStore::new(r, cfg.window_seconds)),
             memory: MemoryStore::default(),
             sink,
             rules: Rules {

@@ -1,8 +1,10 @@
 //! Batches in Redis, shared by every instance on that Redis.
 //!
 //! Keys: `batch:{camera_id}:current` → batch id, and per batch
-//! `batch:{id}:camera_id|detections|started_at|last_activity` (TTL one hour, refreshed
-//! on every add). Two indexes replace key scans: the set `batch:open` (ids of open
+//! `batch:{id}:camera_id|detections|started_at|last_activity`, each with a TTL of the
+//! window plus an hour set once, when the batch is made (a batch closes within its
+//! window, so an add never needs to refresh them; a batch that outlives its keys, its
+//! aggregator stopped for an hour, is found again from PostgreSQL by `recovery.rs`). Two indexes replace key scans: the set `batch:open` (ids of open
 //! batches, maintained by the add and claim scripts) and the sorted set
 //! `batch:closing` (claimed ids scored by claim time, removed once handed off). Reading
 //! the open batches is one `SMEMBERS` and one pipelined read, never a `SCAN`.
@@ -13,7 +15,8 @@ use std::sync::Arc;
 use super::store::{Added, BatchState, BatchStore};
 use crate::redis::{Conn, RedisLink};
 
-const KEY_TTL_SECONDS: u64 = 3600;
+/// Added to the window for the TTL of a batch's keys.
+const KEY_TTL_SLACK_SECONDS: u64 = 3600;
 /// Set once and never expired: a Redis without it has forgotten its data.
 const MARKER: &str = "pipeline:marker";
 const OPEN_INDEX: &str = "batch:open";
@@ -24,20 +27,23 @@ const ORPHAN_AFTER_SECONDS: f64 = 10.0;
 /// Add a detection atomically; create the batch (and index it) if the camera has none.
 const ADD_SCRIPT: &str = r"
 local id = redis.call('GET', KEYS[1])
+local det = nil
 if not id then
   id = ARGV[1]
+  det = 'batch:' .. id .. ':detections'
   redis.call('SET', KEYS[1], id, 'EX', ARGV[5])
   redis.call('SET', 'batch:' .. id .. ':camera_id', ARGV[2], 'EX', ARGV[5])
   redis.call('SET', 'batch:' .. id .. ':started_at', ARGV[3], 'EX', ARGV[5])
+  redis.call('SET', 'batch:' .. id .. ':last_activity', ARGV[3], 'EX', ARGV[5])
   redis.call('SADD', 'batch:open', id)
+  redis.call('SADD', det, ARGV[4])
+  redis.call('EXPIRE', det, ARGV[5])
+  return {id, 1, ARGV[3]}
 end
-redis.call('SADD', 'batch:' .. id .. ':detections', ARGV[4])
-redis.call('EXPIRE', 'batch:' .. id .. ':detections', ARGV[5])
-redis.call('SET', 'batch:' .. id .. ':last_activity', ARGV[3], 'EX', ARGV[5])
-redis.call('EXPIRE', 'batch:' .. id .. ':camera_id', ARGV[5])
-redis.call('EXPIRE', 'batch:' .. id .. ':started_at', ARGV[5])
-redis.call('EXPIRE', KEYS[1], ARGV[5])
-return {id, redis.call('SCARD', 'batch:' .. id .. ':detections'), redis.call('GET', 'batch:' .. id .. ':started_at')}
+det = 'batch:' .. id .. ':detections'
+redis.call('SADD', det, ARGV[4])
+redis.call('SET', 'batch:' .. id .. ':last_activity', ARGV[3], 'KEEPTTL')
+return {id, redis.call('SCARD', det), redis.call('GET', 'batch:' .. id .. ':started_at')}
 ";
 
 /// Claim: whoever removes the id from the open index wins; the batch is detached from
@@ -66,11 +72,16 @@ return 0
 
 pub struct RedisStore {
     redis: Arc<RedisLink>,
+    /// The TTL of a new batch's keys.
+    key_ttl_seconds: u64,
 }
 
 impl RedisStore {
-    pub fn new(redis: Arc<RedisLink>) -> Self {
-        Self { redis }
+    pub fn new(redis: Arc<RedisLink>, window_seconds: f64) -> Self {
+        Self {
+            redis,
+            key_ttl_seconds: window_seconds.max(0.0).ceil() as u64 + KEY_TTL_SLACK_SECONDS,
+        }
     }
 
     async fn conn(&self) -> Result<Conn, String> {
@@ -158,7 +169,7 @@ impl BatchStore for RedisStore {
                     .arg(camera_id)
                     .arg(now)
                     .arg(detection_id)
-                    .arg(KEY_TTL_SECONDS)
+                    .arg(self.key_ttl_seconds)
                     .invoke_async(&mut conn)
                     .await
                     .map_err(|e| e.to_string())?;

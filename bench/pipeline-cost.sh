@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# What one image costs, end to end: Redis commands (INFO commandstats), PostgreSQL
+# transactions (pg_stat_database) and watchpost CPU (/proc/<pid>/stat), per image while
+# 600 images on 4 cameras go through the whole pipeline (detection, batches, analysis,
+# events), and per second while nothing arrives. Release binary, real Redis (AOF) and
+# PostgreSQL, the fake AI services (scripts/lib/local-stack.sh); loopback only;
+# prints figures, asserts nothing. The probes of this script are left out of the counts
+# (Redis's INFO, and one transaction per psql call).
+#
+# Usage: bench/pipeline-cost.sh [images] [idle-seconds]   (defaults: 600, 20)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${1:-600}
+IDLE=${2:-20}
+command -v redis-cli >/dev/null || { echo "redis-cli missing: apt-get install -y redis-tools" >&2; exit 1; }
+. scripts/lib/local-stack.sh
+cargo build --release -q --bin watchpost --example fake_ai
+# A burst of 150 images per camera is what this measures, not a flooding camera.
+export WATCHPOST_CAMERAS__MAX_IMAGES_PER_MINUTE=100000
+local_stack_start target/release/watchpost target/release/examples/fake_ai
+TICK=$(getconf CLK_TCK)
+PSQL_CALLS=0
+redis_calls() {
+  redis-cli -p "$REDIS_PORT" INFO commandstats |
+    awk -F'[:=,]' '/^cmdstat_/ && $1 != "cmdstat_info" {s += $3} END {print s + 0}'
+}
+pg() { PSQL_CALLS=$((PSQL_CALLS + 1)); psql "$PG_URL" -Atqc "$1"; }
+pg_xacts() { pg "select xact_commit + xact_rollback from pg_stat_database where datname = current_database()"; }
+cpu_ms() { awk -v t="$TICK" '{print ($14 + $15) * 1000 / t}' "/proc/$WP/stat"; }
+snapshot() { sleep 1.5; R=$(redis_calls); P=$(pg_xacts); P0=$PSQL_CALLS; C=$(cpu_ms); }
+
+# Idle: nothing arrives (the probes, sampler and workers run at their intervals).
+sleep 3
+snapshot; R1=$R; P1=$P; Q1=$P0; C1=$C; T1=$(date +%s.%N)
+sleep "$IDLE"
+snapshot; T2=$(date +%s.%N)
+SECS=$(awk -v a="$T1" -v b="$T2" 'BEGIN {print b - a}')
+IDLE_R=$(awk -v a="$R1" -v b="$R" -v s="$SECS" 'BEGIN {printf "%.1f", (b - a) / s}')
+IDLE_P=$(awk -v a="$P1" -v b="$P" -v q="$((P0 - Q1))" -v s="$SECS" 'BEGIN {printf "%.2f", (b - a - q) / s}')
+IDLE_C=$(awk -v a="$C1" -v b="$C" -v s="$SECS" 'BEGIN {printf "%.1f", (b - a) / s}')
+
+# Load: N images on 4 cameras, written as fast as Python writes them.
+snapshot; R1=$R; P1=$P; Q1=$P0; C1=$C; T1=$(date +%s.%N)
+python3 - "$DIR/cameras" "$N" <<'PY'
+import os, struct, sys, zlib
+root, n = sys.argv[1], int(sys.argv[2])
+def png():
+    w = h = 64
+    raw = b"".join(b"\x00" + os.urandom(w * 3) for _ in range(h))
+    chunk = lambda t, d: struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xffffffff)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+for i in range(n):
+    d = os.path.join(root, f"cam{i % 4}")
+    os.makedirs(d, exist_ok=True)
+    tmp = os.path.join(d, f".img{i:05d}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(png())
+    os.rename(tmp, os.path.join(d, f"img{i:05d}.png"))
+PY
+# Done: every image detected and every detection in an event.
+WAITED=0
+until [ "$(pg "select (select count(distinct file_path) from detections) = $N and
+                     (select count(*) from detections) = (select coalesce(sum(cardinality(detection_ids)), 0) from events)")" = t ]; do
+  sleep 0.5
+  WAITED=$((WAITED + 1))
+  if [ "$WAITED" -ge 600 ]; then
+    echo "not done after 300 s: $(pg "select count(distinct file_path) || ' images detected, ' || count(*) || ' detections' from detections"), $(pg "select coalesce(sum(cardinality(detection_ids)), 0) || ' in events' from events")" >&2
+    tail -5 "$DIR/watchpost.log" >&2
+    exit 1
+  fi
+done
+T2=$(date +%s.%N)
+snapshot
+SECS=$(awk -v a="$T1" -v b="$T2" 'BEGIN {print b - a}')
+echo "$N images on 4 cameras in ${SECS%.*} s; idle measured over $IDLE s"
+echo
+echo "| per | Redis commands | PostgreSQL transactions | watchpost CPU |"
+echo "|---|---|---|---|"
+awk -v a="$R1" -v b="$R" -v p1="$P1" -v p2="$P" -v q="$((P0 - Q1))" -v c1="$C1" -v c2="$C" -v n="$N" \
+  'BEGIN {printf "| image | %.1f | %.2f | %.2f ms |\n", (b - a) / n, (p2 - p1 - q) / n, (c2 - c1) / n}'
+echo "| idle second | $IDLE_R | $IDLE_P | $IDLE_C ms |"
+echo
+echo "Redis commands since it started, most called first:"
+redis-cli -p "$REDIS_PORT" INFO commandstats | awk -F'[:=,]' '/^cmdstat_/ && $1 != "cmdstat_info" {sub("cmdstat_", "", $1); print $3, $1}' | sort -rn | head -12
