@@ -112,7 +112,12 @@ impl BatchAggregator {
         let Ok(recorded) = recovery.store.pipeline_state(MARKER_KEY).await else {
             return Ok(());
         };
-        if marker.is_some() && marker == recorded {
+        if let Some(marker) = marker {
+            // Redis kept its data. A record that differs (another instance marked it
+            // at the same moment) is brought in step; nothing was forgotten.
+            if recorded.as_deref() != Some(marker.as_str()) {
+                let _ = recovery.store.set_pipeline_state(MARKER_KEY, &marker).await;
+            }
             return Ok(());
         }
         if recorded.is_some() {
@@ -143,10 +148,10 @@ impl BatchAggregator {
                 self.closed(&closed);
             }
         }
-        // Marked only once everything it forgot was handed over again.
-        let fresh = marker.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-        if redis.set_marker(&fresh).await.is_ok() {
-            let _ = recovery.store.set_pipeline_state(MARKER_KEY, &fresh).await;
+        // Marked only once everything it forgot was handed over again; the first
+        // instance to mark it wins, and every instance records that mark.
+        if let Ok(mark) = redis.mark(&uuid::Uuid::new_v4().to_string()).await {
+            let _ = recovery.store.set_pipeline_state(MARKER_KEY, &mark).await;
         }
         Ok(())
     }

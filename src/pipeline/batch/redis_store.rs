@@ -99,15 +99,22 @@ impl RedisStore {
             .map_err(|e| e.to_string())
     }
 
-    /// Mark this Redis with `value` (no expiry: it lives as long as Redis's data).
-    pub async fn set_marker(&self, value: &str) -> Result<(), String> {
+    /// Mark this Redis with `value` unless it is marked already (no expiry: the mark
+    /// lives as long as Redis's data); the mark it holds afterwards.
+    pub async fn mark(&self, value: &str) -> Result<String, String> {
         let mut conn = self.conn().await?;
-        redis::cmd("SET")
+        let (mark,): (String,) = redis::pipe()
+            .cmd("SET")
             .arg(MARKER)
             .arg(value)
+            .arg("NX")
+            .ignore()
+            .cmd("GET")
+            .arg(MARKER)
             .query_async(&mut conn)
             .await
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string())?;
+        Ok(mark)
     }
 
     /// Read batches by id, in one round trip; `None` for an id whose keys are gone.
