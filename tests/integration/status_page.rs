@@ -171,7 +171,7 @@ async fn the_page_is_live_safe_and_agrees_with_the_api() {
     // Screenshot for the README (wide and tall enough to show every section), with no
     // control focused (the skip link would cover the title).
     b.execute("document.activeElement.blur();", json!([])).await;
-    b.set_window(1280, 2150).await;
+    b.set_window(1280, 2400).await;
     wait_text(&b, "#host", "sparklines of several samples", |t| {
         let counts: Vec<u32> = t
             .split_whitespace()
