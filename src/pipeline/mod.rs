@@ -211,20 +211,23 @@ impl Pipeline {
     }
 
     /// `queue_replayer`: moves fallback items into Redis once it is back, and
-    /// refreshes the queue depth gauges, every second.
+    /// refreshes the queue depth gauges, every second (the dead letters, which a
+    /// dead-lettering or requeue updates at once anyway, every fifth).
     fn replayer(&self, critical: bool) -> WorkerSpec {
         let queues = [self.detection_queue.clone(), self.analysis_queue.clone()];
         WorkerSpec::new(workers::QUEUE_REPLAYER, critical, move |ctx| {
             let queues = queues.clone();
             async move {
+                let mut round: u64 = 0;
                 loop {
+                    round = round.wrapping_add(1);
                     for q in &queues {
                         if q.fallback_len().await > 0 {
                             if let Err(e) = q.replay().await {
                                 tracing::debug!(queue = q.name(), error = %e, "replay postponed");
                             }
                         }
-                        q.refresh_depth().await;
+                        q.refresh_depth(round % 5 == 1).await;
                     }
                     if !ctx.idle(Duration::from_secs(1)).await {
                         return Ok::<(), WorkerError>(());

@@ -125,7 +125,12 @@ pub struct BatchAggregator {
     metrics: BatchMetrics,
     /// PostgreSQL's memory of batch membership (`recovery.rs`); `None` in unit tests.
     recovery: Option<Recovery>,
+    /// When the orphan sweep last looked (unix seconds on `clock`).
+    last_sweep: Mutex<f64>,
 }
+
+/// The orphan sweep looks this often (an orphan is one after 10 s).
+const SWEEP_EVERY_SECONDS: f64 = 5.0;
 
 impl BatchAggregator {
     pub fn new(
@@ -137,6 +142,7 @@ impl BatchAggregator {
     ) -> Self {
         Self {
             recovery: None,
+            last_sweep: Mutex::new(f64::MIN),
             redis: redis.map(|r| RedisStore::new(r, cfg.window_seconds)),
             memory: MemoryStore::default(),
             sink,
@@ -255,7 +261,20 @@ impl BatchAggregator {
                             }
                         }
                     }
-                    match redis.orphans(now).await {
+                    let sweep = {
+                        let mut last = self.last_sweep.lock().unwrap_or_else(|p| p.into_inner());
+                        let due = now - *last >= SWEEP_EVERY_SECONDS;
+                        if due {
+                            *last = now;
+                        }
+                        due
+                    };
+                    let orphans = if sweep {
+                        redis.orphans(now).await
+                    } else {
+                        Ok(Vec::new())
+                    };
+                    match orphans {
                         Ok(orphans) => {
                             for b in orphans {
                                 tracing::warn!(batch_id = %b.batch_id, camera_id = %b.camera_id, "handing off a batch that was claimed but never handed off");

@@ -109,8 +109,8 @@ impl Queue {
     }
 
     /// Refresh the stream's and the dead letters' depth; `None` if Redis is down.
-    pub async fn refresh_depth(&self) -> Option<(u64, u64)> {
-        self.streams.refresh_depth().await
+    pub async fn refresh_depth(&self, dead: bool) -> Option<u64> {
+        self.streams.refresh_depth(dead).await
     }
 
     /// Items in the stream as of the last refresh (no I/O).

@@ -54,22 +54,23 @@ impl Streams {
         }
     }
 
-    /// Refresh the depth of the stream (taken-but-unacknowledged included) and of its
-    /// dead letters; `None` if Redis is down (the last values stay).
-    pub async fn refresh_depth(&self) -> Option<(u64, u64)> {
+    /// Refresh the depth of the stream (taken-but-unacknowledged included), and with
+    /// `dead` that of its dead letters; `None` if Redis is down (the last values stay).
+    pub async fn refresh_depth(&self, dead: bool) -> Option<u64> {
         let mut conn = self.redis.conn().await.ok()?;
-        let (n, dead): (u64, u64) = redis::pipe()
-            .cmd("XLEN")
-            .arg(&self.stream)
-            .cmd("XLEN")
-            .arg(&self.dead_stream)
-            .query_async(&mut conn)
-            .await
-            .ok()?;
+        let mut pipe = redis::pipe();
+        pipe.cmd("XLEN").arg(&self.stream);
+        if dead {
+            pipe.cmd("XLEN").arg(&self.dead_stream);
+        }
+        let lens: Vec<u64> = pipe.query_async(&mut conn).await.ok()?;
+        let n = lens.first().copied().unwrap_or(0);
         self.depth.store(n, Ordering::Relaxed);
         self.metrics.depth_now(n);
-        self.dead_letters_now(dead);
-        Some((n, dead))
+        if let Some(d) = lens.get(1) {
+            self.dead_letters_now(*d);
+        }
+        Some(n)
     }
 
     /// Items in the stream as of the last refresh (no I/O).
