@@ -96,7 +96,10 @@ impl Store {
         self.run(async {
             let c = self.client().await?;
             c.execute(
-                "UPDATE alerts SET ended_at = $2 WHERE id = $1 AND ended_at IS NULL",
+                &c.prepare_cached(
+                    "UPDATE alerts SET ended_at = $2 WHERE id = $1 AND ended_at IS NULL",
+                )
+                .await?,
                 &[&id, &ended_at],
             )
             .await?;
@@ -204,8 +207,11 @@ impl Store {
             let c = self.client().await?;
             let rows = c
                 .query(
-                    "UPDATE alerts SET end_sent_at = $2
+                    &c.prepare_cached(
+                        "UPDATE alerts SET end_sent_at = $2
                      WHERE id = ANY($1) AND ended_at IS NOT NULL RETURNING id",
+                    )
+                    .await?,
                     &[&ids, &at],
                 )
                 .await?;

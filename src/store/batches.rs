@@ -35,7 +35,10 @@ impl Store {
         self.run(async {
             let c = self.client().await?;
             c.execute(
-                "UPDATE detections SET batch_id = $1 WHERE id = ANY($2) AND batch_id IS NULL",
+                &c.prepare_cached(
+                    "UPDATE detections SET batch_id = $1 WHERE id = ANY($2) AND batch_id IS NULL",
+                )
+                .await?,
                 &[&batch_id, &ids],
             )
             .await?;
@@ -56,10 +59,13 @@ impl Store {
             let c = self.client().await?;
             let rows = c
                 .query(
-                    "SELECT d.id, d.camera_id, d.detected_at FROM detections d
+                    &c.prepare_cached(
+                        "SELECT d.id, d.camera_id, d.detected_at FROM detections d
                      WHERE d.batch_id IS NULL AND d.detected_at >= $1 AND d.detected_at < $2
                        AND NOT EXISTS (SELECT 1 FROM events e WHERE e.detection_ids @> ARRAY[d.id])
                      ORDER BY d.camera_id, d.id LIMIT $3",
+                    )
+                    .await?,
                     &[&from, &to, &limit],
                 )
                 .await?;
@@ -84,12 +90,11 @@ impl Store {
         self.run(async {
             let c = self.client().await?;
             let rows = c
-                .query(
-                    "SELECT d.batch_id, min(d.camera_id), array_agg(d.id ORDER BY d.id), min(d.detected_at)
+                .query(&c.prepare_cached("SELECT d.batch_id, min(d.camera_id), array_agg(d.id ORDER BY d.id), min(d.detected_at)
                      FROM detections d
                      WHERE d.batch_id IS NOT NULL AND d.detected_at >= $1
                        AND NOT EXISTS (SELECT 1 FROM events e WHERE e.batch_id = d.batch_id)
-                     GROUP BY d.batch_id ORDER BY min(d.detected_at) LIMIT $2",
+                     GROUP BY d.batch_id ORDER BY min(d.detected_at) LIMIT $2").await?,
                     &[&from, &limit],
                 )
                 .await?;
@@ -110,11 +115,13 @@ impl Store {
     pub async fn pipeline_state(&self, key: &str) -> Result<Option<String>, StoreError> {
         self.run(async {
             let c = self.client().await?;
-            Ok(
-                c.query_opt("SELECT value FROM pipeline_state WHERE key = $1", &[&key])
-                    .await?
-                    .map(|r| r.get(0)),
+            Ok(c.query_opt(
+                &c.prepare_cached("SELECT value FROM pipeline_state WHERE key = $1")
+                    .await?,
+                &[&key],
             )
+            .await?
+            .map(|r| r.get(0)))
         })
         .await
     }
@@ -123,8 +130,11 @@ impl Store {
         self.run(async {
             let c = self.client().await?;
             c.execute(
-                "INSERT INTO pipeline_state (key, value) VALUES ($1, $2)
+                &c.prepare_cached(
+                    "INSERT INTO pipeline_state (key, value) VALUES ($1, $2)
                  ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = now()",
+                )
+                .await?,
                 &[&key, &value],
             )
             .await?;

@@ -21,7 +21,10 @@ impl Store {
             let c = self.client().await?;
             let rows = c
                 .query(
-                    "SELECT id, folder_name, state FROM cameras ORDER BY last_seen_at DESC, id",
+                    &c.prepare_cached(
+                        "SELECT id, folder_name, state FROM cameras ORDER BY last_seen_at DESC, id",
+                    )
+                    .await?,
                     &[],
                 )
                 .await?;
@@ -58,19 +61,26 @@ impl Store {
                     .map(|r| r.state.clone().unwrap_or(serde_json::Value::Null))
                     .collect();
                 tx.execute(
-                    "INSERT INTO cameras (id, folder_name, state, last_seen_at)
+                    &tx.prepare_cached(
+                        "INSERT INTO cameras (id, folder_name, state, last_seen_at)
                      SELECT id, folder, state, now()
                      FROM UNNEST($1::text[], $2::text[], $3::jsonb[]) AS t(id, folder, state)
                      ON CONFLICT (id) DO UPDATE
                      SET folder_name = EXCLUDED.folder_name, state = EXCLUDED.state,
                          last_seen_at = now()",
+                    )
+                    .await?,
                     &[&ids, &folders, &states],
                 )
                 .await?;
             }
             if !deleted.is_empty() {
-                tx.execute("DELETE FROM cameras WHERE id = ANY($1)", &[&deleted])
-                    .await?;
+                tx.execute(
+                    &tx.prepare_cached("DELETE FROM cameras WHERE id = ANY($1)")
+                        .await?,
+                    &[&deleted],
+                )
+                .await?;
             }
             tx.commit().await?;
             Ok(())

@@ -139,12 +139,11 @@ impl Store {
         self.run(async {
             let c = self.client().await?;
             let row = c
-                .query_one(
-                    "SELECT (SELECT count(*) FROM pg_stat_activity WHERE state = 'active')::int8,
+                .query_one(&c.prepare_cached("SELECT (SELECT count(*) FROM pg_stat_activity WHERE state = 'active')::int8,
                             current_setting('max_connections')::int8,
                             COALESCE(sum(blks_hit)::float8 / NULLIF(sum(blks_hit) + sum(blks_read), 0), 1.0)::float8,
                             COALESCE(sum(xact_commit + xact_rollback), 0)::int8
-                     FROM pg_stat_database",
+                     FROM pg_stat_database").await?,
                     &[],
                 )
                 .await?;
@@ -157,7 +156,8 @@ impl Store {
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.run(async {
             let c = self.client().await?;
-            c.query_one("SELECT 1", &[]).await?;
+            c.query_one(&c.prepare_cached("SELECT 1").await?, &[])
+                .await?;
             Ok(())
         })
         .await

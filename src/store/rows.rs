@@ -61,10 +61,9 @@ impl Store {
         self.run(async {
             let c = self.client().await?;
             let rows = c
-                .query(
-                    "SELECT id, batch_id, camera_id, risk_score::int8, risk_level, summary, created_at
+                .query(&c.prepare_cached("SELECT id, batch_id, camera_id, risk_score::int8, risk_level, summary, created_at
                      FROM events WHERE ($1::text IS NULL OR camera_id = $1)
-                     ORDER BY id DESC LIMIT $2",
+                     ORDER BY id DESC LIMIT $2").await?,
                     &[&camera_id, &limit],
                 )
                 .await?;
@@ -109,13 +108,12 @@ impl Store {
                 .collect();
             let c = self.client().await?;
             let rows = c
-                .query(
-                    "INSERT INTO detections
+                .query(&c.prepare_cached("INSERT INTO detections
                         (camera_id, file_path, file_hash, seq, object_type, confidence, bbox, detected_at)
                      SELECT $1, $2, $3, t.s, t.o, t.c, t.b, $4
                      FROM unnest($5::int4[], $6::text[], $7::float8[], $8::jsonb[]) AS t(s, o, c, b)
                      ON CONFLICT (file_path, file_hash, seq) DO UPDATE SET seq = EXCLUDED.seq
-                     RETURNING id, seq",
+                     RETURNING id, seq").await?,
                     &[&camera_id, &file_path, &file_hash, &detected_at, &seq, &types, &conf, &bbox],
                 )
                 .await?;
@@ -131,8 +129,11 @@ impl Store {
             let c = self.client().await?;
             let rows = c
                 .query(
-                    "SELECT id, object_type, confidence, detected_at FROM detections
+                    &c.prepare_cached(
+                        "SELECT id, object_type, confidence, detected_at FROM detections
                      WHERE id = ANY($1) ORDER BY detected_at, id",
+                    )
+                    .await?,
                     &[&ids],
                 )
                 .await?;
@@ -157,15 +158,13 @@ impl Store {
             // One event per detection: events of one camera are written one at a time,
             // and a detection already in an event (a batch recovered twice, or
             // recovered while its first batch still waited for analysis) is left out.
-            tx.execute(
-                "SELECT pg_advisory_xact_lock(hashtext('events:' || $1))",
+            tx.execute(&tx.prepare_cached("SELECT pg_advisory_xact_lock(hashtext('events:' || $1))").await?,
                 &[&e.camera_id],
             )
             .await?;
             let remaining: Vec<i64> = tx
-                .query_one(
-                    "SELECT coalesce(array_agg(x ORDER BY x), '{}') FROM unnest($1::bigint[]) AS x
-                     WHERE NOT EXISTS (SELECT 1 FROM events ev WHERE ev.detection_ids @> ARRAY[x])",
+                .query_one(&tx.prepare_cached("SELECT coalesce(array_agg(x ORDER BY x), '{}') FROM unnest($1::bigint[]) AS x
+                     WHERE NOT EXISTS (SELECT 1 FROM events ev WHERE ev.detection_ids @> ARRAY[x])").await?,
                     &[&e.detection_ids],
                 )
                 .await?
@@ -175,12 +174,11 @@ impl Store {
                 return Ok(None);
             }
             let row = tx
-                .query_opt(
-                    "INSERT INTO events (batch_id, camera_id, started_at, ended_at, risk_score,
+                .query_opt(&tx.prepare_cached("INSERT INTO events (batch_id, camera_id, started_at, ended_at, risk_score,
                                          risk_level, summary, reasoning, detection_ids)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
                      ON CONFLICT (batch_id) DO NOTHING
-                     RETURNING id",
+                     RETURNING id").await?,
                     &[
                         &e.batch_id,
                         &e.camera_id,
@@ -195,8 +193,7 @@ impl Store {
                 )
                 .await?;
             if row.is_some() {
-                tx.execute(
-                    "UPDATE detections SET batch_id = $1 WHERE id = ANY($2) AND batch_id IS NULL",
+                tx.execute(&tx.prepare_cached("UPDATE detections SET batch_id = $1 WHERE id = ANY($2) AND batch_id IS NULL").await?,
                     &[&e.batch_id, &remaining],
                 )
                 .await?;
@@ -217,9 +214,12 @@ impl Store {
             let c = self.client().await?;
             let rows = c
                 .query(
-                    "DELETE FROM detections WHERE id IN
+                    &c.prepare_cached(
+                        "DELETE FROM detections WHERE id IN
                         (SELECT id FROM detections WHERE detected_at < $1 ORDER BY id LIMIT $2)
                      RETURNING file_path",
+                    )
+                    .await?,
                     &[&cutoff, &limit],
                 )
                 .await?;
@@ -237,8 +237,11 @@ impl Store {
         self.run(async {
             let c = self.client().await?;
             Ok(c.execute(
-                "DELETE FROM events WHERE id IN
+                &c.prepare_cached(
+                    "DELETE FROM events WHERE id IN
                     (SELECT id FROM events WHERE created_at < $1 ORDER BY id LIMIT $2)",
+                )
+                .await?,
                 &[&cutoff, &limit],
             )
             .await?)
@@ -252,7 +255,10 @@ impl Store {
             let c = self.client().await?;
             let row = c
                 .query_one(
-                    "SELECT EXISTS (SELECT 1 FROM detections WHERE file_path = $1)",
+                    &c.prepare_cached(
+                        "SELECT EXISTS (SELECT 1 FROM detections WHERE file_path = $1)",
+                    )
+                    .await?,
                     &[&file_path],
                 )
                 .await?;
@@ -265,7 +271,11 @@ impl Store {
         self.run(async {
             let c = self.client().await?;
             let row = c
-                .query_opt("SELECT last_run_at FROM job_runs WHERE job = $1", &[&job])
+                .query_opt(
+                    &c.prepare_cached("SELECT last_run_at FROM job_runs WHERE job = $1")
+                        .await?,
+                    &[&job],
+                )
                 .await?;
             Ok(row.map(|r| r.get(0)))
         })
@@ -276,8 +286,11 @@ impl Store {
         self.run(async {
             let c = self.client().await?;
             c.execute(
-                "INSERT INTO job_runs (job, last_run_at) VALUES ($1, $2)
+                &c.prepare_cached(
+                    "INSERT INTO job_runs (job, last_run_at) VALUES ($1, $2)
                  ON CONFLICT (job) DO UPDATE SET last_run_at = EXCLUDED.last_run_at",
+                )
+                .await?,
                 &[&job, &at],
             )
             .await?;
