@@ -328,10 +328,7 @@ impl Silences {
             return Ok(());
         }
         let now = crate::time::now();
-        let rows = self
-            .store
-            .silences_since(now - LIST_ENDED_FOR, MAX_SILENCES as i64 * 2)
-            .await?;
+        let rows = self.stored(now).await?;
         let mut inner = self.lock();
         for row in rows {
             let held = Held::from_row(row);
@@ -343,6 +340,13 @@ impl Silences {
         drop(inner);
         self.changed.notify_one();
         Ok(())
+    }
+
+    /// The stored silences that end within the last week or later.
+    async fn stored(&self, now: DateTime<Utc>) -> Result<Vec<SilenceRow>, StoreError> {
+        self.store
+            .silences_since(now - LIST_ENDED_FOR, MAX_SILENCES as i64 * 2)
+            .await
     }
 
     pub fn loaded(&self) -> bool {
@@ -378,10 +382,7 @@ impl Silences {
             Some(h) => h,
             None => {
                 // Not held: an ended one from the store, or none.
-                let rows = self
-                    .store
-                    .silences_since(now - LIST_ENDED_FOR, MAX_SILENCES as i64 * 2)
-                    .await?;
+                let rows = self.stored(now).await?;
                 return rows
                     .into_iter()
                     .map(Held::from_row)
@@ -407,10 +408,7 @@ impl Silences {
     /// Every silence that ends within the last week or later, the latest-ending first.
     pub async fn list(&self) -> Result<Vec<Silence>, SilenceError> {
         let now = crate::time::now();
-        let rows = self
-            .store
-            .silences_since(now - LIST_ENDED_FOR, MAX_SILENCES as i64 * 2)
-            .await?;
+        let rows = self.stored(now).await?;
         let inner = self.lock();
         Ok(rows
             .into_iter()

@@ -133,19 +133,15 @@ impl BatchAggregator {
             }
             let now = self.clock.now();
             for b in batches {
-                let closed = ClosedBatch {
+                self.hand_over(ClosedBatch {
                     batch_id: b.batch_id,
                     camera_id: b.camera_id,
                     detection_ids: b.detection_ids,
                     started_at: to_unix(b.first_at),
                     closed_at: now,
                     reason: CloseReason::Recovered,
-                };
-                self.sink
-                    .hand_off(&closed)
-                    .await
-                    .map_err(|e| BatchError::HandOff(closed.batch_id.clone(), e))?;
-                self.closed(&closed);
+                })
+                .await?;
             }
         }
         // Marked only once everything it forgot was handed over again; the first
@@ -154,6 +150,17 @@ impl BatchAggregator {
             let _ = recovery.store.set_pipeline_state(MARKER_KEY, &mark).await;
         }
         Ok(())
+    }
+
+    /// Hand a recovered batch to analysis and announce it (no Redis claim: it is
+    /// in no store).
+    async fn hand_over(&self, closed: ClosedBatch) -> Result<ClosedBatch, BatchError> {
+        self.sink
+            .hand_off(&closed)
+            .await
+            .map_err(|e| BatchError::HandOff(closed.batch_id.clone(), e))?;
+        self.closed(&closed);
+        Ok(closed)
     }
 
     /// Step 3: detections no batch took.
@@ -185,20 +192,17 @@ impl BatchAggregator {
                 chunk.push(found[i].id);
                 i += 1;
             }
-            let closed = ClosedBatch {
-                batch_id: format!("recovered-{}", uuid::Uuid::new_v4()),
-                camera_id: camera,
-                detection_ids: chunk,
-                started_at: to_unix(started),
-                closed_at: self.clock.now(),
-                reason: CloseReason::Recovered,
-            };
-            self.sink
-                .hand_off(&closed)
-                .await
-                .map_err(|e| BatchError::HandOff(closed.batch_id.clone(), e))?;
+            let closed = self
+                .hand_over(ClosedBatch {
+                    batch_id: format!("recovered-{}", uuid::Uuid::new_v4()),
+                    camera_id: camera,
+                    detection_ids: chunk,
+                    started_at: to_unix(started),
+                    closed_at: self.clock.now(),
+                    reason: CloseReason::Recovered,
+                })
+                .await?;
             recovery.handed_off(&closed).await;
-            self.closed(&closed);
         }
         Ok(())
     }
