@@ -105,7 +105,7 @@ pub enum SilenceError {
     NotFound(String),
     #[error("Too many silences: at most {MAX_SILENCES} may be active or pending")]
     TooMany,
-    #[error("The silences cannot be stored now (PostgreSQL: {0}); nothing was changed")]
+    #[error("The silences cannot be read or changed now (PostgreSQL: {0}); nothing was changed")]
     Unavailable(String),
 }
 
