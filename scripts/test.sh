@@ -7,6 +7,8 @@
 # installs it. Tests marked #[ignore] are listed at the end with their reasons.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Daemons such as mosquitto install to /usr/sbin, which a non-root PATH may lack.
+export PATH="$PATH:/usr/sbin"
 
 # binary → Debian package
 tools=(
@@ -20,6 +22,8 @@ tools=(
   # The status page's browser tests drive Debian's Chromium over WebDriver.
   "chromium chromium"
   "chromedriver chromium-driver"
+  # The MQTT notifier's tests run a real broker.
+  "mosquitto mosquitto"
   # The runbook's own commands are run by the suite; the systemd unit is verified.
   "jq jq"
   "systemd-analyze systemd"

@@ -11,6 +11,7 @@ pub mod events;
 pub mod health;
 pub mod json;
 pub mod names;
+pub mod notify;
 pub mod perf;
 pub mod pipeline;
 pub mod prom;

@@ -27,9 +27,10 @@ pub mod workers {
     pub const CAMERA_WATCHDOG: &str = "camera_watchdog";
     pub const ALERT_ENGINE: &str = "alert_engine";
     pub const ALERT_SENDER: &str = "alert_sender";
+    pub const NOTIFIER: &str = "notifier";
 
     /// Every worker, in registration order (the order the API lists them).
-    pub const ALL: [&str; 13] = [
+    pub const ALL: [&str; 14] = [
         FILE_WATCHER,
         DETECTION_WORKER,
         ANALYSIS_WORKER,
@@ -43,6 +44,7 @@ pub mod workers {
         CAMERA_WATCHDOG,
         ALERT_ENGINE,
         ALERT_SENDER,
+        NOTIFIER,
     ];
 }
 

@@ -17,6 +17,7 @@ use crate::health::degradation::DegradationManager;
 use crate::health::prober::Prober;
 use crate::health::Health;
 use crate::names::workers;
+use crate::notify::{Notifiers, NotifyDeps, NotifyError};
 use crate::perf::sampler::PerfSampler;
 use crate::perf::window::InferenceWindows;
 use crate::pipeline::queue::FallbackStats;
@@ -40,6 +41,8 @@ pub enum StartError {
     Worker(#[from] SupervisorError),
     #[error("cannot set up the pipeline: {0}")]
     Pipeline(#[from] PipelineError),
+    #[error("cannot set up the notifiers: {0}")]
+    Notify(#[from] NotifyError),
 }
 
 pub struct Service {
@@ -168,6 +171,18 @@ impl Service {
             store.clone(),
             alerts_changed,
         );
+        let notifiers = Notifiers::new(
+            &config.notify,
+            NotifyDeps {
+                engine: alerts.clone(),
+                silences: silences.clone(),
+                health: health.clone(),
+                cameras: cameras.clone(),
+                redis: redis.clone(),
+                store: store.clone(),
+                metrics: metrics.clone(),
+            },
+        )?;
         let critical = |name: &str| config.is_critical_worker(name);
         pipeline.register(&supervisor, &config)?;
         supervisor.register(degradation.worker(critical(workers::DEGRADATION_MANAGER)))?;
@@ -177,6 +192,7 @@ impl Service {
         supervisor.register(watchdog.worker(critical(workers::CAMERA_WATCHDOG)))?;
         supervisor.register(alerts.worker(critical(workers::ALERT_ENGINE)))?;
         supervisor.register(sender.worker(critical(workers::ALERT_SENDER)))?;
+        supervisor.register(notifiers.worker(critical(workers::NOTIFIER)))?;
         extra(&supervisor)?;
         let state = Arc::new(AppState {
             config: config.clone(),
@@ -199,12 +215,15 @@ impl Service {
             alerts,
             silences,
             cameras,
+            notifiers: notifiers.clone(),
         });
         let http = api::serve(state.clone()).map_err(|source| StartError::Bind {
             bind: config.server.bind.clone(),
             source,
         })?;
-        sender.identify(identity(&config.alerting, http.local_addr()));
+        let who = identity(&config.alerting, http.local_addr());
+        notifiers.identify(who.clone());
+        sender.identify(who);
         state.supervisor.start_all();
         tracing::info!(addr = %http.local_addr(), version = env!("CARGO_PKG_VERSION"), "watchpost listening");
         Ok(Self { state, http })

@@ -11,6 +11,7 @@ use crate::config::Config;
 use crate::events::EventBus;
 use crate::health::degradation::DegradationManager;
 use crate::health::Health;
+use crate::notify::Notifiers;
 use crate::perf::sampler::PerfSampler;
 use crate::pipeline::queue::FallbackStats;
 use crate::pipeline::Pipeline;
@@ -42,4 +43,5 @@ pub struct AppState {
     pub alerts: Arc<AlertEngine>,
     pub silences: Arc<Silences>,
     pub cameras: Arc<CameraRegistry>,
+    pub notifiers: Arc<Notifiers>,
 }

@@ -211,6 +211,11 @@ pub fn fingerprint(alertname: &str, source: &str) -> String {
     digest[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The label that marks watchpost's own alerts (`generator="watchpost"`), so that
+/// they are not taken back in when Alertmanager routes them to this webhook.
+pub const GENERATOR_LABEL: &str = "generator";
+pub const GENERATOR: &str = "watchpost";
+
 /// `firing` or `resolved`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -287,6 +292,49 @@ impl Alert {
             stored: true,
             silenced_by: Vec::new(),
         }
+    }
+
+    /// Its labels and annotations as tools outside see them (Alertmanager, webhooks).
+    pub fn outside(&self, instance: &str) -> (BTreeMap<String, String>, BTreeMap<String, String>) {
+        Self::outside_view(
+            &self.alertname,
+            self.severity.as_str(),
+            &self.source,
+            &self.summary,
+            &self.description,
+            &self.labels,
+            instance,
+        )
+    }
+
+    /// Labels: its own, plus `alertname`, `severity`, `source`, `instance` and the
+    /// generator mark by which watchpost knows its own alerts when they come back.
+    /// Annotations: summary, description, and the runbook section.
+    pub fn outside_view(
+        alertname: &str,
+        severity: &str,
+        source: &str,
+        summary: &str,
+        description: &str,
+        own: &BTreeMap<String, String>,
+        instance: &str,
+    ) -> (BTreeMap<String, String>, BTreeMap<String, String>) {
+        let mut labels = own.clone();
+        labels.remove("runbook_url");
+        labels.insert("alertname".into(), alertname.to_string());
+        labels.insert("severity".into(), severity.to_string());
+        labels.insert("source".into(), source.to_string());
+        labels.insert("instance".into(), instance.to_string());
+        labels.insert(GENERATOR_LABEL.into(), GENERATOR.into());
+        let annotations = BTreeMap::from([
+            ("summary".to_string(), summary.to_string()),
+            ("description".to_string(), description.to_string()),
+            (
+                "runbook_url".to_string(),
+                format!("docs/runbook.md#{}", alertname.to_ascii_lowercase()),
+            ),
+        ]);
+        (labels, annotations)
     }
 
     pub fn row(&self) -> AlertRow {

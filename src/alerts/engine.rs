@@ -96,7 +96,14 @@ pub struct Receipt {
     pub message: String,
 }
 
+/// Told of every firing and resolution the engine decides, as it decides it (the
+/// notifiers listen). Called inside the decision: it must only hand the alert on.
+pub trait TransitionListener: Send + Sync {
+    fn transition(&self, alert: &Alert);
+}
+
 pub struct AlertEngine {
+    listener: std::sync::OnceLock<Arc<dyn TransitionListener>>,
     health: Arc<Health>,
     cameras: Arc<CameraRegistry>,
     silences: Arc<Silences>,
@@ -122,6 +129,7 @@ impl AlertEngine {
         metrics: &Metrics,
     ) -> Arc<Self> {
         Arc::new(Self {
+            listener: std::sync::OnceLock::new(),
             health,
             cameras,
             silences,
@@ -142,6 +150,11 @@ impl AlertEngine {
                 announced: None,
             }),
         })
+    }
+
+    /// Tell `listener` of every transition from now on (set once, at start).
+    pub fn listen(&self, listener: Arc<dyn TransitionListener>) {
+        let _ = self.listener.set(listener);
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -251,6 +264,9 @@ impl AlertEngine {
             match change {
                 Change::Fired(a) => {
                     self.metrics.fired(SourceKind::of(&a.source), a.severity);
+                    if let Some(l) = self.listener.get() {
+                        l.transition(&a);
+                    }
                     st.outbox.push_back(Write::Open(a.row()));
                     self.events.publish(Event::AlertCreated(AlertCreated {
                         alert_id: a.id,
@@ -262,8 +278,13 @@ impl AlertEngine {
                         started_at: a.started_at,
                     }));
                 }
-                Change::Resolved(a) => {
+                Change::Resolved(mut a) => {
                     let ended_at = a.ended_at.unwrap_or(now);
+                    a.ended_at = Some(ended_at);
+                    a.state = super::alert::AlertStatus::Resolved;
+                    if let Some(l) = self.listener.get() {
+                        l.transition(&a);
+                    }
                     if st.resolved_out.len() >= RESOLVED_OUT {
                         // The sender is far behind: the stored history still has it.
                         st.resolved_out.pop_front();

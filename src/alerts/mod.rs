@@ -25,7 +25,7 @@ mod silences;
 mod webhook;
 
 pub use alert::{Alert, AlertStatus, Candidate, SourceKind};
-pub use engine::{AlertEngine, AlertPage, HistoryUnavailable, Receipt};
+pub use engine::{AlertEngine, AlertPage, HistoryUnavailable, Receipt, TransitionListener};
 pub use sender::{Identity, Sender};
 pub use silences::{NewSilence, Silence, SilenceError, SilenceState, Silences};
 pub use webhook::{Payload, PayloadAlert, Unprocessable};

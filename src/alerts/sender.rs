@@ -17,7 +17,6 @@ use super::alertmanager::{Alertmanager, AmError, PostableAlert};
 use super::engine::AlertEngine;
 use super::metrics::SendResult;
 use super::silences::{Remote, SilenceState, Silences};
-use super::webhook::{GENERATOR, GENERATOR_LABEL};
 use crate::config::{secs, AlertingConfig};
 use crate::names::workers;
 use crate::store::Store;
@@ -221,21 +220,7 @@ impl Sender {
             .identity
             .get()
             .map_or(("", ""), |i| (i.instance.as_str(), i.external_url.as_str()));
-        let mut labels = a.labels.clone();
-        labels.remove("runbook_url");
-        labels.insert("alertname".into(), a.alertname.clone());
-        labels.insert("severity".into(), a.severity.as_str().into());
-        labels.insert("source".into(), a.source.clone());
-        labels.insert("instance".into(), instance.to_string());
-        labels.insert(GENERATOR_LABEL.into(), GENERATOR.into());
-        let annotations = BTreeMap::from([
-            ("summary".to_string(), a.summary.clone()),
-            ("description".to_string(), a.description.clone()),
-            (
-                "runbook_url".to_string(),
-                format!("docs/runbook.md#{}", a.alertname.to_ascii_lowercase()),
-            ),
-        ]);
+        let (labels, annotations) = a.outside(instance);
         PostableAlert {
             labels,
             annotations,

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
-use super::alert::Candidate;
+use super::alert::{Candidate, GENERATOR, GENERATOR_LABEL};
 use crate::events::Severity;
 
 /// The most alerts one notification may carry.
@@ -82,11 +82,6 @@ pub struct Incoming {
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct Unprocessable(pub String);
-
-/// The label that marks watchpost's own alerts (`generator="watchpost"`), so that
-/// they are not taken back in when Alertmanager routes them to this webhook.
-pub const GENERATOR_LABEL: &str = "generator";
-pub const GENERATOR: &str = "watchpost";
 
 fn text_ok(s: &str) -> bool {
     s.len() <= MAX_TEXT

@@ -8,6 +8,7 @@ use serde::Serialize;
 use crate::alerts::SilenceError;
 use crate::breaker::BreakerError;
 use crate::cameras::CameraError;
+use crate::notify::NotifyError;
 use crate::supervisor::SupervisorError;
 
 /// Body of every error answer.
@@ -36,6 +37,9 @@ pub enum ApiError {
     Unprocessable(String),
     #[error("{0}")]
     Unavailable(String),
+    /// Something outside did not answer in time (a notifier's receiver).
+    #[error("{0}")]
+    GatewayTimeout(String),
     #[error("{0}")]
     Internal(String),
 }
@@ -52,6 +56,7 @@ impl ResponseError for ApiError {
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::GatewayTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -79,6 +84,17 @@ impl From<SupervisorError> for ApiError {
             }
             SupervisorError::UnknownWorker(_) => Self::NotFound(detail),
             SupervisorError::NotRunning => Self::Unavailable(detail),
+        }
+    }
+}
+
+impl From<NotifyError> for ApiError {
+    fn from(e: NotifyError) -> Self {
+        let detail = e.to_string();
+        match e {
+            NotifyError::Unknown(_) => Self::NotFound(detail),
+            NotifyError::NotDelivered { .. } => Self::GatewayTimeout(detail),
+            NotifyError::Outbox { .. } | NotifyError::Setup { .. } => Self::Internal(detail),
         }
     }
 }

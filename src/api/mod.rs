@@ -14,6 +14,7 @@ mod health;
 mod memo;
 mod metrics;
 mod monitoring;
+mod notifiers;
 mod openapi;
 mod page;
 mod performance;
@@ -156,6 +157,12 @@ pub fn routes() -> Vec<RouteDef> {
             alerts::unsilence,
         ),
         route(Method::POST, "/api/webhooks/alerts", alerts::webhook).access(Access::Webhook),
+        route(Method::GET, "/api/system/notifiers", notifiers::list),
+        route(
+            Method::POST,
+            "/api/system/notifiers/{name}/test",
+            notifiers::test,
+        ),
         route(Method::GET, "/api/system/cameras", cameras::list),
         route(Method::GET, "/api/system/cameras/{id}", cameras::detail),
         route(Method::DELETE, "/api/system/cameras/{id}", cameras::remove),

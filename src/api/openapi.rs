@@ -23,6 +23,7 @@ use super::{
         performance::current, performance::history, events::recent, alerts::list,
         alerts::silences, alerts::silence, alerts::unsilence, alerts::webhook,
         cameras::list, cameras::detail, cameras::remove, cameras::disable, cameras::enable,
+        super::notifiers::list, super::notifiers::test,
     ),
     components(schemas(super::error::ErrorBody)),
     modifiers(&ApiKeyScheme, &BrowserRefusals)

@@ -115,12 +115,16 @@ impl CamerasConfig {
     }
 }
 
-/// Tables whose keys are names the user chooses (`cameras.overrides.<id>`), with the
+/// Tables whose keys are names the user chooses (`cameras.overrides.<id>`,
+/// `notify.mqtt.matchers.<label>`), with the
 /// shape every entry has: the loader checks each entry against it.
 pub(super) fn open_table_entry(path: &[String]) -> Option<toml::Value> {
     match path {
         [a, b, _] if a == "cameras" && b == "overrides" => {
             toml::Value::try_from(CameraOverride::default()).ok()
+        }
+        [a, b, c, _] if a == "notify" && b == "mqtt" && c == "matchers" => {
+            Some(toml::Value::String(String::new()))
         }
         _ => None,
     }

@@ -223,7 +223,10 @@ fn check_seconds(
 
 /// Keys whose values must never appear in a message.
 fn is_secret(dotted: &str) -> bool {
-    dotted.starts_with("auth.") || dotted == "alerting.webhook_token"
+    dotted.starts_with("auth.")
+        || dotted == "alerting.webhook_token"
+        || dotted.starts_with("notify.mqtt.")
+        || dotted.starts_with("notify.webhooks")
 }
 
 /// Interpret an environment string using the type of the default at that key.

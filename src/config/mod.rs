@@ -4,7 +4,7 @@
 //! reading the file it is given and never logs (the config holds API keys).
 //!
 //! - `root.rs`: `Config`, the sections together, and `validate` (section by section);
-//! - `server.rs`, `deps.rs`, `pipeline.rs`, `runtime.rs`, `cameras.rs`: the sections, each with its
+//! - `server.rs`, `deps.rs`, `pipeline.rs`, `runtime.rs`, `cameras.rs`, `notify.rs`: the sections, each with its
 //!   default and its own checks (`check.rs` collects them);
 //! - `urls.rs`: host names, origins and URLs as the checks and the site policy read them;
 //! - `load.rs`: file and environment, every phase reported in one run.
@@ -13,6 +13,7 @@ mod cameras;
 mod check;
 mod deps;
 mod load;
+mod notify;
 mod pipeline;
 mod root;
 mod runtime;
@@ -22,6 +23,7 @@ mod urls;
 pub use cameras::*;
 pub use deps::*;
 pub use load::{ConfigError, ENV_PREFIX};
+pub use notify::*;
 pub use pipeline::*;
 pub use root::{secs, Config};
 pub use runtime::*;

@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::cameras::CamerasConfig;
 use super::check::Checks;
 use super::deps::{AiConfig, PostgresConfig, PrometheusConfig, RedisConfig};
+use super::notify::NotifyConfig;
 use super::pipeline::{BatchConfig, CleanupConfig, FileWatcherConfig, QueueConfig};
 use super::runtime::{
     AlertingConfig, AlertsConfig, BreakerConfig, DegradationConfig, HealthConfig,
@@ -37,6 +38,7 @@ pub struct Config {
     pub alerts: AlertsConfig,
     pub alerting: AlertingConfig,
     pub cameras: CamerasConfig,
+    pub notify: NotifyConfig,
 }
 
 /// Turn a configured number of seconds into a `Duration` (validated non-negative and finite).
@@ -67,6 +69,7 @@ impl Config {
         self.alerts.validate(&mut c);
         self.alerting.validate(&mut c);
         self.cameras.validate(&mut c);
+        self.notify.validate(&mut c);
         c.into_problems()
     }
 

@@ -220,3 +220,36 @@ impl Store {
         .await
     }
 }
+
+impl Store {
+    /// Claim the telling of an alert's transition (`status` at `decided_at`) for this
+    /// instance: `true` when the newest status told for `fingerprint` was another one
+    /// decided earlier (or none), and this one is now recorded; `false` when another
+    /// instance has told it already.
+    pub async fn claim_notification(
+        &self,
+        fingerprint: &str,
+        status: &str,
+        decided_at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.run(async {
+            let c = self.client().await?;
+            let won = c
+                .query_opt(
+                    &c.prepare_cached(
+                        "INSERT INTO notify_claims (fingerprint, status, decided_at) VALUES ($1, $2, $3)
+                         ON CONFLICT (fingerprint) DO UPDATE
+                           SET status = EXCLUDED.status, decided_at = EXCLUDED.decided_at
+                           WHERE notify_claims.status <> EXCLUDED.status
+                             AND notify_claims.decided_at < EXCLUDED.decided_at
+                         RETURNING 1",
+                    )
+                    .await?,
+                    &[&fingerprint, &status, &decided_at],
+                )
+                .await?;
+            Ok(won.is_some())
+        })
+        .await
+    }
+}

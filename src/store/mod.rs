@@ -9,7 +9,7 @@
 //!
 //! - `db.rs`: the pool, the bounded operation and the reachability it logs and
 //!   publishes; `schema.rs`: the migrations; `create.rs`: the missing database;
-//! - `rows.rs`: the pipeline's rows; `alerts.rs`: the alert history; `cameras.rs`: the
+//! - `rows.rs`: the pipeline's rows; `alerts.rs`: the alert history (and who tells it); `cameras.rs`: the
 //!   cameras and what the registry learned about each; `silences.rs`: the silences;
 //!   `batches.rs`: which detections a batch took (what the batch recovery reads).
 

@@ -107,6 +107,16 @@ const MIGRATIONS: &[(i32, &str)] = &[
             updated_at TIMESTAMPTZ NOT NULL DEFAULT now()
         );",
     ),
+    // Who tells an alert's transition when several instances share the database and
+    // Redis is away: the newest status told per fingerprint.
+    (
+        6,
+        "CREATE TABLE notify_claims (
+            fingerprint TEXT PRIMARY KEY,
+            status TEXT NOT NULL,
+            decided_at TIMESTAMPTZ NOT NULL
+        );",
+    ),
 ];
 
 pub(super) async fn migrate(client: &mut deadpool_postgres::Object) -> Result<(), StoreError> {

@@ -15,11 +15,10 @@
 use crate::alerts::{alerts, metric, next, of, subscribed};
 use crate::pipeline::{metrics, Stack};
 use crate::support::browser::Browser;
+use crate::support::notify::HttpReceiver;
 use crate::support::{client, eventually, Exporter, Prometheus, Watchpost};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const TOKEN: &str = "alert-loop-webhook-token-0123";
 
@@ -27,40 +26,24 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// A webhook receiver (a user's notifier): keeps every JSON body posted to it.
-struct Receiver {
-    port: u16,
-    bodies: Arc<Mutex<Vec<Value>>>,
-    task: tokio::task::JoinHandle<()>,
-}
+/// A webhook receiver (a user's notifier): keeps every notification posted to it.
+struct Receiver(HttpReceiver);
 
 impl Receiver {
     async fn start() -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind receiver");
-        let port = listener.local_addr().expect("addr").port();
-        let bodies = Arc::new(Mutex::new(Vec::new()));
-        let kept = bodies.clone();
-        let task = tokio::spawn(async move {
-            while let Ok((sock, _)) = listener.accept().await {
-                tokio::spawn(serve_one(sock, kept.clone()));
-            }
-        });
-        Self { port, bodies, task }
+        Self(HttpReceiver::start().await)
     }
 
     fn url(&self) -> String {
-        format!("http://127.0.0.1:{}/", self.port)
+        self.0.url("/")
     }
 
     /// Every alert of every notification so far, with the notification's status.
     fn alerts(&self) -> Vec<Value> {
-        self.bodies
-            .lock()
-            .expect("lock")
+        self.0
+            .all()
             .iter()
-            .flat_map(|b| b["alerts"].as_array().cloned().unwrap_or_default())
+            .flat_map(|r| r.json()["alerts"].as_array().cloned().unwrap_or_default())
             .collect()
     }
 
@@ -70,45 +53,6 @@ impl Receiver {
             .filter(|a| a["labels"]["source"] == source && a["status"] == status)
             .count()
     }
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-/// One HTTP/1.1 request: headers, a `Content-Length` body, a 200, close.
-async fn serve_one(mut sock: tokio::net::TcpStream, bodies: Arc<Mutex<Vec<Value>>>) {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 8192];
-    let header_end = loop {
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i + 4;
-        }
-        match sock.read(&mut chunk).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-        }
-    };
-    let head = String::from_utf8_lossy(&buf[..header_end]).to_ascii_lowercase();
-    let len: usize = head
-        .lines()
-        .find_map(|l| l.strip_prefix("content-length:"))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0);
-    while buf.len() < header_end + len {
-        match sock.read(&mut chunk).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-        }
-    }
-    if let Ok(v) = serde_json::from_slice::<Value>(&buf[header_end..header_end + len]) {
-        bodies.lock().expect("lock").push(v);
-    }
-    let _ = sock
-        .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-        .await;
 }
 
 /// Alertmanager with this test's routes: Prometheus's alerts to watchpost's webhook

@@ -7,6 +7,7 @@
 
 pub mod browser;
 pub mod fake_ai;
+pub mod notify;
 
 use std::future::Future;
 use std::net::TcpStream;
@@ -93,7 +94,7 @@ pub fn require(binary: &str, package: &str) -> PathBuf {
         .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
         .unwrap_or_default()
         .into_iter()
-        .chain([PathBuf::from(PG_BIN)]);
+        .chain([PathBuf::from(PG_BIN), PathBuf::from("/usr/sbin")]);
     for dir in candidates {
         let path = dir.join(binary);
         if path.is_file() {

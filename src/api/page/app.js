@@ -609,6 +609,26 @@
     tick();
   }
 
+  /** The notifiers: state (a breaker's), what waits, last success or error, and a
+   * "Send test" button each. */
+  function renderNotifiers() {
+    const all = (state.notifiers && state.notifiers.notifiers) || [];
+    $('notifiers').replaceChildren(...all.map((n) => {
+      const test = h('button', { type: 'button', text: 'Send test', 'data-notifier': n.name, 'aria-label': `Send a test message through ${n.name}` });
+      test.addEventListener('click', () => act(`Test of ${n.name}`, `/api/system/notifiers/${encodeURIComponent(n.name)}/test`, test));
+      const last = n.last_error && (!n.last_success || n.last_error_at > n.last_success)
+        ? h('div', { class: 'muted', text: `last error: ${n.last_error}` })
+        : h('div', { class: 'muted' }, n.last_success ? 'last delivery ' : 'nothing sent yet', n.last_success ? h('span', { 'data-ago': n.last_success }) : null);
+      return h('li', { class: 'notifier', 'data-key': n.name, 'data-state': n.state },
+        h('div', null, badge(n.state), ' ', h('strong', { text: n.name }), ' ', h('span', { class: 'muted', text: `${n.kind} → ${n.target}` })),
+        h('div', null, `${n.queue_depth} waiting`, n.connected === false ? ' · not connected' : '', h('span', { class: 'buttons' }, test)),
+        last);
+    }));
+    const note = $('notifiers-empty');
+    note.hidden = all.length > 0;
+    if (!state.notifiers) setText(note, 'The notifiers cannot be read now.');
+  }
+
   const SERIES = [
     ['CPU', (s) => s.host && s.host.cpu_percent, '%'],
     ['RAM', (s) => s.host && s.host.ram_percent, '%'],
@@ -684,12 +704,12 @@
   // ---------------------------------------------------------------- data
 
   async function refreshAll() {
-    const [health, ready, supervisor, breakers, pipeline, perf, cameras, alerts, silences, resolved] = await Promise.all([
+    const [health, ready, supervisor, breakers, pipeline, perf, cameras, alerts, silences, resolved, notifiers] = await Promise.all([
       read('/api/system/health/full'), read('/ready'), read('/api/system/supervisor'),
       read('/api/system/circuit-breakers'), read('/api/system/pipeline'), read('/api/system/performance'),
       read('/api/system/cameras?hourly=true'), read('/api/system/alerts?state=firing&limit=100'),
       read('/api/system/alerts/silences'), read('/api/system/alerts?state=resolved&limit=50'),
-      loadRecentEvents(),
+      read('/api/system/notifiers'), loadRecentEvents(),
     ]);
     // 503 answers of health and readiness still carry the assessment.
     state.health = health.body && health.body.status ? health.body : null;
@@ -703,6 +723,7 @@
     state.alerts = alerts.body && Array.isArray(alerts.body.items) ? alerts.body : null;
     state.silences = silences.ok ? silences.body : null;
     state.resolved = resolved.ok ? resolved.body : null;
+    state.notifiers = notifiers.ok ? notifiers.body : null;
     await refreshDeadLetters();
     const failed = [health, supervisor, pipeline].find((r) => r.status === 0 || r.status === 401 || r.status === 403);
     if (failed) showMessage(`Could not read watchpost: ${failure(failed)}`, 'bad');
@@ -714,6 +735,7 @@
     renderPipeline();
     renderCameras();
     renderAlerts();
+    renderNotifiers();
     renderConnection();
     // Every 15 s; sooner while the history is still short (just started).
     const short = !state.history || state.history.count < 10;

@@ -1,0 +1,233 @@
+//! What MQTT carries besides alerts, as retained messages: the service's state
+//! (`<prefix>/status`, `<prefix>/mode`, `<prefix>/cameras/<id>`,
+//! `<prefix>/dependencies/<name>`), its availability (`<prefix>/availability`:
+//! `online`, or `offline` from the last will) and Home Assistant's discovery configs
+//! (`<discovery>/<component>/<node>/<object>/config`): a connectivity binary sensor
+//! per camera, sensors for the status and the mode, a problem binary sensor per
+//! critical dependency, all on one device and with the availability topic. Pure.
+//!
+//! Camera ids come from folder names on a share other devices write to: in topics
+//! they stay as they are (UTF-8, and a valid id holds no `/`, `+` or `#`); in
+//! `unique_id`s and object ids every character but ASCII letters, digits and `_`
+//! becomes `-xx` (its bytes in hex), so ids stay stable and distinct.
+
+use std::collections::BTreeMap;
+
+/// The state to publish, read from health and the cameras.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Snapshot {
+    /// `healthy`, `degraded` or `unhealthy`; `None` before the first probe round.
+    pub status: Option<String>,
+    pub mode: String,
+    /// Camera id and status.
+    pub cameras: Vec<(String, String)>,
+    /// Critical dependency name and whether it has a problem now.
+    pub dependencies: Vec<(String, bool)>,
+}
+
+/// Topic names of one configuration.
+#[derive(Debug, Clone)]
+pub struct Topics {
+    pub prefix: String,
+    pub discovery: String,
+    /// The device's id (the prefix, made safe for ids).
+    pub node: String,
+}
+
+impl Topics {
+    pub fn new(prefix: &str, discovery: &str) -> Self {
+        Self {
+            prefix: prefix.to_string(),
+            discovery: discovery.to_string(),
+            node: safe_id(prefix),
+        }
+    }
+
+    pub fn availability(&self) -> String {
+        format!("{}/availability", self.prefix)
+    }
+
+    pub fn alert(&self, fingerprint: &str) -> String {
+        format!("{}/alerts/{}", self.prefix, safe_id(fingerprint))
+    }
+
+    pub fn test(&self) -> String {
+        format!("{}/test", self.prefix)
+    }
+
+    fn camera(&self, id: &str) -> String {
+        format!("{}/cameras/{id}", self.prefix)
+    }
+
+    fn dependency(&self, name: &str) -> String {
+        format!("{}/dependencies/{name}", self.prefix)
+    }
+
+    fn config(&self, component: &str, object: &str) -> String {
+        format!(
+            "{}/{component}/{}/{object}/config",
+            self.discovery, self.node
+        )
+    }
+
+    /// The retained state messages: topic → payload.
+    pub fn state(&self, s: &Snapshot) -> BTreeMap<String, String> {
+        let mut out = BTreeMap::new();
+        if let Some(status) = &s.status {
+            out.insert(format!("{}/status", self.prefix), status.clone());
+        }
+        out.insert(format!("{}/mode", self.prefix), s.mode.clone());
+        for (id, status) in &s.cameras {
+            out.insert(self.camera(id), status.clone());
+        }
+        for (name, problem) in &s.dependencies {
+            out.insert(
+                self.dependency(name),
+                if *problem { "ON" } else { "OFF" }.to_string(),
+            );
+        }
+        out
+    }
+
+    /// Home Assistant's discovery configs: topic → payload (none without a discovery
+    /// prefix).
+    pub fn discovery(&self, s: &Snapshot) -> BTreeMap<String, String> {
+        let mut out = BTreeMap::new();
+        if self.discovery.is_empty() {
+            return out;
+        }
+        let device = serde_json::json!({
+            "identifiers": [format!("watchpost_{}", self.node)],
+            "name": format!("watchpost ({})", self.prefix),
+            "manufacturer": "watchpost",
+            "model": "AI camera pipeline monitor",
+            "sw_version": env!("CARGO_PKG_VERSION"),
+        });
+        let common = |name: String, unique: String, state_topic: String| {
+            serde_json::json!({
+                "name": name,
+                "unique_id": unique,
+                "object_id": unique,
+                "state_topic": state_topic,
+                "availability_topic": self.availability(),
+                "payload_available": "online",
+                "payload_not_available": "offline",
+                "device": device,
+            })
+        };
+        for (id, _) in &s.cameras {
+            let object = format!("camera_{}", safe_id(id));
+            let mut c = common(
+                format!("Camera {id}"),
+                format!("{}_{object}", self.node),
+                self.camera(id),
+            );
+            c["device_class"] = "connectivity".into();
+            // Online unless it is offline: stale, frozen or flooding cameras still
+            // send; a disabled one is not judged.
+            c["value_template"] = "{{ 'OFF' if value == 'offline' else 'ON' }}".into();
+            c["payload_on"] = "ON".into();
+            c["payload_off"] = "OFF".into();
+            out.insert(self.config("binary_sensor", &object), c.to_string());
+        }
+        for (object, label) in [("status", "Status"), ("mode", "Degradation mode")] {
+            let mut c = common(
+                format!("watchpost {label}"),
+                format!("{}_{object}", self.node),
+                format!("{}/{object}", self.prefix),
+            );
+            c["icon"] = if object == "status" {
+                "mdi:shield-check"
+            } else {
+                "mdi:speedometer"
+            }
+            .into();
+            out.insert(self.config("sensor", object), c.to_string());
+        }
+        for (name, _) in &s.dependencies {
+            let object = format!("dependency_{}", safe_id(name));
+            let mut c = common(
+                format!("{name} problem"),
+                format!("{}_{object}", self.node),
+                self.dependency(name),
+            );
+            c["device_class"] = "problem".into();
+            c["payload_on"] = "ON".into();
+            c["payload_off"] = "OFF".into();
+            out.insert(self.config("binary_sensor", &object), c.to_string());
+        }
+        out
+    }
+}
+
+/// ASCII letters, digits and `_` as they are; every other byte as `-xx`.
+pub fn safe_id(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b == b'_' {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("-{b:02x}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snapshot() -> Snapshot {
+        Snapshot {
+            status: Some("healthy".into()),
+            mode: "normal".into(),
+            cameras: vec![
+                ("front".into(), "online".into()),
+                ("garage".into(), "offline".into()),
+            ],
+            dependencies: vec![("postgres".into(), false), ("redis".into(), true)],
+        }
+    }
+
+    #[test]
+    fn every_camera_and_dependency_has_a_discovery_config_on_one_device() {
+        let t = Topics::new("watchpost", "homeassistant");
+        let d = t.discovery(&snapshot());
+        let front: serde_json::Value =
+            serde_json::from_str(&d["homeassistant/binary_sensor/watchpost/camera_front/config"])
+                .unwrap();
+        assert_eq!(front["unique_id"], "watchpost_camera_front");
+        assert_eq!(front["state_topic"], "watchpost/cameras/front");
+        assert_eq!(front["availability_topic"], "watchpost/availability");
+        assert_eq!(front["device_class"], "connectivity");
+        assert_eq!(front["device"]["identifiers"][0], "watchpost_watchpost");
+        assert!(d.contains_key("homeassistant/binary_sensor/watchpost/camera_garage/config"));
+        assert!(d.contains_key("homeassistant/sensor/watchpost/status/config"));
+        assert!(d.contains_key("homeassistant/sensor/watchpost/mode/config"));
+        let redis: serde_json::Value = serde_json::from_str(
+            &d["homeassistant/binary_sensor/watchpost/dependency_redis/config"],
+        )
+        .unwrap();
+        assert_eq!(redis["device_class"], "problem");
+        assert_eq!(d.len(), 6);
+        assert!(Topics::new("w", "").discovery(&snapshot()).is_empty());
+    }
+
+    #[test]
+    fn state_topics_carry_plain_values() {
+        let s = Topics::new("home/wp", "homeassistant").state(&snapshot());
+        assert_eq!(s["home/wp/status"], "healthy");
+        assert_eq!(s["home/wp/mode"], "normal");
+        assert_eq!(s["home/wp/cameras/garage"], "offline");
+        assert_eq!(s["home/wp/dependencies/redis"], "ON");
+        assert_eq!(s["home/wp/dependencies/postgres"], "OFF");
+    }
+
+    #[test]
+    fn ids_from_folder_names_are_made_safe_and_stay_distinct() {
+        assert_eq!(safe_id("front_door"), "front_door");
+        assert_eq!(safe_id("café"), "caf-c3-a9");
+        assert_ne!(safe_id("a-b"), safe_id("a_b"));
+        assert_eq!(Topics::new("home/wp", "ha").node, "home-2fwp");
+    }
+}

@@ -1,0 +1,309 @@
+//! What a notifier tells, and how each format says it. Pure: no I/O.
+//!
+//! An outbox entry holds the alert as `GET /api/system/alerts` lists it (a JSON
+//! object, written when the transition was decided) and what happened to it. Each
+//! format renders the same entry: ntfy (a title, a message and ntfy's headers),
+//! Alertmanager's webhook (version 4), the alert itself as JSON, and the MQTT payload
+//! (the alert itself).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+use crate::alerts::{Alert, Identity};
+use crate::names::closed_set;
+
+closed_set! {
+    /// What an entry tells.
+    #[derive(serde::Deserialize)]
+    pub enum Kind {
+        /// The alert started firing.
+        Firing = "firing",
+        /// It fires still (`notify.repeat_seconds` after it was last told).
+        Repeat = "repeat",
+        /// It ended.
+        Resolved = "resolved",
+        /// An operator's test (`POST /api/system/notifiers/{name}/test`).
+        Test = "test",
+    }
+}
+
+/// One transition for one notifier, as its outbox keeps it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Entry {
+    /// Its place in the notifier's outbox (increasing, never reused).
+    pub seq: u64,
+    pub kind: Kind,
+    /// When it was decided.
+    pub decided_at: DateTime<Utc>,
+    /// The alert as the API lists it.
+    pub alert: serde_json::Value,
+}
+
+/// The parts of an alert the formats use.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+struct Told {
+    fingerprint: String,
+    alertname: String,
+    source: String,
+    severity: String,
+    summary: String,
+    description: String,
+    labels: BTreeMap<String, String>,
+    started_at: Option<DateTime<Utc>>,
+    ended_at: Option<DateTime<Utc>>,
+    duration_seconds: f64,
+}
+
+impl Entry {
+    fn told(&self) -> Told {
+        serde_json::from_value(self.alert.clone()).unwrap_or_default()
+    }
+
+    /// The alert's fingerprint (the MQTT topic's last level).
+    pub fn fingerprint(&self) -> String {
+        self.told().fingerprint
+    }
+}
+
+/// The entry of a test message: an alert that is about nothing.
+pub fn test_alert(notifier: &str, now: DateTime<Utc>) -> serde_json::Value {
+    serde_json::json!({
+        "id": uuid::Uuid::new_v4().to_string(),
+        "fingerprint": "test",
+        "alertname": "WatchpostNotifierTest",
+        "source": format!("notifier:{notifier}"),
+        "severity": "warning",
+        "summary": format!("Test message from watchpost to {notifier}"),
+        "description": "Sent from the status page or POST /api/system/notifiers/{name}/test: if you read this, this notifier works.",
+        "labels": {},
+        "state": "firing",
+        "started_at": now,
+        "ended_at": null,
+        "duration_seconds": 0.0,
+        "stored": false,
+        "silenced_by": [],
+    })
+}
+
+/// The alert as the API lists it, for an entry.
+pub fn alert_value(a: &Alert) -> serde_json::Value {
+    serde_json::to_value(a).unwrap_or_default()
+}
+
+/// A request to an ntfy topic: its body and headers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ntfy {
+    pub body: String,
+    pub headers: Vec<(&'static str, String)>,
+}
+
+/// ntfy's message: `Title`, `Priority` (5 for critical, 4 for warning, 3 once it
+/// resolved or for a test), `Tags` (emoji short codes ntfy shows) and `Click` (the
+/// status page).
+pub fn ntfy(e: &Entry, who: &Identity) -> Ntfy {
+    let t = e.told();
+    let (mark, priority, tag) = match (e.kind, t.severity.as_str()) {
+        (Kind::Test, _) => ("TEST", "3", "test_tube"),
+        (Kind::Resolved, _) => ("RESOLVED", "3", "white_check_mark"),
+        (_, "critical") => ("FIRING", "5", "rotating_light"),
+        _ => ("FIRING", "4", "warning"),
+    };
+    let title = format!("[{mark}] {}: {}", t.alertname, t.source);
+    let mut body = t.summary.clone();
+    if !t.description.is_empty() && t.description != t.summary {
+        body.push_str("\n\n");
+        body.push_str(&t.description);
+    }
+    match e.kind {
+        Kind::Resolved => body.push_str(&format!(
+            "\n\nResolved after {}.",
+            human_seconds(t.duration_seconds)
+        )),
+        Kind::Repeat => body.push_str(&format!(
+            "\n\nStill firing, for {} now.",
+            human_seconds(t.duration_seconds)
+        )),
+        _ => {}
+    }
+    let mut tags = vec![tag.to_string(), "watchpost".to_string()];
+    if let Some(kind) = t.source.split(':').next().filter(|k| !k.is_empty()) {
+        tags.push(kind.to_string());
+    }
+    Ntfy {
+        body,
+        headers: vec![
+            ("Title", header_text(&title)),
+            ("Priority", priority.to_string()),
+            ("Tags", header_text(&tags.join(","))),
+            ("Click", format!("{}#alerts", who.external_url)),
+        ],
+    }
+}
+
+/// Alertmanager's webhook body (version 4) for one alert, so every tool that takes
+/// Alertmanager's webhooks takes watchpost's.
+pub fn alertmanager(e: &Entry, receiver: &str, who: &Identity) -> serde_json::Value {
+    let t = e.told();
+    let resolved = e.kind == Kind::Resolved;
+    let status = if resolved { "resolved" } else { "firing" };
+    let alert = Alert::outside_view(
+        &t.alertname,
+        &t.severity,
+        &t.source,
+        &t.summary,
+        &t.description,
+        &t.labels,
+        &who.instance,
+    );
+    let zero = "0001-01-01T00:00:00Z".to_string();
+    let ends_at = match (resolved, t.ended_at) {
+        (true, Some(end)) => end.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        _ => zero,
+    };
+    let starts_at = t
+        .started_at
+        .unwrap_or(e.decided_at)
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    serde_json::json!({
+        "version": "4",
+        "groupKey": format!("{{}}:{{alertname=\"{}\"}}", t.alertname),
+        "truncatedAlerts": 0,
+        "status": status,
+        "receiver": receiver,
+        "groupLabels": {"alertname": t.alertname},
+        "commonLabels": alert.0,
+        "commonAnnotations": alert.1,
+        "externalURL": who.external_url,
+        "alerts": [{
+            "status": status,
+            "labels": alert.0,
+            "annotations": alert.1,
+            "startsAt": starts_at,
+            "endsAt": ends_at,
+            "generatorURL": format!("{}#alerts", who.external_url),
+            "fingerprint": t.fingerprint,
+        }],
+    })
+}
+
+/// The `json` format and the MQTT payload: the alert as the API lists it, with what
+/// happened (`notification`: firing, repeat, resolved or test).
+pub fn plain(e: &Entry) -> serde_json::Value {
+    let mut v = e.alert.clone();
+    if let Some(o) = v.as_object_mut() {
+        o.insert("notification".into(), e.kind.as_str().into());
+    }
+    v
+}
+
+/// A header value ntfy reads: printable ASCII as it is, anything else as an RFC 2047
+/// encoded word (`=?UTF-8?Q?…?=`), which ntfy decodes.
+fn header_text(s: &str) -> String {
+    let s: String = s.chars().filter(|c| !c.is_control()).take(250).collect();
+    if s.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        return s;
+    }
+    let mut out = String::from("=?UTF-8?Q?");
+    for b in s.bytes() {
+        match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'.' | b',' | b':' | b'-' | b'[' | b']' => {
+                out.push(b as char)
+            }
+            b' ' => out.push('_'),
+            _ => out.push_str(&format!("={b:02X}")),
+        }
+    }
+    out.push_str("?=");
+    out
+}
+
+/// `3 h 5 min`, `12 min`, `40 s`.
+fn human_seconds(s: f64) -> String {
+    let s = s.max(0.0).round() as u64;
+    match s {
+        0..=59 => format!("{s} s"),
+        60..=3599 => format!("{} min", s / 60),
+        _ => format!("{} h {} min", s / 3600, (s % 3600) / 60),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(kind: Kind, severity: &str) -> Entry {
+        Entry {
+            seq: 1,
+            kind,
+            decided_at: Utc::now(),
+            alert: serde_json::json!({
+                "id": "a1", "fingerprint": "f00d", "alertname": "WatchpostCameraOffline",
+                "source": "camera:front", "severity": severity,
+                "summary": "camera front is offline", "description": "no image for 10 min",
+                "labels": {"camera": "front", "source": "camera:front"},
+                "state": "firing", "started_at": "2026-12-02T06:00:00Z", "ended_at": null,
+                "duration_seconds": 750.0, "stored": true, "silenced_by": [],
+            }),
+        }
+    }
+
+    fn who() -> Identity {
+        Identity {
+            instance: "nas:8000".into(),
+            external_url: "http://nas.local:8000/".into(),
+        }
+    }
+
+    #[test]
+    fn ntfy_says_it_in_headers_with_priority_by_severity() {
+        let n = ntfy(&entry(Kind::Firing, "critical"), &who());
+        let h: BTreeMap<_, _> = n.headers.iter().cloned().collect();
+        assert_eq!(h["Title"], "[FIRING] WatchpostCameraOffline: camera:front");
+        assert_eq!(h["Priority"], "5");
+        assert_eq!(h["Tags"], "rotating_light,watchpost,camera");
+        assert_eq!(h["Click"], "http://nas.local:8000/#alerts");
+        assert!(n.body.starts_with("camera front is offline\n\nno image"));
+        let w = ntfy(&entry(Kind::Firing, "warning"), &who());
+        assert_eq!(w.headers[1], ("Priority", "4".to_string()));
+        let r = ntfy(&entry(Kind::Resolved, "critical"), &who());
+        assert_eq!(r.headers[1], ("Priority", "3".to_string()));
+        assert!(r.body.ends_with("Resolved after 12 min."), "{}", r.body);
+    }
+
+    #[test]
+    fn a_title_that_is_not_ascii_is_an_encoded_word() {
+        assert_eq!(header_text("plain [x]"), "plain [x]");
+        assert_eq!(header_text("café 1"), "=?UTF-8?Q?caf=C3=A9_1?=");
+        assert_eq!(header_text("a\r\nb"), "ab");
+    }
+
+    #[test]
+    fn alertmanager_format_is_a_version_4_notification_of_one_alert() {
+        let mut e = entry(Kind::Resolved, "critical");
+        e.alert["ended_at"] = "2026-12-02T06:12:30Z".into();
+        let v = alertmanager(&e, "home", &who());
+        assert_eq!(v["version"], "4");
+        assert_eq!(v["status"], "resolved");
+        assert_eq!(v["receiver"], "home");
+        let a = &v["alerts"][0];
+        assert_eq!(a["labels"]["alertname"], "WatchpostCameraOffline");
+        assert_eq!(a["labels"]["instance"], "nas:8000");
+        assert_eq!(a["labels"]["camera"], "front");
+        assert_eq!(a["labels"]["generator"], "watchpost");
+        assert_eq!(a["annotations"]["summary"], "camera front is offline");
+        assert_eq!(a["endsAt"], "2026-12-02T06:12:30.000Z");
+        assert_eq!(a["fingerprint"], "f00d");
+        let firing = alertmanager(&entry(Kind::Firing, "warning"), "home", &who());
+        assert_eq!(firing["alerts"][0]["endsAt"], "0001-01-01T00:00:00Z");
+    }
+
+    #[test]
+    fn plain_is_the_alert_with_what_happened() {
+        let v = plain(&entry(Kind::Repeat, "warning"));
+        assert_eq!(v["notification"], "repeat");
+        assert_eq!(v["fingerprint"], "f00d");
+        assert_eq!(entry(Kind::Test, "warning").fingerprint(), "f00d");
+    }
+}

@@ -1,0 +1,27 @@
+//! Notifications: watchpost tells someone itself, without a monitoring stack. Every
+//! alert transition the engine decides goes to the notifiers that take it (MQTT with
+//! Home Assistant discovery; webhooks in ntfy's, Alertmanager's or plain JSON
+//! format), through a durable outbox per notifier, in order, once across instances.
+//!
+//! - `notifiers.rs`: the `notifier` worker: intake, claims, silences, repeats, the
+//!   senders, the API's list and test;
+//! - `channel.rs`: one notifier's filter, outbox, state (a breaker's) and view;
+//! - `outbox.rs`: the outbox on disk; `claim.rs`: who tells a transition;
+//! - `message.rs`: what is told, in each format (pure);
+//! - `webhook.rs`: HTTP delivery; `mqtt.rs`: the broker session;
+//!   `discovery.rs`: the retained state and Home Assistant's discovery configs (pure);
+//! - `metrics.rs`: `watchpost_notifications_total`,
+//!   `watchpost_notification_outbox_depth`, `watchpost_notification_latency_seconds`.
+
+mod channel;
+mod claim;
+mod discovery;
+mod message;
+mod metrics;
+mod mqtt;
+mod notifiers;
+mod outbox;
+mod webhook;
+
+pub use channel::NotifierView;
+pub use notifiers::{NotifierList, Notifiers, NotifyDeps, NotifyError, TestDelivery, TEST_WITHIN};

@@ -1,0 +1,530 @@
+//! The notifiers together (the `notifier` worker): the alert engine hands every
+//! transition here as it decides it; each is claimed (so several instances tell it
+//! once), held back if a silence covers it, and written to the outbox of every
+//! notifier that takes it; one sender per notifier delivers its outbox in order.
+//! Firing alerts are told again every `notify.repeat_seconds`; a silenced one is told
+//! when its silence ends, if it still fires.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures_util::future::{join_all, BoxFuture};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::channel::{Channel, Filter, NotifierView};
+use super::claim::Claims;
+use super::discovery::Snapshot;
+use super::message::{self, Kind};
+use super::metrics::{NotifyMetrics, Outcome};
+use super::mqtt::Mqtt;
+use super::outbox::Outbox;
+use super::webhook::Webhook;
+use crate::alerts::{Alert, AlertEngine, AlertStatus, Identity, Silences, TransitionListener};
+use crate::cameras::CameraRegistry;
+use crate::config::{secs, NotifyConfig};
+use crate::health::Health;
+use crate::names::workers;
+use crate::prom::Metrics;
+use crate::redis::RedisLink;
+use crate::store::Store;
+use crate::supervisor::{WorkerContext, WorkerError, WorkerSpec};
+
+/// The longest a test waits for its acknowledgement.
+pub const TEST_WITHIN: Duration = Duration::from_secs(8);
+
+#[derive(Debug, thiserror::Error)]
+pub enum NotifyError {
+    #[error("No notifier named '{0}' (GET /api/system/notifiers lists them)")]
+    Unknown(String),
+    #[error("The test message to '{name}' was not delivered ({why}); it stays in the outbox and is sent when the receiver answers")]
+    NotDelivered { name: String, why: String },
+    #[error("cannot open the outbox of notifier '{name}' in {dir}: {source}")]
+    Outbox {
+        name: String,
+        dir: String,
+        source: std::io::Error,
+    },
+    #[error("notifier '{name}': {why}")]
+    Setup { name: String, why: String },
+}
+
+/// `GET /api/system/notifiers`.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct NotifierList {
+    pub notifiers: Vec<NotifierView>,
+    pub count: usize,
+    /// A firing alert is told again this often.
+    pub repeat_seconds: f64,
+    /// Resolutions are told too.
+    pub send_resolved: bool,
+    pub timestamp: DateTime<Utc>,
+}
+
+/// What `POST /api/system/notifiers/{name}/test` did.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct TestDelivery {
+    pub notifier: String,
+    /// `true`: the receiver acknowledged it.
+    pub delivered: bool,
+    /// Seconds from the request to the acknowledgement.
+    pub seconds: f64,
+    pub message: String,
+}
+
+enum Transport {
+    Webhook(Webhook),
+    Mqtt(Box<Mqtt>),
+}
+
+struct Notifier {
+    channel: Arc<Channel>,
+    transport: Transport,
+}
+
+/// What this instance knows of a firing alert it may have to tell again.
+#[derive(Debug, Clone, Copy)]
+struct Tracked {
+    told_at: Instant,
+    /// Its firing was held back by a silence (never told).
+    held: bool,
+}
+
+pub struct Notifiers {
+    notifiers: Vec<Notifier>,
+    intake: mpsc::UnboundedSender<Alert>,
+    taken: tokio::sync::Mutex<mpsc::UnboundedReceiver<Alert>>,
+    claims: Claims,
+    silences: Arc<Silences>,
+    engine: Arc<AlertEngine>,
+    health: Arc<Health>,
+    cameras: Arc<CameraRegistry>,
+    identity: OnceLock<Identity>,
+    tracked: Mutex<BTreeMap<String, Tracked>>,
+    repeat: Duration,
+    send_resolved: bool,
+    retry_max: Duration,
+}
+
+pub struct NotifyDeps {
+    pub engine: Arc<AlertEngine>,
+    pub silences: Arc<Silences>,
+    pub health: Arc<Health>,
+    pub cameras: Arc<CameraRegistry>,
+    pub redis: Arc<RedisLink>,
+    pub store: Arc<Store>,
+    pub metrics: Arc<Metrics>,
+}
+
+impl Notifiers {
+    /// Open every configured notifier's outbox (what an earlier run left unsent comes
+    /// back) and listen to the alert engine.
+    pub fn new(cfg: &NotifyConfig, deps: NotifyDeps) -> Result<Arc<Self>, NotifyError> {
+        let mut names: Vec<String> = cfg.webhooks.iter().map(|w| w.name.clone()).collect();
+        if cfg.mqtt.enabled() {
+            names.insert(0, cfg.mqtt.name.clone());
+        }
+        let metrics = NotifyMetrics::new(&deps.metrics, &names);
+        let timeout = secs(cfg.timeout_seconds);
+        let retry_max = secs(cfg.retry_max_seconds);
+        let dir = std::path::Path::new(&cfg.outbox_dir);
+        let max = usize::try_from(cfg.outbox_max_items).unwrap_or(usize::MAX);
+        let open = |name: &str| {
+            Outbox::open(dir, name, max).map_err(|source| NotifyError::Outbox {
+                name: name.to_string(),
+                dir: cfg.outbox_dir.clone(),
+                source,
+            })
+        };
+        let mut notifiers = Vec::new();
+        if cfg.mqtt.enabled() {
+            let m = &cfg.mqtt;
+            let id = uuid::Uuid::new_v4().simple().to_string();
+            let mqtt = Mqtt::new(m, &format!("watchpost-{}", &id[..12])).map_err(|why| {
+                NotifyError::Setup {
+                    name: m.name.clone(),
+                    why,
+                }
+            })?;
+            let channel = Channel::new(
+                &m.name,
+                "mqtt",
+                mqtt.shown.clone(),
+                Filter::new(&m.min_severity, &m.matchers),
+                open(&m.name)?,
+                metrics.clone(),
+                retry_max,
+            );
+            notifiers.push(Notifier {
+                channel: Arc::new(channel),
+                transport: Transport::Mqtt(Box::new(mqtt)),
+            });
+        }
+        for w in &cfg.webhooks {
+            let hook = Webhook::new(w, timeout);
+            let channel = Channel::new(
+                &w.name,
+                hook.format_name(),
+                hook.shown.clone(),
+                Filter::new(&w.min_severity, &w.matchers),
+                open(&w.name)?,
+                metrics.clone(),
+                retry_max,
+            );
+            notifiers.push(Notifier {
+                channel: Arc::new(channel),
+                transport: Transport::Webhook(hook),
+            });
+        }
+        let (intake, taken) = mpsc::unbounded_channel();
+        let me = Arc::new(Self {
+            notifiers,
+            intake,
+            taken: tokio::sync::Mutex::new(taken),
+            claims: Claims::new(deps.redis, deps.store),
+            silences: deps.silences,
+            engine: deps.engine.clone(),
+            health: deps.health,
+            cameras: deps.cameras,
+            identity: OnceLock::new(),
+            tracked: Mutex::new(BTreeMap::new()),
+            repeat: secs(cfg.repeat_seconds),
+            send_resolved: cfg.send_resolved,
+            retry_max,
+        });
+        if !me.notifiers.is_empty() {
+            deps.engine.listen(me.clone());
+        }
+        Ok(me)
+    }
+
+    /// Who watchpost is in what it sends (set once the server is bound).
+    pub fn identify(&self, identity: Identity) {
+        let _ = self.identity.set(identity);
+    }
+
+    fn who(&self) -> Identity {
+        self.identity.get().cloned().unwrap_or(Identity {
+            instance: String::new(),
+            external_url: String::new(),
+        })
+    }
+
+    fn tracked(&self) -> MutexGuard<'_, BTreeMap<String, Tracked>> {
+        self.tracked.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn worker(self: &Arc<Self>, critical: bool) -> WorkerSpec {
+        WorkerSpec::shared(
+            workers::NOTIFIER,
+            critical,
+            Arc::clone(self),
+            |me, ctx| async move { me.run(&ctx).await },
+        )
+    }
+
+    async fn run(self: &Arc<Self>, ctx: &WorkerContext) -> Result<(), WorkerError> {
+        if self.notifiers.is_empty() {
+            while ctx.idle(Duration::from_secs(3600)).await {}
+            return Ok(());
+        }
+        let cancel = ctx.token().clone();
+        let mut loops: Vec<BoxFuture<'_, ()>> = vec![
+            Box::pin(self.take_transitions(&cancel)),
+            Box::pin(self.repeat_loop(&cancel)),
+        ];
+        for n in &self.notifiers {
+            loops.push(Box::pin(self.send_loop(n, &cancel)));
+        }
+        let all = join_all(loops);
+        tokio::select! {
+            _ = all => {}
+            _ = async { while ctx.idle(Duration::from_secs(5)).await {} } => {}
+        }
+        Ok(())
+    }
+
+    /// Take the engine's transitions one by one, in the order decided.
+    async fn take_transitions(&self, cancel: &tokio_util::sync::CancellationToken) {
+        let mut rx = self.taken.lock().await;
+        loop {
+            let next = tokio::select! {
+                _ = cancel.cancelled() => return,
+                a = rx.recv() => a,
+            };
+            let Some(a) = next else { return };
+            self.tell(&a).await;
+        }
+    }
+
+    /// Claim, check silences, write to every taker's outbox.
+    async fn tell(&self, a: &Alert) {
+        let takers: Vec<&Notifier> = self
+            .notifiers
+            .iter()
+            .filter(|n| n.channel.filter.takes(a))
+            .collect();
+        let firing = a.state == AlertStatus::Firing;
+        if takers.is_empty() {
+            if !firing {
+                self.tracked().remove(&a.fingerprint);
+            }
+            return;
+        }
+        let decided_at = if firing {
+            a.started_at
+        } else {
+            a.ended_at.unwrap_or_else(crate::time::now)
+        };
+        let status = if firing { "firing" } else { "resolved" };
+        let claim = self
+            .claims
+            .transition(&a.fingerprint, status, decided_at)
+            .await;
+        let count = |o: Outcome| takers.iter().for_each(|n| n.channel.count(o));
+        if !claim.tells() {
+            count(Outcome::Claimed);
+            if firing {
+                self.tracked().insert(
+                    a.fingerprint.clone(),
+                    Tracked {
+                        told_at: Instant::now(),
+                        held: false,
+                    },
+                );
+            } else {
+                self.tracked().remove(&a.fingerprint);
+            }
+            return;
+        }
+        let silenced = !self.silences.silencing(a, crate::time::now()).is_empty();
+        if firing {
+            self.tracked().insert(
+                a.fingerprint.clone(),
+                Tracked {
+                    told_at: Instant::now(),
+                    held: silenced,
+                },
+            );
+            if silenced {
+                count(Outcome::Silenced);
+                return;
+            }
+            let value = message::alert_value(a);
+            for n in &takers {
+                n.channel.push(Kind::Firing, value.clone(), decided_at);
+            }
+            return;
+        }
+        let held = self
+            .tracked()
+            .remove(&a.fingerprint)
+            .is_some_and(|t| t.held);
+        if held || silenced {
+            count(Outcome::Silenced);
+            return;
+        }
+        if self.send_resolved {
+            let value = message::alert_value(a);
+            for n in &takers {
+                n.channel.push(Kind::Resolved, value.clone(), decided_at);
+            }
+        }
+    }
+
+    /// Tell firing alerts again every `repeat`, and those whose silence ended.
+    async fn repeat_loop(&self, cancel: &tokio_util::sync::CancellationToken) {
+        let every = (self.repeat / 2).clamp(Duration::from_secs(1), Duration::from_secs(30));
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = tokio::time::sleep(every) => {}
+            }
+            self.repeat_once().await;
+        }
+    }
+
+    async fn repeat_once(&self) {
+        let firing = self.engine.firing();
+        let now = Instant::now();
+        let mut due = Vec::new();
+        {
+            let mut tracked = self.tracked();
+            tracked.retain(|fp, _| firing.iter().any(|a| &a.fingerprint == fp));
+            for a in &firing {
+                let t = tracked.entry(a.fingerprint.clone()).or_insert(Tracked {
+                    told_at: now,
+                    held: false,
+                });
+                if !a.silenced_by.is_empty() {
+                    continue;
+                }
+                if t.held {
+                    // Its silence ended and it still fires: told now, as a firing.
+                    due.push((a.clone(), Kind::Firing));
+                    *t = Tracked {
+                        told_at: now,
+                        held: false,
+                    };
+                } else if now.duration_since(t.told_at) >= self.repeat {
+                    due.push((a.clone(), Kind::Repeat));
+                    t.told_at = now;
+                }
+            }
+        }
+        for (a, kind) in due {
+            if kind == Kind::Repeat
+                && !self
+                    .claims
+                    .repeat(&a.fingerprint, self.repeat)
+                    .await
+                    .tells()
+            {
+                continue;
+            }
+            let value = message::alert_value(&a);
+            for n in self.notifiers.iter().filter(|n| n.channel.filter.takes(&a)) {
+                n.channel.push(kind, value.clone(), crate::time::now());
+            }
+        }
+    }
+
+    async fn send_loop(&self, n: &Notifier, cancel: &tokio_util::sync::CancellationToken) {
+        match &n.transport {
+            Transport::Mqtt(m) => {
+                let house = || self.snapshot();
+                m.run(&n.channel, &house, self.retry_max, cancel).await;
+            }
+            Transport::Webhook(hook) => loop {
+                let Some(e) = n.channel.head() else {
+                    tokio::select! {
+                        _ = cancel.cancelled() => return,
+                        _ = n.channel.wake.notified() => continue,
+                    }
+                };
+                n.channel.trying();
+                let who = self.who();
+                let wait = match hook.deliver(&e, &who).await {
+                    Ok(()) => {
+                        n.channel.delivered(&e);
+                        continue;
+                    }
+                    Err(why) => n.channel.failed(&e, &why),
+                };
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    _ = tokio::time::sleep(wait) => {}
+                }
+            },
+        }
+    }
+
+    /// The state MQTT publishes: health, mode, cameras, critical dependencies.
+    fn snapshot(&self) -> Snapshot {
+        let health = self.health.latest();
+        let mut dependencies = Vec::new();
+        if let Some(h) = &health {
+            for name in ["postgres", "redis"] {
+                dependencies.push((name.to_string(), h.problems.contains_key(name)));
+            }
+            for s in h.ai_services.iter().filter(|s| s.critical) {
+                dependencies.push((
+                    s.name.clone(),
+                    h.problems.contains_key(&format!("ai:{}", s.name)),
+                ));
+            }
+        }
+        Snapshot {
+            status: health.as_ref().map(|h| h.status.as_str().to_string()),
+            mode: self.health.mode().as_str().to_string(),
+            cameras: self
+                .cameras
+                .list(false)
+                .cameras
+                .into_iter()
+                .map(|c| (c.id, c.status.as_str().to_string()))
+                .collect(),
+            dependencies,
+        }
+    }
+
+    /// Every notifier with its state.
+    pub fn list(&self) -> NotifierList {
+        let notifiers: Vec<NotifierView> =
+            self.notifiers.iter().map(|n| n.channel.view()).collect();
+        NotifierList {
+            count: notifiers.len(),
+            notifiers,
+            repeat_seconds: self.repeat.as_secs_f64(),
+            send_resolved: self.send_resolved,
+            timestamp: crate::time::now(),
+        }
+    }
+
+    /// Send a test message through `name`'s outbox and wait for its acknowledgement.
+    pub async fn test(&self, name: &str) -> Result<TestDelivery, NotifyError> {
+        let n = self
+            .notifiers
+            .iter()
+            .find(|n| n.channel.name == name)
+            .ok_or_else(|| NotifyError::Unknown(name.to_string()))?;
+        let started = std::time::Instant::now();
+        let mut progress = n.channel.progress();
+        let failures = progress.borrow().failures;
+        let seq = n.channel.push(
+            Kind::Test,
+            message::test_alert(name, crate::time::now()),
+            crate::time::now(),
+        );
+        // Delivered, or a try failed (this one or one ahead of it), or no answer.
+        let done = tokio::time::timeout(
+            TEST_WITHIN,
+            progress.wait_for(|p| p.acked >= seq || p.failures > failures),
+        )
+        .await;
+        let delivered = matches!(&done, Ok(Ok(p)) if p.acked >= seq);
+        if delivered {
+            Ok(TestDelivery {
+                notifier: name.to_string(),
+                delivered: true,
+                seconds: started.elapsed().as_secs_f64(),
+                message: format!("The test message reached {name}"),
+            })
+        } else {
+            Err(NotifyError::NotDelivered {
+                name: name.to_string(),
+                why: match done {
+                    Err(_) => format!("no acknowledgement within {}s", TEST_WITHIN.as_secs()),
+                    Ok(_) => n
+                        .channel
+                        .view()
+                        .last_error
+                        .unwrap_or_else(|| "failed".into()),
+                },
+            })
+        }
+    }
+}
+
+impl TransitionListener for Notifiers {
+    fn transition(&self, alert: &Alert) {
+        // The receiver lives as long as `self`; a send fails only once it is gone.
+        let _ = self.intake.send(alert.clone());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_test_error_says_the_message_waits() {
+        let e = NotifyError::NotDelivered {
+            name: "ntfy".into(),
+            why: "answered 503: down".into(),
+        };
+        assert!(e.to_string().contains("stays in the outbox"));
+    }
+}

@@ -1,0 +1,620 @@
+//! Watchpost's own notifiers with real parts: `mosquitto` from apt (a subscriber sees
+//! what Home Assistant would), a local HTTP receiver for ntfy and webhooks, the real
+//! binary on real Redis and PostgreSQL with the fake AI.
+//!
+//! - MQTT: discovery configs per camera, the camera's retained state going offline,
+//!   an alert when PostgreSQL stops, `offline` from the last will on SIGKILL;
+//! - webhooks: ntfy's headers and Alertmanager's body for one alert, on the first try,
+//!   and its resolution;
+//! - the outbox: a refusing receiver gets all six transitions of three alerts
+//!   afterwards, in order, once, also across a SIGKILL;
+//! - two instances: each transition once;
+//! - silences hold back, the test endpoint delivers, credentials never show.
+
+use crate::pipeline::{json, metrics, write_image, Stack};
+use crate::support::browser::Browser;
+use crate::support::fake_ai::Mode;
+use crate::support::notify::{HttpReceiver, Mosquitto, Subscriber};
+use crate::support::{client, eventually, figure, Watchpost};
+use serde_json::Value;
+
+/// Alerts decided fast: warnings without a `for:`, evaluated five times a second.
+const FAST: [(&str, &str); 2] = [
+    ("WATCHPOST_ALERTS__FOR_WARNING_SECONDS", "0"),
+    ("WATCHPOST_ALERTS__EVALUATE_INTERVAL_SECONDS", "0.2"),
+];
+
+fn env(extra: &[(&str, String)]) -> Vec<(String, String)> {
+    FAST.iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .chain(extra.iter().map(|(k, v)| (k.to_string(), v.clone())))
+        .collect()
+}
+
+fn stack(extra: &[(&str, String)]) -> Stack {
+    let e = env(extra);
+    let pairs: Vec<(&str, &str)> = e.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    Stack::new(&pairs)
+}
+
+/// `[[notify.webhooks]]` as one environment variable (a TOML inline array).
+fn webhooks(hooks: &[(&str, &str, String)]) -> (&'static str, String) {
+    let items: Vec<String> = hooks
+        .iter()
+        .map(|(name, format, url)| {
+            format!("{{name = \"{name}\", format = \"{format}\", url = \"{url}\"}}")
+        })
+        .collect();
+    (
+        "WATCHPOST_NOTIFY__WEBHOOKS",
+        format!("[{}]", items.join(", ")),
+    )
+}
+
+async fn notifiers(wp: &Watchpost) -> Value {
+    json(format!("{}/api/system/notifiers", wp.url())).await
+}
+
+fn notifier<'a>(list: &'a Value, name: &str) -> &'a Value {
+    list["notifiers"]
+        .as_array()
+        .and_then(|a| a.iter().find(|n| n["name"] == name))
+        .unwrap_or_else(|| panic!("notifier {name} in {list}"))
+}
+
+/// The alert of `source`, once `GET /api/system/alerts` lists it in `state`.
+async fn alert_in(wp: &Watchpost, source: &str, state: &str) -> Value {
+    eventually(&format!("{source} {state}"), || async {
+        let page = json(format!(
+            "{}/api/system/alerts?state=all&limit=100",
+            wp.url()
+        ))
+        .await;
+        page["items"]
+            .as_array()?
+            .iter()
+            .find(|a| a["source"] == source && a["state"] == state)
+            .cloned()
+    })
+    .await
+}
+
+fn metric(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqtt_tells_home_assistant_the_cameras_an_outage_and_its_own_death() {
+    let broker = Mosquitto::start();
+    let sub = Subscriber::start(broker.port).await;
+    let mut stack = stack(&[
+        ("WATCHPOST_NOTIFY__MQTT__URL", broker.url()),
+        ("WATCHPOST_CAMERAS__MIN_SILENCE_SECONDS", "2".into()),
+        ("WATCHPOST_CAMERAS__MAX_SILENCE_SECONDS", "2".into()),
+        ("WATCHPOST_CAMERAS__CHECK_INTERVAL_SECONDS", "0.1".into()),
+    ]);
+    let wp = stack.start(tempfile::tempdir().expect("dir"));
+    let root = wp.dir.path().join("cameras");
+    write_image(&root, "front", "f-1.png");
+    eventually("online on the availability topic", || async {
+        (sub.last("watchpost/availability").as_deref() == Some("online")).then_some(())
+    })
+    .await;
+
+    // One discovery config for the camera, valid, retained, on the availability topic.
+    let config = eventually("the camera's discovery config", || async {
+        sub.all()
+            .into_iter()
+            .find(|s| s.topic == "homeassistant/binary_sensor/watchpost/camera_front/config")
+    })
+    .await;
+    let c: Value = serde_json::from_str(&config.payload).expect("valid JSON");
+    assert_eq!(c["unique_id"], "watchpost_camera_front");
+    assert_eq!(c["state_topic"], "watchpost/cameras/front");
+    assert_eq!(c["availability_topic"], "watchpost/availability");
+    assert_eq!(c["device_class"], "connectivity");
+    for object in [
+        "sensor/watchpost/status",
+        "sensor/watchpost/mode",
+        "binary_sensor/watchpost/dependency_postgres",
+    ] {
+        let topic = format!("homeassistant/{object}/config");
+        let v: Value = serde_json::from_str(&sub.last(&topic).unwrap_or_else(|| panic!("{topic}")))
+            .expect("valid JSON");
+        assert!(
+            v["unique_id"].is_string() && v["state_topic"].is_string(),
+            "{v}"
+        );
+        assert_eq!(
+            v["device"]["identifiers"], c["device"]["identifiers"],
+            "one device"
+        );
+    }
+    let configs = sub
+        .all()
+        .into_iter()
+        .filter(|s| s.topic.contains("camera_front/config"))
+        .count();
+    assert_eq!(configs, 1, "one config per camera, not one per round");
+
+    // The camera goes silent: its retained state flips to offline.
+    eventually("front offline on its state topic", || async {
+        (sub.last("watchpost/cameras/front").as_deref() == Some("offline")).then_some(())
+    })
+    .await;
+    let fresh = Subscriber::start(broker.port).await;
+    eventually(
+        "a new subscriber gets the retained state and config",
+        || async {
+            let retained = |topic: &str| {
+                fresh
+                    .all()
+                    .into_iter()
+                    .any(|s| s.topic == topic && s.retain)
+            };
+            (fresh.last("watchpost/cameras/front").as_deref() == Some("offline")
+                && retained("watchpost/cameras/front")
+                && retained("homeassistant/binary_sensor/watchpost/camera_front/config"))
+            .then_some(())
+        },
+    )
+    .await;
+
+    // PostgreSQL stops: the alert reaches MQTT while it is down.
+    stack.pg.stop();
+    let alert = eventually("postgres's alert on MQTT", || async {
+        sub.all().into_iter().find_map(|s| {
+            let v: Value = serde_json::from_str(&s.payload).ok()?;
+            (s.topic.starts_with("watchpost/alerts/") && v["source"] == "postgres")
+                .then_some((s.topic, v))
+        })
+    })
+    .await;
+    assert_eq!(alert.1["notification"], "firing");
+    assert_eq!(alert.1["severity"], "critical");
+    assert_eq!(
+        alert.0,
+        format!(
+            "watchpost/alerts/{}",
+            alert.1["fingerprint"].as_str().expect("fp")
+        )
+    );
+    eventually("postgres's problem sensor on", || async {
+        (sub.last("watchpost/dependencies/postgres").as_deref() == Some("ON")).then_some(())
+    })
+    .await;
+    stack.pg.start_again();
+
+    // SIGKILL: the broker says offline for it (the last will), retained.
+    wp.kill();
+    eventually("offline from the last will", || async {
+        (sub.last("watchpost/availability").as_deref() == Some("offline")).then_some(())
+    })
+    .await;
+    let late = Subscriber::start(broker.port).await;
+    eventually("offline retained", || async {
+        (late.last("watchpost/availability").as_deref() == Some("offline")).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ntfy_and_alertmanager_webhooks_hear_of_an_alert_at_once_and_of_its_end() {
+    let rx = HttpReceiver::start().await;
+    let stack = stack(&[webhooks(&[
+        ("phone", "ntfy", rx.url("/watchpost-alerts")),
+        ("tools", "alertmanager", rx.url("/am")),
+    ])]);
+    let wp = stack.start(tempfile::tempdir().expect("dir"));
+    stack.ai.get("florence").set_mode(Mode::Status(503));
+    let a = alert_in(&wp, "ai:florence", "firing").await;
+    let ntfy = eventually("the ntfy POST", || async {
+        rx.on("/watchpost-alerts").first().cloned()
+    })
+    .await;
+    let am = eventually("the Alertmanager POST", || async {
+        rx.on("/am").first().cloned()
+    })
+    .await;
+    assert_eq!(
+        ntfy.header("title"),
+        Some("[FIRING] WatchpostDependencyDown: ai:florence")
+    );
+    assert_eq!(
+        ntfy.header("priority"),
+        Some("4"),
+        "a warning is high, not urgent"
+    );
+    assert_eq!(ntfy.header("tags"), Some("warning,watchpost,ai"));
+    assert!(ntfy
+        .header("click")
+        .is_some_and(|c| c.ends_with("/#alerts")));
+    assert!(ntfy.body.contains("florence"), "{}", ntfy.body);
+    let body = am.json();
+    assert_eq!(body["version"], "4");
+    assert_eq!(body["status"], "firing");
+    assert_eq!(body["receiver"], "tools");
+    assert_eq!(body["alerts"][0]["labels"]["source"], "ai:florence");
+    assert_eq!(body["alerts"][0]["fingerprint"], a["fingerprint"]);
+    assert_eq!(body["alerts"][0]["endsAt"], "0001-01-01T00:00:00Z");
+    // Sent on the first try, woken by the decision (no retry, no polling).
+    let m = metrics(&wp).await;
+    for n in ["phone", "tools"] {
+        assert_eq!(
+            metric(
+                &m,
+                &format!("watchpost_notifications_total{{notifier=\"{n}\",result=\"failed\"}}")
+            ),
+            0.0
+        );
+        assert_eq!(
+            metric(
+                &m,
+                &format!("watchpost_notifications_total{{notifier=\"{n}\",result=\"sent\"}}")
+            ),
+            1.0
+        );
+    }
+    let started =
+        chrono::DateTime::parse_from_rfc3339(a["started_at"].as_str().expect("started_at"))
+            .expect("time");
+    let lag = (chrono::Utc::now() - started.with_timezone(&chrono::Utc)).num_milliseconds() as f64
+        - ntfy.at.elapsed().as_millis() as f64;
+    figure("notify_decision_to_ntfy_receipt", lag / 1000.0, "s");
+
+    stack.ai.get("florence").set_mode(Mode::Normal);
+    alert_in(&wp, "ai:florence", "resolved").await;
+    let ends = eventually("both resolutions", || async {
+        let (n, am) = (rx.on("/watchpost-alerts"), rx.on("/am"));
+        (n.len() == 2 && am.len() == 2).then_some((n[1].clone(), am[1].clone()))
+    })
+    .await;
+    assert_eq!(
+        ends.0.header("title"),
+        Some("[RESOLVED] WatchpostDependencyDown: ai:florence")
+    );
+    assert_eq!(ends.0.header("priority"), Some("3"));
+    assert!(ends
+        .0
+        .header("tags")
+        .is_some_and(|t| t.starts_with("white_check_mark")));
+    let b = ends.1.json();
+    assert_eq!(b["status"], "resolved");
+    assert_ne!(b["alerts"][0]["endsAt"], "0001-01-01T00:00:00Z");
+}
+
+/// The `json` receiver's transitions as `(source, notification)`, in arrival order.
+fn transitions(rx: &HttpReceiver) -> Vec<(String, String)> {
+    rx.on("/hook")
+        .iter()
+        .map(|r| {
+            let v = r.json();
+            (
+                v["source"].as_str().unwrap_or("").to_string(),
+                v["notification"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
+const THREE: [&str; 3] = ["florence", "clip", "enrichment"];
+
+/// Fire and resolve three alerts, one after the other, while the receiver refuses;
+/// the order they were decided in.
+async fn three_alerts_come_and_go(stack: &Stack, wp: &Watchpost) -> Vec<(String, String)> {
+    let mut order = Vec::new();
+    let mut ids = Vec::new();
+    for s in THREE {
+        stack.ai.get(s).set_mode(Mode::Status(503));
+        let a = alert_in(wp, &format!("ai:{s}"), "firing").await;
+        ids.push(a["id"].clone());
+        order.push((format!("ai:{s}"), "firing".to_string()));
+    }
+    for (s, id) in THREE.iter().zip(ids) {
+        stack.ai.get(s).set_mode(Mode::Normal);
+        eventually(&format!("{s}'s alert resolved"), || async {
+            let page = json(format!(
+                "{}/api/system/alerts?state=resolved&limit=100",
+                wp.url()
+            ))
+            .await;
+            page["items"]
+                .as_array()?
+                .iter()
+                .any(|a| a["id"] == id)
+                .then_some(())
+        })
+        .await;
+        order.push((format!("ai:{s}"), "resolved".to_string()));
+    }
+    eventually("six transitions waiting", || async {
+        (notifier(&notifiers(wp).await, "hook")["queue_depth"] == 6).then_some(())
+    })
+    .await;
+    order
+}
+
+/// The transitions of `sources` in the order the engine decided them (the history's
+/// start and end times).
+async fn decided(wp: &Watchpost, sources: &[String]) -> Vec<(String, String)> {
+    let page = json(format!(
+        "{}/api/system/alerts?state=all&limit=100",
+        wp.url()
+    ))
+    .await;
+    let mut at: Vec<(String, String, String)> = Vec::new();
+    for a in page["items"].as_array().expect("items") {
+        let source = a["source"].as_str().unwrap_or("").to_string();
+        if !sources.contains(&source) {
+            continue;
+        }
+        at.push((
+            a["started_at"].as_str().unwrap_or("").into(),
+            source.clone(),
+            "firing".into(),
+        ));
+        if let Some(end) = a["ended_at"].as_str() {
+            at.push((end.into(), source, "resolved".into()));
+        }
+    }
+    at.sort();
+    at.into_iter().map(|(_, s, k)| (s, k)).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusing_receiver_gets_every_transition_afterwards_in_order_once_even_across_a_kill() {
+    let rx = HttpReceiver::start().await;
+    let stack = stack(&[
+        webhooks(&[("hook", "json", rx.url("/hook"))]),
+        ("WATCHPOST_NOTIFY__RETRY_MAX_SECONDS", "2".into()),
+    ]);
+    let wp = stack.start(tempfile::tempdir().expect("dir"));
+    rx.refuse(true);
+    let order = three_alerts_come_and_go(&stack, &wp).await;
+    let n = notifier(&notifiers(&wp).await, "hook").clone();
+    assert_eq!(n["state"], "open", "{n}");
+    assert!(
+        n["last_error"].as_str().is_some_and(|e| e.contains("503")),
+        "{n}"
+    );
+    assert!(rx.refused() >= 3);
+    rx.refuse(false);
+    eventually("all six delivered", || async {
+        (transitions(&rx).len() >= 6).then_some(())
+    })
+    .await;
+    eventually("the outbox empty", || async {
+        (notifier(&notifiers(&wp).await, "hook")["queue_depth"] == 0).then_some(())
+    })
+    .await;
+    let sources: Vec<String> = THREE.iter().map(|s| format!("ai:{s}")).collect();
+    assert_eq!(
+        order,
+        decided(&wp, &sources).await,
+        "the test drove them one by one"
+    );
+    assert_eq!(transitions(&rx), order, "every transition, in order, once");
+    assert_eq!(notifier(&notifiers(&wp).await, "hook")["state"], "closed");
+
+    // Again, with watchpost killed and restarted while the receiver refuses.
+    rx.refuse(true);
+    let before = transitions(&rx).len();
+    let order = three_alerts_come_and_go(&stack, &wp).await;
+    let dir = wp.kill();
+    let wp = stack.start(dir);
+    assert_eq!(
+        notifier(&notifiers(&wp).await, "hook")["queue_depth"],
+        6,
+        "read back from the outbox"
+    );
+    rx.refuse(false);
+    eventually("all six delivered after the restart", || async {
+        (transitions(&rx).len() >= before + 6).then_some(())
+    })
+    .await;
+    eventually("the outbox empty", || async {
+        (notifier(&notifiers(&wp).await, "hook")["queue_depth"] == 0).then_some(())
+    })
+    .await;
+    assert_eq!(order, decided(&wp, &sources).await[6..].to_vec());
+    assert_eq!(transitions(&rx)[before..].to_vec(), order);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_on_one_redis_and_postgres_tell_each_transition_once() {
+    let rx = HttpReceiver::start().await;
+    let stack = stack(&[webhooks(&[("hook", "json", rx.url("/hook"))])]);
+    let root = tempfile::tempdir().expect("root");
+    let a = stack.instance("a", root.path());
+    let b = stack.instance("b", root.path());
+    // Each instance's own engine decides (the history they share shows only the
+    // first): wait on each one's counters.
+    let fired = |wp: &Watchpost| {
+        let url = wp.url();
+        async move {
+            let m = crate::support::get_text(format!("{url}/metrics")).await;
+            metric(
+                &m,
+                "watchpost_alerts_total{severity=\"warning\",source_kind=\"ai\"}",
+            )
+        }
+    };
+    let firing = |wp: &Watchpost| {
+        let url = wp.url();
+        async move {
+            let m = crate::support::get_text(format!("{url}/metrics")).await;
+            metric(&m, "watchpost_alerts_firing{severity=\"warning\"}")
+        }
+    };
+    stack.ai.get("clip").set_mode(Mode::Status(503));
+    eventually("both instances fired clip's alert", || async {
+        (fired(&a).await == 1.0 && fired(&b).await == 1.0).then_some(())
+    })
+    .await;
+    stack.ai.get("clip").set_mode(Mode::Normal);
+    eventually("both instances resolved it", || async {
+        (firing(&a).await == 0.0 && firing(&b).await == 0.0).then_some(())
+    })
+    .await;
+    // One told each transition, the other stood aside.
+    let told = |m: &str, r: &str| {
+        metric(
+            m,
+            &format!("watchpost_notifications_total{{notifier=\"hook\",result=\"{r}\"}}"),
+        )
+    };
+    eventually("every transition told or stood aside", || async {
+        let (ma, mb) = (metrics(&a).await, metrics(&b).await);
+        let sent = told(&ma, "sent") + told(&mb, "sent");
+        let aside = told(&ma, "claimed_elsewhere") + told(&mb, "claimed_elsewhere");
+        (sent + aside == 4.0).then_some(())
+    })
+    .await;
+    let (ma, mb) = (metrics(&a).await, metrics(&b).await);
+    assert_eq!(told(&ma, "sent") + told(&mb, "sent"), 2.0);
+    assert_eq!(
+        transitions(&rx),
+        vec![
+            ("ai:clip".to_string(), "firing".to_string()),
+            ("ai:clip".to_string(), "resolved".to_string())
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silences_hold_back_the_test_delivers_and_credentials_never_show() {
+    const HOOK_SECRET: &str = "hunter2-hook-secret";
+    const QUERY_SECRET: &str = "tok-query-secret-77";
+    const MQTT_SECRET: &str = "mqtt-pass-secret-99";
+    let broker = Mosquitto::start();
+    let sub = Subscriber::start(broker.port).await;
+    let rx = HttpReceiver::start().await;
+    let hook_url = format!(
+        "http://user:{HOOK_SECRET}@127.0.0.1:{}/hook?token={QUERY_SECRET}",
+        rx.port
+    );
+    let dead = format!("http://127.0.0.1:{}/nobody", crate::support::free_port());
+    let stack = stack(&[
+        webhooks(&[("hook", "json", hook_url), ("gone", "ntfy", dead)]),
+        (
+            "WATCHPOST_NOTIFY__MQTT__URL",
+            format!("mqtt://bob:{MQTT_SECRET}@127.0.0.1:{}", broker.port),
+        ),
+    ]);
+    let wp = stack.start(tempfile::tempdir().expect("dir"));
+
+    // A silence on clip: its alert fires and resolves, listed, told to nobody.
+    let r = client()
+        .post(format!("{}/api/system/alerts/silences", wp.url()))
+        .json(&serde_json::json!({"matchers": {"source": "ai:clip"}, "comment": "maintenance"}))
+        .send()
+        .await
+        .expect("silence");
+    assert_eq!(r.status(), 201);
+    stack.ai.get("clip").set_mode(Mode::Status(503));
+    let a = alert_in(&wp, "ai:clip", "firing").await;
+    assert_eq!(a["silenced_by"].as_array().map(Vec::len), Some(1), "{a}");
+    stack.ai.get("clip").set_mode(Mode::Normal);
+    alert_in(&wp, "ai:clip", "resolved").await;
+    eventually("held back, counted", || async {
+        let m = metrics(&wp).await;
+        (metric(
+            &m,
+            "watchpost_notifications_total{notifier=\"hook\",result=\"silenced\"}",
+        ) >= 2.0)
+            .then_some(())
+    })
+    .await;
+    assert!(rx.on("/hook").is_empty(), "a silenced alert sends nothing");
+    assert!(!sub
+        .all()
+        .iter()
+        .any(|s| s.topic.starts_with("watchpost/alerts/")));
+
+    // The test endpoint: delivered to the webhook and to MQTT; unknown is 404; a
+    // receiver nobody answers is 504 with the reason.
+    let test = |name: &str| {
+        let url = format!("{}/api/system/notifiers/{name}/test", wp.url());
+        async move { client().post(url).send().await.expect("POST") }
+    };
+    let r = test("hook").await;
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(body["delivered"], true);
+    let got = rx.on("/hook");
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].json()["notification"], "test");
+    assert_eq!(test("mqtt").await.status(), 200);
+    assert!(sub
+        .last("watchpost/test")
+        .is_some_and(|p| p.contains("WatchpostNotifierTest")));
+    let r = test("nobody").await;
+    assert_eq!(r.status(), 404);
+    let r = test("gone").await;
+    assert_eq!(r.status(), 504);
+    let detail = r.json::<Value>().await.expect("json")["detail"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert!(
+        detail.contains("unreachable") && detail.contains("stays in the outbox"),
+        "{detail}"
+    );
+
+    // Credentials: not in any answer, the metrics, the log or the page.
+    let list = notifiers(&wp).await;
+    assert_eq!(
+        notifier(&list, "hook")["target"],
+        format!("http://user:***@127.0.0.1:{}/hook?token=***", rx.port)
+    );
+    assert_eq!(notifier(&list, "mqtt")["connected"], true);
+    let answers = [
+        list.to_string(),
+        metrics(&wp).await,
+        json(format!("{}/api/system/alerts", wp.url()))
+            .await
+            .to_string(),
+        wp.log(),
+    ];
+    let b = Browser::start(1280, 1400).await;
+    b.goto(&format!("{}/", wp.url())).await;
+    let shown = eventually("the notifiers on the page", || async {
+        let t = b.text("#notifiers").await;
+        (t.contains("hook") && t.contains("gone") && t.contains("Send test")).then_some(t)
+    })
+    .await;
+    // The page's button sends a test like the API.
+    // Clicked by script: the list is re-rendered on every refresh, so a found
+    // element may be stale by the time it is clicked.
+    b.wait_for("#notifiers button[data-notifier='hook']").await;
+    b.execute(
+        "document.querySelector(\"#notifiers button[data-notifier='hook']\").click(); return true;",
+        serde_json::json!([]),
+    )
+    .await;
+    eventually("the page's test delivered", || async {
+        (rx.on("/hook").len() == 2).then_some(())
+    })
+    .await;
+    let html = b
+        .execute(
+            "return document.documentElement.outerHTML;",
+            serde_json::json!([]),
+        )
+        .await
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    let page = format!("{shown}\n{html}");
+    for text in answers.iter().chain([&page]) {
+        for secret in [HOOK_SECRET, QUERY_SECRET, MQTT_SECRET] {
+            assert!(
+                !text.contains(secret),
+                "{secret} shown in {}",
+                &text[..text.len().min(300)]
+            );
+        }
+    }
+}

@@ -1,0 +1,293 @@
+//! What the notifier tests talk to: a real `mosquitto` broker on a free loopback port,
+//! an MQTT subscriber that keeps every message, and a local HTTP receiver standing in
+//! for ntfy or a webhook (it keeps what it accepted and can refuse with 503).
+
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::{eventually_blocking, free_port, kill, port_open, require};
+
+// ---------------------------------------------------------------- mosquitto
+
+pub struct Mosquitto {
+    _dir: tempfile::TempDir,
+    pub port: u16,
+    child: Option<Child>,
+}
+
+impl Mosquitto {
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = free_port();
+        let conf = dir.path().join("mosquitto.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest stderr\n"
+            ),
+        )
+        .expect("mosquitto.conf");
+        let child = Command::new(require("mosquitto", "mosquitto"))
+            .arg("-c")
+            .arg(&conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn mosquitto");
+        eventually_blocking("mosquitto listens", || port_open(port));
+        Self {
+            _dir: dir,
+            port,
+            child: Some(child),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("mqtt://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Mosquitto {
+    fn drop(&mut self) {
+        kill(&mut self.child);
+    }
+}
+
+/// One message as a subscriber saw it.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub topic: String,
+    pub payload: String,
+    pub retain: bool,
+}
+
+/// A subscriber to every topic (`#`), keeping every message in arrival order.
+pub struct Subscriber {
+    seen: Arc<Mutex<Vec<Seen>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Subscriber {
+    pub async fn start(port: u16) -> Self {
+        use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+        let id = format!("test-sub-{}", free_port());
+        let mut opts = MqttOptions::new(id, "127.0.0.1", port);
+        opts.set_keep_alive(std::time::Duration::from_secs(5));
+        opts.set_max_packet_size(1 << 20, 1 << 20);
+        let (client, mut events) = AsyncClient::new(opts, 16);
+        client
+            .subscribe("#", QoS::AtLeastOnce)
+            .await
+            .expect("subscribe");
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let kept = seen.clone();
+        let subscribed = Arc::new(AtomicBool::new(false));
+        let ready = subscribed.clone();
+        let task = tokio::spawn(async move {
+            let _client = client;
+            loop {
+                match events.poll().await {
+                    Ok(Event::Incoming(Packet::SubAck(_))) => ready.store(true, Ordering::SeqCst),
+                    Ok(Event::Incoming(Packet::Publish(p))) => {
+                        kept.lock().expect("lock").push(Seen {
+                            topic: p.topic.clone(),
+                            payload: String::from_utf8_lossy(&p.payload).into_owned(),
+                            retain: p.retain,
+                        })
+                    }
+                    Ok(_) => {}
+                    Err(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+                }
+            }
+        });
+        super::eventually("the subscriber's SUBACK", || {
+            let ready = subscribed.clone();
+            async move { ready.load(Ordering::SeqCst).then_some(()) }
+        })
+        .await;
+        Self { seen, task }
+    }
+
+    pub fn all(&self) -> Vec<Seen> {
+        self.seen.lock().expect("lock").clone()
+    }
+
+    /// Every payload seen on `topic`, oldest first.
+    pub fn on(&self, topic: &str) -> Vec<String> {
+        self.all()
+            .into_iter()
+            .filter(|s| s.topic == topic)
+            .map(|s| s.payload)
+            .collect()
+    }
+
+    /// The newest payload on `topic`.
+    pub fn last(&self, topic: &str) -> Option<String> {
+        self.on(topic).pop()
+    }
+}
+
+impl Drop for Subscriber {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+// ---------------------------------------------------------------- HTTP receiver
+
+/// One request the receiver accepted.
+#[derive(Debug, Clone)]
+pub struct Received {
+    /// Without the query string.
+    pub path: String,
+    pub query: String,
+    /// Header names in lower case.
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+    pub at: Instant,
+}
+
+impl Received {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or(Value::Null)
+    }
+}
+
+/// A webhook receiver: keeps every request it accepted (200); while refusing, answers
+/// 503 and keeps nothing.
+pub struct HttpReceiver {
+    pub port: u16,
+    got: Arc<Mutex<Vec<Received>>>,
+    refusing: Arc<AtomicBool>,
+    refused: Arc<std::sync::atomic::AtomicU64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl HttpReceiver {
+    pub async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind receiver");
+        let port = listener.local_addr().expect("addr").port();
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let refusing = Arc::new(AtomicBool::new(false));
+        let refused = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let (g, r, n) = (got.clone(), refusing.clone(), refused.clone());
+        let task = tokio::spawn(async move {
+            while let Ok((sock, _)) = listener.accept().await {
+                tokio::spawn(serve(sock, g.clone(), r.clone(), n.clone()));
+            }
+        });
+        Self {
+            port,
+            got,
+            refusing,
+            refused,
+            task,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    pub fn refuse(&self, on: bool) {
+        self.refusing.store(on, Ordering::SeqCst);
+    }
+
+    /// Requests answered 503 so far.
+    pub fn refused(&self) -> u64 {
+        self.refused.load(Ordering::SeqCst)
+    }
+
+    pub fn all(&self) -> Vec<Received> {
+        self.got.lock().expect("lock").clone()
+    }
+
+    pub fn on(&self, path: &str) -> Vec<Received> {
+        self.all().into_iter().filter(|r| r.path == path).collect()
+    }
+}
+
+impl Drop for HttpReceiver {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn serve(
+    mut sock: tokio::net::TcpStream,
+    got: Arc<Mutex<Vec<Received>>>,
+    refusing: Arc<AtomicBool>,
+    refused: Arc<std::sync::atomic::AtomicU64>,
+) {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    loop {
+        let header_end = loop {
+            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            match sock.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        };
+        let head = String::from_utf8_lossy(&buf[..header_end]).into_owned();
+        let mut lines = head.split("\r\n");
+        let target = lines
+            .next()
+            .and_then(|l| l.split_whitespace().nth(1))
+            .unwrap_or("")
+            .to_string();
+        let (path, query) = match target.split_once('?') {
+            Some((p, q)) => (p.to_string(), q.to_string()),
+            None => (target, String::new()),
+        };
+        let headers: Vec<(String, String)> = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+            .collect();
+        let len: usize = headers
+            .iter()
+            .find(|(k, _)| k == "content-length")
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or(0);
+        while buf.len() < header_end + len {
+            match sock.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+        let body = String::from_utf8_lossy(&buf[header_end..header_end + len]).into_owned();
+        buf.drain(..header_end + len);
+        let answer: &[u8] = if refusing.load(Ordering::SeqCst) {
+            refused.fetch_add(1, Ordering::SeqCst);
+            b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 4\r\n\r\ndown"
+        } else {
+            got.lock().expect("lock").push(Received {
+                path,
+                query,
+                headers,
+                body,
+                at: Instant::now(),
+            });
+            b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+        };
+        if sock.write_all(answer).await.is_err() {
+            return;
+        }
+    }
+}
