@@ -16,7 +16,11 @@ FROM debian:bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates curl \
  && rm -rf /var/lib/apt/lists/* \
- && useradd --system --uid 10001 --home-dir /var/lib/watchpost --create-home watchpost
+ && useradd --system --uid 10001 --home-dir /var/lib/watchpost --create-home watchpost \
+ && mkdir -p /var/lib/watchpost/spool /var/lib/watchpost/notify \
+ && chown -R watchpost /var/lib/watchpost
+# (A named volume takes its first contents and owner from the image's directory: made
+# here, the spool and outbox volumes are the service user's, not root's.)
 COPY --from=build /src/target/release/watchpost /usr/local/bin/watchpost
 COPY --from=build /src/target/release/examples/fake_ai /usr/local/bin/watchpost-fake-ai
 COPY config/watchpost.example.toml /etc/watchpost/watchpost.example.toml
@@ -29,7 +33,8 @@ WORKDIR /var/lib/watchpost
 # WATCHPOST_API_KEYS too: writes from other machines need a key.
 ENV WATCHPOST_SERVER__BIND=0.0.0.0:8000 \
     WATCHPOST_FILE_WATCHER__CAMERA_ROOT=/data/cameras \
-    WATCHPOST_QUEUE__SPOOL_DIR=/var/lib/watchpost/spool
+    WATCHPOST_QUEUE__SPOOL_DIR=/var/lib/watchpost/spool \
+    WATCHPOST_NOTIFY__OUTBOX_DIR=/var/lib/watchpost/notify
 EXPOSE 8000
 HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
   CMD curl -fsS http://127.0.0.1:8000/health || exit 1

@@ -305,3 +305,54 @@ fn camera_overrides_are_checked_entry_by_entry_from_the_file_and_the_environment
         assert!(all.contains(want), "{want} missing from:\n{all}");
     }
 }
+
+#[test]
+fn notifiers_take_a_few_lines_and_every_mistake_is_named() {
+    let f = file(
+        "[notify.mqtt]\nurl = \"mqtt://bob:s3cret@127.0.0.1:1883\"\nmatchers.severity = \"critical\"\n\
+         [[notify.webhooks]]\nname = \"phone\"\nurl = \"https://ntfy.sh/topic\"\nformat = \"ntfy\"\n",
+    );
+    let c = Config::load(Some(f.path()), env(&[])).expect("valid");
+    assert!(c.notify.mqtt.enabled());
+    assert_eq!(c.notify.mqtt.matchers["severity"], "critical");
+    assert_eq!(c.notify.webhooks[0].format, "ntfy");
+    assert_eq!(c.notify.webhooks[0].min_severity, "warning");
+    let shown = format!("{:?}", c.notify);
+    assert!(!shown.contains("s3cret"), "{shown}");
+
+    let f = file(
+        "[notify.mqtt]\nurl = \"http://broker\"\nmatchers.colour = \"red\"\n\
+         [[notify.webhooks]]\nname = \"mqtt\"\nurl = \"ftp://x\"\nformat = \"xml\"\ntoken = \"has space\"\n",
+    );
+    let problems = Config::load(Some(f.path()), env(&[]))
+        .expect_err("invalid")
+        .problems();
+    for key in [
+        "notify.mqtt.url",
+        "notify.mqtt.matchers",
+        "notify.webhooks[0].name",
+        "notify.webhooks[0].url",
+        "notify.webhooks[0].format",
+        "notify.webhooks[0].token",
+    ] {
+        assert!(
+            problems.iter().any(|p| p.starts_with(key)),
+            "{key} in {problems:?}"
+        );
+    }
+
+    // From the environment: the webhooks as one TOML array.
+    let c = Config::load(
+        None,
+        env(&[(
+            "WATCHPOST_NOTIFY__WEBHOOKS",
+            r#"[{name = "hook", url = "http://127.0.0.1:9/h", format = "alertmanager"}]"#,
+        )]),
+    )
+    .expect("valid");
+    assert_eq!(c.notify.webhooks[0].name, "hook");
+    let bad = Config::load(None, env(&[("WATCHPOST_NOTIFY__WEBHOOKS", "[{token = 5}]")]))
+        .expect_err("a webhook without a name or url")
+        .problems();
+    assert!(bad.iter().all(|p| !p.contains('5')), "{bad:?}");
+}
