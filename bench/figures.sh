@@ -14,6 +14,7 @@ SCENARIOS=(
   hostile::a_sparse_file_above_the_limit_is_refused_unread
   live::full_health_follows_the_contract_rules
   monitoring::the_monitoring_endpoints_follow_prometheus_and_fall_back_to_direct_probes
+  notify::ntfy_and_alertmanager_webhooks_hear_of_an_alert_at_once_and_of_its_end
   pipeline::postgres_outage_delays_work_and_loses_nothing
   security::clients_that_never_read_are_closed_and_never_exceed_max_clients
 )

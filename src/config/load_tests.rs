@@ -351,8 +351,11 @@ fn notifiers_take_a_few_lines_and_every_mistake_is_named() {
     )
     .expect("valid");
     assert_eq!(c.notify.webhooks[0].name, "hook");
-    let bad = Config::load(None, env(&[("WATCHPOST_NOTIFY__WEBHOOKS", "[{token = 5}]")]))
-        .expect_err("a webhook without a name or url")
-        .problems();
+    let bad = Config::load(
+        None,
+        env(&[("WATCHPOST_NOTIFY__WEBHOOKS", "[{token = 5}]")]),
+    )
+    .expect_err("a webhook without a name or url")
+    .problems();
     assert!(bad.iter().all(|p| !p.contains('5')), "{bad:?}");
 }

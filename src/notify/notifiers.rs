@@ -348,33 +348,20 @@ impl Notifiers {
 
     async fn repeat_once(&self) {
         let firing = self.engine.firing();
-        let now = Instant::now();
-        let mut due = Vec::new();
-        {
-            let mut tracked = self.tracked();
-            tracked.retain(|fp, _| firing.iter().any(|a| &a.fingerprint == fp));
-            for a in &firing {
-                let t = tracked.entry(a.fingerprint.clone()).or_insert(Tracked {
-                    told_at: now,
-                    held: false,
-                });
-                if !a.silenced_by.is_empty() {
-                    continue;
-                }
-                if t.held {
-                    // Its silence ended and it still fires: told now, as a firing.
-                    due.push((a.clone(), Kind::Firing));
-                    *t = Tracked {
-                        told_at: now,
-                        held: false,
-                    };
-                } else if now.duration_since(t.told_at) >= self.repeat {
-                    due.push((a.clone(), Kind::Repeat));
-                    t.told_at = now;
-                }
-            }
-        }
-        for (a, kind) in due {
+        let now_firing: Vec<(String, bool)> = firing
+            .iter()
+            .map(|a| (a.fingerprint.clone(), !a.silenced_by.is_empty()))
+            .collect();
+        let due = due(
+            &mut self.tracked(),
+            &now_firing,
+            Instant::now(),
+            self.repeat,
+        );
+        for (fingerprint, kind) in due {
+            let Some(a) = firing.iter().find(|a| a.fingerprint == fingerprint) else {
+                continue;
+            };
             if kind == Kind::Repeat
                 && !self
                     .claims
@@ -384,8 +371,8 @@ impl Notifiers {
             {
                 continue;
             }
-            let value = message::alert_value(&a);
-            for n in self.notifiers.iter().filter(|n| n.channel.filter.takes(&a)) {
+            let value = message::alert_value(a);
+            for n in self.notifiers.iter().filter(|n| n.channel.filter.takes(a)) {
                 n.channel.push(kind, value.clone(), crate::time::now());
             }
         }
@@ -508,6 +495,40 @@ impl Notifiers {
     }
 }
 
+/// What to tell now of the alerts firing (`fingerprint`, silenced now): a repeat of
+/// one told `repeat` ago or more, and the firing of one a silence held back that no
+/// silence holds any more. Forgets the alerts that no longer fire; one not known yet
+/// (told before a restart, or by another instance) counts as told now.
+fn due(
+    tracked: &mut BTreeMap<String, Tracked>,
+    firing: &[(String, bool)],
+    now: Instant,
+    repeat: Duration,
+) -> Vec<(String, Kind)> {
+    tracked.retain(|fp, _| firing.iter().any(|(f, _)| f == fp));
+    let mut out = Vec::new();
+    for (fp, silenced) in firing {
+        let t = tracked.entry(fp.clone()).or_insert(Tracked {
+            told_at: now,
+            held: false,
+        });
+        if *silenced {
+            continue;
+        }
+        if t.held {
+            out.push((fp.clone(), Kind::Firing));
+            *t = Tracked {
+                told_at: now,
+                held: false,
+            };
+        } else if now.duration_since(t.told_at) >= repeat {
+            out.push((fp.clone(), Kind::Repeat));
+            t.told_at = now;
+        }
+    }
+    out
+}
+
 impl TransitionListener for Notifiers {
     fn transition(&self, alert: &Alert) {
         // The receiver lives as long as `self`; a send fails only once it is gone.
@@ -518,6 +539,42 @@ impl TransitionListener for Notifiers {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_firing_alert_is_told_again_each_period_and_a_held_one_when_its_silence_ends() {
+        let repeat = Duration::from_secs(4 * 3600);
+        let mut tracked = BTreeMap::new();
+        let start = Instant::now();
+        tracked.insert(
+            "held".to_string(),
+            Tracked {
+                told_at: start,
+                held: true,
+            },
+        );
+        let firing =
+            |silenced: bool| vec![("a".to_string(), false), ("held".to_string(), silenced)];
+        // "a" is not known yet: told now (elsewhere, or before a restart).
+        assert!(due(&mut tracked, &firing(true), Instant::now(), repeat).is_empty());
+        tokio::time::advance(repeat - Duration::from_secs(1)).await;
+        assert!(due(&mut tracked, &firing(true), Instant::now(), repeat).is_empty());
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert_eq!(
+            due(&mut tracked, &firing(true), Instant::now(), repeat),
+            vec![("a".to_string(), Kind::Repeat)],
+            "a repeat four hours on; the silenced one still held"
+        );
+        tokio::time::advance(Duration::from_secs(60)).await;
+        assert_eq!(
+            due(&mut tracked, &firing(false), Instant::now(), repeat),
+            vec![("held".to_string(), Kind::Firing)],
+            "its silence ended while it fires: told as a firing"
+        );
+        assert!(due(&mut tracked, &firing(false), Instant::now(), repeat).is_empty());
+        // Resolved alerts are forgotten.
+        due(&mut tracked, &[], Instant::now(), repeat);
+        assert!(tracked.is_empty());
+    }
 
     #[test]
     fn a_test_error_says_the_message_waits() {

@@ -339,6 +339,11 @@ async fn every_timestamp_has_one_shape_and_the_runbooks_checks_work_on_a_live_in
             exporter.endpoint()
         ),
     ));
+    // A notifier, so that the notifier section's checks have series to read.
+    env.push((
+        "WATCHPOST_NOTIFY__WEBHOOKS".into(),
+        r#"[{name = "phone", url = "http://127.0.0.1:9/", format = "ntfy"}]"#.into(),
+    ));
     let wp = Watchpost::start_in(tempfile::tempdir().expect("dir"), stack.port, &env);
     write_image(&wp.dir.path().join("cameras"), "porch", "a.png");
     wait_rows(&stack, "events", 1).await;

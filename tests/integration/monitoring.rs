@@ -325,9 +325,19 @@ async fn rules_are_valid_tested_and_read_only_series_that_exist() {
     // published from the start), in redis-exporter's, in a blackbox probe, or is
     // Prometheus's own `up`.
     let dir = tempfile::tempdir().expect("dir");
-    let service = watchpost::Service::start(crate::support::base_config(dir.path()))
-        .await
-        .expect("start");
+    let mut cfg = crate::support::base_config(dir.path());
+    // Per-notifier series exist once a notifier is configured.
+    cfg.notify.outbox_dir = dir.path().join("notify").display().to_string();
+    cfg.notify.webhooks.push(watchpost::config::WebhookConfig {
+        name: "phone".into(),
+        url: "http://127.0.0.1:9/".into(),
+        format: "ntfy".into(),
+        headers: Default::default(),
+        token: String::new(),
+        min_severity: "warning".into(),
+        matchers: Default::default(),
+    });
+    let service = watchpost::Service::start(cfg).await.expect("start");
     // Per-camera series exist once a camera does.
     service.state().cameras.admit("porch", "Porch");
     let mut names = exposed(&service.state().metrics.render());
