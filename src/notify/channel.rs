@@ -233,7 +233,13 @@ impl Channel {
     /// malformed `REJECT_AFTER` times in a row is dropped (it would block the rest).
     pub fn failed(&self, e: &Entry, why: &DeliveryError) -> Duration {
         self.metrics.counted(&self.name, Outcome::Failed);
+        let wait = self.note_failure(e, why);
+        // Told to waiting tests only now that `last_error` says why.
         self.progress.send_modify(|p| p.failures += 1);
+        wait
+    }
+
+    fn note_failure(&self, e: &Entry, why: &DeliveryError) -> Duration {
         let mut st = self.status();
         st.failures += 1;
         st.trying = false;
