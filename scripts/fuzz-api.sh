@@ -13,6 +13,10 @@ N=${1:-100}
 VENV=${VENV:-target/schemathesis-venv}
 [ -x "$VENV/bin/schemathesis" ] || { python3 -m venv "$VENV" && "$VENV/bin/pip" install -q schemathesis; }
 . scripts/lib/local-stack.sh
+# A notifier, so that its endpoints answer for a known name too (nobody listens on
+# port 9: a test is answered 504 with the reason).
+export WATCHPOST_NOTIFY__OUTBOX_DIR="$REPO/target/fuzz-notify"
+export WATCHPOST_NOTIFY__WEBHOOKS='[{name = "hook", url = "http://127.0.0.1:9/", format = "json"}]'
 cargo build -q --bin watchpost --example fake_ai
 local_stack_start "$REPO/target/debug/watchpost" "$REPO/target/debug/examples/fake_ai"
 cd "$DIR"   # schemathesis writes .hypothesis/ into the working directory

@@ -82,8 +82,9 @@ pub struct NotifierView {
     pub kind: String,
     /// Where it sends (credentials masked).
     pub target: String,
-    /// `closed` (delivering), `open` (failing; the next try waits for its backoff) or
-    /// `half_open` (that try is running).
+    // `closed` (delivering), `open` (failing; the next try waits for its backoff) or
+    // `half_open` (that try is running). (A doc comment here would turn the inlined
+    // enum into an `allOf` with an object in the OpenAPI document.)
     #[schema(inline)]
     pub state: BreakerState,
     /// Transitions waiting in its outbox.
@@ -95,7 +96,7 @@ pub struct NotifierView {
     pub last_success: Option<DateTime<Utc>>,
     pub last_error: Option<String>,
     pub last_error_at: Option<DateTime<Utc>>,
-    /// Alerts of at least this severity are told here.
+    // Alerts of at least this severity are told here.
     #[schema(inline)]
     pub min_severity: Severity,
     /// Exact label values an alert must have to be told here.
@@ -268,10 +269,16 @@ impl Channel {
         backoff(st.failures, self.retry_max)
     }
 
-    /// Connected to the broker (MQTT), or not.
+    /// Connected to the broker (MQTT), or not: a refused connection counts as a
+    /// failure of the notifier (its state opens), a connection closes it again.
     pub fn connected(&self, up: bool, why: Option<String>) {
         let mut st = self.status();
         st.connected = Some(up);
+        if up {
+            st.failures = 0;
+        } else {
+            st.failures += 1;
+        }
         if let Some(why) = why {
             st.last_error = Some((why, crate::time::now()));
             drop(st);
