@@ -1,13 +1,18 @@
 //! Batches in Redis, shared by every instance on that Redis.
 //!
-//! Keys: `batch:{camera_id}:current` → batch id, and per batch
-//! `batch:{id}:camera_id|detections|started_at|last_activity`, each with a TTL of the
-//! window plus an hour set once, when the batch is made (a batch closes within its
-//! window, so an add never needs to refresh them; a batch that outlives its keys, its
-//! aggregator stopped for an hour, is found again from PostgreSQL by `recovery.rs`). Two indexes replace key scans: the set `batch:open` (ids of open
+//! Keys: `batch:{camera_id}:current` → `<batch id>|<started_at>`, and per batch
+//! `batch:{id}:camera_id`, `batch:{id}:started_at` and `batch:{id}:entries` (a list
+//! of `<detection id>:<added at>`: its length is the count, its newest time the last
+//! activity), each with a TTL of the window plus an hour set once, when the batch is
+//! made (a batch closes within its window, so an add never refreshes them; a batch
+//! that outlives its keys, its aggregator stopped for an hour, is found again from
+//! PostgreSQL by `recovery.rs`). An add to an open batch is three commands: the
+//! script, its `GET` of the pointer and one `RPUSH`. A detection added twice (a
+//! redelivery) is listed twice and read once; it only counts twice towards
+//! `max_detections`. Two indexes replace key scans: the set `batch:open` (ids of open
 //! batches, maintained by the add and claim scripts) and the sorted set
-//! `batch:closing` (claimed ids scored by claim time, removed once handed off). Reading
-//! the open batches is one `SMEMBERS` and one pipelined read, never a `SCAN`.
+//! `batch:closing` (claimed ids scored by claim time, removed once handed off).
+//! Reading the open batches is one `SMEMBERS` and one pipelined read, never a `SCAN`.
 
 use futures_util::future::BoxFuture;
 use std::sync::Arc;
@@ -24,32 +29,40 @@ const CLOSING_INDEX: &str = "batch:closing";
 /// A claimed batch not handed off after this long is an orphan.
 const ORPHAN_AFTER_SECONDS: f64 = 10.0;
 
-/// Add a detection atomically; create the batch (and index it) if the camera has none.
+/// Add a detection atomically; create the batch (and index it) if the camera has
+/// none. Returns the batch id, its count and its start.
 const ADD_SCRIPT: &str = r"
-local id = redis.call('GET', KEYS[1])
-local det = nil
-if not id then
-  id = ARGV[1]
-  det = 'batch:' .. id .. ':detections'
-  redis.call('SET', KEYS[1], id, 'EX', ARGV[5])
+local cur = redis.call('GET', KEYS[1])
+local entry = ARGV[4] .. ':' .. ARGV[3]
+if not cur then
+  local id = ARGV[1]
+  local list = 'batch:' .. id .. ':entries'
+  redis.call('SET', KEYS[1], id .. '|' .. ARGV[3], 'EX', ARGV[5])
   redis.call('SET', 'batch:' .. id .. ':camera_id', ARGV[2], 'EX', ARGV[5])
   redis.call('SET', 'batch:' .. id .. ':started_at', ARGV[3], 'EX', ARGV[5])
-  redis.call('SET', 'batch:' .. id .. ':last_activity', ARGV[3], 'EX', ARGV[5])
   redis.call('SADD', 'batch:open', id)
-  redis.call('SADD', det, ARGV[4])
-  redis.call('EXPIRE', det, ARGV[5])
+  redis.call('RPUSH', list, entry)
+  redis.call('EXPIRE', list, ARGV[5])
   return {id, 1, ARGV[3]}
 end
-det = 'batch:' .. id .. ':detections'
-redis.call('SADD', det, ARGV[4])
-redis.call('SET', 'batch:' .. id .. ':last_activity', ARGV[3], 'KEEPTTL')
-return {id, redis.call('SCARD', det), redis.call('GET', 'batch:' .. id .. ':started_at')}
+local sep = string.find(cur, '|', 1, true)
+if not sep then
+  -- A pointer an older version wrote (the id alone): made in the current form.
+  local started = redis.call('GET', 'batch:' .. cur .. ':started_at') or ARGV[3]
+  redis.call('SET', KEYS[1], cur .. '|' .. started, 'KEEPTTL')
+  cur = cur .. '|' .. started
+  sep = string.find(cur, '|', 1, true)
+end
+local id = string.sub(cur, 1, sep - 1)
+local n = redis.call('RPUSH', 'batch:' .. id .. ':entries', entry)
+return {id, n, string.sub(cur, sep + 1)}
 ";
 
 /// Claim: whoever removes the id from the open index wins; the batch is detached from
 /// its camera and recorded as closing.
 const CLAIM_SCRIPT: &str = r"
-if redis.call('GET', KEYS[1]) == ARGV[1] then
+local cur = redis.call('GET', KEYS[1])
+if cur and (cur == ARGV[1] or string.sub(cur, 1, #ARGV[1] + 1) == ARGV[1] .. '|') then
   redis.call('DEL', KEYS[1])
 end
 if redis.call('SREM', 'batch:open', ARGV[1]) == 1 then
@@ -127,29 +140,28 @@ impl RedisStore {
         for id in ids {
             pipe.get(format!("batch:{id}:camera_id"))
                 .get(format!("batch:{id}:started_at"))
-                .get(format!("batch:{id}:last_activity"))
-                .smembers(format!("batch:{id}:detections"));
+                .lrange(format!("batch:{id}:entries"), 0, -1);
         }
-        type Row = (Option<String>, Option<f64>, Option<f64>, Vec<i64>);
+        type Row = (Option<String>, Option<f64>, Vec<String>);
         let values: Vec<redis::Value> = pipe
             .query_async(&mut conn)
             .await
             .map_err(|e| e.to_string())?;
         let mut out = Vec::with_capacity(ids.len());
-        for (id, chunk) in ids.iter().zip(values.chunks(4)) {
+        for (id, chunk) in ids.iter().zip(values.chunks(3)) {
             let row: Row =
                 redis::FromRedisValue::from_redis_value(redis::Value::Array(chunk.to_vec()))
                     .map_err(|e| e.to_string())?;
-            let (camera, started, last, mut detections) = row;
+            let (camera, started, entries) = row;
             let state = match (camera, started) {
                 (Some(camera_id), Some(started_at)) => {
-                    detections.sort_unstable();
+                    let (detections, last) = parse_entries(&entries);
                     Some(BatchState {
                         batch_id: id.clone(),
                         camera_id,
                         detections,
                         started_at,
-                        last_activity: last.unwrap_or(started_at),
+                        last_activity: last.unwrap_or(started_at).max(started_at),
                     })
                 }
                 _ => None,
@@ -158,6 +170,26 @@ impl RedisStore {
         }
         Ok(out)
     }
+}
+
+/// A batch's entries (`<detection id>:<added at>`): its detections, sorted and each
+/// once, and the time of its newest add. An entry that does not parse is skipped.
+fn parse_entries(entries: &[String]) -> (Vec<i64>, Option<f64>) {
+    let mut detections = Vec::with_capacity(entries.len());
+    let mut last: Option<f64> = None;
+    for e in entries {
+        let Some((d, at)) = e.split_once(':') else {
+            continue;
+        };
+        let (Ok(d), Ok(at)) = (d.parse::<i64>(), at.parse::<f64>()) else {
+            continue;
+        };
+        detections.push(d);
+        last = Some(last.map_or(at, |l| l.max(at)));
+    }
+    detections.sort_unstable();
+    detections.dedup();
+    (detections, last)
 }
 
 impl BatchStore for RedisStore {
@@ -253,8 +285,10 @@ impl BatchStore for RedisStore {
                 .atomic()
                 .del(&[
                     format!("batch:{batch_id}:camera_id"),
-                    format!("batch:{batch_id}:detections"),
+                    format!("batch:{batch_id}:entries"),
                     format!("batch:{batch_id}:started_at"),
+                    // Written by older versions; gone with the batch all the same.
+                    format!("batch:{batch_id}:detections"),
                     format!("batch:{batch_id}:last_activity"),
                 ])
                 .ignore()
@@ -305,5 +339,20 @@ impl BatchStore for RedisStore {
             }
             Ok(out)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_entries;
+
+    #[test]
+    fn entries_give_each_detection_once_and_the_newest_add() {
+        let e: Vec<String> = ["7:100.5", "3:101", "7:102.25", "bad", "x:1"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(parse_entries(&e), (vec![3, 7], Some(102.25)));
+        assert_eq!(parse_entries(&[]), (vec![], None));
     }
 }
