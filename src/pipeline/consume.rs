@@ -75,6 +75,10 @@ pub trait Source: Send {
         reason: DeadReason,
         detail: &'a str,
     ) -> BoxFuture<'a, Result<(), QueueError>>;
+    /// Send acknowledgements gathered and not sent yet (on the way out).
+    fn flush(&mut self) -> BoxFuture<'_, Result<(), QueueError>> {
+        Box::pin(async { Ok(()) })
+    }
 }
 
 impl Source for Consumer {
@@ -94,6 +98,9 @@ impl Source for Consumer {
         detail: &'a str,
     ) -> BoxFuture<'a, Result<(), QueueError>> {
         Box::pin(Consumer::dead_letter(self, delivery, reason, detail))
+    }
+    fn flush(&mut self) -> BoxFuture<'_, Result<(), QueueError>> {
+        Box::pin(Consumer::flush_acks(self))
     }
 }
 
@@ -236,6 +243,11 @@ where
                 Done::Dead(..) => ItemOutcome::DeadLettered,
             },
         );
+    }
+    // What was finished is not delivered again after a graceful stop (bounded: the
+    // stop must not wait on a Redis that is away).
+    if let Err(e) = tokio::time::timeout(std::time::Duration::from_secs(2), source.flush()).await {
+        tracing::debug!(stage = stage.label(), error = %e, "acknowledgements not sent on the way out; those items come again");
     }
     Ok(())
 }

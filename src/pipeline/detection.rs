@@ -18,6 +18,9 @@ use super::consume::{consume, Failure, ItemOutcome, Stage, StageSettings};
 use super::metrics::{StageMetrics, Step};
 use super::queue::{DeadReason, Delivery, Queue};
 use super::watcher::DetectionItem;
+
+/// New detection items read at once (their claims refreshed with the item in hand).
+const DETECTION_READ_COUNT: usize = 8;
 use crate::ai::{AiClients, AiError};
 use crate::cameras::CameraRegistry;
 use crate::events::{DetectionNew, Event, EventBus};
@@ -50,7 +53,11 @@ impl DetectionWorker {
     }
 
     async fn run(&self, ctx: &WorkerContext) -> Result<(), WorkerError> {
-        let mut consumer = self.queue.consumer(&self.consumer_name);
+        // Detection is fast: read a burst at once, acknowledge it at once.
+        let mut consumer = self
+            .queue
+            .consumer(&self.consumer_name)
+            .with_read_count(DETECTION_READ_COUNT);
         let settings = StageSettings {
             stage: Stage::Detection,
             budget: READ_TIMEOUT + self.ai.detect_budget() + super::consume::STAGE_SLACK,
