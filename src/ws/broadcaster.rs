@@ -5,7 +5,10 @@
 //!   (`watchpost:ws:events`), so the clients of every instance on that Redis receive
 //!   them; messages from other instances arrive through the subscription. Publishing
 //!   stands behind its own circuit breaker: while Redis fails, publishing is skipped
-//!   and local clients are still served.
+//!   and local clients are still served. Events are gathered for up to
+//!   `RELAY_LINGER` (or `RELAY_MAX` of them) and published as one message: a burst of
+//!   images costs a `PUBLISH` per quarter second, not one per detection; other
+//!   instances' clients see them that much later, local clients at once.
 //! - **System broadcaster** (`system_broadcaster`): relays this instance's system and
 //!   alert events (worker, breaker, service and health changes) and sends
 //!   `system.status` every 5 s.
@@ -47,10 +50,28 @@ pub struct BroadcasterHealth {
     pub message: Option<String>,
 }
 
-/// One message on the pub/sub channel.
+/// How long an event waits for others to share its `PUBLISH`, at most.
+const RELAY_LINGER: Duration = Duration::from_millis(250);
+/// The most events in one `PUBLISH`.
+const RELAY_MAX: usize = 64;
+
+/// One message on the pub/sub channel, as older versions sent it (one event).
 #[derive(Serialize, Deserialize)]
 struct Relayed {
     origin: String,
+    channel: String,
+    message: String,
+}
+
+/// One message on the pub/sub channel: the events of one instance gathered together.
+#[derive(Serialize, Deserialize)]
+struct RelayedBatch {
+    origin: String,
+    items: Vec<RelayedItem>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct RelayedItem {
     channel: String,
     message: String,
 }
@@ -121,6 +142,8 @@ impl EventBroadcaster {
         let mut rx = self.bus.subscribe();
         let mut remote: Option<redis::aio::PubSubStream> = None;
         let mut retry_at = Instant::now();
+        let mut pending: Vec<RelayedItem> = Vec::new();
+        let mut flush_at: Option<Instant> = None;
         loop {
             ctx.beat();
             if remote.is_none() && Instant::now() >= retry_at {
@@ -128,19 +151,33 @@ impl EventBroadcaster {
                 self.subscribed.store(remote.is_some(), Ordering::Relaxed);
                 retry_at = Instant::now() + RESUBSCRIBE_AFTER;
             }
+            if pending.len() >= RELAY_MAX {
+                self.publish(std::mem::take(&mut pending)).await;
+                flush_at = None;
+            }
             tokio::select! {
-                _ = ctx.cancelled() => return Ok(()),
+                _ = ctx.cancelled() => {
+                    self.publish(pending).await;
+                    return Ok(());
+                }
                 r = rx.recv() => match r {
                     Ok(env) if env.channel().reach() == Reach::Shared => {
                         let text: Arc<str> = Arc::from(env.to_json());
                         self.hub.deliver(env.channel(), Arc::clone(&text));
-                        self.publish(env.channel(), &text).await;
+                        pending.push(RelayedItem {
+                            channel: env.channel().as_str().into(),
+                            message: text.to_string(),
+                        });
+                        flush_at.get_or_insert_with(|| Instant::now() + RELAY_LINGER);
                     }
                     Ok(_) => {}
                     Err(RecvError::Lagged(n)) => {
                         tracing::warn!(missed = n, "event broadcaster fell behind the event bus");
                     }
-                    Err(RecvError::Closed) => return Ok(()),
+                    Err(RecvError::Closed) => {
+                        self.publish(pending).await;
+                        return Ok(());
+                    }
                 },
                 m = next(&mut remote) => match m {
                     Some(msg) => self.deliver_remote(&msg),
@@ -150,6 +187,10 @@ impl EventBroadcaster {
                         self.subscribed.store(false, Ordering::Relaxed);
                     }
                 },
+                _ = tokio::time::sleep_until(flush_at.unwrap_or_else(Instant::now)), if flush_at.is_some() => {
+                    self.publish(std::mem::take(&mut pending)).await;
+                    flush_at = None;
+                }
                 _ = tokio::time::sleep(BEAT_EVERY) => {}
             }
         }
@@ -170,11 +211,14 @@ impl EventBroadcaster {
         }
     }
 
-    async fn publish(&self, channel: Channel, text: &str) {
-        let relayed = Relayed {
+    /// Publish gathered events as one message (nothing when there are none).
+    async fn publish(&self, items: Vec<RelayedItem>) {
+        if items.is_empty() {
+            return;
+        }
+        let relayed = RelayedBatch {
             origin: self.instance.clone(),
-            channel: channel.as_str().into(),
-            message: text.to_string(),
+            items,
         };
         let Ok(payload) = serde_json::to_string(&relayed) else {
             return;
@@ -195,7 +239,7 @@ impl EventBroadcaster {
         match result {
             Ok(()) | Err(CallError::Rejected(_)) => {}
             Err(e) => {
-                tracing::debug!(error = %e, "event not relayed through Redis; local clients still have it")
+                tracing::debug!(error = %e, "events not relayed through Redis; local clients still have them")
             }
         }
     }
@@ -204,16 +248,29 @@ impl EventBroadcaster {
         let Ok(text) = msg.get_payload::<String>() else {
             return;
         };
-        let Ok(relayed) = serde_json::from_str::<Relayed>(&text) else {
-            return;
+        let relayed = match serde_json::from_str::<RelayedBatch>(&text) {
+            Ok(batch) => batch,
+            // One event, from an older version.
+            Err(_) => match serde_json::from_str::<Relayed>(&text) {
+                Ok(one) => RelayedBatch {
+                    origin: one.origin,
+                    items: vec![RelayedItem {
+                        channel: one.channel,
+                        message: one.message,
+                    }],
+                },
+                Err(_) => return,
+            },
         };
         if relayed.origin == self.instance {
             return; // ours, already delivered locally
         }
-        if let Some(channel) =
-            Channel::parse(&relayed.channel).filter(|c| c.reach() == Reach::Shared)
-        {
-            self.hub.deliver(channel, Arc::from(relayed.message));
+        for item in relayed.items {
+            if let Some(channel) =
+                Channel::parse(&item.channel).filter(|c| c.reach() == Reach::Shared)
+            {
+                self.hub.deliver(channel, Arc::from(item.message));
+            }
         }
     }
 }

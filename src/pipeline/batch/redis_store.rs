@@ -87,14 +87,35 @@ pub struct RedisStore {
     redis: Arc<RedisLink>,
     /// The TTL of a new batch's keys.
     key_ttl_seconds: u64,
+    /// Camera and start of the batches read or made here (they never change while a
+    /// batch lives), so a later read fetches only its entries.
+    known: std::sync::Mutex<std::collections::HashMap<String, (String, f64)>>,
 }
+
+/// The most batches `known` remembers (open batches are far fewer; past it, it
+/// starts again).
+const KNOWN_MAX: usize = 4096;
 
 impl RedisStore {
     pub fn new(redis: Arc<RedisLink>, window_seconds: f64) -> Self {
         Self {
             redis,
             key_ttl_seconds: window_seconds.max(0.0).ceil() as u64 + KEY_TTL_SLACK_SECONDS,
+            known: std::sync::Mutex::new(std::collections::HashMap::new()),
         }
+    }
+
+    fn known(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, (String, f64)>> {
+        // Each critical section leaves the map whole; survive a poisoned lock.
+        self.known.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn remember(&self, id: &str, camera: &str, started_at: f64) {
+        let mut k = self.known();
+        if k.len() >= KNOWN_MAX && !k.contains_key(id) {
+            k.clear();
+        }
+        k.insert(id.to_string(), (camera.to_string(), started_at));
     }
 
     async fn conn(&self) -> Result<Conn, String> {
@@ -136,25 +157,43 @@ impl RedisStore {
             return Ok(Vec::new());
         }
         let mut conn = self.conn().await?;
+        let known: Vec<Option<(String, f64)>> = {
+            let k = self.known();
+            ids.iter().map(|id| k.get(id).cloned()).collect()
+        };
         let mut pipe = redis::pipe();
-        for id in ids {
-            pipe.get(format!("batch:{id}:camera_id"))
-                .get(format!("batch:{id}:started_at"))
-                .lrange(format!("batch:{id}:entries"), 0, -1);
+        for (id, k) in ids.iter().zip(&known) {
+            if k.is_none() {
+                pipe.get(format!("batch:{id}:camera_id"))
+                    .get(format!("batch:{id}:started_at"));
+            }
+            pipe.lrange(format!("batch:{id}:entries"), 0, -1);
         }
-        type Row = (Option<String>, Option<f64>, Vec<String>);
         let values: Vec<redis::Value> = pipe
             .query_async(&mut conn)
             .await
             .map_err(|e| e.to_string())?;
+        let mut values = values.into_iter();
+        let mut next = || values.next().unwrap_or(redis::Value::Nil);
         let mut out = Vec::with_capacity(ids.len());
-        for (id, chunk) in ids.iter().zip(values.chunks(3)) {
-            let row: Row =
-                redis::FromRedisValue::from_redis_value(redis::Value::Array(chunk.to_vec()))
-                    .map_err(|e| e.to_string())?;
-            let (camera, started, entries) = row;
-            let state = match (camera, started) {
-                (Some(camera_id), Some(started_at)) => {
+        for (id, k) in ids.iter().zip(known) {
+            let meta = match k {
+                Some(m) => Some(m),
+                None => {
+                    let camera: Option<String> = redis::FromRedisValue::from_redis_value(next())
+                        .map_err(|e| e.to_string())?;
+                    let started: Option<f64> = redis::FromRedisValue::from_redis_value(next())
+                        .map_err(|e| e.to_string())?;
+                    camera.zip(started)
+                }
+            };
+            let entries: Vec<String> =
+                redis::FromRedisValue::from_redis_value(next()).map_err(|e| e.to_string())?;
+            // A live batch has at least the entry that made it: none means its keys
+            // are gone.
+            let state = match meta {
+                Some((camera_id, started_at)) if !entries.is_empty() => {
+                    self.remember(id, &camera_id, started_at);
                     let (detections, last) = parse_entries(&entries);
                     Some(BatchState {
                         batch_id: id.clone(),
@@ -164,7 +203,10 @@ impl RedisStore {
                         last_activity: last.unwrap_or(started_at).max(started_at),
                     })
                 }
-                _ => None,
+                _ => {
+                    self.known().remove(id);
+                    None
+                }
             };
             out.push((id.clone(), state));
         }
@@ -212,6 +254,7 @@ impl BatchStore for RedisStore {
                     .invoke_async(&mut conn)
                     .await
                     .map_err(|e| e.to_string())?;
+            self.remember(&batch_id, camera_id, started_at);
             Ok(Added {
                 batch_id,
                 count,
@@ -280,6 +323,7 @@ impl BatchStore for RedisStore {
 
     fn finish<'a>(&'a self, batch_id: &'a str) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async move {
+            self.known().remove(batch_id);
             let mut conn = self.conn().await?;
             redis::pipe()
                 .atomic()
