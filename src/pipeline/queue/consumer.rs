@@ -22,8 +22,9 @@ use super::reply::{entries, read_reply_entries};
 use super::streams::{Streams, GROUP};
 use crate::names::Label;
 
-/// How long one blocking read waits for new items.
-const READ_BLOCK: Duration = Duration::from_millis(500);
+/// How long one blocking read waits for new items (an idle consumer costs one read
+/// per period; the abandoned-item check runs between reads).
+const READ_BLOCK: Duration = Duration::from_secs(2);
 /// How often a consumer looks for entries abandoned by other consumers: half the idle
 /// time after which an entry counts as abandoned, within these bounds.
 const CLAIM_EVERY_MIN: Duration = Duration::from_millis(100);
@@ -132,7 +133,7 @@ impl Consumer {
     }
 
     /// The next item: own unacknowledged ones first, then abandoned ones, then new ones
-    /// (waiting up to half a second). `Ok(None)` when there is nothing to do.
+    /// (waiting up to `READ_BLOCK`). `Ok(None)` when there is nothing to do.
     pub async fn take(&mut self) -> Result<Option<Delivery>, QueueError> {
         if let Some(d) = self.buffer.pop_front() {
             return Ok(Some(d));
