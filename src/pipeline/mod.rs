@@ -210,9 +210,10 @@ impl Pipeline {
         Ok(())
     }
 
-    /// `queue_replayer`: moves fallback items into Redis once it is back, and
-    /// refreshes the queue depth gauges, every second (the dead letters, which a
-    /// dead-lettering or requeue updates at once anyway, every fifth).
+    /// `queue_replayer`: moves fallback items into Redis once it is back (checked
+    /// every second), and refreshes the queue depth gauges every other second (the
+    /// dead letters, which a dead-lettering or requeue updates at once anyway, every
+    /// tenth).
     fn replayer(&self, critical: bool) -> WorkerSpec {
         let queues = [self.detection_queue.clone(), self.analysis_queue.clone()];
         WorkerSpec::new(workers::QUEUE_REPLAYER, critical, move |ctx| {
@@ -227,7 +228,9 @@ impl Pipeline {
                                 tracing::debug!(queue = q.name(), error = %e, "replay postponed");
                             }
                         }
-                        q.refresh_depth(round % 5 == 1).await;
+                        if round % 2 == 1 {
+                            q.refresh_depth(round % 10 == 1).await;
+                        }
                     }
                     if !ctx.idle(Duration::from_secs(1)).await {
                         return Ok::<(), WorkerError>(());
