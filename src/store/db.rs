@@ -49,6 +49,11 @@ impl Store {
                     create: Some(Duration::from_secs(3)),
                     recycle: Some(Duration::from_secs(3)),
                 },
+                // The most recently used connection first: a quiet service keeps
+                // using one connection, whose statements are prepared already (each
+                // prepare on another connection is a transaction of its own, and
+                // first-in-first-out would rotate through all of them).
+                queue_mode: deadpool_postgres::QueueMode::Lifo,
                 ..PoolConfig::default()
             }),
             ..deadpool_postgres::Config::default()
