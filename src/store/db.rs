@@ -54,7 +54,6 @@ impl Store {
                 // prepare on another connection is a transaction of its own, and
                 // first-in-first-out would rotate through all of them).
                 queue_mode: deadpool_postgres::QueueMode::Lifo,
-                ..PoolConfig::default()
             }),
             ..deadpool_postgres::Config::default()
         };
