@@ -439,33 +439,27 @@ async fn with_redis_down_local_clients_still_get_events_and_the_broadcaster_reco
     }
     // Events are relayed a quarter second's worth per PUBLISH: the breaker opens
     // after its threshold of failed ones, however many events they carried.
-    let mut n = 6;
-    eventually("the event broadcaster's breaker opens", || {
+    // A new camera's first image per poll (an event to relay), until the relay's
+    // breaker is in `state`.
+    let relay_until = |what: &'static str, state: &'static str, degraded: bool| {
         let (health, root) = (health.clone(), root.clone());
-        n += 1;
-        let camera = format!("cam{n}");
-        async move {
-            write_image(&root, &camera, "first.png");
-            let (_, h) = get(health).await;
-            (h["event_broadcaster"]["state"] == "open"
-                && h["event_broadcaster"]["is_degraded"] == true)
-                .then_some(())
-        }
-    })
-    .await;
-
+        let mut n = 0;
+        eventually(what, move || {
+            let (health, root) = (health.clone(), root.clone());
+            n += 1;
+            let camera = format!("{state}{n}");
+            async move {
+                write_image(&root, &camera, "first.png");
+                let (_, h) = get(health).await;
+                (h["event_broadcaster"]["state"] == state
+                    && (!degraded || h["event_broadcaster"]["is_degraded"] == true))
+                    .then_some(())
+            }
+        })
+    };
+    relay_until("the event broadcaster's breaker opens", "open", true).await;
     stack.redis.start_again();
-    eventually("the event broadcaster closes again", || {
-        let (health, root) = (health.clone(), root.clone());
-        n += 1;
-        let camera = format!("cam{n}");
-        async move {
-            write_image(&root, &camera, "first.png");
-            let (_, h) = get(health).await;
-            (h["event_broadcaster"]["state"] == "closed").then_some(())
-        }
-    })
-    .await;
+    relay_until("the event broadcaster closes again", "closed", false).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
