@@ -241,6 +241,7 @@ pub struct Alert {
     pub started_at: DateTime<Utc>,
     pub ended_at: Option<DateTime<Utc>>,
     /// How long it fired (so far, while firing).
+    #[serde(serialize_with = "crate::time::whole_seconds")]
     pub duration_seconds: f64,
     /// Whether the history in PostgreSQL has it yet (false while it is down).
     pub stored: bool,

@@ -57,6 +57,7 @@ pub struct NotifierList {
     pub notifiers: Vec<NotifierView>,
     pub count: usize,
     /// A firing alert is told again this often.
+    #[serde(serialize_with = "crate::time::whole_seconds")]
     pub repeat_seconds: f64,
     /// Resolutions are told too.
     pub send_resolved: bool,
@@ -70,6 +71,7 @@ pub struct TestDelivery {
     /// `true`: the receiver acknowledged it.
     pub delivered: bool,
     /// Seconds from the request to the acknowledgement.
+    #[serde(serialize_with = "crate::time::whole_seconds")]
     pub seconds: f64,
     pub message: String,
 }
