@@ -49,6 +49,17 @@ pub enum AmError {
 }
 
 /// One configured Alertmanager.
+/// The HTTP client for a receiver outside (an Alertmanager, a notifier's webhook):
+/// every call bounded by `timeout`, redirects not followed.
+pub fn outside_client(timeout: Duration) -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap_or_default()
+}
+
 #[derive(Clone)]
 pub struct Alertmanager {
     base: String,
@@ -67,12 +78,7 @@ impl Alertmanager {
             base: url.trim_end_matches('/').to_string(),
             shown: crate::redact::url(url),
             key: digest[..6].iter().map(|b| format!("{b:02x}")).collect(),
-            http: reqwest::Client::builder()
-                .timeout(timeout)
-                .connect_timeout(timeout)
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap_or_default(),
+            http: outside_client(timeout),
         }
     }
 

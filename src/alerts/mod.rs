@@ -25,6 +25,7 @@ mod silences;
 mod webhook;
 
 pub use alert::{Alert, AlertStatus, Candidate, SourceKind};
+pub use alertmanager::outside_client;
 pub use engine::{AlertEngine, AlertPage, HistoryUnavailable, Receipt, TransitionListener};
 pub use sender::{Identity, Sender};
 pub use silences::{NewSilence, Silence, SilenceError, SilenceState, Silences};

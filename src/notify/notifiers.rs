@@ -271,7 +271,7 @@ impl Notifiers {
         let firing = a.state == AlertStatus::Firing;
         if takers.is_empty() {
             if !firing {
-                self.tracked().remove(&a.fingerprint);
+                self.track(&a.fingerprint, None);
             }
             return;
         }
@@ -286,54 +286,41 @@ impl Notifiers {
             .transition(&a.fingerprint, status, decided_at)
             .await;
         let count = |o: Outcome| takers.iter().for_each(|n| n.channel.count(o));
+        let silenced = claim.tells() && !self.silences.silencing(a, crate::time::now()).is_empty();
+        let was_held = self.track(&a.fingerprint, firing.then_some(silenced));
         if !claim.tells() {
             count(Outcome::Claimed);
-            if firing {
-                self.tracked().insert(
-                    a.fingerprint.clone(),
-                    Tracked {
-                        told_at: Instant::now(),
-                        held: false,
-                    },
-                );
-            } else {
-                self.tracked().remove(&a.fingerprint);
-            }
             return;
         }
-        let silenced = !self.silences.silencing(a, crate::time::now()).is_empty();
-        if firing {
-            self.tracked().insert(
-                a.fingerprint.clone(),
-                Tracked {
-                    told_at: Instant::now(),
-                    held: silenced,
-                },
-            );
-            if silenced {
-                count(Outcome::Silenced);
-                return;
-            }
-            let value = message::alert_value(a);
-            for n in &takers {
-                n.channel.push(Kind::Firing, value.clone(), decided_at);
-            }
-            return;
-        }
-        let held = self
-            .tracked()
-            .remove(&a.fingerprint)
-            .is_some_and(|t| t.held);
-        if held || silenced {
+        if silenced || (!firing && was_held) {
             count(Outcome::Silenced);
             return;
         }
-        if self.send_resolved {
-            let value = message::alert_value(a);
-            for n in &takers {
-                n.channel.push(Kind::Resolved, value.clone(), decided_at);
-            }
+        if !firing && !self.send_resolved {
+            return;
         }
+        let kind = if firing { Kind::Firing } else { Kind::Resolved };
+        let value = message::alert_value(a);
+        for n in &takers {
+            n.channel.push(kind, value.clone(), decided_at);
+        }
+    }
+
+    /// Remember a firing alert as told now (`Some(held)`: held back by a silence), or
+    /// forget a resolved one (`None`); whether it was held before.
+    fn track(&self, fingerprint: &str, firing: Option<bool>) -> bool {
+        let mut tracked = self.tracked();
+        let before = match firing {
+            Some(held) => tracked.insert(
+                fingerprint.to_string(),
+                Tracked {
+                    told_at: Instant::now(),
+                    held,
+                },
+            ),
+            None => tracked.remove(fingerprint),
+        };
+        before.is_some_and(|t| t.held)
     }
 
     /// Tell firing alerts again every `repeat`, and those whose silence ended.

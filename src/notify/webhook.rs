@@ -55,12 +55,7 @@ impl Webhook {
                 _ => Format::Json,
             },
             headers,
-            http: reqwest::Client::builder()
-                .timeout(timeout)
-                .connect_timeout(timeout)
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap_or_default(),
+            http: crate::alerts::outside_client(timeout),
         }
     }
 
