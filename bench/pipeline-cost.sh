@@ -7,11 +7,17 @@
 # prints figures, asserts nothing. The probes of this script are left out of the counts
 # (Redis's INFO, and two transactions per psql call: its connection and its query).
 #
-# Usage: bench/pipeline-cost.sh [images] [idle-seconds]   (defaults: 600, 20)
+# "Idle" is the steady state: it is measured after a warm-up (start-up work: the
+# migrations' check, the first recovery pass, PostgreSQL's first autovacuum visit of
+# the new tables), over a window long enough to average the periodic work.
+#
+# Usage: bench/pipeline-cost.sh [images] [idle-seconds] [warm-up-seconds]
+#        (defaults: 600, 60, 30)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-600}
-IDLE=${2:-20}
+IDLE=${2:-60}
+WARMUP=${3:-30}
 command -v redis-cli >/dev/null || { echo "redis-cli missing: apt-get install -y redis-tools" >&2; exit 1; }
 . scripts/lib/local-stack.sh
 cargo build --release -q --bin watchpost --example fake_ai
@@ -30,7 +36,7 @@ cpu_ms() { awk -v t="$TICK" '{print ($14 + $15) * 1000 / t}' "/proc/$WP/stat"; }
 snapshot() { sleep 1.5; R=$(redis_calls); P=$(pg_xacts); P0=$PSQL_CALLS; C=$(cpu_ms); }
 
 # Idle: nothing arrives (the probes, sampler and workers run at their intervals).
-sleep 3
+sleep "$WARMUP"
 snapshot; R1=$R; P1=$P; Q1=$P0; C1=$C; T1=$(date +%s.%N)
 sleep "$IDLE"
 snapshot; T2=$(date +%s.%N)

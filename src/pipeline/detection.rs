@@ -2,7 +2,15 @@
 //! each safely from the camera folder (`camera_fs`), calls YOLO26 through its breaker,
 //! stores the detections, adds them to the camera's batch and emits `detection.new`.
 //! An item is acknowledged only after its results are stored and batched; while
-//! YOLO26, PostgreSQL or Redis is unavailable the item is kept and retried. A file
+//! YOLO26, PostgreSQL or Redis is unavailable the item is kept and retried.
+//!
+//! Images read from the queue together (up to [`DETECTION_READ_COUNT`]) are detected
+//! one by one into a [`Stash`] and stored together: one `INSERT` (one PostgreSQL
+//! transaction) for all their detections, when nothing more is in hand, when the
+//! stash is full, or when an item fails. Their acknowledgements are held back by
+//! [`Stashing`] until the stash is empty, so no item is acknowledged before its
+//! detections are stored and batched; a crash in between means they come again, and
+//! storing is idempotent per file. A file
 //! that can never be read (not a regular file, too large, a symlink, a bad name,
 //! unreadable), an image YOLO26 refuses (4xx) and an unreadable item go to the
 //! dead-letter stream instead of blocking the queue.
@@ -14,18 +22,129 @@ use std::time::Instant;
 
 use super::batch::BatchAggregator;
 use super::camera_fs::{self, IntakeError, READ_TIMEOUT};
-use super::consume::{consume, Failure, ItemOutcome, Stage, StageSettings};
+use super::consume::{consume, Failure, ItemOutcome, Source, Stage, StageSettings};
 use super::metrics::{StageMetrics, Step};
-use super::queue::{DeadReason, Delivery, Queue};
+use super::queue::{DeadReason, Delivery, Queue, QueueError};
 use super::watcher::DetectionItem;
 
-/// New detection items read at once (their claims refreshed with the item in hand).
-const DETECTION_READ_COUNT: usize = 8;
-use crate::ai::{AiClients, AiError};
+use crate::ai::{AiClients, AiError, Detection};
 use crate::cameras::CameraRegistry;
 use crate::events::{DetectionNew, Event, EventBus};
-use crate::store::Store;
+use crate::store::{ImageDetections, Store, StoreError};
 use crate::supervisor::{WorkerContext, WorkerError, WorkerSpec};
+use futures_util::future::BoxFuture;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// New detection items read at once (their claims refreshed with the item in hand),
+/// and the most images stored in one statement.
+pub(crate) const DETECTION_READ_COUNT: usize = 8;
+
+/// One detected image whose detections are not stored and batched yet.
+struct Stashed {
+    delivery_id: String,
+    item: DetectionItem,
+    detections: Vec<Detection>,
+    /// Row ids once stored.
+    ids: Option<Vec<i64>>,
+    /// Detections already added to the camera's batch (and announced).
+    batched: usize,
+}
+
+/// The images of one run of the worker that are detected and not settled yet, and how
+/// many items the consumer still holds unread by the stage.
+#[derive(Default)]
+pub(crate) struct Stash {
+    entries: tokio::sync::Mutex<VecDeque<Stashed>>,
+    in_hand: AtomicUsize,
+}
+
+impl Stash {
+    async fn is_empty(&self) -> bool {
+        self.entries.lock().await.is_empty()
+    }
+
+    async fn ids(&self) -> Vec<String> {
+        let entries = self.entries.lock().await;
+        entries.iter().map(|e| e.delivery_id.clone()).collect()
+    }
+}
+
+/// The detection queue's consumer, holding back acknowledgements while the stash is
+/// not empty (see the module docs).
+struct Stashing<'a> {
+    consumer: super::queue::Consumer,
+    stash: &'a Stash,
+    worker: &'a DetectionWorker,
+    held: Vec<String>,
+}
+
+impl Stashing<'_> {
+    /// Hand the held acknowledgements to the consumer once the stash is empty.
+    async fn release(&mut self) -> Result<(), QueueError> {
+        if self.held.is_empty() || !self.stash.is_empty().await {
+            return Ok(());
+        }
+        let held = std::mem::take(&mut self.held);
+        self.consumer.ack_all(held).await
+    }
+}
+
+impl Source for Stashing<'_> {
+    fn take(&mut self) -> BoxFuture<'_, Result<Option<Delivery>, QueueError>> {
+        Box::pin(async move {
+            self.release().await?;
+            let taken = self.consumer.take().await;
+            self.stash
+                .in_hand
+                .store(self.consumer.buffered(), Ordering::Relaxed);
+            taken
+        })
+    }
+    fn ack<'a>(&'a mut self, id: &'a str) -> BoxFuture<'a, Result<(), QueueError>> {
+        Box::pin(async move {
+            if !self.held.iter().any(|h| h == id) {
+                self.held.push(id.to_string());
+            }
+            self.release().await
+        })
+    }
+    fn keep_claim<'a>(&'a mut self, id: &'a str) -> BoxFuture<'a, Result<(), QueueError>> {
+        Box::pin(async move {
+            let stashed = self.stash.ids().await;
+            self.consumer.keep_claims(id, &stashed).await
+        })
+    }
+    fn dead_letter<'a>(
+        &'a mut self,
+        delivery: &'a Delivery,
+        reason: DeadReason,
+        detail: &'a str,
+    ) -> BoxFuture<'a, Result<(), QueueError>> {
+        Box::pin(self.consumer.dead_letter(delivery, reason, detail))
+    }
+    fn flush(&mut self) -> BoxFuture<'_, Result<(), QueueError>> {
+        Box::pin(async move {
+            // On the way out: settle what is stashed if the stores answer; otherwise
+            // those items stay unacknowledged and come again.
+            if let Err(e) = self.worker.settle(self.stash).await {
+                tracing::debug!(error = %e, "detections not stored on the way out; those images come again");
+                return Ok(());
+            }
+            self.release().await?;
+            self.consumer.flush_acks().await
+        })
+    }
+}
+
+/// Why stashed images could not be settled.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SettleError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Batch(#[from] super::batch::BatchError),
+}
 
 pub struct DetectionWorker {
     pub queue: Arc<Queue>,
@@ -53,8 +172,8 @@ impl DetectionWorker {
     }
 
     async fn run(&self, ctx: &WorkerContext) -> Result<(), WorkerError> {
-        // Detection is fast: read a burst at once, acknowledge it at once.
-        let mut consumer = self
+        // Detection is fast: read a burst at once, store and acknowledge it at once.
+        let consumer = self
             .queue
             .consumer(&self.consumer_name)
             .with_read_count(DETECTION_READ_COUNT);
@@ -64,14 +183,90 @@ impl DetectionWorker {
             claim_refresh: consumer.claim_refresh(),
             max_deliveries: self.max_deliveries,
         };
-        consume(
-            ctx,
-            &mut consumer,
-            &self.metrics,
-            settings,
-            |d| async move { self.process(&d).await },
-        )
+        // A new stash per run: what a crashed run stashed was never acknowledged.
+        let stash = Stash::default();
+        let mut source = Stashing {
+            consumer,
+            stash: &stash,
+            worker: self,
+            held: Vec::new(),
+        };
+        let stash = &stash;
+        consume(ctx, &mut source, &self.metrics, settings, |d| async move {
+            self.process(&d, stash).await
+        })
         .await
+    }
+
+    /// Detect one item into the stash, then settle the stash when nothing more is in
+    /// hand, when it is full, or when this item failed (nothing stashed waits behind
+    /// an item that retries). A stash that cannot be settled makes the item wait as
+    /// for any unavailable dependency: its acknowledgement must not be sent before
+    /// the stash's are.
+    async fn process(&self, d: &Delivery, stash: &Stash) -> Result<ItemOutcome, Failure> {
+        let outcome = self.detect_into(d, stash).await;
+        let full = stash.entries.lock().await.len() >= DETECTION_READ_COUNT;
+        if outcome.is_err() || full || stash.in_hand.load(Ordering::Relaxed) == 0 {
+            if let Err(e) = self.settle(stash).await {
+                return Err(Failure::Dependency(e.to_string()));
+            }
+        }
+        outcome
+    }
+
+    /// Store the stashed images' detections in one statement, then add each
+    /// detection to its camera's batch and announce it, oldest image first. Resumes
+    /// where a failed call stopped.
+    async fn settle(&self, stash: &Stash) -> Result<(), SettleError> {
+        let mut entries = stash.entries.lock().await;
+        let unstored: Vec<usize> = (0..entries.len())
+            .filter(|&i| entries[i].ids.is_none())
+            .collect();
+        if !unstored.is_empty() {
+            let started = Instant::now();
+            let images: Vec<ImageDetections<'_>> = unstored
+                .iter()
+                .map(|&i| {
+                    let e = &entries[i];
+                    ImageDetections {
+                        camera_id: &e.item.camera_id,
+                        file_path: &e.item.file_path,
+                        file_hash: &e.item.file_hash,
+                        detected_at: e.item.seen_at,
+                        detections: &e.detections,
+                    }
+                })
+                .collect();
+            let ids = self.store.store_images(&images).await?;
+            self.metrics
+                .timed(Step::Store, started.elapsed().as_secs_f64());
+            for (i, ids) in unstored.into_iter().zip(ids) {
+                entries[i].ids = Some(ids);
+            }
+        }
+        while let Some(e) = entries.front_mut() {
+            let ids = e.ids.clone().unwrap_or_default();
+            if e.batched == 0 {
+                self.cameras.detected(&e.item.camera_id);
+            }
+            while let Some((id, det)) = ids.get(e.batched).zip(e.detections.get(e.batched)) {
+                self.batches.add(&e.item.camera_id, *id).await?;
+                // At-least-once, like the queue: a redelivered item announces its
+                // detections again with the same ids, so clients can de-duplicate.
+                self.events.publish(Event::DetectionNew(DetectionNew {
+                    detection_id: *id,
+                    camera_id: e.item.camera_id.clone(),
+                    object_type: det.object_type.clone(),
+                    confidence: det.confidence,
+                }));
+                e.batched += 1;
+            }
+            let queued_for = crate::time::now() - e.item.seen_at;
+            self.times
+                .image_detected(queued_for.num_microseconds().unwrap_or(0).max(0) as f64 / 1000.0);
+            entries.pop_front();
+        }
+        Ok(())
     }
 
     /// Read the image from the camera folder: from one descriptor opened without
@@ -95,8 +290,23 @@ impl DetectionWorker {
         }
     }
 
-    /// `Ok(outcome)` when the item is done; see [`Failure`] for the rest.
-    async fn process(&self, d: &Delivery) -> Result<ItemOutcome, Failure> {
+    /// `Ok(outcome)` when the item is detected and stashed (or needs nothing more);
+    /// see [`Failure`] for the rest. An item already stashed (retried because the
+    /// stash could not be settled) is not detected again.
+    async fn detect_into(&self, d: &Delivery, stash: &Stash) -> Result<ItemOutcome, Failure> {
+        if let Some(e) = stash
+            .entries
+            .lock()
+            .await
+            .iter()
+            .find(|e| e.delivery_id == d.id)
+        {
+            return Ok(if e.detections.is_empty() {
+                ItemOutcome::NoDetections
+            } else {
+                ItemOutcome::Stored
+            });
+        }
         let item: DetectionItem = serde_json::from_str(&d.payload).map_err(|e| {
             Failure::Permanent(
                 DeadReason::InvalidItem,
@@ -138,43 +348,18 @@ impl DetectionWorker {
         };
         self.metrics
             .timed(Step::Detect, started.elapsed().as_secs_f64());
-        let started = Instant::now();
-        let dependency = |e: &dyn std::fmt::Display| Failure::Dependency(e.to_string());
-        let ids = self
-            .store
-            .store_detections(
-                &item.camera_id,
-                &item.file_path,
-                &item.file_hash,
-                item.seen_at,
-                &result.detections,
-            )
-            .await
-            .map_err(|e| dependency(&e))?;
-        self.metrics
-            .timed(Step::Store, started.elapsed().as_secs_f64());
-        self.cameras.detected(&item.camera_id);
-        for (id, det) in ids.iter().zip(&result.detections) {
-            self.batches
-                .add(&item.camera_id, *id)
-                .await
-                .map_err(|e| dependency(&e))?;
-            // At-least-once, like the queue: a redelivered item announces its
-            // detections again with the same ids, so clients can de-duplicate.
-            self.events.publish(Event::DetectionNew(DetectionNew {
-                detection_id: *id,
-                camera_id: item.camera_id.clone(),
-                object_type: det.object_type.clone(),
-                confidence: det.confidence,
-            }));
-        }
-        let queued_for = crate::time::now() - item.seen_at;
-        self.times
-            .image_detected(queued_for.num_microseconds().unwrap_or(0).max(0) as f64 / 1000.0);
-        if ids.is_empty() {
-            Ok(ItemOutcome::NoDetections)
+        let outcome = if result.detections.is_empty() {
+            ItemOutcome::NoDetections
         } else {
-            Ok(ItemOutcome::Stored)
-        }
+            ItemOutcome::Stored
+        };
+        stash.entries.lock().await.push_back(Stashed {
+            delivery_id: d.id.clone(),
+            item,
+            detections: result.detections,
+            ids: None,
+            batched: 0,
+        });
+        Ok(outcome)
     }
 }

@@ -47,7 +47,7 @@ closed_set! {
         Hash = "hash",
         /// YOLO26 on one image.
         Detect = "detect",
-        /// Writing one image's detections.
+        /// Writing the detections of the images read together (one statement).
         Store = "store",
         /// The LLM on one batch.
         Analyze = "analyze",

@@ -28,5 +28,5 @@ pub use batches::{UnanalysedBatch, Unbatched};
 pub use cameras::CameraRow;
 pub use db::Store;
 pub use error::StoreError;
-pub use rows::{NewEvent, RecentEvent, StoredDetection};
+pub use rows::{ImageDetections, NewEvent, RecentEvent, StoredDetection};
 pub use silences::SilenceRow;

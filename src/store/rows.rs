@@ -26,6 +26,15 @@ pub struct StoredDetection {
     pub detected_at: DateTime<Utc>,
 }
 
+/// One image's detections, to be stored with [`Store::store_images`].
+pub struct ImageDetections<'a> {
+    pub camera_id: &'a str,
+    pub file_path: &'a str,
+    pub file_hash: &'a str,
+    pub detected_at: DateTime<Utc>,
+    pub detections: &'a [Detection],
+}
+
 pub struct NewEvent<'a> {
     pub batch_id: &'a str,
     pub camera_id: &'a str,
@@ -85,43 +94,79 @@ impl Store {
         .await
     }
 
-    /// Store one image's detections in one statement; idempotent per file.
-    /// Returns the row ids in detection order.
-    pub async fn store_detections(
+    /// Store the detections of several images (of any cameras) in one statement, so
+    /// one transaction; idempotent per `(file_path, file_hash, seq)`. Returns each
+    /// image's row ids in detection order, in the order the images were given. An
+    /// image given twice is written once and gets the same ids both times.
+    pub async fn store_images(
         &self,
-        camera_id: &str,
-        file_path: &str,
-        file_hash: &str,
-        detected_at: DateTime<Utc>,
-        detections: &[Detection],
-    ) -> Result<Vec<i64>, StoreError> {
-        self.run(async {
-            if detections.is_empty() {
-                return Ok(Vec::new());
+        images: &[ImageDetections<'_>],
+    ) -> Result<Vec<Vec<i64>>, StoreError> {
+        use std::collections::{HashMap, HashSet};
+        let mut cams: Vec<&str> = Vec::new();
+        let mut paths: Vec<&str> = Vec::new();
+        let mut hashes: Vec<&str> = Vec::new();
+        let mut ats: Vec<DateTime<Utc>> = Vec::new();
+        let mut seq: Vec<i32> = Vec::new();
+        let mut types: Vec<&str> = Vec::new();
+        let mut conf: Vec<f64> = Vec::new();
+        let mut bbox: Vec<serde_json::Value> = Vec::new();
+        // One row per key: a statement may not update the same row twice.
+        let mut seen = HashSet::new();
+        for img in images {
+            if !seen.insert((img.file_path, img.file_hash)) {
+                continue;
             }
-            let seq: Vec<i32> = (0..detections.len() as i32).collect();
-            let types: Vec<&str> = detections.iter().map(|d| d.object_type.as_str()).collect();
-            let conf: Vec<f64> = detections.iter().map(|d| d.confidence).collect();
-            let bbox: Vec<serde_json::Value> = detections
-                .iter()
-                .map(|d| serde_json::to_value(d.bbox).unwrap_or_default())
-                .collect();
-            let c = self.client().await?;
-            let rows = c
-                .query(&c.prepare_cached("INSERT INTO detections
-                        (camera_id, file_path, file_hash, seq, object_type, confidence, bbox, detected_at)
-                     SELECT $1, $2, $3, t.s, t.o, t.c, t.b, $4
-                     FROM unnest($5::int4[], $6::text[], $7::float8[], $8::jsonb[]) AS t(s, o, c, b)
-                     ON CONFLICT (file_path, file_hash, seq) DO UPDATE SET seq = EXCLUDED.seq
-                     RETURNING id, seq").await?,
-                    &[&camera_id, &file_path, &file_hash, &detected_at, &seq, &types, &conf, &bbox],
-                )
-                .await?;
-            let mut ids: Vec<(i32, i64)> = rows.iter().map(|r| (r.get(1), r.get(0))).collect();
-            ids.sort_unstable();
-            Ok(ids.into_iter().map(|(_, id)| id).collect())
-        })
-        .await
+            for (i, d) in img.detections.iter().enumerate() {
+                cams.push(img.camera_id);
+                paths.push(img.file_path);
+                hashes.push(img.file_hash);
+                ats.push(img.detected_at);
+                seq.push(i as i32);
+                types.push(&d.object_type);
+                conf.push(d.confidence);
+                bbox.push(serde_json::to_value(d.bbox).unwrap_or_default());
+            }
+        }
+        if seq.is_empty() {
+            return Ok(vec![Vec::new(); images.len()]);
+        }
+        let rows = self
+            .run(async {
+                let c = self.client().await?;
+                let rows = c
+                    .query(&c.prepare_cached("INSERT INTO detections
+                            (camera_id, file_path, file_hash, seq, object_type, confidence, bbox, detected_at)
+                         SELECT t.cam, t.path, t.hash, t.s, t.o, t.c, t.b, t.at
+                         FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[],
+                                     $5::int4[], $6::text[], $7::float8[], $8::jsonb[])
+                              AS t(cam, path, hash, at, s, o, c, b)
+                         ON CONFLICT (file_path, file_hash, seq) DO UPDATE SET seq = EXCLUDED.seq
+                         RETURNING id, file_path, file_hash, seq").await?,
+                        &[&cams, &paths, &hashes, &ats, &seq, &types, &conf, &bbox],
+                    )
+                    .await?;
+                Ok(rows)
+            })
+            .await?;
+        let mut by_image: HashMap<(String, String), Vec<(i32, i64)>> = HashMap::new();
+        for r in &rows {
+            by_image
+                .entry((r.get(1), r.get(2)))
+                .or_default()
+                .push((r.get(3), r.get(0)));
+        }
+        Ok(images
+            .iter()
+            .map(|img| {
+                let mut ids = by_image
+                    .get(&(img.file_path.to_string(), img.file_hash.to_string()))
+                    .cloned()
+                    .unwrap_or_default();
+                ids.sort_unstable();
+                ids.into_iter().map(|(_, id)| id).collect()
+            })
+            .collect())
     }
 
     pub async fn detections_by_ids(&self, ids: &[i64]) -> Result<Vec<StoredDetection>, StoreError> {

@@ -320,8 +320,19 @@ impl Consumer {
     /// counting a delivery), so no other consumer's `XAUTOCLAIM` takes it over while
     /// this one is still working on it.
     pub async fn keep_claim(&mut self, id: &str) -> Result<(), QueueError> {
+        self.keep_claims(id, &[]).await
+    }
+
+    /// [`Consumer::keep_claim`] for `id`, the buffered items and `also` (items the
+    /// stage still holds after they left the buffer).
+    pub async fn keep_claims(&mut self, id: &str, also: &[String]) -> Result<(), QueueError> {
         let mut conn = self.conn().await?;
-        let buffered: Vec<&str> = self.buffer.iter().map(|d| d.id.as_str()).collect();
+        let buffered: Vec<&str> = self
+            .buffer
+            .iter()
+            .map(|d| d.id.as_str())
+            .chain(also.iter().map(String::as_str))
+            .collect();
         let res: redis::RedisResult<Value> = redis::cmd("XCLAIM")
             .arg(&self.queue.stream)
             .arg(GROUP)
@@ -345,10 +356,28 @@ impl Consumer {
     /// Acknowledge and delete an item: it will not be delivered again. Sent at once
     /// when reading one at a time; otherwise gathered (see the module's comment).
     pub async fn ack(&mut self, id: &str) -> Result<(), QueueError> {
-        self.acks.push(id.to_string());
+        self.ack_all(std::iter::once(id.to_string())).await
+    }
+
+    /// [`Consumer::ack`] for several items. All are kept for the next flush even when
+    /// this one fails.
+    pub async fn ack_all(
+        &mut self,
+        ids: impl IntoIterator<Item = String>,
+    ) -> Result<(), QueueError> {
+        for id in ids {
+            if !self.acks.contains(&id) {
+                self.acks.push(id);
+            }
+        }
         if self.read_count == 1 || self.acks.len() >= self.read_count {
             self.flush_acks().await?;
         }
         Ok(())
+    }
+
+    /// Items read and not handed out yet.
+    pub fn buffered(&self) -> usize {
+        self.buffer.len()
     }
 }

@@ -13,8 +13,8 @@
 //! counted reason, and every name is logged escaped. Everything is bounded: the event
 //! channel (overflow becomes one rescan), the pending set and each walk (a walk stops
 //! at the room left and is resumed later), and every read (off the async threads,
-//! under the heartbeat budget). The root is checked on every tick: replaced, it is
-//! watched again; removed, it is recreated; not a directory, the watcher reports why
+//! under the heartbeat budget). The root is checked at least every second: replaced,
+//! it is watched again; removed, it is recreated; not a directory, the watcher reports why
 //! it is not running and waits, without crashing.
 
 mod dedupe;
@@ -66,6 +66,10 @@ fn remember(refused: &mut HashSet<String>, key: String) {
 
 /// Files waiting for a decision, at most; beyond it new paths wait for a later walk.
 const MAX_PENDING: usize = 50_000;
+/// The camera root is checked (replaced, removed) at least this often.
+const ROOT_CHECK_EVERY: Duration = Duration::from_secs(1);
+/// Files looked at (`lstat`) in one trip off the async threads.
+const STAT_CHUNK: usize = 64;
 /// Refused files remembered per run, at most.
 const MAX_REFUSED: usize = 50_000;
 /// The loop's working state.
@@ -187,7 +191,7 @@ impl FileWatcher {
                         self.on_event(ev, &mut lane);
                     }
                 }
-                _ = tokio::time::sleep(tick) => {}
+                _ = tokio::time::sleep_until(self.next_look(&lane, tick)) => {}
             }
             if sink.overflow.swap(false, Ordering::Relaxed) {
                 tracing::warn!("file events arrived faster than they could be handled; rescanning the camera root");
@@ -202,6 +206,20 @@ impl FileWatcher {
             }
             self.evaluate(ctx, &mut lane, &mut ledger).await;
         }
+    }
+
+    /// When the loop next has something to do without an event: the first pending
+    /// file due, but not sooner than a `tick` from now, and at least every
+    /// [`ROOT_CHECK_EVERY`] (the root's check).
+    fn next_look(&self, lane: &Lane, tick: Duration) -> Instant {
+        let now = Instant::now();
+        let due = lane
+            .pending
+            .values()
+            .map(|p| p.due(self.debounce))
+            .min()
+            .unwrap_or(now + ROOT_CHECK_EVERY);
+        due.clamp(now + tick, now + ROOT_CHECK_EVERY)
     }
 
     /// Make sure the root is the directory being watched; a new watch starts afresh
@@ -257,12 +275,10 @@ impl FileWatcher {
             lane.rescan = true; // picked up by a later walk
             return;
         }
-        let entry = lane
-            .pending
+        lane.pending
             .entry(path)
-            .or_insert_with(|| Pending::new(now));
-        entry.last_event = now;
-        entry.closed |= closed;
+            .or_insert_with(|| Pending::new(now))
+            .touched(now, closed);
     }
 
     /// Take every pending file that is quiet and stable.
@@ -274,68 +290,81 @@ impl FileWatcher {
             .filter(|(_, p)| p.quiet(now, self.debounce))
             .map(|(k, _)| k.clone())
             .collect();
-        for path in candidates {
+        for chunk in candidates.chunks(STAT_CHUNK) {
             ctx.beat();
-            // `symlink_metadata`: the entry itself, never what a symlink points at.
-            let meta = match tokio::fs::symlink_metadata(&path).await {
-                Ok(m) => m,
-                Err(_) => {
-                    lane.pending.remove(&path); // vanished before it was taken
-                    continue;
-                }
+            let metas = lstat_all(chunk.to_vec()).await;
+            for (path, meta) in chunk.iter().zip(metas) {
+                self.judge(ctx, lane, ledger, path, meta, now).await;
+            }
+        }
+    }
+
+    /// Decide on one quiet file from what `lstat` said of it: gone, a folder to walk,
+    /// refused, still settling, or taken.
+    async fn judge(
+        &self,
+        ctx: &WorkerContext,
+        lane: &mut Lane,
+        ledger: &mut Ledger,
+        path: &Path,
+        meta: Option<std::fs::Metadata>,
+        now: Instant,
+    ) {
+        let Some(meta) = meta else {
+            lane.pending.remove(path); // vanished before it was taken
+            return;
+        };
+        if meta.is_dir() {
+            lane.pending.remove(path);
+            self.walk(path, lane, ledger).await;
+            return;
+        }
+        let key = ledger_key(path, meta.len(), meta.modified().ok());
+        if lane.refused.contains(&key) {
+            lane.pending.remove(path); // refused before, unchanged since
+            return;
+        }
+        if !meta.is_file() {
+            lane.pending.remove(path);
+            remember(&mut lane.refused, key);
+            let (refusal, why) = if meta.file_type().is_symlink() {
+                (
+                    Refusal::Symlink,
+                    "a symbolic link (never followed below the root)",
+                )
+            } else {
+                (Refusal::NotRegular, "not a regular file")
             };
-            if meta.is_dir() {
-                lane.pending.remove(&path);
-                self.walk(&path, lane, ledger).await;
-                continue;
-            }
-            let key = ledger_key(&path, meta.len(), meta.modified().ok());
-            if lane.refused.contains(&key) {
-                lane.pending.remove(&path); // refused before, unchanged since
-                continue;
-            }
-            if !meta.is_file() {
-                lane.pending.remove(&path);
-                remember(&mut lane.refused, key);
-                let (refusal, why) = if meta.file_type().is_symlink() {
-                    (
-                        Refusal::Symlink,
-                        "a symbolic link (never followed below the root)",
-                    )
-                } else {
-                    (Refusal::NotRegular, "not a regular file")
-                };
-                let result = self.refused(&path, refusal, why);
+            let result = self.refused(path, refusal, why);
+            self.metrics.file(result);
+            return;
+        }
+        let Some(p) = lane.pending.get_mut(path) else {
+            return;
+        };
+        let size = meta.len();
+        let age = meta
+            .modified()
+            .ok()
+            .and_then(|m| SystemTime::now().duration_since(m).ok());
+        if !p.observe(size, age, now, self.stable) {
+            return;
+        }
+        let result = self
+            .take(ctx, path, size, meta.modified().ok(), ledger)
+            .await;
+        match result {
+            Ok(result) => {
                 self.metrics.file(result);
-                continue;
-            }
-            let Some(p) = lane.pending.get_mut(&path) else {
-                continue;
-            };
-            let size = meta.len();
-            let age = meta
-                .modified()
-                .ok()
-                .and_then(|m| SystemTime::now().duration_since(m).ok());
-            if !p.observe(size, age, now, self.stable) {
-                continue;
-            }
-            let result = self
-                .take(ctx, &path, size, meta.modified().ok(), ledger)
-                .await;
-            match result {
-                Ok(result) => {
-                    self.metrics.file(result);
-                    lane.pending.remove(&path);
-                    if result.is_refusal() {
-                        remember(&mut lane.refused, key);
-                    }
+                lane.pending.remove(path);
+                if result.is_refusal() {
+                    remember(&mut lane.refused, key);
                 }
-                Err(result) => {
-                    self.metrics.file(result);
-                    if let Some(p) = lane.pending.get_mut(&path) {
-                        p.retry_at = Some(Instant::now() + RETRY_AFTER);
-                    }
+            }
+            Err(result) => {
+                self.metrics.file(result);
+                if let Some(p) = lane.pending.get_mut(path) {
+                    p.retry_at = Some(Instant::now() + RETRY_AFTER);
                 }
             }
         }
@@ -474,6 +503,20 @@ impl FileWatcher {
             }
         }
     }
+}
+
+/// `lstat` of each path (the entry itself, never what a symlink points at), in one
+/// trip off the async threads; `None` for an entry that is gone (or cannot be read).
+async fn lstat_all(paths: Vec<PathBuf>) -> Vec<Option<std::fs::Metadata>> {
+    let n = paths.len();
+    tokio::task::spawn_blocking(move || {
+        paths
+            .iter()
+            .map(|p| std::fs::symlink_metadata(p).ok())
+            .collect()
+    })
+    .await
+    .unwrap_or_else(|_| vec![None; n])
 }
 
 /// Absolute form of `p` without `.` components (`./data/cameras` → `/cwd/data/cameras`).

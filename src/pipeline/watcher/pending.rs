@@ -14,6 +14,9 @@ pub struct Pending {
     stable_since: Instant,
     pub closed: bool,
     pub retry_at: Option<Instant>,
+    /// Not worth a look before then: its size cannot have been stable long enough
+    /// earlier (cleared by a new event).
+    check_at: Option<Instant>,
 }
 
 impl Pending {
@@ -24,7 +27,26 @@ impl Pending {
             stable_since: now,
             closed: false,
             retry_at: None,
+            check_at: None,
         }
+    }
+
+    /// A new event for the file: wait for quiet again, then look at it.
+    pub fn touched(&mut self, now: Instant, closed: bool) {
+        self.last_event = now;
+        self.closed |= closed;
+        self.check_at = None;
+    }
+
+    /// When the file is next worth a look: quiet for `debounce` since its last event,
+    /// past a retry wait, and (while its size settles) when it can have been stable
+    /// for long enough.
+    pub fn due(&self, debounce: Duration) -> Instant {
+        let quiet = self.last_event + debounce;
+        [self.retry_at, self.check_at]
+            .into_iter()
+            .flatten()
+            .fold(quiet, Instant::max)
     }
 
     /// A file found by a scan: its quiet time is already over.
@@ -34,9 +56,9 @@ impl Pending {
         p
     }
 
-    /// Quiet for `debounce` since the last event, and not waiting for a retry.
+    /// Due (see [`Pending::due`]).
     pub fn quiet(&self, now: Instant, debounce: Duration) -> bool {
-        now.duration_since(self.last_event) >= debounce && self.retry_at.is_none_or(|t| now >= t)
+        now >= self.due(debounce)
     }
 
     /// Record the current size; `true` when the file may be taken: a close-after-write
@@ -49,12 +71,17 @@ impl Pending {
         now: Instant,
         stable: Duration,
     ) -> bool {
-        if self.size != Some(size) {
+        let take = if self.size != Some(size) {
             self.size = Some(size);
             self.stable_since = now;
-            return self.closed || age.is_some_and(|a| a >= stable);
-        }
-        self.closed || now.duration_since(self.stable_since) >= stable
+            self.closed || age.is_some_and(|a| a >= stable)
+        } else {
+            self.closed || now.duration_since(self.stable_since) >= stable
+        };
+        // Not taken: look again when the size can have been stable long enough (one
+        // stat then, not one per tick).
+        self.check_at = (!take).then_some(self.stable_since + stable);
+        take
     }
 }
 
@@ -99,7 +126,7 @@ mod tests {
         );
 
         let mut closed = Pending::new(Instant::now());
-        closed.closed = true;
+        closed.touched(Instant::now(), true);
         assert!(closed.observe(300, Some(Duration::ZERO), Instant::now(), STABLE));
 
         let mut old = Pending::new(Instant::now());
@@ -107,5 +134,36 @@ mod tests {
             old.observe(300, Some(Duration::from_secs(60)), Instant::now(), STABLE),
             "catch-up file"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_settling_file_is_looked_at_again_only_when_it_can_be_stable() {
+        let start = Instant::now();
+        let mut p = Pending::new(start);
+        tokio::time::advance(DEBOUNCE).await;
+        assert!(p.quiet(Instant::now(), DEBOUNCE));
+        let seen = Instant::now();
+        assert!(!p.observe(100, Some(Duration::ZERO), seen, STABLE));
+        assert_eq!(
+            p.due(DEBOUNCE),
+            seen + STABLE,
+            "one look when it can be stable"
+        );
+        tokio::time::advance(STABLE - Duration::from_millis(1)).await;
+        assert!(!p.quiet(Instant::now(), DEBOUNCE), "no stat on every tick");
+        tokio::time::advance(Duration::from_millis(1)).await;
+        assert!(p.quiet(Instant::now(), DEBOUNCE));
+        assert!(
+            p.observe(100, None, Instant::now(), STABLE),
+            "unchanged: taken"
+        );
+
+        // A write in between: quiet again after the debounce, whatever the last
+        // look planned.
+        let mut q = Pending::new(start);
+        assert!(!q.observe(100, None, Instant::now(), STABLE));
+        tokio::time::advance(Duration::from_millis(100)).await;
+        q.touched(Instant::now(), false);
+        assert_eq!(q.due(DEBOUNCE), Instant::now() + DEBOUNCE);
     }
 }
