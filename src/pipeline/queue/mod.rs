@@ -98,6 +98,11 @@ impl Queue {
         self.producer.push(payload).await
     }
 
+    /// Several items, in order (see [`Producer::push_all`]).
+    pub async fn push_all(&self, payloads: &[String]) -> Vec<Result<Placement, QueueError>> {
+        self.producer.push_all(payloads).await
+    }
+
     /// Items waiting in the fallback.
     pub async fn fallback_len(&self) -> u64 {
         self.producer.fallback_len().await

@@ -125,6 +125,34 @@ impl Producer {
     }
 
     /// Items waiting in the fallback.
+    /// [`Producer::push`] for several items, in order: one pipelined round trip while
+    /// Redis answers and nothing waits in the spool; otherwise one by one. A pipeline
+    /// that failed half-way may have queued some of its items, which are then queued
+    /// again: the stages are idempotent, so that costs a repeated step, not a row.
+    pub async fn push_all(&self, payloads: &[String]) -> Vec<Result<Placement, QueueError>> {
+        if payloads.len() > 1 {
+            let fb = self.fallback.lock().await;
+            if fb.spool.len() == 0 {
+                match self.xadd_all(payloads).await {
+                    Ok(()) => {
+                        self.q
+                            .metrics
+                            .items(QueueEvent::EnqueuedRedis, payloads.len() as u64);
+                        return payloads.iter().map(|_| Ok(Placement::Redis)).collect();
+                    }
+                    Err(e) => {
+                        tracing::debug!(queue = self.q.name, error = %e, "pipelined push failed; pushing one by one");
+                    }
+                }
+            }
+        }
+        let mut out = Vec::with_capacity(payloads.len());
+        for p in payloads {
+            out.push(self.push(p).await);
+        }
+        out
+    }
+
     pub async fn fallback_len(&self) -> u64 {
         self.fallback.lock().await.spool.len()
     }

@@ -62,31 +62,44 @@ impl Dedupe {
 
     /// `true` when `hash` was not seen within the TTL (and is now marked seen).
     pub async fn first_seen(&self, hash: &str) -> bool {
+        self.first_seen_all(&[hash.to_string()]).await[0]
+    }
+
+    /// [`Dedupe::first_seen`] for several hashes, in order, in one round trip (a
+    /// pipeline of `SET NX EX`): of two equal hashes only the first is new.
+    pub async fn first_seen_all(&self, hashes: &[String]) -> Vec<bool> {
         let ttl = self.ttl.as_secs().max(1);
         if let Ok(mut conn) = self.redis.conn().await {
-            let set: redis::RedisResult<Option<String>> = redis::cmd("SET")
-                .arg(Self::key(hash))
-                .arg(1)
-                .arg("NX")
-                .arg("EX")
-                .arg(ttl)
-                .query_async(&mut conn)
-                .await;
+            let mut pipe = redis::pipe();
+            for h in hashes {
+                pipe.cmd("SET")
+                    .arg(Self::key(h))
+                    .arg(1)
+                    .arg("NX")
+                    .arg("EX")
+                    .arg(ttl);
+            }
+            let set: redis::RedisResult<Vec<Option<String>>> = pipe.query_async(&mut conn).await;
             if let Ok(v) = set {
-                return v.is_some();
+                if v.len() == hashes.len() {
+                    return v.into_iter().map(|r| r.is_some()).collect();
+                }
             }
         }
         let now = Instant::now();
         let mut mem = self.memory();
         mem.prune(now, self.ttl);
-        match mem.seen.get(hash) {
-            Some(at) if now.duration_since(*at) < self.ttl => false,
-            _ => {
-                mem.seen.insert(hash.to_string(), now);
-                mem.order.push_back((now, hash.to_string()));
-                true
-            }
-        }
+        hashes
+            .iter()
+            .map(|hash| match mem.seen.get(hash) {
+                Some(at) if now.duration_since(*at) < self.ttl => false,
+                _ => {
+                    mem.seen.insert(hash.clone(), now);
+                    mem.order.push_back((now, hash.clone()));
+                    true
+                }
+            })
+            .collect()
     }
 
     /// Undo `first_seen` (the file could not be queued and will be retried).

@@ -21,6 +21,9 @@ use std::time::SystemTime;
 pub struct Ledger {
     path: PathBuf,
     seen: LedgerView,
+    /// The ledger opened for appending, kept between records (dropped on an error,
+    /// so the next record opens it again).
+    file: Option<std::fs::File>,
 }
 
 /// A read-only handle on the judged files, for walks on the blocking pool.
@@ -98,6 +101,7 @@ impl Ledger {
         Ok(Self {
             path,
             seen: LedgerView(Arc::new(Mutex::new(seen))),
+            file: None,
         })
     }
 
@@ -111,11 +115,19 @@ impl Ledger {
 
     /// Append a judged file. Blocking (one small append).
     pub fn record(&mut self, key: String) -> std::io::Result<()> {
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.path)?;
-        f.write_all(format!("{key}\n").as_bytes())?;
+        let f = match &mut self.file {
+            Some(f) => f,
+            None => self.file.insert(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&self.path)?,
+            ),
+        };
+        if let Err(e) = f.write_all(format!("{key}\n").as_bytes()) {
+            self.file = None;
+            return Err(e);
+        }
         self.seen.lock().insert(digest(&key));
         Ok(())
     }

@@ -68,8 +68,10 @@ fn remember(refused: &mut HashSet<String>, key: String) {
 const MAX_PENDING: usize = 50_000;
 /// The camera root is checked (replaced, removed) at least this often.
 const ROOT_CHECK_EVERY: Duration = Duration::from_secs(1);
-/// Files looked at (`lstat`) in one trip off the async threads.
+/// Files looked at (`lstat`, then hashed) in one trip off the async threads.
 const STAT_CHUNK: usize = 64;
+/// A hashing trip starts no new file after this long (the rest wait for the next).
+const HASH_TRIP: Duration = Duration::from_secs(1);
 /// Refused files remembered per run, at most.
 const MAX_REFUSED: usize = 50_000;
 /// The loop's working state.
@@ -281,7 +283,9 @@ impl FileWatcher {
             .touched(now, closed);
     }
 
-    /// Take every pending file that is quiet and stable.
+    /// Take every pending file that is quiet and stable. Files due together are looked
+    /// at together: one `lstat` trip, one hashing trip, one de-duplication round trip
+    /// and one queue round trip per group of up to [`STAT_CHUNK`].
     async fn evaluate(&self, ctx: &WorkerContext, lane: &mut Lane, ledger: &mut Ledger) {
         let now = Instant::now();
         let candidates: Vec<PathBuf> = lane
@@ -293,36 +297,57 @@ impl FileWatcher {
         for chunk in candidates.chunks(STAT_CHUNK) {
             ctx.beat();
             let metas = lstat_all(chunk.to_vec()).await;
+            let mut ready = Vec::new();
             for (path, meta) in chunk.iter().zip(metas) {
-                self.judge(ctx, lane, ledger, path, meta, now).await;
+                if let Some(r) = self.judge(lane, ledger, path, meta, now).await {
+                    ready.push(r);
+                }
+            }
+            if ready.is_empty() {
+                continue;
+            }
+            for (r, result) in self.take_all(ctx, ready, ledger).await {
+                self.metrics.file(result.unwrap_or_else(|e| e));
+                match result {
+                    Ok(result) => {
+                        lane.pending.remove(&r.path);
+                        if result.is_refusal() {
+                            remember(&mut lane.refused, r.key);
+                        }
+                    }
+                    Err(_) => {
+                        if let Some(p) = lane.pending.get_mut(&r.path) {
+                            p.retry_at = Some(Instant::now() + RETRY_AFTER);
+                        }
+                    }
+                }
             }
         }
     }
 
     /// Decide on one quiet file from what `lstat` said of it: gone, a folder to walk,
-    /// refused, still settling, or taken.
+    /// refused, still settling, or ready to be taken (`Some`).
     async fn judge(
         &self,
-        ctx: &WorkerContext,
         lane: &mut Lane,
         ledger: &mut Ledger,
         path: &Path,
         meta: Option<std::fs::Metadata>,
         now: Instant,
-    ) {
+    ) -> Option<Ready> {
         let Some(meta) = meta else {
             lane.pending.remove(path); // vanished before it was taken
-            return;
+            return None;
         };
         if meta.is_dir() {
             lane.pending.remove(path);
             self.walk(path, lane, ledger).await;
-            return;
+            return None;
         }
         let key = ledger_key(path, meta.len(), meta.modified().ok());
         if lane.refused.contains(&key) {
             lane.pending.remove(path); // refused before, unchanged since
-            return;
+            return None;
         }
         if !meta.is_file() {
             lane.pending.remove(path);
@@ -337,37 +362,19 @@ impl FileWatcher {
             };
             let result = self.refused(path, refusal, why);
             self.metrics.file(result);
-            return;
+            return None;
         }
-        let Some(p) = lane.pending.get_mut(path) else {
-            return;
-        };
+        let p = lane.pending.get_mut(path)?;
         let size = meta.len();
         let age = meta
             .modified()
             .ok()
             .and_then(|m| SystemTime::now().duration_since(m).ok());
-        if !p.observe(size, age, now, self.stable) {
-            return;
-        }
-        let result = self
-            .take(ctx, path, size, meta.modified().ok(), ledger)
-            .await;
-        match result {
-            Ok(result) => {
-                self.metrics.file(result);
-                lane.pending.remove(path);
-                if result.is_refusal() {
-                    remember(&mut lane.refused, key);
-                }
-            }
-            Err(result) => {
-                self.metrics.file(result);
-                if let Some(p) = lane.pending.get_mut(path) {
-                    p.retry_at = Some(Instant::now() + RETRY_AFTER);
-                }
-            }
-        }
+        p.observe(size, age, now, self.stable).then(|| Ready {
+            path: path.to_path_buf(),
+            size,
+            key,
+        })
     }
 
     /// Log a refused file once (it leaves `pending`, so it is not looked at again
@@ -378,131 +385,217 @@ impl FileWatcher {
         result
     }
 
-    /// Filter, hash, de-duplicate and queue one stable file. `Ok(result)` is final;
-    /// `Err(result)` means try again later.
-    async fn take(
-        &self,
-        ctx: &WorkerContext,
-        path: &Path,
-        size: u64,
-        mtime: Option<SystemTime>,
-        ledger: &mut Ledger,
-    ) -> Result<FileResult, FileResult> {
+    /// The checks on a ready file that need no reading: its camera folder and id, or
+    /// the final result when it is not taken.
+    fn check(&self, r: &Ready, ledger: &Ledger) -> Result<(String, String), FileResult> {
+        let path = r.path.as_path();
         let Ok(rel) = path.strip_prefix(&self.root) else {
-            return Ok(FileResult::IgnoredRoot);
+            return Err(FileResult::IgnoredRoot);
         };
         if !rel.components().all(|c| match c {
             Component::Normal(n) => is_clean_name(n),
             _ => false,
         }) {
             tracing::warn!(path = ?path, reason = "rejected_name", "refusing a file whose name is not valid UTF-8 or holds control characters");
-            return Ok(FileResult::RejectedName);
+            return Err(FileResult::RejectedName);
         }
         let mut parts = rel.components();
         let folder = match (parts.next(), parts.next()) {
             (Some(Component::Normal(first)), Some(_)) => first.to_string_lossy().to_string(),
-            _ => return Ok(FileResult::IgnoredRoot),
+            _ => return Err(FileResult::IgnoredRoot),
         };
         if !has_image_extension(path) {
             tracing::debug!(path = ?path, "ignoring a file without an image extension");
-            return Ok(FileResult::RejectedExtension);
+            return Err(FileResult::RejectedExtension);
         }
-        if size < self.min_bytes {
-            tracing::info!(path = ?path, size, min = self.min_bytes, "rejecting a file below the minimum size");
-            return Ok(FileResult::RejectedSize);
+        if r.size < self.min_bytes {
+            tracing::info!(path = ?path, size = r.size, min = self.min_bytes, "rejecting a file below the minimum size");
+            return Err(FileResult::RejectedSize);
         }
-        if size > self.max_bytes {
+        if r.size > self.max_bytes {
             self.refused(
                 path,
                 Refusal::TooLarge,
-                &format!("{size} bytes, above the limit of {}", self.max_bytes),
+                &format!("{} bytes, above the limit of {}", r.size, self.max_bytes),
             );
-            return Ok(FileResult::RejectedTooLarge);
+            return Err(FileResult::RejectedTooLarge);
         }
         let camera_id = normalize_camera_id(&folder);
         if camera_id.is_empty() {
-            return Ok(FileResult::IgnoredRoot);
+            return Err(FileResult::IgnoredRoot);
         }
-        let key = ledger_key(path, size, mtime);
-        if ledger.contains(&key) {
-            return Ok(FileResult::AlreadyProcessed);
+        if ledger.contains(&r.key) {
+            return Err(FileResult::AlreadyProcessed);
         }
+        Ok((folder, camera_id))
+    }
+
+    /// Filter, hash, de-duplicate and queue ready files, in order. Per file, `Ok` is
+    /// final and `Err` means try again later.
+    async fn take_all(
+        &self,
+        ctx: &WorkerContext,
+        ready: Vec<Ready>,
+        ledger: &mut Ledger,
+    ) -> Vec<(Ready, Result<FileResult, FileResult>)> {
+        let mut done = Vec::with_capacity(ready.len());
+        let mut checked = Vec::new();
+        for r in ready {
+            match self.check(&r, ledger) {
+                Ok(names) => checked.push((r, names)),
+                Err(result) => done.push((r, Ok(result))),
+            }
+        }
+        // Hash them in one trip off the async threads.
         let started = std::time::Instant::now();
-        let (root, p, max) = (self.root.clone(), path.to_path_buf(), self.max_bytes);
-        let hashing =
-            tokio::task::spawn_blocking(move || camera_fs::open_image(&root, &p, max)?.sha256());
-        let hash = match ctx
-            .beat_while(READ_TIMEOUT, tokio::time::timeout(READ_TIMEOUT, hashing))
+        let (root, max) = (self.root.clone(), self.max_bytes);
+        let paths: Vec<PathBuf> = checked.iter().map(|(r, _)| r.path.clone()).collect();
+        let hashing = tokio::task::spawn_blocking(move || hash_all(&root, &paths, max));
+        let budget = READ_TIMEOUT + HASH_TRIP;
+        let hashes = match ctx
+            .beat_while(budget, tokio::time::timeout(budget, hashing))
             .await
         {
-            Ok(Ok(Ok(h))) => h,
-            Ok(Ok(Err(IntakeError::Missing))) => return Ok(FileResult::IgnoredRoot),
-            Ok(Ok(Err(e))) => match e.refusal() {
-                Some(r) => return Ok(self.refused(path, r, &e.to_string())),
-                None => {
-                    tracing::warn!(path = ?path, error = %e, "cannot read file; will retry");
-                    return Err(FileResult::Error);
-                }
-            },
-            Ok(Err(_)) | Err(_) => {
-                tracing::warn!(path = ?path, "reading the file did not finish in time; will retry");
-                return Err(FileResult::Error);
-            }
+            Ok(Ok(h)) => Some(h),
+            Ok(Err(_)) | Err(_) => None,
         };
+        let Some(hashes) = hashes else {
+            tracing::warn!(
+                files = checked.len(),
+                "reading the files did not finish in time; will retry"
+            );
+            done.extend(
+                checked
+                    .into_iter()
+                    .map(|(r, _)| (r, Err(FileResult::Error))),
+            );
+            return done;
+        };
+        let hashed = hashes.len().max(1);
         self.stages
-            .timed(Step::Hash, started.elapsed().as_secs_f64());
-        // The camera registry counts the image (a sign of life, whatever happens to
-        // it), and may skip it: a new folder beyond the limit, a flood, a disabled
-        // camera. Skipped images are judged (in the ledger); refused folders are not.
-        match self.cameras.admit(&camera_id, &folder) {
-            Admission::Take => self.cameras.picture(&camera_id, &hash),
-            Admission::Skip(skip) => {
-                let result = FileResult::from(skip);
-                if !result.is_refusal() {
-                    if let Err(e) = ledger.record(key) {
-                        tracing::warn!(error = %e, "cannot append to the watcher ledger");
+            .timed(Step::Hash, started.elapsed().as_secs_f64() / hashed as f64);
+        // Files past the trip's budget were not read: they stay pending, due at once.
+        checked.truncate(hashes.len());
+        let mut admitted = Vec::new();
+        for ((r, (folder, camera_id)), hash) in checked.into_iter().zip(hashes) {
+            let hash = match hash {
+                Ok(h) => h,
+                Err(IntakeError::Missing) => {
+                    done.push((r, Ok(FileResult::IgnoredRoot)));
+                    continue;
+                }
+                Err(e) => {
+                    let result = match e.refusal() {
+                        Some(refusal) => Ok(self.refused(&r.path, refusal, &e.to_string())),
+                        None => {
+                            tracing::warn!(path = ?r.path, error = %e, "cannot read file; will retry");
+                            Err(FileResult::Error)
+                        }
+                    };
+                    done.push((r, result));
+                    continue;
+                }
+            };
+            // The camera registry counts the image (a sign of life, whatever happens
+            // to it), and may skip it: a new folder beyond the limit, a flood, a
+            // disabled camera. Skipped images are judged (in the ledger); refused
+            // folders are not.
+            match self.cameras.admit(&camera_id, &folder) {
+                Admission::Take => {
+                    self.cameras.picture(&camera_id, &hash);
+                    admitted.push((r, camera_id, hash));
+                }
+                Admission::Skip(skip) => {
+                    let result = FileResult::from(skip);
+                    if !result.is_refusal() {
+                        record(ledger, r.key.clone());
+                    }
+                    done.push((r, Ok(result)));
+                }
+            }
+        }
+        if admitted.is_empty() {
+            return done;
+        }
+        let hashes: Vec<String> = admitted.iter().map(|(_, _, h)| h.clone()).collect();
+        let first = self.dedupe.first_seen_all(&hashes).await;
+        let mut items = Vec::new();
+        for ((r, camera_id, hash), first) in admitted.into_iter().zip(first) {
+            if !first {
+                tracing::info!(path = ?r.path, "skipping duplicate image content");
+                // Judged: a restart (even during a Redis outage, or after the TTL)
+                // must not queue it again.
+                record(ledger, r.key.clone());
+                done.push((r, Ok(FileResult::Duplicate)));
+                continue;
+            }
+            let item = DetectionItem {
+                // Valid UTF-8: checked above, so this is the exact path, not a lossy one.
+                file_path: r.path.to_string_lossy().into_owned(),
+                camera_id,
+                file_hash: hash,
+                file_size: r.size,
+                seen_at: crate::time::now(),
+            };
+            match serde_json::to_string(&item) {
+                Ok(payload) => items.push((r, item.file_hash, payload)),
+                Err(_) => done.push((r, Err(FileResult::Error))),
+            }
+        }
+        let payloads: Vec<String> = items.iter().map(|(_, _, p)| p.clone()).collect();
+        let pushed = self.queue.push_all(&payloads).await;
+        for ((r, hash, _), pushed) in items.into_iter().zip(pushed) {
+            let result = match pushed {
+                Ok(_) => {
+                    record(ledger, r.key.clone());
+                    Ok(FileResult::Queued)
+                }
+                Err(e) => {
+                    self.dedupe.forget(&hash).await;
+                    match e {
+                        QueueError::SpoolFull { .. } => Err(FileResult::Refused),
+                        _ => {
+                            tracing::error!(error = %e, path = ?r.path, "cannot queue file; will retry");
+                            Err(FileResult::Error)
+                        }
                     }
                 }
-                return Ok(result);
-            }
+            };
+            done.push((r, result));
         }
-        if !self.dedupe.first_seen(&hash).await {
-            tracing::info!(path = ?path, "skipping duplicate image content");
-            // Judged: a restart (even during a Redis outage, or after the TTL) must
-            // not queue it again.
-            if let Err(e) = ledger.record(key) {
-                tracing::warn!(error = %e, "cannot append to the watcher ledger");
-            }
-            return Ok(FileResult::Duplicate);
-        }
-        let item = DetectionItem {
-            // Valid UTF-8: checked above, so this is the exact path, not a lossy one.
-            file_path: path.to_string_lossy().into_owned(),
-            camera_id,
-            file_hash: hash.clone(),
-            file_size: size,
-            seen_at: crate::time::now(),
-        };
-        let payload = serde_json::to_string(&item).map_err(|_| FileResult::Error)?;
-        match self.queue.push(&payload).await {
-            Ok(_) => {
-                if let Err(e) = ledger.record(key) {
-                    tracing::warn!(error = %e, "cannot append to the watcher ledger");
-                }
-                Ok(FileResult::Queued)
-            }
-            Err(e) => {
-                self.dedupe.forget(&hash).await;
-                match e {
-                    QueueError::SpoolFull { .. } => Err(FileResult::Refused),
-                    _ => {
-                        tracing::error!(error = %e, path = ?path, "cannot queue file; will retry");
-                        Err(FileResult::Error)
-                    }
-                }
-            }
-        }
+        done
     }
+}
+
+/// A stable file, ready to be taken.
+struct Ready {
+    path: PathBuf,
+    size: u64,
+    /// Its ledger line (path, size, modification time).
+    key: String,
+}
+
+/// Append to the ledger; a failure is logged (the file may then be judged again
+/// after a restart, which the queue's idempotence absorbs).
+fn record(ledger: &mut Ledger, key: String) {
+    if let Err(e) = ledger.record(key) {
+        tracing::warn!(error = %e, "cannot append to the watcher ledger");
+    }
+}
+
+/// SHA-256 of each file, in order, each read from one descriptor opened without
+/// following symlinks. Blocking. Stops starting new files once [`HASH_TRIP`] has
+/// passed: the result may be shorter than `paths`.
+fn hash_all(root: &Path, paths: &[PathBuf], max: u64) -> Vec<Result<String, IntakeError>> {
+    let started = std::time::Instant::now();
+    let mut out = Vec::with_capacity(paths.len());
+    for p in paths {
+        if !out.is_empty() && started.elapsed() >= HASH_TRIP {
+            break;
+        }
+        out.push(camera_fs::open_image(root, p, max).and_then(|f| f.sha256()));
+    }
+    out
 }
 
 /// `lstat` of each path (the entry itself, never what a symlink points at), in one
