@@ -33,12 +33,16 @@ use crate::events::{DetectionNew, Event, EventBus};
 use crate::store::{ImageDetections, Store, StoreError};
 use crate::supervisor::{WorkerContext, WorkerError, WorkerSpec};
 use futures_util::future::BoxFuture;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// New detection items read at once (their claims refreshed with the item in hand),
 /// and the most images stored in one statement.
 pub(crate) const DETECTION_READ_COUNT: usize = 8;
+/// The images of a burst read ahead in one trip off the async threads: at most this
+/// many bytes in all, and no new file started after [`READ_AHEAD_TRIP`].
+const READ_AHEAD_BYTES: u64 = 32 * 1024 * 1024;
+const READ_AHEAD_TRIP: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// One detected image whose detections are not stored and batched yet.
 struct Stashed {
@@ -47,8 +51,6 @@ struct Stashed {
     detections: Vec<Detection>,
     /// Row ids once stored.
     ids: Option<Vec<i64>>,
-    /// Detections already added to the camera's batch (and announced).
-    batched: usize,
 }
 
 /// The images of one run of the worker that are detected and not settled yet, and how
@@ -57,9 +59,23 @@ struct Stashed {
 pub(crate) struct Stash {
     entries: tokio::sync::Mutex<VecDeque<Stashed>>,
     in_hand: AtomicUsize,
+    /// The images of the current burst, read ahead in one trip, by delivery id.
+    read_ahead: std::sync::Mutex<HashMap<String, Result<Vec<u8>, IntakeError>>>,
 }
 
 impl Stash {
+    fn read_ahead(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<String, Result<Vec<u8>, IntakeError>>> {
+        // Inserts and removals leave the map whole; survive a poisoned lock.
+        self.read_ahead.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The image of `delivery_id` if it was read ahead (once).
+    fn take_read(&self, delivery_id: &str) -> Option<Result<Vec<u8>, IntakeError>> {
+        self.read_ahead().remove(delivery_id)
+    }
+
     async fn is_empty(&self) -> bool {
         self.entries.lock().await.is_empty()
     }
@@ -98,6 +114,15 @@ impl Source for Stashing<'_> {
             self.stash
                 .in_hand
                 .store(self.consumer.buffered(), Ordering::Relaxed);
+            if let Ok(Some(d)) = &taken {
+                if self.consumer.buffered() > 0 && !self.stash.read_ahead().contains_key(&d.id) {
+                    let burst: Vec<&Delivery> = std::iter::once(d)
+                        .chain(self.consumer.buffered_items())
+                        .collect();
+                    let read = self.worker.read_ahead(&burst).await;
+                    *self.stash.read_ahead() = read;
+                }
+            }
             taken
         })
     }
@@ -214,9 +239,9 @@ impl DetectionWorker {
         outcome
     }
 
-    /// Store the stashed images' detections in one statement, then add each
-    /// detection to its camera's batch and announce it, oldest image first. Resumes
-    /// where a failed call stopped.
+    /// Store the stashed images' detections in one statement, then add them to their
+    /// cameras' batches and announce them, oldest image first. A failed call is
+    /// resumed: stored images are not stored again.
     async fn settle(&self, stash: &Stash) -> Result<(), SettleError> {
         let mut entries = stash.entries.lock().await;
         let unstored: Vec<usize> = (0..entries.len())
@@ -244,13 +269,20 @@ impl DetectionWorker {
                 entries[i].ids = Some(ids);
             }
         }
-        while let Some(e) = entries.front_mut() {
-            let ids = e.ids.clone().unwrap_or_default();
-            if e.batched == 0 {
-                self.cameras.detected(&e.item.camera_id);
-            }
-            while let Some((id, det)) = ids.get(e.batched).zip(e.detections.get(e.batched)) {
-                self.batches.add(&e.item.camera_id, *id).await?;
+        // Every detection, oldest image first, in one call (after a failed call,
+        // detections added before are listed twice, which reads as once).
+        let adds: Vec<(&str, i64)> = entries
+            .iter()
+            .flat_map(|e| {
+                let ids = e.ids.as_deref().unwrap_or_default();
+                ids.iter().map(move |id| (e.item.camera_id.as_str(), *id))
+            })
+            .collect();
+        self.batches.add_all(&adds).await?;
+        for e in entries.drain(..) {
+            self.cameras.detected(&e.item.camera_id);
+            let ids = e.ids.unwrap_or_default();
+            for (id, det) in ids.iter().zip(&e.detections) {
                 // At-least-once, like the queue: a redelivered item announces its
                 // detections again with the same ids, so clients can de-duplicate.
                 self.events.publish(Event::DetectionNew(DetectionNew {
@@ -259,14 +291,49 @@ impl DetectionWorker {
                     object_type: det.object_type.clone(),
                     confidence: det.confidence,
                 }));
-                e.batched += 1;
             }
             let queued_for = crate::time::now() - e.item.seen_at;
             self.times
                 .image_detected(queued_for.num_microseconds().unwrap_or(0).max(0) as f64 / 1000.0);
-            entries.pop_front();
         }
         Ok(())
+    }
+
+    /// Read the images of a burst (new items read together) in one trip off the async
+    /// threads, bounded in bytes and time; what is not read here is read on its own.
+    async fn read_ahead(
+        &self,
+        burst: &[&Delivery],
+    ) -> HashMap<String, Result<Vec<u8>, IntakeError>> {
+        let mut total = 0u64;
+        let mut wanted = Vec::new();
+        for d in burst {
+            let Ok(item) = serde_json::from_str::<DetectionItem>(&d.payload) else {
+                continue;
+            };
+            total = total.saturating_add(item.file_size);
+            if total > READ_AHEAD_BYTES {
+                break;
+            }
+            wanted.push((d.id.clone(), PathBuf::from(item.file_path)));
+        }
+        let (root, max) = (self.camera_root.clone(), self.max_file_bytes);
+        let read = tokio::task::spawn_blocking(move || {
+            let started = Instant::now();
+            let mut out = HashMap::new();
+            for (id, path) in wanted {
+                if !out.is_empty() && started.elapsed() >= READ_AHEAD_TRIP {
+                    break;
+                }
+                let r = camera_fs::open_image(&root, &path, max).and_then(|f| f.read_all());
+                out.insert(id, r);
+            }
+            out
+        });
+        match tokio::time::timeout(READ_TIMEOUT + READ_AHEAD_TRIP, read).await {
+            Ok(Ok(out)) => out,
+            _ => HashMap::new(),
+        }
     }
 
     /// Read the image from the camera folder: from one descriptor opened without
@@ -313,7 +380,11 @@ impl DetectionWorker {
                 format!("unreadable detection item: {e}"),
             )
         })?;
-        let image = match self.read(&item.file_path).await {
+        let read = match stash.take_read(&d.id) {
+            Some(r) => r,
+            None => self.read(&item.file_path).await,
+        };
+        let image = match read {
             Ok(b) => b,
             Err(IntakeError::Missing) => {
                 tracing::warn!(path = ?item.file_path, "image vanished before detection; nothing to detect");
@@ -358,7 +429,6 @@ impl DetectionWorker {
             item,
             detections: result.detections,
             ids: None,
-            batched: 0,
         });
         Ok(outcome)
     }

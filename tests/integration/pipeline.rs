@@ -251,6 +251,41 @@ async fn fifty_images_become_detections_batches_and_events() {
     crate::foundation::promtool_check_metrics(&metrics(&wp).await);
 }
 
+/// Images detected together are batched in one round trip; a batch still closes at
+/// `max_detections` exactly, never above it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_closes_batches_at_max_detections_exactly() {
+    let stack = Stack::new(&[("WATCHPOST_BATCH__MAX_DETECTIONS", "4")]);
+    let wp = stack.start(tempfile::tempdir().expect("dir"));
+    let root = wp.dir.path().join("cameras");
+    let base = wp.url();
+    eventually("file watcher running", || {
+        let base = base.clone();
+        async move {
+            let p = json(format!("{base}/api/system/pipeline")).await;
+            (p["file_watcher"]["running"] == true).then_some(p)
+        }
+    })
+    .await;
+    for i in 0..10 {
+        write_image(&root, "porch", &format!("burst{i:02}.png"));
+    }
+    wait_rows(&stack, "detections", 10).await;
+    wait_all_batched(&stack, 10).await;
+    assert_eq!(
+        stack.count("select coalesce(max(cardinality(detection_ids)), 0) from events"),
+        4,
+        "no batch above max_detections"
+    );
+    assert!(
+        stack.count("select count(*) from events where cardinality(detection_ids) = 4") >= 2,
+        "the burst filled batches: {}",
+        stack
+            .pg
+            .psql("select string_agg(cardinality(detection_ids)::text, ',') from events")
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn polling_observer_when_configured() {
     let stack = Stack::new(&[

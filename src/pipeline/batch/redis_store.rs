@@ -234,6 +234,44 @@ fn parse_entries(entries: &[String]) -> (Vec<i64>, Option<f64>) {
     (detections, last)
 }
 
+impl RedisStore {
+    /// [`BatchStore::add`] for several detections, in order, in one round trip (a
+    /// pipeline of the add script). `Err` when the pipeline failed (the script not
+    /// loaded yet, Redis away): some adds may have run, and adding them again lists
+    /// those detections twice, which reads as once.
+    pub async fn add_all(&self, items: &[(&str, i64)], now: f64) -> Result<Vec<Added>, String> {
+        let mut conn = self.conn().await?;
+        let script = redis::Script::new(ADD_SCRIPT);
+        let mut pipe = redis::pipe();
+        for (camera_id, detection_id) in items {
+            let mut invocation = script.key(format!("batch:{camera_id}:current"));
+            invocation
+                .arg(uuid::Uuid::new_v4().to_string())
+                .arg(*camera_id)
+                .arg(now)
+                .arg(*detection_id)
+                .arg(self.key_ttl_seconds);
+            pipe.invoke_script(&invocation);
+        }
+        let replies: Vec<(String, usize, f64)> = pipe
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(items
+            .iter()
+            .zip(replies)
+            .map(|((camera_id, _), (batch_id, count, started_at))| {
+                self.remember(&batch_id, camera_id, started_at);
+                Added {
+                    batch_id,
+                    count,
+                    started_at,
+                }
+            })
+            .collect())
+    }
+}
+
 impl BatchStore for RedisStore {
     fn add<'a>(
         &'a self,

@@ -380,4 +380,9 @@ impl Consumer {
     pub fn buffered(&self) -> usize {
         self.buffer.len()
     }
+
+    /// The items read and not handed out yet, in order.
+    pub fn buffered_items(&self) -> impl Iterator<Item = &Delivery> {
+        self.buffer.iter()
+    }
 }
