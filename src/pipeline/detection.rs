@@ -80,9 +80,15 @@ impl Stash {
         self.entries.lock().await.is_empty()
     }
 
-    async fn ids(&self) -> Vec<String> {
-        let entries = self.entries.lock().await;
-        entries.iter().map(|e| e.delivery_id.clone()).collect()
+    /// The stashed items' delivery ids; none while a settle holds the stash. The
+    /// claim refresh runs while `process` is not polled (`consume`'s select), so it
+    /// must never wait for a lock `process` holds across its I/O; the stash's claims
+    /// are refreshed on the next tick.
+    fn ids(&self) -> Vec<String> {
+        self.entries
+            .try_lock()
+            .map(|entries| entries.iter().map(|e| e.delivery_id.clone()).collect())
+            .unwrap_or_default()
     }
 }
 
@@ -136,7 +142,7 @@ impl Source for Stashing<'_> {
     }
     fn keep_claim<'a>(&'a mut self, id: &'a str) -> BoxFuture<'a, Result<(), QueueError>> {
         Box::pin(async move {
-            let stashed = self.stash.ids().await;
+            let stashed = self.stash.ids();
             self.consumer.keep_claims(id, &stashed).await
         })
     }

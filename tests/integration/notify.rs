@@ -239,8 +239,22 @@ async fn ntfy_and_alertmanager_webhooks_hear_of_an_alert_at_once_and_of_its_end(
     assert_eq!(body["alerts"][0]["labels"]["source"], "ai:florence");
     assert_eq!(body["alerts"][0]["fingerprint"], a["fingerprint"]);
     assert_eq!(body["alerts"][0]["endsAt"], "0001-01-01T00:00:00Z");
-    // Sent on the first try, woken by the decision (no retry, no polling).
-    let m = metrics(&wp).await;
+    // Sent on the first try, woken by the decision (no retry, no polling). The
+    // receiver sees the POST before the notifier has its answer and counts it.
+    let wpr = &wp;
+    let m = eventually("both deliveries counted", || async move {
+        let m = metrics(wpr).await;
+        ["phone", "tools"]
+            .iter()
+            .all(|n| {
+                metric(
+                    &m,
+                    &format!("watchpost_notifications_total{{notifier=\"{n}\",result=\"sent\"}}"),
+                ) >= 1.0
+            })
+            .then_some(m)
+    })
+    .await;
     for n in ["phone", "tools"] {
         assert_eq!(
             metric(
