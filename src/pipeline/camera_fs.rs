@@ -152,17 +152,17 @@ fn openat(
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
+/// Directories on the way to a file are opened only to be walked (`O_PATH`): no read
+/// access is needed, and such an open raises no inotify event, so reading an image
+/// does not wake the watcher's observer for each folder above it.
+const DIR_FLAGS: libc::c_int = libc::O_PATH | libc::O_DIRECTORY;
+
 /// The configured root directory (a symlink as the root itself is the operator's
 /// choice and is followed; nothing below it is).
 fn open_root(root: &Path) -> Result<OwnedFd, IntakeError> {
     let c = CString::new(root.as_os_str().as_bytes()).map_err(|_| IntakeError::BadName)?;
     // SAFETY: as in `openat`.
-    let fd = unsafe {
-        libc::open(
-            c.as_ptr(),
-            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
-        )
-    };
+    let fd = unsafe { libc::open(c.as_ptr(), DIR_FLAGS | libc::O_CLOEXEC) };
     if fd < 0 {
         return Err(IntakeError::from_errno(std::io::Error::last_os_error()));
     }
@@ -193,11 +193,7 @@ fn is_symlink_at(dir: &OwnedFd, name: &std::ffi::OsStr) -> bool {
 fn open_parent(root: &Path, parts: &[&std::ffi::OsStr]) -> Result<OwnedFd, IntakeError> {
     let mut dir = open_root(root)?;
     for part in &parts[..parts.len() - 1] {
-        dir = match openat(
-            &dir,
-            part,
-            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW,
-        ) {
+        dir = match openat(&dir, part, DIR_FLAGS | libc::O_NOFOLLOW) {
             Ok(next) => next,
             // With O_DIRECTORY a symlink answers ENOTDIR: tell the two apart.
             Err(IntakeError::NotRegular(_)) if is_symlink_at(&dir, part) => {
