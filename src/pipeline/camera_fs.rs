@@ -272,6 +272,25 @@ impl ImageFile {
     }
 }
 
+/// `f` of each item, in order, for a trip off the async threads that reads several
+/// files: no new item is started once `trip` has passed since the first, so the
+/// result may be shorter than `items` (the rest wait for the next trip). Blocking.
+pub fn within_trip<I, T>(
+    items: impl IntoIterator<Item = I>,
+    trip: Duration,
+    mut f: impl FnMut(I) -> T,
+) -> Vec<T> {
+    let started = std::time::Instant::now();
+    let mut out = Vec::new();
+    for item in items {
+        if !out.is_empty() && started.elapsed() >= trip {
+            break;
+        }
+        out.push(f(item));
+    }
+    out
+}
+
 /// SHA-256 of bytes already read.
 pub fn sha256_of(bytes: &[u8]) -> String {
     format!("{:x}", Sha256::digest(bytes))

@@ -325,16 +325,12 @@ impl DetectionWorker {
         }
         let (root, max) = (self.camera_root.clone(), self.max_file_bytes);
         let read = tokio::task::spawn_blocking(move || {
-            let started = Instant::now();
-            let mut out = HashMap::new();
-            for (id, path) in wanted {
-                if !out.is_empty() && started.elapsed() >= READ_AHEAD_TRIP {
-                    break;
-                }
-                let r = camera_fs::open_image(&root, &path, max).and_then(|f| f.read_all());
-                out.insert(id, r);
-            }
-            out
+            camera_fs::within_trip(wanted, READ_AHEAD_TRIP, |(id, path)| {
+                let read = camera_fs::open_image(&root, &path, max).and_then(|f| f.read_all());
+                (id, read)
+            })
+            .into_iter()
+            .collect::<HashMap<_, _>>()
         });
         match tokio::time::timeout(READ_TIMEOUT + READ_AHEAD_TRIP, read).await {
             Ok(Ok(out)) => out,
@@ -374,11 +370,7 @@ impl DetectionWorker {
             .iter()
             .find(|e| e.delivery_id == d.id)
         {
-            return Ok(if e.detections.is_empty() {
-                ItemOutcome::NoDetections
-            } else {
-                ItemOutcome::Stored
-            });
+            return Ok(outcome_of(&e.detections));
         }
         let item: DetectionItem = serde_json::from_str(&d.payload).map_err(|e| {
             Failure::Permanent(
@@ -425,11 +417,7 @@ impl DetectionWorker {
         };
         self.metrics
             .timed(Step::Detect, started.elapsed().as_secs_f64());
-        let outcome = if result.detections.is_empty() {
-            ItemOutcome::NoDetections
-        } else {
-            ItemOutcome::Stored
-        };
+        let outcome = outcome_of(&result.detections);
         stash.entries.lock().await.push_back(Stashed {
             delivery_id: d.id.clone(),
             item,
@@ -437,5 +425,14 @@ impl DetectionWorker {
             ids: None,
         });
         Ok(outcome)
+    }
+}
+
+/// How a detected image counts: stored, or nothing to store.
+fn outcome_of(detections: &[Detection]) -> ItemOutcome {
+    if detections.is_empty() {
+        ItemOutcome::NoDetections
+    } else {
+        ItemOutcome::Stored
     }
 }

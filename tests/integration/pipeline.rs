@@ -122,6 +122,19 @@ pub async fn metrics(wp: &Watchpost) -> String {
     crate::support::get_text(format!("{}/metrics", wp.url())).await
 }
 
+/// Until the instance's file watcher runs.
+pub async fn watching(wp: &Watchpost) {
+    let base = wp.url();
+    eventually("file watcher running", || {
+        let base = base.clone();
+        async move {
+            let p = json(format!("{base}/api/system/pipeline")).await;
+            (p["file_watcher"]["running"] == true).then_some(p)
+        }
+    })
+    .await;
+}
+
 pub async fn wait_rows(stack: &Stack, table: &str, n: u64) {
     eventually(&format!("{n} rows in {table}"), || async move {
         (stack.rows(table) == n).then_some(())
@@ -149,15 +162,8 @@ async fn fifty_images_become_detections_batches_and_events() {
     let stack = Stack::new(&[]);
     let wp = stack.start(tempfile::tempdir().expect("dir"));
     let root = wp.dir.path().join("cameras");
+    watching(&wp).await;
     let base = wp.url();
-    eventually("file watcher running", || {
-        let base = base.clone();
-        async move {
-            let p = json(format!("{base}/api/system/pipeline")).await;
-            (p["file_watcher"]["running"] == true).then_some(p)
-        }
-    })
-    .await;
     let cameras = ["Front Door", "backyard", "Garage-2"];
     let mut paths = Vec::new();
     for i in 0..50 {
@@ -258,15 +264,7 @@ async fn a_burst_closes_batches_at_max_detections_exactly() {
     let stack = Stack::new(&[("WATCHPOST_BATCH__MAX_DETECTIONS", "4")]);
     let wp = stack.start(tempfile::tempdir().expect("dir"));
     let root = wp.dir.path().join("cameras");
-    let base = wp.url();
-    eventually("file watcher running", || {
-        let base = base.clone();
-        async move {
-            let p = json(format!("{base}/api/system/pipeline")).await;
-            (p["file_watcher"]["running"] == true).then_some(p)
-        }
-    })
-    .await;
+    watching(&wp).await;
     for i in 0..10 {
         write_image(&root, "porch", &format!("burst{i:02}.png"));
     }

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use super::redis_store::RedisStore;
 use super::store::{self, BatchState, BatchStore};
 use super::{BatchAggregator, BatchError, CloseReason, Seen};
 
@@ -16,16 +17,7 @@ impl BatchAggregator {
                 match redis.add(camera_id, detection_id, now).await {
                     Ok(added) => {
                         self.note_added(camera_id, &added, now);
-                        if added.count >= self.rules.max {
-                            let stub = BatchState {
-                                batch_id: added.batch_id,
-                                camera_id: camera_id.to_string(),
-                                detections: Vec::new(),
-                                started_at: added.started_at,
-                                last_activity: now,
-                            };
-                            self.close(redis, &stub, CloseReason::MaxSize, now).await?;
-                        }
+                        self.close_if_full(redis, camera_id, added, now).await?;
                         return Ok(());
                     }
                     Err(e) => {
@@ -59,16 +51,7 @@ impl BatchAggregator {
                         // Another instance adding at the same moment can still fill
                         // a batch: close it as a single add would.
                         for ((camera_id, _), added) in items.iter().zip(added) {
-                            if added.count >= self.rules.max {
-                                let stub = BatchState {
-                                    batch_id: added.batch_id,
-                                    camera_id: camera_id.to_string(),
-                                    detections: Vec::new(),
-                                    started_at: added.started_at,
-                                    last_activity: now,
-                                };
-                                self.close(redis, &stub, CloseReason::MaxSize, now).await?;
-                            }
+                            self.close_if_full(redis, camera_id, added, now).await?;
                         }
                         true
                     }
@@ -85,6 +68,28 @@ impl BatchAggregator {
                 self.add(camera_id, *detection_id).await?;
             }
         }
+        Ok(())
+    }
+
+    /// Close a Redis batch that an add made full (`max_detections`).
+    async fn close_if_full(
+        &self,
+        redis: &RedisStore,
+        camera_id: &str,
+        added: store::Added,
+        now: f64,
+    ) -> Result<(), BatchError> {
+        if added.count < self.rules.max {
+            return Ok(());
+        }
+        let stub = BatchState {
+            batch_id: added.batch_id,
+            camera_id: camera_id.to_string(),
+            detections: Vec::new(),
+            started_at: added.started_at,
+            last_activity: now,
+        };
+        self.close(redis, &stub, CloseReason::MaxSize, now).await?;
         Ok(())
     }
 

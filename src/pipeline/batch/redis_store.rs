@@ -241,36 +241,56 @@ impl RedisStore {
     /// those detections twice, which reads as once.
     pub async fn add_all(&self, items: &[(&str, i64)], now: f64) -> Result<Vec<Added>, String> {
         let mut conn = self.conn().await?;
-        let script = redis::Script::new(ADD_SCRIPT);
         let mut pipe = redis::pipe();
         for (camera_id, detection_id) in items {
-            let mut invocation = script.key(format!("batch:{camera_id}:current"));
-            invocation
-                .arg(uuid::Uuid::new_v4().to_string())
-                .arg(*camera_id)
-                .arg(now)
-                .arg(*detection_id)
-                .arg(self.key_ttl_seconds);
-            pipe.invoke_script(&invocation);
+            pipe.invoke_script(&self.add_invocation(camera_id, *detection_id, now));
         }
-        let replies: Vec<(String, usize, f64)> = pipe
+        let replies: Vec<AddReply> = pipe
             .query_async(&mut conn)
             .await
             .map_err(|e| e.to_string())?;
         Ok(items
             .iter()
             .zip(replies)
-            .map(|((camera_id, _), (batch_id, count, started_at))| {
-                self.remember(&batch_id, camera_id, started_at);
-                Added {
-                    batch_id,
-                    count,
-                    started_at,
-                }
-            })
+            .map(|((camera_id, _), reply)| self.added(camera_id, reply))
             .collect())
     }
+
+    /// The add script's call for one detection (a new batch's id made in case the
+    /// camera has none).
+    fn add_invocation(
+        &self,
+        camera_id: &str,
+        detection_id: i64,
+        now: f64,
+    ) -> redis::ScriptInvocation<'static> {
+        let mut invocation = ADD.key(format!("batch:{camera_id}:current"));
+        invocation
+            .arg(uuid::Uuid::new_v4().to_string())
+            .arg(camera_id)
+            .arg(now)
+            .arg(detection_id)
+            .arg(self.key_ttl_seconds);
+        invocation
+    }
+
+    /// What the add script answered, with the batch's camera and start remembered.
+    fn added(&self, camera_id: &str, (batch_id, count, started_at): AddReply) -> Added {
+        self.remember(&batch_id, camera_id, started_at);
+        Added {
+            batch_id,
+            count,
+            started_at,
+        }
+    }
 }
+
+/// The add script's answer: the batch id, its count and its start.
+type AddReply = (String, usize, f64);
+
+/// The add script, hashed once.
+static ADD: std::sync::LazyLock<redis::Script> =
+    std::sync::LazyLock::new(|| redis::Script::new(ADD_SCRIPT));
 
 impl BatchStore for RedisStore {
     fn add<'a>(
@@ -281,23 +301,12 @@ impl BatchStore for RedisStore {
     ) -> BoxFuture<'a, Result<Added, String>> {
         Box::pin(async move {
             let mut conn = self.conn().await?;
-            let (batch_id, count, started_at): (String, usize, f64) =
-                redis::Script::new(ADD_SCRIPT)
-                    .key(format!("batch:{camera_id}:current"))
-                    .arg(uuid::Uuid::new_v4().to_string())
-                    .arg(camera_id)
-                    .arg(now)
-                    .arg(detection_id)
-                    .arg(self.key_ttl_seconds)
-                    .invoke_async(&mut conn)
-                    .await
-                    .map_err(|e| e.to_string())?;
-            self.remember(&batch_id, camera_id, started_at);
-            Ok(Added {
-                batch_id,
-                count,
-                started_at,
-            })
+            let reply: AddReply = self
+                .add_invocation(camera_id, detection_id, now)
+                .invoke_async(&mut conn)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(self.added(camera_id, reply))
         })
     }
 

@@ -209,16 +209,7 @@ impl Consumer {
         }
         let mut conn = self.conn().await?;
         let stream = self.queue.stream.clone();
-        let res: redis::RedisResult<()> = redis::pipe()
-            .cmd("XACK")
-            .arg(&stream)
-            .arg(GROUP)
-            .arg(&self.acks)
-            .ignore()
-            .cmd("XDEL")
-            .arg(&stream)
-            .arg(&self.acks)
-            .ignore()
+        let res: redis::RedisResult<()> = finish(&mut redis::pipe(), &stream, &self.acks)
             .query_async(&mut conn)
             .await;
         res.map_err(|e| self.forget_connection(e))?;
@@ -280,8 +271,8 @@ impl Consumer {
     ) -> Result<(), QueueError> {
         let mut conn = self.conn().await?;
         let stream = self.queue.stream.clone();
-        let res: redis::RedisResult<()> = redis::pipe()
-            .atomic()
+        let mut pipe = redis::pipe();
+        pipe.atomic()
             .cmd("XADD")
             .arg(&self.queue.dead_stream)
             .arg("*")
@@ -297,16 +288,8 @@ impl Consumer {
             .arg(delivery.deliveries)
             .arg("at")
             .arg(crate::time::iso(crate::time::now()))
-            .ignore()
-            .cmd("XACK")
-            .arg(&stream)
-            .arg(GROUP)
-            .arg(&delivery.id)
-            .ignore()
-            .cmd("XDEL")
-            .arg(&stream)
-            .arg(&delivery.id)
-            .ignore()
+            .ignore();
+        let res: redis::RedisResult<()> = finish(&mut pipe, &stream, &delivery.id)
             .query_async(&mut conn)
             .await;
         res.map_err(|e| self.forget_connection(e))?;
@@ -385,4 +368,22 @@ impl Consumer {
     pub fn buffered_items(&self) -> impl Iterator<Item = &Delivery> {
         self.buffer.iter()
     }
+}
+
+/// Append to `pipe` the acknowledgement and deletion of `ids` on `stream`: a finished
+/// item is never delivered again, and the stream does not keep it.
+fn finish<'p>(
+    pipe: &'p mut redis::Pipeline,
+    stream: &str,
+    ids: impl redis::ToRedisArgs + Copy,
+) -> &'p mut redis::Pipeline {
+    pipe.cmd("XACK")
+        .arg(stream)
+        .arg(GROUP)
+        .arg(ids)
+        .ignore()
+        .cmd("XDEL")
+        .arg(stream)
+        .arg(ids)
+        .ignore()
 }

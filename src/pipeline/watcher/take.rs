@@ -153,7 +153,7 @@ impl FileWatcher {
         }
         let hashes: Vec<String> = admitted.iter().map(|(_, _, h)| h.clone()).collect();
         let first = self.dedupe.first_seen_all(&hashes).await;
-        let mut items = Vec::new();
+        let (mut queued, mut payloads) = (Vec::new(), Vec::new());
         for ((r, camera_id, hash), first) in admitted.into_iter().zip(first) {
             if !first {
                 tracing::info!(path = ?r.path, "skipping duplicate image content");
@@ -172,13 +172,15 @@ impl FileWatcher {
                 seen_at: crate::time::now(),
             };
             match serde_json::to_string(&item) {
-                Ok(payload) => items.push((r, item.file_hash, payload)),
+                Ok(payload) => {
+                    queued.push((r, item.file_hash));
+                    payloads.push(payload);
+                }
                 Err(_) => done.push((r, Err(FileResult::Error))),
             }
         }
-        let payloads: Vec<String> = items.iter().map(|(_, _, p)| p.clone()).collect();
         let pushed = self.queue.push_all(&payloads).await;
-        for ((r, hash, _), pushed) in items.into_iter().zip(pushed) {
+        for ((r, hash), pushed) in queued.into_iter().zip(pushed) {
             let result = match pushed {
                 Ok(_) => {
                     record(ledger, r.key.clone());
@@ -218,16 +220,10 @@ fn record(ledger: &mut Ledger, key: String) {
 }
 
 /// SHA-256 of each file, in order, each read from one descriptor opened without
-/// following symlinks. Blocking. Stops starting new files once [`HASH_TRIP`] has
-/// passed: the result may be shorter than `paths`.
+/// following symlinks, within one [`HASH_TRIP`] (the result may be shorter than
+/// `paths`). Blocking.
 fn hash_all(root: &Path, paths: &[PathBuf], max: u64) -> Vec<Result<String, IntakeError>> {
-    let started = std::time::Instant::now();
-    let mut out = Vec::with_capacity(paths.len());
-    for p in paths {
-        if !out.is_empty() && started.elapsed() >= HASH_TRIP {
-            break;
-        }
-        out.push(camera_fs::open_image(root, p, max).and_then(|f| f.sha256()));
-    }
-    out
+    camera_fs::within_trip(paths, HASH_TRIP, |p| {
+        camera_fs::open_image(root, p, max).and_then(|f| f.sha256())
+    })
 }
