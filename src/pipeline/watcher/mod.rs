@@ -296,7 +296,11 @@ impl FileWatcher {
             .collect();
         for chunk in candidates.chunks(STAT_CHUNK) {
             ctx.beat();
-            let metas = lstat_all(chunk.to_vec()).await;
+            // A trip that did not come back says nothing of the files: they stay
+            // pending for the next look (never taken for gone).
+            let Some(metas) = lstat_all(chunk.to_vec()).await else {
+                continue;
+            };
             let mut ready = Vec::new();
             for (path, meta) in chunk.iter().zip(metas) {
                 if let Some(r) = self.judge(lane, ledger, path, meta, now).await {
@@ -387,9 +391,9 @@ impl FileWatcher {
 }
 
 /// `lstat` of each path (the entry itself, never what a symlink points at), in one
-/// trip off the async threads; `None` for an entry that is gone (or cannot be read).
-async fn lstat_all(paths: Vec<PathBuf>) -> Vec<Option<std::fs::Metadata>> {
-    let n = paths.len();
+/// trip off the async threads; `None` for an entry that is gone (or cannot be read),
+/// and `None` as a whole when the trip itself failed.
+async fn lstat_all(paths: Vec<PathBuf>) -> Option<Vec<Option<std::fs::Metadata>>> {
     tokio::task::spawn_blocking(move || {
         paths
             .iter()
@@ -397,7 +401,7 @@ async fn lstat_all(paths: Vec<PathBuf>) -> Vec<Option<std::fs::Metadata>> {
             .collect()
     })
     .await
-    .unwrap_or_else(|_| vec![None; n])
+    .ok()
 }
 
 /// Absolute form of `p` without `.` components (`./data/cameras` → `/cwd/data/cameras`).
