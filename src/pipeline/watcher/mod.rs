@@ -1,5 +1,6 @@
-//! File watcher (`file_watcher` worker, docs/behaviour.md §4): a recursive `notify` watch of
-//! `camera_root` (inotify, or the polling watcher when the native one cannot start or
+//! File watcher (`file_watcher` worker, docs/behaviour.md §4): a recursive watch of
+//! `camera_root` (inotify, read in bulk on the runtime, `native.rs`; or the `notify`
+//! crate's polling watcher when the native one cannot start or
 //! `file_watcher.polling = true`). A file is taken once it has a supported extension,
 //! is at least `min_file_bytes`, its size has been stable for `stable_seconds` (or a
 //! close-after-write was seen), after a `debounce_ms` quiet time. Its SHA-256 is
@@ -21,6 +22,7 @@ mod dedupe;
 mod item;
 mod ledger;
 mod metrics;
+mod native;
 mod observer;
 mod pending;
 mod result;
@@ -166,13 +168,15 @@ impl FileWatcher {
             tx,
             overflow: Arc::new(AtomicBool::new(false)),
         };
+        let tick = (self.debounce / 4).clamp(Duration::from_millis(20), Duration::from_millis(250));
         let mut lane = Lane {
             pending: HashMap::new(),
             rescan: false,
             refused: HashSet::new(),
-            root: RootWatch::new(&self.root, self.polling, self.polling_interval),
+            // The native observer reads at most once a tick while events keep coming:
+            // a file's quiet time starts at most a tick late.
+            root: RootWatch::new(&self.root, self.polling, self.polling_interval, tick),
         };
-        let tick = (self.debounce / 4).clamp(Duration::from_millis(20), Duration::from_millis(250));
         loop {
             ctx.beat();
             self.check_root(&mut lane, &sink, &ledger).await;
@@ -265,6 +269,10 @@ impl FileWatcher {
                 tracing::warn!("file events were lost; rescanning the camera root");
                 self.metrics.file(FileResult::Rescan);
                 lane.rescan = true;
+                return;
+            }
+            FsEvent::Gone(p) => {
+                lane.pending.remove(&p);
                 return;
             }
             FsEvent::Touched(p) => (p, false),

@@ -10,7 +10,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 use tokio::time::Instant;
 
-use super::observer::{start_observer, EventSink, ObserverType};
+use super::native::{Reader, Tree};
+use super::observer::{start_polling, EventSink, ObserverType};
 use crate::names::Label;
 use crate::pipeline::camera_fs::dir_identity;
 
@@ -83,8 +84,40 @@ impl WatcherStatus {
 
 /// The watch on the root, with the identity of the directory it watches.
 struct Watch {
-    _observer: Box<dyn notify::Watcher + Send>,
+    _observer: Observer,
     identity: (u64, u64),
+}
+
+/// A watch set up, not yet reading: the native one is read on the runtime
+/// ([`Reader`]), the polling one reads on its own thread.
+enum Started {
+    Native(Tree),
+    Polling(notify::PollWatcher),
+}
+
+/// Set up the native watch, or the polling one when polling is configured or the
+/// native one cannot be set up; blocking (it walks the tree).
+fn start_observer(
+    root: &Path,
+    polling: bool,
+    polling_interval: Duration,
+    sink: EventSink,
+) -> Result<Started, String> {
+    if !polling {
+        match Tree::watch(root) {
+            Ok(tree) => return Ok(Started::Native(tree)),
+            Err(e) => {
+                tracing::warn!(error = %e, "native file watcher failed; falling back to polling")
+            }
+        }
+    }
+    start_polling(root, polling_interval, sink).map(Started::Polling)
+}
+
+/// A running observer; dropping it stops it.
+enum Observer {
+    Native(#[allow(dead_code)] Reader),
+    Polling(#[allow(dead_code)] notify::PollWatcher),
 }
 
 /// What a check of the root found.
@@ -105,6 +138,8 @@ pub struct RootWatch {
     root: PathBuf,
     polling: bool,
     polling_interval: Duration,
+    /// How long the native observer gathers events between reads.
+    gather: Duration,
     watch: Option<Watch>,
     retry_at: Option<Instant>,
     /// Since when the root has been missing: it is recreated after a grace period, so
@@ -113,11 +148,12 @@ pub struct RootWatch {
 }
 
 impl RootWatch {
-    pub fn new(root: &Path, polling: bool, polling_interval: Duration) -> Self {
+    pub fn new(root: &Path, polling: bool, polling_interval: Duration, gather: Duration) -> Self {
         Self {
             root: root.to_path_buf(),
             polling,
             polling_interval,
+            gather,
             watch: None,
             retry_at: None,
             missing_since: None,
@@ -188,7 +224,13 @@ impl RootWatch {
             tokio::task::spawn_blocking(move || start_observer(&root, polling, interval, s))
                 .await
                 .map_err(|e| e.to_string())
-                .and_then(|r| r);
+                .and_then(|r| r)
+                .and_then(|started| match started {
+                    Started::Native(tree) => Reader::start(tree, sink.clone(), self.gather)
+                        .map(|r| (Observer::Native(r), ObserverType::Native))
+                        .map_err(|e| format!("cannot read file events: {e}")),
+                    Started::Polling(w) => Ok((Observer::Polling(w), ObserverType::Polling)),
+                });
         match started {
             Ok((observer, kind)) => {
                 status.set_observer(kind);
