@@ -85,11 +85,17 @@ impl Tree {
     }
 
     /// Watch `dir` and the folders below it. Each folder is watched before it is
-    /// listed, so a folder made in between raises an event of its own.
+    /// listed, so a folder made in between raises an event of its own. A folder below
+    /// `dir` that went (or became something else) meanwhile is skipped; the system's
+    /// watch limit is an error.
     fn add(&mut self, dir: &Path) -> io::Result<()> {
         let mut stack = vec![dir.to_path_buf()];
         while let Some(d) = stack.pop() {
-            let wd = self.inotify.watches().add(&d, mask())?;
+            let wd = match self.inotify.watches().add(&d, mask()) {
+                Ok(wd) => wd,
+                Err(e) if d != dir && e.raw_os_error() != Some(libc::ENOSPC) => continue,
+                Err(e) => return Err(e),
+            };
             if let Ok(entries) = std::fs::read_dir(&d) {
                 for entry in entries.flatten() {
                     if entry.file_type().is_ok_and(|t| t.is_dir()) {
@@ -175,11 +181,22 @@ impl Tree {
                 self.forget(&dir);
             }
             for dir in new_dirs {
-                if let Err(e) = self.add(&dir) {
-                    // Not watched (the watch limit, or it went again): a scan still
-                    // finds what is in it now.
-                    tracing::warn!(dir = ?dir, error = %e, "cannot watch a new camera folder; rescanning");
-                    out.push(FsEvent::Rescan);
+                match self.add(&dir) {
+                    Ok(()) => {}
+                    // Gone again, or no longer a folder (a symlink put in its place
+                    // is never followed): nothing to watch.
+                    Err(e)
+                        if e.kind() == io::ErrorKind::NotFound
+                            || matches!(e.raw_os_error(), Some(libc::ENOTDIR | libc::ELOOP)) =>
+                    {
+                        continue
+                    }
+                    Err(e) => {
+                        // Not watched (the system's watch limit): a scan still finds
+                        // what is in it now.
+                        tracing::warn!(dir = ?dir, error = %e, "cannot watch a new camera folder; rescanning");
+                        out.push(FsEvent::Rescan);
+                    }
                 }
                 out.push(FsEvent::DirCreated(dir));
             }
@@ -357,6 +374,22 @@ mod tests {
         .await;
         drop(f);
         until(&mut rx, |ev| is_closed(ev, &b)).await;
+    }
+
+    #[test]
+    fn a_symlinked_folder_is_refused_as_not_a_folder() {
+        // What `drain` skips quietly when a new folder was swapped for a symlink.
+        let root = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let link = root.path().join("link");
+        std::os::unix::fs::symlink(outside.path(), &link).unwrap();
+        let mut tree = Tree::watch(root.path()).unwrap();
+        let err = tree.add(&link).unwrap_err();
+        assert!(
+            matches!(err.raw_os_error(), Some(libc::ENOTDIR | libc::ELOOP)),
+            "{err}"
+        );
+        assert_eq!(tree.dirs.len(), 1, "only the root is watched");
     }
 
     #[tokio::test]
