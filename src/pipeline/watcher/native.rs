@@ -169,6 +169,9 @@ impl Tree {
                         remember(&mut self.closed, path.clone());
                         out.push(FsEvent::Closed(path));
                     } else {
+                        // Another file under this name now (deletions are not
+                        // watched, so an old mark may still be there).
+                        self.closed.remove(&path);
                         out.push(FsEvent::Touched(path));
                     }
                 } else {
@@ -374,6 +377,21 @@ mod tests {
         .await;
         drop(f);
         until(&mut rx, |ev| is_closed(ev, &b)).await;
+
+        // b.jpg closed, then deleted (not watched), then an open file renamed to that
+        // name and on again: still only touched, the old mark does not carry over.
+        std::fs::remove_file(&b).unwrap();
+        let mut g = std::fs::File::create(&tmp).unwrap();
+        g.write_all(b"x").unwrap();
+        std::fs::rename(&tmp, &b).unwrap();
+        let c = root.path().join("c.jpg");
+        std::fs::rename(&b, &c).unwrap();
+        until(&mut rx, |ev| {
+            assert!(!is_closed(ev, &c), "closed before it was");
+            matches!(ev, FsEvent::Touched(p) if *p == c)
+        })
+        .await;
+        drop(g);
     }
 
     #[test]

@@ -84,7 +84,9 @@ impl WatcherStatus {
 
 /// The watch on the root, with the identity of the directory it watches.
 struct Watch {
-    _observer: Observer,
+    /// The running observer ([`Reader`] or `notify`'s polling watcher), kept only to
+    /// be dropped: dropping it stops it.
+    _observer: Box<dyn Send>,
     identity: (u64, u64),
 }
 
@@ -112,12 +114,6 @@ fn start_observer(
         }
     }
     start_polling(root, polling_interval, sink).map(Started::Polling)
-}
-
-/// A running observer; dropping it stops it.
-enum Observer {
-    Native(#[allow(dead_code)] Reader),
-    Polling(#[allow(dead_code)] notify::PollWatcher),
 }
 
 /// What a check of the root found.
@@ -227,9 +223,11 @@ impl RootWatch {
                 .and_then(|r| r)
                 .and_then(|started| match started {
                     Started::Native(tree) => Reader::start(tree, sink.clone(), self.gather)
-                        .map(|r| (Observer::Native(r), ObserverType::Native))
+                        .map(|r| (Box::new(r) as Box<dyn Send>, ObserverType::Native))
                         .map_err(|e| format!("cannot read file events: {e}")),
-                    Started::Polling(w) => Ok((Observer::Polling(w), ObserverType::Polling)),
+                    Started::Polling(w) => {
+                        Ok((Box::new(w) as Box<dyn Send>, ObserverType::Polling))
+                    }
                 });
         match started {
             Ok((observer, kind)) => {
