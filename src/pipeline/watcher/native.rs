@@ -296,6 +296,15 @@ mod tests {
         matches!(ev, FsEvent::Closed(q) if q == p)
     }
 
+    /// Wait for `p` to be touched, failing if it is reported closed first.
+    async fn touched_not_closed(rx: &mut mpsc::Receiver<FsEvent>, p: &Path) {
+        until(rx, |ev| {
+            assert!(!is_closed(ev, p), "closed before it was");
+            matches!(ev, FsEvent::Touched(q) if q == p)
+        })
+        .await;
+    }
+
     #[tokio::test]
     async fn files_in_new_folders_are_seen_and_symlinked_folders_are_not_followed() {
         let root = tempfile::tempdir().unwrap();
@@ -370,11 +379,7 @@ mod tests {
         let mut f = std::fs::File::create(&tmp).unwrap();
         f.write_all(b"x").unwrap();
         std::fs::rename(&tmp, &b).unwrap();
-        until(&mut rx, |ev| {
-            assert!(!is_closed(ev, &b), "closed before it was");
-            matches!(ev, FsEvent::Touched(p) if *p == b)
-        })
-        .await;
+        touched_not_closed(&mut rx, &b).await;
         drop(f);
         until(&mut rx, |ev| is_closed(ev, &b)).await;
 
@@ -386,11 +391,7 @@ mod tests {
         std::fs::rename(&tmp, &b).unwrap();
         let c = root.path().join("c.jpg");
         std::fs::rename(&b, &c).unwrap();
-        until(&mut rx, |ev| {
-            assert!(!is_closed(ev, &c), "closed before it was");
-            matches!(ev, FsEvent::Touched(p) if *p == c)
-        })
-        .await;
+        touched_not_closed(&mut rx, &c).await;
         drop(g);
     }
 
