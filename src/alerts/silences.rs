@@ -297,6 +297,17 @@ struct Inner {
     loaded: bool,
 }
 
+impl Inner {
+    /// Hold `silence` unless it is held already: a silence created while the stored
+    /// ones are read back is stored first, so the read may find it before `create`
+    /// holds it.
+    fn hold(&mut self, silence: Held) {
+        if !self.held.iter().any(|h| h.id == silence.id) {
+            self.held.push(silence);
+        }
+    }
+}
+
 /// The silences, held in memory and stored.
 pub struct Silences {
     store: Arc<Store>,
@@ -332,8 +343,8 @@ impl Silences {
         let mut inner = self.lock();
         for row in rows {
             let held = Held::from_row(row);
-            if held.still_needed(now) && !inner.held.iter().any(|h| h.id == held.id) {
-                inner.held.push(held);
+            if held.still_needed(now) {
+                inner.hold(held);
             }
         }
         inner.loaded = true;
@@ -369,7 +380,7 @@ impl Silences {
         self.store.save_silence(&held.row()).await?;
         let view = held.view(now);
         tracing::info!(silence = %held.id, matchers = ?held.matchers, ends_at = %held.ends_at, "silence created");
-        self.lock().held.push(held);
+        self.lock().hold(held);
         self.changed.notify_one();
         Ok(view)
     }
@@ -489,6 +500,20 @@ mod tests {
             duration_seconds: d,
             comment: String::new(),
         }
+    }
+
+    #[test]
+    fn a_silence_read_back_while_it_is_created_is_held_once() {
+        let now = crate::time::now();
+        let s = check(new(&[("source", "ai:clip")], Some(60.0)), now).unwrap();
+        let mut inner = Inner {
+            held: Vec::new(),
+            loaded: false,
+        };
+        // The read-back finds the stored row first, then `create` holds its own copy.
+        inner.hold(Held::from_row(s.row()));
+        inner.hold(s);
+        assert_eq!(inner.held.len(), 1);
     }
 
     #[test]
