@@ -54,19 +54,12 @@ use crate::supervisor::{WorkerContext, WorkerError, WorkerSpec};
 use ledger::{ledger_key, Ledger};
 use metrics::WatcherMetrics;
 use observer::{EventSink, FsEvent, EVENT_CHANNEL_CAPACITY};
-use pending::{Pending, RETRY_AFTER};
+use pending::{remember, Pending, RETRY_AFTER};
 pub use result::FileResult;
 pub use root::WatcherStatus;
 use root::{RootCheck, RootWatch};
 use scan::scan;
 use take::Ready;
-
-fn remember(refused: &mut HashSet<String>, key: String) {
-    if refused.len() >= MAX_REFUSED {
-        refused.clear();
-    }
-    refused.insert(key);
-}
 
 /// Files waiting for a decision, at most; beyond it new paths wait for a later walk.
 const MAX_PENDING: usize = 50_000;
@@ -324,7 +317,7 @@ impl FileWatcher {
                     Ok(result) => {
                         lane.pending.remove(&r.path);
                         if result.is_refusal() {
-                            remember(&mut lane.refused, r.key);
+                            remember(&mut lane.refused, r.key, MAX_REFUSED);
                         }
                     }
                     Err(_) => {
@@ -363,7 +356,7 @@ impl FileWatcher {
         }
         if !meta.is_file() {
             lane.pending.remove(path);
-            remember(&mut lane.refused, key);
+            remember(&mut lane.refused, key, MAX_REFUSED);
             let (refusal, why) = if meta.file_type().is_symlink() {
                 (
                     Refusal::Symlink,

@@ -25,6 +25,7 @@ use tokio::io::Interest;
 use tokio::task::JoinHandle;
 
 use super::observer::{EventSink, FsEvent};
+use super::pending::remember;
 
 /// Bytes read from the inotify descriptor at once (an event is 16 bytes plus its name).
 const READ_BUFFER: usize = 64 * 1024;
@@ -54,14 +55,6 @@ pub struct Tree {
     closed: HashSet<PathBuf>,
     /// Rename cookies of such files moved away (their `MOVED_TO` is closed too).
     closed_moves: HashSet<u32>,
-}
-
-/// Insert into a set that is emptied when it reaches [`MAX_REMEMBERED`].
-fn remember<T: std::hash::Hash + Eq>(set: &mut HashSet<T>, value: T) {
-    if set.len() >= MAX_REMEMBERED {
-        set.clear();
-    }
-    set.insert(value);
 }
 
 impl AsRawFd for Tree {
@@ -123,19 +116,17 @@ impl Tree {
         }
     }
 
-    /// Read every queued event into `out`. `Ok(false)` when nothing was queued.
-    fn drain(&mut self, buf: &mut [u8], out: &mut Vec<FsEvent>) -> io::Result<bool> {
-        let mut any = false;
+    /// Read every queued event into `out`, until none is left.
+    fn drain(&mut self, buf: &mut [u8], out: &mut Vec<FsEvent>) -> io::Result<()> {
         loop {
             let mut new_dirs = Vec::new();
             let mut moved_dirs = Vec::new();
             let events = match self.inotify.read_events(buf) {
                 Ok(events) => events,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(any),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
                 Err(e) => return Err(e),
             };
             for event in events {
-                any = true;
                 let mask = event.mask;
                 if mask.contains(EventMask::Q_OVERFLOW) {
                     out.push(FsEvent::Rescan);
@@ -157,16 +148,16 @@ impl Tree {
                         moved_dirs.push(path);
                     }
                 } else if mask.contains(EventMask::CLOSE_WRITE) {
-                    remember(&mut self.closed, path.clone());
+                    remember(&mut self.closed, path.clone(), MAX_REMEMBERED);
                     out.push(FsEvent::Closed(path));
                 } else if mask.contains(EventMask::MOVED_FROM) {
                     if self.closed.remove(&path) {
-                        remember(&mut self.closed_moves, event.cookie);
+                        remember(&mut self.closed_moves, event.cookie, MAX_REMEMBERED);
                     }
                     out.push(FsEvent::Gone(path));
                 } else if mask.contains(EventMask::MOVED_TO) {
                     if self.closed_moves.remove(&event.cookie) {
-                        remember(&mut self.closed, path.clone());
+                        remember(&mut self.closed, path.clone(), MAX_REMEMBERED);
                         out.push(FsEvent::Closed(path));
                     } else {
                         // Another file under this name now (deletions are not
@@ -249,20 +240,17 @@ async fn read_loop(mut fd: AsyncFd<Tree>, sink: EventSink, gather: Duration) {
         // Everything queued was read (`drain` stops at `WouldBlock`, or failed).
         guard.clear_ready();
         drop(guard);
-        let found = match drained {
-            Ok(found) => found,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot read file events; rescanning");
-                out.push(FsEvent::Rescan);
-                true
-            }
-        };
+        if let Err(e) = drained {
+            tracing::warn!(error = %e, "cannot read file events; rescanning");
+            out.push(FsEvent::Rescan);
+        }
+        if out.is_empty() {
+            continue;
+        }
         for ev in out.drain(..) {
             sink.send(ev);
         }
-        if found {
-            tokio::time::sleep(gather).await;
-        }
+        tokio::time::sleep(gather).await;
     }
 }
 

@@ -7,6 +7,19 @@ use tokio::time::Instant;
 /// Wait before retrying a file the queue refused (spool full) or could not read.
 pub const RETRY_AFTER: Duration = Duration::from_secs(5);
 
+/// Insert into a set of what is remembered about files, emptied all at once when it
+/// reaches `max` (a file forgotten is only looked at, or logged, once more).
+pub fn remember<T: std::hash::Hash + Eq>(
+    set: &mut std::collections::HashSet<T>,
+    value: T,
+    max: usize,
+) {
+    if set.len() >= max {
+        set.clear();
+    }
+    set.insert(value);
+}
+
 #[derive(Debug)]
 pub struct Pending {
     pub last_event: Instant,
