@@ -238,14 +238,22 @@ impl Hub {
     /// Disconnect a client: its connection sees its queue end and its `kicked` token
     /// cancelled.
     pub fn drop_client(&self, id: u64, reason: DropReason) {
-        let removed = self.lock().remove(&id);
+        let removed = {
+            let mut clients = self.lock();
+            let removed = clients.remove(&id);
+            if removed.is_some() {
+                // Counted before the client leaves the count (the lock is still
+                // held), so the two are never seen disagreeing.
+                self.metrics.client_dropped(reason);
+            }
+            removed
+        };
         if let Some(client) = removed {
             self.dropped
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .insert(id, reason);
             client.kicked.cancel();
-            self.metrics.client_dropped(reason);
         }
     }
 
