@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::channel::{Channel, Filter, NotifierView};
-use super::claim::Claims;
+use super::claim::{Claims, Transition};
 use super::discovery::Snapshot;
 use super::message::{self, Kind};
 use super::metrics::{NotifyMetrics, Outcome};
@@ -280,10 +280,16 @@ impl Notifiers {
         } else {
             a.ended_at.unwrap_or_else(crate::time::now)
         };
-        let status = if firing { "firing" } else { "resolved" };
         let claim = self
             .claims
-            .transition(&a.fingerprint, status, decided_at)
+            .transition(
+                &a.fingerprint,
+                Transition {
+                    status: a.state,
+                    episode: a.started_at,
+                    at: decided_at,
+                },
+            )
             .await;
         let count = |o: Outcome| takers.iter().for_each(|n| n.channel.count(o));
         let silenced = claim.tells() && !self.silences.silencing(a, crate::time::now()).is_empty();

@@ -221,34 +221,99 @@ impl Store {
     }
 }
 
+/// The newest transition of an alert told (by any instance), as PostgreSQL records it
+/// for the notifiers' claims: its status, when its episode started, and when the
+/// transition was decided (the start for `firing`, the end for `resolved`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToldRecord {
+    pub status: String,
+    pub episode_start: DateTime<Utc>,
+    pub decided_at: DateTime<Utc>,
+}
+
+/// Whether a claim of `$2` (status), `$3` (episode start), `$4` (decided at) is
+/// fresh against the row already there: the rule of `notify::claim`, in SQL.
+const FRESH: &str = "CASE WHEN EXCLUDED.status = 'firing'
+      THEN notify_claims.status = 'resolved' AND notify_claims.decided_at <= EXCLUDED.episode_start
+      ELSE (notify_claims.status = 'firing'
+              AND COALESCE(notify_claims.episode_start, notify_claims.decided_at) <= EXCLUDED.decided_at)
+        OR (notify_claims.status = 'resolved' AND notify_claims.decided_at < EXCLUDED.episode_start)
+    END";
+
 impl Store {
-    /// Claim the telling of an alert's transition (`status` at `decided_at`) for this
-    /// instance: `true` when the newest status told for `fingerprint` was another one
-    /// decided earlier (or none), and this one is now recorded; `false` when another
-    /// instance has told it already.
+    /// The newest transition told for `fingerprint`, if any.
+    pub async fn told_record(&self, fingerprint: &str) -> Result<Option<ToldRecord>, StoreError> {
+        self.run(async {
+            let c = self.client().await?;
+            let row = c
+                .query_opt(
+                    &c.prepare_cached(
+                        "SELECT status, COALESCE(episode_start, decided_at), decided_at
+                         FROM notify_claims WHERE fingerprint = $1",
+                    )
+                    .await?,
+                    &[&fingerprint],
+                )
+                .await?;
+            Ok(row.map(|r| ToldRecord {
+                status: r.get(0),
+                episode_start: r.get(1),
+                decided_at: r.get(2),
+            }))
+        })
+        .await
+    }
+
+    /// Claim the telling of a transition for this instance (while Redis cannot): `true`
+    /// when it is fresh against the newest one recorded (see `notify::claim`), and it
+    /// is now the one recorded; `false` when it was told already.
     pub async fn claim_notification(
         &self,
         fingerprint: &str,
-        status: &str,
-        decided_at: DateTime<Utc>,
+        t: &ToldRecord,
     ) -> Result<bool, StoreError> {
         self.run(async {
             let c = self.client().await?;
             let won = c
                 .query_opt(
-                    &c.prepare_cached(
-                        "INSERT INTO notify_claims (fingerprint, status, decided_at) VALUES ($1, $2, $3)
+                    &c.prepare_cached(&format!(
+                        "INSERT INTO notify_claims (fingerprint, status, episode_start, decided_at)
+                         VALUES ($1, $2, $3, $4)
                          ON CONFLICT (fingerprint) DO UPDATE
-                           SET status = EXCLUDED.status, decided_at = EXCLUDED.decided_at
-                           WHERE notify_claims.status <> EXCLUDED.status
-                             AND notify_claims.decided_at < EXCLUDED.decided_at
-                         RETURNING 1",
-                    )
+                           SET status = EXCLUDED.status, episode_start = EXCLUDED.episode_start,
+                               decided_at = EXCLUDED.decided_at
+                           WHERE {FRESH}
+                         RETURNING 1"
+                    ))
                     .await?,
-                    &[&fingerprint, &status, &decided_at],
+                    &[&fingerprint, &t.status, &t.episode_start, &t.decided_at],
                 )
                 .await?;
             Ok(won.is_some())
+        })
+        .await
+    }
+
+    /// Record a transition claimed elsewhere (in Redis), unless a newer one is
+    /// recorded: so a Redis that forgets, or is away at the next claim, does not make
+    /// PostgreSQL answer from an older episode.
+    pub async fn record_told(&self, fingerprint: &str, t: &ToldRecord) -> Result<(), StoreError> {
+        self.run(async {
+            let c = self.client().await?;
+            c.execute(
+                &c.prepare_cached(
+                    "INSERT INTO notify_claims (fingerprint, status, episode_start, decided_at)
+                     VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (fingerprint) DO UPDATE
+                       SET status = EXCLUDED.status, episode_start = EXCLUDED.episode_start,
+                           decided_at = EXCLUDED.decided_at
+                       WHERE notify_claims.decided_at <= EXCLUDED.decided_at",
+                )
+                .await?,
+                &[&fingerprint, &t.status, &t.episode_start, &t.decided_at],
+            )
+            .await?;
+            Ok(())
         })
         .await
     }

@@ -23,7 +23,7 @@ mod rows;
 mod schema;
 mod silences;
 
-pub use alerts::{AlertQuery, AlertRow, AlertState};
+pub use alerts::{AlertQuery, AlertRow, AlertState, ToldRecord};
 pub use batches::{UnanalysedBatch, Unbatched};
 pub use cameras::CameraRow;
 pub use db::Store;

@@ -117,6 +117,12 @@ const MIGRATIONS: &[(i32, &str)] = &[
             decided_at TIMESTAMPTZ NOT NULL
         );",
     ),
+    // A claim names the alert's episode too (its start), so a store that remembers an
+    // earlier episode does not take a new one for told.
+    (
+        7,
+        "ALTER TABLE notify_claims ADD COLUMN episode_start TIMESTAMPTZ;",
+    ),
 ];
 
 pub(super) async fn migrate(client: &mut deadpool_postgres::Object) -> Result<(), StoreError> {

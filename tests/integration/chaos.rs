@@ -5,7 +5,7 @@
 //! `src/pipeline/batch/recovery.rs`).
 
 use crate::pipeline::{write_image, Stack};
-use crate::support::{eventually_for, Redis};
+use crate::support::eventually_for;
 use std::time::{Duration, Instant};
 
 const IMAGES: usize = 240;
@@ -13,15 +13,7 @@ const CAMERAS: [&str; 4] = ["gate", "yard", "porch", "drive"];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kills_and_a_forgetful_redis_leave_no_detection_without_an_event() {
-    let mut stack = Stack::new(&[]);
-    // The default of many installs: a Redis that comes back empty.
-    stack.redis = Redis::start_volatile();
-    let url = stack.redis.url();
-    for (k, v) in stack.extra.iter_mut() {
-        if k == "WATCHPOST_REDIS__URL" {
-            v.clone_from(&url);
-        }
-    }
+    let mut stack = Stack::volatile(&[]);
     let mut wp = stack.start(tempfile::tempdir().expect("dir"));
     let root = wp.dir.path().join("cameras");
 

@@ -48,6 +48,20 @@ impl Stack {
         }
     }
 
+    /// A stack whose Redis keeps no data across restarts (the default of many
+    /// installs: it comes back empty).
+    pub fn volatile(extra: &[(&str, &str)]) -> Self {
+        let mut stack = Self::new(extra);
+        stack.redis = Redis::start_volatile();
+        let url = stack.redis.url();
+        for (k, v) in stack.extra.iter_mut() {
+            if k == "WATCHPOST_REDIS__URL" {
+                v.clone_from(&url);
+            }
+        }
+        stack
+    }
+
     pub fn start(&self, dir: tempfile::TempDir) -> Watchpost {
         Watchpost::start_in(dir, self.port, &self.extra)
     }
