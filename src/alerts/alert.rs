@@ -40,6 +40,11 @@ impl SourceKind {
         }
     }
 
+    /// One of watchpost's own alerts (not one received through the webhook).
+    pub fn is_own(self) -> bool {
+        self != Self::Prometheus
+    }
+
     /// The alert's name, as Prometheus and Alertmanager would show it.
     pub fn alertname(self) -> &'static str {
         match self {

@@ -56,9 +56,17 @@ struct External {
 /// The most resolutions waiting for the sender (it takes them every round).
 const RESOLVED_OUT: usize = 10_000;
 
+/// The most received alerts held firing at once: a notification that would hold
+/// more is refused whole (429) and counted.
+pub const MAX_RECEIVED: usize = 5_000;
+
 struct State {
+    /// watchpost's own alerts, decided every evaluation.
     rules: Rules,
-    /// Prometheus's alerts firing now, by Alertmanager's fingerprint.
+    /// Received alerts, in their own namespace: decided only when a notification
+    /// changes them, so holding many costs nothing per evaluation.
+    received: Rules,
+    /// Prometheus's alerts firing now, by their (namespaced) fingerprint.
     external: BTreeMap<String, External>,
     /// Resolutions the sender has not taken yet.
     resolved_out: VecDeque<Alert>,
@@ -82,6 +90,15 @@ pub struct AlertPage {
 pub struct HistoryUnavailable {
     pub why: String,
     pub firing: Vec<Alert>,
+}
+
+/// Why a webhook notification was not taken.
+#[derive(Debug, thiserror::Error)]
+pub enum Refused {
+    #[error(transparent)]
+    Unprocessable(#[from] Unprocessable),
+    #[error("Too many received alerts: at most {MAX_RECEIVED} are held firing at once and this notification would hold {would}; nothing was taken")]
+    TooMany { would: usize },
 }
 
 /// What one webhook notification did: `{status, received, processed, message}`.
@@ -143,6 +160,8 @@ impl AlertEngine {
                     secs(cfg.for_critical_seconds),
                     secs(cfg.for_warning_seconds),
                 ),
+                // A received alert held its `for:` where it was decided.
+                received: Rules::new(Duration::ZERO, Duration::ZERO),
                 external: BTreeMap::new(),
                 resolved_out: VecDeque::new(),
                 outbox: VecDeque::new(),
@@ -209,7 +228,7 @@ impl AlertEngine {
         let mut st = self.lock();
         for row in rows {
             let stored = Alert::from_row(row, now);
-            if SourceKind::of(&stored.source) == SourceKind::Prometheus {
+            let adopted = if SourceKind::of(&stored.source) == SourceKind::Prometheus {
                 // Alertmanager tells when it resolves; until then it fires.
                 st.external
                     .entry(stored.fingerprint.clone())
@@ -217,8 +236,11 @@ impl AlertEngine {
                         candidate: Candidate::from_alert(&stored),
                         group: None,
                     });
-            }
-            if let Some(mine) = st.rules.adopt(stored) {
+                st.received.adopt(stored)
+            } else {
+                st.rules.adopt(stored)
+            };
+            if let Some(mine) = adopted {
                 st.outbox
                     .retain(|w| !matches!(w, Write::Open(r) if r.id == mine.id));
             }
@@ -245,21 +267,43 @@ impl AlertEngine {
                 .iter()
                 .map(|(source, p)| Candidate::from_problem(source, p.critical, &p.message))
                 .collect(),
-            None => held(|k| !matches!(k, SourceKind::Camera | SourceKind::Prometheus)),
+            None => held(|k| k != SourceKind::Camera),
         };
         match self.cameras.problems() {
             Some(problems) => candidates.extend(problems.iter().map(Candidate::for_camera)),
             None => candidates.extend(held(|k| k == SourceKind::Camera)),
         }
-        candidates.extend(st.external.values().map(|e| e.candidate.clone()));
         let changes = st
             .rules
-            .observe(tokio::time::Instant::now(), now, &candidates, || {
-                uuid::Uuid::new_v4().to_string()
-            });
-        if !changes.is_empty() {
-            self.changed.notify_one();
+            .observe(tokio::time::Instant::now(), now, &candidates, new_id);
+        self.apply(&mut st, changes, now);
+        let Some(h) = h else {
+            return;
+        };
+        // The service's health, announced when its status or the mode changes.
+        if st.announced != Some((h.status, mode)) {
+            if let Some((before, mode_before)) = st.announced {
+                tracing::info!("{}", health_change_line(before, h, mode_before, mode));
+            }
+            self.events
+                .publish(Event::SystemHealthChanged(SystemHealthChanged {
+                    status: h.status,
+                    previous_status: st.announced.map(|(s, _)| s),
+                    ready: h.ready,
+                    mode,
+                    previous_mode: st.announced.map(|(_, m)| m),
+                    message: h.message.clone(),
+                }));
+            st.announced = Some((h.status, mode));
         }
+    }
+
+    /// Announce, hand on and queue for the history what one decision changed.
+    fn apply(&self, st: &mut State, changes: Vec<Change>, now: chrono::DateTime<chrono::Utc>) {
+        if changes.is_empty() {
+            return;
+        }
+        self.changed.notify_one();
         for change in changes {
             match change {
                 Change::Fired(a) => {
@@ -285,11 +329,14 @@ impl AlertEngine {
                     if let Some(l) = self.listener.get() {
                         l.transition(&a);
                     }
-                    if st.resolved_out.len() >= RESOLVED_OUT {
-                        // The sender is far behind: the stored history still has it.
-                        st.resolved_out.pop_front();
+                    // Only watchpost's own alerts go out to Alertmanager.
+                    if SourceKind::of(&a.source).is_own() {
+                        if st.resolved_out.len() >= RESOLVED_OUT {
+                            // The sender is far behind: the stored history still has it.
+                            st.resolved_out.pop_front();
+                        }
+                        st.resolved_out.push_back(a.clone());
                     }
-                    st.resolved_out.push_back(a.clone());
                     st.outbox.push_back(Write::Close {
                         id: a.id.clone(),
                         ended_at,
@@ -307,27 +354,14 @@ impl AlertEngine {
                 }
             }
         }
-        let count = |s: Severity| st.rules.firing().filter(|a| a.severity == s).count();
-        self.metrics.firing_now(count);
-        let Some(h) = h else {
-            return;
+        let count = |s: Severity| {
+            st.rules
+                .firing()
+                .chain(st.received.firing())
+                .filter(|a| a.severity == s)
+                .count()
         };
-        // The service's health, announced when its status or the mode changes.
-        if st.announced != Some((h.status, mode)) {
-            if let Some((before, mode_before)) = st.announced {
-                tracing::info!("{}", health_change_line(before, h, mode_before, mode));
-            }
-            self.events
-                .publish(Event::SystemHealthChanged(SystemHealthChanged {
-                    status: h.status,
-                    previous_status: st.announced.map(|(s, _)| s),
-                    ready: h.ready,
-                    mode,
-                    previous_mode: st.announced.map(|(_, m)| m),
-                    message: h.message.clone(),
-                }));
-            st.announced = Some((h.status, mode));
-        }
+        self.metrics.firing_now(count);
     }
 
     /// Write the outbox in order; stop at the first failure and try again next time.
@@ -359,7 +393,7 @@ impl AlertEngine {
     /// Firing alerts as the engine holds them (stored or not yet).
     pub fn firing(&self) -> Vec<Alert> {
         let st = self.lock();
-        let unwritten: Vec<&str> = st
+        let unwritten: BTreeSet<&str> = st
             .outbox
             .iter()
             .filter_map(|w| match w {
@@ -370,6 +404,7 @@ impl AlertEngine {
         let mut out: Vec<Alert> = st
             .rules
             .firing()
+            .chain(st.received.firing())
             .cloned()
             .map(|mut a| {
                 a.stored = !unwritten.contains(&a.id.as_str());
@@ -393,11 +428,22 @@ impl AlertEngine {
     /// Take Alertmanager's webhook notification: each alert fires or resolves as an
     /// alert of source `prometheus`; a repeat changes nothing. Watchpost's own alerts
     /// coming back are counted and left alone.
-    pub async fn receive(&self, p: &Payload) -> Result<Receipt, Unprocessable> {
+    pub async fn receive(&self, p: &Payload) -> Result<Receipt, Refused> {
         let incoming = webhook::read(p)?;
         let (mut processed, mut unchanged) = (0usize, 0usize);
         {
             let mut st = self.lock();
+            let new_firing: BTreeSet<&str> = incoming
+                .iter()
+                .filter(|i| i.firing && !i.own && !st.external.contains_key(&i.fingerprint))
+                .map(|i| i.fingerprint.as_str())
+                .collect();
+            let would = st.external.len() + new_firing.len();
+            if would > MAX_RECEIVED {
+                drop(st);
+                self.metrics.received(Received::Refused, incoming.len());
+                return Err(Refused::TooMany { would });
+            }
             let mut named = BTreeSet::new();
             for inc in incoming {
                 named.insert(inc.fingerprint.clone());
@@ -437,12 +483,19 @@ impl AlertEngine {
                 });
                 processed += before - st.external.len();
             }
+            if processed > 0 {
+                let candidates: Vec<Candidate> =
+                    st.external.values().map(|e| e.candidate.clone()).collect();
+                let now = crate::time::now();
+                let changes =
+                    st.received
+                        .observe(tokio::time::Instant::now(), now, &candidates, new_id);
+                self.apply(&mut st, changes, now);
+            }
         }
         self.metrics.received(Received::Processed, processed);
         self.metrics.received(Received::Unchanged, unchanged);
         if processed > 0 {
-            let health = self.health.latest();
-            self.decide(health.as_ref());
             self.flush().await;
         }
         Ok(Receipt {
@@ -500,6 +553,11 @@ impl AlertEngine {
             }),
         }
     }
+}
+
+/// The id of a new firing.
+fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
 }
 
 /// `health: healthy → unhealthy (postgres unhealthy (…)); mode stays normal`: what

@@ -28,6 +28,9 @@ closed_set! {
         Processed = "processed",
         /// Already known as it is (a repeat, or one of watchpost's own coming back).
         Unchanged = "unchanged",
+        /// Not taken: the notification would have held more received alerts than
+        /// the engine keeps (answered 429).
+        Refused = "refused",
     }
 }
 

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use super::alert::Alert;
+use super::alert::{Alert, SourceKind};
 use super::alertmanager::{Alertmanager, AmError, PostableAlert};
 use super::engine::AlertEngine;
 use super::metrics::SendResult;
@@ -132,11 +132,13 @@ impl Sender {
             st.unsent
                 .retain(|_, a| a.ended_at.is_none_or(|e| now - e < RESOLUTIONS_FOR));
         }
+        // Only watchpost's own alerts: a received one came from an Alertmanager already
+        // (sending it back would double it there, under watchpost's name).
         let firing: Vec<Alert> = self
             .engine
             .firing()
             .into_iter()
-            .filter(|a| a.silenced_by.is_empty())
+            .filter(|a| a.silenced_by.is_empty() && SourceKind::of(&a.source).is_own())
             .collect();
         let unsent: Vec<Alert> = self.lock().unsent.values().cloned().collect();
         let batch: Vec<PostableAlert> = firing
@@ -181,7 +183,9 @@ impl Sender {
             let mut st = self.lock();
             for row in rows {
                 let a = Alert::from_row(row, now);
-                st.unsent.entry(a.id.clone()).or_insert(a);
+                if SourceKind::of(&a.source).is_own() {
+                    st.unsent.entry(a.id.clone()).or_insert(a);
+                }
             }
             st.loaded = true;
         }

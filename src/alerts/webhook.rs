@@ -83,8 +83,29 @@ pub struct Incoming {
 #[error("{0}")]
 pub struct Unprocessable(pub String);
 
+/// The prefix of a received alert's fingerprint: received alerts live in their own
+/// namespace (watchpost's own fingerprints are 16 hex digits), so a caller cannot
+/// name, and so hide or replace, one of watchpost's own alerts.
+pub const RECEIVED_PREFIX: &str = "am-";
+
+/// A text of at most `MAX_TEXT` bytes without control characters.
 fn text_ok(s: &str) -> bool {
-    s.len() <= MAX_TEXT
+    s.len() <= MAX_TEXT && !s.contains(char::is_control)
+}
+
+/// An annotation's value: line breaks and tabs are allowed (descriptions span lines).
+fn prose_ok(s: &str) -> bool {
+    s.len() <= MAX_TEXT && !s.contains(|c: char| c.is_control() && !matches!(c, '\n' | '\t'))
+}
+
+/// A label (or annotation) name as Alertmanager takes it: `[a-zA-Z_][a-zA-Z0-9_]*`.
+/// One it refuses would make it refuse every alert sent with it.
+pub fn label_name_ok(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    bytes
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 /// Check a payload and turn each alert into what the engine takes.
@@ -99,9 +120,9 @@ pub fn read(p: &Payload) -> Result<Vec<Incoming>, Unprocessable> {
     if !matches!(p.status.as_str(), "firing" | "resolved") {
         return bad("'status' must be firing or resolved".into());
     }
-    if !text_ok(&p.group_key) || !text_ok(&p.receiver) {
+    if !text_ok(&p.group_key) || !text_ok(&p.receiver) || !text_ok(&p.external_url) {
         return bad(format!(
-            "'groupKey' and 'receiver' must be at most {MAX_TEXT} characters"
+            "'groupKey', 'receiver' and 'externalURL' must be at most {MAX_TEXT} bytes without control characters"
         ));
     }
     if p.truncated_alerts < 0 {
@@ -130,14 +151,23 @@ pub fn read(p: &Payload) -> Result<Vec<Incoming>, Unprocessable> {
                 "alerts[{i}] has more than {MAX_LABELS} labels or annotations"
             ));
         }
-        if a.labels
-            .iter()
-            .chain(&a.annotations)
-            .any(|(k, v)| k.is_empty() || !text_ok(k) || !text_ok(v))
+        if let Some(name) = a
+            .labels
+            .keys()
+            .chain(a.annotations.keys())
+            .find(|k| !label_name_ok(k))
+        {
+            return bad(format!(
+                "alerts[{i}]: {:?} is not a label or annotation name (letters, digits and _, not starting with a digit), as Alertmanager requires",
+                name.chars().take(64).collect::<String>()
+            ));
+        }
+        if a.labels.values().any(|v| !text_ok(v))
+            || a.annotations.values().any(|v| !prose_ok(v))
             || !text_ok(&a.generator_url)
         {
             return bad(format!(
-                "alerts[{i}]: label and annotation names must not be empty, and every text must be at most {MAX_TEXT} characters"
+                "alerts[{i}]: every text must be at most {MAX_TEXT} bytes without control characters (annotations may hold line breaks and tabs)"
             ));
         }
         let Some(alertname) = a.labels.get("alertname").filter(|n| !n.is_empty()) else {
@@ -161,12 +191,13 @@ pub fn read(p: &Payload) -> Result<Vec<Incoming>, Unprocessable> {
         if let Some(url) = a.annotations.get("runbook_url") {
             labels.insert("runbook_url".into(), url.clone());
         }
+        let fingerprint = format!("{RECEIVED_PREFIX}{}", a.fingerprint.to_ascii_lowercase());
         out.push(Incoming {
-            fingerprint: a.fingerprint.to_ascii_lowercase(),
+            fingerprint: fingerprint.clone(),
             firing,
             own: a.labels.get(GENERATOR_LABEL).map(String::as_str) == Some(GENERATOR),
             candidate: Candidate {
-                fingerprint: a.fingerprint.to_ascii_lowercase(),
+                fingerprint,
                 alertname: alertname.clone(),
                 source: "prometheus".into(),
                 severity,
@@ -211,7 +242,7 @@ mod tests {
         assert_eq!(a.candidate.source, "prometheus");
         assert_eq!(a.candidate.severity, Severity::Critical);
         assert_eq!(a.candidate.summary, "redis-exporter is down");
-        assert_eq!(a.candidate.fingerprint, "a1b2c3d4e5f60718");
+        assert_eq!(a.candidate.fingerprint, "am-a1b2c3d4e5f60718");
         assert_eq!(
             a.candidate.labels["runbook_url"],
             "docs/runbook.md#watchpostexporterdown"
@@ -235,6 +266,32 @@ mod tests {
         let mut p = sample("firing");
         p["alerts"][0]["fingerprint"] = "not hex!".into();
         assert!(read(&payload(p)).is_err());
+        for (labels, why) in [
+            (
+                serde_json::json!({"alertname": "X", "bad key": "v"}),
+                "not a label",
+            ),
+            (
+                serde_json::json!({"alertname": "X", "1st": "v"}),
+                "not a label",
+            ),
+            (serde_json::json!({"alertname": "X\u{0}"}), "control"),
+            (
+                serde_json::json!({"alertname": "X", "job": "a\nb"}),
+                "control",
+            ),
+        ] {
+            let mut p = sample("firing");
+            p["alerts"][0]["labels"] = labels;
+            let err = read(&payload(p)).expect_err(why).to_string();
+            assert!(err.contains(why), "{err}");
+        }
+        let mut p = sample("firing");
+        p["alerts"][0]["annotations"]["description"] = "two\nlines\tand a tab".into();
+        assert!(read(&payload(p)).is_ok(), "a description may span lines");
+        let mut p = sample("firing");
+        p["alerts"][0]["annotations"]["description"] = "a\u{1b}[31m".into();
+        assert!(read(&payload(p)).is_err(), "but holds no escape sequence");
         let mut p = sample("firing");
         p["alerts"][0]["labels"] = serde_json::json!({"severity": "warning"});
         assert!(read(&payload(p))

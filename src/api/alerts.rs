@@ -169,7 +169,8 @@ const WEBHOOK_BODY_LIMIT: usize = 1024 * 1024;
     security((), ("api_key" = []), ("webhook_token" = [])),
     responses((status = 200, body = Receipt), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 413, description = "Body over 1 MiB", body = ErrorBody),
-        (status = 422, description = "Not an Alertmanager webhook payload", body = ErrorBody)))]
+        (status = 422, description = "Not an Alertmanager webhook payload", body = ErrorBody),
+        (status = 429, description = "It would hold more received alerts than watchpost keeps (5,000)", body = ErrorBody)))]
 pub async fn webhook(
     state: Data<AppState>,
     req: HttpRequest,
@@ -203,10 +204,6 @@ pub async fn webhook(
         }
         _ => ApiError::BadRequest(format!("Invalid JSON body: {e}")),
     })?;
-    let receipt = state
-        .alerts
-        .receive(&payload)
-        .await
-        .map_err(|e| ApiError::Unprocessable(e.to_string()))?;
+    let receipt = state.alerts.receive(&payload).await?;
     Ok(HttpResponse::Ok().json(receipt))
 }

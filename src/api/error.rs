@@ -5,7 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
-use crate::alerts::SilenceError;
+use crate::alerts::{Refused, SilenceError};
 use crate::breaker::BreakerError;
 use crate::cameras::CameraError;
 use crate::notify::NotifyError;
@@ -36,6 +36,8 @@ pub enum ApiError {
     #[error("{0}")]
     Unprocessable(String),
     #[error("{0}")]
+    TooManyRequests(String),
+    #[error("{0}")]
     Unavailable(String),
     /// Something outside did not answer in time (a notifier's receiver).
     #[error("{0}")]
@@ -55,6 +57,7 @@ impl ResponseError for ApiError {
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::GatewayTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -117,6 +120,16 @@ impl From<SilenceError> for ApiError {
             SilenceError::NotFound(_) => Self::NotFound(detail),
             SilenceError::TooMany => Self::Conflict(detail),
             SilenceError::Unavailable(_) => Self::Unavailable(detail),
+        }
+    }
+}
+
+impl From<Refused> for ApiError {
+    fn from(e: Refused) -> Self {
+        let detail = e.to_string();
+        match e {
+            Refused::Unprocessable(_) => Self::Unprocessable(detail),
+            Refused::TooMany { .. } => Self::TooManyRequests(detail),
         }
     }
 }

@@ -353,8 +353,10 @@ impl Notifiers {
             Instant::now(),
             self.repeat,
         );
+        let by_fingerprint: BTreeMap<&str, &Alert> =
+            firing.iter().map(|a| (a.fingerprint.as_str(), a)).collect();
         for (fingerprint, kind) in due {
-            let Some(a) = firing.iter().find(|a| a.fingerprint == fingerprint) else {
+            let Some(a) = by_fingerprint.get(fingerprint.as_str()) else {
                 continue;
             };
             if kind == Kind::Repeat
@@ -500,7 +502,9 @@ fn due(
     now: Instant,
     repeat: Duration,
 ) -> Vec<(String, Kind)> {
-    tracked.retain(|fp, _| firing.iter().any(|(f, _)| f == fp));
+    let present: std::collections::BTreeSet<&str> =
+        firing.iter().map(|(f, _)| f.as_str()).collect();
+    tracked.retain(|fp, _| present.contains(fp.as_str()));
     let mut out = Vec::new();
     for (fp, silenced) in firing {
         let t = tracked.entry(fp.clone()).or_insert(Tracked {

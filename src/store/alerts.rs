@@ -170,8 +170,9 @@ impl Store {
 }
 
 impl Store {
-    /// Resolutions no Alertmanager has accepted yet, ended at or after `since`,
-    /// oldest first (at most 1,000).
+    /// Resolutions of watchpost's own alerts no Alertmanager has accepted yet, ended at
+    /// or after `since`, oldest first (at most 1,000). Received alerts (source
+    /// `prometheus`) are never sent out.
     pub async fn unsent_resolutions(
         &self,
         since: DateTime<Utc>,
@@ -183,6 +184,7 @@ impl Store {
                     &format!(
                         "SELECT {COLUMNS} FROM alerts
                          WHERE ended_at IS NOT NULL AND end_sent_at IS NULL AND ended_at >= $1
+                           AND source <> 'prometheus'
                          ORDER BY ended_at LIMIT 1000"
                     ),
                     &[&since],

@@ -610,7 +610,10 @@ async fn the_webhook_refuses_what_it_should_and_a_repeat_changes_nothing() {
     let (_, page) = alerts(&wp, "?source=prometheus").await;
     assert_eq!(page["pagination"]["total"], 1, "{page}");
     let a = &page["items"][0];
-    assert_eq!(a["fingerprint"], "a1b2c3d4e5f60718");
+    assert_eq!(
+        a["fingerprint"], "am-a1b2c3d4e5f60718",
+        "received alerts in their own namespace"
+    );
     assert_eq!(a["severity"], "critical");
     assert_eq!(a["started_at"], "2026-12-01T10:00:00Z");
     assert_eq!(a["summary"], "redis-exporter is down");
@@ -641,4 +644,264 @@ async fn the_webhook_refuses_what_it_should_and_a_repeat_changes_nothing() {
     let (_, page) = alerts(&wp, "?state=resolved&source=prometheus").await;
     assert_eq!(page["pagination"]["total"], 1, "{page}");
     assert!(page["items"][0]["ended_at"].is_string());
+}
+
+/// Alertmanager as `deploy/alertmanager.yml` configures it, with this test's
+/// addresses: Prometheus's alerts to watchpost's webhook and to the receiver,
+/// watchpost's own to the receiver only.
+fn shipped_alertmanager(dir: &Path, watchpost_port: u16, receiver: &str) -> Exporter {
+    let shipped =
+        std::fs::read_to_string(repo().join("deploy/alertmanager.yml")).expect("shipped config");
+    let cfg = shipped
+        .replace(
+            "http://watchpost:8000/api/webhooks/alerts",
+            &format!("http://127.0.0.1:{watchpost_port}/api/webhooks/alerts"),
+        )
+        .replace(
+            "credentials_file: /run/secrets/webhook_token",
+            &format!("credentials: {TOKEN}"),
+        )
+        .replace("group_wait: 30s", "group_wait: 0s")
+        .replace("group_interval: 5m", "group_interval: 1s")
+        .replace(
+            "  - name: default\n",
+            &format!(
+                "  - name: default\n    webhook_configs:\n      - url: {receiver}\n        send_resolved: true\n"
+            ),
+        );
+    assert!(cfg.contains(&format!("url: {receiver}")), "{cfg}");
+    let path = dir.join("alertmanager.yml");
+    std::fs::write(&path, cfg).expect("write alertmanager.yml");
+    let cfg_arg = format!("--config.file={}", path.display());
+    let storage = format!("--storage.path={}", dir.join("am").display());
+    Exporter::start(
+        "prometheus-alertmanager",
+        "prometheus-alertmanager",
+        &[
+            &cfg_arg,
+            &storage,
+            "--web.listen-address=127.0.0.1:{port}",
+            "--cluster.listen-address=",
+            "--log.level=warn",
+        ],
+        "/-/ready",
+    )
+}
+
+/// Calls of the sender to Alertmanager that ended with `result`.
+async fn sends(wp: &Watchpost, result: &str) -> f64 {
+    metric(
+        &metrics(wp).await,
+        &format!("watchpost_alertmanager_sends_total{{result=\"{result}\"}}"),
+    )
+    .unwrap_or(0.0)
+}
+
+/// Item 2 of the integrity review: the sender posted every firing alert to
+/// Alertmanager, received ones included (so each Prometheus alert reached the default
+/// receiver twice, once under watchpost's name), and one label name Alertmanager
+/// refuses made it refuse every batch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_watchpost_own_alerts_go_to_alertmanager_and_a_bad_label_name_is_refused_at_the_door()
+{
+    let dir = tempfile::tempdir().expect("dir");
+    let receiver = Receiver::start().await;
+    let mut stack = stack_for(None);
+    let am = shipped_alertmanager(dir.path(), stack.port, &receiver.url());
+    stack.extra.push((
+        "WATCHPOST_ALERTING__ALERTMANAGER_URLS".into(),
+        format!("http://127.0.0.1:{}", am.port),
+    ));
+    let wp = stack.start(tempfile::tempdir().expect("wp dir"));
+
+    // A Prometheus alert, as Alertmanager hands it to watchpost's webhook.
+    let body = serde_json::to_vec(&payload("firing", "a1b2c3d4e5f60718", None)).expect("json");
+    let (status, receipt) = post_webhook(&wp, Some(TOKEN), None, body).await;
+    assert_eq!(
+        (status, &receipt["processed"]),
+        (200, &json!(1)),
+        "{receipt}"
+    );
+    // One of watchpost's own fires, and the sender posts it for a few rounds.
+    stack.ai.get("florence").refuse().await;
+    eventually("Alertmanager holds watchpost's own alert", || async {
+        am_alert(&am, "ai:florence").await
+    })
+    .await;
+    let before = sends(&wp, "success").await;
+    eventually("three more rounds sent", || async {
+        (sends(&wp, "success").await >= before + 3.0).then_some(())
+    })
+    .await;
+    let held = am_get(&am, "/api/v2/alerts").await;
+    let from_watchpost_about_prometheus: Vec<&Value> = held
+        .as_array()
+        .expect("alerts")
+        .iter()
+        .filter(|a| {
+            a["labels"]["generator"] == "watchpost" && a["labels"]["source"] == "prometheus"
+        })
+        .collect();
+    assert!(
+        from_watchpost_about_prometheus.is_empty(),
+        "a received alert went back to Alertmanager: {from_watchpost_about_prometheus:?}"
+    );
+
+    // A label name Alertmanager refuses is refused at the webhook, so every batch the
+    // sender posts afterwards is taken.
+    let mut bad = payload("firing", "b1b2c3d4e5f60718", None);
+    bad["alerts"][0]["labels"]["bad key"] = "x".into();
+    let (status, answer) = post_webhook(
+        &wp,
+        Some(TOKEN),
+        None,
+        serde_json::to_vec(&bad).expect("json"),
+    )
+    .await;
+    assert_eq!(status, 422, "{answer}");
+    assert!(
+        answer["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("bad key")),
+        "{answer}"
+    );
+    stack.ai.get("florence").accept().await;
+    eventually("the resolution taken by Alertmanager", || async {
+        am_alert(&am, "ai:florence").await.is_none().then_some(())
+    })
+    .await;
+    assert_eq!(sends(&wp, "refused").await, 0.0, "every batch was taken");
+}
+
+/// The fingerprint watchpost gives its own alert about `source`.
+fn own_fingerprint(alertname: &str, source: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(format!("{alertname}\u{0}{source}").as_bytes());
+    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Item 3 of the integrity review: a received alert named with the fingerprint of one
+/// of watchpost's own took its place, so when YOLO26 went down no alert was created;
+/// a NUL in a text failed the history's insert.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_caller_cannot_hide_watchpost_own_alerts() {
+    let stack = stack_for(None);
+    let wp = stack.start(tempfile::tempdir().expect("dir"));
+    let squatter = own_fingerprint("WatchpostDependencyDown", "ai:yolo26");
+    let mut p = payload("firing", &squatter, None);
+    p["alerts"][0]["labels"]["alertname"] = "WatchpostDependencyDown".into();
+    p["alerts"][0]["labels"]["source"] = "ai:yolo26".into();
+    let (status, receipt) = post_webhook(
+        &wp,
+        Some(TOKEN),
+        None,
+        serde_json::to_vec(&p).expect("json"),
+    )
+    .await;
+    assert_eq!(status, 200, "{receipt}");
+
+    stack
+        .ai
+        .get("yolo26")
+        .set_mode(crate::support::fake_ai::Mode::Status(503));
+    let own = eventually("watchpost's own yolo26 alert fires", || async {
+        let (_, page) = alerts(&wp, "?source=ai:yolo26").await;
+        of(&page, "ai:yolo26").cloned()
+    })
+    .await;
+    assert_eq!(own["fingerprint"], squatter.as_str());
+    let (_, page) = alerts(&wp, "?source=prometheus").await;
+    assert_eq!(
+        page["items"][0]["fingerprint"],
+        format!("am-{squatter}").as_str(),
+        "the received one kept apart: {page}"
+    );
+
+    let mut nul = payload("firing", "c1b2c3d4e5f60718", None);
+    nul["alerts"][0]["annotations"]["summary"] = "down\u{0}".into();
+    let (status, answer) = post_webhook(
+        &wp,
+        Some(TOKEN),
+        None,
+        serde_json::to_vec(&nul).expect("json"),
+    )
+    .await;
+    assert_eq!(status, 422, "{answer}");
+}
+
+/// `n` firing alerts with distinct fingerprints, starting at `from`.
+fn many(from: usize, n: usize) -> Vec<u8> {
+    let alerts: Vec<Value> = (from..from + n)
+        .map(|i| {
+            json!({
+                "status": "firing",
+                "labels": {"alertname": "Flood", "severity": "warning", "n": i.to_string()},
+                "annotations": {"summary": format!("flood {i}")},
+                "startsAt": "2026-12-01T10:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
+                "generatorURL": "", "fingerprint": format!("{i:016x}")
+            })
+        })
+        .collect();
+    serde_json::to_vec(&json!({
+        "version": "4", "groupKey": format!("{{}}:{{n=\"{from}\"}}"), "status": "firing",
+        "receiver": "watchpost", "truncatedAlerts": 0, "alerts": alerts
+    }))
+    .expect("json")
+}
+
+/// Item 4 of the integrity review: the 1,000 limit was per request, so 30 posts of
+/// 1,000 distinct alerts were all held (RSS 21 MB → 646 MB). Past 5,000 held, a
+/// notification is refused whole (429) and counted. RSS and `/health`'s time are
+/// printed as figures (`bench/webhook-flood.sh` measures them on the release build).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn received_alerts_are_held_up_to_their_cap_and_the_rest_refused() {
+    let stack = stack_for(None);
+    let wp = stack.start(tempfile::tempdir().expect("dir"));
+    let mut refused = 0;
+    for post in 0..30 {
+        let (status, answer) = post_webhook(&wp, Some(TOKEN), None, many(post * 1000, 1000)).await;
+        if post < 5 {
+            assert_eq!(status, 200, "post {post}: {answer}");
+        } else {
+            assert_eq!(status, 429, "post {post}: {answer}");
+            assert!(
+                answer["detail"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("5000")),
+                "{answer}"
+            );
+            refused += 1000;
+        }
+    }
+    let m = metrics(&wp).await;
+    assert_eq!(
+        metric(
+            &m,
+            "watchpost_alertmanager_webhook_alerts_total{result=\"refused\"}"
+        ),
+        Some(f64::from(refused))
+    );
+    assert_eq!(
+        metric(
+            &m,
+            "watchpost_alertmanager_webhook_alerts_total{result=\"processed\"}"
+        ),
+        Some(5000.0)
+    );
+    // One already held is still taken (a repeat changes nothing).
+    let (status, again) = post_webhook(&wp, Some(TOKEN), None, many(0, 1000)).await;
+    assert_eq!((status, &again["processed"]), (200, &json!(0)), "{again}");
+    let started = std::time::Instant::now();
+    let health = client()
+        .get(format!("{}/health", wp.url()))
+        .send()
+        .await
+        .expect("GET /health");
+    assert!(health.status().is_success());
+    crate::support::figure(
+        "webhook_flood_health_ms",
+        started.elapsed().as_secs_f64() * 1000.0,
+        "ms",
+    );
+    crate::support::figure("webhook_flood_rss_mib", wp.rss_kib() as f64 / 1024.0, "MiB");
 }

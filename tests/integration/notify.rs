@@ -508,7 +508,11 @@ fn told_by(rx: &HttpReceiver, path: &str, source: &str) -> Vec<(String, String, 
         .map(|v| {
             let a = &v["alerts"][0];
             let status = v["status"].as_str().unwrap_or("").to_string();
-            let at = if status == "firing" { &a["startsAt"] } else { &a["endsAt"] };
+            let at = if status == "firing" {
+                &a["startsAt"]
+            } else {
+                &a["endsAt"]
+            };
             (
                 a["labels"]["instance"].as_str().unwrap_or("").to_string(),
                 status,
@@ -536,7 +540,9 @@ async fn redis_outage(stack: &mut Stack, instances: &[&Watchpost]) {
                 "{url}/api/system/alerts?state=firing&source=redis&limit=10"
             ))
             .await;
-            page["items"].as_array()?.first()?["id"].as_str().map(str::to_string)
+            page["items"].as_array()?.first()?["id"]
+                .as_str()
+                .map(str::to_string)
         }
     };
     stack.redis.stop();
@@ -567,13 +573,15 @@ async fn redis_outage(stack: &mut Stack, instances: &[&Watchpost]) {
 /// `resolved` only. `instances`: one, or two sharing Redis and PostgreSQL.
 async fn each_redis_outage_is_told_firing_then_resolved(instances: usize) {
     let rx = HttpReceiver::start().await;
-    let mut stack = Stack::volatile(&env(&[
-        webhooks(&[("am", "alertmanager", rx.url("/am"))]),
-        ("WATCHPOST_NOTIFY__RETRY_MAX_SECONDS", "1".into()),
-    ])
-    .iter()
-    .map(|(k, v)| (k.as_str(), v.as_str()))
-    .collect::<Vec<_>>());
+    let mut stack = Stack::volatile(
+        &env(&[
+            webhooks(&[("am", "alertmanager", rx.url("/am"))]),
+            ("WATCHPOST_NOTIFY__RETRY_MAX_SECONDS", "1".into()),
+        ])
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect::<Vec<_>>(),
+    );
     let root = tempfile::tempdir().expect("root");
     let wps: Vec<Watchpost> = (0..instances)
         .map(|i| stack.instance(&format!("i{i}"), root.path()))
