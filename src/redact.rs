@@ -63,6 +63,41 @@ pub fn url(value: &str) -> String {
     out
 }
 
+/// `scheme://host[:port]` of a URL, and nothing else: how a receiver outside (a
+/// notifier's webhook or broker, an Alertmanager) is shown. Their paths and queries
+/// carry the secret themselves (an ntfy topic, a Home Assistant webhook id, a Slack,
+/// Discord or Telegram token, `?auth=`), so no part after the authority is shown,
+/// and no user name either. A value that is not a URL shows as `***`.
+pub fn origin(value: &str) -> String {
+    let Ok(u) = reqwest::Url::parse(value) else {
+        return MASK.to_string();
+    };
+    match (u.host_str(), u.port()) {
+        (Some(h), Some(p)) => format!("{}://{h}:{p}", u.scheme()),
+        (Some(h), None) => format!("{}://{h}", u.scheme()),
+        (None, _) => format!("{}://{MASK}", u.scheme()),
+    }
+}
+
+/// Text from outside (a receiver's or Alertmanager's answer), fit for a log line or
+/// an answer: at most `max` characters, control characters escaped (`\n`, `\u{1b}`),
+/// so it cannot forge a log line or drive a terminal.
+pub fn foreign(text: &str, max: usize) -> String {
+    let mut out = String::with_capacity(text.len().min(max) + 8);
+    for (n, c) in text.chars().enumerate() {
+        if n >= max {
+            out.push('…');
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// Mask the values of secret-bearing parameters in `?a=b&c=d#frag` (kept otherwise).
 fn mask_query(query: &str) -> String {
     let Some(params) = query.strip_prefix('?') else {
@@ -164,6 +199,47 @@ mod tests {
             "Get \"https://a:***@x/y\" and redis://:***@r:1 too"
         );
         assert_eq!(text("plain"), "plain");
+    }
+
+    #[test]
+    fn a_receiver_outside_shows_only_its_scheme_host_and_port() {
+        for (url, shown) in [
+            ("https://ntfy.sh/my-secret-topic", "https://ntfy.sh"),
+            (
+                "https://ntfy.example:8443/topic?auth=tk_abc",
+                "https://ntfy.example:8443",
+            ),
+            (
+                "http://homeassistant.local:8123/api/webhook/abcdef0123",
+                "http://homeassistant.local:8123",
+            ),
+            (
+                "https://hooks.slack.com/services/T0/B0/XXXX",
+                "https://hooks.slack.com",
+            ),
+            (
+                "https://api.telegram.org/bot123:AAE/sendMessage",
+                "https://api.telegram.org",
+            ),
+            (
+                "https://u:pw@example.com/x?code=1&apikey=2",
+                "https://example.com",
+            ),
+            ("mqtt://user:secret@broker:1883", "mqtt://broker:1883"),
+            ("not a url", "***"),
+        ] {
+            assert_eq!(origin(url), shown, "{url}");
+        }
+    }
+
+    #[test]
+    fn foreign_text_cannot_forge_a_log_line() {
+        assert_eq!(
+            foreign("bad\n2026-12-06T00:00:00Z INFO forged\u{1b}[2J", 100),
+            "bad\\n2026-12-06T00:00:00Z INFO forged\\u{1b}[2J"
+        );
+        assert_eq!(foreign("abcdef", 3), "abc…");
+        assert_eq!(foreign("plain words", 100), "plain words");
     }
 
     #[test]

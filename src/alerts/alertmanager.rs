@@ -1,6 +1,6 @@
 //! Alertmanager's API v2, the three calls watchpost makes: post alerts (as
-//! Prometheus does), create a silence, expire a silence. Addresses are shown only
-//! masked (`crate::redact`).
+//! Prometheus does), create a silence, expire a silence. An address is shown only as
+//! `scheme://host[:port]` (`crate::redact::origin`); its answers only escaped.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -48,7 +48,9 @@ pub enum AmError {
     Refused { status: u16, body: String },
 }
 
-/// One configured Alertmanager.
+/// The most of an Alertmanager's error answer that is shown.
+const SHOWN: usize = 2048;
+
 /// The HTTP client for a receiver outside (an Alertmanager, a notifier's webhook):
 /// every call bounded by `timeout`, redirects not followed.
 pub fn outside_client(timeout: Duration) -> reqwest::Client {
@@ -60,6 +62,7 @@ pub fn outside_client(timeout: Duration) -> reqwest::Client {
         .unwrap_or_default()
 }
 
+/// One configured Alertmanager.
 #[derive(Clone)]
 pub struct Alertmanager {
     base: String,
@@ -76,30 +79,29 @@ impl Alertmanager {
         let digest = sha2::Sha256::digest(url.as_bytes());
         Self {
             base: url.trim_end_matches('/').to_string(),
-            shown: crate::redact::url(url),
+            shown: crate::redact::origin(url),
             key: digest[..6].iter().map(|b| format!("{b:02x}")).collect(),
             http: outside_client(timeout),
         }
     }
 
     async fn call(&self, req: reqwest::RequestBuilder) -> Result<String, AmError> {
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| AmError::Unreachable(crate::redact::error(&e)))?;
+        let unreachable = |e: reqwest::Error| {
+            AmError::Unreachable(crate::redact::foreign(
+                &crate::redact::error(&e.without_url()),
+                SHOWN,
+            ))
+        };
+        let resp = req.send().await.map_err(unreachable)?;
         let status = resp.status();
-        // Answers are small; a long one is cut (it is only ever shown in a log line).
-        let body = resp
-            .text()
-            .await
-            .map_err(|e| AmError::Unreachable(crate::redact::error(&e)))?;
-        let body: String = body.chars().take(2048).collect();
+        let body = resp.text().await.map_err(unreachable)?;
         if status.is_success() {
             Ok(body)
         } else {
+            // Shown in a log line: escaped and cut.
             Err(AmError::Refused {
                 status: status.as_u16(),
-                body,
+                body: crate::redact::foreign(&crate::redact::text(&body), SHOWN),
             })
         }
     }

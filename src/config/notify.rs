@@ -134,13 +134,20 @@ impl std::fmt::Debug for NotifyConfig {
         let hooks: Vec<String> = self
             .webhooks
             .iter()
-            .map(|w| format!("{} ({}, {})", w.name, w.format, crate::redact::url(&w.url)))
+            .map(|w| {
+                format!(
+                    "{} ({}, {})",
+                    w.name,
+                    w.format,
+                    crate::redact::origin(&w.url)
+                )
+            })
             .collect();
         f.debug_struct("NotifyConfig")
             .field("repeat_seconds", &self.repeat_seconds)
             .field("send_resolved", &self.send_resolved)
             .field("outbox_dir", &self.outbox_dir)
-            .field("mqtt", &crate::redact::url(&self.mqtt.url))
+            .field("mqtt", &crate::redact::origin(&self.mqtt.url))
             .field("webhooks", &hooks)
             .finish_non_exhaustive()
     }

@@ -80,7 +80,7 @@ impl Mqtt {
         Ok(Self {
             options,
             topics,
-            shown: crate::redact::url(&cfg.url),
+            shown: crate::redact::origin(&cfg.url),
         })
     }
 
@@ -123,7 +123,7 @@ impl Mqtt {
                 match events.poll().await {
                     Ok(Event::Incoming(Packet::ConnAck(_))) => return Ok(()),
                     Ok(_) => {}
-                    Err(e) => return Err(crate::redact::error(&e)),
+                    Err(e) => return Err(crate::redact::foreign(&crate::redact::error(&e), 200)),
                 }
             }
         })
@@ -188,7 +188,7 @@ impl Mqtt {
                     }
                     Ok(_) => {}
                     Err(err) => {
-                        let why = crate::redact::error(&err);
+                        let why = crate::redact::foreign(&crate::redact::error(&err), 200);
                         if let Some((e, _)) = in_flight.take() {
                             ch.failed(&e, &DeliveryError::Unreachable(why.clone()));
                         }
@@ -289,7 +289,7 @@ mod tests {
             ..MqttConfig::default()
         };
         let m = Mqtt::new(&cfg, "watchpost-test").unwrap();
-        assert_eq!(m.shown, "mqtt://user:***@127.0.0.1:1883");
+        assert_eq!(m.shown, "mqtt://127.0.0.1:1883");
         assert_eq!(m.options.broker_address(), ("127.0.0.1".to_string(), 1883));
         let login = m.options.credentials().expect("credentials from the URL");
         assert_eq!(

@@ -1,6 +1,6 @@
 //! A webhook notifier: one POST per transition, in the configured format, with the
 //! configured headers and bearer token. Success is a 2xx answer; redirects are not
-//! followed. The address is shown only masked; the token never.
+//! followed. The address is shown only as `scheme://host[:port]`; the token never.
 
 use std::time::Duration;
 
@@ -48,7 +48,7 @@ impl Webhook {
         Self {
             name: cfg.name.clone(),
             url: cfg.url.clone(),
-            shown: crate::redact::url(&cfg.url),
+            shown: crate::redact::origin(&cfg.url),
             format: match cfg.format.as_str() {
                 "ntfy" => Format::Ntfy,
                 "alertmanager" => Format::Alertmanager,
@@ -88,19 +88,39 @@ impl Webhook {
             Format::Alertmanager => req.json(&message::alertmanager(e, &self.name, who)),
             Format::Json => req.json(&message::plain(e)),
         };
-        let resp = req
-            .send()
-            .await
-            .map_err(|err| DeliveryError::Unreachable(crate::redact::error(&err)))?;
+        let resp = req.send().await.map_err(|err| {
+            // The error would name the URL, whose path is the secret.
+            DeliveryError::Unreachable(self.shown_text(&crate::redact::error(&err.without_url())))
+        })?;
         let status = resp.status();
         if status.is_success() {
             return Ok(());
         }
         let body = resp.text().await.unwrap_or_default();
-        let body: String = body.chars().take(ERROR_BODY).collect();
         Err(DeliveryError::Refused {
             status: status.as_u16(),
-            body: crate::redact::text(&body),
+            body: self.shown_text(&body),
         })
+    }
+
+    /// Text about a delivery as it may be shown: without this notifier's address
+    /// (a receiver may quote it), escaped and bounded.
+    fn shown_text(&self, text: &str) -> String {
+        let mut text = crate::redact::text(text);
+        if let Ok(u) = reqwest::Url::parse(&self.url) {
+            let values: Vec<String> = u.query_pairs().map(|(_, v)| v.into_owned()).collect();
+            let raw = u
+                .query()
+                .unwrap_or("")
+                .split('&')
+                .filter_map(|p| p.split_once('='));
+            let secrets = std::iter::once(u.path().to_string())
+                .chain(values)
+                .chain(raw.map(|(_, v)| v.to_string()));
+            for secret in secrets.filter(|s| s.len() > 1) {
+                text = text.replace(&secret, "…");
+            }
+        }
+        crate::redact::foreign(&text, ERROR_BODY)
     }
 }

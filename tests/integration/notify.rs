@@ -645,6 +645,14 @@ async fn silences_hold_back_the_test_delivers_and_credentials_never_show() {
     const HOOK_SECRET: &str = "hunter2-hook-secret";
     const QUERY_SECRET: &str = "tok-query-secret-77";
     const MQTT_SECRET: &str = "mqtt-pass-secret-99";
+    // Paths and queries that are the secret themselves: an ntfy topic, a Home
+    // Assistant webhook id, `?auth=`, `?code=`, `apikey=` (none of them a name the
+    // old masking knew).
+    const TOPIC_SECRET: &str = "my-secret-topic-31";
+    const AUTH_SECRET: &str = "tk-auth-secret-41";
+    const CODE_SECRET: &str = "c0de-secret-59";
+    const APIKEY_SECRET: &str = "k3y-secret-26";
+    const HA_SECRET: &str = "ha-webhook-id-secret-53";
     let broker = Mosquitto::start();
     let sub = Subscriber::start(broker.port).await;
     let rx = HttpReceiver::start().await;
@@ -652,9 +660,29 @@ async fn silences_hold_back_the_test_delivers_and_credentials_never_show() {
         "http://user:{HOOK_SECRET}@127.0.0.1:{}/hook?token={QUERY_SECRET}",
         rx.port
     );
-    let dead = format!("http://127.0.0.1:{}/nobody", crate::support::free_port());
+    let dead = format!(
+        "http://127.0.0.1:{}/{TOPIC_SECRET}?auth={AUTH_SECRET}",
+        crate::support::free_port()
+    );
+    // A receiver that refuses, quoting the address it was called on and a forged log
+    // line.
+    let rude = HttpReceiver::start().await;
+    rude.answer(Some((
+        400,
+        format!(
+            "no such hook /api/webhook/{HA_SECRET}?code={CODE_SECRET}\n2026-12-06T00:00:00Z  INFO FORGED line"
+        ),
+    )));
+    let ha = format!(
+        "http://127.0.0.1:{}/api/webhook/{HA_SECRET}?code={CODE_SECRET}&apikey={APIKEY_SECRET}",
+        rude.port
+    );
     let stack = stack(&[
-        webhooks(&[("hook", "json", hook_url), ("gone", "ntfy", dead)]),
+        webhooks(&[
+            ("hook", "json", hook_url),
+            ("gone", "ntfy", dead),
+            ("ha", "json", ha),
+        ]),
         (
             "WATCHPOST_NOTIFY__MQTT__URL",
             format!("mqtt://bob:{MQTT_SECRET}@127.0.0.1:{}", broker.port),
@@ -720,17 +748,38 @@ async fn silences_hold_back_the_test_delivers_and_credentials_never_show() {
         "{detail}"
     );
 
-    // Credentials: not in any answer, the metrics, the log or the page.
+    // The rude receiver refuses a test, quoting its address.
+    assert_eq!(test("ha").await.status(), 504);
+
+    // Credentials: not in any answer, the metrics, the log or the page. A target is
+    // shown as scheme://host:port only.
     let list = notifiers(&wp).await;
     assert_eq!(
         notifier(&list, "hook")["target"],
-        format!("http://user:***@127.0.0.1:{}/hook?token=***", rx.port)
+        format!("http://127.0.0.1:{}", rx.port)
+    );
+    assert_eq!(
+        notifier(&list, "mqtt")["target"],
+        format!("mqtt://127.0.0.1:{}", broker.port)
+    );
+    assert!(
+        notifier(&list, "ha")["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("400") && e.contains("\\n")),
+        "the refusal shown, escaped: {list}"
+    );
+    assert!(
+        !wp.log().lines().any(|l| l.contains("INFO FORGED")),
+        "a receiver forged a log line"
     );
     assert_eq!(notifier(&list, "mqtt")["connected"], true);
     let answers = [
         list.to_string(),
         metrics(&wp).await,
         json(format!("{}/api/system/alerts", wp.url()))
+            .await
+            .to_string(),
+        json(format!("{}/api/system/health/full", wp.url()))
             .await
             .to_string(),
         wp.log(),
@@ -766,7 +815,16 @@ async fn silences_hold_back_the_test_delivers_and_credentials_never_show() {
         .to_string();
     let page = format!("{shown}\n{html}");
     for text in answers.iter().chain([&page]) {
-        for secret in [HOOK_SECRET, QUERY_SECRET, MQTT_SECRET] {
+        for secret in [
+            HOOK_SECRET,
+            QUERY_SECRET,
+            MQTT_SECRET,
+            TOPIC_SECRET,
+            AUTH_SECRET,
+            CODE_SECRET,
+            APIKEY_SECRET,
+            HA_SECRET,
+        ] {
             assert!(
                 !text.contains(secret),
                 "{secret} shown in {}",

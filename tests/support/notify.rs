@@ -165,12 +165,15 @@ impl Received {
     }
 }
 
+/// What the receiver answers while it refuses: a status and a body.
+type Refusal = Arc<Mutex<Option<(u16, String)>>>;
+
 /// A webhook receiver: keeps every request it accepted (200); while refusing, answers
-/// 503 and keeps nothing.
+/// the refusal's status (503 by default) and keeps nothing.
 pub struct HttpReceiver {
     pub port: u16,
     got: Arc<Mutex<Vec<Received>>>,
-    refusing: Arc<AtomicBool>,
+    refusing: Refusal,
     refused: Arc<std::sync::atomic::AtomicU64>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -182,7 +185,7 @@ impl HttpReceiver {
             .expect("bind receiver");
         let port = listener.local_addr().expect("addr").port();
         let got = Arc::new(Mutex::new(Vec::new()));
-        let refusing = Arc::new(AtomicBool::new(false));
+        let refusing: Refusal = Arc::new(Mutex::new(None));
         let refused = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let (g, r, n) = (got.clone(), refusing.clone(), refused.clone());
         let task = tokio::spawn(async move {
@@ -203,8 +206,14 @@ impl HttpReceiver {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
+    /// Answer 503 `down` to everything (`true`), or accept again (`false`).
     pub fn refuse(&self, on: bool) {
-        self.refusing.store(on, Ordering::SeqCst);
+        self.answer(on.then(|| (503, "down".to_string())));
+    }
+
+    /// Answer every request with `status` and `body` (`None`: accept again).
+    pub fn answer(&self, refusal: Option<(u16, String)>) {
+        *self.refusing.lock().expect("lock") = refusal;
     }
 
     /// Requests answered 503 so far.
@@ -230,7 +239,7 @@ impl Drop for HttpReceiver {
 async fn serve(
     mut sock: tokio::net::TcpStream,
     got: Arc<Mutex<Vec<Received>>>,
-    refusing: Arc<AtomicBool>,
+    refusing: Refusal,
     refused: Arc<std::sync::atomic::AtomicU64>,
 ) {
     let mut buf = Vec::new();
@@ -273,9 +282,14 @@ async fn serve(
         }
         let body = String::from_utf8_lossy(&buf[header_end..header_end + len]).into_owned();
         buf.drain(..header_end + len);
-        let answer: &[u8] = if refusing.load(Ordering::SeqCst) {
+        let refusal = refusing.lock().expect("lock").clone();
+        let answer: Vec<u8> = if let Some((status, body)) = refusal {
             refused.fetch_add(1, Ordering::SeqCst);
-            b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 4\r\n\r\ndown"
+            format!(
+                "HTTP/1.1 {status} Refused\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .into_bytes()
         } else {
             got.lock().expect("lock").push(Received {
                 path,
@@ -284,9 +298,9 @@ async fn serve(
                 body,
                 at: Instant::now(),
             });
-            b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+            b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n".to_vec()
         };
-        if sock.write_all(answer).await.is_err() {
+        if sock.write_all(&answer).await.is_err() {
             return;
         }
     }
