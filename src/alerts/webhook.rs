@@ -86,7 +86,7 @@ pub struct Unprocessable(pub String);
 /// The prefix of a received alert's fingerprint: received alerts live in their own
 /// namespace (watchpost's own fingerprints are 16 hex digits), so a caller cannot
 /// name, and so hide or replace, one of watchpost's own alerts.
-pub const RECEIVED_PREFIX: &str = "am-";
+pub const RECEIVED_PREFIX: &str = "am_";
 
 /// A text of at most `MAX_TEXT` bytes without control characters.
 fn text_ok(s: &str) -> bool {
@@ -242,7 +242,7 @@ mod tests {
         assert_eq!(a.candidate.source, "prometheus");
         assert_eq!(a.candidate.severity, Severity::Critical);
         assert_eq!(a.candidate.summary, "redis-exporter is down");
-        assert_eq!(a.candidate.fingerprint, "am-a1b2c3d4e5f60718");
+        assert_eq!(a.candidate.fingerprint, "am_a1b2c3d4e5f60718");
         assert_eq!(
             a.candidate.labels["runbook_url"],
             "docs/runbook.md#watchpostexporterdown"

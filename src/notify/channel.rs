@@ -269,6 +269,28 @@ impl Channel {
         backoff(st.failures, self.retry_max)
     }
 
+    /// `e` can never be delivered by this transport (it cannot be encoded within the
+    /// transport's limits): dropped, counted as `rejected`, logged, and shown as the
+    /// notifier's last error, so it cannot block what waits behind it.
+    pub fn undeliverable(&self, e: &Entry, why: &str) {
+        tracing::error!(notifier = %self.name, seq = e.seq, fingerprint = %e.fingerprint(), error = %why, "a transition cannot be delivered by this notifier; dropped");
+        self.metrics.counted(&self.name, Outcome::Rejected);
+        let depth = {
+            let mut o = self.outbox();
+            if let Err(err) = o.ack(e.seq) {
+                tracing::error!(notifier = %self.name, error = %err, "cannot record the drop in the outbox");
+            }
+            o.depth()
+        };
+        self.metrics.waiting(&self.name, depth);
+        let mut st = self.status();
+        st.trying = false;
+        st.last_error = Some((
+            format!("transition {} dropped: {why}", e.seq),
+            crate::time::now(),
+        ));
+    }
+
     /// Connected to the broker (MQTT), or not: a refused connection counts as a
     /// failure of the notifier (its state opens), a connection closes it again.
     pub fn connected(&self, up: bool, why: Option<String>) {

@@ -87,9 +87,69 @@ pub fn test_alert(notifier: &str, now: DateTime<Utc>) -> serde_json::Value {
     })
 }
 
-/// The alert as the API lists it, for an entry.
+/// The most an entry's alert may take, serialised: every transport carries it (MQTT
+/// takes packets up to 256 KiB, the outbox reads lines up to 256 KiB back, and the
+/// Alertmanager format carries the labels twice).
+pub const MAX_ALERT_BYTES: usize = 32 * 1024;
+/// The most of ntfy's message body (a longer one becomes an attachment there).
+const NTFY_BODY_BYTES: usize = 4000;
+/// What a text cut to fit ends with.
+const CUT: &str = "…";
+
+/// The alert as the API lists it, for an entry: cut to [`MAX_ALERT_BYTES`].
 pub fn alert_value(a: &Alert) -> serde_json::Value {
-    serde_json::to_value(a).unwrap_or_default()
+    serde_json::to_value(fit(a, MAX_ALERT_BYTES)).unwrap_or_default()
+}
+
+/// `a`, cut until it serialises to at most `max` bytes: its description, then its
+/// summary, then its longest label values, then labels other than the ones that
+/// name it (`alertname`, `severity`, `source` and the subject's).
+pub fn fit(a: &Alert, max: usize) -> Alert {
+    let size = |a: &Alert| serde_json::to_vec(a).map_or(usize::MAX, |v| v.len());
+    let mut a = a.clone();
+    let mut over = size(&a).saturating_sub(max);
+    if over == 0 {
+        return a;
+    }
+    let keep = a.description.len().saturating_sub(over + CUT.len());
+    a.description = cut(&a.description, keep);
+    over = size(&a).saturating_sub(max);
+    if over > 0 {
+        a.summary = cut(&a.summary, 256);
+        over = size(&a).saturating_sub(max);
+    }
+    if over > 0 {
+        for v in a.labels.values_mut() {
+            *v = cut(v, 256);
+        }
+        over = size(&a).saturating_sub(max);
+    }
+    if over > 0 {
+        const NAMING: [&str; 7] = [
+            "alertname",
+            "severity",
+            "source",
+            "camera",
+            "dependency",
+            "worker",
+            "breaker",
+        ];
+        a.labels.retain(|k, _| NAMING.contains(&k.as_str()));
+        a.description = cut(&a.description, 0);
+    }
+    a
+}
+
+/// `s` cut to at most `max` bytes (at a character boundary), marked when cut.
+fn cut(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max.saturating_sub(CUT.len());
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}{CUT}", &s[..end])
 }
 
 /// A request to an ntfy topic: its body and headers.
@@ -127,6 +187,7 @@ pub fn ntfy(e: &Entry, who: &Identity) -> Ntfy {
         )),
         _ => {}
     }
+    let body = cut(&body, NTFY_BODY_BYTES);
     let mut tags = vec![tag.to_string(), "watchpost".to_string()];
     if let Some(kind) = t.source.split(':').next().filter(|k| !k.is_empty()) {
         tags.push(kind.to_string());
@@ -297,6 +358,37 @@ mod tests {
         assert_eq!(a["fingerprint"], "f00d");
         let firing = alertmanager(&entry(Kind::Firing, "warning"), "home", &who());
         assert_eq!(firing["alerts"][0]["endsAt"], "0001-01-01T00:00:00Z");
+    }
+
+    #[test]
+    fn an_alert_is_cut_to_fit_every_transport() {
+        let c = crate::alerts::Candidate::from_problem("ai:clip", false, "clip unhealthy");
+        let mut a = Alert::firing(&c, "id", Utc::now(), Utc::now());
+        assert_eq!(
+            fit(&a, MAX_ALERT_BYTES).labels,
+            a.labels,
+            "a small one as it is"
+        );
+        a.description = "d".repeat(300_000);
+        for n in 0..63 {
+            a.labels.insert(format!("l{n}"), "v\u{e9}".repeat(2000));
+        }
+        let v = alert_value(&a);
+        let bytes = serde_json::to_vec(&v).unwrap().len();
+        assert!(bytes <= MAX_ALERT_BYTES, "{bytes}");
+        assert_eq!(v["labels"]["source"], "ai:clip", "what names it is kept");
+        assert_eq!(v["summary"], "clip unhealthy");
+        let n = ntfy(
+            &Entry {
+                seq: 1,
+                kind: Kind::Firing,
+                decided_at: Utc::now(),
+                alert: v,
+            },
+            &who(),
+        );
+        assert!(n.body.len() <= NTFY_BODY_BYTES);
+        assert_eq!(cut("aé", 2), "…".chars().take(1).collect::<String>());
     }
 
     #[test]

@@ -33,6 +33,11 @@ const ANSWER_WITHIN: Duration = Duration::from_secs(10);
 const STATE_EVERY: Duration = Duration::from_secs(1);
 /// Requests queued towards the event loop.
 const REQUESTS: usize = 256;
+/// The largest packet sent or taken (the broker's default limit is higher).
+const MAX_PACKET: usize = 256 * 1024;
+/// What a PUBLISH adds to its topic and payload, at most (fixed header, lengths,
+/// packet id).
+const PUBLISH_OVERHEAD: usize = 16;
 
 pub struct Mqtt {
     options: MqttOptions,
@@ -54,7 +59,7 @@ impl Mqtt {
         let mut options = MqttOptions::new(client_id, host, port);
         options.set_keep_alive(Duration::from_secs(15));
         options.set_clean_session(true);
-        options.set_max_packet_size(256 * 1024, 256 * 1024);
+        options.set_max_packet_size(MAX_PACKET, MAX_PACKET);
         options.set_last_will(LastWill::new(
             topics.availability(),
             "offline",
@@ -157,6 +162,16 @@ impl Mqtt {
                         _ => self.topics.alert(&e.fingerprint()),
                     };
                     let payload = message::plain(&e).to_string();
+                    let size = topic.len() + payload.len() + PUBLISH_OVERHEAD;
+                    if size > MAX_PACKET {
+                        // Sent, it would end the session, and again after each
+                        // reconnect: it can never go.
+                        ch.undeliverable(
+                            &e,
+                            &format!("{size} bytes is over MQTT's packet limit of {MAX_PACKET}"),
+                        );
+                        continue;
+                    }
                     if client
                         .try_publish(topic, QoS::AtLeastOnce, false, payload)
                         .is_ok()

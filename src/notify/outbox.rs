@@ -56,20 +56,27 @@ impl Outbox {
         let mut pending = VecDeque::new();
         let mut newest = acked;
         let mut bytes = 0;
+        let mut unread = 0usize;
         if let Ok(f) = File::open(&log) {
             bytes = f.metadata().map(|m| m.len()).unwrap_or(0);
             for line in BufReader::new(f).split(b'\n').map_while(Result::ok) {
-                if line.len() > MAX_LINE {
+                // Too long to be one of ours (entries are cut to fit), or torn by a
+                // crash (never reported written).
+                let entry = (line.len() <= MAX_LINE)
+                    .then(|| serde_json::from_slice::<Entry>(&line).ok())
+                    .flatten();
+                let Some(e) = entry else {
+                    unread += usize::from(!line.is_empty());
                     continue;
-                }
-                let Ok(e) = serde_json::from_slice::<Entry>(&line) else {
-                    continue; // torn by a crash: never reported written
                 };
                 newest = newest.max(e.seq);
                 if e.seq > acked {
                     pending.push_back(e);
                 }
             }
+        }
+        if unread > 0 {
+            tracing::warn!(outbox = %log.display(), lines = unread, "outbox lines that are not entries (torn by a crash, or too long) were skipped");
         }
         while pending.len() > max {
             pending.pop_front();

@@ -611,7 +611,7 @@ async fn the_webhook_refuses_what_it_should_and_a_repeat_changes_nothing() {
     assert_eq!(page["pagination"]["total"], 1, "{page}");
     let a = &page["items"][0];
     assert_eq!(
-        a["fingerprint"], "am-a1b2c3d4e5f60718",
+        a["fingerprint"], "am_a1b2c3d4e5f60718",
         "received alerts in their own namespace"
     );
     assert_eq!(a["severity"], "critical");
@@ -813,7 +813,7 @@ async fn a_webhook_caller_cannot_hide_watchpost_own_alerts() {
     let (_, page) = alerts(&wp, "?source=prometheus").await;
     assert_eq!(
         page["items"][0]["fingerprint"],
-        format!("am-{squatter}").as_str(),
+        format!("am_{squatter}").as_str(),
         "the received one kept apart: {page}"
     );
 

@@ -833,3 +833,72 @@ async fn silences_hold_back_the_test_delivers_and_credentials_never_show() {
         }
     }
 }
+
+/// A received alert with `labels` extra labels whose names and values are `len`
+/// bytes each.
+fn big_alert(fingerprint: &str, alertname: &str, labels: usize, len: usize) -> Value {
+    let mut l = serde_json::json!({"alertname": alertname, "severity": "warning"});
+    for n in 0..labels {
+        l[format!("l{n:02}_{}", "n".repeat(len - 4))] = "x".repeat(len).into();
+    }
+    serde_json::json!({
+        "version": "4", "groupKey": format!("{{}}:{{alertname=\"{alertname}\"}}"),
+        "status": "firing", "receiver": "watchpost", "truncatedAlerts": 0,
+        "alerts": [{
+            "status": "firing", "labels": l,
+            "annotations": {"summary": "big", "description": "d".repeat(4000)},
+            "startsAt": "2026-12-01T10:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
+            "generatorURL": "", "fingerprint": fingerprint
+        }]
+    })
+}
+
+/// Item 6 of the integrity review: an alert over 256 KiB was refused by the MQTT
+/// client, the session reconnected and retried the same head for ever while the
+/// notifier showed `closed`. Every entry is now cut to fit every transport.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alert_too_big_for_mqtt_is_cut_to_fit_and_what_follows_still_goes() {
+    let broker = Mosquitto::start();
+    let sub = Subscriber::start(broker.port).await;
+    let stack = stack(&[(
+        "WATCHPOST_NOTIFY__MQTT__URL",
+        format!("mqtt://127.0.0.1:{}", broker.port),
+    )]);
+    let wp = stack.start(tempfile::tempdir().expect("dir"));
+    let post = |body: Value| {
+        let url = format!("{}/api/webhooks/alerts", wp.url());
+        async move {
+            let r = client().post(url).json(&body).send().await.expect("POST");
+            assert_eq!(r.status(), 200, "{:?}", r.text().await);
+        }
+    };
+    // 62 labels of 3,000-byte names and values: about 370 KiB as the API lists it.
+    post(big_alert("00000000000000b1", "Huge", 62, 3000)).await;
+    post(big_alert("00000000000000b2", "Small", 1, 8)).await;
+    for (fp, name) in [
+        ("am_00000000000000b1", "Huge"),
+        ("am_00000000000000b2", "Small"),
+    ] {
+        let got = eventually(&format!("{name} published"), || async {
+            sub.last(&format!("watchpost/alerts/{fp}"))
+        })
+        .await;
+        assert!(got.len() <= 32 * 1024 + 64, "{name}: {} bytes", got.len());
+        let v: Value = serde_json::from_str(&got).expect("json");
+        assert_eq!(v["alertname"], name);
+    }
+    let n = notifier(&notifiers(&wp).await, "mqtt").clone();
+    assert_eq!(
+        (n["state"].as_str(), n["queue_depth"].as_u64()),
+        (Some("closed"), Some(0)),
+        "{n}"
+    );
+    assert_eq!(
+        sub.on("watchpost/availability")
+            .iter()
+            .filter(|p| *p == "offline")
+            .count(),
+        0,
+        "the session never dropped"
+    );
+}
