@@ -97,6 +97,7 @@ impl From<NotifyError> for ApiError {
         match e {
             NotifyError::Unknown(_) => Self::NotFound(detail),
             NotifyError::NotDelivered { .. } => Self::GatewayTimeout(detail),
+            NotifyError::OutboxFull(_) => Self::Unavailable(detail),
             NotifyError::Outbox { .. } | NotifyError::Setup { .. } => Self::Internal(detail),
         }
     }

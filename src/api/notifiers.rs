@@ -20,7 +20,9 @@ pub async fn list(state: Data<AppState>) -> HttpResponse {
 #[utoipa::path(post, path = "/api/system/notifiers/{name}/test", tag = "notifiers",
     params(("name" = String, Path, pattern = "^[a-z0-9_-]{1,32}$", description = "The notifier's configured name")),
     responses((status = 200, body = TestDelivery), (status = 401, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 504, body = ErrorBody)))]
+        (status = 404, body = ErrorBody),
+        (status = 503, description = "The outbox is full of waiting transitions; no test was queued", body = ErrorBody),
+        (status = 504, body = ErrorBody)))]
 pub async fn test(state: Data<AppState>, name: Path<String>) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(state.notifiers.test(&name).await?))
 }

@@ -176,23 +176,37 @@ impl Channel {
     }
 
     /// Keep a transition for sending (on disk before this returns) and wake the
-    /// sender; its `seq`.
-    pub fn push(&self, kind: Kind, alert: serde_json::Value, decided_at: DateTime<Utc>) -> u64 {
+    /// sender; its `seq`, or `None` for a test refused because the outbox is full.
+    pub fn push(
+        &self,
+        kind: Kind,
+        alert: serde_json::Value,
+        decided_at: DateTime<Utc>,
+    ) -> Option<u64> {
         let (pushed, depth, seq) = {
             let mut o = self.outbox();
             let p = o.push(kind, alert, decided_at);
             (p, o.depth(), o.newest_seq())
         };
+        if pushed.refused {
+            return None;
+        }
         if let Some(why) = pushed.not_durable {
             tracing::error!(notifier = %self.name, error = %why, "cannot write the notification outbox; the transition is kept in memory only");
         }
-        if let Some(old) = pushed.dropped {
-            self.metrics.counted(&self.name, Outcome::Dropped);
-            tracing::error!(notifier = %self.name, seq = old.seq, fingerprint = %old.fingerprint(), "notification outbox full; its oldest transition was dropped");
+        match pushed.dropped {
+            Some(old) if old.kind == Kind::Test => {
+                tracing::info!(notifier = %self.name, seq = old.seq, "notification outbox full; a waiting test message was dropped to make room");
+            }
+            Some(old) => {
+                self.metrics.counted(&self.name, Outcome::Dropped);
+                tracing::error!(notifier = %self.name, seq = old.seq, fingerprint = %old.fingerprint(), "notification outbox full; its oldest transition was dropped");
+            }
+            None => {}
         }
         self.metrics.waiting(&self.name, depth);
         self.wake.notify_one();
-        seq
+        Some(seq)
     }
 
     /// The oldest unsent transition.

@@ -41,6 +41,8 @@ pub enum NotifyError {
     Unknown(String),
     #[error("The test message to '{name}' was not delivered ({why}); it stays in the outbox and is sent when the receiver answers")]
     NotDelivered { name: String, why: String },
+    #[error("The outbox of '{0}' is full of transitions waiting for its receiver; a test message would push one out, so none was sent")]
+    OutboxFull(String),
     #[error("cannot open the outbox of notifier '{name}' in {dir}: {source}")]
     Outbox {
         name: String,
@@ -308,7 +310,7 @@ impl Notifiers {
         let kind = if firing { Kind::Firing } else { Kind::Resolved };
         let value = message::alert_value(a);
         for n in &takers {
-            n.channel.push(kind, value.clone(), decided_at);
+            let _ = n.channel.push(kind, value.clone(), decided_at);
         }
     }
 
@@ -370,7 +372,7 @@ impl Notifiers {
             }
             let value = message::alert_value(a);
             for n in self.notifiers.iter().filter(|n| n.channel.filter.takes(a)) {
-                n.channel.push(kind, value.clone(), crate::time::now());
+                let _ = n.channel.push(kind, value.clone(), crate::time::now());
             }
         }
     }
@@ -457,11 +459,14 @@ impl Notifiers {
         let started = std::time::Instant::now();
         let mut progress = n.channel.progress();
         let failures = progress.borrow().failures;
-        let seq = n.channel.push(
-            Kind::Test,
-            message::test_alert(name, crate::time::now()),
-            crate::time::now(),
-        );
+        let seq = n
+            .channel
+            .push(
+                Kind::Test,
+                message::test_alert(name, crate::time::now()),
+                crate::time::now(),
+            )
+            .ok_or_else(|| NotifyError::OutboxFull(name.to_string()))?;
         // Delivered, or a try failed (this one or one ahead of it), or no answer.
         let done = tokio::time::timeout(
             TEST_WITHIN,

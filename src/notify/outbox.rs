@@ -37,7 +37,11 @@ pub struct Outbox {
 /// What `push` did besides keeping the entry.
 #[derive(Debug, Default, PartialEq)]
 pub struct Pushed {
-    /// The oldest unsent entry had to go to make room.
+    /// A test was not kept: the outbox is full, and a test never displaces a
+    /// transition.
+    pub refused: bool,
+    /// An unsent entry had to go to make room (a waiting test if there is one, else
+    /// the oldest transition).
     pub dropped: Option<Entry>,
     /// The disk refused the write: the entry is only in memory.
     pub not_durable: Option<String>,
@@ -91,13 +95,23 @@ impl Outbox {
         })
     }
 
-    /// Keep a new entry (on disk, synced, before this returns).
+    /// Keep a new entry (a transition on disk, synced, before this returns; a test in
+    /// memory only: nobody waits for it across a restart). A test never displaces a
+    /// transition: it is refused when the outbox is full, and it is the first to go
+    /// when a transition needs its room.
     pub fn push(
         &mut self,
         kind: Kind,
         alert: serde_json::Value,
         decided_at: DateTime<Utc>,
     ) -> Pushed {
+        let test = kind == Kind::Test;
+        if test && self.pending.len() >= self.max {
+            return Pushed {
+                refused: true,
+                ..Pushed::default()
+            };
+        }
         let e = Entry {
             seq: self.next_seq,
             kind,
@@ -106,12 +120,19 @@ impl Outbox {
         };
         self.next_seq += 1;
         let mut out = Pushed::default();
-        if let Err(why) = self.append(&e) {
-            out.not_durable = Some(why.to_string());
+        if !test {
+            if let Err(why) = self.append(&e) {
+                out.not_durable = Some(why.to_string());
+            }
         }
         self.pending.push_back(e);
         if self.pending.len() > self.max {
-            out.dropped = self.pending.pop_front();
+            let at = self
+                .pending
+                .iter()
+                .position(|e| e.kind == Kind::Test)
+                .unwrap_or(0);
+            out.dropped = self.pending.remove(at);
         }
         out
     }
@@ -156,7 +177,7 @@ impl Outbox {
             self.bytes = 0;
         } else if self.bytes > COMPACT_BYTES {
             let mut body = Vec::new();
-            for e in &self.pending {
+            for e in self.pending.iter().filter(|e| e.kind != Kind::Test) {
                 body.extend(serde_json::to_vec(e).map_err(std::io::Error::other)?);
                 body.push(b'\n');
             }
@@ -243,6 +264,33 @@ mod tests {
         let p = o.push(Kind::Firing, alert(3), Utc::now());
         assert_eq!(p.dropped.unwrap().alert["fingerprint"], "f1");
         assert_eq!(o.depth(), 2);
+    }
+
+    #[test]
+    fn a_test_never_displaces_a_transition() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut o = Outbox::open(dir.path(), "hook", 2).unwrap();
+        o.push(Kind::Firing, alert(1), Utc::now());
+        let t = o.push(Kind::Test, alert(9), Utc::now());
+        assert_eq!(t, Pushed::default(), "room for a test");
+        // A transition needs the room: the test goes, not the older transition.
+        let p = o.push(Kind::Resolved, alert(2), Utc::now());
+        assert_eq!(p.dropped.unwrap().kind, Kind::Test);
+        let kept: Vec<&str> = o
+            .pending
+            .iter()
+            .map(|e| e.alert["fingerprint"].as_str().unwrap())
+            .collect();
+        assert_eq!(kept, ["f1", "f2"]);
+        // Full of transitions: a test is refused, and nothing is dropped.
+        let t = o.push(Kind::Test, alert(9), Utc::now());
+        assert!(t.refused && t.dropped.is_none());
+        assert_eq!(o.depth(), 2);
+        // A test is not written: it does not come back after a restart.
+        let mut o = Outbox::open(dir.path(), "other", 5).unwrap();
+        o.push(Kind::Test, alert(9), Utc::now());
+        drop(o);
+        assert_eq!(Outbox::open(dir.path(), "other", 5).unwrap().depth(), 0);
     }
 
     #[test]

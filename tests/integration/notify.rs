@@ -902,3 +902,66 @@ async fn an_alert_too_big_for_mqtt_is_cut_to_fit_and_what_follows_still_goes() {
         "the session never dropped"
     );
 }
+
+/// Item 7 of the integrity review: while a receiver was down, test messages went into
+/// the same bounded outbox and pushed the oldest real transitions out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn test_messages_never_push_real_transitions_out_of_a_full_outbox() {
+    let rx = HttpReceiver::start().await;
+    let stack = stack(&[
+        webhooks(&[("hook", "json", rx.url("/hook"))]),
+        // The smallest outbox the config takes.
+        ("WATCHPOST_NOTIFY__OUTBOX_MAX_ITEMS", "10".into()),
+        ("WATCHPOST_NOTIFY__RETRY_MAX_SECONDS", "1".into()),
+    ]);
+    let wp = stack.start(tempfile::tempdir().expect("dir"));
+    rx.refuse(true);
+    // Ten transitions: five alerts fire and resolve.
+    const FIVE: [&str; 5] = ["yolo26", "nemotron", "florence", "clip", "enrichment"];
+    for s in FIVE {
+        stack.ai.get(s).set_mode(Mode::Status(503));
+        alert_in(&wp, &format!("ai:{s}"), "firing").await;
+    }
+    for s in FIVE {
+        stack.ai.get(s).set_mode(Mode::Normal);
+        alert_in(&wp, &format!("ai:{s}"), "resolved").await;
+    }
+    eventually("ten transitions waiting", || async {
+        (notifier(&notifiers(&wp).await, "hook")["queue_depth"] == 10).then_some(())
+    })
+    .await;
+    for _ in 0..5 {
+        let r = client()
+            .post(format!("{}/api/system/notifiers/hook/test", wp.url()))
+            .send()
+            .await
+            .expect("POST test");
+        assert_eq!(r.status(), 503);
+        let body: Value = r.json().await.expect("json");
+        assert!(
+            body["detail"].as_str().is_some_and(|d| d.contains("full")),
+            "{body}"
+        );
+    }
+    rx.refuse(false);
+    eventually("the outbox empty", || async {
+        (notifier(&notifiers(&wp).await, "hook")["queue_depth"] == 0).then_some(())
+    })
+    .await;
+    let mut told: Vec<(String, String)> = transitions(&rx);
+    told.sort();
+    let mut expected: Vec<(String, String)> = FIVE
+        .iter()
+        .flat_map(|s| ["firing", "resolved"].map(|k| (format!("ai:{s}"), k.to_string())))
+        .collect();
+    expected.sort();
+    assert_eq!(told, expected, "every transition, no test");
+    let m = metrics(&wp).await;
+    assert_eq!(
+        metric(
+            &m,
+            "watchpost_notifications_total{notifier=\"hook\",result=\"dropped\"}"
+        ),
+        0.0
+    );
+}
