@@ -215,6 +215,7 @@ impl AlertEngine {
                 tracing::debug!(error = %e, "silences not read yet");
             }
         }
+        self.silences.prune_stored().await;
         let health = self.health.latest();
         self.decide(health.as_ref());
         self.flush().await;

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use super::alert::{Alert, SourceKind};
+use super::alert::{Alert, SourceKind, GENERATOR, GENERATOR_LABEL};
 use super::alertmanager::{Alertmanager, AmError, PostableAlert};
 use super::engine::AlertEngine;
 use super::metrics::SendResult;
@@ -274,7 +274,11 @@ impl Sender {
                         expired: true,
                     })
                 } else if state != SilenceState::Expired && copy.id.is_empty() {
-                    am.create_silence(&held.matchers, held.starts_at, held.ends_at, &held.comment)
+                    // Scoped to watchpost's own alerts: a `severity` or `camera` silence
+                    // must not quiet other systems' alerts in a shared Alertmanager.
+                    let mut matchers = held.matchers.clone();
+                    matchers.insert(GENERATOR_LABEL.into(), GENERATOR.into());
+                    am.create_silence(&matchers, held.starts_at, held.ends_at, &held.comment)
                         .await
                         .map(|id| Remote { id, expired: false })
                 } else {

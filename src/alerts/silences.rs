@@ -19,8 +19,12 @@ pub const MATCHER_NAMES: [&str; 4] = ["alertname", "source", "camera", "severity
 pub const MAX_SILENCES: usize = 1000;
 /// The longest silence.
 pub const MAX_DURATION_SECONDS: f64 = 366.0 * 86_400.0;
-/// Ended silences are listed for this long after their end.
+/// Ended silences are listed for this long after their end, then deleted.
 const LIST_ENDED_FOR: chrono::Duration = chrono::Duration::days(7);
+/// How often ended silences are deleted.
+const PRUNE_EVERY: chrono::Duration = chrono::Duration::hours(1);
+/// How far from now a silence may start (either way).
+const START_WITHIN: chrono::Duration = chrono::Duration::days(366);
 
 /// `pending` (not started), `active` or `expired`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -251,6 +255,13 @@ pub fn check(new: NewSilence, now: DateTime<Utc>) -> Result<Held, SilenceError> 
         return bad("'comment' must be at most 1000 characters without control characters".into());
     }
     let starts_at = new.starts_at.unwrap_or(now);
+    if (starts_at - now).abs() > START_WITHIN {
+        return bad(format!(
+            "'starts_at' must be within {} days of now",
+            START_WITHIN.num_days()
+        ));
+    }
+    // `starts_at` is within a year of now, so adding at most a year cannot overflow.
     let ends_at = match (new.ends_at, new.duration_seconds) {
         (Some(end), None) => end,
         (None, Some(d)) if d.is_finite() && d > 0.0 && d <= MAX_DURATION_SECONDS => {
@@ -295,6 +306,22 @@ struct Inner {
     /// Silences not yet ended, and ended ones whose copies still need expiring.
     held: Vec<Held>,
     loaded: bool,
+    /// Slots taken by creations being stored now (so concurrent creations cannot
+    /// pass the limit together).
+    reserved: usize,
+    /// When ended silences were last deleted from the store.
+    pruned_at: Option<DateTime<Utc>>,
+}
+
+/// A slot under `MAX_SILENCES` held while a silence is stored; given back when
+/// dropped (stored or not, finished or abandoned).
+struct Slot<'a>(&'a Silences);
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        let mut inner = self.0.lock();
+        inner.reserved = inner.reserved.saturating_sub(1);
+    }
 }
 
 impl Inner {
@@ -322,6 +349,8 @@ impl Silences {
             inner: Mutex::new(Inner {
                 held: Vec::new(),
                 loaded: false,
+                reserved: 0,
+                pruned_at: None,
             }),
             changed,
         })
@@ -368,21 +397,28 @@ impl Silences {
     pub async fn create(&self, new: NewSilence) -> Result<Silence, SilenceError> {
         let now = crate::time::now();
         let held = check(new, now)?;
-        let active = self
-            .lock()
-            .held
-            .iter()
-            .filter(|h| h.state(now) != SilenceState::Expired)
-            .count();
-        if active >= MAX_SILENCES {
-            return Err(SilenceError::TooMany);
-        }
+        let _slot = self.reserve(now)?;
         self.store.save_silence(&held.row()).await?;
         let view = held.view(now);
         tracing::info!(silence = %held.id, matchers = ?held.matchers, ends_at = %held.ends_at, "silence created");
         self.lock().hold(held);
         self.changed.notify_one();
         Ok(view)
+    }
+
+    /// Take one of the `MAX_SILENCES` slots, counting those being stored now.
+    fn reserve(&self, now: DateTime<Utc>) -> Result<Slot<'_>, SilenceError> {
+        let mut inner = self.lock();
+        let active = inner
+            .held
+            .iter()
+            .filter(|h| h.state(now) != SilenceState::Expired)
+            .count();
+        if active + inner.reserved >= MAX_SILENCES {
+            return Err(SilenceError::TooMany);
+        }
+        inner.reserved += 1;
+        Ok(Slot(self))
     }
 
     /// End a silence now (an ended one stays as it is).
@@ -475,6 +511,28 @@ impl Silences {
         let now = crate::time::now();
         self.lock().held.retain(|h| h.still_needed(now));
     }
+
+    /// Delete the stored silences that ended longer ago than they are listed (at
+    /// most once an hour; those whose copies still need expiring are kept).
+    pub async fn prune_stored(&self) {
+        let now = crate::time::now();
+        let keep: Vec<String> = {
+            let inner = self.lock();
+            if inner.pruned_at.is_some_and(|at| now - at < PRUNE_EVERY) {
+                return;
+            }
+            inner.held.iter().map(|h| h.id.clone()).collect()
+        };
+        match self.store.prune_silences(now - LIST_ENDED_FOR, &keep).await {
+            Ok(n) => {
+                if n > 0 {
+                    tracing::info!(silences = n, "ended silences deleted after a week");
+                }
+                self.lock().pruned_at = Some(now);
+            }
+            Err(e) => tracing::debug!(error = %e, "ended silences not deleted yet"),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -509,6 +567,8 @@ mod tests {
         let mut inner = Inner {
             held: Vec::new(),
             loaded: false,
+            reserved: 0,
+            pruned_at: None,
         };
         // The read-back finds the stored row first, then `create` holds its own copy.
         inner.hold(Held::from_row(s.row()));
@@ -572,6 +632,22 @@ mod tests {
             .contains("at most one"));
         let default = check(new(&[("source", "a")], None), now).expect("an hour by default");
         assert_eq!((default.ends_at - default.starts_at).num_seconds(), 3600);
+        for far in [
+            "+262142-12-31T23:30:00Z",
+            "-262143-01-01T00:00:00Z",
+            "2030-01-01T00:00:00Z",
+        ] {
+            let mut s = new(&[("source", "a")], Some(60.0));
+            s.starts_at = Some(far.parse().expect("a time"));
+            let err = check(s, now).expect_err(far).to_string();
+            assert!(err.contains("within 366 days"), "{far}: {err}");
+        }
+        let mut far_end = new(&[("source", "a")], None);
+        far_end.ends_at = Some("+262142-12-31T23:30:00Z".parse().expect("a time"));
+        assert!(check(far_end, now)
+            .expect_err("far end")
+            .to_string()
+            .contains("at most"));
         let mut past = new(&[("source", "a")], None);
         past.ends_at = Some(now - chrono::Duration::seconds(1));
         past.starts_at = Some(now - chrono::Duration::hours(1));

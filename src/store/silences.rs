@@ -80,4 +80,22 @@ impl Store {
         })
         .await
     }
+
+    /// Delete the silences that ended before `before`, except `keep` (ended ones whose
+    /// Alertmanager copies still need expiring); how many went.
+    pub async fn prune_silences(
+        &self,
+        before: DateTime<Utc>,
+        keep: &[String],
+    ) -> Result<u64, StoreError> {
+        self.run(async {
+            let c = self.client().await?;
+            Ok(c.execute(
+                "DELETE FROM silences WHERE ends_at < $1 AND NOT (id = ANY($2))",
+                &[&before, &keep],
+            )
+            .await?)
+        })
+        .await
+    }
 }

@@ -337,6 +337,12 @@ async fn the_loop_runs_both_ways_through_real_prometheus_and_alertmanager() {
     .await;
     let matchers = am_silence["matchers"].to_string();
     assert!(matchers.contains("ai:florence") && matchers.contains("WatchpostDependencyDown"));
+    assert!(
+        am_silence["matchers"].as_array().is_some_and(|m| m
+            .iter()
+            .any(|m| m["name"] == "generator" && m["value"] == "watchpost")),
+        "the copy silences watchpost's own alerts only: {matchers}"
+    );
     let firing_before = counter_sum(
         &text(format!("http://127.0.0.1:{}/metrics", am.port)).await,
         "alertmanager_alerts_received_total",

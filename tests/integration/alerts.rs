@@ -275,3 +275,88 @@ async fn a_postgres_outage_loses_no_transition() {
     assert_eq!(s, 200);
     assert_eq!(page["pagination"]["total"], 2, "{page}");
 }
+
+/// POST a silence; its status and answer.
+async fn silence(wp: &Watchpost, body: &Value) -> (u16, Value) {
+    let r = client()
+        .post(format!("{}/api/system/alerts/silences", wp.url()))
+        .json(body)
+        .send()
+        .await
+        .expect("POST silence");
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// Item 8 of the integrity review: a far-future `starts_at` panicked the request;
+/// 1,200 concurrent creates gave 1,001 × 201 against the 1,000 limit; ended rows were
+/// never deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silences_are_bounded_in_time_and_number_and_ended_ones_go_after_a_week() {
+    let stack = Stack::new(&[]);
+    let wp = stack.start(tempfile::tempdir().expect("dir"));
+    let (status, answer) = silence(
+        &wp,
+        &serde_json::json!({"matchers": {"source": "ai:clip"}, "starts_at": "+262142-12-31T23:30:00Z"}),
+    )
+    .await;
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        answer["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("starts_at")),
+        "{answer}"
+    );
+
+    // 1,200 creates at once, 100 in flight at a time.
+    let results: Vec<u16> = futures_util::stream::iter(0..1200)
+        .map(|n| {
+            let wp = &wp;
+            async move {
+                let body = serde_json::json!({"matchers": {"camera": format!("cam{n}")}});
+                silence(wp, &body).await.0
+            }
+        })
+        .buffer_unordered(100)
+        .collect()
+        .await;
+    let count = |s: u16| results.iter().filter(|r| **r == s).count();
+    assert_eq!((count(201), count(409)), (1000, 200), "{results:?}");
+    assert_eq!(stack.count("select count(*) from silences"), 1000);
+
+    // Ended rows: one a week and a day ago goes, one two days ago stays (listed).
+    for (id, days) in [
+        ("00000000-0000-0000-0000-00000000000a", 8),
+        ("00000000-0000-0000-0000-00000000000b", 2),
+    ] {
+        stack.pg.psql(&format!(
+            "insert into silences (id, matchers, starts_at, ends_at, comment, created_at, remote)
+             values ('{id}', '{{\"source\": \"x\"}}', now() - interval '{} days', now() - interval '{days} days', '', now(), '{{}}')",
+            days + 1
+        ));
+    }
+    let dir = wp.stop();
+    let wp = stack.start(dir);
+    eventually("the week-old silence deleted", || async {
+        (stack.count(
+            "select count(*) from silences where id = '00000000-0000-0000-0000-00000000000a'",
+        ) == 0)
+            .then_some(())
+    })
+    .await;
+    assert_eq!(
+        stack.count(
+            "select count(*) from silences where id = '00000000-0000-0000-0000-00000000000b'"
+        ),
+        1
+    );
+    let listed: Value = client()
+        .get(format!("{}/api/system/alerts/silences", wp.url()))
+        .send()
+        .await
+        .expect("GET")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(listed["items"].as_array().map(Vec::len), Some(1001));
+}
