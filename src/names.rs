@@ -1,7 +1,8 @@
 //! The closed vocabularies several floors share: the names of the supervised workers,
-//! the [`Label`] trait by which a domain type names its metric label values, and
-//! `closed_set!`, which declares such a type once (variants, wire names, label). A
-//! leaf: it imports nothing of the crate.
+//! the [`Label`] trait by which a domain type names its metric label values,
+//! `closed_set!`, which declares such a type once (variants, wire names, label), and
+//! [`has_format_char`], the rule that keeps invisible and direction-changing
+//! characters out of names shown to people. A leaf: it imports nothing of the crate.
 
 /// A closed set of label values, owned by the domain type it describes (a worker
 /// state, a queue placement, a pipeline stage, a close reason, …). Metric methods take
@@ -94,3 +95,50 @@ macro_rules! closed_set {
     };
 }
 pub(crate) use closed_set;
+
+/// Unicode's format characters (general category Cf): invisible, and some of them
+/// (U+202A–U+202E, U+2066–U+2069) reorder the text around them, so a name holding one
+/// can show as another name. The ranges as Unicode 15 lists them.
+const FORMAT_CHARS: [(u32, u32); 21] = [
+    (0x00AD, 0x00AD),
+    (0x0600, 0x0605),
+    (0x061C, 0x061C),
+    (0x06DD, 0x06DD),
+    (0x070F, 0x070F),
+    (0x0890, 0x0891),
+    (0x08E2, 0x08E2),
+    (0x180E, 0x180E),
+    (0x200B, 0x200F),
+    (0x202A, 0x202E),
+    (0x2060, 0x2064),
+    (0x2066, 0x206F),
+    (0xFEFF, 0xFEFF),
+    (0xFFF9, 0xFFFB),
+    (0x110BD, 0x110BD),
+    (0x110CD, 0x110CD),
+    (0x13430, 0x1343F),
+    (0x1BCA0, 0x1BCA3),
+    (0x1D173, 0x1D17A),
+    (0xE0001, 0xE0001),
+    (0xE0020, 0xE007F),
+];
+
+/// Whether `s` holds a format character (see [`FORMAT_CHARS`]).
+pub fn has_format_char(s: &str) -> bool {
+    s.chars().any(|c| {
+        let c = u32::from(c);
+        FORMAT_CHARS.iter().any(|&(lo, hi)| (lo..=hi).contains(&c))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn direction_overrides_and_invisible_characters_are_format_characters() {
+        assert!(super::has_format_char("door\u{202E}gpj.exe"));
+        assert!(super::has_format_char("front\u{200B}door"));
+        assert!(super::has_format_char("\u{FEFF}porch"));
+        assert!(!super::has_format_char("Front Door"));
+        assert!(!super::has_format_char("Café Küche 前门"));
+    }
+}

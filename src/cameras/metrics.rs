@@ -12,8 +12,12 @@ closed_set! {
     pub enum Skip {
         /// A new folder beyond `cameras.max_cameras`.
         TooManyCameras = "too_many_cameras",
-        /// A folder whose name makes no camera id of at most 64 bytes.
+        /// A folder whose name makes no camera id of at most 64 bytes, or holds a
+        /// format character (invisible, or reordering what is shown).
         BadName = "bad_name",
+        /// A folder whose camera id is already another folder's (`Front Door`,
+        /// `front-door` and `FRONT_DOOR` are all `front_door`): the first keeps it.
+        IdTaken = "id_taken",
         /// Beyond `cameras.max_images_per_minute`.
         Flooding = "flooding",
         /// The camera is disabled.
@@ -74,7 +78,7 @@ impl CameraMetrics {
         for s in CameraStatus::ALL {
             me.by_status.with_label_values(&[s.label()]).set(0);
         }
-        for r in [Skip::TooManyCameras, Skip::BadName] {
+        for r in [Skip::TooManyCameras, Skip::BadName, Skip::IdTaken] {
             me.folders_refused.with_label_values(&[r.label()]);
         }
         me

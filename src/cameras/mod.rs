@@ -25,6 +25,6 @@ pub use camera::Basis;
 pub use metrics::Skip;
 pub use registry::{
     is_valid_camera_id, Admission, CameraDetail, CameraError, CameraList, CameraProblem,
-    CameraRegistry, CameraSummary,
+    CameraRegistry, CameraSummary, RefusedFolder,
 };
 pub use watchdog::Watchdog;

@@ -8,7 +8,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -22,6 +22,8 @@ use crate::time::{now_unix, unix_to_datetime};
 
 /// Folders refused in this run, remembered so each is counted and logged once.
 const MAX_REFUSED: usize = 10_000;
+/// Refused folders listed with the cameras (the most recent).
+const LIST_REFUSED: usize = 20;
 /// The longest camera id kept (it is a metric label and a path segment).
 const MAX_ID_BYTES: usize = 64;
 /// Events listed with one camera.
@@ -64,12 +66,31 @@ pub struct CameraSummary {
     pub hourly_images: Option<Vec<u32>>,
 }
 
+/// A folder of the camera root that was not made a camera, and why.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct RefusedFolder {
+    /// The folder's name (never one holding a control or format character as it is:
+    /// such a name is refused and shown escaped).
+    pub folder: String,
+    /// The camera id its name makes (empty when it makes none).
+    pub camera_id: String,
+    #[schema(inline)]
+    pub reason: Skip,
+    /// Why, in words, and what to do.
+    pub detail: String,
+    /// When it was first refused in this run.
+    pub since: DateTime<Utc>,
+}
+
 /// `GET /api/system/cameras`.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CameraList {
     pub cameras: Vec<CameraSummary>,
     pub count: usize,
     pub max_cameras: usize,
+    /// Folders not made cameras in this run (the 20 most recent), so a folder whose
+    /// pictures go nowhere is seen.
+    pub refused_folders: Vec<RefusedFolder>,
     /// Whether the cameras stored by earlier runs have been read back yet (false
     /// while PostgreSQL is away at start).
     pub loaded: bool,
@@ -121,7 +142,8 @@ struct Inner {
     loaded: bool,
     /// Removed cameras whose rows are still to be deleted.
     deleted: Vec<String>,
-    refused: HashSet<String>,
+    /// Refused folders by name, with why.
+    refused: BTreeMap<String, RefusedFolder>,
     limit_logged: bool,
 }
 
@@ -133,6 +155,22 @@ pub struct CameraRegistry {
     metrics: CameraMetrics,
     inner: Mutex<Inner>,
     version: AtomicU64,
+}
+
+/// A folder name as it may be shown: control and format characters escaped
+/// (`\u{202e}`), everything else as it is.
+fn shown_name(folder: &str) -> String {
+    folder
+        .chars()
+        .map(|c| {
+            let mut buf = [0u8; 4];
+            if c.is_control() || crate::names::has_format_char(c.encode_utf8(&mut buf)) {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// A valid camera id: what `normalize_camera_id` makes of a clean folder name.
@@ -191,7 +229,23 @@ impl CameraRegistry {
 
     pub fn admit_at(&self, camera: &str, folder: &str, now: f64) -> Admission {
         let mut inner = self.lock();
-        if !inner.cameras.contains_key(camera) {
+        let owner = inner.cameras.get(camera).map(|e| e.cam.folder.clone());
+        if let Some(owner) = owner.as_ref().filter(|o| *o != folder) {
+            // A look-alike folder (`FRONT_DOOR` beside `Front Door`): its images
+            // would keep the other folder's camera alive.
+            let why = format!(
+                "its camera id '{camera}' belongs to the folder {owner:?}; remove that camera (DELETE /api/system/cameras/{camera}) to let this folder take it"
+            );
+            return Admission::Skip(self.refuse(
+                &mut inner,
+                Skip::IdTaken,
+                camera,
+                folder,
+                now,
+                why,
+            ));
+        }
+        if owner.is_none() {
             if let Some(skip) = self.refuse_new(&mut inner, camera, folder) {
                 return Admission::Skip(skip);
             }
@@ -235,22 +289,53 @@ impl CameraRegistry {
 
     /// Whether a new folder may become a camera; why not, counted and logged once.
     fn refuse_new(&self, inner: &mut Inner, camera: &str, folder: &str) -> Option<Skip> {
-        let skip = if !is_valid_camera_id(camera) {
-            Skip::BadName
+        let now = now_unix();
+        let (skip, why) = if crate::names::has_format_char(folder) {
+            (
+                Skip::BadName,
+                "its name holds an invisible or direction-changing character (Unicode format character), so it could pass for another folder; rename it".to_string(),
+            )
+        } else if !is_valid_camera_id(camera) {
+            (
+                Skip::BadName,
+                "its name does not make a camera id of 1 to 64 bytes of letters, digits and _; rename it".to_string(),
+            )
         } else if inner.cameras.len() >= self.cfg.max_cameras {
-            Skip::TooManyCameras
+            (
+                Skip::TooManyCameras,
+                format!(
+                    "there are {} cameras already (cameras.max_cameras); remove one or raise the limit",
+                    self.cfg.max_cameras
+                ),
+            )
         } else {
             return None;
         };
+        Some(self.refuse(inner, skip, camera, folder, now, why))
+    }
+
+    /// Refuse `folder`: counted, remembered for the list and logged, once per run.
+    fn refuse(
+        &self,
+        inner: &mut Inner,
+        skip: Skip,
+        camera: &str,
+        folder: &str,
+        now: f64,
+        why: String,
+    ) -> Skip {
+        if inner.refused.contains_key(folder) {
+            return skip;
+        }
         if inner.refused.len() >= MAX_REFUSED {
             inner.refused.clear();
         }
-        if !inner.refused.insert(camera.to_string()) {
-            return Some(skip);
-        }
         self.metrics.folder_refused(skip);
         match skip {
-            Skip::TooManyCameras if !inner.limit_logged => {
+            Skip::TooManyCameras if inner.limit_logged => {
+                tracing::debug!(folder = ?folder, "folder refused: too many cameras")
+            }
+            Skip::TooManyCameras => {
                 inner.limit_logged = true;
                 tracing::warn!(
                     folder = ?folder,
@@ -258,13 +343,22 @@ impl CameraRegistry {
                     "camera limit reached: further folders are refused and counted in watchpost_camera_folders_refused_total; remove a camera or raise cameras.max_cameras"
                 );
             }
-            Skip::BadName => tracing::warn!(
-                folder = ?folder,
-                "folder refused: its name does not make a camera id of at most 64 bytes"
-            ),
-            _ => tracing::debug!(folder = ?folder, "folder refused: too many cameras"),
+            _ => tracing::warn!(folder = ?folder, reason = skip.as_str(), "folder refused: {why}"),
         }
-        Some(skip)
+        inner.refused.insert(
+            folder.to_string(),
+            RefusedFolder {
+                // Shown as `?` formatting shows it: control and format characters
+                // escaped, so a name cannot reorder the page.
+                folder: shown_name(folder),
+                camera_id: camera.to_string(),
+                reason: skip,
+                detail: why,
+                since: unix_to_datetime(now),
+            },
+        );
+        self.version.fetch_add(1, Ordering::Relaxed);
+        skip
     }
 
     /// The content hash of an image taken from `camera`.
@@ -382,10 +476,14 @@ impl CameraRegistry {
             .iter()
             .map(|(id, e)| self.summary(id, &e.cam, now, hourly))
             .collect();
+        let mut refused_folders: Vec<RefusedFolder> = inner.refused.values().cloned().collect();
+        refused_folders.sort_by_key(|r| std::cmp::Reverse(r.since));
+        refused_folders.truncate(LIST_REFUSED);
         CameraList {
             count: cameras.len(),
             cameras,
             max_cameras: self.cfg.max_cameras,
+            refused_folders,
             loaded: inner.loaded,
             timestamp: unix_to_datetime(now),
         }

@@ -78,11 +78,11 @@ fn folders_beyond_the_limit_are_refused_counted_once_and_get_no_series() {
     let (r, _e, m) = registry(small());
     for i in 0..5 {
         for _ in 0..3 {
-            r.admit_at(&format!("cam{i}"), "x", T0);
+            r.admit_at(&format!("cam{i}"), &format!("cam{i}"), T0);
         }
     }
     assert_eq!(
-        r.admit_at("cam4", "x", T0 + 1.0),
+        r.admit_at("cam4", "cam4", T0 + 1.0),
         Admission::Skip(Skip::TooManyCameras)
     );
     assert_eq!(r.list(false).count, 3);
@@ -99,7 +99,7 @@ fn folders_beyond_the_limit_are_refused_counted_once_and_get_no_series() {
     // Removing one makes room, and forgets its series.
     r.remove("cam0").expect("known");
     assert!(!m.render().contains("camera=\"cam0\""));
-    assert_eq!(r.admit_at("cam3", "x", T0 + 2.0), Admission::Take);
+    assert_eq!(r.admit_at("cam3", "cam3", T0 + 2.0), Admission::Take);
     assert_eq!(r.remove("cam0"), Err(CameraError::Unknown("cam0".into())));
     assert_eq!(
         r.remove("Front Door"),
@@ -178,4 +178,46 @@ fn until_the_stored_cameras_are_read_there_are_no_problems_to_judge() {
     r.admit_at("b", "B", T0);
     r.check_at(T0 + 100.0);
     assert_eq!(r.problems(), None);
+}
+
+#[test]
+fn a_look_alike_folder_is_refused_and_listed_and_never_keeps_the_camera_alive() {
+    let (r, _e, m) = registry(small());
+    assert_eq!(r.admit_at("front_door", "Front Door", T0), Admission::Take);
+    for folder in ["front-door", "FRONT_DOOR", "front-door"] {
+        assert_eq!(
+            r.admit_at("front_door", folder, T0 + 5.0),
+            Admission::Skip(Skip::IdTaken),
+            "{folder}"
+        );
+    }
+    // The look-alikes' images did not count: the camera went offline.
+    r.check_at(T0 + 7.0);
+    let list = r.list(false);
+    assert_eq!(list.cameras[0].status, CameraStatus::Offline);
+    assert_eq!(list.cameras[0].folder, "Front Door");
+    let refused: Vec<(&str, Skip)> = list
+        .refused_folders
+        .iter()
+        .map(|f| (f.folder.as_str(), f.reason))
+        .collect();
+    assert_eq!(refused.len(), 2, "{refused:?}");
+    assert!(refused.contains(&("FRONT_DOOR", Skip::IdTaken)));
+    assert!(list.refused_folders[0].detail.contains("Front Door"));
+    assert!(m
+        .render()
+        .contains("watchpost_camera_folders_refused_total{reason=\"id_taken\"} 2"));
+}
+
+#[test]
+fn a_folder_name_with_a_direction_override_is_refused_and_shown_escaped() {
+    let (r, _e, _m) = registry(small());
+    let spoof = "gate\u{202E}roop";
+    assert_eq!(
+        r.admit_at("gateroop", spoof, T0),
+        Admission::Skip(Skip::BadName)
+    );
+    let list = r.list(false);
+    assert_eq!(list.count, 0);
+    assert_eq!(list.refused_folders[0].folder, "gate\\u{202e}roop");
 }

@@ -434,3 +434,68 @@ async fn a_flood_is_skipped_without_starving_the_others_and_the_camera_limit_hol
     );
     assert!(detail["recent_events"].is_array(), "{detail}");
 }
+
+/// Item 9 of the integrity review: `Front Door`, `front-door` and `FRONT_DOOR` were
+/// one camera, so a look-alike folder kept an offline camera online; a folder name
+/// with a right-to-left override showed reversed on the page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_look_alike_folder_cannot_keep_a_camera_alive_and_a_spoofing_name_is_refused() {
+    let stack = Stack::new(&SHORT);
+    let wp = stack.start(tempfile::tempdir().expect("dir"));
+    let root = wp.dir.path().join("cameras");
+    write_image(&root, "Front Door", "a.png");
+    wait_status(&wp, "front_door", "online").await;
+    // The real camera dies; a look-alike keeps sending.
+    let stop = Arc::new(AtomicBool::new(false));
+    let feeder = {
+        let (root, stop) = (root.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut n = 0;
+            let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
+            while !stop.load(Ordering::SeqCst) {
+                tick.tick().await;
+                write_image(&root, "FRONT_DOOR", &format!("spoof{n}.png"));
+                n += 1;
+            }
+        })
+    };
+    let off = wait_status(&wp, "front_door", "offline").await;
+    assert_eq!(off["folder"], "Front Door");
+    stop.store(true, Ordering::SeqCst);
+    feeder.await.expect("feeder");
+    // Right-to-left override: "gate<RLO>gnp.exe" would show as "gateexe.png".
+    write_image(&root, "gate\u{202E}roop", "b.png");
+    let list = eventually("both folders listed as not taken", || async {
+        let list = cameras(&wp).await;
+        (list["refused_folders"].as_array()?.len() == 2).then_some(list)
+    })
+    .await;
+    let refused: Vec<(String, String)> = list["refused_folders"]
+        .as_array()
+        .expect("refused")
+        .iter()
+        .map(|f| {
+            (
+                f["folder"].as_str().unwrap_or("").into(),
+                f["reason"].as_str().unwrap_or("").into(),
+            )
+        })
+        .collect();
+    assert!(
+        refused.contains(&("FRONT_DOOR".into(), "id_taken".into())),
+        "{refused:?}"
+    );
+    assert!(
+        refused.contains(&("gate\\u{202e}roop".into(), "bad_name".into())),
+        "{refused:?}"
+    );
+    assert_eq!(list["count"], 1, "{list}");
+    let m = metrics(&wp).await;
+    assert_eq!(
+        metric(
+            &m,
+            "watchpost_camera_folders_refused_total{reason=\"id_taken\"}"
+        ),
+        Some(1.0)
+    );
+}

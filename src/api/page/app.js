@@ -537,6 +537,13 @@
       ? 'No camera yet: every folder of the camera root that sends images becomes one.'
       : 'The cameras cannot be read now.');
     empty.hidden = cams.length > 0;
+    const refused = data && Array.isArray(data.refused_folders) ? data.refused_folders : [];
+    $('cameras-refused').replaceChildren(...refused.map((f) =>
+      h('li', { 'data-key': f.folder, 'data-reason': f.reason },
+        h('strong', { class: 'folder', text: f.folder }), ' ',
+        h('span', { class: 'muted', text: `(${f.reason.replace(/_/g, ' ')})` }),
+        h('div', { class: 'reason', text: `Not taken: ${f.detail}.` }))));
+    $('cameras-refused-box').hidden = refused.length === 0;
     tick();
   }
 

@@ -35,6 +35,9 @@ closed_set! {
         /// Its folder would be a camera beyond `cameras.max_cameras` (not remembered:
         /// once there is room, its next images are taken).
         TooManyCameras = "too_many_cameras",
+        /// Its folder's camera id belongs to another folder (not remembered: once
+        /// that camera is removed, its next images are taken).
+        CameraIdTaken = "camera_id_taken",
         /// Its camera floods (more than `cameras.max_images_per_minute`).
         SkippedFlooding = "skipped_flooding",
         /// Its camera is disabled.
@@ -77,6 +80,7 @@ impl From<Skip> for FileResult {
         match s {
             Skip::TooManyCameras => Self::TooManyCameras,
             Skip::BadName => Self::RejectedName,
+            Skip::IdTaken => Self::CameraIdTaken,
             Skip::Flooding => Self::SkippedFlooding,
             Skip::Disabled => Self::SkippedDisabled,
         }
