@@ -133,15 +133,25 @@ pub async fn silences(state: Data<AppState>) -> Result<HttpResponse, ApiError> {
     request_body = NewSilence,
     security((), ("api_key" = [])),
     responses((status = 201, body = Silence), (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 409, description = "Too many silences", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 408, description = "The body did not arrive within 10 s", body = ErrorBody),
+        (status = 409, description = "Too many silences", body = ErrorBody),
+        (status = 413, description = "Body over 16 KiB", body = ErrorBody),
         (status = 503, description = "PostgreSQL is unreachable; nothing was changed", body = ErrorBody)))]
 pub async fn silence(
     state: Data<AppState>,
-    body: actix_web::web::Json<NewSilence>,
+    req: HttpRequest,
+    body: actix_web::web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let created = state.silences.create(body.into_inner()).await?;
+    let bytes = super::body::read(&req, body, SILENCE_BODY_LIMIT).await?;
+    let new: NewSilence = serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::BadRequest(format!("Invalid JSON body: {e}")))?;
+    let created = state.silences.create(new).await?;
     Ok(HttpResponse::Created().json(created))
 }
+
+/// The largest silence body taken.
+const SILENCE_BODY_LIMIT: usize = 16 * 1024;
 
 /// End a silence now (and its copies in Alertmanager). Ending an ended one changes
 /// nothing.
@@ -168,42 +178,18 @@ const WEBHOOK_BODY_LIMIT: usize = 1024 * 1024;
     request_body = Payload,
     security((), ("api_key" = []), ("webhook_token" = [])),
     responses((status = 200, body = Receipt), (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 413, description = "Body over 1 MiB", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 408, description = "The body did not arrive within 10 s", body = ErrorBody),
+        (status = 413, description = "Body over 1 MiB", body = ErrorBody),
         (status = 422, description = "Not an Alertmanager webhook payload", body = ErrorBody),
         (status = 429, description = "It would hold more received alerts than watchpost keeps (5,000)", body = ErrorBody)))]
 pub async fn webhook(
     state: Data<AppState>,
     req: HttpRequest,
-    mut body: actix_web::web::Payload,
+    body: actix_web::web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    use futures_util::StreamExt;
-    let too_large = || {
-        ApiError::PayloadTooLarge(format!(
-            "The webhook takes at most {WEBHOOK_BODY_LIMIT} bytes"
-        ))
-    };
-    let declared = req
-        .headers()
-        .get(actix_web::http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > WEBHOOK_BODY_LIMIT) {
-        return Err(too_large());
-    }
-    let mut bytes = bytes::BytesMut::new();
-    while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("Body not read: {e}")))?;
-        if bytes.len() + chunk.len() > WEBHOOK_BODY_LIMIT {
-            return Err(too_large());
-        }
-        bytes.extend_from_slice(&chunk);
-    }
-    let payload: Payload = serde_json::from_slice(&bytes).map_err(|e| match e.classify() {
-        serde_json::error::Category::Data => {
-            ApiError::Unprocessable(format!("Not an Alertmanager webhook payload: {e}"))
-        }
-        _ => ApiError::BadRequest(format!("Invalid JSON body: {e}")),
-    })?;
+    let bytes = super::body::read(&req, body, WEBHOOK_BODY_LIMIT).await?;
+    let payload: Payload = super::body::json(&bytes, "an Alertmanager webhook payload")?;
     let receipt = state.alerts.receive(&payload).await?;
     Ok(HttpResponse::Ok().json(receipt))
 }

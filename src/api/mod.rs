@@ -5,6 +5,7 @@
 mod access;
 mod alerts;
 pub mod auth;
+mod body;
 mod breakers;
 mod cameras;
 mod edge;

@@ -523,7 +523,11 @@ fn the_systemd_unit_verifies_cleanly() {
         "Restart=on-failure",
         "DynamicUser=yes",
         "EnvironmentFile=-/etc/watchpost/secrets.env",
-        "--config /etc/watchpost/watchpost.toml",
+        // The config is root-only, handed over as a credential.
+        "LoadCredential=watchpost.toml:/etc/watchpost/watchpost.toml",
+        "--config ${CREDENTIALS_DIRECTORY}/watchpost.toml",
+        // More descriptors than websocket.max_clients' default of 1,000.
+        "LimitNOFILE=65536",
     ] {
         assert!(unit.contains(key), "{key}");
     }
