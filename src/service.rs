@@ -164,6 +164,7 @@ impl Service {
             events.clone(),
             &metrics,
         );
+        alerts.link_runbooks_under(&config.alerting.runbook_base_url);
         let sender = Sender::new(
             &config.alerting,
             alerts.clone(),

@@ -252,6 +252,9 @@ pub struct Alert {
     pub stored: bool,
     /// The active silences that keep it from being sent out (empty: it is sent).
     pub silenced_by: Vec<String>,
+    /// Its runbook as a link, when it is under `alerting.runbook_base_url` (null
+    /// otherwise: a runbook reference from outside is only ever shown as text).
+    pub runbook_link: Option<String>,
 }
 
 impl Alert {
@@ -272,6 +275,7 @@ impl Alert {
             duration_seconds: seconds_between(started_at, now),
             stored: false,
             silenced_by: Vec::new(),
+            runbook_link: None,
         }
     }
 
@@ -297,7 +301,22 @@ impl Alert {
             ended_at: r.ended_at,
             stored: true,
             silenced_by: Vec::new(),
+            runbook_link: None,
         }
+    }
+
+    /// Its runbook reference: the `runbook_url` it came with, or the shipped
+    /// runbook's section for its name.
+    pub fn runbook_ref(&self) -> String {
+        self.labels
+            .get("runbook_url")
+            .cloned()
+            .unwrap_or_else(|| format!("docs/runbook.md#{}", self.alertname.to_ascii_lowercase()))
+    }
+
+    /// Link its runbook when it is under `base` (see [`runbook_link`]).
+    pub fn link_runbook(&mut self, base: Option<&str>) {
+        self.runbook_link = base.and_then(|b| runbook_link(&self.runbook_ref(), b));
     }
 
     /// Its labels and annotations as tools outside see them (Alertmanager, webhooks).
@@ -359,6 +378,21 @@ impl Alert {
     }
 }
 
+/// A runbook reference as a link, only under `base` (which ends with `/`): a shipped
+/// reference (`docs/…`, relative, without `..`) resolved against it, or an address
+/// that starts with it. Anything else (`https://evil.example/login` on a received
+/// alert) is no link.
+pub fn runbook_link(reference: &str, base: &str) -> Option<String> {
+    if base.is_empty() || !base.ends_with('/') {
+        return None;
+    }
+    let clean = |s: &str| !s.contains("..") && !s.contains(char::is_whitespace);
+    if reference.starts_with("docs/") && clean(reference) {
+        return Some(format!("{base}{reference}"));
+    }
+    (reference.starts_with(base) && clean(&reference[base.len()..])).then(|| reference.to_string())
+}
+
 fn seconds_between(from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
     (to - from).num_milliseconds().max(0) as f64 / 1000.0
 }
@@ -385,5 +419,32 @@ mod tests {
             Candidate::from_problem("ai:clip", false, "x").fingerprint
         );
         assert_eq!(SourceKind::of("worker:file_watcher"), SourceKind::Worker);
+    }
+
+    #[test]
+    fn only_a_runbook_under_the_configured_base_is_a_link() {
+        let base = "https://wiki.example/watchpost/";
+        assert_eq!(
+            runbook_link("docs/runbook.md#watchpostcameraoffline", base).as_deref(),
+            Some("https://wiki.example/watchpost/docs/runbook.md#watchpostcameraoffline")
+        );
+        assert_eq!(
+            runbook_link("https://wiki.example/watchpost/extra.md#x", base).as_deref(),
+            Some("https://wiki.example/watchpost/extra.md#x")
+        );
+        for foreign in [
+            "https://evil.example/login",
+            "https://wiki.example/watchpost.evil.example/x",
+            "https://wiki.example/watchpost/../../login",
+            "docs/../../etc",
+            "javascript:alert(1)",
+        ] {
+            assert_eq!(runbook_link(foreign, base), None, "{foreign}");
+        }
+        assert_eq!(
+            runbook_link("docs/runbook.md#x", ""),
+            None,
+            "no base: no link"
+        );
     }
 }

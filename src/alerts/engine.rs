@@ -121,6 +121,8 @@ pub trait TransitionListener: Send + Sync {
 
 pub struct AlertEngine {
     listener: std::sync::OnceLock<Arc<dyn TransitionListener>>,
+    /// `alerting.runbook_base_url`, ending with `/` (unset: no runbook is a link).
+    runbooks: std::sync::OnceLock<String>,
     health: Arc<Health>,
     cameras: Arc<CameraRegistry>,
     silences: Arc<Silences>,
@@ -147,6 +149,7 @@ impl AlertEngine {
     ) -> Arc<Self> {
         Arc::new(Self {
             listener: std::sync::OnceLock::new(),
+            runbooks: std::sync::OnceLock::new(),
             health,
             cameras,
             silences,
@@ -169,6 +172,18 @@ impl AlertEngine {
                 announced: None,
             }),
         })
+    }
+
+    /// Link runbooks under `base` in what is listed (set once, at start; empty: none).
+    pub fn link_runbooks_under(&self, base: &str) {
+        if !base.is_empty() {
+            let base = if base.ends_with('/') {
+                base.to_string()
+            } else {
+                format!("{base}/")
+            };
+            let _ = self.runbooks.set(base);
+        }
     }
 
     /// Tell `listener` of every transition from now on (set once, at start).
@@ -416,6 +431,7 @@ impl AlertEngine {
         let now = crate::time::now();
         for a in &mut out {
             a.silenced_by = self.silences.silencing(a, now);
+            a.link_runbook(self.runbooks.get().map(String::as_str));
         }
         out.sort_by_key(|a| std::cmp::Reverse(a.started_at));
         out
@@ -528,6 +544,7 @@ impl AlertEngine {
                         if a.ended_at.is_none() {
                             a.silenced_by = self.silences.silencing(&a, now);
                         }
+                        a.link_runbook(self.runbooks.get().map(String::as_str));
                         a
                     })
                     .collect();

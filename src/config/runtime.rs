@@ -147,6 +147,11 @@ pub struct AlertingConfig {
     pub instance: String,
     /// Where people reach the status page (the alerts' link). Empty: `http://<bind>/`.
     pub external_url: String,
+    /// Where the shipped docs are readable (`https://wiki.example/watchpost/`): the
+    /// page links an alert's runbook only under this address (the shipped
+    /// `docs/runbook.md#…` references resolved against it). Empty: runbooks are shown
+    /// as text, never as links.
+    pub runbook_base_url: String,
 }
 
 impl Default for AlertingConfig {
@@ -158,6 +163,7 @@ impl Default for AlertingConfig {
             webhook_token: String::new(),
             instance: String::new(),
             external_url: String::new(),
+            runbook_base_url: String::new(),
         }
     }
 }
@@ -185,6 +191,10 @@ impl std::fmt::Debug for AlertingConfig {
             )
             .field("instance", &self.instance)
             .field("external_url", &crate::redact::url(&self.external_url))
+            .field(
+                "runbook_base_url",
+                &crate::redact::url(&self.runbook_base_url),
+            )
             .finish()
     }
 }
@@ -220,6 +230,13 @@ impl AlertingConfig {
             self.external_url.is_empty() || is_http_url(&self.external_url),
             "alerting.external_url",
             "must be empty or an http:// or https:// address",
+        );
+        c.check(
+            self.runbook_base_url.is_empty()
+                || (is_http_url(&self.runbook_base_url)
+                    && !self.runbook_base_url.contains(['?', '#'])),
+            "alerting.runbook_base_url",
+            "must be empty or an http:// or https:// address without a query, such as https://wiki.example/watchpost/",
         );
     }
 }

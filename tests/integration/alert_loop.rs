@@ -980,3 +980,75 @@ async fn a_body_that_trickles_in_is_cut_off_and_its_connection_closed() {
     })
     .await;
 }
+
+/// Item 11 of the integrity review: a received alert's `runbook_url` became a
+/// clickable `https://evil.example/login` on the status page. Only runbooks under
+/// `alerting.runbook_base_url` are links now; others are text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_links_only_runbooks_under_the_configured_base() {
+    let mut stack = stack_for(None);
+    stack.extra.push((
+        "WATCHPOST_ALERTING__RUNBOOK_BASE_URL".into(),
+        "https://wiki.example/watchpost".into(),
+    ));
+    let wp = stack.start(tempfile::tempdir().expect("dir"));
+    for (fp, name, runbook) in [
+        ("e1b2c3d4e5f60718", "Phishing", "https://evil.example/login"),
+        (
+            "e2b2c3d4e5f60718",
+            "Shipped",
+            "docs/runbook.md#watchpostexporterdown",
+        ),
+    ] {
+        let mut p = payload("firing", fp, None);
+        p["groupKey"] = format!("{{}}:{{alertname=\"{name}\"}}").into();
+        p["alerts"][0]["labels"]["alertname"] = name.into();
+        p["alerts"][0]["annotations"]["runbook_url"] = runbook.into();
+        let (status, answer) = post_webhook(
+            &wp,
+            Some(TOKEN),
+            None,
+            serde_json::to_vec(&p).expect("json"),
+        )
+        .await;
+        assert_eq!(status, 200, "{answer}");
+    }
+    let (_, page) = alerts(&wp, "?source=prometheus").await;
+    let link = |name: &str| {
+        page["items"]
+            .as_array()
+            .and_then(|a| a.iter().find(|a| a["alertname"] == name))
+            .map(|a| a["runbook_link"].clone())
+    };
+    assert_eq!(link("Phishing"), Some(Value::Null), "{page}");
+    assert_eq!(
+        link("Shipped"),
+        Some(json!(
+            "https://wiki.example/watchpost/docs/runbook.md#watchpostexporterdown"
+        ))
+    );
+    let b = Browser::start(1280, 1400).await;
+    b.goto(&format!("{}/", wp.url())).await;
+    eventually("both alerts on the page", || async {
+        let t = firing_on_page(&b).await;
+        (t.contains("Phishing") && t.contains("Shipped")).then_some(())
+    })
+    .await;
+    let hrefs = b
+        .execute(
+            "return Array.from(document.querySelectorAll('#alerts-firing a')).map(a => a.href);",
+            json!([]),
+        )
+        .await;
+    assert_eq!(
+        hrefs,
+        json!(["https://wiki.example/watchpost/docs/runbook.md#watchpostexporterdown"]),
+        "the foreign runbook is not a link"
+    );
+    assert!(
+        firing_on_page(&b)
+            .await
+            .contains("https://evil.example/login"),
+        "shown as text"
+    );
+}

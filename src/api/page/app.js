@@ -547,11 +547,13 @@
     tick();
   }
 
-  /** A runbook reference: a link when it is an address, else the text. */
-  function runbook(ref) {
-    if (!ref) return null;
-    return /^https?:\/\//.test(ref)
-      ? h('a', { href: ref, rel: 'noopener', text: 'runbook' })
+  /** An alert's runbook: a link only when the server made one (a runbook under
+   * alerting.runbook_base_url); any other reference, such as one a received alert
+   * brought, is shown as text. */
+  function runbook(a) {
+    const ref = (a.labels && a.labels.runbook_url) || `docs/runbook.md#${String(a.alertname).toLowerCase()}`;
+    return a.runbook_link
+      ? h('a', { href: a.runbook_link, rel: 'noopener noreferrer', text: 'runbook' })
       : h('span', { class: 'muted' }, 'runbook ', h('code', { text: ref }));
   }
 
@@ -578,13 +580,12 @@
     const firing = (state.alerts && state.alerts.items) || [];
     $('alerts-firing').replaceChildren(...firing.map((a) => {
       const silenced = Array.isArray(a.silenced_by) && a.silenced_by.length > 0;
-      const ref = (a.labels && a.labels.runbook_url) || `docs/runbook.md#${String(a.alertname).toLowerCase()}`;
       return h('li', { class: `alert${silenced ? ' silenced' : ''}`, 'data-key': a.fingerprint, 'data-silenced': String(silenced) },
         h('div', null, badge(a.severity), ' ', h('strong', { text: a.alertname }),
           ' ', h('span', { class: 'muted', text: `(${a.source})` }),
           silenced ? h('span', { class: 'state off silenced-mark' }, h('span', { class: 'icon', 'aria-hidden': 'true', text: '🔕' }), h('span', { text: 'silenced' })) : null),
         h('div', { class: 'summary', text: a.summary }),
-        h('div', { class: 'muted' }, 'firing for ', h('span', { 'data-since': a.started_at }), ' · ', runbook(ref),
+        h('div', { class: 'muted' }, 'firing for ', h('span', { 'data-since': a.started_at }), ' · ', runbook(a),
           silenced ? null : h('span', { class: 'buttons' }, silenceButton(a, 1), silenceButton(a, 8))));
     }));
     const note = $('alerts-empty');
