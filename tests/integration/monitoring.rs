@@ -599,24 +599,27 @@ fn compose_file_is_valid() {
         .current_dir(repo())
         .env_remove("WATCHPOST_API_KEYS")
         .env_remove("WATCHPOST_WEBHOOK_TOKEN")
-        .env_remove("GRAFANA_ADMIN_PASSWORD");
+        .env_remove("GRAFANA_ADMIN_PASSWORD")
+        .env_remove("POSTGRES_PASSWORD")
+        .env_remove("REDIS_PASSWORD");
         c.envs(env.iter().copied());
         c.output().expect("run compose")
     };
     let key = ("WATCHPOST_API_KEYS", "k");
     let grafana = ("GRAFANA_ADMIN_PASSWORD", "g");
     let token = ("WATCHPOST_WEBHOOK_TOKEN", "a-webhook-token-0123456789");
-    let ok = run(&[key, grafana, token]);
+    let pg = ("POSTGRES_PASSWORD", "p0stgres");
+    let redis = ("REDIS_PASSWORD", "r3dis");
+    let all = [key, grafana, token, pg, redis];
+    let ok = run(&all);
     assert!(
         ok.status.success(),
         "{}",
         String::from_utf8_lossy(&ok.stderr)
     );
-    for (missing, given) in [
-        ("WATCHPOST_API_KEYS", [grafana, token]),
-        ("GRAFANA_ADMIN_PASSWORD", [key, token]),
-        ("WATCHPOST_WEBHOOK_TOKEN", [key, grafana]),
-    ] {
+    // Every secret is required: none has a default.
+    for (missing, _) in all {
+        let given: Vec<(&str, &str)> = all.iter().copied().filter(|(k, _)| *k != missing).collect();
         let out = run(&given);
         assert!(
             !out.status.success(),
@@ -643,9 +646,7 @@ fn compose_file_is_valid() {
             "--services",
         ])
         .current_dir(repo())
-        .env("WATCHPOST_API_KEYS", "k")
-        .env("GRAFANA_ADMIN_PASSWORD", "g")
-        .env("WATCHPOST_WEBHOOK_TOKEN", token.1)
+        .envs(all)
         .output()
         .expect("services");
     let listed = String::from_utf8_lossy(&services.stdout);
@@ -672,6 +673,23 @@ fn compose_file_is_valid() {
             "{name:?} has no health check"
         );
     }
+    // Prometheus and Alertmanager answer any web page: never published (a foreign
+    // page made a year-long silence of every watchpost alert through 9093).
+    for name in ["prometheus", "alertmanager"] {
+        assert!(
+            doc["services"][name]["ports"].is_null(),
+            "{name} must not be published"
+        );
+    }
+    for (name, svc) in doc["services"].as_mapping().expect("services") {
+        for port in svc["ports"].as_sequence().into_iter().flatten() {
+            let p = port.as_str().unwrap_or("");
+            assert!(p.starts_with("127.0.0.1:"), "{name:?} publishes {p} beyond loopback");
+        }
+    }
+    // Redis has a password on the stack's network, and every client has it.
+    assert!(text.contains("--requirepass"));
+    assert!(doc["services"]["redis-exporter"]["environment"]["REDIS_PASSWORD"].is_string());
     assert!(repo().join("Dockerfile").is_file());
 }
 
@@ -688,13 +706,7 @@ fn compose_environment_is_a_valid_watchpost_config() {
         .map(|(k, v)| {
             let k = k.as_str().expect("name").to_string();
             let v = v.as_str().expect("value");
-            // `${VAR:-default}` → default; `${VAR:?message}` (required) → a sample value.
-            let v = match v.split_once(":-") {
-                Some((_, rest)) if v.starts_with("${") => rest.trim_end_matches('}').to_string(),
-                _ if v.starts_with("${") => "sample-secret-0123456789".to_string(),
-                _ => v.replace("${POSTGRES_PASSWORD:-watchpost}", "watchpost"),
-            };
-            (k, v)
+            (k, interpolate(v))
         })
         .collect();
     assert!(env
@@ -702,6 +714,27 @@ fn compose_environment_is_a_valid_watchpost_config() {
         .any(|(k, _)| k == "WATCHPOST_SERVER__ALLOWED_HOSTS"));
     watchpost::Config::load(None, env.clone())
         .unwrap_or_else(|e| panic!("compose environment {env:?} refused: {e}"));
+}
+
+/// Compose's interpolation: `${VAR:-default}` → the default; `${VAR:?message}`
+/// (required) → a sample secret of letters and digits.
+fn interpolate(v: &str) -> String {
+    let mut out = String::new();
+    let mut rest = v;
+    while let Some(at) = rest.find("${") {
+        out.push_str(&rest[..at]);
+        let Some(end) = rest[at..].find('}') else {
+            break;
+        };
+        let inner = &rest[at + 2..at + end];
+        out.push_str(match inner.split_once(":-") {
+            Some((_, default)) => default,
+            None => "sampleSecret0123456789",
+        });
+        rest = &rest[at + end + 1..];
+    }
+    out.push_str(rest);
+    out
 }
 
 #[test]
