@@ -1,4 +1,5 @@
-//! Small serialisation helpers shared by the API shapes.
+//! Small serialisation helpers shared by the API shapes, and by the append-only JSON
+//! lines files (the queue's spool, the notifiers' outboxes).
 
 use serde::Serialize;
 
@@ -48,6 +49,24 @@ impl Pagination {
             has_more: offset + items_count < total,
         }
     }
+}
+
+/// Read an append-only JSON lines file whole, cutting a torn last line (a crash in
+/// the middle of an append) off the file itself, so the next append starts on a line
+/// of its own instead of being glued to the torn bytes and lost with them. Returns
+/// the complete lines' bytes (ending with `\n`, or empty) and how many torn bytes
+/// were cut.
+pub fn read_lines_cutting_torn(path: &std::path::Path) -> std::io::Result<(Vec<u8>, usize)> {
+    let mut data = std::fs::read(path)?;
+    let keep = data.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+    let torn = data.len() - keep;
+    if torn > 0 {
+        let f = std::fs::OpenOptions::new().write(true).open(path)?;
+        f.set_len(keep as u64)?;
+        f.sync_all()?;
+        data.truncate(keep);
+    }
+    Ok((data, torn))
 }
 
 #[cfg(test)]

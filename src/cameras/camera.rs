@@ -296,10 +296,32 @@ mod tests {
         assert!(why.contains("no image for 10 min"), "{why}");
         assert!(why.contains("too little history"), "{why}");
         assert_eq!(c.judge(T0 + 1201.0, None, &j).0, CameraStatus::Offline);
-        // The outage is not learned as rhythm.
         c.arrive(T0 + 5000.0, None, &j);
         assert_eq!(c.judge(T0 + 5001.0, None, &j).0, CameraStatus::Online);
-        assert_eq!(c.deadlines(None, &j).basis, Basis::Unlearned);
+    }
+
+    #[test]
+    fn an_outage_is_not_learned_as_rhythm() {
+        let j = judging();
+        let mut c = Camera::new("Back Yard", T0);
+        // Twelve regular gaps of 200 s: a rhythm is learned.
+        let mut t = T0;
+        for _ in 0..=12 {
+            c.arrive(t, None, &j);
+            t += 200.0;
+        }
+        t -= 200.0;
+        let learned = c.deadlines(None, &j);
+        assert_eq!(learned.basis, Basis::Learned);
+        assert!(learned.expected < 300.0, "{}", learned.expected);
+        // Silent for an hour (offline long before), then back.
+        assert_eq!(c.judge(t + 3600.0, None, &j).0, CameraStatus::Offline);
+        c.arrive(t + 3600.0, None, &j);
+        let after = c.deadlines(None, &j);
+        assert_eq!(
+            after.expected, learned.expected,
+            "the hour of silence was an outage, not the camera's rhythm"
+        );
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! `<dir>/<name>.jsonl` and synced) before it is sent, and taken out only once the
 //! receiver acknowledged it (`<dir>/<name>.sent` holds the newest acknowledged
 //! `seq`, replaced atomically). A restart reads back what was not acknowledged, in
-//! order. A line torn by a crash is skipped (it was never reported written). The file
+//! order. A line torn by a crash is cut off the file (it was never reported written),
+//! so the next entry starts on a line of its own. The file
 //! is emptied whenever everything in it is sent, and rewritten with only the unsent
 //! entries when it grows past `COMPACT_BYTES`.
 //!
@@ -12,7 +13,7 @@
 
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
@@ -61,13 +62,17 @@ impl Outbox {
         let mut newest = acked;
         let mut bytes = 0;
         let mut unread = 0usize;
-        if let Ok(f) = File::open(&log) {
-            bytes = f.metadata().map(|m| m.len()).unwrap_or(0);
-            for line in BufReader::new(f).split(b'\n').map_while(Result::ok) {
+        if log.exists() {
+            // A torn last line is cut off the file: the next entry must not be glued
+            // to it (and lost with it at the following start).
+            let (data, torn) = crate::json::read_lines_cutting_torn(&log)?;
+            unread += usize::from(torn > 0);
+            bytes = data.len() as u64;
+            for line in data.split(|b| *b == b'\n') {
                 // Too long to be one of ours (entries are cut to fit), or torn by a
                 // crash (never reported written).
                 let entry = (line.len() <= MAX_LINE)
-                    .then(|| serde_json::from_slice::<Entry>(&line).ok())
+                    .then(|| serde_json::from_slice::<Entry>(line).ok())
                     .flatten();
                 let Some(e) = entry else {
                     unread += usize::from(!line.is_empty());
@@ -253,6 +258,29 @@ mod tests {
         f.write_all(b"{\"seq\":2,\"kind\":\"fir").unwrap();
         let o = Outbox::open(dir.path(), "hook", 100).unwrap();
         assert_eq!(o.depth(), 1);
+    }
+
+    #[test]
+    fn an_entry_pushed_after_a_torn_reopen_survives_the_next_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut o = Outbox::open(dir.path(), "hook", 100).unwrap();
+        o.push(Kind::Firing, alert(1), Utc::now());
+        drop(o);
+        let mut f = OpenOptions::new()
+            .append(true)
+            .open(dir.path().join("hook.jsonl"))
+            .unwrap();
+        f.write_all(b"{\"seq\":2,\"kind\":\"fir").unwrap();
+        let mut o = Outbox::open(dir.path(), "hook", 100).unwrap();
+        o.push(Kind::Resolved, alert(3), Utc::now());
+        drop(o);
+        let o = Outbox::open(dir.path(), "hook", 100).unwrap();
+        let kept: Vec<&str> = o
+            .pending
+            .iter()
+            .map(|e| e.alert["fingerprint"].as_str().unwrap())
+            .collect();
+        assert_eq!(kept, ["f1", "f3"], "the entry after the torn line is kept");
     }
 
     #[test]

@@ -55,8 +55,10 @@ impl Receiver {
     }
 }
 
-/// Alertmanager with this test's routes: Prometheus's alerts to watchpost's webhook
-/// (and the receiver), watchpost's own to the receiver only; short group timers.
+/// Alertmanager with this test's routes: every alert to watchpost's webhook, and on
+/// to the receiver; short group timers. (The shipped config keeps watchpost's own
+/// alerts from coming back; this one does not, so watchpost's own check is what is
+/// tested.)
 fn alertmanager(dir: &Path, watchpost_port: u16, receiver: &str) -> Exporter {
     let cfg = dir.join("alertmanager.yml");
     std::fs::write(
@@ -69,8 +71,7 @@ fn alertmanager(dir: &Path, watchpost_port: u16, receiver: &str) -> Exporter {
   group_interval: 1s
   repeat_interval: 1h
   routes:
-    - matchers: ['generator!="watchpost"']
-      receiver: watchpost
+    - receiver: watchpost
       continue: true
     - receiver: default
 receivers:
@@ -297,9 +298,27 @@ async fn the_loop_runs_both_ways_through_real_prometheus_and_alertmanager() {
         (receiver.count("ai:florence", "firing") >= 1).then_some(())
     })
     .await;
-    // It never comes back into watchpost as a second alert.
+    // Alertmanager hands it back to watchpost's webhook (this test's route sends
+    // everything there); it never becomes a second alert.
+    eventually(
+        "watchpost's own alert came back through the webhook",
+        || async {
+            let m = metrics(&wp).await;
+            (metric(
+                &m,
+                "watchpost_alertmanager_webhook_alerts_total{result=\"unchanged\"}",
+            ) >= Some(1.0))
+            .then_some(())
+        },
+    )
+    .await;
     let (_, page) = alerts(&wp, "?source=prometheus").await;
-    assert_eq!(page["items"], json!([]), "{page}");
+    assert!(
+        page["items"]
+            .as_array()
+            .is_some_and(|a| a.iter().all(|a| a["labels"]["source"] != "ai:florence")),
+        "{page}"
+    );
 
     stack.ai.get("florence").accept().await;
     eventually("resolved in Alertmanager and at the receiver", || async {
@@ -730,8 +749,25 @@ async fn only_watchpost_own_alerts_go_to_alertmanager_and_a_bad_label_name_is_re
     );
     // One of watchpost's own fires, and the sender posts it for a few rounds.
     stack.ai.get("florence").refuse().await;
-    eventually("Alertmanager holds watchpost's own alert", || async {
+    let copy = eventually("Alertmanager holds watchpost's own alert", || async {
         am_alert(&am, "ai:florence").await
+    })
+    .await;
+    // Posted with `endsAt` four resends (of 1 s) ahead, and posted again every resend:
+    // Alertmanager would resolve it by itself if watchpost died.
+    let at = |a: &Value, k: &str| {
+        chrono::DateTime::parse_from_rfc3339(a[k].as_str().expect("a time")).expect("RFC 3339")
+    };
+    let ahead = (at(&copy, "endsAt") - at(&copy, "updatedAt")).num_milliseconds();
+    assert!(
+        (3_000..=5_000).contains(&ahead),
+        "endsAt {ahead} ms ahead: {copy}"
+    );
+    eventually("posted again a resend later", || async {
+        let later = am_alert(&am, "ai:florence").await?;
+        (at(&later, "updatedAt") > at(&copy, "updatedAt")
+            && at(&later, "endsAt") > at(&copy, "endsAt"))
+        .then_some(())
     })
     .await;
     let before = sends(&wp, "success").await;
@@ -1051,4 +1087,51 @@ async fn the_page_links_only_runbooks_under_the_configured_base() {
             .contains("https://evil.example/login"),
         "shown as text"
     );
+}
+
+/// A whole (not truncated) notification lists every alert of its group: one it leaves
+/// out is no longer firing; a truncated one resolves nothing it does not name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alert_a_whole_notification_of_its_group_leaves_out_is_resolved() {
+    let stack = stack_for(None);
+    let wp = stack.start(tempfile::tempdir().expect("dir"));
+    let group = |fps: &[&str], truncated: u32| {
+        let alerts: Vec<Value> = fps
+            .iter()
+            .map(|fp| {
+                let mut a = payload("firing", fp, None)["alerts"][0].clone();
+                a["labels"]["job"] = format!("job-{fp}").into();
+                a
+            })
+            .collect();
+        let mut p = payload("firing", "f0", None);
+        p["groupKey"] = "{}:{alertname=\"WatchpostExporterDown\"}".into();
+        p["alerts"] = alerts.into();
+        p["truncatedAlerts"] = truncated.into();
+        serde_json::to_vec(&p).expect("json")
+    };
+    let firing = || async {
+        let (_, page) = alerts(&wp, "?source=prometheus").await;
+        let mut fps: Vec<String> = page["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .map(|a| a["fingerprint"].as_str().unwrap_or("").to_string())
+            .collect();
+        fps.sort();
+        fps
+    };
+    let (s, _) = post_webhook(&wp, Some(TOKEN), None, group(&["aa01", "aa02"], 0)).await;
+    assert_eq!(s, 200);
+    assert_eq!(firing().await, ["am_aa01", "am_aa02"]);
+    // Truncated: aa02 is not named, but the notification does not say it is gone.
+    let (_, r) = post_webhook(&wp, Some(TOKEN), None, group(&["aa01"], 1)).await;
+    assert_eq!(r["processed"], 0, "{r}");
+    assert_eq!(firing().await, ["am_aa01", "am_aa02"]);
+    // Whole: aa02 is left out, so it resolved.
+    let (_, r) = post_webhook(&wp, Some(TOKEN), None, group(&["aa01"], 0)).await;
+    assert_eq!(r["processed"], 1, "{r}");
+    assert_eq!(firing().await, ["am_aa01"]);
+    let (_, page) = alerts(&wp, "?source=prometheus&state=resolved").await;
+    assert_eq!(page["items"][0]["fingerprint"], "am_aa02", "{page}");
 }

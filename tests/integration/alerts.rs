@@ -81,7 +81,8 @@ pub fn metric(text: &str, line_start: &str) -> Option<f64> {
 async fn reads_announce_nothing_and_an_alert_fires_with_no_reader_at_all() {
     let stack = Stack::new(&FAST);
     let wp = stack.start(tempfile::tempdir().expect("dir"));
-    let mut ws = subscribed(&wp, &["alerts"]).await;
+    // Both channels a read could wrongly announce on.
+    let mut ws = subscribed(&wp, &["alerts", "system"]).await;
     // Healthy first: nothing fires.
     eventually("the first evaluation, nothing firing", || async {
         let (s, page) = alerts(&wp, "").await;
@@ -131,6 +132,21 @@ async fn reads_announce_nothing_and_an_alert_fires_with_no_reader_at_all() {
         .collect();
     assert_eq!(created.len(), 1, "{seen:#?}");
     assert_eq!(created[0]["data"]["alert_id"], a["id"]);
+    // Health is announced when it changes (degraded, then healthy again), never
+    // because it was read: 200 reads announced nothing.
+    let changes: Vec<(&Value, &Value)> = seen
+        .iter()
+        .filter(|m| m["type"] == "system.health_changed")
+        .map(|m| (&m["data"]["status"], &m["data"]["mode"]))
+        .collect();
+    assert!(
+        changes.len() <= 3 && changes.windows(2).all(|w| w[0] != w[1]),
+        "{changes:?}"
+    );
+    assert!(
+        changes.iter().any(|(s, _)| *s == "degraded"),
+        "florence down was announced: {changes:?}"
+    );
     assert_eq!(seen.last().expect("resolved")["data"]["alert_id"], a["id"]);
     let m = metrics(&wp).await;
     assert_eq!(
@@ -359,4 +375,95 @@ async fn silences_are_bounded_in_time_and_number_and_ended_ones_go_after_a_week(
         .await
         .expect("json");
     assert_eq!(listed["items"].as_array().map(Vec::len), Some(1001));
+}
+
+/// Silences live in PostgreSQL: while it is away they can be neither listed nor made
+/// (503, nothing changed); one made before a restart holds after it (read back at
+/// start).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silences_wait_for_postgres_and_are_read_back_at_start() {
+    let mut stack = Stack::new(&FAST);
+    let wp = stack.start(tempfile::tempdir().expect("dir"));
+    let (status, made) = silence(
+        &wp,
+        &serde_json::json!({"matchers": {"source": "ai:clip"}, "duration_seconds": 3600}),
+    )
+    .await;
+    assert_eq!(status, 201, "{made}");
+    stack.pg.stop();
+    let (status, answer) = silence(&wp, &serde_json::json!({"matchers": {"source": "ai:x"}})).await;
+    assert_eq!(status, 503, "{answer}");
+    assert!(answer["detail"]
+        .as_str()
+        .is_some_and(|d| d.contains("nothing was changed")));
+    let r = client()
+        .get(format!("{}/api/system/alerts/silences", wp.url()))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(r.status(), 503);
+    stack.pg.start_again();
+    // A restart: the silence is read back, and clip's alert fires silenced.
+    let dir = wp.stop();
+    let wp = stack.start(dir);
+    stack
+        .ai
+        .get("clip")
+        .set_mode(crate::support::fake_ai::Mode::Status(503));
+    let a = eventually("clip's alert, silenced", || async {
+        let (_, page) = alerts(&wp, "?source=ai:clip").await;
+        of(&page, "ai:clip")
+            .filter(|a| a["silenced_by"].as_array().is_some_and(|s| !s.is_empty()))
+            .cloned()
+    })
+    .await;
+    assert_eq!(a["silenced_by"], serde_json::json!([made["id"].clone()]));
+    assert_eq!(
+        stack.count("select count(*) from silences"),
+        1,
+        "the refused one was not stored"
+    );
+}
+
+/// The alerts of a worker that is not running and of an open breaker fire like any
+/// other, with their names and subjects.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_worker_and_an_open_breaker_raise_their_alerts() {
+    let stack = Stack::new(&FAST);
+    let wp = stack.start(tempfile::tempdir().expect("dir"));
+    let r = client()
+        .post(format!(
+            "{}/api/system/supervisor/workers/cleanup_service/stop",
+            wp.url()
+        ))
+        .send()
+        .await
+        .expect("stop");
+    assert_eq!(r.status(), 200);
+    let worker = eventually("the worker's alert", || async {
+        let (_, page) = alerts(&wp, "?source=worker:cleanup_service").await;
+        of(&page, "worker:cleanup_service").cloned()
+    })
+    .await;
+    assert_eq!(worker["alertname"], "WatchpostWorkerNotRunning");
+    assert_eq!(worker["labels"]["worker"], "cleanup_service");
+    // YOLO26 fails every detection: its breaker opens.
+    stack
+        .ai
+        .get("yolo26")
+        .set_route_mode("detect", crate::support::fake_ai::Mode::Status(500));
+    let root = wp.dir.path().join("cameras");
+    for i in 0..10 {
+        crate::pipeline::write_image(&root, "porch", &format!("p{i}.png"));
+    }
+    let breaker = eventually("the breaker's alert", || async {
+        let (_, page) = alerts(&wp, "?source=breaker").await;
+        page["items"]
+            .as_array()?
+            .iter()
+            .find(|a| a["alertname"] == "WatchpostCircuitBreakerOpen")
+            .cloned()
+    })
+    .await;
+    assert_eq!(breaker["labels"]["breaker"], "yolo26");
 }

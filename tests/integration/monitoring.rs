@@ -684,7 +684,10 @@ fn compose_file_is_valid() {
     for (name, svc) in doc["services"].as_mapping().expect("services") {
         for port in svc["ports"].as_sequence().into_iter().flatten() {
             let p = port.as_str().unwrap_or("");
-            assert!(p.starts_with("127.0.0.1:"), "{name:?} publishes {p} beyond loopback");
+            assert!(
+                p.starts_with("127.0.0.1:"),
+                "{name:?} publishes {p} beyond loopback"
+            );
         }
     }
     // Redis has a password on the stack's network, and every client has it.

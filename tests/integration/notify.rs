@@ -88,7 +88,7 @@ fn metric(text: &str, series: &str) -> f64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mqtt_tells_home_assistant_the_cameras_an_outage_and_its_own_death() {
     let broker = Mosquitto::start();
-    let sub = Subscriber::start(broker.port).await;
+    let sub = Subscriber::start(&broker).await;
     let mut stack = stack(&[
         ("WATCHPOST_NOTIFY__MQTT__URL", broker.url()),
         ("WATCHPOST_CAMERAS__MIN_SILENCE_SECONDS", "2".into()),
@@ -132,19 +132,29 @@ async fn mqtt_tells_home_assistant_the_cameras_an_outage_and_its_own_death() {
             "one device"
         );
     }
-    let configs = sub
-        .all()
-        .into_iter()
-        .filter(|s| s.topic.contains("camera_front/config"))
-        .count();
-    assert_eq!(configs, 1, "one config per camera, not one per round");
 
     // The camera goes silent: its retained state flips to offline.
     eventually("front offline on its state topic", || async {
         (sub.last("watchpost/cameras/front").as_deref() == Some("offline")).then_some(())
     })
     .await;
-    let fresh = Subscriber::start(broker.port).await;
+    // Two more cameras, one after the other: each config goes out on a later round
+    // of comparing, and front's config must not go out again on any of them.
+    for cam in ["back", "side"] {
+        write_image(&root, cam, &format!("{cam}-1.png"));
+        let topic = format!("homeassistant/binary_sensor/watchpost/camera_{cam}/config");
+        eventually(&format!("{cam}'s config"), || async {
+            sub.last(&topic).map(|_| ())
+        })
+        .await;
+    }
+    let configs = sub
+        .all()
+        .into_iter()
+        .filter(|s| s.topic.contains("camera_front/config"))
+        .count();
+    assert_eq!(configs, 1, "one config per camera, not one per round");
+    let fresh = Subscriber::start(&broker).await;
     eventually(
         "a new subscriber gets the retained state and config",
         || async {
@@ -193,7 +203,7 @@ async fn mqtt_tells_home_assistant_the_cameras_an_outage_and_its_own_death() {
         (sub.last("watchpost/availability").as_deref() == Some("offline")).then_some(())
     })
     .await;
-    let late = Subscriber::start(broker.port).await;
+    let late = Subscriber::start(&broker).await;
     eventually("offline retained", || async {
         (late.last("watchpost/availability").as_deref() == Some("offline")).then_some(())
     })
@@ -653,8 +663,8 @@ async fn silences_hold_back_the_test_delivers_and_credentials_never_show() {
     const CODE_SECRET: &str = "c0de-secret-59";
     const APIKEY_SECRET: &str = "k3y-secret-26";
     const HA_SECRET: &str = "ha-webhook-id-secret-53";
-    let broker = Mosquitto::start();
-    let sub = Subscriber::start(broker.port).await;
+    let broker = Mosquitto::start_with(&[("bob", MQTT_SECRET)]);
+    let sub = Subscriber::start(&broker).await;
     let rx = HttpReceiver::start().await;
     let hook_url = format!(
         "http://user:{HOOK_SECRET}@127.0.0.1:{}/hook?token={QUERY_SECRET}",
@@ -732,9 +742,13 @@ async fn silences_hold_back_the_test_delivers_and_credentials_never_show() {
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].json()["notification"], "test");
     assert_eq!(test("mqtt").await.status(), 200);
-    assert!(sub
-        .last("watchpost/test")
-        .is_some_and(|p| p.contains("WatchpostNotifierTest")));
+    // The broker acknowledged it; the subscriber gets it a moment later.
+    eventually("the MQTT test message", || async {
+        sub.last("watchpost/test")
+            .filter(|p| p.contains("WatchpostNotifierTest"))
+            .map(|_| ())
+    })
+    .await;
     let r = test("nobody").await;
     assert_eq!(r.status(), 404);
     let r = test("gone").await;
@@ -859,11 +873,8 @@ fn big_alert(fingerprint: &str, alertname: &str, labels: usize, len: usize) -> V
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_alert_too_big_for_mqtt_is_cut_to_fit_and_what_follows_still_goes() {
     let broker = Mosquitto::start();
-    let sub = Subscriber::start(broker.port).await;
-    let stack = stack(&[(
-        "WATCHPOST_NOTIFY__MQTT__URL",
-        format!("mqtt://127.0.0.1:{}", broker.port),
-    )]);
+    let sub = Subscriber::start(&broker).await;
+    let stack = stack(&[("WATCHPOST_NOTIFY__MQTT__URL", broker.url())]);
     let wp = stack.start(tempfile::tempdir().expect("dir"));
     let post = |body: Value| {
         let url = format!("{}/api/webhooks/alerts", wp.url());
@@ -963,5 +974,177 @@ async fn test_messages_never_push_real_transitions_out_of_a_full_outbox() {
             "watchpost_notifications_total{notifier=\"hook\",result=\"dropped\"}"
         ),
         0.0
+    );
+}
+
+/// What a running notifier is configured to do, each seen by its receiver:
+/// `min_severity` and `matchers` choose what it is told; `token`, `headers` and
+/// `X-Watchpost-Notification` go with each request; `notify.send_resolved = false`
+/// tells no resolution; a redirect is not followed; a transition refused as malformed
+/// five times in a row is dropped and counted, and what waits behind it goes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_notifier_keeps_to_its_settings() {
+    let (chosen, moved, picky) = (
+        HttpReceiver::start().await,
+        HttpReceiver::start().await,
+        HttpReceiver::start().await,
+    );
+    moved.answer(Some((301, String::new())));
+    picky.answer(Some((422, "unprocessable".into())));
+    let hooks = format!(
+        "[{{name = \"chosen\", format = \"json\", url = \"{}\", min_severity = \"critical\", matchers = {{source = \"ai:yolo26\"}}, token = \"tk-secret-0123\", headers = {{X-Extra = \"one\"}}}}, \
+          {{name = \"moved\", format = \"json\", url = \"{}\"}}, \
+          {{name = \"picky\", format = \"json\", url = \"{}\"}}]",
+        chosen.url("/chosen"),
+        moved.url("/moved"),
+        picky.url("/picky"),
+    );
+    let stack = stack(&[
+        ("WATCHPOST_NOTIFY__WEBHOOKS", hooks),
+        ("WATCHPOST_NOTIFY__SEND_RESOLVED", "false".into()),
+        ("WATCHPOST_NOTIFY__RETRY_MAX_SECONDS", "1".into()),
+    ]);
+    let wp = stack.start(tempfile::tempdir().expect("dir"));
+    // A warning (florence) and a critical alert (yolo26), both resolved again.
+    for s in ["florence", "yolo26"] {
+        stack.ai.get(s).set_mode(Mode::Status(503));
+        alert_in(&wp, &format!("ai:{s}"), "firing").await;
+    }
+    for s in ["florence", "yolo26"] {
+        stack.ai.get(s).set_mode(Mode::Normal);
+        alert_in(&wp, &format!("ai:{s}"), "resolved").await;
+    }
+    // The picky receiver refuses the first transition five times: it is dropped,
+    // and the second goes (refused five times too, once it is the head).
+    eventually("both refused transitions dropped", || async {
+        let m = metrics(&wp).await;
+        (metric(
+            &m,
+            "watchpost_notifications_total{notifier=\"picky\",result=\"rejected\"}",
+        ) == 2.0
+            && notifier(&notifiers(&wp).await, "picky")["queue_depth"] == 0)
+            .then_some(())
+    })
+    .await;
+    assert_eq!(picky.refused(), 10, "five tries of each, no more");
+    // The redirecting receiver: tried, never followed to its Location.
+    eventually("the redirect answered and not followed", || async {
+        (moved.refused() >= 2).then_some(())
+    })
+    .await;
+    let n = notifier(&notifiers(&wp).await, "moved").clone();
+    assert!(
+        n["last_error"].as_str().is_some_and(|e| e.contains("301")),
+        "{n}"
+    );
+    assert!(moved.all().is_empty());
+    // The chosen one: only yolo26's critical firing, with its token and headers.
+    eventually("the chosen transition", || async {
+        (!chosen.on("/chosen").is_empty()).then_some(())
+    })
+    .await;
+    let got = chosen.on("/chosen");
+    assert_eq!(
+        got.len(),
+        1,
+        "only the critical yolo26 firing, no resolution"
+    );
+    let r = &got[0];
+    assert_eq!(r.json()["source"], "ai:yolo26");
+    assert_eq!(r.json()["notification"], "firing");
+    assert_eq!(r.header("authorization"), Some("Bearer tk-secret-0123"));
+    assert_eq!(r.header("x-extra"), Some("one"));
+    assert_eq!(r.header("x-watchpost-notification"), Some("firing"));
+    let m = metrics(&wp).await;
+    assert_eq!(
+        metric(
+            &m,
+            "watchpost_notifications_total{notifier=\"chosen\",result=\"sent\"}"
+        ),
+        1.0
+    );
+    // What the picky receiver was sent: two firings, no resolution.
+    assert_eq!(
+        metric(
+            &m,
+            "watchpost_notifications_total{notifier=\"picky\",result=\"failed\"}"
+        ),
+        10.0
+    );
+}
+
+/// With Redis and PostgreSQL both away, nobody can answer a claim: the transition is
+/// told anyway (told twice beats never).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_redis_and_postgres_away_a_transition_is_told_anyway() {
+    let rx = HttpReceiver::start().await;
+    let mut stack = stack(&[webhooks(&[("hook", "json", rx.url("/hook"))])]);
+    let wp = stack.start(tempfile::tempdir().expect("dir"));
+    eventually("started healthy", || async {
+        let m = metrics(&wp).await;
+        (metric(&m, "watchpost_alerts_firing{severity=\"critical\"}") == 0.0).then_some(())
+    })
+    .await;
+    stack.redis.stop();
+    stack.pg.stop();
+    stack.ai.get("florence").set_mode(Mode::Status(503));
+    let told = eventually("florence told with both stores away", || async {
+        transitions(&rx)
+            .into_iter()
+            .find(|(s, k)| s == "ai:florence" && k == "firing")
+    })
+    .await;
+    assert_eq!(told.1, "firing");
+    stack.redis.start_again();
+    stack.pg.start_again();
+}
+
+/// A camera removed by an operator gets an empty discovery config (Home Assistant
+/// removes its entity); a broker that restarts empty is given the retained state
+/// again on the new session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_camera_is_unconfigured_and_a_new_session_republishes_the_state() {
+    let mut broker = Mosquitto::start();
+    let sub = Subscriber::start(&broker).await;
+    let stack = stack(&[("WATCHPOST_NOTIFY__MQTT__URL", broker.url())]);
+    let wp = stack.start(tempfile::tempdir().expect("dir"));
+    let root = wp.dir.path().join("cameras");
+    write_image(&root, "shed", "s-1.png");
+    let topic = "homeassistant/binary_sensor/watchpost/camera_shed/config";
+    eventually("the shed's config", || async {
+        sub.last(topic).filter(|p| !p.is_empty())
+    })
+    .await;
+    let r = client()
+        .delete(format!("{}/api/system/cameras/shed", wp.url()))
+        .send()
+        .await
+        .expect("DELETE");
+    assert_eq!(r.status(), 200);
+    eventually("an empty config for the removed camera", || async {
+        sub.last(topic).filter(|p| p.is_empty()).map(|_| ())
+    })
+    .await;
+
+    // The broker restarts and forgets every retained message; watchpost's new
+    // session publishes them again, so a subscriber that comes later has the state.
+    broker.stop();
+    broker.start_again();
+    eventually("connected again", || async {
+        (notifier(&notifiers(&wp).await, "mqtt")["connected"] == true).then_some(())
+    })
+    .await;
+    let fresh = Subscriber::start(&broker).await;
+    eventually("the retained state again", || async {
+        let retained = |t: &str| fresh.all().iter().any(|s| s.topic == t && s.retain);
+        (retained("watchpost/availability")
+            && retained("watchpost/status")
+            && retained("homeassistant/sensor/watchpost/status/config"))
+        .then_some(())
+    })
+    .await;
+    assert_eq!(
+        fresh.last("watchpost/availability").as_deref(),
+        Some("online")
     );
 }

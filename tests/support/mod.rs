@@ -7,6 +7,7 @@
 
 pub mod browser;
 pub mod fake_ai;
+pub mod netns;
 pub mod notify;
 
 use std::future::Future;
@@ -73,6 +74,62 @@ pub fn eventually_blocking(what: &str, mut check: impl FnMut() -> bool) {
     }
 }
 
+/// Start a server on a port until it is ready *and still ours*: `spawn` starts it on
+/// the port it is given, `ready` asks whether the port answers. Ports are picked by
+/// binding and releasing while other tests run, so another server may take the port
+/// between the pick and the bind: the child then exits (address in use), or a
+/// readiness probe is answered by someone else while ours is gone. Either way the
+/// start is tried again, on a new port when `fixed` is `None`, else on the same port
+/// once the other holder lets go. The child and its port.
+pub fn start_owned(
+    what: &str,
+    fixed: Option<u16>,
+    mut spawn: impl FnMut(u16) -> Child,
+    ready: impl Fn(u16) -> bool,
+) -> (Child, u16) {
+    const TRIES: usize = 8;
+    for attempt in 1..=TRIES {
+        let port = fixed.unwrap_or_else(free_port);
+        let mut child = spawn(port);
+        let deadline = Instant::now() + patience();
+        let mut pause = Duration::from_millis(10);
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                eprintln!("{what} exited while starting on port {port} ({status}); attempt {attempt} of {TRIES}");
+                break;
+            }
+            if ready(port) {
+                // Answered: by ours only if ours still runs.
+                if child.try_wait().is_ok_and(|s| s.is_none()) {
+                    return (child, port);
+                }
+                eprintln!(
+                    "{what}: port {port} answered, but not by ours; attempt {attempt} of {TRIES}"
+                );
+                break;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!(
+                    "gave up after {:?} waiting for: {what} ready on port {port}",
+                    patience()
+                );
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(100));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        // The other holder of a fixed port lets go soon: wait for it.
+        if let Some(port) = fixed {
+            eventually_blocking(&format!("port {port} free again"), || {
+                std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
+            });
+        }
+    }
+    panic!("{what} could not start after {TRIES} attempts");
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -80,7 +137,7 @@ pub fn free_port() -> u16 {
         .expect("free port")
 }
 
-fn port_open(port: u16) -> bool {
+pub fn port_open(port: u16) -> bool {
     TcpStream::connect_timeout(
         &std::net::SocketAddr::from(([127, 0, 0, 1], port)),
         Duration::from_millis(200),
@@ -152,11 +209,11 @@ impl Redis {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut r = Self {
             dir,
-            port: free_port(),
+            port: 0,
             child: None,
             persistent,
         };
-        r.start_again();
+        r.launch(None);
         r
     }
 
@@ -168,40 +225,46 @@ impl Redis {
         self.child.is_some()
     }
 
-    /// Start (again) on the same port.
+    /// Start again on the same port.
     pub fn start_again(&mut self) {
         if self.child.is_some() {
             return;
         }
+        self.launch(Some(self.port));
+    }
+
+    fn launch(&mut self, fixed: Option<u16>) {
         let bin = require("redis-server", "redis-server");
-        let child = Command::new(bin)
-            .args([
-                "--port",
-                &self.port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                // An outage, not a wipe: data survives a kill like a production
-                // Redis with AOF (unless started volatile).
-                "--appendonly",
-                if self.persistent { "yes" } else { "no" },
-                "--appendfsync",
-                "always",
-                "--daemonize",
-                "no",
-                "--dir",
-            ])
-            .arg(self.dir.path())
-            .arg("--logfile")
-            .arg(self.dir.path().join("redis.log"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn redis-server");
+        let spawn = |port: u16| {
+            Command::new(&bin)
+                .args([
+                    "--port",
+                    &port.to_string(),
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                    // An outage, not a wipe: data survives a kill like a production
+                    // Redis with AOF (unless started volatile).
+                    "--appendonly",
+                    if self.persistent { "yes" } else { "no" },
+                    "--appendfsync",
+                    "always",
+                    "--daemonize",
+                    "no",
+                    "--dir",
+                ])
+                .arg(self.dir.path())
+                .arg("--logfile")
+                .arg(self.dir.path().join("redis.log"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn redis-server")
+        };
+        let (child, port) = start_owned("redis-server", fixed, spawn, redis_ping);
         self.child = Some(child);
-        let port = self.port;
-        eventually_blocking("redis answers PING", || redis_ping(port));
+        self.port = port;
     }
 
     /// Kill it (like a crash or an outage); data is not persisted.
@@ -272,17 +335,33 @@ impl Postgres {
             port: free_port(),
             running: false,
         };
-        pg.start_again();
-        pg
+        // The port was picked by binding and releasing: another test may take it first.
+        for _ in 0..8 {
+            match pg.try_start() {
+                Ok(()) => return pg,
+                Err(why) => {
+                    eprintln!("postgres did not start on port {}: {why}", pg.port);
+                    pg.port = free_port();
+                }
+            }
+        }
+        panic!("postgres could not start after 8 ports");
     }
 
     pub fn url(&self) -> String {
         format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
     }
 
+    /// Start again on the same port.
     pub fn start_again(&mut self) {
+        if let Err(why) = self.try_start() {
+            panic!("pg_ctl start failed: {why}");
+        }
+    }
+
+    fn try_start(&mut self) -> Result<(), String> {
         if self.running {
-            return;
+            return Ok(());
         }
         let pg_ctl = require("pg_ctl", "postgresql");
         let opts = format!(
@@ -300,14 +379,13 @@ impl Postgres {
             .stderr(Stdio::piped())
             .output()
             .expect("run pg_ctl start");
-        assert!(
-            out.status.success(),
-            "pg_ctl start failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+        }
         self.running = true;
         let port = self.port;
         eventually_blocking("postgres accepts connections", || port_open(port));
+        Ok(())
     }
 
     pub fn stop(&mut self) {
@@ -400,28 +478,32 @@ impl Prometheus {
         let dir = tempfile::tempdir().expect("temp dir");
         let cfg = dir.path().join("prometheus.yml");
         std::fs::write(&cfg, config_yaml).expect("write prometheus.yml");
-        let port = free_port();
-        let log = std::fs::File::create(dir.path().join("prometheus.log")).expect("log file");
-        let child = Command::new(bin)
-            .arg(format!("--config.file={}", cfg.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.path().join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .args(["--web.enable-lifecycle", "--log.level=warn"])
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawn prometheus");
-        let p = Self {
+        let (child, port) = start_owned(
+            "prometheus",
+            None,
+            |port| {
+                let log =
+                    std::fs::File::create(dir.path().join("prometheus.log")).expect("log file");
+                Command::new(&bin)
+                    .arg(format!("--config.file={}", cfg.display()))
+                    .arg(format!(
+                        "--storage.tsdb.path={}",
+                        dir.path().join("data").display()
+                    ))
+                    .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+                    .args(["--web.enable-lifecycle", "--log.level=warn"])
+                    .stdout(Stdio::null())
+                    .stderr(log)
+                    .spawn()
+                    .expect("spawn prometheus")
+            },
+            |port| http_get_ok(&format!("http://127.0.0.1:{port}/-/ready")),
+        );
+        Self {
             dir,
             port,
             child: Some(child),
-        };
-        let url = format!("{}/-/ready", p.url());
-        eventually_blocking("prometheus /-/ready", || http_get_ok(&url));
-        p
+        }
     }
 
     pub fn url(&self) -> String {
@@ -453,29 +535,49 @@ impl Drop for Prometheus {
 /// A Prometheus exporter (or Alertmanager) as a plain process on a free port, ready once
 /// `ready_path` answers 200.
 pub struct Exporter {
+    /// Known once it started (see [`start_owned`]): pass it on only after `start`.
     pub port: u16,
     binary: PathBuf,
+    /// With `{port}` where the port goes.
     args: Vec<String>,
     ready_path: String,
     child: Option<Child>,
 }
 
 impl Exporter {
-    /// `args` may contain `{port}`, replaced by the chosen port.
+    /// `args` may contain `{port}`, replaced by the port it starts on.
     pub fn start(binary: &str, package: &str, args: &[&str], ready_path: &str) -> Self {
-        let port = free_port();
         let mut e = Self {
-            port,
+            port: 0,
             binary: require(binary, package),
-            args: args
-                .iter()
-                .map(|a| a.replace("{port}", &port.to_string()))
-                .collect(),
+            args: args.iter().map(|a| a.to_string()).collect(),
             ready_path: ready_path.to_string(),
             child: None,
         };
-        e.start_again();
+        e.launch(None);
         e
+    }
+
+    fn launch(&mut self, fixed: Option<u16>) {
+        let (child, port) = start_owned(
+            &self.binary.display().to_string(),
+            fixed,
+            |port| {
+                Command::new(&self.binary)
+                    .args(
+                        self.args
+                            .iter()
+                            .map(|a| a.replace("{port}", &port.to_string())),
+                    )
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .expect("spawn exporter")
+            },
+            |port| http_get_ok(&format!("http://127.0.0.1:{port}{}", self.ready_path)),
+        );
+        self.child = Some(child);
+        self.port = port;
     }
 
     /// redis-exporter for the Redis at `redis_url`.
@@ -495,19 +597,12 @@ impl Exporter {
         format!("127.0.0.1:{}", self.port)
     }
 
+    /// Start again on the same port (others were told it).
     pub fn start_again(&mut self) {
         if self.child.is_some() {
             return;
         }
-        let child = Command::new(&self.binary)
-            .args(&self.args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn exporter");
-        self.child = Some(child);
-        let url = format!("http://127.0.0.1:{}{}", self.port, self.ready_path);
-        eventually_blocking("exporter ready", || http_get_ok(&url));
+        self.launch(Some(self.port));
     }
 
     pub fn stop(&mut self) {
@@ -611,25 +706,30 @@ impl Watchpost {
         for (k, v) in extra {
             cmd.env(k, v);
         }
-        let log_file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log)
-            .expect("log file");
-        let child = cmd
-            .stdout(Stdio::null())
-            .stderr(log_file)
-            .spawn()
-            .expect("spawn watchpost");
-        let w = Self {
+        // The port is fixed (tests and other processes were told it): a clash is
+        // waited out, and /health counts only while this child runs.
+        let (child, port) = start_owned(
+            "watchpost",
+            Some(port),
+            |_| {
+                let log_file = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&log)
+                    .expect("log file");
+                cmd.stdout(Stdio::null())
+                    .stderr(log_file)
+                    .spawn()
+                    .expect("spawn watchpost")
+            },
+            |port| http_get_ok(&format!("http://127.0.0.1:{port}/health")),
+        );
+        Self {
             port,
             child: Some(child),
             dir,
             log,
-        };
-        let url = format!("{}/health", w.url());
-        eventually_blocking("watchpost /health", || http_get_ok(&url));
-        w
+        }
     }
 
     /// Kill -9 (no graceful shutdown) and hand back the directory for a restart.

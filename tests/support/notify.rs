@@ -1,6 +1,7 @@
 //! What the notifier tests talk to: a real `mosquitto` broker on a free loopback port,
 //! an MQTT subscriber that keeps every message, and a local HTTP receiver standing in
-//! for ntfy or a webhook (it keeps what it accepted and can refuse with 503).
+//! for ntfy or a webhook (it keeps what it accepted, and can refuse with any status
+//! and body).
 
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,45 +11,103 @@ use std::time::Instant;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::{eventually_blocking, free_port, kill, port_open, require};
+use super::{free_port, kill, port_open, require};
 
 // ---------------------------------------------------------------- mosquitto
 
 pub struct Mosquitto {
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     pub port: u16,
     child: Option<Child>,
 }
 
+/// The account watchpost uses with the test broker (`Mosquitto::url`).
+pub const MQTT_USER: (&str, &str) = ("watchpost", "mqtt-test-password-1");
+/// The account the test subscriber uses.
+const OBSERVER: (&str, &str) = ("observer", "mqtt-observer-password-2");
+
 impl Mosquitto {
+    /// A broker that checks credentials (no anonymous access), with watchpost's and
+    /// the subscriber's accounts.
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// [`Mosquitto::start`] with more accounts.
+    pub fn start_with(users: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let port = free_port();
-        let conf = dir.path().join("mosquitto.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest stderr\n"
-            ),
-        )
-        .expect("mosquitto.conf");
-        let child = Command::new(require("mosquitto", "mosquitto"))
-            .arg("-c")
-            .arg(&conf)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn mosquitto");
-        eventually_blocking("mosquitto listens", || port_open(port));
-        Self {
-            _dir: dir,
-            port,
-            child: Some(child),
+        let passwords = dir.path().join("passwords");
+        let passwd = require("mosquitto_passwd", "mosquitto");
+        for (n, (user, pass)) in [MQTT_USER, OBSERVER].iter().chain(users).enumerate() {
+            let mut c = Command::new(&passwd);
+            if n == 0 {
+                c.arg("-c");
+            }
+            let status = c
+                .arg("-b")
+                .arg(&passwords)
+                .args([user, pass])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .expect("mosquitto_passwd");
+            assert!(status.success(), "mosquitto_passwd for {user}");
+        }
+        let mut m = Self {
+            dir,
+            port: 0,
+            child: None,
+        };
+        m.launch(None);
+        m
+    }
+
+    fn launch(&mut self, fixed: Option<u16>) {
+        let conf = self.dir.path().join("mosquitto.conf");
+        let passwords = self.dir.path().join("passwords");
+        let (child, port) = super::start_owned(
+            "mosquitto",
+            fixed,
+            |port| {
+                std::fs::write(
+                    &conf,
+                    format!(
+                        "listener {port} 127.0.0.1\nallow_anonymous false\npassword_file {}\npersistence false\nlog_dest stderr\n",
+                        passwords.display()
+                    ),
+                )
+                .expect("mosquitto.conf");
+                Command::new(require("mosquitto", "mosquitto"))
+                    .arg("-c")
+                    .arg(&conf)
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .expect("spawn mosquitto")
+            },
+            port_open,
+        );
+        self.child = Some(child);
+        self.port = port;
+    }
+
+    /// Kill it: every session ends, and (without persistence) every retained message
+    /// is forgotten.
+    pub fn stop(&mut self) {
+        kill(&mut self.child);
+    }
+
+    /// Start again on the same port.
+    pub fn start_again(&mut self) {
+        if self.child.is_none() {
+            self.launch(Some(self.port));
         }
     }
 
+    /// The broker's address with watchpost's account.
     pub fn url(&self) -> String {
-        format!("mqtt://127.0.0.1:{}", self.port)
+        let (user, pass) = MQTT_USER;
+        format!("mqtt://{user}:{pass}@127.0.0.1:{}", self.port)
     }
 }
 
@@ -73,10 +132,11 @@ pub struct Subscriber {
 }
 
 impl Subscriber {
-    pub async fn start(port: u16) -> Self {
+    pub async fn start(broker: &Mosquitto) -> Self {
         use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
         let id = format!("test-sub-{}", free_port());
-        let mut opts = MqttOptions::new(id, "127.0.0.1", port);
+        let mut opts = MqttOptions::new(id, "127.0.0.1", broker.port);
+        opts.set_credentials(OBSERVER.0, OBSERVER.1);
         opts.set_keep_alive(std::time::Duration::from_secs(5));
         opts.set_max_packet_size(1 << 20, 1 << 20);
         let (client, mut events) = AsyncClient::new(opts, 16);

@@ -25,14 +25,9 @@ impl Spool {
             if !p.exists() {
                 return Ok(Vec::new());
             }
-            let data = std::fs::read(&p)?;
-            let keep = data.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
-            if keep < data.len() {
-                // Cut a torn tail so the next append starts on a fresh line.
-                tracing::warn!(path = %p.display(), bytes = data.len() - keep, "dropping a torn partial line at the end of the spool");
-                let f = OpenOptions::new().write(true).open(&p)?;
-                f.set_len(keep as u64)?;
-                f.sync_all()?;
+            let (data, torn) = crate::json::read_lines_cutting_torn(&p)?;
+            if torn > 0 {
+                tracing::warn!(path = %p.display(), bytes = torn, "dropped a torn partial line at the end of the spool");
             }
             complete_lines(&data)
         })

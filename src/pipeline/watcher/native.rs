@@ -346,6 +346,44 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_kernel_queue_overflow_becomes_one_rescan() {
+        let root = tempfile::tempdir().unwrap();
+        let tree = Tree::watch(root.path()).unwrap();
+        let (tx, mut rx) = mpsc::channel(1_000_000);
+        let s = EventSink {
+            tx,
+            overflow: Arc::new(AtomicBool::new(false)),
+        };
+        // After a read that found events the reader waits `gather` before reading
+        // again: long enough to write more events than the kernel queues.
+        let _reader = Reader::start(tree, s, Duration::from_secs(2)).unwrap();
+        let first = root.path().join("first.jpg");
+        std::fs::write(&first, b"x").unwrap();
+        until(&mut rx, |ev| is_closed(ev, &first)).await;
+        let queued: usize = std::fs::read_to_string("/proc/sys/fs/inotify/max_queued_events")
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(16_384);
+        // Each file is created, written and closed: three events.
+        for n in 0..queued / 2 {
+            std::fs::write(root.path().join(format!("f{n}.jpg")), b"x").unwrap();
+        }
+        let marker = root.path().join("marker.jpg");
+        let mut rescans = 0;
+        until(&mut rx, |ev| {
+            if matches!(ev, FsEvent::Rescan) {
+                rescans += 1;
+                // Written only now, after the overflow was read: its own events come
+                // after it.
+                std::fs::write(&marker, b"x").unwrap();
+            }
+            is_closed(ev, &marker)
+        })
+        .await;
+        assert_eq!(rescans, 1, "one overflow, one rescan");
+    }
+
+    #[tokio::test]
     async fn a_file_closed_then_renamed_into_place_is_closed_under_its_new_name() {
         use std::io::Write;
         let root = tempfile::tempdir().unwrap();
