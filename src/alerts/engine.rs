@@ -293,6 +293,7 @@ impl AlertEngine {
             .rules
             .observe(tokio::time::Instant::now(), now, &candidates, new_id);
         self.apply(&mut st, changes, now);
+        self.count_firing(&st);
         let Some(h) = h else {
             return;
         };
@@ -370,6 +371,11 @@ impl AlertEngine {
                 }
             }
         }
+    }
+
+    /// `watchpost_alerts_firing`: what fires now, own and received (alerts taken over
+    /// at start fire without a change).
+    fn count_firing(&self, st: &State) {
         let count = |s: Severity| {
             st.rules
                 .firing()
@@ -508,6 +514,7 @@ impl AlertEngine {
                     st.received
                         .observe(tokio::time::Instant::now(), now, &candidates, new_id);
                 self.apply(&mut st, changes, now);
+                self.count_firing(&st);
             }
         }
         self.metrics.received(Received::Processed, processed);
