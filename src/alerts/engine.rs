@@ -23,7 +23,7 @@ use super::alert::{Alert, Candidate, SourceKind};
 use super::metrics::{AlertMetrics, Received};
 use super::rules::{Change, Rules};
 use super::silences::Silences;
-use super::webhook::{self, Payload, Unprocessable};
+use super::webhook::{self, Payload, Receipt, Refused, MAX_RECEIVED};
 use crate::cameras::CameraRegistry;
 use crate::config::{secs, AlertsConfig};
 use crate::events::{AlertCreated, AlertResolved, Event, EventBus, Severity, SystemHealthChanged};
@@ -56,10 +56,6 @@ struct External {
 /// The most resolutions waiting for the sender (it takes them every round).
 const RESOLVED_OUT: usize = 10_000;
 
-/// The most received alerts held firing at once: a notification that would hold
-/// more is refused whole (429) and counted.
-pub const MAX_RECEIVED: usize = 5_000;
-
 struct State {
     /// watchpost's own alerts, decided every evaluation.
     rules: Rules,
@@ -90,27 +86,6 @@ pub struct AlertPage {
 pub struct HistoryUnavailable {
     pub why: String,
     pub firing: Vec<Alert>,
-}
-
-/// Why a webhook notification was not taken.
-#[derive(Debug, thiserror::Error)]
-pub enum Refused {
-    #[error(transparent)]
-    Unprocessable(#[from] Unprocessable),
-    #[error("Too many received alerts: at most {MAX_RECEIVED} are held firing at once and this notification would hold {would}; nothing was taken")]
-    TooMany { would: usize },
-}
-
-/// What one webhook notification did: `{status, received, processed, message}`.
-#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
-pub struct Receipt {
-    /// `success`.
-    pub status: String,
-    /// Alerts in the notification.
-    pub received: usize,
-    /// Alerts that changed something (new, resolved, or changed words).
-    pub processed: usize,
-    pub message: String,
 }
 
 /// Told of every firing and resolution the engine decides, as it decides it (the

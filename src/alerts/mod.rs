@@ -26,9 +26,7 @@ mod webhook;
 
 pub use alert::{Alert, AlertStatus, Candidate, SourceKind};
 pub use alertmanager::outside_client;
-pub use engine::{
-    AlertEngine, AlertPage, HistoryUnavailable, Receipt, Refused, TransitionListener, MAX_RECEIVED,
-};
+pub use engine::{AlertEngine, AlertPage, HistoryUnavailable, TransitionListener};
 pub use sender::{Identity, Sender};
 pub use silences::{NewSilence, Silence, SilenceError, SilenceState, Silences};
-pub use webhook::{Payload, PayloadAlert, Unprocessable};
+pub use webhook::{Payload, PayloadAlert, Receipt, Refused, Unprocessable, MAX_RECEIVED};

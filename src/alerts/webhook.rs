@@ -16,6 +16,31 @@ const MAX_LABELS: usize = 64;
 /// The longest label name or value, annotation or group key.
 const MAX_TEXT: usize = 4096;
 
+/// The most received alerts held firing at once: a notification that would hold
+/// more is refused whole (429) and counted.
+pub const MAX_RECEIVED: usize = 5_000;
+
+/// Why a webhook notification was not taken.
+#[derive(Debug, thiserror::Error)]
+pub enum Refused {
+    #[error(transparent)]
+    Unprocessable(#[from] Unprocessable),
+    #[error("Too many received alerts: at most {MAX_RECEIVED} are held firing at once and this notification would hold {would}; nothing was taken")]
+    TooMany { would: usize },
+}
+
+/// What one webhook notification did: `{status, received, processed, message}`.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct Receipt {
+    /// `success`.
+    pub status: String,
+    /// Alerts in the notification.
+    pub received: usize,
+    /// Alerts that changed something (new, resolved, or changed words).
+    pub processed: usize,
+    pub message: String,
+}
+
 /// The webhook's body, as Alertmanager sends it.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]

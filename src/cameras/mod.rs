@@ -9,6 +9,7 @@
 //!   silences; `rings.rs`: counts per second, minute and hour;
 //! - `registry.rs`: every camera, what the watcher and the stages tell it, what the
 //!   API, the metrics and the alert engine read, and its rows in PostgreSQL;
+//!   `view.rs`: what the API shows of them;
 //! - `watchdog.rs`: the `camera_watchdog` worker (judges, writes);
 //! - `metrics.rs`: the per-camera series.
 //!
@@ -19,12 +20,11 @@ pub mod metrics;
 mod registry;
 mod rhythm;
 mod rings;
+mod view;
 mod watchdog;
 
 pub use camera::Basis;
 pub use metrics::Skip;
-pub use registry::{
-    is_valid_camera_id, Admission, CameraDetail, CameraError, CameraList, CameraProblem,
-    CameraRegistry, CameraSummary, RefusedFolder,
-};
+pub use registry::{is_valid_camera_id, Admission, CameraError, CameraProblem, CameraRegistry};
+pub use view::{CameraDetail, CameraList, CameraSummary, RefusedFolder};
 pub use watchdog::Watchdog;
