@@ -22,8 +22,12 @@ tools=(
   # The status page's browser tests drive Debian's Chromium over WebDriver.
   "chromium chromium"
   "chromedriver chromium-driver"
-  # The MQTT notifier's tests run a real broker.
+  # The MQTT notifier's tests run a real broker, with accounts.
   "mosquitto mosquitto"
+  "mosquitto_passwd mosquitto"
+  # Hosts as network namespaces on a bridge (as root), reached with curl.
+  "ip iproute2"
+  "curl curl"
   # The runbook's own commands are run by the suite; the systemd unit is verified.
   "jq jq"
   "systemd-analyze systemd"
