@@ -90,3 +90,31 @@ pub async fn remove(state: Data<AppState>, id: Path<String>) -> Result<HttpRespo
         removed: true,
     }))
 }
+
+/// A small JPEG of an image under the camera root (the newest image of a camera, or
+/// the picture behind an event): at most 320 pixels a side. Only files below the root,
+/// never through a symlink, within `file_watcher.max_file_bytes`.
+#[utoipa::path(get, path = "/api/system/thumbnail", tag = "cameras",
+    params(("path" = String, Query, min_length = 1, max_length = 4096, description = "An image path as the API lists it (a camera's last_image_path, an event's image_path)")),
+    responses((status = 200, description = "The thumbnail (image/jpeg)", content_type = "image/jpeg", body = Vec<u8>),
+        (status = 400, description = "No path, or not an image file below the camera root", body = ErrorBody),
+        (status = 404, description = "No image there any more", body = ErrorBody),
+        (status = 422, description = "Not a JPEG or PNG image", body = ErrorBody),
+        (status = 503, description = "It cannot be read now", body = ErrorBody)))]
+pub async fn thumbnail(state: Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let q = QueryParams::from_request(&req)?;
+    let path = q
+        .text("path")
+        .filter(|p| !p.is_empty() && p.len() <= 4096)
+        .ok_or_else(|| {
+            ApiError::BadRequest(
+                "Query parameter 'path' must name an image under the camera root (1 to 4096 characters)".into(),
+            )
+        })?;
+    let jpeg = state.pipeline.thumbnails.get(path).await?;
+    Ok(HttpResponse::Ok()
+        .content_type("image/jpeg")
+        // Reused for a minute: a camera's newest image changes, an event's does not.
+        .insert_header(("Cache-Control", "private, max-age=60"))
+        .body(jpeg))
+}

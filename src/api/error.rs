@@ -9,6 +9,7 @@ use crate::alerts::{Refused, SilenceError};
 use crate::breaker::BreakerError;
 use crate::cameras::CameraError;
 use crate::notify::NotifyError;
+use crate::pipeline::thumbnail::ThumbnailError;
 use crate::supervisor::SupervisorError;
 
 /// Body of every error answer.
@@ -134,6 +135,18 @@ impl From<Refused> for ApiError {
         match e {
             Refused::Unprocessable(_) => Self::Unprocessable(detail),
             Refused::TooMany { .. } => Self::TooManyRequests(detail),
+        }
+    }
+}
+
+impl From<ThumbnailError> for ApiError {
+    fn from(e: ThumbnailError) -> Self {
+        let detail = e.to_string();
+        match e {
+            ThumbnailError::Missing => Self::NotFound(detail),
+            ThumbnailError::Refused(_) => Self::BadRequest(detail),
+            ThumbnailError::Undecodable(_) => Self::Unprocessable(detail),
+            ThumbnailError::Unavailable(_) => Self::Unavailable(detail),
         }
     }
 }

@@ -165,6 +165,7 @@ pub fn routes() -> Vec<RouteDef> {
             notifiers::test,
         ),
         route(Method::GET, "/api/system/cameras", cameras::list),
+        route(Method::GET, "/api/system/thumbnail", cameras::thumbnail),
         route(Method::GET, "/api/system/cameras/{id}", cameras::detail),
         route(Method::DELETE, "/api/system/cameras/{id}", cameras::remove),
         route(

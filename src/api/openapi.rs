@@ -22,7 +22,7 @@ use super::{
         ws::events, ws::socket, monitoring::health, monitoring::targets,
         performance::current, performance::history, events::recent, alerts::list,
         alerts::silences, alerts::silence, alerts::unsilence, alerts::webhook,
-        cameras::list, cameras::detail, cameras::remove, cameras::disable, cameras::enable,
+        cameras::list, cameras::thumbnail, cameras::detail, cameras::remove, cameras::disable, cameras::enable,
         super::notifiers::list, super::notifiers::test,
     ),
     components(schemas(super::error::ErrorBody)),

@@ -73,6 +73,10 @@ pub struct Camera {
     pub status_since: f64,
     pub reason: String,
     pub last_image_at: Option<f64>,
+    /// The path of the newest image taken (for its thumbnail); absent in a state
+    /// stored by an older version.
+    #[serde(default)]
+    pub last_image_path: Option<String>,
     pub last_detection_at: Option<f64>,
     pub last_event_at: Option<f64>,
     pub images_total: u64,
@@ -97,6 +101,7 @@ impl Camera {
             status_since: now,
             reason: "first image from this folder".into(),
             last_image_at: None,
+            last_image_path: None,
             last_detection_at: None,
             last_event_at: None,
             images_total: 0,
@@ -210,18 +215,7 @@ impl Camera {
         }
         let d = self.deadlines(o, j);
         let silence = self.last_image_at.map_or(0.0, |t| (now - t).max(0.0));
-        let silent = || {
-            let usual = match d.basis {
-                Basis::Heartbeat => format!("it sends one every {}", span_text(d.expected)),
-                Basis::Fixed => format!("it may be silent {} (configured)", span_text(d.expected)),
-                Basis::Learned => format!("it is usually silent at most {}", span_text(d.expected)),
-                Basis::Unlearned => format!(
-                    "too little history yet, so up to {} is allowed",
-                    span_text(d.expected)
-                ),
-            };
-            format!("no image for {}; {usual}", span_text(silence))
-        };
+        let silent = || self.silence_reason(now, o, j);
         if silence > d.offline_after {
             return (CameraStatus::Offline, silent());
         }
@@ -250,6 +244,31 @@ impl Camera {
             "images arrive as expected".to_string()
         };
         (CameraStatus::Online, reason)
+    }
+
+    /// Why a silent camera is stale or offline, at `now`: how long it has been silent
+    /// (so the words are made when they are read, not frozen at the change).
+    pub fn silence_reason(&self, now: f64, o: Option<&CameraOverride>, j: &Judging) -> String {
+        let d = self.deadlines(o, j);
+        let silence = self.last_image_at.map_or(0.0, |t| (now - t).max(0.0));
+        let usual = match d.basis {
+            Basis::Heartbeat => format!("it sends one every {}", span_text(d.expected)),
+            Basis::Fixed => format!("it may be silent {} (configured)", span_text(d.expected)),
+            Basis::Learned => format!("it is usually silent at most {}", span_text(d.expected)),
+            Basis::Unlearned => format!(
+                "too little history yet, so up to {} is allowed",
+                span_text(d.expected)
+            ),
+        };
+        format!("no image for {}; {usual}", span_text(silence))
+    }
+
+    /// Its reason as shown at `now`: a silence's length is counted up to `now`.
+    pub fn reason_at(&self, now: f64, o: Option<&CameraOverride>, j: &Judging) -> String {
+        match self.status {
+            CameraStatus::Stale | CameraStatus::Offline => self.silence_reason(now, o, j),
+            _ => self.reason.clone(),
+        }
     }
 
     pub fn images_last_hour(&self, now: f64) -> u64 {

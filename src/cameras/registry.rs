@@ -267,12 +267,13 @@ impl CameraRegistry {
         skip
     }
 
-    /// The content hash of an image taken from `camera`.
-    pub fn picture(&self, camera: &str, hash: &str) {
+    /// The content hash of an image taken from `camera`, and where it is.
+    pub fn picture(&self, camera: &str, hash: &str, path: &str) {
         let now = now_unix();
         let mut inner = self.lock();
         if let Some(e) = inner.cameras.get_mut(camera) {
             e.cam.picture(hash, &self.judging);
+            e.cam.last_image_path = Some(path.to_string());
             e.dirty = true;
             self.settle(&mut inner, camera, now);
         }
@@ -365,8 +366,9 @@ impl CameraRegistry {
             folder: cam.folder.clone(),
             status: cam.status,
             status_since: unix_to_datetime(cam.status_since),
-            reason: cam.reason.clone(),
+            reason: cam.reason_at(now, self.cfg.override_for(id), &self.judging),
             last_image_at: cam.last_image_at.map(unix_to_datetime),
+            last_image_path: cam.last_image_path.clone(),
             images_last_hour: cam.images_last_hour(now),
             expected_silence_seconds: d.expected,
             hourly_images: hourly.then(|| cam.hourly(now).0),
@@ -490,7 +492,14 @@ impl CameraRegistry {
                     camera: id.clone(),
                     status: e.cam.status,
                     critical: self.cfg.override_for(id).is_some_and(|o| o.critical),
-                    reason: e.cam.reason.clone(),
+                    // An alert's words are stored: a time, not a duration that would
+                    // be wrong a minute later.
+                    reason: match (e.cam.status, e.cam.last_image_at) {
+                        (CameraStatus::Offline, Some(t)) => {
+                            format!("no image since {}", crate::time::iso(unix_to_datetime(t)))
+                        }
+                        _ => e.cam.reason.clone(),
+                    },
                 })
                 .collect(),
         )

@@ -123,7 +123,7 @@ fn frozen_and_flooding_are_problems_and_an_offline_critical_camera_is_critical()
     let (r, _e, _m) = registry(cfg);
     for i in 0..5 {
         r.admit_at("porch", "Porch", T0 + i as f64);
-        r.picture("porch", "same");
+        r.picture("porch", "same", "/cameras/porch/x.jpg");
     }
     for i in 0..40 {
         r.admit_at("drive", "Drive", T0 + i as f64 * 0.1);

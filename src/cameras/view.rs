@@ -21,6 +21,9 @@ pub struct CameraSummary {
     /// Why it has this status, in words.
     pub reason: String,
     pub last_image_at: Option<DateTime<Utc>>,
+    /// The newest image taken from it (`GET /api/system/thumbnail?path=` shows it
+    /// small), while it is there.
+    pub last_image_path: Option<String>,
     pub images_last_hour: u64,
     /// The longest silence expected of it now: `stale` past it, `offline` past twice
     /// it (for a heartbeat camera: one and two heartbeats, plus the grace).

@@ -75,8 +75,11 @@ fn load(
         match text.parse::<Table>() {
             Ok(table) => input = table,
             Err(e) => problems.push(format!(
-                "{}: not valid TOML: {}",
+                "{}{}: not valid TOML: {}",
                 path.display(),
+                e.span()
+                    .map(|s| line_and_column(&text, s.start))
+                    .unwrap_or_default(),
                 e.message()
             )),
         }
@@ -93,7 +96,8 @@ fn load(
         } else if rest.contains("__") {
             rest.split("__").map(str::to_ascii_lowercase).collect()
         } else {
-            // WATCHPOST_CONFIG, WATCHPOST_LOG and the like are not config keys.
+            // WATCHPOST_CONFIG is not a config key; a name that looks like one with a
+            // single underscore is reported by `unused_variables`.
             continue;
         };
         let dotted = path.join(".");
@@ -163,6 +167,73 @@ fn load(
     } else {
         Err(ConfigError::Invalid(problems))
     }
+}
+
+/// `:{line}:{column}` of byte `offset` in `text` (both from 1).
+fn line_and_column(text: &str, offset: usize) -> String {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    format!(":{line}:{column}")
+}
+
+/// The `WATCHPOST_*` variables that set nothing: not a config key in the
+/// `WATCHPOST_<SECTION>__<KEY>` form, nor one of the variables read on their own
+/// (`WATCHPOST_CONFIG`, `WATCHPOST_API_KEYS`). Each with the nearest config variable,
+/// for a warning at start (`WATCHPOST_REDIS_URL` → `WATCHPOST_REDIS__URL`).
+pub fn unused_variables(names: impl IntoIterator<Item = String>) -> Vec<(String, Option<String>)> {
+    const READ_ON_THEIR_OWN: [&str; 2] = ["CONFIG", "API_KEYS"];
+    let Ok(Value::Table(defaults)) = Value::try_from(Config::default()) else {
+        return Vec::new();
+    };
+    let mut known = Vec::new();
+    env_names(&defaults, ENV_PREFIX.to_string(), &mut known);
+    let mut out = Vec::new();
+    for name in names {
+        let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
+            continue;
+        };
+        if rest.contains("__") || READ_ON_THEIR_OWN.contains(&rest) {
+            continue; // a key (checked by `load`), or read on its own
+        }
+        let nearest = known
+            .iter()
+            .map(|k| (edit_distance(k, &name), k))
+            .filter(|(d, _)| *d <= 3)
+            .min()
+            .map(|(_, k)| k.clone());
+        out.push((name, nearest));
+    }
+    out
+}
+
+/// `WATCHPOST_<SECTION>__<KEY>` for every key of `table` (open tables' entries left out).
+fn env_names(table: &Table, prefix: String, out: &mut Vec<String>) {
+    for (k, v) in table {
+        let name = format!("{prefix}{}", k.to_ascii_uppercase());
+        match v {
+            Value::Table(t) if !t.is_empty() => env_names(t, format!("{name}__"), out),
+            _ => out.push(name),
+        }
+    }
+}
+
+/// Levenshtein distance (the names are short ASCII).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let here = row[j + 1];
+            row[j + 1] = (row[j] + 1)
+                .min(here + 1)
+                .min(prev + usize::from(ca != *cb));
+            prev = here;
+        }
+    }
+    row[b.len()]
 }
 
 /// `key: problem` with the environment variable that set `key` named, when one did

@@ -257,7 +257,8 @@ fn example_config_lists_every_key_with_its_default() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/watchpost.example.toml");
     let c = Config::load(Some(&path), env(&[])).expect("example config is valid");
     assert_eq!(c, Config::default());
-    let text = std::fs::read_to_string(&path).expect("read example");
+    // The settings left out as `#: ` lines count: the example shows every key.
+    let text = uncommented(&std::fs::read_to_string(&path).expect("read example"));
     let mut in_file = Vec::new();
     leaf_keys(&text.parse::<Table>().expect("toml"), "", &mut in_file);
     let mut all = Vec::new();
@@ -358,4 +359,90 @@ fn notifiers_take_a_few_lines_and_every_mistake_is_named() {
     .expect_err("a webhook without a name or url")
     .problems();
     assert!(bad.iter().all(|p| !p.contains('5')), "{bad:?}");
+}
+
+/// The example's text with its `#: ` settings put back in.
+fn uncommented(text: &str) -> String {
+    text.lines()
+        .map(|l| l.strip_prefix("#: ").unwrap_or(l))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The TOML code blocks of the README's "Get told" section.
+fn get_told_snippets() -> Vec<String> {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+        .expect("README");
+    let start = readme.find("## Get told").expect("a Get told section");
+    let end = readme[start + 3..]
+        .find("\n## ")
+        .map_or(readme.len(), |i| start + 3 + i);
+    readme[start..end]
+        .split("```toml\n")
+        .skip(1)
+        .map(|b| b.split("```").next().unwrap_or("").to_string())
+        .collect()
+}
+
+#[test]
+fn each_get_told_snippet_pasted_at_the_end_of_the_example_loads() {
+    let example = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("config/watchpost.example.toml"),
+    )
+    .expect("read example");
+    let snippets = get_told_snippets();
+    assert_eq!(
+        snippets.len(),
+        3,
+        "ntfy, MQTT and Alertmanager: {snippets:?}"
+    );
+    for snippet in &snippets {
+        // As a user pastes it: the `…` placeholders filled in.
+        let pasted = format!(
+            "{example}\n{}",
+            snippet.replace('…', "filled-in-0123456789")
+        );
+        let f = file(&pasted);
+        let c = Config::load(Some(f.path()), env(&[]))
+            .unwrap_or_else(|e| panic!("the snippet\n{snippet}\ndoes not load: {e}"));
+        assert_ne!(
+            c,
+            Config::default(),
+            "the snippet set something:\n{snippet}"
+        );
+    }
+}
+
+#[test]
+fn a_toml_mistake_names_its_file_line_and_column() {
+    let f = file("[server]\nbind = \"127.0.0.1:8000\"\n[notify]\nrepeat_seconds = = 3\n");
+    let err = Config::load(Some(f.path()), env(&[]))
+        .expect_err("not TOML")
+        .to_string();
+    assert!(err.contains(&format!("{}:4:", f.path().display())), "{err}");
+}
+
+#[test]
+fn a_variable_that_sets_nothing_is_named_with_the_nearest_key() {
+    let found = super::unused_variables(
+        [
+            "WATCHPOST_REDIS_URL",
+            "WATCHPOST_CONFIG",
+            "WATCHPOST_API_KEYS",
+            "WATCHPOST_REDIS__URL",
+            "WATCHPOST_SOMETHING_ELSE_ENTIRELY",
+            "HOME",
+        ]
+        .map(String::from),
+    );
+    assert_eq!(
+        found,
+        vec![
+            (
+                "WATCHPOST_REDIS_URL".to_string(),
+                Some("WATCHPOST_REDIS__URL".to_string())
+            ),
+            ("WATCHPOST_SOMETHING_ELSE_ENTIRELY".to_string(), None),
+        ]
+    );
 }

@@ -22,7 +22,7 @@ mod urls;
 
 pub use cameras::*;
 pub use deps::*;
-pub use load::{ConfigError, ENV_PREFIX};
+pub use load::{unused_variables, ConfigError, ENV_PREFIX};
 pub use notify::*;
 pub use pipeline::*;
 pub use root::{secs, Config};

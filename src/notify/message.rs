@@ -172,20 +172,22 @@ pub fn ntfy(e: &Entry, who: &Identity) -> Ntfy {
     };
     let title = format!("[{mark}] {}: {}", t.alertname, t.source);
     let mut body = t.summary.clone();
-    if !t.description.is_empty() && t.description != t.summary {
+    if e.kind == Kind::Resolved {
+        // The recovery, not the problem in the present tense.
+        body = format!(
+            "Resolved after {}: it had been \"{}\".",
+            human_seconds(t.duration_seconds),
+            t.summary
+        );
+    } else if !t.description.is_empty() && t.description != t.summary {
         body.push_str("\n\n");
         body.push_str(&t.description);
     }
-    match e.kind {
-        Kind::Resolved => body.push_str(&format!(
-            "\n\nResolved after {}.",
-            human_seconds(t.duration_seconds)
-        )),
-        Kind::Repeat => body.push_str(&format!(
+    if e.kind == Kind::Repeat {
+        body.push_str(&format!(
             "\n\nStill firing, for {} now.",
             human_seconds(t.duration_seconds)
-        )),
-        _ => {}
+        ));
     }
     let body = cut(&body, NTFY_BODY_BYTES);
     let mut tags = vec![tag.to_string(), "watchpost".to_string()];
@@ -330,7 +332,10 @@ mod tests {
         assert_eq!(w.headers[1], ("Priority", "4".to_string()));
         let r = ntfy(&entry(Kind::Resolved, "critical"), &who());
         assert_eq!(r.headers[1], ("Priority", "3".to_string()));
-        assert!(r.body.ends_with("Resolved after 12 min."), "{}", r.body);
+        assert_eq!(
+            r.body, "Resolved after 12 min: it had been \"camera front is offline\".",
+            "the recovery, not the problem"
+        );
     }
 
     #[test]

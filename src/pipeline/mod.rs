@@ -13,6 +13,7 @@ pub mod detection;
 pub mod measure;
 pub mod metrics;
 pub mod queue;
+pub mod thumbnail;
 pub mod watcher;
 
 use serde::Serialize;
@@ -109,6 +110,8 @@ pub struct Pipeline {
     pub analysis_queue: Arc<Queue>,
     pub watcher: Arc<FileWatcher>,
     pub batches: Arc<BatchAggregator>,
+    /// Small pictures of the camera root's images, for the page.
+    pub thumbnails: Arc<thumbnail::Thumbnails>,
     detection: Arc<DetectionWorker>,
     analysis: Arc<AnalysisWorker>,
     cleanup: Arc<CleanupService>,
@@ -186,12 +189,17 @@ impl Pipeline {
             camera_root: watcher.root().to_path_buf(),
             events,
         });
+        let thumbnails = Arc::new(thumbnail::Thumbnails::new(
+            watcher.root(),
+            config.file_watcher.max_file_bytes,
+        ));
         Ok(Self {
             store,
             detection_queue,
             analysis_queue,
             watcher,
             batches,
+            thumbnails,
             detection,
             analysis,
             cleanup,

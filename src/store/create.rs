@@ -27,11 +27,13 @@ fn createdb_hint(cfg: &tokio_postgres::Config, db: &str, why: &str) -> String {
     if let Some(p) = cfg.get_ports().first() {
         cmd.push_str(&format!(" -p {p}"));
     }
+    // Run as a superuser (the role itself may not create databases), owned by the role.
+    cmd.push_str(" -U postgres");
     if let Some(u) = cfg.get_user() {
-        cmd.push_str(&format!(" -U {u}"));
+        cmd.push_str(&format!(" -O {u}"));
     }
     cmd.push_str(&format!(" {db}"));
-    format!("database \"{db}\" does not exist and {why}: create it with `{cmd}` (or give the role CREATEDB)")
+    format!("database \"{db}\" does not exist and {why}: as a superuser, create it owned by the role with `{cmd}` (or give the role CREATEDB)")
 }
 
 /// `"name"`, with embedded quotes doubled (an SQL identifier).
@@ -143,7 +145,7 @@ mod tests {
         let hint = createdb_hint(&cfg, "watchpost", "role \"app\" may not create it");
         assert_eq!(
             hint,
-            "database \"watchpost\" does not exist and role \"app\" may not create it: create it with `createdb -h db.lan -p 5433 -U app watchpost` (or give the role CREATEDB)"
+            "database \"watchpost\" does not exist and role \"app\" may not create it: as a superuser, create it owned by the role with `createdb -h db.lan -p 5433 -U postgres -O app watchpost` (or give the role CREATEDB)"
         );
     }
 

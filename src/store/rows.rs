@@ -15,6 +15,9 @@ pub struct RecentEvent {
     #[serde(flatten)]
     pub event: crate::events::EventCreated,
     pub created_at: DateTime<Utc>,
+    /// The picture of its first detection (`GET /api/system/thumbnail?path=` shows it
+    /// small, while cleanup has not removed it).
+    pub image_path: Option<String>,
 }
 
 /// A detection row as the analysis prompt needs it.
@@ -70,8 +73,9 @@ impl Store {
         self.run(async {
             let c = self.client().await?;
             let rows = c
-                .query(&c.prepare_cached("SELECT id, batch_id, camera_id, risk_score::int8, risk_level, summary, created_at
-                     FROM events WHERE ($1::text IS NULL OR camera_id = $1)
+                .query(&c.prepare_cached("SELECT id, batch_id, camera_id, risk_score::int8, risk_level, summary, created_at,
+                       (SELECT d.file_path FROM detections d WHERE d.id = e.detection_ids[1])
+                     FROM events e WHERE ($1::text IS NULL OR camera_id = $1)
                      ORDER BY id DESC LIMIT $2").await?,
                     &[&camera_id, &limit],
                 )
@@ -88,6 +92,7 @@ impl Store {
                         summary: r.get(5),
                     },
                     created_at: r.get(6),
+                    image_path: r.get(7),
                 })
                 .collect())
         })

@@ -71,7 +71,8 @@ async fn a_role_that_may_not_create_the_database_is_told_the_command_and_ready_f
         let reasons = b["reasons"].to_string();
         (s == 503
             && reasons.contains(r#"database \"appdb\" does not exist"#)
-            && reasons.contains("createdb -h 127.0.0.1"))
+            && reasons.contains("createdb -h 127.0.0.1")
+            && reasons.contains("-U postgres -O app appdb"))
         .then_some((s, b))
     })
     .await;
@@ -87,8 +88,25 @@ async fn a_role_that_may_not_create_the_database_is_told_the_command_and_ready_f
         "the log says so too: {log}"
     );
     assert!(!log.contains("relation \"schema_migrations\" already exists"));
-    // The operator creates it; readiness follows without a restart.
-    stack.pg.psql("create database appdb owner app");
+    // The operator runs the command as it is given; readiness follows without a
+    // restart.
+    let reasons = body["reasons"].to_string();
+    let command = reasons
+        .split('`')
+        .find(|c| c.starts_with("createdb "))
+        .expect("a createdb command")
+        .to_string();
+    let mut words = command.split_whitespace();
+    let bin = crate::support::require(words.next().expect("createdb"), "postgresql");
+    let out = std::process::Command::new(bin)
+        .args(words)
+        .output()
+        .expect("run createdb");
+    assert!(
+        out.status.success(),
+        "`{command}` failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     eventually("/ready turns 200", || async {
         (status_and_json(ready.clone()).await.0 == 200).then_some(())
     })

@@ -136,7 +136,8 @@ impl FileWatcher {
             // folders are not.
             match self.cameras.admit(&camera_id, &folder) {
                 Admission::Take => {
-                    self.cameras.picture(&camera_id, &hash);
+                    self.cameras
+                        .picture(&camera_id, &hash, &r.path.to_string_lossy());
                     admitted.push((r, camera_id, hash));
                 }
                 Admission::Skip(skip) => {
