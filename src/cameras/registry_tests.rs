@@ -221,3 +221,25 @@ fn a_folder_name_with_a_direction_override_is_refused_and_shown_escaped() {
     assert_eq!(list.count, 0);
     assert_eq!(list.refused_folders[0].folder, "gate\\u{202e}roop");
 }
+
+#[test]
+fn a_silent_cameras_reason_counts_its_silence_when_it_is_read() {
+    let (r, _e, _m) = registry(small());
+    r.admit_at("b", "B", T0);
+    r.check_at(T0 + 10.0);
+    let read = |at: f64| {
+        let inner = r.lock();
+        let e = inner.cameras.get("b").expect("b");
+        r.summary("b", &e.cam, at, false).reason
+    };
+    let first = read(T0 + 10.0);
+    let a_minute_later = read(T0 + 70.0);
+    assert!(first.starts_with("no image for 10 s"), "{first}");
+    assert!(
+        a_minute_later.starts_with("no image for 70 s"),
+        "{a_minute_later}"
+    );
+    // The alert's words are a time, right whenever they are read.
+    let p = r.problems().expect("loaded");
+    assert!(p[0].reason.starts_with("no image since "), "{:?}", p[0]);
+}

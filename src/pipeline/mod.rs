@@ -85,6 +85,10 @@ pub struct FileWatcherView {
     pub observer_type: ObserverType,
     /// Why the watcher is not watching (e.g. the root is not a directory), or null.
     pub error: Option<String>,
+    /// Files refused in the last hour, by why (`rejected_size`: smaller than
+    /// `file_watcher.min_file_bytes`; `rejected_extension`: not a .jpg, .jpeg or .png;
+    /// `ignored_root`: not in a camera's folder; …).
+    pub refused_last_hour: std::collections::BTreeMap<String, u64>,
 }
 
 /// Items waiting in each queue's dead-letter stream (failed permanently or too often).
@@ -256,6 +260,7 @@ impl Pipeline {
             pending_tasks: status.pending_tasks(),
             observer_type: status.observer_type(),
             error: status.problem(),
+            refused_last_hour: self.watcher.refused_last_hour(),
         }
     }
 

@@ -98,19 +98,56 @@ impl Stack {
 
 static SEQ: AtomicU64 = AtomicU64::new(1);
 
-/// A unique image of `len` bytes (PNG header + distinct filler).
+/// A unique image of `len` bytes: a real PNG (16 × 12 pixels of noise, so a
+/// thumbnail can be made of it) padded to `len` with a private ancillary chunk that
+/// decoders skip.
 pub fn image_bytes(len: usize) -> Vec<u8> {
     let n = SEQ.fetch_add(1, Ordering::Relaxed);
-    let mut v = crate::harness::tiny_png(640, 480, 0);
     let mut x = n.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    while v.len() < len {
+    let mut next = move || {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
-        v.extend_from_slice(&x.to_le_bytes());
+        x
+    };
+    let pixels = image::RgbImage::from_fn(16, 12, |_, _| {
+        let v = next().to_le_bytes();
+        image::Rgb([v[0], v[1], v[2]])
+    });
+    let mut png = std::io::Cursor::new(Vec::new());
+    pixels
+        .write_to(&mut png, image::ImageFormat::Png)
+        .expect("encode PNG");
+    let mut png = png.into_inner();
+    // IEND is the last 12 bytes: the padding chunk goes before it.
+    let iend = png.split_off(png.len() - 12);
+    let room = len.saturating_sub(png.len() + iend.len() + 12);
+    let mut chunk = b"wpAd".to_vec();
+    while chunk.len() < 4 + room {
+        chunk.extend_from_slice(&next().to_le_bytes());
     }
-    v.truncate(len);
-    v
+    chunk.truncate(4 + room);
+    png.extend_from_slice(&(room as u32).to_be_bytes());
+    png.extend_from_slice(&chunk);
+    png.extend_from_slice(&crc32(&chunk).to_be_bytes());
+    png.extend_from_slice(&iend);
+    png
+}
+
+/// CRC-32 (ISO-HDLC), as PNG chunks carry it.
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for b in bytes {
+        crc ^= u32::from(*b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
 }
 
 pub fn write_image(root: &Path, camera: &str, name: &str) -> PathBuf {
@@ -546,4 +583,19 @@ async fn pipeline_events_are_published_in_order() {
     assert_eq!(event["batch_id"], batch["batch_id"]);
     assert!(event["event_id"].is_i64());
     service.shutdown().await;
+}
+
+#[test]
+fn test_images_are_real_pictures_of_the_size_asked() {
+    for len in [2_000, 12_000, 20_000] {
+        let bytes = image_bytes(len);
+        assert_eq!(bytes.len(), len);
+        let decoded = image::load_from_memory(&bytes).expect("a real PNG");
+        assert_eq!((decoded.width(), decoded.height()), (16, 12));
+    }
+    assert_ne!(
+        image_bytes(12_000),
+        image_bytes(12_000),
+        "each one distinct"
+    );
 }

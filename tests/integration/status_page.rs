@@ -4,7 +4,7 @@
 use crate::pipeline::{json, metrics, wait_rows, write_image, Stack};
 use crate::support::browser::Browser;
 use crate::support::{client, eventually};
-use serde_json::json;
+use serde_json::{json, Value};
 use std::path::PathBuf;
 
 const XSS: &str = "<img src=x onerror=alert(1)>";
@@ -20,7 +20,51 @@ async fn console_errors(b: &Browser) -> Vec<String> {
         .into_iter()
         .filter(|(level, _)| level == "SEVERE")
         .map(|(_, m)| m)
+        // A thumbnail of a picture that is gone (cleaned up, or replaced by something
+        // that is not a picture) is answered 4xx, and the page shows "picture gone":
+        // the browser still logs the failed load.
+        .filter(|m| {
+            !(m.contains("/api/system/thumbnail?")
+                && (m.contains("status of 404") || m.contains("status of 400")))
+        })
         .collect()
+}
+
+/// What the page's verdict should say, from the API: the firing alerts (not
+/// silenced) first; with none, "All systems operational" when healthy, else the
+/// status.
+async fn expected_verdict(base: &str) -> String {
+    let health = json(format!("{base}/api/system/health/full")).await;
+    let alerts = json(format!("{base}/api/system/alerts?state=firing&limit=100")).await;
+    let firing: Vec<&Value> = alerts["items"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter(|a| a["silenced_by"].as_array().is_none_or(|s| s.is_empty()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let critical = firing
+        .iter()
+        .filter(|a| a["severity"] == "critical")
+        .count();
+    let warnings = firing.len() - critical;
+    let plural = |n: usize, w: &str| format!("{n} {w}{}", if n == 1 { "" } else { "s" });
+    if critical > 0 {
+        let more = if warnings > 0 {
+            format!(" and {}", plural(warnings, "warning"))
+        } else {
+            String::new()
+        };
+        return format!("{}{more}", plural(critical, "critical alert"));
+    }
+    if warnings > 0 {
+        return plural(warnings, "warning");
+    }
+    match health["status"].as_str().unwrap_or("") {
+        "healthy" => "All systems operational".into(),
+        other => other.to_string(),
+    }
 }
 
 async fn wait_text(b: &Browser, css: &str, what: &str, want: impl Fn(&str) -> bool) -> String {
@@ -92,13 +136,13 @@ async fn the_page_is_live_safe_and_agrees_with_the_api() {
     let b = Browser::start(1280, 1000).await;
     b.goto(&format!("{}/", wp.url())).await;
 
-    // The overall status is the API's, in the page and in the title.
-    eventually("page status equals /api/system/health/full", || async {
-        let api = json(format!("{}/api/system/health/full", wp.url())).await;
-        let status = api["status"].as_str().unwrap_or("").to_string();
+    // The verdict is the API's (firing alerts first, then health), in the page and in
+    // the title.
+    eventually("the page's verdict equals the API's", || async {
+        let want = expected_verdict(&wp.url()).await;
         let shown = b.text("#overall-text").await;
         let title = js_str(b.execute("return document.title;", json!([])).await);
-        (shown == status && title == format!("● {status} — watchpost")).then_some(())
+        (shown == want && title == format!("● {want} — watchpost")).then_some(())
     })
     .await;
     // Live through the WebSocket (the fallback banner is hidden).
@@ -131,8 +175,12 @@ async fn the_page_is_live_safe_and_agrees_with_the_api() {
         t.contains("front_door") && t.contains("img_srcx_onerroralert1")
     })
     .await;
+    // The only pictures are the page's own thumbnails, from its own API.
     let imgs = b
-        .execute("return document.querySelectorAll('img').length;", json!([]))
+        .execute(
+            "return Array.from(document.querySelectorAll('img')).filter(i => !(i.classList.contains('thumb') && (i.getAttribute('src') || '').startsWith('/api/system/thumbnail?') || (i.getAttribute('src') || '').startsWith('blob:'))).length;",
+            json!([]),
+        )
         .await;
     assert_eq!(imgs, json!(0), "the folder name became markup");
     assert_eq!(
@@ -475,4 +523,126 @@ async fn the_cameras_panel_shows_each_cameras_status_and_why() {
     assert!(porch.contains("with the same picture"), "{porch}");
     let errors = console_errors(&b).await;
     assert!(errors.is_empty(), "console errors: {errors:?}");
+}
+
+/// The header never says "healthy" above a firing alert: with a critical alert firing
+/// it names the alerts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_verdict_names_the_firing_alerts_and_never_says_healthy_above_them() {
+    let stack = Stack::new(&[]);
+    let wp = stack.start(tempfile::tempdir().expect("dir"));
+    let b = Browser::start(1280, 1000).await;
+    b.goto(&format!("{}/", wp.url())).await;
+    wait_text(&b, "#overall-text", "all operational first", |t| {
+        t == "All systems operational"
+    })
+    .await;
+    stack
+        .ai
+        .get("yolo26")
+        .set_mode(crate::support::fake_ai::Mode::Status(503));
+    let header = wait_text(&b, "header", "the critical alert in the header", |t| {
+        t.contains("1 critical alert") && t.contains("WatchpostDependencyDown (ai:yolo26)")
+    })
+    .await;
+    assert!(
+        !header.contains("healthy") && !header.contains("All systems operational"),
+        "{header}"
+    );
+}
+
+/// With nothing reachable and no camera, the first screen says what a fresh start is
+/// and what to do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fresh_start_is_explained_on_the_first_screen() {
+    let wp = crate::support::Watchpost::start(&[]);
+    let b = Browser::start(1280, 900).await;
+    b.goto(&format!("{}/", wp.url())).await;
+    eventually("the first-run hint shown", || async {
+        (!is_hidden(&b, "first-run").await).then_some(())
+    })
+    .await;
+    let hint = b.text("#first-run").await;
+    assert!(
+        hint.contains("scripts/stack.sh") && hint.contains("--check-config"),
+        "{hint}"
+    );
+    // On the first screen: above everything else.
+    let top = b
+        .execute(
+            "return document.getElementById('first-run').getBoundingClientRect().top < window.innerHeight;",
+            json!([]),
+        )
+        .await;
+    assert_eq!(top, json!(true));
+}
+
+/// An event's picture shows as a thumbnail; the thumbnail endpoint serves only
+/// images below the camera root.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_events_thumbnail_loads_and_only_pictures_below_the_root_are_served() {
+    let stack = Stack::new(&[]);
+    let wp = stack.start(tempfile::tempdir().expect("dir"));
+    let root = wp.dir.path().join("cameras");
+    let image = write_image(&root, "porch", "visitor.png");
+    let b = Browser::start(1280, 1000).await;
+    b.goto(&format!("{}/", wp.url())).await;
+    eventually("the event's thumbnail loaded", || async {
+        let loaded = b
+            .execute(
+                "const i = document.querySelector('#events img.thumb'); return !!i && i.complete && i.naturalWidth > 0;",
+                json!([]),
+            )
+            .await;
+        (loaded == json!(true)).then_some(())
+    })
+    .await;
+    let thumb = |path: String| {
+        let url = format!("{}/api/system/thumbnail", wp.url());
+        async move {
+            let r = client()
+                .get(url)
+                .query(&[("path", path)])
+                .send()
+                .await
+                .expect("GET thumbnail");
+            let status = r.status().as_u16();
+            let ctype = r
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string();
+            (status, ctype, r.bytes().await.unwrap_or_default())
+        }
+    };
+    let (status, ctype, body) = thumb(image.display().to_string()).await;
+    assert_eq!((status, ctype.as_str()), (200, "image/jpeg"));
+    assert_eq!(&body[..2], &[0xFF, 0xD8]);
+    // Outside the root, through a symlink, gone.
+    let outside = tempfile::tempdir().expect("outside");
+    let secret = outside.path().join("secret.png");
+    std::fs::copy(&image, &secret).expect("copy");
+    std::os::unix::fs::symlink(&secret, root.join("porch/link.png")).expect("symlink");
+    for (path, want) in [
+        (secret.display().to_string(), 400),
+        (
+            root.join("porch/../../etc/passwd").display().to_string(),
+            400,
+        ),
+        (root.join("porch/link.png").display().to_string(), 400),
+        (root.join("porch/gone.png").display().to_string(), 404),
+    ] {
+        let (status, ctype, body) = thumb(path.clone()).await;
+        assert_eq!(status, want, "{path}");
+        assert!(ctype.starts_with("application/json"), "{path}: {ctype}");
+        let v: Value = serde_json::from_slice(&body).expect("json");
+        assert!(v["detail"].is_string(), "{path}: {v}");
+    }
+    let r = client()
+        .get(format!("{}/api/system/thumbnail", wp.url()))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(r.status(), 400, "no path");
 }

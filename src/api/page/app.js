@@ -249,18 +249,83 @@
 
   // ---------------------------------------------------------------- rendering
 
-  function renderOverall() {
+  /** The one verdict at the top: the alerts that fire (not silenced) come first, so
+   * the page never says "healthy" above a firing alert; "All systems operational"
+   * only when nothing fires and the service is healthy. */
+  function verdict() {
+    const firing = ((state.alerts && state.alerts.items) || [])
+      .filter((a) => !(Array.isArray(a.silenced_by) && a.silenced_by.length));
+    const critical = firing.filter((a) => a.severity === 'critical');
+    const warnings = firing.filter((a) => a.severity !== 'critical');
+    const plural = (n, word) => `${n} ${word}${n === 1 ? '' : 's'}`;
+    const named = firing.map((a) => `${a.alertname} (${a.source})`).join(', ');
+    if (critical.length) {
+      const more = warnings.length ? ` and ${plural(warnings.length, 'warning')}` : '';
+      return { word: 'critical', text: `${plural(critical.length, 'critical alert')}${more}`, reason: named };
+    }
+    if (warnings.length) return { word: 'warning', text: plural(warnings.length, 'warning'), reason: named };
     const hlt = state.health;
-    const status = hlt ? hlt.status : 'unknown';
+    if (!hlt) return { word: 'unknown', text: 'unknown (health not readable)', reason: '' };
+    if (hlt.status === 'healthy') return { word: 'healthy', text: 'All systems operational', reason: '' };
+    return { word: hlt.status, text: hlt.status, reason: hlt.message };
+  }
+
+  function renderOverall() {
+    const v = verdict();
     const box = $('overall');
-    box.className = `state ${kindOf(status)}`;
-    setText(box.querySelector('.icon'), ICONS[kindOf(status)]);
-    setText($('overall-text'), hlt ? status : 'unknown (health not readable)');
-    document.title = `● ${status} — watchpost`;
+    box.className = `state ${kindOf(v.word)}`;
+    setText(box.querySelector('.icon'), ICONS[kindOf(v.word)]);
+    setText($('overall-text'), v.text);
+    document.title = `● ${v.text} — watchpost`;
     const mode = state.pipeline && state.pipeline.degradation ? state.pipeline.degradation.mode : null;
-    setText($('overall-mode'), mode ? `Degradation mode: ${mode}` : '');
-    setText($('overall-reason'), hlt ? hlt.message : '');
+    setText($('overall-mode'), mode && mode !== 'normal' ? `Degradation mode: ${mode}` : '');
+    setText($('overall-reason'), v.reason);
+    const hlt = state.health;
     setText($('version'), hlt && hlt.version ? `v${hlt.version}` : '');
+    renderFirstRun();
+  }
+
+  /** A first start (nothing reachable, no camera yet) is explained, not just red. */
+  function firstRun() {
+    const hlt = state.health;
+    const cams = state.cameras && Array.isArray(state.cameras.cameras) ? state.cameras.cameras : [];
+    const down = (dep) => dep && dep.status !== 'healthy';
+    return Boolean(hlt && down(hlt.postgres) && down(hlt.redis) && cams.length === 0);
+  }
+
+  function renderFirstRun() {
+    const first = firstRun();
+    $('first-run').hidden = !first;
+    const root = state.pipeline && state.pipeline.file_watcher ? state.pipeline.file_watcher.camera_root : '';
+    setText($('first-run-root'), root || 'the camera folder');
+  }
+
+  /** A small picture of an image under the camera root, or nothing. The thumbnail is a
+   * read like any other: with a stored key it is fetched with it (reads may be
+   * protected), else loaded directly. */
+  const thumbs = new Map();
+  function thumb(path, alt) {
+    if (!path) return null;
+    const img = h('img', { class: 'thumb', alt, loading: 'lazy', 'data-path': path });
+    img.addEventListener('error', () => img.replaceWith(h('span', { class: 'thumb gone muted', text: 'picture gone' })));
+    const url = `/api/system/thumbnail?path=${encodeURIComponent(path)}`;
+    const key = storedKey();
+    if (!key) {
+      img.src = url;
+    } else if (thumbs.has(path)) {
+      img.src = thumbs.get(path);
+    } else {
+      fetch(url, { headers: { 'X-API-Key': key } })
+        .then((r) => (r.ok ? r.blob() : Promise.reject(new Error(String(r.status)))))
+        .then((b) => {
+          if (thumbs.size > 200) thumbs.clear();
+          const u = URL.createObjectURL(b);
+          thumbs.set(path, u);
+          img.src = u;
+        })
+        .catch(() => img.dispatchEvent(new Event('error')));
+    }
+    return img;
   }
 
   function renderDeps() {
@@ -382,6 +447,24 @@
       ['Camera folder', fw.camera_root || '—'],
       ...(fw.error ? [['Error', fw.error]] : []),
     ]);
+    // What was refused in the last hour, and why, in words.
+    const WHY = {
+      rejected_size: 'too small to be a picture (under file_watcher.min_file_bytes)',
+      rejected_extension: 'not a .jpg, .jpeg or .png file',
+      rejected_too_large: 'larger than file_watcher.max_file_bytes',
+      ignored_root: 'not in a camera\'s folder (put pictures in a folder per camera)',
+      rejected_name: 'a name that is not clean UTF-8',
+      rejected_symlink: 'a symbolic link (never followed)',
+      rejected_not_regular: 'not a regular file',
+      rejected_unreadable: 'not readable by watchpost',
+      too_many_cameras: 'its folder would be a camera beyond cameras.max_cameras',
+      camera_id_taken: 'its folder looks like another camera\'s folder',
+    };
+    const refused = Object.entries(fw.refused_last_hour || {});
+    $('refused').replaceChildren(...refused.map(([reason, n]) =>
+      h('li', { 'data-key': reason }, h('strong', { text: `${n} file${n === 1 ? '' : 's'}` }), ` refused: ${WHY[reason] || reason}`)));
+    $('refused').hidden = refused.length === 0;
+    $('refused-none').hidden = refused.length > 0;
     const d = p.degradation || {};
     const spool = Object.values(d.fallback_queues || {}).reduce((a, n) => a + (Number(n) || 0), 0);
     const q = state.queues || (state.perf && state.perf.inference ? state.perf.inference.queues : null) || {};
@@ -410,7 +493,7 @@
     ]);
     const banner = $('spool-banner');
     banner.dataset.redis = d.redis_healthy === false ? 'down' : 'up';
-    if (d.redis_healthy === false) {
+    if (d.redis_healthy === false && !firstRun()) {
       banner.textContent = `Redis is unreachable: new work is being spooled (${spool} item${spool === 1 ? '' : 's'} on disk, ${d.memory_queue_size ?? 0} in memory) and will be replayed in order when Redis is back. Nothing is lost.`;
       banner.hidden = false;
     } else {
@@ -482,10 +565,12 @@
   function renderEvents() {
     const list = $('events');
     list.replaceChildren(...state.events.map((e) => h('li', { class: 'event' },
-      badge(e.risk_level === 'high' || e.risk_level === 'critical' ? 'critical' : e.risk_level === 'medium' ? 'warning' : 'healthy', `${e.risk_level} · ${e.risk_score}`),
-      ' ', h('strong', { class: 'camera', text: e.camera_id }),
-      ' ', h('span', { class: 'muted', text: clock(e.at) }),
-      h('span', { class: 'summary', text: e.summary }))));
+      thumb(e.image_path, `The picture behind event ${e.event_id} (${e.camera_id})`),
+      h('div', null,
+        badge(e.risk_level === 'high' || e.risk_level === 'critical' ? 'critical' : e.risk_level === 'medium' ? 'warning' : 'healthy', `${e.risk_level} · ${e.risk_score}`),
+        ' ', h('strong', { class: 'camera', text: e.camera_id }),
+        ' ', h('span', { class: 'muted', text: clock(e.at) }),
+        h('span', { class: 'summary', text: e.summary })))));
     const note = $('events-empty');
     setText(note, state.eventsNote || 'No security event yet; new ones appear here as they are created.');
     note.hidden = state.events.length > 0 && !state.eventsNote;
@@ -520,6 +605,7 @@
     list.replaceChildren(...cams.map((c) => {
       const total = (c.hourly_images || []).reduce((a, n) => a + n, 0);
       return h('li', { class: 'camera', 'data-key': c.id, 'data-status': c.status },
+        thumb(c.last_image_path, `The newest image from ${c.folder}`),
         h('div', null, badge(c.status), ' ', h('strong', { class: 'folder', text: c.folder }),
           ' ', h('span', { class: 'muted', text: `(id ${c.id})` })),
         h('div', { class: 'muted' },
@@ -586,7 +672,8 @@
           silenced ? h('span', { class: 'state off silenced-mark' }, h('span', { class: 'icon', 'aria-hidden': 'true', text: '🔕' }), h('span', { text: 'silenced' })) : null),
         h('div', { class: 'summary', text: a.summary }),
         h('div', { class: 'muted' }, 'firing for ', h('span', { 'data-since': a.started_at }), ' · ', runbook(a),
-          silenced ? null : h('span', { class: 'buttons' }, silenceButton(a, 1), silenceButton(a, 8))));
+          // Offered only when a silence can be made now (PostgreSQL answers).
+          silenced || !state.silences ? null : h('span', { class: 'buttons' }, silenceButton(a, 1), silenceButton(a, 8))));
     }));
     const note = $('alerts-empty');
     setText(note, state.alerts ? 'Nothing is firing.' : 'The alerts cannot be read now.');
@@ -779,6 +866,9 @@
     switch (msg.type) {
       case 'event.created':
         addEvents([{ ...d, at: msg.timestamp }]);
+        // Its picture is listed with it by the API.
+        clearTimeout(state.eventsTimer);
+        state.eventsTimer = setTimeout(loadRecentEvents, 500);
         break;
       case 'camera.status_changed':
         if (state.cameras && Array.isArray(state.cameras.cameras)) {

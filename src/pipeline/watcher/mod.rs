@@ -25,6 +25,7 @@ mod metrics;
 mod native;
 mod observer;
 mod pending;
+mod refusals;
 mod result;
 mod root;
 mod scan;
@@ -96,6 +97,8 @@ pub struct FileWatcher {
     metrics: WatcherMetrics,
     stages: StageMetrics,
     status: Arc<WatcherStatus>,
+    /// What was refused in the last hour, for the page.
+    refusals: refusals::RecentRefusals,
 }
 
 impl FileWatcher {
@@ -126,7 +129,19 @@ impl FileWatcher {
             })),
             metrics: WatcherMetrics::new(&metrics),
             stages: StageMetrics::new(&metrics),
+            refusals: refusals::RecentRefusals::default(),
         }
+    }
+
+    /// Count what was decided about a file (and keep a refusal for the page).
+    fn decided(&self, result: FileResult) {
+        self.metrics.file(result);
+        self.refusals.note(result);
+    }
+
+    /// How many files were refused in the last hour, by reason.
+    pub fn refused_last_hour(&self) -> std::collections::BTreeMap<String, u64> {
+        self.refusals.last_hour()
     }
 
     pub fn root(&self) -> &Path {
@@ -260,7 +275,7 @@ impl FileWatcher {
             }
             FsEvent::Rescan => {
                 tracing::warn!("file events were lost; rescanning the camera root");
-                self.metrics.file(FileResult::Rescan);
+                self.decided(FileResult::Rescan);
                 lane.rescan = true;
                 return;
             }
@@ -312,7 +327,7 @@ impl FileWatcher {
                 continue;
             }
             for (r, result) in self.take_all(ctx, ready, ledger).await {
-                self.metrics.file(result.unwrap_or_else(|e| e));
+                self.decided(result.unwrap_or_else(|e| e));
                 match result {
                     Ok(result) => {
                         lane.pending.remove(&r.path);
@@ -366,7 +381,7 @@ impl FileWatcher {
                 (Refusal::NotRegular, "not a regular file")
             };
             let result = self.refused(path, refusal, why);
-            self.metrics.file(result);
+            self.decided(result);
             return None;
         }
         let p = lane.pending.get_mut(path)?;
