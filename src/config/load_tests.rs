@@ -424,7 +424,7 @@ fn a_toml_mistake_names_its_file_line_and_column() {
 
 #[test]
 fn a_variable_that_sets_nothing_is_named_with_the_nearest_key() {
-    let found = super::unused_variables(
+    let found = unused_variables(
         [
             "WATCHPOST_REDIS_URL",
             "WATCHPOST_CONFIG",
