@@ -189,8 +189,11 @@ PY
 
 cat <<EOF
 
-watchpost stack is up ($(elapsed) s), everything on loopback:
-  watchpost      http://127.0.0.1:$WP/api/system/health/full   (WebSocket ws://127.0.0.1:$WP/ws)
+watchpost stack is up ($(elapsed) s), everything on loopback.
+
+  Open the status page:  http://127.0.0.1:$WP/
+
+  watchpost API  http://127.0.0.1:$WP/api/system/health/full   (WebSocket ws://127.0.0.1:$WP/ws)
   Prometheus     http://127.0.0.1:$PP/targets   (alerts: /alerts)
   Alertmanager   http://127.0.0.1:$AP
   redis-exporter http://127.0.0.1:$XP/metrics
@@ -201,9 +204,9 @@ watchpost stack is up ($(elapsed) s), everything on loopback:
 Not started: json-exporter and Grafana have no Debian package (use docker-compose.yml
 for them); import grafana/dashboards/*.json into a Grafana of your own.
 
-Drop an image into the camera folder, and it becomes an event within ~10 s:
+Drop an image into the camera folder, and it becomes an event within ~10 s (watch it
+on the status page):
   cp $DIR/sample.png "$DIR/cameras/Front Door/"
-  curl -s http://127.0.0.1:$WP/api/system/pipeline
 
 EOF
 

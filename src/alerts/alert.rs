@@ -314,9 +314,9 @@ impl Alert {
             .unwrap_or_else(|| format!("docs/runbook.md#{}", self.alertname.to_ascii_lowercase()))
     }
 
-    /// Link its runbook when it is under `base` (see [`runbook_link`]).
+    /// Link its runbook (see [`runbook_link`]).
     pub fn link_runbook(&mut self, base: Option<&str>) {
-        self.runbook_link = base.and_then(|b| runbook_link(&self.runbook_ref(), b));
+        self.runbook_link = runbook_link(&self.runbook_ref(), base);
     }
 
     /// Its labels and annotations as tools outside see them (Alertmanager, webhooks).
@@ -378,18 +378,29 @@ impl Alert {
     }
 }
 
-/// A runbook reference as a link, only under `base` (which ends with `/`): a shipped
-/// reference (`docs/…`, relative, without `..`) resolved against it, or an address
-/// that starts with it. Anything else (`https://evil.example/login` on a received
-/// alert) is no link.
-pub fn runbook_link(reference: &str, base: &str) -> Option<String> {
-    if base.is_empty() || !base.ends_with('/') {
-        return None;
-    }
+/// The shipped runbook as this binary serves it (`GET /docs/runbook`).
+pub const SERVED_RUNBOOK: &str = "/docs/runbook";
+
+/// A runbook reference as a link, only where it is known to be safe:
+/// - a shipped reference (`docs/…`, relative, without `..`): resolved against `base`
+///   (`alerting.runbook_base_url`, ending with `/`), or, with no base, the shipped
+///   runbook's section as watchpost serves it (`/docs/runbook#section`);
+/// - an address that starts with `base`.
+///
+/// Anything else (`https://evil.example/login` on a received alert) is no link.
+pub fn runbook_link(reference: &str, base: Option<&str>) -> Option<String> {
+    let base = base.filter(|b| b.ends_with('/'));
     let clean = |s: &str| !s.contains("..") && !s.contains(char::is_whitespace);
     if reference.starts_with("docs/") && clean(reference) {
-        return Some(format!("{base}{reference}"));
+        return match base {
+            Some(b) => Some(format!("{b}{reference}")),
+            None => reference
+                .strip_prefix("docs/runbook.md")
+                .filter(|rest| rest.is_empty() || rest.starts_with('#'))
+                .map(|rest| format!("{SERVED_RUNBOOK}{rest}")),
+        };
     }
+    let base = base?;
     (reference.starts_with(base) && clean(&reference[base.len()..])).then(|| reference.to_string())
 }
 
@@ -423,7 +434,7 @@ mod tests {
 
     #[test]
     fn only_a_runbook_under_the_configured_base_is_a_link() {
-        let base = "https://wiki.example/watchpost/";
+        let base = Some("https://wiki.example/watchpost/");
         assert_eq!(
             runbook_link("docs/runbook.md#watchpostcameraoffline", base).as_deref(),
             Some("https://wiki.example/watchpost/docs/runbook.md#watchpostcameraoffline")
@@ -441,10 +452,13 @@ mod tests {
         ] {
             assert_eq!(runbook_link(foreign, base), None, "{foreign}");
         }
+        // No base: the shipped runbook links to the copy watchpost serves, and nothing
+        // else links.
         assert_eq!(
-            runbook_link("docs/runbook.md#x", ""),
-            None,
-            "no base: no link"
+            runbook_link("docs/runbook.md#watchpostcameraoffline", None).as_deref(),
+            Some("/docs/runbook#watchpostcameraoffline")
         );
+        assert_eq!(runbook_link("docs/alerting.md#x", None), None);
+        assert_eq!(runbook_link("https://evil.example/login", None), None);
     }
 }

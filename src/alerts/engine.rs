@@ -149,7 +149,8 @@ impl AlertEngine {
         })
     }
 
-    /// Link runbooks under `base` in what is listed (set once, at start; empty: none).
+    /// Link runbooks under `base` in what is listed (set once, at start; empty: the
+    /// shipped runbook as watchpost serves it, and nothing else).
     pub fn link_runbooks_under(&self, base: &str) {
         if !base.is_empty() {
             let base = if base.ends_with('/') {

@@ -91,6 +91,7 @@ pub fn routes() -> Vec<RouteDef> {
         route(Method::GET, "/static/app.js", page::script).access(Access::Page),
         route(Method::GET, "/static/style.css", page::style).access(Access::Page),
         route(Method::GET, "/static/icon.svg", page::icon).access(Access::Page),
+        route(Method::GET, "/docs/runbook", page::runbook).access(Access::Page),
         route(Method::GET, "/health", probes::health).access(Access::Probe),
         route(Method::GET, "/api/system/health/live", probes::live).access(Access::Probe),
         route(Method::GET, "/ready", health::ready).access(Access::Probe),

@@ -13,7 +13,7 @@ use super::{
 #[openapi(
     info(title = "watchpost", description = "Monitoring and self-supervision core of a self-hosted AI camera pipeline."),
     paths(
-        page::index, page::script, page::style, page::icon,
+        page::index, page::script, page::style, page::icon, page::runbook,
         probes::health, probes::live, health::ready, health::ready_alias, health::full,
         health::websocket, probes::metrics, document,
         supervisor::status, supervisor::status_alias, supervisor::start, supervisor::stop,

@@ -13,11 +13,15 @@ const INDEX: &str = include_str!("page/index.html");
 const APP_JS: &str = include_str!("page/app.js");
 const STYLE: &str = include_str!("page/style.css");
 const ICON: &str = include_str!("page/icon.svg");
+const RUNBOOK: &str = include_str!("../../docs/runbook.md");
 
 /// The policy of the page and its files.
 pub const CSP: &str = "default-src 'self'; img-src 'self' blob:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'; object-src 'none'";
 
-fn asset(content_type: &'static str, body: &'static str) -> HttpResponse {
+fn asset(
+    content_type: &'static str,
+    body: impl actix_web::body::MessageBody + 'static,
+) -> HttpResponse {
     HttpResponse::Ok()
         .content_type(content_type)
         .insert_header((header::CONTENT_SECURITY_POLICY, CSP))
@@ -57,9 +61,81 @@ pub async fn icon() -> HttpResponse {
     asset("image/svg+xml", ICON)
 }
 
+/// The shipped runbook (`docs/runbook.md`), so an alert's runbook links work with
+/// nothing else configured: every heading is a section with an anchor
+/// (`#watchpostcameraoffline`), everything else its text as written.
+#[utoipa::path(get, path = "/docs/runbook", tag = "status page",
+    responses((status = 200, description = "The runbook (HTML)", content_type = "text/html")))]
+pub async fn runbook() -> HttpResponse {
+    static PAGE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    asset(
+        "text/html; charset=utf-8",
+        PAGE.get_or_init(|| runbook_html(RUNBOOK)).clone(),
+    )
+}
+
+/// Markdown as a plain page: headings with GitHub-style anchors, the rest as
+/// preformatted text, every character escaped.
+fn runbook_html(markdown: &str) -> String {
+    let escape = |t: &str| {
+        t.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+    };
+    let mut out = String::from(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>watchpost runbook</title><link rel=\"stylesheet\" href=\"/static/style.css\"></head><body class=\"doc\"><main>",
+    );
+    let mut text = String::new();
+    let flush = |out: &mut String, text: &mut String| {
+        if !text.trim().is_empty() {
+            out.push_str(&format!(
+                "<pre class=\"doc\">{}</pre>",
+                escape(text.trim_matches('\n'))
+            ));
+        }
+        text.clear();
+    };
+    for line in markdown.lines() {
+        let level = line.chars().take_while(|c| *c == '#').count();
+        if (1..=4).contains(&level) && line[level..].starts_with(' ') {
+            flush(&mut out, &mut text);
+            let title = line[level..].trim();
+            let anchor: String = title
+                .to_lowercase()
+                .chars()
+                .filter(|c| c.is_alphanumeric() || *c == ' ' || *c == '-' || *c == '_')
+                .map(|c| if c == ' ' { '-' } else { c })
+                .collect();
+            out.push_str(&format!(
+                "<h{level} id=\"{}\">{}</h{level}>",
+                escape(&anchor),
+                escape(title)
+            ));
+        } else {
+            text.push_str(line);
+            text.push('\n');
+        }
+    }
+    flush(&mut out, &mut text);
+    out.push_str("</main></body></html>");
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_runbook_is_served_with_an_anchor_per_alert_and_nothing_unescaped() {
+        let html = runbook_html(RUNBOOK);
+        assert!(html.contains("<h2 id=\"watchpostcameraoffline\">WatchpostCameraOffline</h2>"));
+        let page = runbook_html("## A <b>\n<script>x</script> & \"q\"\n");
+        assert!(
+            !page.contains("<script>") && !page.contains("<b>"),
+            "{page}"
+        );
+    }
 
     #[test]
     fn the_page_loads_only_its_own_files_and_never_inserts_html() {

@@ -267,6 +267,7 @@ impl Camera {
     pub fn reason_at(&self, now: f64, o: Option<&CameraOverride>, j: &Judging) -> String {
         match self.status {
             CameraStatus::Stale | CameraStatus::Offline => self.silence_reason(now, o, j),
+            CameraStatus::Online if self.images_total > 1 => "images arrive as expected".into(),
             _ => self.reason.clone(),
         }
     }

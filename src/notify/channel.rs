@@ -242,6 +242,8 @@ impl Channel {
         st.rejections = 0;
         st.trying = false;
         st.last_success = Some(crate::time::now());
+        // Delivering again: an earlier failure is history (the log keeps it).
+        st.last_error = None;
     }
 
     /// A try of `e` failed: how long to wait before the next one. An entry refused as

@@ -19,8 +19,8 @@ pub struct Snapshot {
     /// `healthy`, `degraded` or `unhealthy`; `None` before the first probe round.
     pub status: Option<String>,
     pub mode: String,
-    /// Camera id and status.
-    pub cameras: Vec<(String, String)>,
+    /// Each camera's id, the name people know it by (its folder's name) and status.
+    pub cameras: Vec<(String, String, String)>,
     /// Critical dependency name and whether it has a problem now.
     pub dependencies: Vec<(String, bool)>,
 }
@@ -77,7 +77,7 @@ impl Topics {
             out.insert(format!("{}/status", self.prefix), status.clone());
         }
         out.insert(format!("{}/mode", self.prefix), s.mode.clone());
-        for (id, status) in &s.cameras {
+        for (id, _, status) in &s.cameras {
             out.insert(self.camera(id), status.clone());
         }
         for (name, problem) in &s.dependencies {
@@ -98,7 +98,12 @@ impl Topics {
         }
         let device = serde_json::json!({
             "identifiers": [format!("watchpost_{}", self.node)],
-            "name": format!("watchpost ({})", self.prefix),
+            // "watchpost", and the prefix only when it tells several apart.
+            "name": if self.prefix == "watchpost" {
+                "watchpost".to_string()
+            } else {
+                format!("watchpost ({})", self.prefix)
+            },
             "manufacturer": "watchpost",
             "model": "AI camera pipeline monitor",
             "sw_version": env!("CARGO_PKG_VERSION"),
@@ -115,10 +120,15 @@ impl Topics {
                 "device": device,
             })
         };
-        for (id, _) in &s.cameras {
+        for (id, folder, _) in &s.cameras {
             let object = format!("camera_{}", safe_id(id));
+            // The folder's name, as the status page shows it ("Front Door").
             let mut c = common(
-                format!("Camera {id}"),
+                folder
+                    .chars()
+                    .filter(|c| !c.is_control())
+                    .take(100)
+                    .collect(),
                 format!("{}_{object}", self.node),
                 self.camera(id),
             );
@@ -182,8 +192,8 @@ mod tests {
             status: Some("healthy".into()),
             mode: "normal".into(),
             cameras: vec![
-                ("front".into(), "online".into()),
-                ("garage".into(), "offline".into()),
+                ("front".into(), "Front".into(), "online".into()),
+                ("garage".into(), "Garage Door".into(), "offline".into()),
             ],
             dependencies: vec![("postgres".into(), false), ("redis".into(), true)],
         }
@@ -201,6 +211,11 @@ mod tests {
         assert_eq!(front["availability_topic"], "watchpost/availability");
         assert_eq!(front["device_class"], "connectivity");
         assert_eq!(front["device"]["identifiers"][0], "watchpost_watchpost");
+        assert_eq!(front["device"]["name"], "watchpost");
+        let garage: serde_json::Value =
+            serde_json::from_str(&d["homeassistant/binary_sensor/watchpost/camera_garage/config"])
+                .unwrap();
+        assert_eq!(garage["name"], "Garage Door", "the name people know it by");
         assert!(d.contains_key("homeassistant/binary_sensor/watchpost/camera_garage/config"));
         assert!(d.contains_key("homeassistant/sensor/watchpost/status/config"));
         assert!(d.contains_key("homeassistant/sensor/watchpost/mode/config"));

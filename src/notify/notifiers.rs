@@ -430,7 +430,7 @@ impl Notifiers {
                 .list(false)
                 .cameras
                 .into_iter()
-                .map(|c| (c.id, c.status.as_str().to_string()))
+                .map(|c| (c.id, c.folder, c.status.as_str().to_string()))
                 .collect(),
             dependencies,
         }

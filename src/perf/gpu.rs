@@ -49,8 +49,15 @@ impl GpuReading {
 
 fn nvml() -> Option<&'static nvml_wrapper::Nvml> {
     static NVML: OnceLock<Option<nvml_wrapper::Nvml>> = OnceLock::new();
-    NVML.get_or_init(|| nvml_wrapper::Nvml::init().ok())
-        .as_ref()
+    NVML.get_or_init(|| match nvml_wrapper::Nvml::init() {
+        Ok(n) => Some(n),
+        Err(e) => {
+            // Said once: without it the performance view's gpu figures stay empty.
+            tracing::info!(error = %e, "no GPU statistics: NVIDIA's NVML cannot be loaded (no NVIDIA driver here; under the systemd unit, PrivateDevices=yes hides the GPU: see deploy/watchpost.service)");
+            None
+        }
+    })
+    .as_ref()
 }
 
 /// Device 0 as NVML reports it, or `None` without NVML or a device.

@@ -550,3 +550,43 @@ fn the_systemd_unit_verifies_cleanly() {
         assert!(unit.contains(key), "{key}");
     }
 }
+
+/// `watchpost --check-config FILE` checks without starting anything: 0 for the example
+/// with a README snippet pasted at its end, 2 for a broken copy, naming the line.
+#[test]
+fn check_config_says_whether_a_config_is_valid_and_where_it_is_not() {
+    let example =
+        std::fs::read_to_string(repo().join("config/watchpost.example.toml")).expect("example");
+    let dir = tempfile::tempdir().expect("dir");
+    let run = |text: &str| {
+        let path = dir.path().join("watchpost.toml");
+        std::fs::write(&path, text).expect("write");
+        Command::new(env!("CARGO_BIN_EXE_watchpost"))
+            .arg("--check-config")
+            .arg(&path)
+            .env_clear()
+            .env("WATCHPOST_REDIS_URL", "redis://typo:6379")
+            .output()
+            .expect("run watchpost")
+    };
+    let pasted = format!(
+        "{example}\n[[notify.webhooks]]\nname = \"phone\"\nurl = \"https://ntfy.sh/my-secret-topic\"\nformat = \"ntfy\"\n"
+    );
+    let ok = run(&pasted);
+    let said = String::from_utf8_lossy(&ok.stderr).to_string();
+    assert_eq!(ok.status.code(), Some(0), "{said}");
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("valid"));
+    assert!(
+        said.contains("WATCHPOST_REDIS_URL") && said.contains("WATCHPOST_REDIS__URL"),
+        "a variable that sets nothing is named with the nearest key: {said}"
+    );
+    let lines = pasted.lines().count();
+    let broken = format!("{pasted}retry_max_seconds = = 3\n");
+    let bad = run(&broken);
+    let said = String::from_utf8_lossy(&bad.stderr).to_string();
+    assert_eq!(bad.status.code(), Some(2), "{said}");
+    assert!(
+        said.contains(&format!("watchpost.toml:{}:", lines + 1)),
+        "the line is named: {said}"
+    );
+}

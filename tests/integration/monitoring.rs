@@ -777,6 +777,17 @@ fn stack_script_brings_everything_up() {
         "{text}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // The first address it prints is the status page's.
+    let first_url = text
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .expect("an address");
+    assert!(
+        first_url.starts_with("http://127.0.0.1:")
+            && first_url.ends_with('/')
+            && first_url.matches('/').count() == 3,
+        "the status page first, got {first_url}"
+    );
 }
 
 /// The series a freshly started watchpost publishes (names and labels; every series

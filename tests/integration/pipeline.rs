@@ -114,6 +114,19 @@ pub fn image_bytes(len: usize) -> Vec<u8> {
         let v = next().to_le_bytes();
         image::Rgb([v[0], v[1], v[2]])
     });
+    padded_png(&pixels, len, n)
+}
+
+/// `pixels` as a PNG of exactly `len` bytes (when it fits), padded with a private
+/// ancillary chunk of filler made from `seed`, which decoders skip.
+pub fn padded_png(pixels: &image::RgbImage, len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
     let mut png = std::io::Cursor::new(Vec::new());
     pixels
         .write_to(&mut png, image::ImageFormat::Png)

@@ -231,16 +231,6 @@ async fn the_page_is_live_safe_and_agrees_with_the_api() {
         counts.len() == 3 && counts.iter().all(|n| *n >= 5)
     })
     .await;
-    let png = b.screenshot().await;
-    assert!(png.starts_with(b"\x89PNG"), "not a PNG");
-    // Cargo's scratch directory for integration tests (inside the target directory).
-    let target = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("status-page.png");
-    std::fs::write(&target, &png).expect("write screenshot");
-    if std::env::var_os("WATCHPOST_UPDATE_SCREENSHOT").is_some() {
-        let docs = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/status-page.png");
-        std::fs::write(docs, &png).expect("write docs screenshot");
-    }
-
     // Usable at 360 px: nothing makes the page itself scroll sideways.
     b.set_window(360, 800).await;
     let widths = b
@@ -645,4 +635,111 @@ async fn an_events_thumbnail_loads_and_only_pictures_below_the_root_are_served()
         .await
         .expect("GET");
     assert_eq!(r.status(), 400, "no path");
+}
+
+/// The README's screenshot, of a realistic home: three cameras (one silent), events
+/// with their pictures, a notifier, the host charts. Written to
+/// `docs/status-page.png` with `WATCHPOST_UPDATE_SCREENSHOT=1`; always to the target
+/// directory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readme_screenshot_shows_a_realistic_home() {
+    let rx = crate::support::notify::HttpReceiver::start().await;
+    let hooks = format!(
+        "[{{name = \"phone\", format = \"ntfy\", url = \"{}\"}}]",
+        rx.url("/home-alerts")
+    );
+    let stack = Stack::new(&[
+        ("WATCHPOST_PERFORMANCE__SAMPLE_INTERVAL_SECONDS", "0.5"),
+        (
+            "WATCHPOST_CAMERAS__OVERRIDES__GARAGE__MAX_SILENCE_SECONDS",
+            "5",
+        ),
+        ("WATCHPOST_ALERTS__FOR_WARNING_SECONDS", "0"),
+        ("WATCHPOST_NOTIFY__WEBHOOKS", &hooks),
+    ]);
+    let wp = stack.start(tempfile::tempdir().expect("dir"));
+    let root = wp.dir.path().join("cameras");
+    for (k, (folder, n)) in [("Front Door", 3), ("Back Yard", 2), ("Garage", 1)]
+        .into_iter()
+        .enumerate()
+    {
+        let dir = root.join(folder);
+        std::fs::create_dir_all(&dir).expect("camera folder");
+        for i in 0..n {
+            let seed = (k as u64) * 10 + u64::from(i);
+            let bytes = crate::pipeline::padded_png(&scene(k as u32, i), 24_000, seed);
+            std::fs::write(dir.join(format!("snap-{i}.png")), bytes).expect("image");
+        }
+    }
+    let b = Browser::start(1280, 2400).await;
+    b.goto(&format!("{}/", wp.url())).await;
+    wait_text(&b, "#events", "events with pictures", |t| {
+        t.contains("front_door") && t.contains("back_yard")
+    })
+    .await;
+    // The garage camera goes quiet: a warning, told to the phone.
+    wait_text(&b, "#overall-text", "the garage's warning", |t| {
+        t == "1 warning"
+    })
+    .await;
+    eventually("the thumbnails loaded", || async {
+        let loaded = b
+            .execute(
+                "const t = Array.from(document.querySelectorAll('img.thumb')); return t.length >= 5 && t.every(i => i.complete && i.naturalWidth > 0);",
+                json!([]),
+            )
+            .await;
+        (loaded == json!(true)).then_some(())
+    })
+    .await;
+    b.execute("document.activeElement.blur();", json!([])).await;
+    wait_text(&b, "#host", "sparklines of several samples", |t| {
+        let counts: Vec<u32> = t
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .windows(2)
+            .filter(|w| w[1].starts_with("samples"))
+            .filter_map(|w| w[0].parse().ok())
+            .collect();
+        counts.len() == 3 && counts.iter().all(|n| *n >= 5)
+    })
+    .await;
+    let png = b.screenshot().await;
+    assert!(png.starts_with(b"\x89PNG"), "not a PNG");
+    // Cargo's scratch directory for integration tests (inside the target directory).
+    let target = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("status-page.png");
+    std::fs::write(&target, &png).expect("write screenshot");
+    if std::env::var_os("WATCHPOST_UPDATE_SCREENSHOT").is_some() {
+        let docs = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/status-page.png");
+        std::fs::write(docs, &png).expect("write docs screenshot");
+    }
+    let errors = console_errors(&b).await;
+    assert!(errors.is_empty(), "console errors: {errors:?}");
+}
+
+/// A picture that looks like a camera's view: sky, a lawn, a house and a door (a
+/// little different for each camera and shot).
+fn scene(camera: u32, shot: u32) -> image::RgbImage {
+    let (w, h) = (320u32, 180u32);
+    image::RgbImage::from_fn(w, h, |x, y| {
+        let horizon = 95 + camera * 6;
+        let house =
+            (110 + camera * 40..210 + camera * 40).contains(&x) && (60..horizon + 20).contains(&y);
+        let door =
+            (150 + camera * 40..172 + camera * 40).contains(&x) && (100..horizon + 20).contains(&y);
+        let visitor =
+            shot > 0 && (40 + shot * 30..52 + shot * 30).contains(&x) && (110..150).contains(&y);
+        let rgb = if visitor {
+            [200, 60, 50]
+        } else if door {
+            [90, 55, 35]
+        } else if house {
+            [205 - camera as u8 * 20, 190, 170]
+        } else if y < horizon {
+            [120 + (y / 3) as u8, 170 + (y / 4) as u8, 230]
+        } else {
+            [60 + (x % 7) as u8, 130 + (y % 11) as u8, 60]
+        };
+        image::Rgb(rgb)
+    })
 }

@@ -706,6 +706,8 @@
 
   /** The notifiers: state (a breaker's), what waits, last success or error, and a
    * "Send test" button each. */
+  const NOTIFIER_STATE = { closed: 'delivering', open: 'failing', half_open: 'trying again' };
+
   function renderNotifiers() {
     const all = (state.notifiers && state.notifiers.notifiers) || [];
     $('notifiers').replaceChildren(...all.map((n) => {
@@ -715,7 +717,8 @@
         ? h('div', { class: 'muted', text: `last error: ${n.last_error}` })
         : h('div', { class: 'muted' }, n.last_success ? 'last delivery ' : 'nothing sent yet', n.last_success ? h('span', { 'data-ago': n.last_success }) : null);
       return h('li', { class: 'notifier', 'data-key': n.name, 'data-state': n.state },
-        h('div', null, badge(n.state), ' ', h('strong', { text: n.name }), ' ', h('span', { class: 'muted', text: `${n.kind} → ${n.target}` })),
+        // Its state in words a user reads (the API's are a breaker's).
+        h('div', null, badge(n.state, NOTIFIER_STATE[n.state] || n.state), ' ', h('strong', { text: n.name }), ' ', h('span', { class: 'muted', text: `${n.kind} → ${n.target}` })),
         h('div', null, `${n.queue_depth} waiting`, n.connected === false ? ' · not connected' : '', h('span', { class: 'buttons' }, test)),
         last);
     }));
