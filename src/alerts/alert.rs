@@ -3,96 +3,37 @@
 //! one firing (a row of the history).
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::Digest;
 use std::collections::BTreeMap;
 
 use crate::cameras::CameraProblem;
-use crate::events::{CameraStatus, Severity};
-use crate::names::Label;
+use crate::events::{CameraStatus, Severity, Source, SourceKind};
 use crate::store::AlertRow;
 
-/// What kind of thing an alert is about: the part of its `source` before `:`. A
-/// bounded label (`watchpost_alerts_total{source_kind}`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum SourceKind {
-    Postgres,
-    Redis,
-    Ai,
-    Worker,
-    Breaker,
-    Camera,
-    Prometheus,
-    Other,
-}
-
-impl SourceKind {
-    pub fn of(source: &str) -> Self {
-        match source.split(':').next().unwrap_or_default() {
-            "postgres" => Self::Postgres,
-            "redis" => Self::Redis,
-            "ai" => Self::Ai,
-            "worker" => Self::Worker,
-            "breaker" => Self::Breaker,
-            "camera" => Self::Camera,
-            "prometheus" => Self::Prometheus,
-            _ => Self::Other,
-        }
-    }
-
-    /// One of watchpost's own alerts (not one received through the webhook).
-    pub fn is_own(self) -> bool {
-        self != Self::Prometheus
-    }
-
-    /// The alert's name, as Prometheus and Alertmanager would show it.
-    pub fn alertname(self) -> &'static str {
-        match self {
-            Self::Postgres | Self::Redis | Self::Ai => "WatchpostDependencyDown",
-            Self::Worker => "WatchpostWorkerNotRunning",
-            Self::Breaker => "WatchpostCircuitBreakerOpen",
-            Self::Camera => "WatchpostCameraOffline",
-            Self::Prometheus => "PrometheusAlert",
-            Self::Other => "WatchpostProblem",
-        }
-    }
-
-    /// The label that names the thing (`dependency`, `worker`, …), if any.
-    fn subject_label(self) -> Option<&'static str> {
-        match self {
-            Self::Postgres | Self::Redis | Self::Ai => Some("dependency"),
-            Self::Worker => Some("worker"),
-            Self::Breaker => Some("breaker"),
-            Self::Camera => Some("camera"),
-            Self::Prometheus | Self::Other => None,
-        }
+/// The alert's name for a kind of source, as Prometheus and Alertmanager would show it.
+pub fn alertname_of(kind: SourceKind) -> &'static str {
+    match kind {
+        SourceKind::Postgres | SourceKind::Redis | SourceKind::Ai => "WatchpostDependencyDown",
+        SourceKind::Worker => "WatchpostWorkerNotRunning",
+        SourceKind::Breaker => "WatchpostCircuitBreakerOpen",
+        SourceKind::Camera => "WatchpostCameraOffline",
+        SourceKind::Storage => "WatchpostDiskSpaceLow",
+        SourceKind::Prometheus => "PrometheusAlert",
+        SourceKind::Notifier => "WatchpostNotifierTest",
     }
 }
 
-impl Label for SourceKind {
-    fn label(self) -> &'static str {
-        match self {
-            Self::Postgres => "postgres",
-            Self::Redis => "redis",
-            Self::Ai => "ai",
-            Self::Worker => "worker",
-            Self::Breaker => "breaker",
-            Self::Camera => "camera",
-            Self::Prometheus => "prometheus",
-            Self::Other => "other",
-        }
-    }
-    fn all() -> &'static [Self] {
-        &[
-            Self::Postgres,
-            Self::Redis,
-            Self::Ai,
-            Self::Worker,
-            Self::Breaker,
-            Self::Camera,
-            Self::Prometheus,
-            Self::Other,
-        ]
+/// The label that names the thing (`dependency`, `worker`, …), if any.
+fn subject_label(kind: SourceKind) -> Option<&'static str> {
+    match kind {
+        SourceKind::Postgres | SourceKind::Redis | SourceKind::Ai => Some("dependency"),
+        SourceKind::Worker => Some("worker"),
+        SourceKind::Breaker => Some("breaker"),
+        SourceKind::Camera => Some("camera"),
+        SourceKind::Storage => Some("volume"),
+        SourceKind::Notifier => Some("notifier"),
+        SourceKind::Prometheus => None,
     }
 }
 
@@ -101,7 +42,7 @@ impl Label for SourceKind {
 pub struct Candidate {
     pub fingerprint: String,
     pub alertname: String,
-    pub source: String,
+    pub source: Source,
     pub severity: Severity,
     pub summary: String,
     pub description: String,
@@ -131,11 +72,11 @@ impl Candidate {
                 "sends more images than it should; the extra ones are skipped",
             ),
         };
-        let source = format!("camera:{}", p.camera);
+        let source = Source::Camera(p.camera.clone());
         let labels = BTreeMap::from([
             ("alertname".to_string(), alertname.to_string()),
             ("severity".to_string(), severity.as_str().to_string()),
-            ("source".to_string(), source.clone()),
+            ("source".to_string(), source.to_string()),
             ("camera".to_string(), p.camera.clone()),
         ]);
         Self {
@@ -161,28 +102,28 @@ impl Candidate {
             summary: a.summary.clone(),
             description: a.description.clone(),
             labels: a.labels.clone(),
-            started_at: (SourceKind::of(&a.source) == SourceKind::Prometheus)
-                .then_some(a.started_at),
+            started_at: (!a.source.is_own()).then_some(a.started_at),
         }
     }
 
-    /// A problem of the health assessment (`postgres`, `ai:yolo26`, `worker:x`, …).
-    pub fn from_problem(source: &str, critical: bool, message: &str) -> Self {
-        let kind = SourceKind::of(source);
+    /// A problem of the health assessment (PostgreSQL, an AI service, a worker, …).
+    pub fn from_problem(source: &Source, critical: bool, message: &str) -> Self {
+        let kind = source.kind();
         let severity = if critical {
             Severity::Critical
         } else {
             Severity::Warning
         };
-        let alertname = kind.alertname().to_string();
+        let alertname = alertname_of(kind).to_string();
         let mut labels = BTreeMap::from([
             ("alertname".to_string(), alertname.clone()),
             ("severity".to_string(), severity.as_str().to_string()),
             ("source".to_string(), source.to_string()),
         ]);
-        if let Some(key) = kind.subject_label() {
-            let subject = source.split_once(':').map_or(source, |(_, s)| s);
+        if let (Some(key), Some(subject)) = (subject_label(kind), source.subject()) {
             labels.insert(key.to_string(), subject.to_string());
+        } else if let Some(key) = subject_label(kind) {
+            labels.insert(key.to_string(), source.to_string());
         }
         let description = match kind {
             SourceKind::Postgres | SourceKind::Redis | SourceKind::Ai => {
@@ -199,7 +140,7 @@ impl Candidate {
         Self {
             fingerprint: fingerprint(&alertname, source),
             alertname,
-            source: source.to_string(),
+            source: source.clone(),
             severity,
             summary: message.to_string(),
             description,
@@ -211,7 +152,7 @@ impl Candidate {
 
 /// 16 hex digits of SHA-256 over the alert's name and source: stable across restarts
 /// and instances, like Alertmanager's fingerprints.
-pub fn fingerprint(alertname: &str, source: &str) -> String {
+pub fn fingerprint(alertname: &str, source: &Source) -> String {
     let digest = sha2::Sha256::digest(format!("{alertname}\u{0}{source}").as_bytes());
     digest[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -222,22 +163,24 @@ pub const GENERATOR_LABEL: &str = "generator";
 pub const GENERATOR: &str = "watchpost";
 
 /// `firing` or `resolved`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum AlertStatus {
     Firing,
     Resolved,
 }
 
-/// An alert as `GET /api/system/alerts` lists it.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+/// An alert as `GET /api/system/alerts` lists it: the one shape every view renders
+/// from (the history's row, the events, Alertmanager, every notifier), and what a
+/// notifier's outbox keeps.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Alert {
     /// This firing (a row of the history).
     pub id: String,
     /// The problem (the same for every firing of it).
     pub fingerprint: String,
     pub alertname: String,
-    pub source: String,
+    pub source: Source,
     pub severity: Severity,
     pub summary: String,
     pub description: String,
@@ -249,11 +192,15 @@ pub struct Alert {
     #[serde(serialize_with = "crate::time::whole_seconds")]
     pub duration_seconds: f64,
     /// Whether the history in PostgreSQL has it yet (false while it is down).
+    #[serde(default)]
     pub stored: bool,
     /// The active silences that keep it from being sent out (empty: it is sent).
+    #[serde(default)]
     pub silenced_by: Vec<String>,
-    /// Its runbook as a link, when it is under `alerting.runbook_base_url` (null
-    /// otherwise: a runbook reference from outside is only ever shown as text).
+    /// Its runbook as a link: the shipped runbook watchpost serves, or under
+    /// `alerting.runbook_base_url` (null otherwise: a runbook reference from outside
+    /// is only ever shown as text).
+    #[serde(default)]
     pub runbook_link: Option<String>,
 }
 
@@ -279,10 +226,15 @@ impl Alert {
         }
     }
 
-    /// From a stored row, at `now`.
-    pub fn from_row(r: AlertRow, now: DateTime<Utc>) -> Self {
+    /// From a stored row, at `now`; `None` for a row whose source this version does
+    /// not know (it stays in the table, unread).
+    pub fn from_row(r: AlertRow, now: DateTime<Utc>) -> Option<Self> {
         let labels: BTreeMap<String, String> = serde_json::from_value(r.labels).unwrap_or_default();
-        Self {
+        let Some(source) = Source::parse(&r.source) else {
+            tracing::debug!(source = ?r.source, id = %r.id, "an alert row of an unknown source is skipped");
+            return None;
+        };
+        Some(Self {
             duration_seconds: seconds_between(r.started_at, r.ended_at.unwrap_or(now)),
             state: if r.ended_at.is_some() {
                 AlertStatus::Resolved
@@ -292,7 +244,7 @@ impl Alert {
             id: r.id,
             fingerprint: r.fingerprint,
             alertname: r.alertname,
-            source: r.source,
+            source,
             severity: Severity::parse(&r.severity).unwrap_or(Severity::Warning),
             summary: r.summary,
             description: r.description,
@@ -302,6 +254,18 @@ impl Alert {
             stored: true,
             silenced_by: Vec::new(),
             runbook_link: None,
+        })
+    }
+
+    /// The value of its label `name`, as silences and notifiers' matchers see it
+    /// (`alertname`, `source` and `severity` are its fields; others its labels).
+    pub fn label(&self, name: &str) -> Option<std::borrow::Cow<'_, str>> {
+        use std::borrow::Cow;
+        match name {
+            "alertname" => Some(Cow::Borrowed(self.alertname.as_str())),
+            "source" => Some(Cow::Owned(self.source.to_string())),
+            "severity" => Some(Cow::Borrowed(self.severity.as_str())),
+            other => self.labels.get(other).map(|v| Cow::Borrowed(v.as_str())),
         }
     }
 
@@ -320,44 +284,21 @@ impl Alert {
     }
 
     /// Its labels and annotations as tools outside see them (Alertmanager, webhooks).
-    pub fn outside(&self, instance: &str) -> (BTreeMap<String, String>, BTreeMap<String, String>) {
-        Self::outside_view(
-            &self.alertname,
-            self.severity.as_str(),
-            &self.source,
-            &self.summary,
-            &self.description,
-            &self.labels,
-            instance,
-        )
-    }
-
     /// Labels: its own, plus `alertname`, `severity`, `source`, `instance` and the
     /// generator mark by which watchpost knows its own alerts when they come back.
     /// Annotations: summary, description, and the runbook section.
-    pub fn outside_view(
-        alertname: &str,
-        severity: &str,
-        source: &str,
-        summary: &str,
-        description: &str,
-        own: &BTreeMap<String, String>,
-        instance: &str,
-    ) -> (BTreeMap<String, String>, BTreeMap<String, String>) {
-        let mut labels = own.clone();
+    pub fn outside(&self, instance: &str) -> (BTreeMap<String, String>, BTreeMap<String, String>) {
+        let mut labels = self.labels.clone();
         labels.remove("runbook_url");
-        labels.insert("alertname".into(), alertname.to_string());
-        labels.insert("severity".into(), severity.to_string());
-        labels.insert("source".into(), source.to_string());
+        labels.insert("alertname".into(), self.alertname.clone());
+        labels.insert("severity".into(), self.severity.as_str().to_string());
+        labels.insert("source".into(), self.source.to_string());
         labels.insert("instance".into(), instance.to_string());
         labels.insert(GENERATOR_LABEL.into(), GENERATOR.into());
         let annotations = BTreeMap::from([
-            ("summary".to_string(), summary.to_string()),
-            ("description".to_string(), description.to_string()),
-            (
-                "runbook_url".to_string(),
-                format!("docs/runbook.md#{}", alertname.to_ascii_lowercase()),
-            ),
+            ("summary".to_string(), self.summary.clone()),
+            ("description".to_string(), self.description.clone()),
+            ("runbook_url".to_string(), self.runbook_ref()),
         ]);
         (labels, annotations)
     }
@@ -367,7 +308,7 @@ impl Alert {
             id: self.id.clone(),
             fingerprint: self.fingerprint.clone(),
             alertname: self.alertname.clone(),
-            source: self.source.clone(),
+            source: self.source.to_string(),
             severity: self.severity.as_str().to_string(),
             summary: self.summary.clone(),
             description: self.description.clone(),
@@ -414,7 +355,8 @@ mod tests {
 
     #[test]
     fn a_problem_becomes_a_labelled_candidate_with_a_stable_fingerprint() {
-        let c = Candidate::from_problem("ai:florence", false, "florence unhealthy (refused)");
+        let florence = Source::Ai("florence".into());
+        let c = Candidate::from_problem(&florence, false, "florence unhealthy (refused)");
         assert_eq!(c.alertname, "WatchpostDependencyDown");
         assert_eq!(c.severity, Severity::Warning);
         assert_eq!(c.labels["dependency"], "florence");
@@ -422,14 +364,13 @@ mod tests {
         assert_eq!(c.fingerprint.len(), 16);
         assert_eq!(
             c.fingerprint,
-            Candidate::from_problem("ai:florence", true, "other words").fingerprint,
+            Candidate::from_problem(&florence, true, "other words").fingerprint,
             "the same problem, whatever its wording"
         );
         assert_ne!(
             c.fingerprint,
-            Candidate::from_problem("ai:clip", false, "x").fingerprint
+            Candidate::from_problem(&Source::Ai("clip".into()), false, "x").fingerprint
         );
-        assert_eq!(SourceKind::of("worker:file_watcher"), SourceKind::Worker);
     }
 
     #[test]

@@ -19,14 +19,16 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use super::alert::{Alert, Candidate, SourceKind};
+use super::alert::{Alert, Candidate};
 use super::metrics::{AlertMetrics, Received};
 use super::rules::{Change, Rules};
 use super::silences::Silences;
 use super::webhook::{self, Payload, Receipt, Refused, MAX_RECEIVED};
 use crate::cameras::CameraRegistry;
 use crate::config::{secs, AlertsConfig};
-use crate::events::{AlertCreated, AlertResolved, Event, EventBus, Severity, SystemHealthChanged};
+use crate::events::{
+    AlertCreated, AlertResolved, Event, EventBus, Severity, SourceKind, SystemHealthChanged,
+};
 use crate::health::degradation::Mode;
 use crate::health::{FullHealth, Health, HealthState};
 use crate::json::Pagination;
@@ -219,8 +221,10 @@ impl AlertEngine {
         let now = crate::time::now();
         let mut st = self.lock();
         for row in rows {
-            let stored = Alert::from_row(row, now);
-            let adopted = if SourceKind::of(&stored.source) == SourceKind::Prometheus {
+            let Some(stored) = Alert::from_row(row, now) else {
+                continue;
+            };
+            let adopted = if !stored.source.is_own() {
                 // Alertmanager tells when it resolves; until then it fires.
                 st.external
                     .entry(stored.fingerprint.clone())
@@ -249,7 +253,7 @@ impl AlertEngine {
         let held = |kind: fn(SourceKind) -> bool| -> Vec<Candidate> {
             st.rules
                 .firing()
-                .filter(|a| kind(SourceKind::of(&a.source)))
+                .filter(|a| kind(a.source.kind()))
                 .map(Candidate::from_alert)
                 .collect()
         };
@@ -300,7 +304,7 @@ impl AlertEngine {
         for change in changes {
             match change {
                 Change::Fired(a) => {
-                    self.metrics.fired(SourceKind::of(&a.source), a.severity);
+                    self.metrics.fired(a.source.kind(), a.severity);
                     if let Some(l) = self.listener.get() {
                         l.transition(&a);
                     }
@@ -310,7 +314,7 @@ impl AlertEngine {
                         fingerprint: a.fingerprint,
                         alertname: a.alertname,
                         severity: a.severity,
-                        source: a.source,
+                        source: a.source.to_string(),
                         message: a.summary,
                         started_at: a.started_at,
                     }));
@@ -323,7 +327,7 @@ impl AlertEngine {
                         l.transition(&a);
                     }
                     // Only watchpost's own alerts go out to Alertmanager.
-                    if SourceKind::of(&a.source).is_own() {
+                    if a.source.is_own() {
                         if st.resolved_out.len() >= RESOLVED_OUT {
                             // The sender is far behind: the stored history still has it.
                             st.resolved_out.pop_front();
@@ -340,7 +344,7 @@ impl AlertEngine {
                         fingerprint: a.fingerprint,
                         alertname: a.alertname,
                         severity: a.severity,
-                        source: a.source,
+                        source: a.source.to_string(),
                         started_at: a.started_at,
                         ended_at,
                     }));
@@ -522,8 +526,8 @@ impl AlertEngine {
                 let now = crate::time::now();
                 let items: Vec<Alert> = rows
                     .into_iter()
-                    .map(|r| {
-                        let mut a = Alert::from_row(r, now);
+                    .filter_map(|r| Alert::from_row(r, now))
+                    .map(|mut a| {
                         if a.ended_at.is_none() {
                             a.silenced_by = self.silences.silencing(&a, now);
                         }
@@ -546,9 +550,9 @@ impl AlertEngine {
                     .into_iter()
                     .filter(|_| q.state != AlertState::Resolved)
                     .filter(|a| {
-                        q.source
-                            .as_deref()
-                            .is_none_or(|s| a.source == s || a.source.split(':').next() == Some(s))
+                        q.source.as_deref().is_none_or(|s| {
+                            a.source.to_string() == s || a.source.kind().as_str() == s
+                        })
                     })
                     .collect(),
             }),

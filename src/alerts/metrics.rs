@@ -4,8 +4,7 @@
 
 use prometheus::{IntCounterVec, IntGaugeVec};
 
-use super::alert::SourceKind;
-use crate::events::Severity;
+use crate::events::{Severity, SourceKind};
 use crate::names::{closed_set, Label};
 use crate::prom::Metrics;
 
@@ -66,7 +65,7 @@ impl AlertMetrics {
         );
         for s in Severity::all() {
             firing.with_label_values(&[s.label()]).set(0);
-            for k in SourceKind::all() {
+            for k in SourceKind::ALL {
                 total.with_label_values(&[k.label(), s.label()]);
             }
         }

@@ -24,7 +24,8 @@ mod sender;
 mod silences;
 mod webhook;
 
-pub use alert::{Alert, AlertStatus, Candidate, SourceKind};
+pub use crate::events::{Source, SourceKind};
+pub use alert::{Alert, AlertStatus, Candidate};
 pub use alertmanager::outside_client;
 pub use engine::{AlertEngine, AlertPage, HistoryUnavailable, TransitionListener};
 pub use sender::{Identity, Sender};

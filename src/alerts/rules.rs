@@ -131,7 +131,8 @@ mod tests {
     use super::*;
 
     fn problem(source: &str, critical: bool) -> Candidate {
-        Candidate::from_problem(source, critical, &format!("{source} unhealthy"))
+        let source = crate::events::Source::parse(source).expect("a source");
+        Candidate::from_problem(&source, critical, &format!("{source} unhealthy"))
     }
 
     fn ids() -> impl FnMut() -> String {
@@ -148,7 +149,9 @@ mod tests {
         let mut id = ids();
         let pg = [problem("postgres", true)];
         let c = r.observe(Instant::now(), crate::time::now(), &pg, &mut id);
-        assert!(matches!(&c[..], [Change::Fired(a)] if a.id == "id1" && a.source == "postgres"));
+        assert!(
+            matches!(&c[..], [Change::Fired(a)] if a.id == "id1" && a.source.to_string() == "postgres")
+        );
         assert!(
             r.observe(Instant::now(), crate::time::now(), &pg, &mut id)
                 .is_empty(),

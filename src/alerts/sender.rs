@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use super::alert::{Alert, SourceKind, GENERATOR, GENERATOR_LABEL};
+use super::alert::{Alert, GENERATOR, GENERATOR_LABEL};
 use super::alertmanager::{Alertmanager, AmError, PostableAlert};
 use super::engine::AlertEngine;
 use super::metrics::SendResult;
@@ -138,7 +138,7 @@ impl Sender {
             .engine
             .firing()
             .into_iter()
-            .filter(|a| a.silenced_by.is_empty() && SourceKind::of(&a.source).is_own())
+            .filter(|a| a.silenced_by.is_empty() && a.source.is_own())
             .collect();
         let unsent: Vec<Alert> = self.lock().unsent.values().cloned().collect();
         let batch: Vec<PostableAlert> = firing
@@ -181,9 +181,8 @@ impl Sender {
         }
         if let Ok(rows) = self.store.unsent_resolutions(now - RESOLUTIONS_FOR).await {
             let mut st = self.lock();
-            for row in rows {
-                let a = Alert::from_row(row, now);
-                if SourceKind::of(&a.source).is_own() {
+            for a in rows.into_iter().filter_map(|r| Alert::from_row(r, now)) {
+                if a.source.is_own() {
                     st.unsent.entry(a.id.clone()).or_insert(a);
                 }
             }

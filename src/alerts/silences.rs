@@ -166,7 +166,7 @@ impl Held {
             && self
                 .matchers
                 .iter()
-                .all(|(name, value)| label_of(alert, name) == Some(value.as_str()))
+                .all(|(name, value)| alert.label(name).as_deref() == Some(value.as_str()))
     }
 
     fn view(&self, now: DateTime<Utc>) -> Silence {
@@ -212,16 +212,6 @@ impl Held {
             comment: r.comment,
             created_at: r.created_at,
         }
-    }
-}
-
-/// The value of the label `name` of an alert, as a silence matches it.
-fn label_of<'a>(alert: &'a Alert, name: &str) -> Option<&'a str> {
-    match name {
-        "alertname" => Some(alert.alertname.as_str()),
-        "source" => Some(alert.source.as_str()),
-        "severity" => Some(alert.severity.as_str()),
-        other => alert.labels.get(other).map(String::as_str),
     }
 }
 

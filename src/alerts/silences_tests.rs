@@ -41,7 +41,8 @@ fn a_silence_read_back_while_it_is_created_is_held_once() {
 #[test]
 fn a_silence_matches_every_given_label_exactly_and_only_while_active() {
     let now = crate::time::now();
-    let c = Candidate::from_problem("ai:florence", false, "florence unhealthy");
+    let florence = crate::events::Source::Ai("florence".into());
+    let c = Candidate::from_problem(&florence, false, "florence unhealthy");
     let alert = Alert::firing(&c, "id", now, now);
     let s = check(
         new(

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 
 use super::alert::{Candidate, GENERATOR, GENERATOR_LABEL};
-use crate::events::Severity;
+use crate::events::{Severity, Source};
 
 /// The most alerts one notification may carry.
 pub const MAX_ALERTS: usize = 1000;
@@ -224,7 +224,7 @@ pub fn read(p: &Payload) -> Result<Vec<Incoming>, Unprocessable> {
             candidate: Candidate {
                 fingerprint,
                 alertname: alertname.clone(),
-                source: "prometheus".into(),
+                source: Source::Prometheus,
                 severity,
                 summary: summary.chars().take(1024).collect(),
                 description: description.chars().take(MAX_TEXT).collect(),
@@ -264,7 +264,7 @@ mod tests {
         assert_eq!(got.len(), 1);
         let a = &got[0];
         assert!(a.firing && !a.own);
-        assert_eq!(a.candidate.source, "prometheus");
+        assert_eq!(a.candidate.source, Source::Prometheus);
         assert_eq!(a.candidate.severity, Severity::Critical);
         assert_eq!(a.candidate.summary, "redis-exporter is down");
         assert_eq!(a.candidate.fingerprint, "am_a1b2c3d4e5f60718");

@@ -12,9 +12,11 @@
 
 mod payloads;
 pub mod registry;
+mod source;
 mod states;
 
 pub use payloads::*;
+pub use source::{Source, SourceKind};
 pub use states::*;
 
 use chrono::{DateTime, Utc};

@@ -22,6 +22,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::breaker::{BreakerRegistry, BreakerState};
+use crate::events::Source;
 use crate::json::OrderedMap;
 use crate::names::workers;
 use crate::pipeline::watcher::WatcherStatus;
@@ -62,7 +63,7 @@ pub struct FullHealth {
     pub timestamp: DateTime<Utc>,
     /// Every problem found, keyed by source (what the alert engine decides on).
     #[serde(skip)]
-    pub problems: BTreeMap<String, Problem>,
+    pub problems: BTreeMap<Source, Problem>,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -287,12 +288,15 @@ fn problems(
     ai: &[AiServiceHealth],
     workers: &[WorkerHealth],
     breakers: &BreakerSummary,
-) -> BTreeMap<String, Problem> {
+) -> BTreeMap<Source, Problem> {
     let mut m = BTreeMap::new();
-    for i in [&round.postgres, &round.redis] {
+    for (i, source) in [
+        (&round.postgres, Source::Postgres),
+        (&round.redis, Source::Redis),
+    ] {
         if i.status != HealthState::Healthy {
             m.insert(
-                i.name.clone(),
+                source,
                 Problem {
                     critical: true,
                     message: format!("{} unhealthy ({})", i.name, i.message),
@@ -305,14 +309,14 @@ fn problems(
 }
 
 fn add_ai_and_worker_problems(
-    m: &mut BTreeMap<String, Problem>,
+    m: &mut BTreeMap<Source, Problem>,
     ai: &[AiServiceHealth],
     workers: &[WorkerHealth],
     breakers: &BreakerSummary,
 ) {
     for s in ai.iter().filter(|s| s.status != HealthState::Healthy) {
         m.insert(
-            format!("ai:{}", s.name),
+            Source::Ai(s.name.clone()),
             Problem {
                 critical: s.critical,
                 message: format!(
@@ -325,7 +329,7 @@ fn add_ai_and_worker_problems(
     }
     for w in workers.iter().filter(|w| !w.running) {
         m.insert(
-            format!("worker:{}", w.name),
+            Source::Worker(w.name.clone()),
             Problem {
                 critical: w.critical,
                 message: format!("worker {} not running", w.name),
@@ -334,7 +338,7 @@ fn add_ai_and_worker_problems(
     }
     for (name, state) in &breakers.breakers.0 {
         if *state == BreakerState::Open {
-            m.entry(format!("breaker:{name}")).or_insert(Problem {
+            m.entry(Source::Breaker(name.clone())).or_insert(Problem {
                 critical: false,
                 message: format!("circuit breaker {name} open"),
             });

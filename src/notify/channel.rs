@@ -62,15 +62,10 @@ impl Filter {
 
     pub fn takes(&self, a: &Alert) -> bool {
         a.severity >= self.min_severity
-            && self.matchers.iter().all(|(k, v)| {
-                let have = match k.as_str() {
-                    "alertname" => Some(&a.alertname),
-                    "source" => Some(&a.source),
-                    "severity" => return a.severity.as_str() == v,
-                    other => a.labels.get(other),
-                };
-                have == Some(v)
-            })
+            && self
+                .matchers
+                .iter()
+                .all(|(k, v)| a.label(k).as_deref() == Some(v.as_str()))
     }
 }
 
@@ -177,12 +172,7 @@ impl Channel {
 
     /// Keep a transition for sending (on disk before this returns) and wake the
     /// sender; its `seq`, or `None` for a test refused because the outbox is full.
-    pub fn push(
-        &self,
-        kind: Kind,
-        alert: serde_json::Value,
-        decided_at: DateTime<Utc>,
-    ) -> Option<u64> {
+    pub fn push(&self, kind: Kind, alert: Alert, decided_at: DateTime<Utc>) -> Option<u64> {
         let (pushed, depth, seq) = {
             let mut o = self.outbox();
             let p = o.push(kind, alert, decided_at);
@@ -373,7 +363,8 @@ mod tests {
 
     #[test]
     fn a_filter_takes_by_severity_and_labels() {
-        let c = crate::alerts::Candidate::from_problem("ai:clip", false, "clip unhealthy");
+        let clip = crate::alerts::Source::Ai("clip".into());
+        let c = crate::alerts::Candidate::from_problem(&clip, false, "clip unhealthy");
         let a = Alert::firing(&c, "id", Utc::now(), Utc::now());
         assert!(Filter::new("warning", &BTreeMap::new()).takes(&a));
         assert!(!Filter::new("critical", &BTreeMap::new()).takes(&a));

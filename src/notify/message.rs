@@ -1,16 +1,15 @@
 //! What a notifier tells, and how each format says it. Pure: no I/O.
 //!
-//! An outbox entry holds the alert as `GET /api/system/alerts` lists it (a JSON
-//! object, written when the transition was decided) and what happened to it. Each
-//! format renders the same entry: ntfy (a title, a message and ntfy's headers),
-//! Alertmanager's webhook (version 4), the alert itself as JSON, and the MQTT payload
-//! (the alert itself).
+//! An outbox entry holds the alert itself (the one `Alert` shape, cut to fit every
+//! transport when it is written) and what happened to it. Each format renders the
+//! same entry: ntfy (a title, a message and ntfy's headers), Alertmanager's webhook
+//! (version 4), the alert as JSON, and the MQTT payload (the alert as JSON).
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 
-use crate::alerts::{Alert, Identity};
+use crate::alerts::{Alert, Candidate, Identity, Source};
+use crate::events::Severity;
 use crate::names::closed_set;
 
 closed_set! {
@@ -36,55 +35,29 @@ pub struct Entry {
     pub kind: Kind,
     /// When it was decided.
     pub decided_at: DateTime<Utc>,
-    /// The alert as the API lists it.
-    pub alert: serde_json::Value,
-}
-
-/// The parts of an alert the formats use.
-#[derive(Debug, Clone, Deserialize, Default)]
-#[serde(default)]
-struct Told {
-    fingerprint: String,
-    alertname: String,
-    source: String,
-    severity: String,
-    summary: String,
-    description: String,
-    labels: BTreeMap<String, String>,
-    started_at: Option<DateTime<Utc>>,
-    ended_at: Option<DateTime<Utc>>,
-    duration_seconds: f64,
+    /// The alert, as the API lists it.
+    pub alert: Alert,
 }
 
 impl Entry {
-    fn told(&self) -> Told {
-        serde_json::from_value(self.alert.clone()).unwrap_or_default()
-    }
-
     /// The alert's fingerprint (the MQTT topic's last level).
-    pub fn fingerprint(&self) -> String {
-        self.told().fingerprint
+    pub fn fingerprint(&self) -> &str {
+        &self.alert.fingerprint
     }
 }
 
-/// The entry of a test message: an alert that is about nothing.
-pub fn test_alert(notifier: &str, now: DateTime<Utc>) -> serde_json::Value {
-    serde_json::json!({
-        "id": uuid::Uuid::new_v4().to_string(),
-        "fingerprint": "test",
-        "alertname": "WatchpostNotifierTest",
-        "source": format!("notifier:{notifier}"),
-        "severity": "warning",
-        "summary": format!("Test message from watchpost to {notifier}"),
-        "description": "Sent from the status page or POST /api/system/notifiers/{name}/test: if you read this, this notifier works.",
-        "labels": {},
-        "state": "firing",
-        "started_at": now,
-        "ended_at": null,
-        "duration_seconds": 0.0,
-        "stored": false,
-        "silenced_by": [],
-    })
+/// The entry of a test message: an alert about the notifier itself.
+pub fn test_alert(notifier: &str, now: DateTime<Utc>) -> Alert {
+    let source = Source::Notifier(notifier.to_string());
+    let mut c = Candidate::from_problem(
+        &source,
+        false,
+        &format!("Test message from watchpost to {notifier}"),
+    );
+    c.fingerprint = "test".into();
+    c.severity = Severity::Warning;
+    c.description = "Sent from the status page or POST /api/system/notifiers/{name}/test: if you read this, this notifier works.".into();
+    Alert::firing(&c, &uuid::Uuid::new_v4().to_string(), now, now)
 }
 
 /// The most an entry's alert may take, serialised: every transport carries it (MQTT
@@ -96,9 +69,9 @@ const NTFY_BODY_BYTES: usize = 4000;
 /// What a text cut to fit ends with.
 const CUT: &str = "…";
 
-/// The alert as the API lists it, for an entry: cut to [`MAX_ALERT_BYTES`].
-pub fn alert_value(a: &Alert) -> serde_json::Value {
-    serde_json::to_value(fit(a, MAX_ALERT_BYTES)).unwrap_or_default()
+/// The alert an entry keeps: cut to [`MAX_ALERT_BYTES`].
+pub fn for_entry(a: &Alert) -> Alert {
+    fit(a, MAX_ALERT_BYTES)
 }
 
 /// `a`, cut until it serialises to at most `max` bytes: its description, then its
@@ -163,11 +136,11 @@ pub struct Ntfy {
 /// resolved or for a test), `Tags` (emoji short codes ntfy shows) and `Click` (the
 /// status page).
 pub fn ntfy(e: &Entry, who: &Identity) -> Ntfy {
-    let t = e.told();
-    let (mark, priority, tag) = match (e.kind, t.severity.as_str()) {
+    let t = &e.alert;
+    let (mark, priority, tag) = match (e.kind, t.severity) {
         (Kind::Test, _) => ("TEST", "3", "test_tube"),
         (Kind::Resolved, _) => ("RESOLVED", "3", "white_check_mark"),
-        (_, "critical") => ("FIRING", "5", "rotating_light"),
+        (_, Severity::Critical) => ("FIRING", "5", "rotating_light"),
         _ => ("FIRING", "4", "warning"),
     };
     let title = format!("[{mark}] {}: {}", t.alertname, t.source);
@@ -190,16 +163,13 @@ pub fn ntfy(e: &Entry, who: &Identity) -> Ntfy {
         ));
     }
     let body = cut(&body, NTFY_BODY_BYTES);
-    let mut tags = vec![tag.to_string(), "watchpost".to_string()];
-    if let Some(kind) = t.source.split(':').next().filter(|k| !k.is_empty()) {
-        tags.push(kind.to_string());
-    }
+    let tags = [tag, "watchpost", t.source.kind().as_str()];
     Ntfy {
         body,
         headers: vec![
             ("Title", header_text(&title)),
             ("Priority", priority.to_string()),
-            ("Tags", header_text(&tags.join(","))),
+            ("Tags", tags.join(",")),
             ("Click", format!("{}#alerts", who.external_url)),
         ],
     }
@@ -208,18 +178,10 @@ pub fn ntfy(e: &Entry, who: &Identity) -> Ntfy {
 /// Alertmanager's webhook body (version 4) for one alert, so every tool that takes
 /// Alertmanager's webhooks takes watchpost's.
 pub fn alertmanager(e: &Entry, receiver: &str, who: &Identity) -> serde_json::Value {
-    let t = e.told();
+    let t = &e.alert;
     let resolved = e.kind == Kind::Resolved;
     let status = if resolved { "resolved" } else { "firing" };
-    let alert = Alert::outside_view(
-        &t.alertname,
-        &t.severity,
-        &t.source,
-        &t.summary,
-        &t.description,
-        &t.labels,
-        &who.instance,
-    );
+    let alert = t.outside(&who.instance);
     let zero = "0001-01-01T00:00:00Z".to_string();
     let ends_at = match (resolved, t.ended_at) {
         (true, Some(end)) => end.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
@@ -227,7 +189,6 @@ pub fn alertmanager(e: &Entry, receiver: &str, who: &Identity) -> serde_json::Va
     };
     let starts_at = t
         .started_at
-        .unwrap_or(e.decided_at)
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     serde_json::json!({
         "version": "4",
@@ -254,11 +215,17 @@ pub fn alertmanager(e: &Entry, receiver: &str, who: &Identity) -> serde_json::Va
 /// The `json` format and the MQTT payload: the alert as the API lists it, with what
 /// happened (`notification`: firing, repeat, resolved or test).
 pub fn plain(e: &Entry) -> serde_json::Value {
-    let mut v = e.alert.clone();
-    if let Some(o) = v.as_object_mut() {
-        o.insert("notification".into(), e.kind.as_str().into());
+    #[derive(Serialize)]
+    struct Told<'a> {
+        #[serde(flatten)]
+        alert: &'a Alert,
+        notification: Kind,
     }
-    v
+    serde_json::to_value(Told {
+        alert: &e.alert,
+        notification: e.kind,
+    })
+    .unwrap_or_default()
 }
 
 /// A header value ntfy reads: printable ASCII as it is, anything else as an RFC 2047
@@ -295,20 +262,23 @@ fn human_seconds(s: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeMap;
 
     fn entry(kind: Kind, severity: &str) -> Entry {
         Entry {
             seq: 1,
             kind,
             decided_at: Utc::now(),
-            alert: serde_json::json!({
+            alert: serde_json::from_value(serde_json::json!({
                 "id": "a1", "fingerprint": "f00d", "alertname": "WatchpostCameraOffline",
                 "source": "camera:front", "severity": severity,
                 "summary": "camera front is offline", "description": "no image for 10 min",
                 "labels": {"camera": "front", "source": "camera:front"},
                 "state": "firing", "started_at": "2026-12-02T06:00:00Z", "ended_at": null,
                 "duration_seconds": 750.0, "stored": true, "silenced_by": [],
-            }),
+                "runbook_link": null,
+            }))
+            .expect("an alert"),
         }
     }
 
@@ -348,7 +318,7 @@ mod tests {
     #[test]
     fn alertmanager_format_is_a_version_4_notification_of_one_alert() {
         let mut e = entry(Kind::Resolved, "critical");
-        e.alert["ended_at"] = "2026-12-02T06:12:30Z".into();
+        e.alert.ended_at = Some("2026-12-02T06:12:30Z".parse().expect("a time"));
         let v = alertmanager(&e, "home", &who());
         assert_eq!(v["version"], "4");
         assert_eq!(v["status"], "resolved");
@@ -367,7 +337,7 @@ mod tests {
 
     #[test]
     fn an_alert_is_cut_to_fit_every_transport() {
-        let c = crate::alerts::Candidate::from_problem("ai:clip", false, "clip unhealthy");
+        let c = Candidate::from_problem(&Source::Ai("clip".into()), false, "clip unhealthy");
         let mut a = Alert::firing(&c, "id", Utc::now(), Utc::now());
         assert_eq!(
             fit(&a, MAX_ALERT_BYTES).labels,
@@ -378,11 +348,11 @@ mod tests {
         for n in 0..63 {
             a.labels.insert(format!("l{n}"), "v\u{e9}".repeat(2000));
         }
-        let v = alert_value(&a);
+        let v = for_entry(&a);
         let bytes = serde_json::to_vec(&v).unwrap().len();
         assert!(bytes <= MAX_ALERT_BYTES, "{bytes}");
-        assert_eq!(v["labels"]["source"], "ai:clip", "what names it is kept");
-        assert_eq!(v["summary"], "clip unhealthy");
+        assert_eq!(v.labels["source"], "ai:clip", "what names it is kept");
+        assert_eq!(v.summary, "clip unhealthy");
         let n = ntfy(
             &Entry {
                 seq: 1,
@@ -402,5 +372,9 @@ mod tests {
         assert_eq!(v["notification"], "repeat");
         assert_eq!(v["fingerprint"], "f00d");
         assert_eq!(entry(Kind::Test, "warning").fingerprint(), "f00d");
+        // What the outbox keeps reads back as the same alert.
+        let e = entry(Kind::Firing, "warning");
+        let back: Entry = serde_json::from_str(&serde_json::to_string(&e).unwrap()).unwrap();
+        assert_eq!(back, e);
     }
 }

@@ -22,7 +22,9 @@ use super::metrics::{NotifyMetrics, Outcome};
 use super::mqtt::Mqtt;
 use super::outbox::Outbox;
 use super::webhook::Webhook;
-use crate::alerts::{Alert, AlertEngine, AlertStatus, Identity, Silences, TransitionListener};
+use crate::alerts::{
+    Alert, AlertEngine, AlertStatus, Identity, Silences, Source, TransitionListener,
+};
 use crate::cameras::CameraRegistry;
 use crate::config::{secs, NotifyConfig};
 use crate::health::Health;
@@ -308,7 +310,7 @@ impl Notifiers {
             return;
         }
         let kind = if firing { Kind::Firing } else { Kind::Resolved };
-        let value = message::alert_value(a);
+        let value = message::for_entry(a);
         for n in &takers {
             let _ = n.channel.push(kind, value.clone(), decided_at);
         }
@@ -370,7 +372,7 @@ impl Notifiers {
             {
                 continue;
             }
-            let value = message::alert_value(a);
+            let value = message::for_entry(a);
             for n in self.notifiers.iter().filter(|n| n.channel.filter.takes(a)) {
                 let _ = n.channel.push(kind, value.clone(), crate::time::now());
             }
@@ -412,14 +414,12 @@ impl Notifiers {
         let health = self.health.latest();
         let mut dependencies = Vec::new();
         if let Some(h) = &health {
-            for name in ["postgres", "redis"] {
-                dependencies.push((name.to_string(), h.problems.contains_key(name)));
+            for (name, source) in [("postgres", Source::Postgres), ("redis", Source::Redis)] {
+                dependencies.push((name.to_string(), h.problems.contains_key(&source)));
             }
             for s in h.ai_services.iter().filter(|s| s.critical) {
-                dependencies.push((
-                    s.name.clone(),
-                    h.problems.contains_key(&format!("ai:{}", s.name)),
-                ));
+                let down = h.problems.contains_key(&Source::Ai(s.name.clone()));
+                dependencies.push((s.name.clone(), down));
             }
         }
         Snapshot {

@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 
 use super::message::{Entry, Kind};
+use crate::alerts::Alert;
 
 /// A file this large with entries still unsent is rewritten without the sent ones.
 const COMPACT_BYTES: u64 = 1 << 20;
@@ -104,12 +105,7 @@ impl Outbox {
     /// memory only: nobody waits for it across a restart). A test never displaces a
     /// transition: it is refused when the outbox is full, and it is the first to go
     /// when a transition needs its room.
-    pub fn push(
-        &mut self,
-        kind: Kind,
-        alert: serde_json::Value,
-        decided_at: DateTime<Utc>,
-    ) -> Pushed {
+    pub fn push(&mut self, kind: Kind, alert: Alert, decided_at: DateTime<Utc>) -> Pushed {
         let test = kind == Kind::Test;
         if test && self.pending.len() >= self.max {
             return Pushed {
@@ -206,8 +202,10 @@ fn replace(path: &Path, body: &[u8]) -> std::io::Result<()> {
 mod tests {
     use super::*;
 
-    fn alert(n: u32) -> serde_json::Value {
-        serde_json::json!({"fingerprint": format!("f{n}")})
+    fn alert(n: u32) -> Alert {
+        let mut a = super::super::message::test_alert("hook", Utc::now());
+        a.fingerprint = format!("f{n}");
+        a
     }
 
     #[test]
@@ -225,7 +223,7 @@ mod tests {
         drop(o);
         let mut o = Outbox::open(dir.path(), "ntfy", 100).unwrap();
         assert_eq!(o.depth(), 2);
-        assert_eq!(o.head().unwrap().alert["fingerprint"], "f2");
+        assert_eq!(o.head().unwrap().alert.fingerprint, "f2");
         // Numbering goes on after the newest ever written.
         o.push(Kind::Resolved, alert(4), Utc::now());
         let seqs: Vec<u64> = o.pending.iter().map(|e| e.seq).collect();
@@ -278,7 +276,7 @@ mod tests {
         let kept: Vec<&str> = o
             .pending
             .iter()
-            .map(|e| e.alert["fingerprint"].as_str().unwrap())
+            .map(|e| e.alert.fingerprint.as_str())
             .collect();
         assert_eq!(kept, ["f1", "f3"], "the entry after the torn line is kept");
     }
@@ -290,7 +288,7 @@ mod tests {
         o.push(Kind::Firing, alert(1), Utc::now());
         o.push(Kind::Firing, alert(2), Utc::now());
         let p = o.push(Kind::Firing, alert(3), Utc::now());
-        assert_eq!(p.dropped.unwrap().alert["fingerprint"], "f1");
+        assert_eq!(p.dropped.unwrap().alert.fingerprint, "f1");
         assert_eq!(o.depth(), 2);
     }
 
@@ -307,7 +305,7 @@ mod tests {
         let kept: Vec<&str> = o
             .pending
             .iter()
-            .map(|e| e.alert["fingerprint"].as_str().unwrap())
+            .map(|e| e.alert.fingerprint.as_str())
             .collect();
         assert_eq!(kept, ["f1", "f2"]);
         // Full of transitions: a test is refused, and nothing is dropped.
