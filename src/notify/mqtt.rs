@@ -159,7 +159,7 @@ impl Mqtt {
                 if let Some(e) = ch.head() {
                     let topic = match e.kind {
                         Kind::Test => self.topics.test(),
-                        _ => self.topics.alert(&e.fingerprint()),
+                        _ => self.topics.alert(e.fingerprint()),
                     };
                     let payload = message::plain(&e).to_string();
                     let size = topic.len() + payload.len() + PUBLISH_OVERHEAD;
