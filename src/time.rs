@@ -87,6 +87,28 @@ pub fn span_text(seconds: f64) -> String {
 /// For tests on tokio's paused clock: poll `done` every `step` of virtual time and
 /// panic once `limit` of virtual time has passed without it, so a regression fails
 /// the test instead of hanging the suite.
+/// Exponential backoff, the one used everywhere (worker restarts, AI retries,
+/// notifier retries): the wait before try `n` (counted from 0) is `base · 2ⁿ`, at most
+/// `max`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Backoff {
+    pub base: std::time::Duration,
+    pub max: std::time::Duration,
+}
+
+impl Backoff {
+    pub fn new(base: std::time::Duration, max: std::time::Duration) -> Self {
+        Self { base, max }
+    }
+
+    /// The wait after `n` failures in a row (0: `base`).
+    pub fn after(&self, n: u32) -> std::time::Duration {
+        let factor = 2f64.powi(n.min(62) as i32);
+        let secs = (self.base.as_secs_f64() * factor).min(self.max.as_secs_f64());
+        std::time::Duration::try_from_secs_f64(secs.max(0.0)).unwrap_or(self.max)
+    }
+}
+
 #[cfg(test)]
 pub(crate) async fn until_within(
     limit: std::time::Duration,
@@ -142,5 +164,18 @@ mod tests {
         }
         let text = serde_json::to_string(&D { a: 90.0, b: 1.5 }).expect("json");
         assert_eq!(text, r#"{"a":90,"b":1.5}"#);
+    }
+
+    #[test]
+    fn backoff_doubles_from_its_base_up_to_its_ceiling() {
+        let b = Backoff::new(std::time::Duration::from_secs(1), std::time::Duration::from_secs(30));
+        let waits: Vec<u64> = (0..7).map(|n| b.after(n).as_secs()).collect();
+        assert_eq!(waits, vec![1, 2, 4, 8, 16, 30, 30]);
+        assert_eq!(b.after(u32::MAX).as_secs(), 30);
+        let small = Backoff::new(
+            std::time::Duration::from_millis(50),
+            std::time::Duration::from_secs(3600),
+        );
+        assert_eq!(small.after(2), std::time::Duration::from_millis(200));
     }
 }

@@ -227,7 +227,7 @@ impl AiClients {
         let mut last = String::new();
         for n in 0..self.settings.max_attempts {
             if n > 0 {
-                tokio::time::sleep(self.settings.retry_base * 2u32.saturating_pow(n - 1)).await;
+                tokio::time::sleep(self.retry_backoff().after(n - 1)).await;
             }
             match self.attempt(service, operation, timeout, make()).await {
                 Ok(v) => return Ok(v),
@@ -491,10 +491,15 @@ impl AiClients {
         self.retry_budget(self.settings.analysis_timeout)
     }
 
+    /// `retry_base · 2ⁿ` between attempts (the attempts themselves are bounded).
+    fn retry_backoff(&self) -> crate::time::Backoff {
+        crate::time::Backoff::new(self.settings.retry_base, Duration::MAX)
+    }
+
     fn retry_budget(&self, per_attempt: Duration) -> Duration {
         let n = self.settings.max_attempts;
         let waits: Duration = (1..n)
-            .map(|k| self.settings.retry_base * 2u32.saturating_pow(k - 1))
+            .map(|k| self.retry_backoff().after(k - 1))
             .sum();
         per_attempt * n + waits
     }

@@ -343,10 +343,9 @@ impl Channel {
     }
 }
 
-/// 1 s, 2 s, 4 s, … up to `max`.
+/// 1 s, 2 s, 4 s, … up to `max`, after `failures` failures in a row.
 pub fn backoff(failures: u32, max: Duration) -> Duration {
-    let exp = failures.saturating_sub(1).min(16);
-    Duration::from_secs(1u64 << exp).min(max)
+    crate::time::Backoff::new(Duration::from_secs(1), max).after(failures.saturating_sub(1))
 }
 
 #[cfg(test)]

@@ -32,9 +32,7 @@ pub(super) struct Settings {
 impl Settings {
     /// min(base · 2^restart_count, max).
     pub(super) fn backoff(&self, restart_count: u32) -> Duration {
-        let factor = 2f64.powi(restart_count.min(62) as i32);
-        let secs = (self.backoff_base.as_secs_f64() * factor).min(self.backoff_max.as_secs_f64());
-        Duration::from_secs_f64(secs)
+        crate::time::Backoff::new(self.backoff_base, self.backoff_max).after(restart_count)
     }
 }
 
