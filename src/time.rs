@@ -168,7 +168,10 @@ mod tests {
 
     #[test]
     fn backoff_doubles_from_its_base_up_to_its_ceiling() {
-        let b = Backoff::new(std::time::Duration::from_secs(1), std::time::Duration::from_secs(30));
+        let b = Backoff::new(
+            std::time::Duration::from_secs(1),
+            std::time::Duration::from_secs(30),
+        );
         let waits: Vec<u64> = (0..7).map(|n| b.after(n).as_secs()).collect();
         assert_eq!(waits, vec![1, 2, 4, 8, 16, 30, 30]);
         assert_eq!(b.after(u32::MAX).as_secs(), 30);

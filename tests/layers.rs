@@ -55,8 +55,13 @@ fn code(path: &Path) -> String {
         .join("\n")
 }
 
-/// Every `prefix::name` in `code` (the first segment after the prefix).
-fn paths_after<'a>(code: &'a str, prefix: &str) -> Vec<&'a str> {
+/// Every `prefix::name` in `code` (the first segment after the prefix), groups
+/// included: `super::{a, b::c}` names `a` and `b`, as `use super::a;` would.
+fn paths_after(code: &str, prefix: &str) -> Vec<String> {
+    let ident_end = |t: &str| {
+        t.find(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .unwrap_or(t.len())
+    };
     let mut out = Vec::new();
     let mut rest = code;
     while let Some(i) = rest.find(prefix) {
@@ -65,14 +70,51 @@ fn paths_after<'a>(code: &'a str, prefix: &str) -> Vec<&'a str> {
         if before.is_some_and(|c| c.is_alphanumeric() || c == '_') {
             continue;
         }
-        let end = rest
-            .find(|c: char| !(c.is_alphanumeric() || c == '_'))
-            .unwrap_or(rest.len());
+        if let Some(group) = rest.strip_prefix('{') {
+            // The group's own items, to its closing brace (nested groups skipped).
+            let mut depth = 0usize;
+            let mut start = 0usize;
+            for (j, c) in group.char_indices() {
+                match c {
+                    '{' => depth += 1,
+                    '}' if depth == 0 => {
+                        push_item(&group[start..j], &mut out, ident_end);
+                        break;
+                    }
+                    '}' => depth -= 1,
+                    ',' if depth == 0 => {
+                        push_item(&group[start..j], &mut out, ident_end);
+                        start = j + 1;
+                    }
+                    _ => {}
+                }
+            }
+            continue;
+        }
+        let end = ident_end(rest);
         if end > 0 {
-            out.push(&rest[..end]);
+            out.push(rest[..end].to_string());
         }
     }
     out
+}
+
+/// The first name of one item of a `use` group (`b::c as d` → `b`; `self` is the
+/// module itself, not a sibling).
+fn push_item(item: &str, out: &mut Vec<String>, ident_end: impl Fn(&str) -> usize) {
+    let item = item.trim();
+    let end = ident_end(item);
+    if end > 0 && &item[..end] != "self" {
+        out.push(item[..end].to_string());
+    }
+}
+
+#[test]
+fn a_use_group_names_every_module_it_reaches() {
+    let code =
+        "use super::{alpha, beta::Thing, gamma::{x, y} as z, self};\nuse crate::{one, two::Z};";
+    assert_eq!(paths_after(code, "super::"), ["alpha", "beta", "gamma"]);
+    assert_eq!(paths_after(code, "crate::"), ["one", "two"]);
 }
 
 /// The top-level module a file of `src/` belongs to.
@@ -123,7 +165,7 @@ fn every_module_has_a_floor_and_imports_only_go_down() {
             if target == me {
                 continue;
             }
-            match floors.get(target) {
+            match floors.get(&target) {
                 Some(&theirs) if theirs < mine => {}
                 Some(_) => upward.push(format!("{} imports crate::{target}", file.display())),
                 None => {}
@@ -178,7 +220,7 @@ fn files_use_their_siblings_not_their_facade_and_never_in_a_circle() {
             if name == "super" {
                 continue;
             }
-            if siblings.contains(name) {
+            if siblings.contains(&name) {
                 edges
                     .entry(dir.clone())
                     .or_default()

@@ -498,9 +498,7 @@ impl AiClients {
 
     fn retry_budget(&self, per_attempt: Duration) -> Duration {
         let n = self.settings.max_attempts;
-        let waits: Duration = (1..n)
-            .map(|k| self.retry_backoff().after(k - 1))
-            .sum();
+        let waits: Duration = (1..n).map(|k| self.retry_backoff().after(k - 1)).sum();
         per_attempt * n + waits
     }
 }

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::{Channel, EventType};
+use super::bus::{Channel, EventType};
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct EventTypeInfo {

@@ -3,9 +3,10 @@
 
 use std::collections::HashMap;
 
+use super::aggregator::{BatchAggregator, BatchError, Seen};
 use super::redis_store::RedisStore;
+use super::rules::CloseReason;
 use super::store::{self, BatchState, BatchStore};
-use super::{BatchAggregator, BatchError, CloseReason, Seen};
 
 impl BatchAggregator {
     /// Add a stored detection to its camera's open batch (closing it at max size).

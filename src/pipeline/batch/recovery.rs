@@ -19,12 +19,12 @@
 //! so a detection recovered while its first batch still waited somewhere becomes part
 //! of whichever is analysed first, and of no other.
 
-use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::time::Instant;
 
-use super::{BatchAggregator, BatchError, CloseReason, ClosedBatch};
-use crate::store::Store;
+use super::aggregator::{BatchAggregator, BatchError};
+use super::recovery_state::Recovery;
+use super::rules::{CloseReason, ClosedBatch};
 use crate::time::to_unix;
 
 /// How far back it looks.
@@ -33,44 +33,6 @@ const LOOKBACK: chrono::Duration = chrono::Duration::days(1);
 const PASS_LIMIT: i64 = 5_000;
 /// The key of the marker in `pipeline_state`.
 const MARKER_KEY: &str = "redis_marker";
-
-#[derive(Default)]
-struct State {
-    next: Option<Instant>,
-    /// Memberships not written yet (PostgreSQL was away).
-    unwritten: Vec<(String, Vec<i64>)>,
-}
-
-pub struct Recovery {
-    store: std::sync::Arc<Store>,
-    state: Mutex<State>,
-}
-
-impl Recovery {
-    pub fn new(store: std::sync::Arc<Store>) -> Self {
-        Self {
-            store,
-            state: Mutex::new(State::default()),
-        }
-    }
-
-    fn lock(&self) -> MutexGuard<'_, State> {
-        // Each critical section leaves the state whole; survive a poisoned lock.
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Record that a batch went to analysis (kept for later while PostgreSQL is away).
-    pub async fn handed_off(&self, b: &ClosedBatch) {
-        if let Err(e) = self.store.assign_batch(&b.batch_id, &b.detection_ids).await {
-            tracing::debug!(batch_id = %b.batch_id, error = %e, "batch membership not written yet");
-            let mut st = self.lock();
-            if st.unwritten.len() < 100_000 {
-                st.unwritten
-                    .push((b.batch_id.clone(), b.detection_ids.clone()));
-            }
-        }
-    }
-}
 
 impl BatchAggregator {
     /// One recovery pass when it is due (see the module's text).

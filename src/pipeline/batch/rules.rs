@@ -1,5 +1,7 @@
 //! When a batch closes, as a pure function of its times and size.
 
+use serde::{Deserialize, Serialize};
+
 pub use crate::events::CloseReason;
 
 /// The close rules of one aggregator.
@@ -29,6 +31,18 @@ impl Rules {
             None
         }
     }
+}
+
+/// A closed batch as handed to the analysis queue.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ClosedBatch {
+    pub batch_id: String,
+    pub camera_id: String,
+    pub detection_ids: Vec<i64>,
+    /// Unix seconds.
+    pub started_at: f64,
+    pub closed_at: f64,
+    pub reason: CloseReason,
 }
 
 #[cfg(test)]

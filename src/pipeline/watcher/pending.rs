@@ -1,6 +1,7 @@
 //! A file the watcher has seen and not yet decided on: it waits for a quiet time after
 //! its last event (debounce) and for its size to settle, or a close-after-write.
 
+use std::path::PathBuf;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -18,6 +19,14 @@ pub fn remember<T: std::hash::Hash + Eq>(
         set.clear();
     }
     set.insert(value);
+}
+
+/// A stable file, ready to be taken.
+pub struct Ready {
+    pub path: PathBuf,
+    pub size: u64,
+    /// Its ledger line (path, size, modification time).
+    pub key: String,
 }
 
 #[derive(Debug)]

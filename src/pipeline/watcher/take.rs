@@ -5,11 +5,13 @@
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
-use super::{
-    has_image_extension, is_clean_name, normalize_camera_id, DetectionItem, FileResult,
-    FileWatcher, Ledger,
-};
+use super::intake::FileWatcher;
+use super::item::{has_image_extension, normalize_camera_id, DetectionItem};
+use super::ledger::Ledger;
+use super::pending::Ready;
+use super::result::FileResult;
 use crate::cameras::Admission;
+use crate::pipeline::camera_fs::is_clean_name;
 use crate::pipeline::camera_fs::{self, IntakeError, Refusal, READ_TIMEOUT};
 use crate::pipeline::metrics::Step;
 use crate::pipeline::queue::QueueError;
@@ -202,14 +204,6 @@ impl FileWatcher {
         }
         done
     }
-}
-
-/// A stable file, ready to be taken.
-pub(super) struct Ready {
-    pub(super) path: PathBuf,
-    pub(super) size: u64,
-    /// Its ledger line (path, size, modification time).
-    pub(super) key: String,
 }
 
 /// Append to the ledger; a failure is logged (the file may then be judged again
