@@ -12,11 +12,12 @@
 //! - Alertmanager away while an alert fires and resolves → it learns of it when back.
 //! - the webhook's refusals, and a repeated payload that changes nothing.
 
-use crate::alerts::{alerts, metric, next, of, subscribed};
-use crate::pipeline::{metrics, Stack};
 use crate::support::browser::Browser;
 use crate::support::notify::HttpReceiver;
-use crate::support::{client, eventually, Exporter, Prometheus, Watchpost};
+use crate::support::{
+    alerts, client, eventually, get_text, metric, metrics, next, of, subscribed, Exporter,
+    Prometheus, Stack, Watchpost,
+};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
@@ -164,10 +165,6 @@ fn counter_sum(text: &str, name: &str, has: &str) -> f64 {
         .sum()
 }
 
-async fn text(url: String) -> String {
-    crate::support::get_text(url).await
-}
-
 /// watchpost with a fast `for:`, resend and the webhook token, sending to `am_port`.
 fn stack_for(am_port: Option<u16>) -> Stack {
     let mut stack = Stack::new(&[
@@ -186,7 +183,7 @@ fn stack_for(am_port: Option<u16>) -> Stack {
 }
 
 /// Messages until one of `kind` whose data satisfies `pick` arrives.
-async fn until(ws: &mut crate::alerts::Ws, kind: &str, pick: impl Fn(&Value) -> bool) -> Value {
+async fn until(ws: &mut crate::support::Ws, kind: &str, pick: impl Fn(&Value) -> bool) -> Value {
     let mut seen = Vec::new();
     loop {
         let m = next(ws)
@@ -363,7 +360,7 @@ async fn the_loop_runs_both_ways_through_real_prometheus_and_alertmanager() {
         "the copy silences watchpost's own alerts only: {matchers}"
     );
     let firing_before = counter_sum(
-        &text(format!("http://127.0.0.1:{}/metrics", am.port)).await,
+        &get_text(format!("http://127.0.0.1:{}/metrics", am.port)).await,
         "alertmanager_alerts_received_total",
         "status=\"firing\"",
     );
@@ -391,7 +388,7 @@ async fn the_loop_runs_both_ways_through_real_prometheus_and_alertmanager() {
     })
     .await;
     let firing_after = counter_sum(
-        &text(format!("http://127.0.0.1:{}/metrics", am.port)).await,
+        &get_text(format!("http://127.0.0.1:{}/metrics", am.port)).await,
         "alertmanager_alerts_received_total",
         "status=\"firing\"",
     );
@@ -528,7 +525,7 @@ async fn an_alertmanager_that_was_away_learns_what_fired_and_resolved_meanwhile(
         let delivered = stack.count(
             "select count(*) from alerts where source = 'ai:florence' and end_sent_at is not null",
         ) == 1;
-        let m = text(format!("http://127.0.0.1:{}/metrics", am.port)).await;
+        let m = get_text(format!("http://127.0.0.1:{}/metrics", am.port)).await;
         let resolved = counter_sum(
             &m,
             "alertmanager_alerts_received_total",

@@ -2,42 +2,14 @@
 //! one place decides (reads announce nothing), alerts fire without any reader, the
 //! history survives a restart, and a PostgreSQL outage loses no transition.
 
-use crate::pipeline::{metrics, Stack};
-use crate::support::{client, eventually, Watchpost};
-use futures_util::{SinkExt, StreamExt};
+use crate::support::{
+    alerts, client, eventually, metric, metrics, next, of, subscribed, Stack, Watchpost, Ws,
+};
+use futures_util::StreamExt;
 use serde_json::Value;
-use tokio_tungstenite::tungstenite::Message;
-
-pub type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// A short `for:` for warnings, so the tests wait seconds, not half a minute.
 const FAST: [(&str, &str); 1] = [("WATCHPOST_ALERTS__FOR_WARNING_SECONDS", "1")];
-
-pub async fn subscribed(wp: &Watchpost, channels: &[&str]) -> Ws {
-    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{}/ws", wp.port))
-        .await
-        .expect("websocket");
-    let msg = serde_json::json!({"action": "subscribe", "channels": channels}).to_string();
-    ws.send(Message::Text(msg.into())).await.expect("send");
-    loop {
-        let m = next(&mut ws).await.expect("ack");
-        if m["type"] == "system.subscribed" {
-            return ws;
-        }
-    }
-}
-
-pub async fn next(ws: &mut Ws) -> Option<Value> {
-    let patience = crate::support::patience();
-    loop {
-        match tokio::time::timeout(patience, ws.next()).await.ok()?? {
-            Ok(Message::Text(t)) => return serde_json::from_str(&t).ok(),
-            Ok(_) => continue,
-            Err(_) => return None,
-        }
-    }
-}
 
 /// Messages until one of `kind` about `source` arrives (it included).
 async fn until(ws: &mut Ws, kind: &str, source: &str) -> Vec<Value> {
@@ -52,29 +24,6 @@ async fn until(ws: &mut Ws, kind: &str, source: &str) -> Vec<Value> {
             return seen;
         }
     }
-}
-
-pub async fn alerts(wp: &Watchpost, query: &str) -> (u16, Value) {
-    let r = client()
-        .get(format!("{}/api/system/alerts{query}", wp.url()))
-        .send()
-        .await
-        .expect("GET");
-    let status = r.status().as_u16();
-    (status, r.json().await.expect("json"))
-}
-
-pub fn of<'a>(page: &'a Value, source: &str) -> Option<&'a Value> {
-    page["items"]
-        .as_array()?
-        .iter()
-        .find(|a| a["source"] == source)
-}
-
-pub fn metric(text: &str, line_start: &str) -> Option<f64> {
-    text.lines()
-        .find(|l| l.starts_with(line_start))
-        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -454,7 +403,7 @@ async fn a_stopped_worker_and_an_open_breaker_raise_their_alerts() {
         .set_route_mode("detect", crate::support::fake_ai::Mode::Status(500));
     let root = wp.dir.path().join("cameras");
     for i in 0..10 {
-        crate::pipeline::write_image(&root, "porch", &format!("p{i}.png"));
+        crate::support::write_image(&root, "porch", &format!("p{i}.png"));
     }
     let breaker = eventually("the breaker's alert", || async {
         let (_, page) = alerts(&wp, "?source=breaker").await;

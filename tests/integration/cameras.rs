@@ -3,9 +3,10 @@
 //! once, one alert), a heartbeat camera keeps its deadline, a frozen picture and a
 //! flood are seen, the camera limit holds, and a restart forgets nothing.
 
-use crate::alerts::{metric, next, subscribed, Ws};
-use crate::pipeline::{image_bytes, metrics, write_image, Stack};
-use crate::support::{client, eventually, Watchpost};
+use crate::support::{
+    client, eventually, image_bytes, metric, metrics, next, subscribed, write_image, Stack,
+    Watchpost, Ws,
+};
 use serde_json::Value;
 use sha2::Digest;
 use std::path::{Path, PathBuf};
@@ -93,7 +94,7 @@ impl Drop for Sender {
 }
 
 async fn cameras(wp: &Watchpost) -> Value {
-    crate::pipeline::json(format!("{}/api/system/cameras", wp.url())).await
+    crate::support::json(format!("{}/api/system/cameras", wp.url())).await
 }
 
 async fn camera(wp: &Watchpost, id: &str) -> Option<Value> {
@@ -106,7 +107,7 @@ async fn camera(wp: &Watchpost, id: &str) -> Option<Value> {
 
 /// One camera with everything the detail endpoint adds.
 async fn detail(wp: &Watchpost, id: &str) -> Value {
-    crate::pipeline::json(format!("{}/api/system/cameras/{id}", wp.url())).await
+    crate::support::json(format!("{}/api/system/cameras/{id}", wp.url())).await
 }
 
 async fn wait_status(wp: &Watchpost, id: &str, status: &str) -> Value {
@@ -383,8 +384,8 @@ async fn a_flood_is_skipped_without_starving_the_others_and_the_camera_limit_hol
         "{flood}"
     );
     let flooding = eventually("the flooding alert", || async {
-        let (_, page) = crate::alerts::alerts(&wp, "?source=camera:flood").await;
-        crate::alerts::of(&page, "camera:flood").cloned()
+        let (_, page) = crate::support::alerts(&wp, "?source=camera:flood").await;
+        crate::support::of(&page, "camera:flood").cloned()
     })
     .await;
     assert_eq!(flooding["alertname"], "WatchpostCameraFlooding");
@@ -520,7 +521,7 @@ async fn a_flood_is_skipped_without_starving_the_others_and_the_camera_limit_hol
         let body: Value = r.json().await.expect("json");
         assert!(body["detail"].is_string(), "{method} {path}: {body}");
     }
-    let detail = crate::pipeline::json(format!("{}/api/system/cameras/flood", wp.url())).await;
+    let detail = crate::support::json(format!("{}/api/system/cameras/flood", wp.url())).await;
     assert_eq!(detail["hourly_images"].as_array().map(Vec::len), Some(24));
     assert_eq!(
         detail["hourly_images"]

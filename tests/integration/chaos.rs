@@ -5,8 +5,7 @@
 //! the repeats are printed as a figure), and every detection ends up in exactly one event (PostgreSQL remembers batch membership; see
 //! `src/pipeline/batch/recovery.rs`).
 
-use crate::pipeline::{write_image, Stack};
-use crate::support::eventually_for;
+use crate::support::{eventually_for, write_image, Stack};
 use std::time::{Duration, Instant};
 
 const IMAGES: usize = 240;

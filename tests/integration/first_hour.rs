@@ -5,21 +5,16 @@
 //! commands and queries work against a live instance, `--version`, and the systemd
 //! unit verifies.
 
-use crate::monitoring::scrape_config;
-use crate::pipeline::{json, metrics, wait_rows, write_image, Stack};
-use crate::support::{client, eventually, require, Exporter, Prometheus, Watchpost};
+use crate::support::{
+    client, eventually, get, json, metrics, require, scrape_config, wait_rows, write_image,
+    Exporter, Prometheus, Stack, Watchpost,
+};
 use serde_json::Value;
 use std::path::PathBuf;
 use std::process::Command;
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-async fn status_and_json(url: String) -> (u16, Value) {
-    let r = client().get(url).send().await.expect("GET");
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -53,7 +48,7 @@ async fn a_fresh_postgres_gets_its_database_created_and_an_image_becomes_an_even
     assert!(log.contains("created the database"), "{log}");
     // Several first callers find it missing at once: one creates it, none fails.
     assert!(!log.contains("creating it failed"), "{log}");
-    let (s, _) = status_and_json(format!("{}/ready", wp.url())).await;
+    let (s, _) = get(format!("{}/ready", wp.url())).await;
     assert_eq!(s, 200);
 }
 
@@ -67,7 +62,7 @@ async fn a_role_that_may_not_create_the_database_is_told_the_command_and_ready_f
     let wp = Watchpost::start_in(tempfile::tempdir().expect("dir"), stack.port, &env);
     let ready = format!("{}/ready", wp.url());
     let (_, body) = eventually("/ready names the database and the command", || async {
-        let (s, b) = status_and_json(ready.clone()).await;
+        let (s, b) = get(ready.clone()).await;
         let reasons = b["reasons"].to_string();
         (s == 503
             && reasons.contains(r#"database \"appdb\" does not exist"#)
@@ -108,7 +103,7 @@ async fn a_role_that_may_not_create_the_database_is_told_the_command_and_ready_f
         String::from_utf8_lossy(&out.stderr)
     );
     eventually("/ready turns 200", || async {
-        (status_and_json(ready.clone()).await.0 == 200).then_some(())
+        (get(ready.clone()).await.0 == 200).then_some(())
     })
     .await;
 }
@@ -414,7 +409,7 @@ async fn every_timestamp_has_one_shape_and_the_runbooks_checks_work_on_a_live_in
     paths.push("/api/system/supervisor/restart-history".into());
     let mut seen = 0;
     for path in &paths {
-        let (_, body) = status_and_json(format!("{}{path}", wp.url())).await;
+        let (_, body) = get(format!("{}{path}", wp.url())).await;
         let mut found = Vec::new();
         timestamps(&body, path, &mut found);
         for (at, ts) in &found {

@@ -1,31 +1,9 @@
 //! Foundation: start-up without dependencies, error contract, auth, config, shutdown.
 
-use crate::support::{client, eventually, free_port, Watchpost};
+use crate::support::{
+    client, detail, eventually, free_port, get, get_text, post, promtool_check_metrics, Watchpost,
+};
 use serde_json::Value;
-use std::io::Write;
-use std::process::Stdio;
-
-async fn get(url: &str) -> (u16, Value) {
-    let resp = client().get(url).send().await.expect("request");
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(Value::Null))
-}
-
-async fn post(url: &str, key: Option<&str>) -> (u16, Value) {
-    let mut req = client().post(url);
-    if let Some(k) = key {
-        req = req.header("X-API-Key", k);
-    }
-    let resp = req.send().await.expect("request");
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(Value::Null))
-}
-
-fn detail(body: &Value) -> &str {
-    body["detail"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no detail in {body}"))
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serves_health_metrics_and_openapi_with_no_dependency_running() {
@@ -39,7 +17,7 @@ async fn serves_health_metrics_and_openapi_with_no_dependency_running() {
         "{body}"
     );
 
-    let metrics = crate::support::get_text(format!("{}/metrics", wp.url())).await;
+    let metrics = get_text(format!("{}/metrics", wp.url())).await;
     assert!(metrics.contains("watchpost_build_info{version=\"0.1.0\"} 1"));
     assert!(metrics.contains("watchpost_process_resident_memory_bytes"));
     assert!(metrics.contains(
@@ -50,31 +28,6 @@ async fn serves_health_metrics_and_openapi_with_no_dependency_running() {
     let (status, doc) = get(&format!("{}/openapi.json", wp.url())).await;
     assert_eq!(status, 200);
     assert!(doc["paths"]["/api/system/supervisor"]["get"].is_object());
-}
-
-/// `promtool check metrics` must be clean (exit 0, no lint lines).
-pub fn promtool_check_metrics(text: &str) {
-    let promtool = crate::support::require("promtool", "prometheus");
-    let mut child = std::process::Command::new(promtool)
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn promtool");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(text.as_bytes())
-        .expect("write metrics");
-    let out = child.wait_with_output().expect("promtool");
-    assert!(
-        out.status.success() && out.stderr.is_empty(),
-        "promtool check metrics: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

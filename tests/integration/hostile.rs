@@ -3,9 +3,10 @@
 //! root, and after each the watcher is running, later images are detected and the
 //! process stays small.
 
-use crate::pipeline::{image_bytes, json, metrics, wait_rows, write_image, Stack};
 use crate::support::fake_ai::Mode;
-use crate::support::{client, eventually, Watchpost};
+use crate::support::{
+    client, eventually, image_bytes, json, metrics, wait_rows, write_image, Stack, Watchpost,
+};
 use serde_json::Value;
 use sha2::Digest;
 use std::os::unix::ffi::OsStrExt;

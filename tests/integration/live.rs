@@ -2,24 +2,14 @@
 //! full health and readiness, the event registry, and the WebSocket hub (channels,
 //! schemas, slow clients, Redis outages, two instances on one Redis).
 
-use crate::pipeline::{wait_rows, write_image, Stack};
 use crate::support::fake_ai::Mode;
-use crate::support::{client, eventually, Watchpost};
+use crate::support::{client, eventually, get, wait_rows, write_image, Stack, Watchpost, Ws};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
-
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn get(url: String) -> (u16, Value) {
-    let r = client().get(url).send().await.expect("GET");
-    let status = r.status().as_u16();
-    (status, r.json().await.expect("json"))
-}
 
 async fn connect(wp: &Watchpost, channels: &[&str]) -> Ws {
     let mut ws = subscribe(wp.port, channels).await;

@@ -3,8 +3,10 @@
 //! prometheus.yml, the Grafana dashboards (parsed, and run against a Prometheus that
 //! scraped a watchpost which ran its pipeline), docker-compose.yml and scripts/stack.sh.
 
-use crate::pipeline::{json, wait_rows, write_image, Stack};
-use crate::support::{client, eventually, require, Exporter, Prometheus, Watchpost};
+use crate::support::{
+    client, eventually, get, get_text, json, require, scrape_config, wait_rows, write_image,
+    Exporter, Prometheus, Stack, Watchpost,
+};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -29,18 +31,6 @@ fn run_ok(program: &Path, args: &[&str]) -> String {
     );
     assert!(out.status.success(), "{program:?} {args:?} failed:\n{text}");
     text
-}
-
-pub fn scrape_config(jobs: &[(&str, String)], interval: &str) -> String {
-    let mut cfg = format!(
-        "global:\n  scrape_interval: {interval}\n  scrape_timeout: {interval}\n  evaluation_interval: {interval}\nscrape_configs:\n"
-    );
-    for (job, target) in jobs {
-        cfg.push_str(&format!(
-            "  - job_name: {job}\n    static_configs:\n      - targets: ['{target}']\n"
-        ));
-    }
-    cfg
 }
 
 fn job<'a>(h: &'a Value, name: &str) -> &'a Value {
@@ -194,11 +184,6 @@ async fn the_monitoring_endpoints_follow_prometheus_and_fall_back_to_direct_prob
     assert!(h["exporters"][0]["error"].is_string());
 }
 
-async fn get(url: String) -> (u16, Value) {
-    let r = client().get(url).send().await.expect("GET");
-    (r.status().as_u16(), r.json().await.expect("json"))
-}
-
 /// Every metric name an expression selects.
 fn metric_names(expr: &str) -> BTreeSet<String> {
     use promql_parser::parser::{self, Expr};
@@ -345,7 +330,7 @@ async fn rules_are_valid_tested_and_read_only_series_that_exist() {
     let redis = crate::support::Redis::start();
     let exporter = Exporter::redis(&redis.url());
     names.extend(exposed(
-        &crate::support::get_text(format!("http://{}/metrics", exporter.endpoint())).await,
+        &get_text(format!("http://{}/metrics", exporter.endpoint())).await,
     ));
     let bb = Exporter::start(
         "prometheus-blackbox-exporter",
@@ -359,7 +344,7 @@ async fn rules_are_valid_tested_and_read_only_series_that_exist() {
         ],
         "/-/healthy",
     );
-    let probe = crate::support::get_text(format!(
+    let probe = get_text(format!(
         "http://{}/probe?module=http_2xx&target=http://{}/metrics",
         bb.endpoint(),
         exporter.endpoint()
@@ -804,7 +789,7 @@ async fn the_published_series_are_the_recorded_set() {
         h["postgres"]["status"].is_string().then_some(())
     })
     .await;
-    let text = crate::support::get_text(format!("{}/metrics", wp.url())).await;
+    let text = get_text(format!("{}/metrics", wp.url())).await;
     let mut series: Vec<String> = text
         .lines()
         .filter(|l| !l.starts_with('#') && !l.is_empty())

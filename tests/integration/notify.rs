@@ -11,11 +11,12 @@
 //! - two instances: each transition once;
 //! - silences hold back, the test endpoint delivers, credentials never show.
 
-use crate::pipeline::{json, metrics, write_image, Stack};
 use crate::support::browser::Browser;
 use crate::support::fake_ai::Mode;
 use crate::support::notify::{HttpReceiver, Mosquitto, Subscriber};
-use crate::support::{client, eventually, figure, Watchpost};
+use crate::support::{
+    client, eventually, figure, get_text, json, metrics, write_image, Stack, Watchpost,
+};
 use serde_json::Value;
 
 /// Alerts decided fast: warnings without a `for:`, evaluated five times a second.
@@ -458,7 +459,7 @@ async fn two_instances_on_one_redis_and_postgres_tell_each_transition_once() {
     let fired = |wp: &Watchpost| {
         let url = wp.url();
         async move {
-            let m = crate::support::get_text(format!("{url}/metrics")).await;
+            let m = get_text(format!("{url}/metrics")).await;
             metric(
                 &m,
                 "watchpost_alerts_total{severity=\"warning\",source_kind=\"ai\"}",
@@ -468,7 +469,7 @@ async fn two_instances_on_one_redis_and_postgres_tell_each_transition_once() {
     let firing = |wp: &Watchpost| {
         let url = wp.url();
         async move {
-            let m = crate::support::get_text(format!("{url}/metrics")).await;
+            let m = get_text(format!("{url}/metrics")).await;
             metric(&m, "watchpost_alerts_firing{severity=\"warning\"}")
         }
     };

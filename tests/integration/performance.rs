@@ -3,9 +3,8 @@
 //! `/slots`, PostgreSQL's settings, Redis's INFO, the kernel's memory and disk
 //! figures, the delays the fake adds), alerts from thresholds, and the history.
 
-use crate::pipeline::{json, wait_rows, write_image, Stack};
 use crate::support::fake_ai::{model, Mode};
-use crate::support::{client, eventually};
+use crate::support::{client, eventually, json, wait_rows, write_image, Stack};
 use serde_json::Value;
 use std::time::Duration;
 

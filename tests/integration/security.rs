@@ -5,9 +5,8 @@
 //! hostile dead-letter names, requeued items pointing outside the camera root,
 //! oversized and fragmented frames).
 
-use crate::pipeline::{json, Stack};
 use crate::support::fake_ai::FakeAi;
-use crate::support::{client, eventually, free_port, Watchpost};
+use crate::support::{client, eventually, free_port, json, Stack, Watchpost};
 use futures_util::StreamExt;
 use reqwest::header::HeaderMap;
 use serde_json::Value;
@@ -1209,7 +1208,7 @@ async fn requeued_items_pointing_outside_the_root_are_never_read() {
     let outside = wp.dir.path().join("outside");
     std::fs::create_dir_all(&outside).expect("outside");
     let secret = outside.join("secret.png");
-    std::fs::write(&secret, crate::pipeline::image_bytes(12_000)).expect("image");
+    std::fs::write(&secret, crate::support::image_bytes(12_000)).expect("image");
     std::os::unix::fs::symlink(&secret, root.join("porch/link.png")).expect("symlink");
     let redis = |args: &[&str]| {
         let out = std::process::Command::new(crate::support::require("redis-cli", "redis-server"))

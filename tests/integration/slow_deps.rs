@@ -3,9 +3,8 @@
 //! item in hand is never taken by another consumer, and a judged file is never judged
 //! twice.
 
-use crate::pipeline::{json, metrics, wait_rows, write_image, Stack};
 use crate::support::fake_ai::Mode;
-use crate::support::{client, eventually};
+use crate::support::{client, eventually, json, metrics, wait_rows, write_image, Stack};
 use serde_json::Value;
 use std::sync::atomic::Ordering;
 use std::time::Duration;

@@ -1,9 +1,8 @@
 //! The status page in a real headless Chromium (WebDriver), against the real binary
 //! with real Redis and PostgreSQL and the fake AI server.
 
-use crate::pipeline::{json, metrics, wait_rows, write_image, Stack};
 use crate::support::browser::Browser;
-use crate::support::{client, eventually};
+use crate::support::{client, eventually, json, metrics, wait_rows, write_image, Stack};
 use serde_json::{json, Value};
 use std::path::PathBuf;
 
@@ -465,7 +464,7 @@ async fn the_cameras_panel_shows_each_cameras_status_and_why() {
     write_image(&root, "front_door", "a.png");
     write_image(&root, "gate", "snap.png");
     write_image(&root, "shed", "a.png");
-    let same = crate::pipeline::image_bytes(12_000);
+    let same = crate::support::image_bytes(12_000);
     std::fs::create_dir_all(root.join("porch")).expect("dir");
     for i in 0..6 {
         std::fs::write(root.join("porch").join(format!("same-{i}.png")), &same).expect("write");
@@ -667,7 +666,7 @@ async fn the_readme_screenshot_shows_a_realistic_home() {
         std::fs::create_dir_all(&dir).expect("camera folder");
         for i in 0..n {
             let seed = (k as u64) * 10 + u64::from(i);
-            let bytes = crate::pipeline::padded_png(&scene(k as u32, i), 24_000, seed);
+            let bytes = crate::support::padded_png(&scene(k as u32, i), 24_000, seed);
             std::fs::write(dir.join(format!("snap-{i}.png")), bytes).expect("image");
         }
     }

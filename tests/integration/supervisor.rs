@@ -1,8 +1,7 @@
 //! Supervisor endpoints over real HTTP against the real service (in-process, so the
 //! test can register a worker it can crash on demand).
 
-use crate::foundation::promtool_check_metrics;
-use crate::support::{client, eventually};
+use crate::support::{eventually, get, post, promtool_check_metrics};
 use serde_json::Value;
 use std::sync::Arc;
 use tokio::sync::Notify;
@@ -58,20 +57,6 @@ async fn start(keys: &[&str]) -> Harness {
         crash,
         base,
     }
-}
-
-async fn get(url: String) -> (u16, Value) {
-    let r = client().get(url).send().await.expect("GET");
-    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
-}
-
-async fn post(url: String, key: Option<&str>) -> (u16, Value) {
-    let mut req = client().post(url);
-    if let Some(k) = key {
-        req = req.header("X-API-Key", k);
-    }
-    let r = req.send().await.expect("POST");
-    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
 }
 
 fn worker<'a>(status: &'a Value, name: &str) -> &'a Value {

@@ -3,12 +3,24 @@
 //! `watchpost` binary, the in-process fake AI server, and `eventually`.
 //!
 //! A missing binary fails the test with the package to install; nothing skips silently.
-#![allow(dead_code)]
+// Each test binary (the integration tests, every bench) uses a part of this harness.
+#![allow(dead_code, unused_imports)]
 
 pub mod browser;
 pub mod fake_ai;
+pub mod http;
+pub mod images;
 pub mod netns;
 pub mod notify;
+pub mod prom;
+pub mod stack;
+pub mod ws;
+
+pub use http::{alerts, detail, get, get_text, json, metric, metrics, of, post};
+pub use images::{image_bytes, padded_png, write_image};
+pub use prom::{promtool_check_metrics, scrape_config};
+pub use stack::{wait_all_batched, wait_rows, watching, Stack};
+pub use ws::{next, subscribed, Ws};
 
 use std::future::Future;
 use std::net::TcpStream;
@@ -846,16 +858,4 @@ pub fn base_config(dir: &Path) -> watchpost::Config {
     c.file_watcher.camera_root = dir.join("cameras").display().to_string();
     c.queue.spool_dir = dir.join("spool").display().to_string();
     c
-}
-
-/// GET `url` and return the body as text (panics on a transport error).
-pub async fn get_text(url: String) -> String {
-    client()
-        .get(url)
-        .send()
-        .await
-        .expect("GET")
-        .text()
-        .await
-        .expect("text body")
 }
