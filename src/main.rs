@@ -80,7 +80,11 @@ fn main() -> ExitCode {
         }
     };
     let unused = unused_variable_lines();
-    let config = match Config::load(args.path.as_deref(), std::env::vars()) {
+    let config = match Config::load_checked(
+        args.path.as_deref(),
+        std::env::vars(),
+        &watchpost::notify::check_config,
+    ) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("watchpost: {e}");

@@ -49,13 +49,25 @@ impl Config {
         file: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
-        load(file, env)
+        load(file, env, &|_| Vec::new())
+    }
+
+    /// [`Config::load`], with the checks of what plugs in above the config (the
+    /// notifier kinds check their own settings): `key: problem` lines, reported with
+    /// the config's own.
+    pub fn load_checked(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+        plugged: &dyn Fn(&Config) -> Vec<String>,
+    ) -> Result<Self, ConfigError> {
+        load(file, env, plugged)
     }
 }
 
 fn load(
     file: Option<&Path>,
     env: impl IntoIterator<Item = (String, String)>,
+    plugged: &dyn Fn(&Config) -> Vec<String>,
 ) -> Result<Config, ConfigError> {
     let defaults = match Value::try_from(Config::default()) {
         Ok(Value::Table(t)) => t,
@@ -159,6 +171,7 @@ fn load(
         config
             .validate()
             .into_iter()
+            .chain(plugged(&config))
             .filter(|p| !reported.contains(problem_key(p)))
             .map(|p| with_origin(p, &origin)),
     );

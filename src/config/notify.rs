@@ -89,13 +89,16 @@ impl Default for MqttConfig {
     }
 }
 
-/// One `[[notify.webhooks]]` entry.
-#[derive(Clone, Serialize, Deserialize, PartialEq)]
+/// One `[[notify.webhooks]]` entry: a notifier of any kind but MQTT, the kind named
+/// by `format`. What only one kind reads (Telegram's `chat_id`, e-mail's `from` and
+/// `to`) is in `options`; the kind says which it takes (`notify::kind`).
+#[derive(Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookConfig {
     pub name: String,
     pub url: String,
-    /// `ntfy`, `alertmanager` (Alertmanager's webhook, version 4) or `json`.
+    /// The kind: `ntfy`, `alertmanager` (Alertmanager's webhook, version 4), `json`,
+    /// `telegram`, `email` (`notify::kind` checks it against the registered kinds).
     #[serde(default = "default_format")]
     pub format: String,
     /// Sent with every request.
@@ -108,6 +111,9 @@ pub struct WebhookConfig {
     pub min_severity: String,
     #[serde(default)]
     pub matchers: BTreeMap<String, String>,
+    /// The kind's own settings.
+    #[serde(default)]
+    pub options: BTreeMap<String, String>,
 }
 
 fn default_format() -> String {
@@ -117,9 +123,6 @@ fn default_format() -> String {
 fn default_severity() -> String {
     "warning".into()
 }
-
-/// The webhook formats.
-pub const FORMATS: [&str; 3] = ["ntfy", "alertmanager", "json"];
 
 impl MqttConfig {
     pub fn enabled(&self) -> bool {
@@ -257,18 +260,23 @@ impl NotifyConfig {
                 "must differ from every other notifier's name (notify.mqtt.name included)",
             );
             names.push(&w.name);
+            // The scheme is the kind's to check (`notify::kind::check`).
             c.check(
                 w.url.len() <= 2048
-                    && reqwest::Url::parse(&w.url).is_ok_and(|u| {
-                        matches!(u.scheme(), "http" | "https") && u.host_str().is_some()
-                    }),
+                    && reqwest::Url::parse(&w.url).is_ok_and(|u| u.host_str().is_some()),
                 &key("url"),
-                "must be an http:// or https:// address",
+                "must be an address such as https://ntfy.sh/topic or smtps://user:password@host:465",
             );
             c.check(
-                FORMATS.contains(&w.format.as_str()),
+                is_name(&w.format),
                 &key("format"),
-                "must be ntfy, alertmanager or json",
+                "must be a notifier kind: ntfy, alertmanager, json, telegram, email",
+            );
+            c.check(
+                w.options.len() <= MAX_HEADERS
+                    && w.options.iter().all(|(k, v)| is_name(k) && is_clean(v, 1024)),
+                &key("options"),
+                "at most 16, each name of a-z, 0-9, _ and -, each value at most 1024 characters without control characters",
             );
             c.check(
                 w.headers.len() <= MAX_HEADERS

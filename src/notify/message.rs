@@ -2,13 +2,14 @@
 //!
 //! An outbox entry holds the alert itself (the one `Alert` shape, cut to fit every
 //! transport when it is written) and what happened to it. Each format renders the
-//! same entry: ntfy (a title, a message and ntfy's headers), Alertmanager's webhook
-//! (version 4), the alert as JSON, and the MQTT payload (the alert as JSON).
+//! same entry; what every kind shares is here: the entry, the cut to fit, the words
+//! people read ([`said`]), and the alert as JSON (`json` kind, MQTT payload). Each
+//! kind's own format is in its file under `kinds/`.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::alerts::{Alert, Candidate, Identity, Source};
+use crate::alerts::{Alert, Candidate, Source};
 use crate::events::Severity;
 use crate::names::closed_set;
 
@@ -64,8 +65,6 @@ pub fn test_alert(notifier: &str, now: DateTime<Utc>) -> Alert {
 /// takes packets up to 256 KiB, the outbox reads lines up to 256 KiB back, and the
 /// Alertmanager format carries the labels twice).
 pub const MAX_ALERT_BYTES: usize = 32 * 1024;
-/// The most of ntfy's message body (a longer one becomes an attachment there).
-const NTFY_BODY_BYTES: usize = 4000;
 /// What a text cut to fit ends with.
 const CUT: &str = "…";
 
@@ -114,7 +113,7 @@ pub fn fit(a: &Alert, max: usize) -> Alert {
 }
 
 /// `s` cut to at most `max` bytes (at a character boundary), marked when cut.
-fn cut(s: &str, max: usize) -> String {
+pub fn cut(s: &str, max: usize) -> String {
     if s.len() <= max {
         return s.to_string();
     }
@@ -125,23 +124,36 @@ fn cut(s: &str, max: usize) -> String {
     format!("{}{CUT}", &s[..end])
 }
 
-/// A request to an ntfy topic: its body and headers.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Ntfy {
-    pub body: String,
-    pub headers: Vec<(&'static str, String)>,
+/// The `json` format and the MQTT payload: the alert as the API lists it, with what
+/// happened (`notification`: firing, repeat, resolved or test).
+pub fn plain(e: &Entry) -> serde_json::Value {
+    #[derive(Serialize)]
+    struct Told<'a> {
+        #[serde(flatten)]
+        alert: &'a Alert,
+        notification: Kind,
+    }
+    serde_json::to_value(Told {
+        alert: &e.alert,
+        notification: e.kind,
+    })
+    .unwrap_or_default()
 }
 
-/// ntfy's message: `Title`, `Priority` (5 for critical, 4 for warning, 3 once it
-/// resolved or for a test), `Tags` (emoji short codes ntfy shows) and `Click` (the
-/// status page).
-pub fn ntfy(e: &Entry, who: &Identity) -> Ntfy {
+/// What a notification says to a person: a title (marked `FIRING`, `RESOLVED` or
+/// `TEST`) naming the alert and what it is about, and a body (uncut; each kind cuts
+/// it to its transport's limit with [`cut`]). ntfy, Telegram and e-mail say the same.
+pub struct Said {
+    pub title: String,
+    pub body: String,
+}
+
+pub fn said(e: &Entry) -> Said {
     let t = &e.alert;
-    let (mark, priority, tag) = match (e.kind, t.severity) {
-        (Kind::Test, _) => ("TEST", "3", "test_tube"),
-        (Kind::Resolved, _) => ("RESOLVED", "3", "white_check_mark"),
-        (_, Severity::Critical) => ("FIRING", "5", "rotating_light"),
-        _ => ("FIRING", "4", "warning"),
+    let mark = match e.kind {
+        Kind::Test => "TEST",
+        Kind::Resolved => "RESOLVED",
+        _ => "FIRING",
     };
     let title = format!("[{mark}] {}: {}", t.alertname, t.source);
     let mut body = t.summary.clone();
@@ -162,91 +174,7 @@ pub fn ntfy(e: &Entry, who: &Identity) -> Ntfy {
             human_seconds(t.duration_seconds)
         ));
     }
-    let body = cut(&body, NTFY_BODY_BYTES);
-    let tags = [tag, "watchpost", t.source.kind().as_str()];
-    Ntfy {
-        body,
-        headers: vec![
-            ("Title", header_text(&title)),
-            ("Priority", priority.to_string()),
-            ("Tags", tags.join(",")),
-            ("Click", format!("{}#alerts", who.external_url)),
-        ],
-    }
-}
-
-/// Alertmanager's webhook body (version 4) for one alert, so every tool that takes
-/// Alertmanager's webhooks takes watchpost's.
-pub fn alertmanager(e: &Entry, receiver: &str, who: &Identity) -> serde_json::Value {
-    let t = &e.alert;
-    let resolved = e.kind == Kind::Resolved;
-    let status = if resolved { "resolved" } else { "firing" };
-    let alert = t.outside(&who.instance);
-    let zero = "0001-01-01T00:00:00Z".to_string();
-    let ends_at = match (resolved, t.ended_at) {
-        (true, Some(end)) => end.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        _ => zero,
-    };
-    let starts_at = t
-        .started_at
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    serde_json::json!({
-        "version": "4",
-        "groupKey": format!("{{}}:{{alertname=\"{}\"}}", t.alertname),
-        "truncatedAlerts": 0,
-        "status": status,
-        "receiver": receiver,
-        "groupLabels": {"alertname": t.alertname},
-        "commonLabels": alert.0,
-        "commonAnnotations": alert.1,
-        "externalURL": who.external_url,
-        "alerts": [{
-            "status": status,
-            "labels": alert.0,
-            "annotations": alert.1,
-            "startsAt": starts_at,
-            "endsAt": ends_at,
-            "generatorURL": format!("{}#alerts", who.external_url),
-            "fingerprint": t.fingerprint,
-        }],
-    })
-}
-
-/// The `json` format and the MQTT payload: the alert as the API lists it, with what
-/// happened (`notification`: firing, repeat, resolved or test).
-pub fn plain(e: &Entry) -> serde_json::Value {
-    #[derive(Serialize)]
-    struct Told<'a> {
-        #[serde(flatten)]
-        alert: &'a Alert,
-        notification: Kind,
-    }
-    serde_json::to_value(Told {
-        alert: &e.alert,
-        notification: e.kind,
-    })
-    .unwrap_or_default()
-}
-
-/// A header value ntfy reads: printable ASCII as it is, anything else as an RFC 2047
-/// encoded word (`=?UTF-8?Q?…?=`), which ntfy decodes.
-fn header_text(s: &str) -> String {
-    let s: String = s.chars().filter(|c| !c.is_control()).take(250).collect();
-    if s.bytes().all(|b| (0x20..0x7f).contains(&b)) {
-        return s;
-    }
-    let mut out = String::from("=?UTF-8?Q?");
-    for b in s.bytes() {
-        match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'.' | b',' | b':' | b'-' | b'[' | b']' => {
-                out.push(b as char)
-            }
-            b' ' => out.push('_'),
-            _ => out.push_str(&format!("={b:02X}")),
-        }
-    }
-    out.push_str("?=");
-    out
+    Said { title, body }
 }
 
 /// `3 h 5 min`, `12 min`, `40 s`.
@@ -259,12 +187,13 @@ fn human_seconds(s: f64) -> String {
     }
 }
 
+/// Entries and identities for the kinds' tests.
 #[cfg(test)]
-mod tests {
+pub mod fixtures {
     use super::*;
-    use std::collections::BTreeMap;
+    use crate::alerts::Identity;
 
-    fn entry(kind: Kind, severity: &str) -> Entry {
+    pub fn entry(kind: Kind, severity: &str) -> Entry {
         Entry {
             seq: 1,
             kind,
@@ -282,58 +211,18 @@ mod tests {
         }
     }
 
-    fn who() -> Identity {
+    pub fn who() -> Identity {
         Identity {
             instance: "nas:8000".into(),
             external_url: "http://nas.local:8000/".into(),
         }
     }
+}
 
-    #[test]
-    fn ntfy_says_it_in_headers_with_priority_by_severity() {
-        let n = ntfy(&entry(Kind::Firing, "critical"), &who());
-        let h: BTreeMap<_, _> = n.headers.iter().cloned().collect();
-        assert_eq!(h["Title"], "[FIRING] WatchpostCameraOffline: camera:front");
-        assert_eq!(h["Priority"], "5");
-        assert_eq!(h["Tags"], "rotating_light,watchpost,camera");
-        assert_eq!(h["Click"], "http://nas.local:8000/#alerts");
-        assert!(n.body.starts_with("camera front is offline\n\nno image"));
-        let w = ntfy(&entry(Kind::Firing, "warning"), &who());
-        assert_eq!(w.headers[1], ("Priority", "4".to_string()));
-        let r = ntfy(&entry(Kind::Resolved, "critical"), &who());
-        assert_eq!(r.headers[1], ("Priority", "3".to_string()));
-        assert_eq!(
-            r.body, "Resolved after 12 min: it had been \"camera front is offline\".",
-            "the recovery, not the problem"
-        );
-    }
-
-    #[test]
-    fn a_title_that_is_not_ascii_is_an_encoded_word() {
-        assert_eq!(header_text("plain [x]"), "plain [x]");
-        assert_eq!(header_text("café 1"), "=?UTF-8?Q?caf=C3=A9_1?=");
-        assert_eq!(header_text("a\r\nb"), "ab");
-    }
-
-    #[test]
-    fn alertmanager_format_is_a_version_4_notification_of_one_alert() {
-        let mut e = entry(Kind::Resolved, "critical");
-        e.alert.ended_at = Some("2026-12-02T06:12:30Z".parse().expect("a time"));
-        let v = alertmanager(&e, "home", &who());
-        assert_eq!(v["version"], "4");
-        assert_eq!(v["status"], "resolved");
-        assert_eq!(v["receiver"], "home");
-        let a = &v["alerts"][0];
-        assert_eq!(a["labels"]["alertname"], "WatchpostCameraOffline");
-        assert_eq!(a["labels"]["instance"], "nas:8000");
-        assert_eq!(a["labels"]["camera"], "front");
-        assert_eq!(a["labels"]["generator"], "watchpost");
-        assert_eq!(a["annotations"]["summary"], "camera front is offline");
-        assert_eq!(a["endsAt"], "2026-12-02T06:12:30.000Z");
-        assert_eq!(a["fingerprint"], "f00d");
-        let firing = alertmanager(&entry(Kind::Firing, "warning"), "home", &who());
-        assert_eq!(firing["alerts"][0]["endsAt"], "0001-01-01T00:00:00Z");
-    }
+#[cfg(test)]
+mod tests {
+    use super::fixtures::entry;
+    use super::*;
 
     #[test]
     fn an_alert_is_cut_to_fit_every_transport() {
@@ -353,16 +242,6 @@ mod tests {
         assert!(bytes <= MAX_ALERT_BYTES, "{bytes}");
         assert_eq!(v.labels["source"], "ai:clip", "what names it is kept");
         assert_eq!(v.summary, "clip unhealthy");
-        let n = ntfy(
-            &Entry {
-                seq: 1,
-                kind: Kind::Firing,
-                decided_at: Utc::now(),
-                alert: v,
-            },
-            &who(),
-        );
-        assert!(n.body.len() <= NTFY_BODY_BYTES);
         assert_eq!(cut("aé", 2), "…".chars().take(1).collect::<String>());
     }
 

@@ -7,8 +7,10 @@
 //!   senders, the API's list and test;
 //! - `channel.rs`: one notifier's filter, outbox, state (a breaker's) and view;
 //! - `outbox.rs`: the outbox on disk; `claim.rs`: who tells a transition;
-//! - `message.rs`: what is told, in each format (pure);
-//! - `webhook.rs`: HTTP delivery; `mqtt.rs`: the broker session;
+//! - `message.rs`: what is told: the entry, the cut to fit, the words (pure);
+//! - `kind.rs`: what a notifier kind is (a plug-in: checks its settings, renders and
+//!   delivers an entry); `kinds/`: one file per kind, one registry line each;
+//! - `http.rs`: what the HTTP kinds share; `mqtt.rs`: the broker session;
 //!   `discovery.rs`: the retained state and Home Assistant's discovery configs (pure);
 //! - `metrics.rs`: `watchpost_notifications_total`,
 //!   `watchpost_notification_outbox_depth`, `watchpost_notification_latency_seconds`.
@@ -16,12 +18,19 @@
 mod channel;
 mod claim;
 mod discovery;
+mod http;
+mod kind;
+mod kinds;
 mod message;
 mod metrics;
 mod mqtt;
 mod notifiers;
 mod outbox;
-mod webhook;
 
 pub use channel::NotifierView;
 pub use notifiers::{NotifierList, Notifiers, NotifyDeps, NotifyError, TestDelivery, TEST_WITHIN};
+
+/// The problems of the notifier kinds' own settings (`Config::load_checked`).
+pub fn check_config(cfg: &crate::Config) -> Vec<String> {
+    kind::check(&cfg.notify)
+}

@@ -17,11 +17,11 @@ use tokio::time::Instant;
 use super::channel::{Channel, Filter, NotifierView};
 use super::claim::{Claims, Transition};
 use super::discovery::Snapshot;
+use super::kind::{self, Deliver};
 use super::message::{self, Kind};
 use super::metrics::{NotifyMetrics, Outcome};
 use super::mqtt::Mqtt;
 use super::outbox::Outbox;
-use super::webhook::Webhook;
 use crate::alerts::{
     Alert, AlertEngine, AlertStatus, Identity, Silences, Source, TransitionListener,
 };
@@ -33,6 +33,11 @@ use crate::prom::Metrics;
 use crate::redis::RedisLink;
 use crate::store::Store;
 use crate::supervisor::{WorkerContext, WorkerError, WorkerSpec};
+
+/// The most transitions waiting to be claimed and written to the outboxes (the
+/// engine decides a few a minute; thousands waiting means the notifier worker is
+/// stuck, and a transition past this is counted as dropped and logged).
+const INTAKE: usize = 4096;
 
 /// The longest a test waits for its acknowledgement.
 pub const TEST_WITHIN: Duration = Duration::from_secs(8);
@@ -81,7 +86,9 @@ pub struct TestDelivery {
 }
 
 enum Transport {
-    Webhook(Webhook),
+    /// Every kind but MQTT: one delivery per entry.
+    Kind(Box<dyn Deliver>),
+    /// A broker session that publishes the state too.
     Mqtt(Box<Mqtt>),
 }
 
@@ -100,8 +107,8 @@ struct Tracked {
 
 pub struct Notifiers {
     notifiers: Vec<Notifier>,
-    intake: mpsc::UnboundedSender<Alert>,
-    taken: tokio::sync::Mutex<mpsc::UnboundedReceiver<Alert>>,
+    intake: mpsc::Sender<Alert>,
+    taken: tokio::sync::Mutex<mpsc::Receiver<Alert>>,
     claims: Claims,
     silences: Arc<Silences>,
     engine: Arc<AlertEngine>,
@@ -169,11 +176,14 @@ impl Notifiers {
             });
         }
         for w in &cfg.webhooks {
-            let hook = Webhook::new(w, timeout);
+            let sender = kind::make(w, timeout).map_err(|why| NotifyError::Setup {
+                name: w.name.clone(),
+                why,
+            })?;
             let channel = Channel::new(
                 &w.name,
-                hook.format_name(),
-                hook.shown.clone(),
+                &w.format,
+                crate::redact::origin(&w.url),
                 Filter::new(&w.min_severity, &w.matchers),
                 open(&w.name)?,
                 metrics.clone(),
@@ -181,10 +191,10 @@ impl Notifiers {
             );
             notifiers.push(Notifier {
                 channel: Arc::new(channel),
-                transport: Transport::Webhook(hook),
+                transport: Transport::Kind(sender),
             });
         }
-        let (intake, taken) = mpsc::unbounded_channel();
+        let (intake, taken) = mpsc::channel(INTAKE);
         let me = Arc::new(Self {
             notifiers,
             intake,
@@ -385,7 +395,7 @@ impl Notifiers {
                 let house = || self.snapshot();
                 m.run(&n.channel, &house, self.retry_max, cancel).await;
             }
-            Transport::Webhook(hook) => loop {
+            Transport::Kind(sender) => loop {
                 let Some(e) = n.channel.head() else {
                     tokio::select! {
                         _ = cancel.cancelled() => return,
@@ -394,7 +404,7 @@ impl Notifiers {
                 };
                 n.channel.trying();
                 let who = self.who();
-                let wait = match hook.deliver(&e, &who).await {
+                let wait = match sender.deliver(&e, &who).await {
                     Ok(()) => {
                         n.channel.delivered(&e);
                         continue;
@@ -535,8 +545,13 @@ fn due(
 
 impl TransitionListener for Notifiers {
     fn transition(&self, alert: &Alert) {
-        // The receiver lives as long as `self`; a send fails only once it is gone.
-        let _ = self.intake.send(alert.clone());
+        // The receiver lives as long as `self`: a send fails only when it is full.
+        if self.intake.try_send(alert.clone()).is_err() {
+            tracing::error!(fingerprint = %alert.fingerprint, "the notifier intake is full; a transition was dropped");
+            for n in self.notifiers.iter().filter(|n| n.channel.filter.takes(alert)) {
+                n.channel.count(Outcome::Dropped);
+            }
+        }
     }
 }
 

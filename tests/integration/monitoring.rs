@@ -317,10 +317,8 @@ async fn rules_are_valid_tested_and_read_only_series_that_exist() {
         name: "phone".into(),
         url: "http://127.0.0.1:9/".into(),
         format: "ntfy".into(),
-        headers: Default::default(),
-        token: String::new(),
         min_severity: "warning".into(),
-        matchers: Default::default(),
+        ..Default::default()
     });
     let service = watchpost::Service::start(cfg).await.expect("start");
     // Per-camera series exist once a camera does.

@@ -1,37 +1,74 @@
-//! A webhook notifier: one POST per transition, in the configured format, with the
-//! configured headers and bearer token. Success is a 2xx answer; redirects are not
-//! followed. The address is shown only as `scheme://host[:port]`; the token never.
+//! What the HTTP kinds share: one POST per entry to the configured address, with the
+//! configured headers and bearer token and `X-Watchpost-Notification`. Success is a
+//! 2xx answer; redirects are not followed. The address is shown only through the one
+//! masking function (`crate::redact::origin`); errors and answers are masked of its
+//! path and query (where tokens live) before they are shown.
 
 use std::time::Duration;
 
+use futures_util::future::BoxFuture;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 
 use super::channel::DeliveryError;
-use super::message::{self, Entry};
+use super::kind::{Deliver, Setup};
+use super::message::Entry;
 use crate::alerts::Identity;
 use crate::config::WebhookConfig;
+
+/// What an HTTP kind posts for one entry.
+pub enum Body {
+    Json(serde_json::Value),
+    /// UTF-8 text with headers of the kind's own.
+    Text {
+        text: String,
+        headers: Vec<(&'static str, String)>,
+    },
+}
+
+/// An HTTP kind's renderer: pure, from the entry, who sends it, and its config.
+pub type Render = fn(&Entry, &Identity, &WebhookConfig) -> Body;
+
+/// The deliverer of an HTTP kind: POST what `render` makes to `url` + `path`.
+pub fn sender(s: &Setup, path: &str, render: Render) -> Box<dyn Deliver> {
+    Box::new(HttpSender {
+        target: HttpTarget::new(s.cfg, s.timeout, path),
+        cfg: s.cfg.clone(),
+        render,
+    })
+}
+
+struct HttpSender {
+    target: HttpTarget,
+    cfg: WebhookConfig,
+    render: Render,
+}
+
+impl Deliver for HttpSender {
+    fn deliver<'a>(
+        &'a self,
+        e: &'a Entry,
+        who: &'a Identity,
+    ) -> BoxFuture<'a, Result<(), DeliveryError>> {
+        Box::pin(async move {
+            let body = (self.render)(e, who, &self.cfg);
+            self.target.post(e, body).await
+        })
+    }
+}
 
 /// The most of an error answer's body kept for `last_error`.
 const ERROR_BODY: usize = 200;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    Ntfy,
-    Alertmanager,
-    Json,
-}
-
-pub struct Webhook {
-    name: String,
+struct HttpTarget {
     url: String,
-    pub shown: String,
-    pub format: Format,
     headers: HeaderMap,
     http: reqwest::Client,
 }
 
-impl Webhook {
-    pub fn new(cfg: &WebhookConfig, timeout: Duration) -> Self {
+impl HttpTarget {
+    /// POSTs to the entry's `url` (with `path` appended, e.g. Telegram's
+    /// `/sendMessage`).
+    fn new(cfg: &WebhookConfig, timeout: Duration, path: &str) -> Self {
         let mut headers = HeaderMap::new();
         for (k, v) in &cfg.headers {
             // Checked by the config: a name of letters, digits and -, a clean value.
@@ -46,47 +83,30 @@ impl Webhook {
             }
         }
         Self {
-            name: cfg.name.clone(),
-            url: cfg.url.clone(),
-            shown: crate::redact::origin(&cfg.url),
-            format: match cfg.format.as_str() {
-                "ntfy" => Format::Ntfy,
-                "alertmanager" => Format::Alertmanager,
-                _ => Format::Json,
-            },
+            url: format!("{}{path}", cfg.url),
             headers,
             http: crate::alerts::outside_client(timeout),
         }
     }
 
-    pub fn format_name(&self) -> &'static str {
-        match self.format {
-            Format::Ntfy => "ntfy",
-            Format::Alertmanager => "alertmanager",
-            Format::Json => "json",
-        }
-    }
-
-    /// POST `e`; `Ok` once the receiver answered 2xx.
-    pub async fn deliver(&self, e: &Entry, who: &Identity) -> Result<(), DeliveryError> {
+    /// POST `body`; `Ok` once the receiver answered 2xx.
+    async fn post(&self, e: &Entry, body: Body) -> Result<(), DeliveryError> {
         let req = self
             .http
             .post(&self.url)
             .headers(self.headers.clone())
             .header("X-Watchpost-Notification", e.kind.as_str());
-        let req = match self.format {
-            Format::Ntfy => {
-                let n = message::ntfy(e, who);
+        let req = match body {
+            Body::Json(v) => req.json(&v),
+            Body::Text { text, headers } => {
                 let mut req = req
                     .header(CONTENT_TYPE, "text/plain; charset=utf-8")
-                    .body(n.body);
-                for (k, v) in n.headers {
+                    .body(text);
+                for (k, v) in headers {
                     req = req.header(k, v);
                 }
                 req
             }
-            Format::Alertmanager => req.json(&message::alertmanager(e, &self.name, who)),
-            Format::Json => req.json(&message::plain(e)),
         };
         let resp = req.send().await.map_err(|err| {
             // The error would name the URL, whose path is the secret.
@@ -114,7 +134,13 @@ impl Webhook {
                 .unwrap_or("")
                 .split('&')
                 .filter_map(|p| p.split_once('='));
+            let segments = u
+                .path()
+                .split('/')
+                .filter(|s| s.len() > 8)
+                .map(String::from);
             let secrets = std::iter::once(u.path().to_string())
+                .chain(segments)
                 .chain(values)
                 .chain(raw.map(|(_, v)| v.to_string()));
             for secret in secrets.filter(|s| s.len() > 1) {
