@@ -14,4 +14,5 @@ registry! {
     ntfy,
     alertmanager,
     json,
+    telegram,
 }
