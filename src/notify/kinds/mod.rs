@@ -15,4 +15,5 @@ registry! {
     alertmanager,
     json,
     telegram,
+    email,
 }
