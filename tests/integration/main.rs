@@ -14,6 +14,7 @@ mod harness;
 mod hostile;
 mod live;
 mod monitoring;
+mod notifier_kinds;
 mod notify;
 mod performance;
 mod pipeline;

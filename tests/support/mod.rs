@@ -13,6 +13,7 @@ pub mod images;
 pub mod netns;
 pub mod notify;
 pub mod prom;
+pub mod smtp;
 pub mod stack;
 pub mod ws;
 
