@@ -91,14 +91,14 @@ impl Default for MqttConfig {
 
 /// One `[[notify.webhooks]]` entry: a notifier of any kind but MQTT, the kind named
 /// by `format`. What only one kind reads (Telegram's `chat_id`, e-mail's `from` and
-/// `to`) is in `options`; the kind says which it takes (`notify::kind`).
+/// `to`) is in `options`; the kind says which it takes (the notifier kinds check them at load).
 #[derive(Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookConfig {
     pub name: String,
     pub url: String,
     /// The kind: `ntfy`, `alertmanager` (Alertmanager's webhook, version 4), `json`,
-    /// `telegram`, `email` (`notify::kind` checks it against the registered kinds).
+    /// `telegram`, `email` (checked against the registered kinds at load).
     #[serde(default = "default_format")]
     pub format: String,
     /// Sent with every request.
@@ -260,7 +260,7 @@ impl NotifyConfig {
                 "must differ from every other notifier's name (notify.mqtt.name included)",
             );
             names.push(&w.name);
-            // The scheme is the kind's to check (`notify::kind::check`).
+            // The scheme is the notifier kind's to check, at load.
             c.check(
                 w.url.len() <= 2048
                     && reqwest::Url::parse(&w.url).is_ok_and(|u| u.host_str().is_some()),

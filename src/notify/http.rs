@@ -10,23 +10,10 @@ use futures_util::future::BoxFuture;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 
 use super::channel::DeliveryError;
-use super::kind::{Deliver, Setup};
+use super::kind::{Body, Deliver, Render, Setup};
 use super::message::Entry;
 use crate::alerts::Identity;
 use crate::config::WebhookConfig;
-
-/// What an HTTP kind posts for one entry.
-pub enum Body {
-    Json(serde_json::Value),
-    /// UTF-8 text with headers of the kind's own.
-    Text {
-        text: String,
-        headers: Vec<(&'static str, String)>,
-    },
-}
-
-/// An HTTP kind's renderer: pure, from the entry, who sends it, and its config.
-pub type Render = fn(&Entry, &Identity, &WebhookConfig) -> Body;
 
 /// The deliverer of an HTTP kind: POST what `render` makes to `url` + `path`.
 pub fn sender(s: &Setup, path: &str, render: Render) -> Box<dyn Deliver> {

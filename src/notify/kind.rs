@@ -3,7 +3,7 @@
 //! backoff, the breaker-like state and the send loop are written once (`channel.rs`,
 //! `notifiers.rs`); a kind only says which addresses and options it takes, and how
 //! it renders and delivers one outbox entry. Each kind is one file under `kinds/`
-//! and one line in `kinds/mod.rs`.
+//! and one line in `kinds/mod.rs`; an HTTP kind is only a pure renderer.
 
 use std::time::Duration;
 
@@ -12,7 +12,7 @@ use futures_util::future::BoxFuture;
 use super::channel::DeliveryError;
 use super::message::Entry;
 use crate::alerts::Identity;
-use crate::config::{NotifyConfig, WebhookConfig};
+use crate::config::WebhookConfig;
 
 /// Delivers one entry. `Ok` once the receiver acknowledged it.
 pub trait Deliver: Send + Sync {
@@ -46,6 +46,28 @@ impl Setup<'_> {
     }
 }
 
+/// What an HTTP kind posts for one entry.
+pub enum Body {
+    Json(serde_json::Value),
+    /// UTF-8 text with headers of the kind's own.
+    Text {
+        text: String,
+        headers: Vec<(&'static str, String)>,
+    },
+}
+
+/// An HTTP kind's renderer: pure, from the entry, who sends it, and its config.
+pub type Render = fn(&Entry, &Identity, &WebhookConfig) -> Body;
+
+/// How a kind's deliverer is made.
+pub enum Make {
+    /// POST what `render` makes to the address with `path` appended (the shared
+    /// HTTP sender: headers, bearer token, masking).
+    Http { path: &'static str, render: Render },
+    /// A deliverer of its own (another protocol).
+    Own(fn(&Setup) -> Result<Box<dyn Deliver>, String>),
+}
+
 /// A kind of notifier.
 pub struct NotifierKind {
     /// The `format` that selects it.
@@ -54,133 +76,30 @@ pub struct NotifierKind {
     pub schemes: &'static [&'static str],
     /// The options it reads; any other is refused.
     pub options: &'static [Opt],
+    pub make: Make,
+}
+
+/// The schemes of every HTTP kind.
+const WEB: &[&str] = &["https", "http"];
+
+impl NotifierKind {
+    /// An HTTP kind: its name, options, the path it posts to and its renderer.
+    pub const fn http(
+        name: &'static str,
+        options: &'static [Opt],
+        path: &'static str,
+        render: Render,
+    ) -> Self {
+        Self {
+            name,
+            schemes: WEB,
+            options,
+            make: Make::Http { path, render },
+        }
+    }
+
     /// Whether `headers` and `token` (HTTP's) mean anything to it.
-    pub http: bool,
-    pub make: fn(&Setup) -> Result<Box<dyn Deliver>, String>,
-}
-
-/// The kind a `format` names.
-pub fn find(format: &str) -> Option<&'static NotifierKind> {
-    super::kinds::KINDS
-        .iter()
-        .copied()
-        .find(|k| k.name == format)
-}
-
-/// Every problem of the notifiers' kind-specific settings, as `key: problem` lines
-/// (the shapes and bounds are the config's own check): an unknown format, an address
-/// of a scheme the kind does not take, options it does not know, lacks or refuses.
-pub fn check(cfg: &NotifyConfig) -> Vec<String> {
-    let mut problems = Vec::new();
-    let names: Vec<&str> = super::kinds::KINDS.iter().map(|k| k.name).collect();
-    for (i, w) in cfg.webhooks.iter().enumerate() {
-        let key = |k: &str| format!("notify.webhooks[{i}].{k}");
-        let Some(kind) = find(&w.format) else {
-            problems.push(format!(
-                "{}: must be one of {}",
-                key("format"),
-                names.join(", ")
-            ));
-            continue;
-        };
-        let scheme = reqwest::Url::parse(&w.url).map(|u| u.scheme().to_string());
-        if !scheme.is_ok_and(|s| kind.schemes.contains(&s.as_str())) {
-            let schemes: Vec<String> = kind.schemes.iter().map(|s| format!("{s}://")).collect();
-            problems.push(format!(
-                "{}: {} notifiers take an address that starts with {}",
-                key("url"),
-                kind.name,
-                schemes.join(" or ")
-            ));
-        }
-        if !kind.http && (!w.headers.is_empty() || !w.token.is_empty()) {
-            problems.push(format!(
-                "{}: headers and token are for HTTP notifiers, not {} notifiers",
-                key("headers"),
-                kind.name
-            ));
-        }
-        for name in w.options.keys() {
-            if !kind.options.iter().any(|o| o.name == name) {
-                let known: Vec<&str> = kind.options.iter().map(|o| o.name).collect();
-                problems.push(format!(
-                    "{}: not a setting of {} notifiers (they take {})",
-                    key(&crate::redact::foreign(name, 64)),
-                    kind.name,
-                    if known.is_empty() {
-                        "none".to_string()
-                    } else {
-                        known.join(", ")
-                    }
-                ));
-            }
-        }
-        for o in kind.options {
-            match w.options.get(o.name) {
-                None if o.required => {
-                    problems.push(format!("{}: required: {}", key(o.name), o.what));
-                }
-                Some(v) if !(o.valid)(v) => {
-                    problems.push(format!("{}: must be {}", key(o.name), o.what));
-                }
-                _ => {}
-            }
-        }
-    }
-    problems
-}
-
-/// The deliverer of one entry of `notify.webhooks` (checked by [`check`]).
-pub fn make(cfg: &WebhookConfig, timeout: Duration) -> Result<Box<dyn Deliver>, String> {
-    let kind = find(&cfg.format).ok_or_else(|| format!("unknown format '{}'", cfg.format))?;
-    (kind.make)(&Setup { cfg, timeout })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn hook(format: &str, url: &str, options: &[(&str, &str)]) -> NotifyConfig {
-        let mut cfg = NotifyConfig::default();
-        cfg.webhooks.push(WebhookConfig {
-            name: "n".into(),
-            url: url.into(),
-            format: format.into(),
-            headers: Default::default(),
-            token: String::new(),
-            min_severity: "warning".into(),
-            matchers: Default::default(),
-            options: options
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        });
-        cfg
-    }
-
-    #[test]
-    fn every_registered_kind_is_checked_by_its_own_rules() {
-        assert!(check(&hook("ntfy", "https://ntfy.sh/x", &[])).is_empty());
-        let p = check(&hook("pager", "https://x", &[]));
-        assert!(
-            p[0].starts_with("notify.webhooks[0].format: must be one of ntfy"),
-            "{p:?}"
-        );
-        let p = check(&hook("ntfy", "smtp://x", &[]));
-        assert!(p[0].contains("starts with https:// or http://"), "{p:?}");
-        let p = check(&hook("json", "https://x", &[("chat_id", "1")]));
-        assert!(
-            p[0].contains("chat_id: not a setting of json notifiers"),
-            "{p:?}"
-        );
-    }
-
-    #[test]
-    fn kind_names_are_unique() {
-        let mut names: Vec<&str> = super::super::kinds::KINDS.iter().map(|k| k.name).collect();
-        names.sort_unstable();
-        let n = names.len();
-        names.dedup();
-        assert_eq!(names.len(), n);
+    pub fn is_http(&self) -> bool {
+        matches!(self.make, Make::Http { .. })
     }
 }

@@ -7,6 +7,7 @@
 //!   senders, the API's list and test;
 //! - `channel.rs`: one notifier's filter, outbox, state (a breaker's) and view;
 //! - `outbox.rs`: the outbox on disk; `claim.rs`: who tells a transition;
+//!   `tracking.rs`: which firing alerts are due a repeat or were held back;
 //! - `message.rs`: what is told: the entry, the cut to fit, the words (pure);
 //! - `kind.rs`: what a notifier kind is (a plug-in: checks its settings, renders and
 //!   delivers an entry); `kinds/`: one file per kind, one registry line each;
@@ -26,11 +27,12 @@ mod metrics;
 mod mqtt;
 mod notifiers;
 mod outbox;
+mod tracking;
 
 pub use channel::NotifierView;
 pub use notifiers::{NotifierList, Notifiers, NotifyDeps, NotifyError, TestDelivery, TEST_WITHIN};
 
 /// The problems of the notifier kinds' own settings (`Config::load_checked`).
-pub fn check_config(cfg: &crate::Config) -> Vec<String> {
-    kind::check(&cfg.notify)
+pub fn check_config(cfg: &crate::config::Config) -> Vec<String> {
+    kinds::check(&cfg.notify)
 }

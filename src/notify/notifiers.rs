@@ -6,7 +6,7 @@
 //! when its silence ends, if it still fires.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -17,11 +17,13 @@ use tokio::time::Instant;
 use super::channel::{Channel, Filter, NotifierView};
 use super::claim::{Claims, Transition};
 use super::discovery::Snapshot;
-use super::kind::{self, Deliver};
+use super::kind::Deliver;
+use super::kinds;
 use super::message::{self, Kind};
 use super::metrics::{NotifyMetrics, Outcome};
 use super::mqtt::Mqtt;
 use super::outbox::Outbox;
+use super::tracking::Tracking;
 use crate::alerts::{
     Alert, AlertEngine, AlertStatus, Identity, Silences, Source, TransitionListener,
 };
@@ -97,14 +99,6 @@ struct Notifier {
     transport: Transport,
 }
 
-/// What this instance knows of a firing alert it may have to tell again.
-#[derive(Debug, Clone, Copy)]
-struct Tracked {
-    told_at: Instant,
-    /// Its firing was held back by a silence (never told).
-    held: bool,
-}
-
 pub struct Notifiers {
     notifiers: Vec<Notifier>,
     intake: mpsc::Sender<Alert>,
@@ -115,7 +109,7 @@ pub struct Notifiers {
     health: Arc<Health>,
     cameras: Arc<CameraRegistry>,
     identity: OnceLock<Identity>,
-    tracked: Mutex<BTreeMap<String, Tracked>>,
+    tracking: Tracking,
     repeat: Duration,
     send_resolved: bool,
     retry_max: Duration,
@@ -176,7 +170,7 @@ impl Notifiers {
             });
         }
         for w in &cfg.webhooks {
-            let sender = kind::make(w, timeout).map_err(|why| NotifyError::Setup {
+            let sender = kinds::make(w, timeout).map_err(|why| NotifyError::Setup {
                 name: w.name.clone(),
                 why,
             })?;
@@ -205,7 +199,7 @@ impl Notifiers {
             health: deps.health,
             cameras: deps.cameras,
             identity: OnceLock::new(),
-            tracked: Mutex::new(BTreeMap::new()),
+            tracking: Tracking::default(),
             repeat: secs(cfg.repeat_seconds),
             send_resolved: cfg.send_resolved,
             retry_max,
@@ -226,10 +220,6 @@ impl Notifiers {
             instance: String::new(),
             external_url: String::new(),
         })
-    }
-
-    fn tracked(&self) -> MutexGuard<'_, BTreeMap<String, Tracked>> {
-        self.tracked.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub fn worker(self: &Arc<Self>, critical: bool) -> WorkerSpec {
@@ -285,7 +275,7 @@ impl Notifiers {
         let firing = a.state == AlertStatus::Firing;
         if takers.is_empty() {
             if !firing {
-                self.track(&a.fingerprint, None);
+                self.tracking.track(&a.fingerprint, None);
             }
             return;
         }
@@ -307,7 +297,9 @@ impl Notifiers {
             .await;
         let count = |o: Outcome| takers.iter().for_each(|n| n.channel.count(o));
         let silenced = claim.tells() && !self.silences.silencing(a, crate::time::now()).is_empty();
-        let was_held = self.track(&a.fingerprint, firing.then_some(silenced));
+        let was_held = self
+            .tracking
+            .track(&a.fingerprint, firing.then_some(silenced));
         if !claim.tells() {
             count(Outcome::Claimed);
             return;
@@ -324,23 +316,6 @@ impl Notifiers {
         for n in &takers {
             let _ = n.channel.push(kind, value.clone(), decided_at);
         }
-    }
-
-    /// Remember a firing alert as told now (`Some(held)`: held back by a silence), or
-    /// forget a resolved one (`None`); whether it was held before.
-    fn track(&self, fingerprint: &str, firing: Option<bool>) -> bool {
-        let mut tracked = self.tracked();
-        let before = match firing {
-            Some(held) => tracked.insert(
-                fingerprint.to_string(),
-                Tracked {
-                    told_at: Instant::now(),
-                    held,
-                },
-            ),
-            None => tracked.remove(fingerprint),
-        };
-        before.is_some_and(|t| t.held)
     }
 
     /// Tell firing alerts again every `repeat`, and those whose silence ended.
@@ -361,12 +336,7 @@ impl Notifiers {
             .iter()
             .map(|a| (a.fingerprint.clone(), !a.silenced_by.is_empty()))
             .collect();
-        let due = due(
-            &mut self.tracked(),
-            &now_firing,
-            Instant::now(),
-            self.repeat,
-        );
+        let due = self.tracking.due(&now_firing, Instant::now(), self.repeat);
         let by_fingerprint: BTreeMap<&str, &Alert> =
             firing.iter().map(|a| (a.fingerprint.as_str(), a)).collect();
         for (fingerprint, kind) in due {
@@ -507,48 +477,16 @@ impl Notifiers {
     }
 }
 
-/// What to tell now of the alerts firing (`fingerprint`, silenced now): a repeat of
-/// one told `repeat` ago or more, and the firing of one a silence held back that no
-/// silence holds any more. Forgets the alerts that no longer fire; one not known yet
-/// (told before a restart, or by another instance) counts as told now.
-fn due(
-    tracked: &mut BTreeMap<String, Tracked>,
-    firing: &[(String, bool)],
-    now: Instant,
-    repeat: Duration,
-) -> Vec<(String, Kind)> {
-    let present: std::collections::BTreeSet<&str> =
-        firing.iter().map(|(f, _)| f.as_str()).collect();
-    tracked.retain(|fp, _| present.contains(fp.as_str()));
-    let mut out = Vec::new();
-    for (fp, silenced) in firing {
-        let t = tracked.entry(fp.clone()).or_insert(Tracked {
-            told_at: now,
-            held: false,
-        });
-        if *silenced {
-            continue;
-        }
-        if t.held {
-            out.push((fp.clone(), Kind::Firing));
-            *t = Tracked {
-                told_at: now,
-                held: false,
-            };
-        } else if now.duration_since(t.told_at) >= repeat {
-            out.push((fp.clone(), Kind::Repeat));
-            t.told_at = now;
-        }
-    }
-    out
-}
-
 impl TransitionListener for Notifiers {
     fn transition(&self, alert: &Alert) {
         // The receiver lives as long as `self`: a send fails only when it is full.
         if self.intake.try_send(alert.clone()).is_err() {
             tracing::error!(fingerprint = %alert.fingerprint, "the notifier intake is full; a transition was dropped");
-            for n in self.notifiers.iter().filter(|n| n.channel.filter.takes(alert)) {
+            for n in self
+                .notifiers
+                .iter()
+                .filter(|n| n.channel.filter.takes(alert))
+            {
                 n.channel.count(Outcome::Dropped);
             }
         }
@@ -558,42 +496,6 @@ impl TransitionListener for Notifiers {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[tokio::test(start_paused = true)]
-    async fn a_firing_alert_is_told_again_each_period_and_a_held_one_when_its_silence_ends() {
-        let repeat = Duration::from_secs(4 * 3600);
-        let mut tracked = BTreeMap::new();
-        let start = Instant::now();
-        tracked.insert(
-            "held".to_string(),
-            Tracked {
-                told_at: start,
-                held: true,
-            },
-        );
-        let firing =
-            |silenced: bool| vec![("a".to_string(), false), ("held".to_string(), silenced)];
-        // "a" is not known yet: told now (elsewhere, or before a restart).
-        assert!(due(&mut tracked, &firing(true), Instant::now(), repeat).is_empty());
-        tokio::time::advance(repeat - Duration::from_secs(1)).await;
-        assert!(due(&mut tracked, &firing(true), Instant::now(), repeat).is_empty());
-        tokio::time::advance(Duration::from_secs(1)).await;
-        assert_eq!(
-            due(&mut tracked, &firing(true), Instant::now(), repeat),
-            vec![("a".to_string(), Kind::Repeat)],
-            "a repeat four hours on; the silenced one still held"
-        );
-        tokio::time::advance(Duration::from_secs(60)).await;
-        assert_eq!(
-            due(&mut tracked, &firing(false), Instant::now(), repeat),
-            vec![("held".to_string(), Kind::Firing)],
-            "its silence ended while it fires: told as a firing"
-        );
-        assert!(due(&mut tracked, &firing(false), Instant::now(), repeat).is_empty());
-        // Resolved alerts are forgotten.
-        due(&mut tracked, &[], Instant::now(), repeat);
-        assert!(tracked.is_empty());
-    }
 
     #[test]
     fn a_test_error_says_the_message_waits() {

@@ -4,17 +4,10 @@
 
 use crate::alerts::Identity;
 use crate::config::WebhookConfig;
-use crate::notify::http::{self, Body};
-use crate::notify::kind::NotifierKind;
+use crate::notify::kind::{Body, NotifierKind};
 use crate::notify::message::{Entry, Kind};
 
-pub static KIND: NotifierKind = NotifierKind {
-    name: "alertmanager",
-    schemes: &["https", "http"],
-    options: &[],
-    http: true,
-    make: |s| Ok(http::sender(s, "", render)),
-};
+pub static KIND: NotifierKind = NotifierKind::http("alertmanager", &[], "", render);
 
 /// Alertmanager's webhook body (version 4) for one alert, so every tool that takes
 /// Alertmanager's webhooks takes watchpost's.

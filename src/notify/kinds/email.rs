@@ -16,7 +16,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use crate::alerts::Identity;
 use crate::notify::channel::DeliveryError;
-use crate::notify::kind::{Deliver, NotifierKind, Opt, Setup};
+use crate::notify::kind::{Deliver, Make, NotifierKind, Opt, Setup};
 use crate::notify::message::{said, Entry};
 
 pub static KIND: NotifierKind = NotifierKind {
@@ -36,8 +36,7 @@ pub static KIND: NotifierKind = NotifierKind {
             valid: |v| recipients(v).is_some(),
         },
     ],
-    http: false,
-    make: |s| Ok(Box::new(Email::new(s)?)),
+    make: Make::Own(|s| Ok(Box::new(Email::new(s)?))),
 };
 
 /// The most of an error kept for `last_error`.
@@ -165,7 +164,7 @@ mod tests {
         assert_eq!(recipients("a@example.org, b@example.org").map(|v| v.len()), Some(2));
         assert!(recipients("").is_none());
         assert!(recipients("not an address").is_none());
-        assert!(recipients(&vec!["a@example.org"; 11].join(",")).is_none());
+        assert!(recipients(&["a@example.org"; 11].join(",")).is_none());
     }
 
     #[test]

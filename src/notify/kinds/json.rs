@@ -3,17 +3,10 @@
 
 use crate::alerts::Identity;
 use crate::config::WebhookConfig;
-use crate::notify::http::{self, Body};
-use crate::notify::kind::NotifierKind;
+use crate::notify::kind::{Body, NotifierKind};
 use crate::notify::message::{plain, Entry};
 
-pub static KIND: NotifierKind = NotifierKind {
-    name: "json",
-    schemes: &["https", "http"],
-    options: &[],
-    http: true,
-    make: |s| Ok(http::sender(s, "", render)),
-};
+pub static KIND: NotifierKind = NotifierKind::http("json", &[], "", render);
 
 fn render(e: &Entry, _: &Identity, _: &WebhookConfig) -> Body {
     Body::Json(plain(e))

@@ -4,17 +4,10 @@
 use crate::alerts::Identity;
 use crate::config::WebhookConfig;
 use crate::events::Severity;
-use crate::notify::http::{self, Body};
-use crate::notify::kind::NotifierKind;
+use crate::notify::kind::{Body, NotifierKind};
 use crate::notify::message::{cut, said, Entry, Kind};
 
-pub static KIND: NotifierKind = NotifierKind {
-    name: "ntfy",
-    schemes: &["https", "http"],
-    options: &[],
-    http: true,
-    make: |s| Ok(http::sender(s, "", render)),
-};
+pub static KIND: NotifierKind = NotifierKind::http("ntfy", &[], "", render);
 
 /// The most of ntfy's message body (a longer one becomes an attachment there).
 const BODY_BYTES: usize = 4000;

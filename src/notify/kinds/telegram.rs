@@ -6,21 +6,16 @@
 
 use crate::alerts::Identity;
 use crate::config::WebhookConfig;
-use crate::notify::http::{self, Body};
-use crate::notify::kind::{NotifierKind, Opt};
+use crate::notify::kind::{Body, NotifierKind, Opt};
 use crate::notify::message::{cut, said, Entry, Kind};
 
-pub static KIND: NotifierKind = NotifierKind {
-    name: "telegram",
-    schemes: &["https", "http"],
-    options: &[Opt {
-        name: "chat_id",
-        required: true,
-        what: "the chat's id (a number, negative for groups) or a channel's @name",
-        valid: is_chat,
-    }],
-    http: true,
-    make: |s| Ok(http::sender(s, "/sendMessage", render)),
+pub static KIND: NotifierKind = NotifierKind::http("telegram", &[CHAT], "/sendMessage", render);
+
+const CHAT: Opt = Opt {
+    name: "chat_id",
+    required: true,
+    what: "the chat's id (a number, negative for groups) or a channel's @name",
+    valid: is_chat,
 };
 
 /// The most of a message's text (Telegram's limit, in bytes here to be safe).
