@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use crate::ai::{AiClients, SERVICE_NAMES};
-use crate::alerts::{AlertEngine, Identity, Sender, Silences};
+use crate::alerts::{AlertEngine, Causes, Identity, Sender, Silences};
 use crate::api::{self, HttpServer};
 use crate::breaker::BreakerRegistry;
 use crate::cameras::{CameraRegistry, Watchdog};
@@ -159,6 +159,10 @@ impl Service {
             health.clone(),
             cameras.clone(),
             silences.clone(),
+            Causes::new(
+                config.ai.services().map(|(name, s)| (name, s.url.as_str())),
+                &config.cameras.groups,
+            ),
             alerts_changed.clone(),
             store.clone(),
             events.clone(),
@@ -175,6 +179,7 @@ impl Service {
         let notifiers = Notifiers::new(
             &config.notify,
             NotifyDeps {
+                alerts: config.alerts.clone(),
                 engine: alerts.clone(),
                 silences: silences.clone(),
                 health: health.clone(),

@@ -21,6 +21,7 @@ pub fn alertname_of(kind: SourceKind) -> &'static str {
         SourceKind::Storage => "WatchpostDiskSpaceLow",
         SourceKind::Prometheus => "PrometheusAlert",
         SourceKind::Notifier => "WatchpostNotifierTest",
+        SourceKind::Cause => "WatchpostCause",
     }
 }
 
@@ -33,6 +34,7 @@ fn subject_label(kind: SourceKind) -> Option<&'static str> {
         SourceKind::Camera => Some("camera"),
         SourceKind::Storage => Some("volume"),
         SourceKind::Notifier => Some("notifier"),
+        SourceKind::Cause => Some("cause"),
         SourceKind::Prometheus => None,
     }
 }

@@ -20,6 +20,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use super::alert::{Alert, Candidate};
+use super::causes::Causes;
+use super::health_line::health_change_line;
 use super::metrics::{AlertMetrics, Received};
 use super::rules::{Change, Rules};
 use super::silences::Silences;
@@ -103,6 +105,8 @@ pub struct AlertEngine {
     health: Arc<Health>,
     cameras: Arc<CameraRegistry>,
     silences: Arc<Silences>,
+    /// What causes what: every candidate is labelled with its cause.
+    causes: Causes,
     /// Woken on every change the sender should act on.
     changed: Arc<tokio::sync::Notify>,
     store: Arc<Store>,
@@ -119,6 +123,7 @@ impl AlertEngine {
         health: Arc<Health>,
         cameras: Arc<CameraRegistry>,
         silences: Arc<Silences>,
+        causes: Causes,
         changed: Arc<tokio::sync::Notify>,
         store: Arc<Store>,
         events: EventBus,
@@ -130,6 +135,7 @@ impl AlertEngine {
             health,
             cameras,
             silences,
+            causes,
             changed,
             store,
             events,
@@ -224,6 +230,7 @@ impl AlertEngine {
             let Some(stored) = Alert::from_row(row, now) else {
                 continue;
             };
+            let kept = stored.clone();
             let adopted = if !stored.source.is_own() {
                 // Alertmanager tells when it resolves; until then it fires.
                 st.external
@@ -236,9 +243,18 @@ impl AlertEngine {
             } else {
                 st.rules.adopt(stored)
             };
-            if let Some(mine) = adopted {
-                st.outbox
-                    .retain(|w| !matches!(w, Write::Open(r) if r.id == mine.id));
+            match adopted {
+                Some(mine) => st
+                    .outbox
+                    .retain(|w| !matches!(w, Write::Open(r) if r.id == mine.id)),
+                // Firing since an earlier run: the listener hears of it as firing
+                // (the notifiers' claims know whether it was told), so that its
+                // resolution is told in the shape its firing was.
+                None => {
+                    if let Some(l) = self.listener.get() {
+                        l.transition(&kept);
+                    }
+                }
             }
         }
         st.loaded = true;
@@ -269,6 +285,7 @@ impl AlertEngine {
             Some(problems) => candidates.extend(problems.iter().map(Candidate::for_camera)),
             None => candidates.extend(held(|k| k == SourceKind::Camera)),
         }
+        self.causes.label(&mut candidates);
         let changes = st
             .rules
             .observe(tokio::time::Instant::now(), now, &candidates, new_id);
@@ -487,8 +504,9 @@ impl AlertEngine {
                 processed += before - st.external.len();
             }
             if processed > 0 {
-                let candidates: Vec<Candidate> =
+                let mut candidates: Vec<Candidate> =
                     st.external.values().map(|e| e.candidate.clone()).collect();
+                self.causes.label_received(&mut candidates);
                 let now = crate::time::now();
                 let changes =
                     st.received
@@ -563,28 +581,4 @@ impl AlertEngine {
 /// The id of a new firing.
 fn new_id() -> String {
     uuid::Uuid::new_v4().to_string()
-}
-
-/// `health: healthy → unhealthy (postgres unhealthy (…)); mode stays normal`: what
-/// changed, in words a user reads.
-fn health_change_line(
-    before: HealthState,
-    now: &FullHealth,
-    mode_before: Mode,
-    mode: Mode,
-) -> String {
-    let why = now
-        .message
-        .split_once(": ")
-        .map_or(now.message.as_str(), |(_, rest)| rest);
-    let mode = if mode_before == mode {
-        format!("mode stays {}", mode.as_str())
-    } else {
-        format!("mode {} → {}", mode_before.as_str(), mode.as_str())
-    };
-    format!(
-        "health: {} → {} ({why}); {mode}",
-        before.as_str(),
-        now.status.as_str()
-    )
 }

@@ -65,7 +65,8 @@ impl AlertMetrics {
         );
         for s in Severity::all() {
             firing.with_label_values(&[s.label()]).set(0);
-            for k in SourceKind::ALL {
+            // A cause is what a notification is about, never an alert the engine fires.
+            for k in SourceKind::ALL.iter().filter(|k| **k != SourceKind::Cause) {
                 total.with_label_values(&[k.label(), s.label()]);
             }
         }

@@ -7,7 +7,9 @@
 //! announces nothing.
 //!
 //! - `alert.rs`: the alert, its fingerprint, its name and labels by the kind of source;
-//! - `rules.rs`: the decision, pure; `engine.rs`: the worker, the outbox, the history;
+//! - `rules.rs`: the decision, pure; `engine.rs`: the worker, the outbox, the history
+//!   (`health_line.rs`: the log line of a health change);
+//! - `causes.rs`: what causes what (the `cause` label), and a cause's alert;
 //! - `webhook.rs`: Alertmanager's webhook payload, checked, as Prometheus alerts;
 //! - `silences.rs`: what holds an alert back from being sent, stored and in memory;
 //! - `sender.rs`: the `alert_sender` worker, the alerts and silences out to
@@ -17,7 +19,9 @@
 
 mod alert;
 mod alertmanager;
+mod causes;
 mod engine;
+mod health_line;
 mod metrics;
 mod rules;
 mod sender;
@@ -27,6 +31,7 @@ mod webhook;
 pub use crate::events::{Source, SourceKind};
 pub use alert::{Alert, AlertStatus, Candidate};
 pub use alertmanager::outside_client;
+pub use causes::{group_alert, Causes, AFFECTED_LABEL, CAUSE_LABEL};
 pub use engine::{AlertEngine, AlertPage, HistoryUnavailable, TransitionListener};
 pub use sender::{Identity, Sender};
 pub use silences::{NewSilence, Silence, SilenceError, SilenceState, Silences};

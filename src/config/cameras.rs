@@ -29,6 +29,10 @@ pub struct CamerasConfig {
     pub persist_interval_seconds: f64,
     /// Per camera id (`front_door`): a fixed silence, a heartbeat, or a critical alert.
     pub overrides: BTreeMap<String, CameraOverride>,
+    /// Cameras that share a cause of silence (`poe_switch_1 = ["porch", "garage"]`: one
+    /// switch, one power supply): while several of a group are offline together they
+    /// are one notification.
+    pub groups: BTreeMap<String, Vec<String>>,
 }
 
 impl Default for CamerasConfig {
@@ -43,6 +47,7 @@ impl Default for CamerasConfig {
             check_interval_seconds: 5.0,
             persist_interval_seconds: 60.0,
             overrides: BTreeMap::new(),
+            groups: BTreeMap::new(),
         }
     }
 }
@@ -62,6 +67,31 @@ pub struct CameraOverride {
 
 impl CamerasConfig {
     pub(super) fn validate(&self, c: &mut Checks) {
+        c.count("cameras.groups", self.groups.len() as u64, 0, 64);
+        let mut seen = std::collections::BTreeSet::new();
+        for (name, cams) in &self.groups {
+            let key = format!("cameras.groups.{name}");
+            c.check(
+                is_id(name),
+                &key,
+                "a group's name must be 1 to 64 of a-z, 0-9 and _",
+            );
+            c.check(
+                !cams.is_empty() && cams.len() <= self.max_cameras && cams.iter().all(|id| is_id(id)),
+                &key,
+                "must list 1 to cameras.max_cameras camera ids as watchpost writes them (the folder name in lower case, spaces as _)",
+            );
+            for id in cams {
+                c.check(
+                    seen.insert(id.as_str()),
+                    &key,
+                    &format!(
+                        "camera {} is in two groups; a camera is in one group at most",
+                        crate::redact::foreign(id, 64)
+                    ),
+                );
+            }
+        }
         c.positive_seconds("cameras.min_silence_seconds", self.min_silence_seconds);
         c.positive_seconds("cameras.max_silence_seconds", self.max_silence_seconds);
         c.check(
@@ -92,10 +122,7 @@ impl CamerasConfig {
         for (id, o) in &self.overrides {
             let key = format!("cameras.overrides.{id}");
             c.check(
-                !id.is_empty()
-                    && id.len() <= 64
-                    && id.chars().all(|ch| ch.is_alphanumeric() || ch == '_')
-                    && id.chars().all(|ch| !ch.is_uppercase()),
+                is_id(id),
                 &key,
                 "must be a camera id as watchpost writes it (the folder name in lower case, spaces as _)",
             );
@@ -109,10 +136,26 @@ impl CamerasConfig {
         }
     }
 
+    /// The group `camera` is in, if any.
+    pub fn group_of(&self, camera: &str) -> Option<&str> {
+        self.groups
+            .iter()
+            .find(|(_, cams)| cams.iter().any(|c| c == camera))
+            .map(|(g, _)| g.as_str())
+    }
+
     /// The override for `camera`, if any.
     pub fn override_for(&self, camera: &str) -> Option<&CameraOverride> {
         self.overrides.get(camera)
     }
+}
+
+/// A camera id as watchpost writes it (also a group's name).
+fn is_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id.chars().all(|ch| ch.is_alphanumeric() || ch == '_')
+        && id.chars().all(|ch| !ch.is_uppercase())
 }
 
 /// Tables whose keys are names the user chooses (`cameras.overrides.<id>`,
@@ -123,6 +166,7 @@ pub(super) fn open_table_entry(path: &[String]) -> Option<toml::Value> {
         [a, b, _] if a == "cameras" && b == "overrides" => {
             toml::Value::try_from(CameraOverride::default()).ok()
         }
+        [a, b, _] if a == "cameras" && b == "groups" => Some(toml::Value::Array(Vec::new())),
         [a, b, c, _] if a == "notify" && b == "mqtt" && c == "matchers" => {
             Some(toml::Value::String(String::new()))
         }

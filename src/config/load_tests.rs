@@ -323,7 +323,7 @@ fn notifiers_take_a_few_lines_and_every_mistake_is_named() {
 
     let f = file(
         "[notify.mqtt]\nurl = \"http://broker\"\nmatchers.colour = \"red\"\n\
-         [[notify.webhooks]]\nname = \"mqtt\"\nurl = \"ftp://x\"\nformat = \"xml\"\ntoken = \"has space\"\n",
+         [[notify.webhooks]]\nname = \"mqtt\"\nurl = \"no address\"\nformat = \"X M L\"\ntoken = \"has space\"\n",
     );
     let problems = Config::load(Some(f.path()), env(&[]))
         .expect_err("invalid")

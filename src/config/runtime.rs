@@ -105,6 +105,14 @@ pub struct AlertsConfig {
     pub for_warning_seconds: f64,
     /// How often the engine looks at the assessment (and writes its history).
     pub evaluate_interval_seconds: f64,
+    /// A cause's notification waits this long after its first alert, gathering what
+    /// else it explains (Alertmanager's `group_wait`); a resolution is told once it
+    /// has held this long (an alert back within it is one episode).
+    pub group_wait_seconds: f64,
+    /// More changes than this (firing or resolved) in `flap_window_seconds`: the
+    /// alert flaps, and is told once as flapping and once when stable again.
+    pub flap_count: u32,
+    pub flap_window_seconds: f64,
 }
 
 impl Default for AlertsConfig {
@@ -113,6 +121,9 @@ impl Default for AlertsConfig {
             for_critical_seconds: 0.0,
             for_warning_seconds: 30.0,
             evaluate_interval_seconds: 1.0,
+            group_wait_seconds: 10.0,
+            flap_count: 3,
+            flap_window_seconds: 600.0,
         }
     }
 }
@@ -124,6 +135,20 @@ impl AlertsConfig {
         c.positive_seconds(
             "alerts.evaluate_interval_seconds",
             self.evaluate_interval_seconds,
+        );
+        c.check(
+            self.group_wait_seconds.is_finite()
+                && (0.0..=3600.0).contains(&self.group_wait_seconds),
+            "alerts.group_wait_seconds",
+            "must be between 0 and 3600 seconds",
+        );
+        c.count("alerts.flap_count", self.flap_count.into(), 2, 1000);
+        c.check(
+            self.flap_window_seconds.is_finite()
+                && (self.group_wait_seconds..=86_400.0).contains(&self.flap_window_seconds)
+                && self.flap_window_seconds > 0.0,
+            "alerts.flap_window_seconds",
+            "must be more than 0, at least alerts.group_wait_seconds and at most a day",
         );
     }
 }

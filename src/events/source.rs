@@ -21,6 +21,7 @@ closed_set! {
         Storage = "storage",
         Prometheus = "prometheus",
         Notifier = "notifier",
+        Cause = "cause",
     }
 }
 
@@ -43,6 +44,9 @@ pub enum Source {
     Prometheus,
     /// A notifier's test message.
     Notifier(String),
+    /// What several alerts have in common (`ai_host:10.0.0.5`, `postgres`,
+    /// `camera_group:poe_switch_1`): what one notification about them is about.
+    Cause(String),
 }
 
 impl Source {
@@ -57,6 +61,7 @@ impl Source {
             Self::Storage(_) => SourceKind::Storage,
             Self::Prometheus => SourceKind::Prometheus,
             Self::Notifier(_) => SourceKind::Notifier,
+            Self::Cause(_) => SourceKind::Cause,
         }
     }
 
@@ -68,7 +73,8 @@ impl Source {
             | Self::Breaker(s)
             | Self::Camera(s)
             | Self::Storage(s)
-            | Self::Notifier(s) => Some(s),
+            | Self::Notifier(s)
+            | Self::Cause(s) => Some(s),
             Self::Postgres | Self::Redis | Self::Prometheus => None,
         }
     }
@@ -96,6 +102,7 @@ impl Source {
             (SourceKind::Camera, Some(s)) => Self::Camera(s),
             (SourceKind::Storage, Some(s)) => Self::Storage(s),
             (SourceKind::Notifier, Some(s)) => Self::Notifier(s),
+            (SourceKind::Cause, Some(s)) => Self::Cause(s),
             _ => return None,
         })
     }
@@ -129,10 +136,10 @@ impl utoipa::PartialSchema for Source {
         utoipa::openapi::ObjectBuilder::new()
             .schema_type(utoipa::openapi::schema::Type::String)
             .pattern(Some(
-                "^(postgres|redis|prometheus|(ai|worker|breaker|camera|storage|notifier):.+)$",
+                "^(postgres|redis|prometheus|(ai|worker|breaker|camera|storage|notifier|cause):.+)$",
             ))
             .description(Some(
-                "What it is about: postgres, redis, prometheus, or kind:name (ai:yolo26, worker:file_watcher, breaker:yolo26, camera:front_door, storage:camera_root)",
+                "What it is about: postgres, redis, prometheus, or kind:name (ai:yolo26, worker:file_watcher, breaker:yolo26, camera:front_door, storage:camera_root, cause:ai_host:10.0.0.5)",
             ))
             .into()
     }
@@ -156,6 +163,7 @@ mod tests {
             Source::Camera("front_door".into()),
             Source::Storage("camera_root".into()),
             Source::Notifier("phone".into()),
+            Source::Cause("ai_host:10.0.0.5".into()),
         ] {
             assert_eq!(Source::parse(&s.to_string()), Some(s.clone()), "{s}");
         }

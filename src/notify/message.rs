@@ -9,9 +9,12 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::alerts::{Alert, Candidate, Source};
+use crate::alerts::{Alert, Candidate, Source, AFFECTED_LABEL};
 use crate::events::Severity;
 use crate::names::closed_set;
+
+/// The label that marks a flapping notification (its title says `FLAPPING`).
+pub const FLAPPING_LABEL: &str = "flapping";
 
 closed_set! {
     /// What an entry tells.
@@ -153,9 +156,20 @@ pub fn said(e: &Entry) -> Said {
     let mark = match e.kind {
         Kind::Test => "TEST",
         Kind::Resolved => "RESOLVED",
+        _ if t.labels.contains_key(FLAPPING_LABEL) => "FLAPPING",
         _ => "FIRING",
     };
-    let title = format!("[{mark}] {}: {}", t.alertname, t.source);
+    // What is affected: a cause's list, a received alert's dependency, or the source.
+    let about = t
+        .labels
+        .get(AFFECTED_LABEL)
+        .or(match t.source {
+            Source::Prometheus => t.labels.get("dependency"),
+            _ => None,
+        })
+        .cloned()
+        .unwrap_or_else(|| t.source.to_string());
+    let title = format!("[{mark}] {}: {about}", t.alertname);
     let mut body = t.summary.clone();
     if e.kind == Kind::Resolved {
         // The recovery, not the problem in the present tense.

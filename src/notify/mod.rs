@@ -19,6 +19,7 @@
 mod channel;
 mod claim;
 mod discovery;
+mod grouping;
 mod http;
 mod kind;
 mod kinds;

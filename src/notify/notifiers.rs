@@ -17,6 +17,7 @@ use tokio::time::Instant;
 use super::channel::{Channel, Filter, NotifierView};
 use super::claim::{Claims, Transition};
 use super::discovery::Snapshot;
+use super::grouping::{Grouping, GroupingRules, Tell};
 use super::kind::Deliver;
 use super::kinds;
 use super::message::{self, Kind};
@@ -28,7 +29,7 @@ use crate::alerts::{
     Alert, AlertEngine, AlertStatus, Identity, Silences, Source, TransitionListener,
 };
 use crate::cameras::CameraRegistry;
-use crate::config::{secs, NotifyConfig};
+use crate::config::{secs, AlertsConfig, NotifyConfig};
 use crate::health::Health;
 use crate::names::workers;
 use crate::prom::Metrics;
@@ -105,17 +106,20 @@ pub struct Notifiers {
     taken: tokio::sync::Mutex<mpsc::Receiver<Alert>>,
     claims: Claims,
     silences: Arc<Silences>,
-    engine: Arc<AlertEngine>,
     health: Arc<Health>,
     cameras: Arc<CameraRegistry>,
     identity: OnceLock<Identity>,
     tracking: Tracking,
+    /// The transitions gathered by cause (`grouping.rs`).
+    grouping: std::sync::Mutex<Grouping>,
     repeat: Duration,
     send_resolved: bool,
     retry_max: Duration,
 }
 
 pub struct NotifyDeps {
+    /// `[alerts]`: the grouping's wait and the flapping rule.
+    pub alerts: AlertsConfig,
     pub engine: Arc<AlertEngine>,
     pub silences: Arc<Silences>,
     pub health: Arc<Health>,
@@ -195,11 +199,15 @@ impl Notifiers {
             taken: tokio::sync::Mutex::new(taken),
             claims: Claims::new(deps.redis, deps.store),
             silences: deps.silences,
-            engine: deps.engine.clone(),
             health: deps.health,
             cameras: deps.cameras,
             identity: OnceLock::new(),
             tracking: Tracking::default(),
+            grouping: std::sync::Mutex::new(Grouping::new(GroupingRules {
+                wait: secs(deps.alerts.group_wait_seconds),
+                flap_count: usize::try_from(deps.alerts.flap_count).unwrap_or(usize::MAX),
+                flap_window: secs(deps.alerts.flap_window_seconds),
+            })),
             repeat: secs(cfg.repeat_seconds),
             send_resolved: cfg.send_resolved,
             retry_max,
@@ -252,27 +260,67 @@ impl Notifiers {
         Ok(())
     }
 
-    /// Take the engine's transitions one by one, in the order decided.
+    fn grouping(&self) -> std::sync::MutexGuard<'_, Grouping> {
+        // Each critical section leaves the grouping whole; survive a poisoned lock.
+        self.grouping.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Take the engine's transitions one by one, in the order decided, gather them
+    /// by cause, and tell what the grouping says is due.
     async fn take_transitions(&self, cancel: &tokio_util::sync::CancellationToken) {
         let mut rx = self.taken.lock().await;
         loop {
+            let due = self.grouping().next_due();
             let next = tokio::select! {
                 _ = cancel.cancelled() => return,
-                a = rx.recv() => a,
+                a = rx.recv() => match a {
+                    Some(a) => Some(a),
+                    None => return,
+                },
+                _ = async {
+                    match due {
+                        Some(at) => tokio::time::sleep_until(at).await,
+                        None => std::future::pending().await,
+                    }
+                } => None,
             };
-            let Some(a) = next else { return };
-            self.tell(&a).await;
+            let (now, wall) = (Instant::now(), crate::time::now());
+            let tells = {
+                let mut g = self.grouping();
+                let mut tells = match next {
+                    Some(a) if a.state == AlertStatus::Firing => g.fire(a, now, wall),
+                    Some(a) => g.resolve(a, now, wall),
+                    None => Vec::new(),
+                };
+                tells.extend(g.tick(now, wall));
+                tells
+            };
+            for t in tells {
+                self.tell(t).await;
+            }
         }
     }
 
-    /// Claim, check silences, write to every taker's outbox.
-    async fn tell(&self, a: &Alert) {
+    /// Claim, check silences, write to the outbox of every notifier that takes one
+    /// of the alerts it stands for. A resolution is told whenever its firing was,
+    /// whatever silence began since.
+    async fn tell(&self, t: Tell) {
+        let Tell {
+            kind,
+            alert: a,
+            members,
+        } = t;
+        let members = if members.is_empty() {
+            vec![a.clone()]
+        } else {
+            members
+        };
         let takers: Vec<&Notifier> = self
             .notifiers
             .iter()
-            .filter(|n| n.channel.filter.takes(a))
+            .filter(|n| members.iter().any(|m| n.channel.filter.takes(m)))
             .collect();
-        let firing = a.state == AlertStatus::Firing;
+        let firing = kind != Kind::Resolved;
         if takers.is_empty() {
             if !firing {
                 self.tracking.track(&a.fingerprint, None);
@@ -289,14 +337,23 @@ impl Notifiers {
             .transition(
                 &a.fingerprint,
                 Transition {
-                    status: a.state,
+                    status: if firing {
+                        AlertStatus::Firing
+                    } else {
+                        AlertStatus::Resolved
+                    },
                     episode: a.started_at,
                     at: decided_at,
                 },
             )
             .await;
         let count = |o: Outcome| takers.iter().for_each(|n| n.channel.count(o));
-        let silenced = claim.tells() && !self.silences.silencing(a, crate::time::now()).is_empty();
+        let now = crate::time::now();
+        let silenced = firing
+            && claim.tells()
+            && members
+                .iter()
+                .all(|m| !self.silences.silencing(m, now).is_empty());
         let was_held = self
             .tracking
             .track(&a.fingerprint, firing.then_some(silenced));
@@ -304,6 +361,7 @@ impl Notifiers {
             count(Outcome::Claimed);
             return;
         }
+        // A resolution is held back only when its firing was (never told).
         if silenced || (!firing && was_held) {
             count(Outcome::Silenced);
             return;
@@ -311,8 +369,7 @@ impl Notifiers {
         if !firing && !self.send_resolved {
             return;
         }
-        let kind = if firing { Kind::Firing } else { Kind::Resolved };
-        let value = message::for_entry(a);
+        let value = message::for_entry(&a);
         for n in &takers {
             let _ = n.channel.push(kind, value.clone(), decided_at);
         }
@@ -331,16 +388,24 @@ impl Notifiers {
     }
 
     async fn repeat_once(&self) {
-        let firing = self.engine.firing();
-        let now_firing: Vec<(String, bool)> = firing
+        // What was told and fires still (a cause's alert stands for its alerts; it
+        // is silenced when all of them are).
+        let told = self.grouping().told_firing();
+        let now = crate::time::now();
+        let now_firing: Vec<(String, bool)> = told
             .iter()
-            .map(|a| (a.fingerprint.clone(), !a.silenced_by.is_empty()))
+            .map(|(a, members)| {
+                let silenced = members
+                    .iter()
+                    .all(|m| !self.silences.silencing(m, now).is_empty());
+                (a.fingerprint.clone(), silenced)
+            })
             .collect();
         let due = self.tracking.due(&now_firing, Instant::now(), self.repeat);
-        let by_fingerprint: BTreeMap<&str, &Alert> =
-            firing.iter().map(|a| (a.fingerprint.as_str(), a)).collect();
+        let by_fingerprint: BTreeMap<&str, &(Alert, Vec<Alert>)> =
+            told.iter().map(|t| (t.0.fingerprint.as_str(), t)).collect();
         for (fingerprint, kind) in due {
-            let Some(a) = by_fingerprint.get(fingerprint.as_str()) else {
+            let Some((a, members)) = by_fingerprint.get(fingerprint.as_str()) else {
                 continue;
             };
             if kind == Kind::Repeat
@@ -352,9 +417,15 @@ impl Notifiers {
             {
                 continue;
             }
-            let value = message::for_entry(a);
-            for n in self.notifiers.iter().filter(|n| n.channel.filter.takes(a)) {
-                let _ = n.channel.push(kind, value.clone(), crate::time::now());
+            let mut a = a.clone();
+            a.duration_seconds = (now - a.started_at).num_milliseconds().max(0) as f64 / 1000.0;
+            let value = message::for_entry(&a);
+            let takers = self
+                .notifiers
+                .iter()
+                .filter(|n| members.iter().any(|m| n.channel.filter.takes(m)));
+            for n in takers {
+                let _ = n.channel.push(kind, value.clone(), now);
             }
         }
     }

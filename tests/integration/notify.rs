@@ -32,10 +32,12 @@ fn env(extra: &[(&str, String)]) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The AI services on hosts of their own: these tests follow each alert's own
+/// notifications (one cause each).
 fn stack(extra: &[(&str, String)]) -> Stack {
     let e = env(extra);
     let pairs: Vec<(&str, &str)> = e.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    Stack::new(&pairs)
+    Stack::ai_apart(&pairs)
 }
 
 /// `[[notify.webhooks]]` as one environment variable (a TOML inline array).
@@ -293,7 +295,7 @@ async fn ntfy_and_alertmanager_webhooks_hear_of_an_alert_at_once_and_of_its_end(
     alert_in(&wp, "ai:florence", "resolved").await;
     let ends = eventually("both resolutions", || async {
         let (n, am) = (rx.on("/watchpost-alerts"), rx.on("/am"));
-        (n.len() == 2 && am.len() == 2).then_some((n[1].clone(), am[1].clone()))
+        (n.len() == 2 && am.len() == 2).then(|| (n[1].clone(), am[1].clone()))
     })
     .await;
     assert_eq!(

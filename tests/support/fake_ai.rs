@@ -342,9 +342,24 @@ pub struct FakeAiStack {
 }
 
 impl FakeAiStack {
+    /// The five on one host (127.0.0.1): one AI box, as most users run them.
     pub fn start() -> Self {
         Self {
             services: SERVICES.iter().map(|(n, _)| FakeAi::start(n)).collect(),
+        }
+    }
+
+    /// Each on a host of its own (127.0.0.2 to 127.0.0.6): five causes, not one.
+    pub fn start_apart() -> Self {
+        Self {
+            services: SERVICES
+                .iter()
+                .enumerate()
+                .map(|(i, (n, _))| {
+                    FakeAi::start_on(n, &format!("127.0.0.{}:0", i + 2))
+                        .expect("bind fake AI server")
+                })
+                .collect(),
         }
     }
 

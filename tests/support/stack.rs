@@ -16,9 +16,18 @@ pub struct Stack {
 
 impl Stack {
     pub fn new(extra: &[(&str, &str)]) -> Self {
+        Self::with_ai(FakeAiStack::start(), extra)
+    }
+
+    /// A stack whose AI services each run on a host of their own (so each is its
+    /// own cause, told on its own).
+    pub fn ai_apart(extra: &[(&str, &str)]) -> Self {
+        Self::with_ai(FakeAiStack::start_apart(), extra)
+    }
+
+    fn with_ai(ai: FakeAiStack, extra: &[(&str, &str)]) -> Self {
         let redis = Redis::start();
         let pg = Postgres::start();
-        let ai = FakeAiStack::start();
         let mut env: Vec<(String, String)> = vec![
             ("WATCHPOST_REDIS__URL".into(), redis.url()),
             ("WATCHPOST_POSTGRES__URL".into(), pg.url()),
@@ -34,6 +43,11 @@ impl Stack {
                 "0.3".into(),
             ),
             ("WATCHPOST_AI__RETRY_BASE_SECONDS".into(), "0.05".into()),
+            // Notifications gathered by cause for half a second, not ten.
+            ("WATCHPOST_ALERTS__GROUP_WAIT_SECONDS".into(), "0.5".into()),
+            // Tests that make outages in a row are about other things than flapping
+            // (the tests of flapping set their own).
+            ("WATCHPOST_ALERTS__FLAP_COUNT".into(), "100".into()),
         ];
         env.extend(ai.env());
         env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
