@@ -96,6 +96,9 @@ pub struct HistoryUnavailable {
 /// notifiers listen). Called inside the decision: it must only hand the alert on.
 pub trait TransitionListener: Send + Sync {
     fn transition(&self, alert: &Alert);
+    /// An alert firing since an earlier run, taken over at start (it may have been
+    /// told then).
+    fn adopted(&self, alert: &Alert);
 }
 
 pub struct AlertEngine {
@@ -252,7 +255,7 @@ impl AlertEngine {
                 // resolution is told in the shape its firing was.
                 None => {
                     if let Some(l) = self.listener.get() {
-                        l.transition(&kept);
+                        l.adopted(&kept);
                     }
                 }
             }

@@ -11,6 +11,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::alert::{Alert, Candidate};
+use super::causes::CAUSE_LABEL;
 use crate::events::Severity;
 
 /// What changed in one evaluation.
@@ -111,6 +112,30 @@ impl Rules {
                 changes.push(Change::Fired(alert));
             }
         }
+        // A cause that fires confirms the problems it explains: they fire at once
+        // rather than after their own `for:` (a host that is down is down for all
+        // its services), so that its notification names them all.
+        let confirmed: std::collections::BTreeSet<&str> = self
+            .firing
+            .values()
+            .filter_map(|a| a.labels.get(CAUSE_LABEL).map(String::as_str))
+            .collect();
+        let now_confirmed: Vec<&Candidate> = problems
+            .iter()
+            .filter(|c| self.pending.contains_key(&c.fingerprint))
+            .filter(|c| {
+                c.labels
+                    .get(CAUSE_LABEL)
+                    .is_some_and(|cause| confirmed.contains(cause.as_str()))
+            })
+            .collect();
+        for c in now_confirmed {
+            if let Some(p) = self.pending.remove(&c.fingerprint) {
+                let alert = Alert::firing(c, &new_id(), p.since_wall, wall);
+                self.firing.insert(c.fingerprint.clone(), alert.clone());
+                changes.push(Change::Fired(alert));
+            }
+        }
         changes
     }
 
@@ -208,5 +233,46 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_firing_cause_confirms_its_other_problems_at_once() {
+        let mut r = Rules::new(Duration::ZERO, Duration::from_secs(30));
+        let mut id = ids();
+        let with_cause = |c: Candidate| {
+            let mut c = c;
+            c.labels
+                .insert(CAUSE_LABEL.into(), "ai_host:10.0.0.5".into());
+            c
+        };
+        let clip = with_cause(problem("ai:clip", false));
+        let other = problem("ai:florence", false);
+        let c = r.observe(
+            Instant::now(),
+            crate::time::now(),
+            &[clip.clone(), other.clone()],
+            &mut id,
+        );
+        assert!(c.is_empty(), "warnings wait for their for:");
+        tokio::time::advance(Duration::from_secs(2)).await;
+        let yolo = with_cause(problem("ai:yolo26", true));
+        let c = r.observe(
+            Instant::now(),
+            crate::time::now(),
+            &[clip, other, yolo],
+            &mut id,
+        );
+        let fired: Vec<String> = c
+            .iter()
+            .filter_map(|c| match c {
+                Change::Fired(a) => Some(a.source.to_string()),
+                Change::Resolved(_) => None,
+            })
+            .collect();
+        assert_eq!(
+            fired,
+            vec!["ai:yolo26", "ai:clip"],
+            "florence has no cause: it waits"
+        );
     }
 }

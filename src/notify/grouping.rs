@@ -26,7 +26,7 @@ use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 
 use super::message::{Kind, FLAPPING_LABEL};
-use crate::alerts::{group_alert, Alert, AlertStatus, Source, CAUSE_LABEL};
+use crate::alerts::{group_alert, Alert, AlertStatus, Source, SourceKind, CAUSE_LABEL};
 
 /// Something to tell: the alert as told, and the alerts it stands for (the filters
 /// and silences of the notifiers look at those).
@@ -58,6 +58,9 @@ struct Group {
     quiet_since: Option<Instant>,
     /// Told as flapping; nothing else is told until it is stable.
     flapping: bool,
+    /// Holds alerts firing since an earlier run, which may have been told then:
+    /// its resolution is told (the claims know whether its firing was).
+    adopted: bool,
     /// The id of this episode's cause alert.
     id: String,
 }
@@ -91,6 +94,7 @@ impl Group {
             told: None,
             quiet_since: None,
             flapping: false,
+            adopted: false,
             id: uuid::Uuid::new_v4().to_string(),
         }
     }
@@ -188,6 +192,16 @@ impl Grouping {
         self.flap(&key, flaps, wall)
     }
 
+    /// `a` has fired since an earlier run (taken over at start).
+    pub fn adopt(&mut self, a: Alert, now: Instant, wall: DateTime<Utc>) -> Vec<Tell> {
+        let key = key_of(&a);
+        let tells = self.fire(a, now, wall);
+        if let Some(g) = self.groups.get_mut(&key) {
+            g.adopted = true;
+        }
+        tells
+    }
+
     /// `a` resolved.
     pub fn resolve(&mut self, a: Alert, now: Instant, wall: DateTime<Utc>) -> Vec<Tell> {
         let Some(key) = self.group_of.remove(&a.fingerprint) else {
@@ -211,7 +225,7 @@ impl Grouping {
             }
             return Vec::new();
         }
-        if g.told.is_some() || g.flapping {
+        if g.told.is_some() || g.flapping || g.adopted {
             // Told once it held for the wait (`tick`); one back within it continues
             // the episode (and takes this change back).
             g.quiet_since = Some(now);
@@ -339,15 +353,18 @@ impl Grouping {
                     alert: a,
                     members: g.all(),
                 });
-            } else if let (Some(told), Some(quiet)) = (&g.told, g.quiet_since) {
+            } else if let Some(quiet) = g.quiet_since {
                 if now.duration_since(quiet) >= wait {
+                    // An adopted group resolved before it was told again: in the
+                    // shape it was told in by the earlier run.
+                    let told = g.told.clone().unwrap_or_else(|| g.shape(key, None, wall));
                     let ended = g
                         .gone
                         .values()
                         .filter_map(|a| a.ended_at)
                         .max()
                         .unwrap_or(wall);
-                    let mut r = if told.source.kind() == crate::alerts::SourceKind::Cause {
+                    let mut r = if told.source.kind() == SourceKind::Cause {
                         g.shape(key, Some(ended), wall)
                     } else {
                         let mut r = told.clone();

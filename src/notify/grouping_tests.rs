@@ -266,3 +266,19 @@ async fn what_is_kept_stays_bounded() {
         "changes older than the window are forgotten"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_alert_taken_over_at_start_and_resolved_at_once_is_told_resolved() {
+    let mut r = Run::new(rules());
+    let a = alert(Source::Ai("clip".into()), Some("ai_host:10.0.0.6"));
+    let t = r.g.adopt(a.clone(), Instant::now(), Utc::now());
+    assert!(t.is_empty());
+    r.resolve(&a);
+    r.pass(WAIT).await;
+    let kinds: Vec<(Kind, String)> = r
+        .told
+        .iter()
+        .map(|t| (t.kind, t.alert.fingerprint.clone()))
+        .collect();
+    assert_eq!(kinds, vec![(Kind::Resolved, a.fingerprint.clone())]);
+}

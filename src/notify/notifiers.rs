@@ -88,6 +88,14 @@ pub struct TestDelivery {
     pub message: String,
 }
 
+/// What the engine hands over.
+enum Intake {
+    /// A transition it decided.
+    Decided(Alert),
+    /// An alert firing since an earlier run.
+    Adopted(Alert),
+}
+
 enum Transport {
     /// Every kind but MQTT: one delivery per entry.
     Kind(Box<dyn Deliver>),
@@ -102,8 +110,8 @@ struct Notifier {
 
 pub struct Notifiers {
     notifiers: Vec<Notifier>,
-    intake: mpsc::Sender<Alert>,
-    taken: tokio::sync::Mutex<mpsc::Receiver<Alert>>,
+    intake: mpsc::Sender<Intake>,
+    taken: tokio::sync::Mutex<mpsc::Receiver<Intake>>,
     claims: Claims,
     silences: Arc<Silences>,
     health: Arc<Health>,
@@ -288,8 +296,11 @@ impl Notifiers {
             let tells = {
                 let mut g = self.grouping();
                 let mut tells = match next {
-                    Some(a) if a.state == AlertStatus::Firing => g.fire(a, now, wall),
-                    Some(a) => g.resolve(a, now, wall),
+                    Some(Intake::Decided(a)) if a.state == AlertStatus::Firing => {
+                        g.fire(a, now, wall)
+                    }
+                    Some(Intake::Decided(a)) => g.resolve(a, now, wall),
+                    Some(Intake::Adopted(a)) => g.adopt(a, now, wall),
                     None => Vec::new(),
                 };
                 tells.extend(g.tick(now, wall));
@@ -548,19 +559,30 @@ impl Notifiers {
     }
 }
 
-impl TransitionListener for Notifiers {
-    fn transition(&self, alert: &Alert) {
+impl Notifiers {
+    fn hand_over(&self, item: Intake) {
         // The receiver lives as long as `self`: a send fails only when it is full.
-        if self.intake.try_send(alert.clone()).is_err() {
+        if let Err(e) = self.intake.try_send(item) {
+            let (Intake::Decided(alert) | Intake::Adopted(alert)) = e.into_inner();
             tracing::error!(fingerprint = %alert.fingerprint, "the notifier intake is full; a transition was dropped");
             for n in self
                 .notifiers
                 .iter()
-                .filter(|n| n.channel.filter.takes(alert))
+                .filter(|n| n.channel.filter.takes(&alert))
             {
                 n.channel.count(Outcome::Dropped);
             }
         }
+    }
+}
+
+impl TransitionListener for Notifiers {
+    fn transition(&self, alert: &Alert) {
+        self.hand_over(Intake::Decided(alert.clone()));
+    }
+
+    fn adopted(&self, alert: &Alert) {
+        self.hand_over(Intake::Adopted(alert.clone()));
     }
 }
 

@@ -7,6 +7,7 @@ mod support;
 mod alert_loop;
 mod alerts;
 mod cameras;
+mod causes;
 mod chaos;
 mod first_hour;
 mod foundation;
