@@ -596,3 +596,76 @@ async fn a_look_alike_folder_cannot_keep_a_camera_alive_and_a_spoofing_name_is_r
         Some(1.0)
     );
 }
+
+/// Eight cameras behind one PoE switch (`[cameras.groups]`) that go silent together
+/// are one push naming them and one resolution, not sixteen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eight_cameras_of_one_group_going_silent_together_are_one_push_and_one_resolution() {
+    let rx = crate::support::notify::HttpReceiver::start().await;
+    let hook = format!(
+        "[{{name = \"phone\", format = \"ntfy\", url = \"{}\"}}]",
+        rx.url("/phone")
+    );
+    let cams: Vec<String> = (1..=8).map(|i| format!("cam{i}")).collect();
+    let group = cams.join(",");
+    let mut env = SHORT.to_vec();
+    env.push(("WATCHPOST_CAMERAS__GROUPS__POE_SWITCH_1", &group));
+    env.push(("WATCHPOST_ALERTS__GROUP_WAIT_SECONDS", "3"));
+    env.push(("WATCHPOST_NOTIFY__WEBHOOKS", &hook));
+    let stack = Stack::new(&env);
+    let wp = stack.start(tempfile::tempdir().expect("dir"));
+    let root = wp.dir.path().join("cameras");
+    let names: Vec<&str> = cams.iter().map(String::as_str).collect();
+    let sender = Sender::start(&root, &names);
+    for c in &names {
+        eventually(&format!("{c} has learned its rhythm"), || async {
+            (detail(&wp, c).await["expected_silence_basis"] == "learned").then_some(())
+        })
+        .await;
+    }
+    for c in &names {
+        sender.set(c, false);
+    }
+    let firing = eventually("the group's push", || async {
+        rx.on("/phone").first().cloned()
+    })
+    .await;
+    let title = firing.header("title").unwrap_or("").to_string();
+    assert!(
+        title.starts_with("[FIRING] WatchpostCameraGroupOffline: camera group poe_switch_1: "),
+        "{title}"
+    );
+    for c in &names {
+        assert!(title.contains(c), "{c} in {title}");
+    }
+    for c in &names {
+        wait_status(&wp, c, "offline").await;
+    }
+    for c in &names {
+        sender.set(c, true);
+    }
+    let resolved = eventually("the group's resolution", || async {
+        let p = rx.on("/phone");
+        (p.len() >= 2).then(|| p[1].clone())
+    })
+    .await;
+    assert!(resolved
+        .header("title")
+        .is_some_and(|t| t.starts_with("[RESOLVED] WatchpostCameraGroupOffline")));
+    eventually("all online, nothing firing, all sent", || async {
+        let page =
+            crate::support::json(format!("{}/api/system/alerts?state=firing", wp.url())).await;
+        let list = crate::support::json(format!("{}/api/system/notifiers", wp.url())).await;
+        (page["items"].as_array().is_some_and(Vec::is_empty)
+            && list["notifiers"][0]["queue_depth"] == 0)
+            .then_some(())
+    })
+    .await;
+    let pushes = rx.on("/phone");
+    assert_eq!(
+        pushes.len(),
+        2,
+        "{:?}",
+        pushes.iter().map(|p| p.header("title")).collect::<Vec<_>>()
+    );
+}
