@@ -7,7 +7,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use crate::ai::{AiClients, SERVICE_NAMES};
-use crate::alerts::{AlertEngine, Causes, Identity, Sender, Silences};
+use crate::alerts::{
+    AlertEngine, CameraProblems, Causes, HealthProblems, Identity, ProblemSource, Sender, Silences,
+};
 use crate::api::{self, HttpServer};
 use crate::breaker::BreakerRegistry;
 use crate::cameras::{CameraRegistry, Watchdog};
@@ -18,6 +20,7 @@ use crate::health::prober::Prober;
 use crate::health::Health;
 use crate::names::workers;
 use crate::notify::{Notifiers, NotifyDeps, NotifyError};
+use crate::perf::problems::StorageProblems;
 use crate::perf::sampler::PerfSampler;
 use crate::perf::window::InferenceWindows;
 use crate::pipeline::queue::FallbackStats;
@@ -150,6 +153,7 @@ impl Service {
             ai.clone(),
             inference,
             pipeline.clone(),
+            &metrics,
         );
         let watchdog = Watchdog::new(&config.cameras, cameras.clone());
         let alerts_changed = Arc::new(tokio::sync::Notify::new());
@@ -157,7 +161,12 @@ impl Service {
         let alerts = AlertEngine::new(
             &config.alerts,
             health.clone(),
-            cameras.clone(),
+            // What can go wrong, each capability's own: one line per source.
+            vec![
+                Arc::new(HealthProblems(health.clone())) as Arc<dyn ProblemSource>,
+                Arc::new(CameraProblems(cameras.clone())),
+                Arc::new(StorageProblems(perf.clone())),
+            ],
             silences.clone(),
             Causes::new(
                 config.ai.services().map(|(name, s)| (name, s.url.as_str())),

@@ -159,6 +159,12 @@ pub fn fingerprint(alertname: &str, source: &Source) -> String {
     digest[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The label naming an alert's cause (`causes.rs`).
+pub const CAUSE_LABEL: &str = "cause";
+/// The label of a cause's alert naming what it affects (notifications put it in
+/// their title).
+pub const AFFECTED_LABEL: &str = "affected";
+
 /// The label that marks watchpost's own alerts (`generator="watchpost"`), so that
 /// they are not taken back in when Alertmanager routes them to this webhook.
 pub const GENERATOR_LABEL: &str = "generator";
@@ -286,8 +292,10 @@ impl Alert {
     }
 
     /// Its labels and annotations as tools outside see them (Alertmanager, webhooks).
-    /// Labels: its own, plus `alertname`, `severity`, `source`, `instance` and the
-    /// generator mark by which watchpost knows its own alerts when they come back.
+    /// Labels: its own, plus `alertname`, `severity`, `source`, `instance`, `cause`
+    /// (its source when it shares no cause: Alertmanager groups watchpost's alerts by
+    /// it) and the generator mark by which watchpost knows its own alerts when they
+    /// come back.
     /// Annotations: summary, description, and the runbook section.
     pub fn outside(&self, instance: &str) -> (BTreeMap<String, String>, BTreeMap<String, String>) {
         let mut labels = self.labels.clone();
@@ -296,6 +304,9 @@ impl Alert {
         labels.insert("severity".into(), self.severity.as_str().to_string());
         labels.insert("source".into(), self.source.to_string());
         labels.insert("instance".into(), instance.to_string());
+        labels
+            .entry(CAUSE_LABEL.into())
+            .or_insert_with(|| self.source.to_string());
         labels.insert(GENERATOR_LABEL.into(), GENERATOR.into());
         let annotations = BTreeMap::from([
             ("summary".to_string(), self.summary.clone()),

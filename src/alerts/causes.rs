@@ -18,14 +18,9 @@ use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
 
-use super::alert::{fingerprint, Alert, AlertStatus, Candidate};
+use super::alert::{fingerprint, Alert, AlertStatus, Candidate, AFFECTED_LABEL, CAUSE_LABEL};
 use crate::events::{Severity, Source, SourceKind};
 
-/// The label naming an alert's cause.
-pub const CAUSE_LABEL: &str = "cause";
-/// The label of a cause's alert naming what it affects (notifications put it in
-/// their title).
-pub const AFFECTED_LABEL: &str = "affected";
 /// Cameras without a group that go offline in one check and count as one cause.
 pub const BURST: usize = 3;
 /// The most names an `affected` label lists (the rest are counted).

@@ -23,14 +23,12 @@ use super::alert::{Alert, Candidate};
 use super::causes::Causes;
 use super::health_line::health_change_line;
 use super::metrics::{AlertMetrics, Received};
+use super::problems::ProblemSource;
 use super::rules::{Change, Rules};
 use super::silences::Silences;
 use super::webhook::{self, Payload, Receipt, Refused, MAX_RECEIVED};
-use crate::cameras::CameraRegistry;
 use crate::config::{secs, AlertsConfig};
-use crate::events::{
-    AlertCreated, AlertResolved, Event, EventBus, Severity, SourceKind, SystemHealthChanged,
-};
+use crate::events::{AlertCreated, AlertResolved, Event, EventBus, Severity, SystemHealthChanged};
 use crate::health::degradation::Mode;
 use crate::health::{FullHealth, Health, HealthState};
 use crate::json::Pagination;
@@ -106,7 +104,8 @@ pub struct AlertEngine {
     /// `alerting.runbook_base_url`, ending with `/` (unset: no runbook is a link).
     runbooks: std::sync::OnceLock<String>,
     health: Arc<Health>,
-    cameras: Arc<CameraRegistry>,
+    /// Every capability's problems (`problems.rs`), registered at start.
+    sources: Vec<Arc<dyn ProblemSource>>,
     silences: Arc<Silences>,
     /// What causes what: every candidate is labelled with its cause.
     causes: Causes,
@@ -124,7 +123,7 @@ impl AlertEngine {
     pub fn new(
         cfg: &AlertsConfig,
         health: Arc<Health>,
-        cameras: Arc<CameraRegistry>,
+        sources: Vec<Arc<dyn ProblemSource>>,
         silences: Arc<Silences>,
         causes: Causes,
         changed: Arc<tokio::sync::Notify>,
@@ -136,7 +135,7 @@ impl AlertEngine {
             listener: std::sync::OnceLock::new(),
             runbooks: std::sync::OnceLock::new(),
             health,
-            cameras,
+            sources,
             silences,
             causes,
             changed,
@@ -269,24 +268,18 @@ impl AlertEngine {
         let now = crate::time::now();
         let mode = self.health.mode();
         let mut st = self.lock();
-        let held = |kind: fn(SourceKind) -> bool| -> Vec<Candidate> {
-            st.rules
-                .firing()
-                .filter(|a| kind(a.source.kind()))
-                .map(Candidate::from_alert)
-                .collect()
-        };
-        let mut candidates: Vec<Candidate> = match h {
-            Some(h) => h
-                .problems
-                .iter()
-                .map(|(source, p)| Candidate::from_problem(source, p.critical, &p.message))
-                .collect(),
-            None => held(|k| k != SourceKind::Camera),
-        };
-        match self.cameras.problems() {
-            Some(problems) => candidates.extend(problems.iter().map(Candidate::for_camera)),
-            None => candidates.extend(held(|k| k == SourceKind::Camera)),
+        let mut candidates: Vec<Candidate> = Vec::new();
+        for source in &self.sources {
+            match source.problems() {
+                Some(problems) => candidates.extend(problems),
+                // It cannot judge yet: its alerts stay as they are.
+                None => candidates.extend(
+                    st.rules
+                        .firing()
+                        .filter(|a| source.kinds().contains(&a.source.kind()))
+                        .map(Candidate::from_alert),
+                ),
+            }
         }
         self.causes.label(&mut candidates);
         let changes = st

@@ -10,6 +10,8 @@
 //! - `rules.rs`: the decision, pure; `engine.rs`: the worker, the outbox, the history
 //!   (`health_line.rs`: the log line of a health change);
 //! - `causes.rs`: what causes what (the `cause` label), and a cause's alert;
+//! - `problems.rs`: problem sources, the list the engine asks (health, cameras;
+//!   storage is perf's);
 //! - `webhook.rs`: Alertmanager's webhook payload, checked, as Prometheus alerts;
 //! - `silences.rs`: what holds an alert back from being sent, stored and in memory;
 //! - `sender.rs`: the `alert_sender` worker, the alerts and silences out to
@@ -23,16 +25,18 @@ mod causes;
 mod engine;
 mod health_line;
 mod metrics;
+mod problems;
 mod rules;
 mod sender;
 mod silences;
 mod webhook;
 
 pub use crate::events::{Source, SourceKind};
-pub use alert::{Alert, AlertStatus, Candidate};
+pub use alert::{Alert, AlertStatus, Candidate, AFFECTED_LABEL, CAUSE_LABEL};
 pub use alertmanager::outside_client;
-pub use causes::{group_alert, Causes, AFFECTED_LABEL, CAUSE_LABEL};
+pub use causes::{group_alert, Causes};
 pub use engine::{AlertEngine, AlertPage, HistoryUnavailable, TransitionListener};
+pub use problems::{CameraProblems, HealthProblems, ProblemSource};
 pub use sender::{Identity, Sender};
 pub use silences::{NewSilence, Silence, SilenceError, SilenceState, Silences};
 pub use webhook::{Payload, PayloadAlert, Receipt, Refused, Unprocessable, MAX_RECEIVED};

@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 use tokio::time::Instant;
 
-use super::alert::{Alert, Candidate};
-use super::causes::CAUSE_LABEL;
+use super::alert::{Alert, Candidate, CAUSE_LABEL};
+
 use crate::events::Severity;
 
 /// What changed in one evaluation.

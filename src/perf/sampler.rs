@@ -12,7 +12,9 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::databases::{self, PgSample};
-use super::host::{round2, Host};
+use super::host::{disk_usage, round2, Host};
+use super::metrics::StorageMetrics;
+use super::problems::CAMERA_ROOT;
 use super::snapshot::{
     alerts, AiModels, Databases, History, Inference, LatencyStats, NemotronModel,
     PerformanceSnapshot, PipelineLatency, QueueDepths, Throughput, Yolo26Model,
@@ -23,6 +25,7 @@ use crate::config::{secs, Config, ThresholdsConfig};
 use crate::health::prober::{AiServiceHealth, Prober};
 use crate::health::HealthState;
 use crate::pipeline::Pipeline;
+use crate::prom::Metrics;
 use crate::redis::RedisLink;
 use crate::store::Store;
 use crate::supervisor::{WorkerContext, WorkerError, WorkerSpec};
@@ -40,6 +43,7 @@ pub struct PerfSampler {
     inference: Arc<InferenceWindows>,
     pipeline: Arc<Pipeline>,
     thresholds: ThresholdsConfig,
+    storage: StorageMetrics,
     interval: Duration,
     history: Mutex<History>,
     /// Bumped with every sample (for memoised answers).
@@ -57,6 +61,7 @@ impl PerfSampler {
         ai: Arc<AiClients>,
         inference: Arc<InferenceWindows>,
         pipeline: Arc<Pipeline>,
+        metrics: &Metrics,
     ) -> Arc<Self> {
         Arc::new(Self {
             host: Arc::new(Host::default()),
@@ -68,6 +73,7 @@ impl PerfSampler {
             ai,
             pipeline,
             thresholds: config.performance.thresholds.clone(),
+            storage: StorageMetrics::new(metrics),
             interval: secs(config.performance.sample_interval_seconds),
             history: Mutex::new(History::new(config.performance.history_size)),
             version: AtomicU64::new(0),
@@ -119,7 +125,9 @@ impl PerfSampler {
     /// Take one sample and add it to the ring.
     pub async fn sample_once(&self) -> Arc<PerformanceSnapshot> {
         let (host, dir) = (self.host.clone(), self.data_dir.clone());
-        let local = tokio::task::spawn_blocking(move || (host.sample(&dir), super::gpu::sample()));
+        let local = tokio::task::spawn_blocking(move || {
+            (host.sample(&dir), super::gpu::sample(), disk_usage(&dir))
+        });
         let (local, containers, pg, redis, slots) = tokio::join!(
             tokio::time::timeout(PART_TIMEOUT, local),
             super::containers::sample(),
@@ -127,10 +135,13 @@ impl PerfSampler {
             tokio::time::timeout(PART_TIMEOUT, databases::redis(&self.redis)),
             tokio::time::timeout(PART_TIMEOUT, self.ai.llm_slots()),
         );
-        let (host, gpu) = match local {
+        let (host, gpu, disk) = match local {
             Ok(Ok(parts)) => parts,
-            _ => (None, None),
+            _ => (None, None, None),
         };
+        if let Some((used, total)) = disk {
+            self.storage.measured(CAMERA_ROOT, used, total);
+        }
         let pg = pg.ok().flatten();
         let redis = redis.ok().flatten();
         let mut snapshot = PerformanceSnapshot {

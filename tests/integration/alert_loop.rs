@@ -1132,3 +1132,70 @@ async fn an_alert_a_whole_notification_of_its_group_leaves_out_is_resolved() {
     let (_, page) = alerts(&wp, "?source=prometheus&state=resolved").await;
     assert_eq!(page["items"][0]["fingerprint"], "am_aa02", "{page}");
 }
+
+/// One root cause, one notification, with Alertmanager in the loop: watchpost's
+/// alerts carry their `cause`, the shipped configuration groups them by it, so an
+/// AI box that goes away reaches the receiver as at most two notifications (its
+/// firing, its resolution), whatever number of its services fail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_alertmanager_in_the_loop_an_ai_box_is_at_most_two_notifications() {
+    let dir = tempfile::tempdir().expect("dir");
+    let receiver = Receiver::start().await;
+    let mut stack = stack_for(None);
+    let am = shipped_alertmanager(dir.path(), stack.port, &receiver.url());
+    stack.extra.push((
+        "WATCHPOST_ALERTING__ALERTMANAGER_URLS".into(),
+        format!("http://127.0.0.1:{}", am.port),
+    ));
+    let wp = stack.start(tempfile::tempdir().expect("wp dir"));
+    let names = ["yolo26", "nemotron", "florence", "clip", "enrichment"];
+    for s in names {
+        stack.ai.get(s).refuse().await;
+    }
+    let of_the_box = |r: &crate::support::notify::Received| {
+        r.json()["groupLabels"]["cause"] == "ai_host:127.0.0.1"
+    };
+    let firing = eventually("the box's notification", || async {
+        receiver.0.all().into_iter().find(|r| of_the_box(r))
+    })
+    .await;
+    let body = firing.json();
+    assert_eq!(body["status"], "firing", "{body}");
+    eventually("every service of the box in Alertmanager", || async {
+        let mut n = 0;
+        for s in names {
+            n += usize::from(am_alert(&am, &format!("ai:{s}")).await.is_some());
+        }
+        (n == names.len()).then_some(())
+    })
+    .await;
+    for s in names {
+        stack.ai.get(s).accept().await;
+    }
+    eventually("the box's resolution", || async {
+        receiver
+            .0
+            .all()
+            .iter()
+            .any(|r| of_the_box(r) && r.json()["status"] == "resolved")
+            .then_some(())
+    })
+    .await;
+    eventually("nothing of the box left firing in watchpost", || async {
+        let (_, page) = alerts(&wp, "?state=firing").await;
+        page["items"]
+            .as_array()?
+            .iter()
+            .all(|a| a["labels"]["cause"] != "ai_host:127.0.0.1")
+            .then_some(())
+    })
+    .await;
+    let told: Vec<Value> = receiver
+        .0
+        .all()
+        .iter()
+        .filter(|r| of_the_box(r))
+        .map(|r| r.json()["status"].clone())
+        .collect();
+    assert!(told.len() <= 2, "{told:?}");
+}

@@ -195,3 +195,91 @@ async fn a_told_firing_is_told_resolved_through_a_silence_and_across_a_sigkill()
     let told = titles(&rx.on("/phone"));
     assert_eq!(told.len(), 4, "each once: {told:?}");
 }
+
+/// A small tmpfs mounted for a test (we run as root), unmounted on drop.
+struct Tmpfs {
+    dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    fn mount(bytes: u64) -> Self {
+        let dir = tempfile::tempdir().expect("dir");
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={bytes}"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .expect("run mount");
+        assert!(ok.success(), "mount a tmpfs (the tests run as root)");
+        Self { dir }
+    }
+
+    fn path(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disk_over_its_threshold_fires_disk_space_low_and_tells_the_notifiers() {
+    let disk = Tmpfs::mount(8 * 1024 * 1024);
+    let root = disk.path().join("cameras");
+    std::fs::create_dir_all(&root).expect("camera root");
+    let rx = HttpReceiver::start().await;
+    let hook = ntfy_hook(&rx);
+    let root_text = root.display().to_string();
+    let stack = Stack::new(&[
+        ("WATCHPOST_FILE_WATCHER__CAMERA_ROOT", &root_text),
+        ("WATCHPOST_PERFORMANCE__SAMPLE_INTERVAL_SECONDS", "0.5"),
+        (
+            "WATCHPOST_PERFORMANCE__THRESHOLDS__DISK_PERCENT_WARNING",
+            "50",
+        ),
+        (
+            "WATCHPOST_PERFORMANCE__THRESHOLDS__DISK_PERCENT_CRITICAL",
+            "95",
+        ),
+        ("WATCHPOST_ALERTS__FOR_WARNING_SECONDS", "0"),
+        ("WATCHPOST_ALERTS__EVALUATE_INTERVAL_SECONDS", "0.2"),
+        (hook.0, &hook.1),
+    ]);
+    let wp = stack.start(tempfile::tempdir().expect("dir"));
+    eventually("the disk measured", || async {
+        let m = crate::support::metrics(&wp).await;
+        m.contains("watchpost_storage_free_bytes{volume=\"camera_root\"}")
+            .then_some(())
+    })
+    .await;
+    // Something else on the share fills it past the warning.
+    let ballast = disk.path().join("ballast");
+    std::fs::write(&ballast, vec![7u8; 5 * 1024 * 1024]).expect("fill the disk");
+    let firing = eventually("the disk's alert told", || async {
+        rx.on("/phone").first().cloned()
+    })
+    .await;
+    assert_eq!(
+        firing.header("title"),
+        Some("[FIRING] WatchpostDiskSpaceLow: storage:camera_root")
+    );
+    assert!(firing.body.contains("% full"), "{}", firing.body);
+    let listed = alerts(&wp, "firing").await;
+    let a = listed
+        .iter()
+        .find(|a| a["source"] == "storage:camera_root")
+        .expect("listed");
+    assert_eq!(a["severity"], "warning");
+    assert_eq!(a["labels"]["volume"], "camera_root");
+    std::fs::remove_file(&ballast).expect("free the disk");
+    eventually("its resolution told", || async {
+        titles(&rx.on("/phone"))
+            .contains(&"[RESOLVED] WatchpostDiskSpaceLow: storage:camera_root".to_string())
+            .then_some(())
+    })
+    .await;
+}
