@@ -9,6 +9,7 @@ use std::sync::Arc;
 use crate::ai::{AiClients, SERVICE_NAMES};
 use crate::alerts::{
     AlertEngine, CameraProblems, Causes, HealthProblems, Identity, ProblemSource, Sender, Silences,
+    StorageProblems,
 };
 use crate::api::{self, HttpServer};
 use crate::breaker::BreakerRegistry;
@@ -20,7 +21,6 @@ use crate::health::prober::Prober;
 use crate::health::Health;
 use crate::names::workers;
 use crate::notify::{Notifiers, NotifyDeps, NotifyError};
-use crate::perf::problems::StorageProblems;
 use crate::perf::sampler::PerfSampler;
 use crate::perf::window::InferenceWindows;
 use crate::pipeline::queue::FallbackStats;

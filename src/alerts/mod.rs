@@ -10,8 +10,8 @@
 //! - `rules.rs`: the decision, pure; `engine.rs`: the worker, the outbox, the history
 //!   (`health_line.rs`: the log line of a health change);
 //! - `causes.rs`: what causes what (the `cause` label), and a cause's alert;
-//! - `problems.rs`: problem sources, the list the engine asks (health, cameras;
-//!   storage is perf's);
+//! - `problems.rs`: problem sources, the list the engine asks (health, cameras,
+//!   storage);
 //! - `webhook.rs`: Alertmanager's webhook payload, checked, as Prometheus alerts;
 //! - `silences.rs`: what holds an alert back from being sent, stored and in memory;
 //! - `sender.rs`: the `alert_sender` worker, the alerts and silences out to
@@ -36,7 +36,7 @@ pub use alert::{Alert, AlertStatus, Candidate, AFFECTED_LABEL, CAUSE_LABEL};
 pub use alertmanager::outside_client;
 pub use causes::{group_alert, Causes};
 pub use engine::{AlertEngine, AlertPage, HistoryUnavailable, TransitionListener};
-pub use problems::{CameraProblems, HealthProblems, ProblemSource};
+pub use problems::{CameraProblems, HealthProblems, ProblemSource, StorageProblems};
 pub use sender::{Identity, Sender};
 pub use silences::{NewSilence, Silence, SilenceError, SilenceState, Silences};
 pub use webhook::{Payload, PayloadAlert, Receipt, Refused, Unprocessable, MAX_RECEIVED};

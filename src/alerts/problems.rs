@@ -2,15 +2,18 @@
 //! engine takes the list (registered at start) and asks each, every evaluation,
 //! for the problems present now. A source that cannot judge yet (no probe round,
 //! the cameras not read back, no sample) answers `None`, and the engine keeps the
-//! alerts of its kinds as they are. A new kind of problem is one source and one
-//! registration line (`service.rs`).
+//! alerts of its kinds as they are. A new kind of problem is one source here and one
+//! registration line (`service.rs`). (The sources read their capability; they live
+//! here because every capability is on a floor below the alerts.)
 
 use std::sync::Arc;
 
 use super::alert::Candidate;
 use crate::cameras::CameraRegistry;
-use crate::events::SourceKind;
+use crate::events::{Source, SourceKind};
 use crate::health::Health;
+use crate::perf::host::CAMERA_ROOT;
+use crate::perf::sampler::PerfSampler;
 
 pub trait ProblemSource: Send + Sync {
     /// The kinds of source its alerts are about.
@@ -59,6 +62,37 @@ impl ProblemSource for CameraProblems {
                 .problems()?
                 .iter()
                 .map(Candidate::for_camera)
+                .collect(),
+        )
+    }
+}
+
+/// Storage: the disk of the camera folder at or above
+/// `performance.thresholds.disk_percent_*` fires `WatchpostDiskSpaceLow` (warning,
+/// or critical) about `storage:camera_root`, from the sampler's latest sample.
+pub struct StorageProblems(pub Arc<PerfSampler>);
+
+impl ProblemSource for StorageProblems {
+    fn kinds(&self) -> &'static [SourceKind] {
+        &[SourceKind::Storage]
+    }
+
+    fn problems(&self) -> Option<Vec<Candidate>> {
+        let s = self.0.latest()?;
+        Some(
+            s.alerts
+                .iter()
+                .filter(|a| a.metric == "disk_percent")
+                .map(|a| {
+                    Candidate::from_problem(
+                        &Source::Storage(CAMERA_ROOT.into()),
+                        a.severity == "critical",
+                        &format!(
+                            "The disk of the camera folder is {:.1}% full, at or above the {} threshold of {}%",
+                            a.value, a.severity, a.threshold
+                        ),
+                    )
+                })
                 .collect(),
         )
     }

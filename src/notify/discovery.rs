@@ -13,6 +13,10 @@
 
 use std::collections::BTreeMap;
 
+use crate::cameras::CameraRegistry;
+use crate::events::Source;
+use crate::health::Health;
+
 /// The state to publish, read from health and the cameras.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Snapshot {
@@ -181,6 +185,35 @@ pub fn safe_id(s: &str) -> String {
         }
     }
     out
+}
+
+impl Snapshot {
+    /// The state MQTT publishes: health, mode, cameras, critical dependencies (read
+    /// from memory).
+    pub fn of(assessment: &Health, cameras: &CameraRegistry) -> Self {
+        let health = assessment.latest();
+        let mut dependencies = Vec::new();
+        if let Some(h) = &health {
+            for (name, source) in [("postgres", Source::Postgres), ("redis", Source::Redis)] {
+                dependencies.push((name.to_string(), h.problems.contains_key(&source)));
+            }
+            for s in h.ai_services.iter().filter(|s| s.critical) {
+                let down = h.problems.contains_key(&Source::Ai(s.name.clone()));
+                dependencies.push((s.name.clone(), down));
+            }
+        }
+        Snapshot {
+            status: health.as_ref().map(|h| h.status.as_str().to_string()),
+            mode: assessment.mode().as_str().to_string(),
+            cameras: cameras
+                .list(false)
+                .cameras
+                .into_iter()
+                .map(|c| (c.id, c.folder, c.status.as_str().to_string()))
+                .collect(),
+            dependencies,
+        }
+    }
 }
 
 #[cfg(test)]

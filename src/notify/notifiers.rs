@@ -25,9 +25,7 @@ use super::metrics::{NotifyMetrics, Outcome};
 use super::mqtt::Mqtt;
 use super::outbox::Outbox;
 use super::tracking::Tracking;
-use crate::alerts::{
-    Alert, AlertEngine, AlertStatus, Identity, Silences, Source, TransitionListener,
-};
+use crate::alerts::{Alert, AlertEngine, AlertStatus, Identity, Silences, TransitionListener};
 use crate::cameras::CameraRegistry;
 use crate::config::{secs, AlertsConfig, NotifyConfig};
 use crate::health::Health;
@@ -471,31 +469,9 @@ impl Notifiers {
         }
     }
 
-    /// The state MQTT publishes: health, mode, cameras, critical dependencies.
+    /// The state MQTT publishes.
     fn snapshot(&self) -> Snapshot {
-        let health = self.health.latest();
-        let mut dependencies = Vec::new();
-        if let Some(h) = &health {
-            for (name, source) in [("postgres", Source::Postgres), ("redis", Source::Redis)] {
-                dependencies.push((name.to_string(), h.problems.contains_key(&source)));
-            }
-            for s in h.ai_services.iter().filter(|s| s.critical) {
-                let down = h.problems.contains_key(&Source::Ai(s.name.clone()));
-                dependencies.push((s.name.clone(), down));
-            }
-        }
-        Snapshot {
-            status: health.as_ref().map(|h| h.status.as_str().to_string()),
-            mode: self.health.mode().as_str().to_string(),
-            cameras: self
-                .cameras
-                .list(false)
-                .cameras
-                .into_iter()
-                .map(|c| (c.id, c.folder, c.status.as_str().to_string()))
-                .collect(),
-            dependencies,
-        }
+        Snapshot::of(&self.health, &self.cameras)
     }
 
     /// Every notifier with its state.

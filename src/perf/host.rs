@@ -49,6 +49,9 @@ impl Host {
     }
 }
 
+/// The volume the disk figures are about: the camera folder's file system.
+pub const CAMERA_ROOT: &str = "camera_root";
+
 pub fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }

@@ -12,9 +12,8 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::databases::{self, PgSample};
-use super::host::{disk_usage, round2, Host};
+use super::host::{disk_usage, round2, Host, CAMERA_ROOT};
 use super::metrics::StorageMetrics;
-use super::problems::CAMERA_ROOT;
 use super::snapshot::{
     alerts, AiModels, Databases, History, Inference, LatencyStats, NemotronModel,
     PerformanceSnapshot, PipelineLatency, QueueDepths, Throughput, Yolo26Model,
@@ -53,6 +52,7 @@ pub struct PerfSampler {
 }
 
 impl PerfSampler {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         config: &Config,
         store: Arc<Store>,
