@@ -15,12 +15,12 @@ impl StorageMetrics {
     pub fn new(metrics: &Metrics) -> Self {
         Self {
             size: metrics.gauges(
-                "watchpost_storage_size_bytes",
+                "storage_size_bytes",
                 "Size of the file system holding each volume watchpost writes to.",
                 &["volume"],
             ),
             free: metrics.gauges(
-                "watchpost_storage_free_bytes",
+                "storage_free_bytes",
                 "Free bytes on the file system holding each volume watchpost writes to.",
                 &["volume"],
             ),

@@ -63,9 +63,15 @@ impl PerfSampler {
         pipeline: Arc<Pipeline>,
         metrics: &Metrics,
     ) -> Arc<Self> {
+        let data_dir = pipeline.watcher.root().to_path_buf();
+        let storage = StorageMetrics::new(metrics);
+        // Published from the first scrape: one statvfs now, then one per sample.
+        if let Some((used, total)) = disk_usage(&data_dir) {
+            storage.measured(CAMERA_ROOT, used, total);
+        }
         Arc::new(Self {
             host: Arc::new(Host::default()),
-            data_dir: pipeline.watcher.root().to_path_buf(),
+            data_dir,
             store,
             redis,
             prober,
@@ -73,7 +79,7 @@ impl PerfSampler {
             ai,
             pipeline,
             thresholds: config.performance.thresholds.clone(),
-            storage: StorageMetrics::new(metrics),
+            storage,
             interval: secs(config.performance.sample_interval_seconds),
             history: Mutex::new(History::new(config.performance.history_size)),
             version: AtomicU64::new(0),

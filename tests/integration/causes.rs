@@ -96,6 +96,14 @@ async fn an_ai_box_down_for_40_seconds_is_one_push_naming_its_five_services_and_
         .then_some(())
     })
     .await;
+    // The page marks each alert with the cause it was told under.
+    let b = crate::support::browser::Browser::start(1280, 1400).await;
+    b.goto(&format!("{}/", wp.url())).await;
+    eventually("the page says what caused them", || async {
+        let text = b.text("#alerts-firing").await;
+        (text.matches("caused by AI host 127.0.0.1").count() == 5).then_some(())
+    })
+    .await;
     // The box stays off for 40 s: that is the outage being told, not a wait for
     // something to happen.
     tokio::time::sleep_until((stopped + Duration::from_secs(40)).into()).await;

@@ -660,10 +660,30 @@
     return b;
   }
 
+  /** A cause (the `cause` label) in words. */
+  function causeText(cause) {
+    const [kind, ...rest] = String(cause).split(':');
+    const name = rest.join(':');
+    switch (kind) {
+      case 'ai_host': return `AI host ${name}`;
+      case 'camera_group': return `camera group ${name}`;
+      case 'cameras': return 'cameras offline together';
+      case 'postgres': return 'PostgreSQL';
+      case 'redis': return 'Redis';
+      default: return String(cause);
+    }
+  }
+
   /** Firing alerts (severity as icon and word, since when, runbook, silence
-   * buttons), the silences (with an End button) and the last resolved ones. */
+   * buttons, "caused by" when several share a cause), the silences (with an End
+   * button) and the last resolved ones. */
   function renderAlerts() {
     const firing = (state.alerts && state.alerts.items) || [];
+    const shared = {};
+    for (const a of firing) {
+      const c = a.labels && a.labels.cause;
+      if (c) shared[c] = (shared[c] || 0) + 1;
+    }
     $('alerts-firing').replaceChildren(...firing.map((a) => {
       const silenced = Array.isArray(a.silenced_by) && a.silenced_by.length > 0;
       return h('li', { class: `alert${silenced ? ' silenced' : ''}`, 'data-key': a.fingerprint, 'data-silenced': String(silenced) },
@@ -671,6 +691,9 @@
           ' ', h('span', { class: 'muted', text: `(${a.source})` }),
           silenced ? h('span', { class: 'state off silenced-mark' }, h('span', { class: 'icon', 'aria-hidden': 'true', text: '🔕' }), h('span', { text: 'silenced' })) : null),
         h('div', { class: 'summary', text: a.summary }),
+        a.labels && shared[a.labels.cause] > 1
+          ? h('div', { class: 'muted caused-by', text: `caused by ${causeText(a.labels.cause)}: told as one notification with ${shared[a.labels.cause] - 1} more` })
+          : null,
         h('div', { class: 'muted' }, 'firing for ', h('span', { 'data-since': a.started_at }), ' · ', runbook(a),
           // Offered only when a silence can be made now (PostgreSQL answers).
           silenced || !state.silences ? null : h('span', { class: 'buttons' }, silenceButton(a, 1), silenceButton(a, 8))));
