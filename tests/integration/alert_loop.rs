@@ -963,6 +963,13 @@ async fn a_body_that_trickles_in_is_cut_off_and_its_connection_closed() {
     const SLOW: usize = 60;
     let stack = stack_for(None);
     let wp = stack.start(tempfile::tempdir().expect("dir"));
+    // Counted once the service holds its connections (a probe round done, PostgreSQL
+    // and Redis reached), not while it is still opening them.
+    eventually("a probe round with PostgreSQL and Redis up", || async {
+        let h = crate::support::json(format!("{}/api/system/health/full", wp.url())).await;
+        (h["postgres"]["status"] == "healthy" && h["redis"]["status"] == "healthy").then_some(())
+    })
+    .await;
     let before = open_fds(&wp);
     let port = wp.port;
     let started = std::time::Instant::now();
