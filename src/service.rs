@@ -198,6 +198,15 @@ impl Service {
                 metrics: metrics.clone(),
             },
         )?;
+        // What each in-memory structure holds (`watchpost_memory_entries`); weak, so
+        // the registry keeps none of them alive.
+        let weak_len = |weak: std::sync::Weak<dyn MemoryEntries>| {
+            move || weak.upgrade().map_or(0, |s| s.memory_entries())
+        };
+        metrics.entries("perf_history", weak_len(Arc::downgrade(&perf) as _));
+        metrics.entries("alert_engine", weak_len(Arc::downgrade(&alerts) as _));
+        metrics.entries("notifier", weak_len(Arc::downgrade(&notifiers) as _));
+        metrics.entries("websocket_hub", weak_len(Arc::downgrade(&hub) as _));
         let critical = |name: &str| config.is_critical_worker(name);
         pipeline.register(&supervisor, &config)?;
         supervisor.register(degradation.worker(critical(workers::DEGRADATION_MANAGER)))?;
@@ -312,5 +321,34 @@ fn identity(cfg: &AlertingConfig, bound: SocketAddr) -> Identity {
         } else {
             cfg.external_url.clone()
         },
+    }
+}
+
+/// A structure's size, as `watchpost_memory_entries` reports it.
+trait MemoryEntries: Send + Sync {
+    fn memory_entries(&self) -> usize;
+}
+
+impl MemoryEntries for PerfSampler {
+    fn memory_entries(&self) -> usize {
+        self.history_entries()
+    }
+}
+
+impl MemoryEntries for AlertEngine {
+    fn memory_entries(&self) -> usize {
+        self.entries()
+    }
+}
+
+impl MemoryEntries for Notifiers {
+    fn memory_entries(&self) -> usize {
+        self.entries()
+    }
+}
+
+impl MemoryEntries for Hub {
+    fn memory_entries(&self) -> usize {
+        self.entries()
     }
 }

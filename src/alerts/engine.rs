@@ -405,6 +405,13 @@ impl AlertEngine {
         }
     }
 
+    /// What the engine holds in memory: alerts firing and pending (own and
+    /// received), history writes waiting, resolutions the sender has not taken.
+    pub fn entries(&self) -> usize {
+        let st = self.lock();
+        st.rules.entries() + st.received.entries() + st.outbox.len() + st.resolved_out.len()
+    }
+
     /// Firing alerts as the engine holds them (stored or not yet).
     pub fn firing(&self) -> Vec<Alert> {
         let st = self.lock();

@@ -146,6 +146,11 @@ impl Rules {
         self.firing.insert(alert.fingerprint.clone(), alert)
     }
 
+    /// Alerts firing and problems pending.
+    pub fn entries(&self) -> usize {
+        self.firing.len() + self.pending.len()
+    }
+
     pub fn firing(&self) -> impl Iterator<Item = &Alert> {
         self.firing.values()
     }

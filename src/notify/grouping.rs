@@ -393,6 +393,13 @@ impl Grouping {
         out
     }
 
+    /// Groups, alerts in them and groups' recent changes held.
+    pub fn entries(&self) -> usize {
+        self.groups.len()
+            + self.group_of.len()
+            + self.changes.values().map(VecDeque::len).sum::<usize>()
+    }
+
     /// When `tick` has something to do next.
     pub fn next_due(&self) -> Option<Instant> {
         let wait = self.rules.wait;

@@ -474,6 +474,12 @@ impl Notifiers {
         Snapshot::of(&self.health, &self.cameras)
     }
 
+    /// What the notifier worker holds in memory besides the outboxes (the grouping
+    /// and the tracked notifications).
+    pub fn entries(&self) -> usize {
+        self.grouping().entries() + self.tracking.entries()
+    }
+
     /// Every notifier with its state.
     pub fn list(&self) -> NotifierList {
         let notifiers: Vec<NotifierView> =

@@ -45,6 +45,11 @@ impl Tracking {
         before.is_some_and(|t| t.held)
     }
 
+    /// Firing notifications tracked.
+    pub fn entries(&self) -> usize {
+        self.lock().len()
+    }
+
     /// See [`due`].
     pub fn due(
         &self,

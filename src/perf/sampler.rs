@@ -114,6 +114,11 @@ impl PerfSampler {
         }
     }
 
+    /// Samples in the ring (for `watchpost_memory_entries`).
+    pub fn history_entries(&self) -> usize {
+        self.history_lock().entries()
+    }
+
     /// The latest sample (no I/O); `None` before the first.
     pub fn latest(&self) -> Option<Arc<PerformanceSnapshot>> {
         self.history_lock().latest()

@@ -250,6 +250,11 @@ pub struct History {
 }
 
 impl History {
+    /// Samples held.
+    pub fn entries(&self) -> usize {
+        self.samples.len()
+    }
+
     pub fn new(capacity: usize) -> Self {
         Self {
             capacity: capacity.max(1),

@@ -133,6 +133,24 @@ impl Metrics {
             .push(Box::new(hook));
     }
 
+    /// `watchpost_memory_entries{structure}`: how many entries one of watchpost's
+    /// in-memory structures holds (a ring, a map, a set), read by `len` at each
+    /// scrape (it must be cheap: a lock and a length). `structure` is a fixed name,
+    /// so the label stays bounded. What `bench/soak.sh` follows over hours.
+    pub fn entries(
+        &self,
+        structure: &'static str,
+        len: impl Fn() -> usize + Send + Sync + 'static,
+    ) {
+        let g = self.gauges(
+            "memory_entries",
+            "Entries held by one of watchpost's in-memory structures, read at each scrape.",
+            &["structure"],
+        );
+        let series = g.with_label_values(&[structure]);
+        self.on_scrape(move || series.set(i64::try_from(len()).unwrap_or(i64::MAX)));
+    }
+
     /// The Prometheus text exposition (format 0.0.4).
     pub fn render(&self) -> String {
         for hook in self
@@ -161,6 +179,21 @@ impl Default for Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_structure_reports_its_length_at_each_scrape() {
+        let m = Metrics::new();
+        let len = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(3));
+        let l = len.clone();
+        m.entries("ring", move || l.load(std::sync::atomic::Ordering::Relaxed));
+        assert!(m
+            .render()
+            .contains("watchpost_memory_entries{structure=\"ring\"} 3"));
+        len.store(7, std::sync::atomic::Ordering::Relaxed);
+        assert!(m
+            .render()
+            .contains("watchpost_memory_entries{structure=\"ring\"} 7"));
+    }
 
     #[test]
     fn exposition_has_prefix_help_and_build_info() {

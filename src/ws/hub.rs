@@ -169,6 +169,12 @@ impl Hub {
         self.max_open
     }
 
+    /// Clients connected, and drop reasons not read yet.
+    pub fn entries(&self) -> usize {
+        let dropped = self.dropped.lock().map_or(0, |d| d.len());
+        self.lock().len() + dropped
+    }
+
     fn lock(&self) -> MutexGuard<'_, HashMap<u64, Client>> {
         // Each critical section leaves the map whole; survive a poisoned lock.
         self.clients.lock().unwrap_or_else(|p| p.into_inner())

@@ -14,7 +14,7 @@ const PRUNE_PER_CALL: usize = 64;
 pub struct Dedupe {
     redis: Arc<RedisLink>,
     ttl: Duration,
-    memory: Mutex<Memory>,
+    memory: Arc<Mutex<Memory>>,
 }
 
 /// Hashes seen while Redis was away, with their insertion order for pruning.
@@ -47,8 +47,14 @@ impl Dedupe {
         Self {
             redis,
             ttl,
-            memory: Mutex::new(Memory::default()),
+            memory: Arc::new(Mutex::new(Memory::default())),
         }
+    }
+
+    /// How many hashes the memory fallback holds (for `watchpost_memory_entries`).
+    pub fn memory_entries(&self) -> impl Fn() -> usize + Send + Sync + 'static {
+        let memory = self.memory.clone();
+        move || memory.lock().map_or(0, |m| m.seen.len())
     }
 
     fn key(hash: &str) -> String {

@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::dedupe::Dedupe;
-use super::ledger::{ledger_key, Ledger};
+use super::ledger::{ledger_key, Ledger, LedgerView};
 use super::metrics::WatcherMetrics;
 use super::observer::{EventSink, FsEvent, ObserverType, EVENT_CHANNEL_CAPACITY};
 use super::pending::{remember, Pending, Ready, RETRY_AFTER};
@@ -57,6 +57,8 @@ pub struct FileWatcher {
     pub(super) min_bytes: u64,
     pub(super) max_bytes: u64,
     pub(super) ledger_path: PathBuf,
+    /// The judged files in memory (shared with the size it reports).
+    pub(super) ledger_view: LedgerView,
     pub(super) queue: Arc<Queue>,
     pub(super) cameras: Arc<CameraRegistry>,
     pub(super) dedupe: Dedupe,
@@ -76,6 +78,13 @@ impl FileWatcher {
         metrics: Arc<Metrics>,
     ) -> Self {
         let fw = &config.file_watcher;
+        let ledger_view = LedgerView::default();
+        let dedupe = Dedupe::new(redis, secs(fw.dedupe_ttl_seconds));
+        metrics.entries("watcher_ledger", {
+            let v = ledger_view.clone();
+            move || v.entries()
+        });
+        metrics.entries("watcher_dedupe_memory", dedupe.memory_entries());
         Self {
             root: absolute(Path::new(&fw.camera_root)),
             polling: fw.polling,
@@ -85,9 +94,10 @@ impl FileWatcher {
             min_bytes: fw.min_file_bytes,
             max_bytes: fw.max_file_bytes,
             ledger_path: Path::new(&config.queue.spool_dir).join("watcher-ledger.log"),
+            ledger_view,
             queue,
             cameras,
-            dedupe: Dedupe::new(redis, secs(fw.dedupe_ttl_seconds)),
+            dedupe,
             status: Arc::new(WatcherStatus::new(if fw.polling {
                 ObserverType::Polling
             } else {
@@ -132,8 +142,8 @@ impl FileWatcher {
     }
 
     async fn run(&self, ctx: &WorkerContext) -> Result<(), WorkerError> {
-        let ledger_path = self.ledger_path.clone();
-        let mut ledger = tokio::task::spawn_blocking(move || Ledger::load(ledger_path))
+        let (ledger_path, view) = (self.ledger_path.clone(), self.ledger_view.clone());
+        let mut ledger = tokio::task::spawn_blocking(move || Ledger::load_into(ledger_path, view))
             .await
             .map_err(|e| WorkerError::new(e.to_string()))?
             .map_err(|e| WorkerError::new(format!("cannot load the watcher ledger: {e}")))?;

@@ -39,6 +39,11 @@ impl LedgerView {
     pub fn contains(&self, key: &str) -> bool {
         self.lock().contains(&digest(key))
     }
+
+    /// Files judged and kept.
+    pub fn entries(&self) -> usize {
+        self.lock().len()
+    }
 }
 
 /// The ledger line of a file.
@@ -78,7 +83,14 @@ fn digest(key: &str) -> u128 {
 
 impl Ledger {
     /// Load, dropping entries whose files no longer exist (compaction). Blocking.
+    #[cfg(test)]
     pub fn load(path: PathBuf) -> std::io::Result<Self> {
+        Self::load_into(path, LedgerView::default())
+    }
+
+    /// Load into `view` (shared with whoever reports its size), dropping entries
+    /// whose files no longer exist (compaction). Blocking.
+    pub fn load_into(path: PathBuf, view: LedgerView) -> std::io::Result<Self> {
         let mut seen = HashSet::new();
         if let Ok(text) = std::fs::read_to_string(&path) {
             let mut out = String::with_capacity(text.len());
@@ -98,9 +110,10 @@ impl Ledger {
         } else if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
+        *view.lock() = seen;
         Ok(Self {
             path,
-            seen: LedgerView(Arc::new(Mutex::new(seen))),
+            seen: view,
             file: None,
         })
     }
