@@ -110,9 +110,11 @@ done
 sample
 kill "$READERS" 2>/dev/null || true
 DETECTED=$(pg "select count(distinct file_path) from detections")
+CPU_MS=$(awk -v t="$(getconf CLK_TCK)" '{print ($14 + $15) * 1000 / t}' "/proc/$REAL/stat")
 EVENTS=$(pg "select count(*) from events")
 echo
 echo "$WRITTEN images written, $DETECTED detected, $EVENTS events; table in $TABLE"
+awk -v c="$CPU_MS" -v n="$WRITTEN" 'BEGIN {printf "watchpost CPU: %.0f s in all, %.2f ms per image (idle work and the readers included)\n", c / 1000, c / n}'
 # RSS slope over the last third, KiB a minute (least squares), and its growth.
 awk -F'\t' 'NR > 1 {t[NR] = $1; r[NR] = $2; n = NR}
   END {

@@ -63,6 +63,7 @@ fn unused_variable_lines() -> Vec<String> {
 }
 
 fn main() -> ExitCode {
+    watchpost::perf::allocator::limit_arenas();
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "-h" || a == "--help") {
         println!("{USAGE}");

@@ -7,6 +7,7 @@
 //! database. A part that cannot be read is `null`, never an error. The field names are
 //! those existing clients of this API read (docs/behaviour.md §8).
 //!
+//! - `allocator.rs`: the C allocator's arenas and trimming (memory that levels off).
 //! - `host.rs`: CPU and memory (sysinfo), disk of the camera folder's file system.
 //! - `gpu.rs`: NVML device 0, loaded at run time (no CUDA needed to build).
 //! - `databases.rs`: PostgreSQL `pg_stat_*`, Redis `INFO`.
@@ -17,6 +18,7 @@
 //! - `snapshot.rs`: the snapshot shapes, the alert rule, the history ring and its
 //!   downsampling (pure functions).
 
+pub mod allocator;
 pub mod containers;
 pub mod databases;
 pub mod gpu;

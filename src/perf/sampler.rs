@@ -47,6 +47,8 @@ pub struct PerfSampler {
     history: Mutex<History>,
     /// Bumped with every sample (for memoised answers).
     version: AtomicU64,
+    /// When freed memory was last handed back (`allocator::trim`).
+    last_trim: Mutex<Instant>,
     /// The previous PostgreSQL transaction total, for the rate.
     last_transactions: Mutex<Option<(Instant, i64)>>,
 }
@@ -83,6 +85,7 @@ impl PerfSampler {
             interval: secs(config.performance.sample_interval_seconds),
             history: Mutex::new(History::new(config.performance.history_size)),
             version: AtomicU64::new(0),
+            last_trim: Mutex::new(Instant::now()),
             last_transactions: Mutex::new(None),
         })
     }
@@ -136,7 +139,18 @@ impl PerfSampler {
     /// Take one sample and add it to the ring.
     pub async fn sample_once(&self) -> Arc<PerformanceSnapshot> {
         let (host, dir) = (self.host.clone(), self.data_dir.clone());
+        let trim = {
+            let mut last = self.last_trim.lock().unwrap_or_else(|p| p.into_inner());
+            let due = last.elapsed() >= super::allocator::TRIM_EVERY;
+            if due {
+                *last = Instant::now();
+            }
+            due
+        };
         let local = tokio::task::spawn_blocking(move || {
+            if trim {
+                super::allocator::trim();
+            }
             (host.sample(&dir), super::gpu::sample(), disk_usage(&dir))
         });
         let (local, containers, pg, redis, slots) = tokio::join!(
