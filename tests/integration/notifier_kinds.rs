@@ -6,7 +6,7 @@
 use crate::support::fake_ai::Mode;
 use crate::support::notify::HttpReceiver;
 use crate::support::smtp::SmtpSink;
-use crate::support::{eventually, get, get_text, json, metrics, post, Stack, Watchpost};
+use crate::support::{eventually, get, get_text, json, metrics, notifier, post, Stack, Watchpost};
 use serde_json::Value;
 use std::process::Command;
 
@@ -52,13 +52,6 @@ async fn clip(wp: &Watchpost, state: &str) {
             .map(|_| ())
     })
     .await;
-}
-
-fn notifier<'a>(list: &'a Value, name: &str) -> &'a Value {
-    list["notifiers"]
-        .as_array()
-        .and_then(|a| a.iter().find(|n| n["name"] == name))
-        .unwrap_or_else(|| panic!("notifier {name} in {list}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -15,7 +15,7 @@ use crate::support::browser::Browser;
 use crate::support::fake_ai::Mode;
 use crate::support::notify::{HttpReceiver, Mosquitto, Subscriber};
 use crate::support::{
-    client, eventually, figure, get_text, json, metrics, write_image, Stack, Watchpost,
+    client, eventually, figure, get_text, json, metrics, notifier, write_image, Stack, Watchpost,
 };
 use serde_json::Value;
 
@@ -56,13 +56,6 @@ fn webhooks(hooks: &[(&str, &str, String)]) -> (&'static str, String) {
 
 async fn notifiers(wp: &Watchpost) -> Value {
     json(format!("{}/api/system/notifiers", wp.url())).await
-}
-
-fn notifier<'a>(list: &'a Value, name: &str) -> &'a Value {
-    list["notifiers"]
-        .as_array()
-        .and_then(|a| a.iter().find(|n| n["name"] == name))
-        .unwrap_or_else(|| panic!("notifier {name} in {list}"))
 }
 
 /// The alert of `source`, once `GET /api/system/alerts` lists it in `state`.

@@ -76,3 +76,11 @@ pub fn of<'a>(page: &'a Value, source: &str) -> Option<&'a Value> {
         .iter()
         .find(|a| a["source"] == source)
 }
+
+/// One notifier of `GET /api/system/notifiers`, by name.
+pub fn notifier<'a>(list: &'a Value, name: &str) -> &'a Value {
+    list["notifiers"]
+        .as_array()
+        .and_then(|a| a.iter().find(|n| n["name"] == name))
+        .unwrap_or_else(|| panic!("notifier {name} in {list}"))
+}

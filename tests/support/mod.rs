@@ -17,7 +17,7 @@ pub mod smtp;
 pub mod stack;
 pub mod ws;
 
-pub use http::{alerts, detail, get, get_text, json, metric, metrics, of, post};
+pub use http::{alerts, detail, get, get_text, json, metric, metrics, notifier, of, post};
 pub use images::{image_bytes, padded_png, write_image};
 pub use prom::{promtool_check_metrics, scrape_config};
 pub use stack::{wait_all_batched, wait_rows, watching, Stack};
