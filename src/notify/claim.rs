@@ -18,7 +18,9 @@
 //!
 //! Both stores are kept: Redis decides (one script, atomic among instances) against
 //! the newer of its own record and PostgreSQL's, and the winner records the
-//! transition in PostgreSQL too. So a Redis that restarted empty cannot tell an
+//! transition in PostgreSQL too, over the record it read (when another instance
+//! claimed there in between, alone because Redis was away, PostgreSQL weighs the
+//! claim again). So a Redis that restarted empty cannot tell an
 //! episode again, and a PostgreSQL that was away at a resolution cannot take the next
 //! episode for the old one. While Redis is away PostgreSQL decides (one upsert); with
 //! both away the transition is told anyway: told twice beats never.
@@ -139,16 +141,43 @@ impl Claims {
 
     /// Claim telling transition `t` of `fingerprint`.
     pub async fn transition(&self, fingerprint: &str, t: Transition) -> Claim {
-        let record = t.record();
         // PostgreSQL's record, for Redis to weigh against its own (it may have
         // restarted empty); unknown while PostgreSQL is away.
         let stored = self.store.told_record(fingerprint).await.ok().flatten();
+        self.transition_after_reading(fingerprint, t, stored).await
+    }
+
+    /// The claim of [`Self::transition`], with PostgreSQL's record as read a moment
+    /// before. Between that read and Redis's verdict another instance that could not
+    /// reach Redis may claim in PostgreSQL alone, and Redis (back, and empty) would
+    /// then weigh a record that is no longer true; so the winner records in
+    /// PostgreSQL only over the record it read, and when that changed the claim is
+    /// weighed again there. (Public so that a test can put another instance's
+    /// claim between the read and the verdict.)
+    pub async fn transition_after_reading(
+        &self,
+        fingerprint: &str,
+        t: Transition,
+        stored: Option<ToldRecord>,
+    ) -> Claim {
+        let record = t.record();
         match self.claim_in_redis(fingerprint, &t, stored.as_ref()).await {
             Some(true) => {
-                if let Err(e) = self.store.record_told(fingerprint, &record).await {
-                    tracing::debug!(error = %e, "told transition not recorded in PostgreSQL");
+                match self
+                    .store
+                    .record_told_over(fingerprint, &record, stored.as_ref())
+                    .await
+                {
+                    Ok(true) => Claim::Won,
+                    Ok(false) => match self.store.claim_notification(fingerprint, &record).await {
+                        Ok(false) => Claim::Lost,
+                        Ok(true) | Err(_) => Claim::Won,
+                    },
+                    Err(e) => {
+                        tracing::debug!(error = %e, "told transition not recorded in PostgreSQL");
+                        Claim::Won
+                    }
                 }
-                Claim::Won
             }
             Some(false) => Claim::Lost,
             None => match self.store.claim_notification(fingerprint, &record).await {

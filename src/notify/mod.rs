@@ -17,7 +17,7 @@
 //!   `watchpost_notification_outbox_depth`, `watchpost_notification_latency_seconds`.
 
 mod channel;
-mod claim;
+pub mod claim;
 mod discovery;
 mod grouping;
 mod http;

@@ -296,26 +296,56 @@ impl Store {
         .await
     }
 
-    /// Record a transition claimed elsewhere (in Redis), unless a newer one is
-    /// recorded: so a Redis that forgets, or is away at the next claim, does not make
-    /// PostgreSQL answer from an older episode.
-    pub async fn record_told(&self, fingerprint: &str, t: &ToldRecord) -> Result<(), StoreError> {
+    /// Record a transition claimed in Redis, provided PostgreSQL still holds `read`,
+    /// the record the claim was weighed against (`None`: no record). `false` when the
+    /// record changed in between: another instance claimed here meanwhile (while it
+    /// could not reach Redis), and the claim must be weighed again
+    /// ([`Self::claim_notification`]).
+    pub async fn record_told_over(
+        &self,
+        fingerprint: &str,
+        t: &ToldRecord,
+        read: Option<&ToldRecord>,
+    ) -> Result<bool, StoreError> {
         self.run(async {
             let c = self.client().await?;
-            c.execute(
-                &c.prepare_cached(
-                    "INSERT INTO notify_claims (fingerprint, status, episode_start, decided_at)
-                     VALUES ($1, $2, $3, $4)
-                     ON CONFLICT (fingerprint) DO UPDATE
-                       SET status = EXCLUDED.status, episode_start = EXCLUDED.episode_start,
-                           decided_at = EXCLUDED.decided_at
-                       WHERE notify_claims.decided_at <= EXCLUDED.decided_at",
-                )
-                .await?,
-                &[&fingerprint, &t.status, &t.episode_start, &t.decided_at],
-            )
-            .await?;
-            Ok(())
+            let done = match read {
+                None => {
+                    c.query_opt(
+                        &c.prepare_cached(
+                            "INSERT INTO notify_claims (fingerprint, status, episode_start, decided_at)
+                             VALUES ($1, $2, $3, $4)
+                             ON CONFLICT (fingerprint) DO NOTHING RETURNING 1",
+                        )
+                        .await?,
+                        &[&fingerprint, &t.status, &t.episode_start, &t.decided_at],
+                    )
+                    .await?
+                }
+                Some(r) => {
+                    c.query_opt(
+                        &c.prepare_cached(
+                            "UPDATE notify_claims
+                             SET status = $2, episode_start = $3, decided_at = $4
+                             WHERE fingerprint = $1 AND status = $5
+                               AND COALESCE(episode_start, decided_at) = $6 AND decided_at = $7
+                             RETURNING 1",
+                        )
+                        .await?,
+                        &[
+                            &fingerprint,
+                            &t.status,
+                            &t.episode_start,
+                            &t.decided_at,
+                            &r.status,
+                            &r.episode_start,
+                            &r.decided_at,
+                        ],
+                    )
+                    .await?
+                }
+            };
+            Ok(done.is_some())
         })
         .await
     }

@@ -1144,3 +1144,65 @@ async fn a_removed_camera_is_unconfigured_and_a_new_session_republishes_the_stat
         Some("online")
     );
 }
+
+/// What made `two_instances_tell_each_outage_of_a_forgetful_redis_once` fail in CI,
+/// made certain: instance B reads PostgreSQL's record, instance A (Redis away) claims
+/// the same episode's firing in PostgreSQL alone, Redis comes back empty, and B's
+/// claim reaches it. Before, B won too (Redis weighed the record B had read) and the
+/// phone was told twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_made_in_postgres_alone_while_another_waited_for_redis_is_not_told_twice() {
+    use watchpost::alerts::AlertStatus;
+    use watchpost::notify::claim::{Claim, Claims, Transition};
+    let mut redis = crate::support::Redis::start_volatile();
+    let pg = crate::support::Postgres::start();
+    let store = std::sync::Arc::new(watchpost::store::Store::new(&pg.url()).expect("store"));
+    // An instance's claims; its link to Redis is made when it is built.
+    let instance = |redis: &crate::support::Redis| {
+        let link = std::sync::Arc::new(watchpost::redis::RedisLink::new(&redis.url()));
+        Claims::new(link, store.clone())
+    };
+    let a = instance(&redis);
+    let b = instance(&redis);
+    let fp = "0123456789abcdef";
+    let t0 = chrono::Utc::now();
+    let firing = |ms: i64| {
+        let at = t0 + chrono::Duration::milliseconds(ms);
+        Transition {
+            status: AlertStatus::Firing,
+            episode: at,
+            at,
+        }
+    };
+    // An earlier episode, told through Redis.
+    let earlier = Transition {
+        status: AlertStatus::Resolved,
+        episode: t0 - chrono::Duration::seconds(20),
+        at: t0 - chrono::Duration::seconds(10),
+    };
+    assert_eq!(b.transition(fp, earlier).await, Claim::Won);
+
+    let read_by_b = store.told_record(fp).await.expect("postgres answers");
+    redis.stop();
+    assert_eq!(
+        a.transition(fp, firing(0)).await,
+        Claim::Won,
+        "A, alone in PostgreSQL"
+    );
+    redis.start_again();
+    // B's link, waiting for Redis meanwhile, connects to the one that came back.
+    let b = instance(&redis);
+    assert_eq!(
+        b.transition_after_reading(fp, firing(1), read_by_b).await,
+        Claim::Lost,
+        "B's claim of the same episode, weighed against what it read before A claimed"
+    );
+    // And the next transitions go on: the resolution is told once.
+    let resolved = |ms: i64| Transition {
+        status: AlertStatus::Resolved,
+        episode: t0,
+        at: t0 + chrono::Duration::milliseconds(ms),
+    };
+    assert_eq!(a.transition(fp, resolved(5_000)).await, Claim::Won);
+    assert_eq!(b.transition(fp, resolved(5_001)).await, Claim::Lost);
+}
