@@ -7,6 +7,7 @@ pub mod api;
 pub mod breaker;
 pub mod cameras;
 pub mod config;
+pub mod coverage;
 pub mod events;
 pub mod health;
 pub mod json;

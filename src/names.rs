@@ -29,9 +29,10 @@ pub mod workers {
     pub const ALERT_ENGINE: &str = "alert_engine";
     pub const ALERT_SENDER: &str = "alert_sender";
     pub const NOTIFIER: &str = "notifier";
+    pub const COVERAGE_RECORDER: &str = "coverage_recorder";
 
     /// Every worker, in registration order (the order the API lists them).
-    pub const ALL: [&str; 14] = [
+    pub const ALL: [&str; 15] = [
         FILE_WATCHER,
         DETECTION_WORKER,
         ANALYSIS_WORKER,
@@ -46,6 +47,7 @@ pub mod workers {
         ALERT_ENGINE,
         ALERT_SENDER,
         NOTIFIER,
+        COVERAGE_RECORDER,
     ];
 }
 

@@ -15,6 +15,7 @@ use crate::api::{self, HttpServer};
 use crate::breaker::BreakerRegistry;
 use crate::cameras::{CameraRegistry, Watchdog};
 use crate::config::{AlertingConfig, Config};
+use crate::coverage::{Coverage, CoverageMetrics, Recorder};
 use crate::events::EventBus;
 use crate::health::degradation::DegradationManager;
 use crate::health::prober::Prober;
@@ -198,6 +199,21 @@ impl Service {
                 metrics: metrics.clone(),
             },
         )?;
+        // What the dependencies' availability lists: the stores and each AI service.
+        let dependencies = ["postgres", "redis"]
+            .into_iter()
+            .chain(SERVICE_NAMES)
+            .map(String::from)
+            .collect();
+        let coverage = Coverage::new(store.clone(), config.coverage.min_gap_seconds, dependencies);
+        let recorder = Recorder::new(
+            &config.coverage,
+            cameras.clone(),
+            health.clone(),
+            store.clone(),
+            coverage.clone(),
+            CoverageMetrics::new(&metrics, config.cameras.max_cameras, &cameras),
+        );
         // What each in-memory structure holds (`watchpost_memory_entries`); weak, so
         // the registry keeps none of them alive.
         let weak_len = |weak: std::sync::Weak<dyn MemoryEntries>| {
@@ -207,6 +223,10 @@ impl Service {
         metrics.entries("alert_engine", weak_len(Arc::downgrade(&alerts) as _));
         metrics.entries("notifier", weak_len(Arc::downgrade(&notifiers) as _));
         metrics.entries("websocket_hub", weak_len(Arc::downgrade(&hub) as _));
+        metrics.entries(
+            "coverage_recorder",
+            weak_len(Arc::downgrade(&recorder) as _),
+        );
         let critical = |name: &str| config.is_critical_worker(name);
         pipeline.register(&supervisor, &config)?;
         supervisor.register(degradation.worker(critical(workers::DEGRADATION_MANAGER)))?;
@@ -217,6 +237,7 @@ impl Service {
         supervisor.register(alerts.worker(critical(workers::ALERT_ENGINE)))?;
         supervisor.register(sender.worker(critical(workers::ALERT_SENDER)))?;
         supervisor.register(notifiers.worker(critical(workers::NOTIFIER)))?;
+        supervisor.register(recorder.worker(critical(workers::COVERAGE_RECORDER)))?;
         extra(&supervisor)?;
         let state = Arc::new(AppState {
             config: config.clone(),
@@ -240,6 +261,7 @@ impl Service {
             silences,
             cameras,
             notifiers: notifiers.clone(),
+            coverage,
         });
         let http = api::serve(state.clone()).map_err(|source| StartError::Bind {
             bind: config.server.bind.clone(),
@@ -348,6 +370,12 @@ impl MemoryEntries for Notifiers {
 }
 
 impl MemoryEntries for Hub {
+    fn memory_entries(&self) -> usize {
+        self.entries()
+    }
+}
+
+impl MemoryEntries for Recorder {
     fn memory_entries(&self) -> usize {
         self.entries()
     }

@@ -8,6 +8,7 @@ use crate::alerts::{AlertEngine, Silences};
 use crate::breaker::BreakerRegistry;
 use crate::cameras::CameraRegistry;
 use crate::config::Config;
+use crate::coverage::Coverage;
 use crate::events::EventBus;
 use crate::health::degradation::DegradationManager;
 use crate::health::Health;
@@ -44,4 +45,5 @@ pub struct AppState {
     pub silences: Arc<Silences>,
     pub cameras: Arc<CameraRegistry>,
     pub notifiers: Arc<Notifiers>,
+    pub coverage: Arc<Coverage>,
 }

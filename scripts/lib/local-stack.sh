@@ -56,6 +56,7 @@ EOF
     WATCHPOST_AI__ENRICHMENT__URL=http://127.0.0.1:$((aibase+4)) \
     WATCHPOST_FILE_WATCHER__CAMERA_ROOT=$DIR/cameras \
     WATCHPOST_QUEUE__SPOOL_DIR=$DIR/spool \
+    WATCHPOST_COVERAGE__HEARTBEAT_PATH=$DIR/heartbeat.json \
     RUST_LOG=warn "$bin" 2>"$DIR/watchpost.log" &
   WP=$!
   PIDS+=($WP)

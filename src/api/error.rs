@@ -8,6 +8,7 @@ use serde::Serialize;
 use crate::alerts::{Refused, SilenceError};
 use crate::breaker::BreakerError;
 use crate::cameras::CameraError;
+use crate::coverage::CoverageError;
 use crate::notify::NotifyError;
 use crate::pipeline::thumbnail::ThumbnailError;
 use crate::supervisor::SupervisorError;
@@ -157,6 +158,16 @@ impl From<CameraError> for ApiError {
         match e {
             CameraError::InvalidId(_) => Self::BadRequest(detail),
             CameraError::Unknown(_) => Self::NotFound(detail),
+        }
+    }
+}
+
+impl From<CoverageError> for ApiError {
+    fn from(e: CoverageError) -> Self {
+        let detail = e.to_string();
+        match e {
+            CoverageError::Unavailable(_) => Self::Unavailable(detail),
+            CoverageError::UnknownCamera(_) => Self::NotFound(detail),
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod auth;
 mod body;
 mod breakers;
 mod cameras;
+mod coverage;
 mod edge;
 pub mod error;
 mod events;
@@ -164,6 +165,12 @@ pub fn routes() -> Vec<RouteDef> {
             Method::POST,
             "/api/system/notifiers/{name}/test",
             notifiers::test,
+        ),
+        route(Method::GET, "/api/system/coverage", coverage::coverage),
+        route(
+            Method::GET,
+            "/api/system/availability",
+            coverage::availability,
         ),
         route(Method::GET, "/api/system/cameras", cameras::list),
         route(Method::GET, "/api/system/thumbnail", cameras::thumbnail),

@@ -5,8 +5,8 @@ use std::sync::OnceLock;
 use utoipa::OpenApi;
 
 use super::{
-    alerts, breakers, cameras, events, health, monitoring, page, performance, pipeline, probes,
-    supervisor, ws,
+    alerts, breakers, cameras, coverage, events, health, monitoring, page, performance, pipeline,
+    probes, supervisor, ws,
 };
 
 #[derive(OpenApi)]
@@ -24,6 +24,7 @@ use super::{
         alerts::silences, alerts::silence, alerts::unsilence, alerts::webhook,
         cameras::list, cameras::thumbnail, cameras::detail, cameras::remove, cameras::disable, cameras::enable,
         super::notifiers::list, super::notifiers::test,
+        coverage::coverage, coverage::availability,
     ),
     components(schemas(super::error::ErrorBody)),
     modifiers(&ApiKeyScheme, &BrowserRefusals)

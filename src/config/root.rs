@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::cameras::CamerasConfig;
 use super::check::Checks;
+use super::coverage::CoverageConfig;
 use super::deps::{AiConfig, PostgresConfig, PrometheusConfig, RedisConfig};
 use super::notify::NotifyConfig;
 use super::pipeline::{BatchConfig, CleanupConfig, FileWatcherConfig, QueueConfig};
@@ -38,6 +39,7 @@ pub struct Config {
     pub alerts: AlertsConfig,
     pub alerting: AlertingConfig,
     pub cameras: CamerasConfig,
+    pub coverage: CoverageConfig,
     pub notify: NotifyConfig,
 }
 
@@ -69,6 +71,7 @@ impl Config {
         self.alerts.validate(&mut c);
         self.alerting.validate(&mut c);
         self.cameras.validate(&mut c);
+        self.coverage.validate(&mut c);
         self.notify.validate(&mut c);
         c.into_problems()
     }

@@ -10,12 +10,13 @@
 //! - `db.rs`: the pool, the bounded operation and the reachability it logs and
 //!   publishes; `schema.rs`: the migrations; `create.rs`: the missing database;
 //! - `rows.rs`: the pipeline's rows; `alerts.rs`: the alert history (and who tells it); `cameras.rs`: the
-//!   cameras and what the registry learned about each; `silences.rs`: the silences;
+//!   cameras and what the registry learned about each; `silences.rs`: the silences; `coverage.rs`: the unwatched spans;
 //!   `batches.rs`: which detections a batch took (what the batch recovery reads).
 
 mod alerts;
 mod batches;
 mod cameras;
+mod coverage;
 mod create;
 mod db;
 mod error;
@@ -26,6 +27,7 @@ mod silences;
 pub use alerts::{AlertQuery, AlertRow, AlertState, ToldRecord};
 pub use batches::{UnanalysedBatch, Unbatched};
 pub use cameras::CameraRow;
+pub use coverage::{CameraSince, SpanFilter, SpanRow};
 pub use db::Store;
 pub use error::StoreError;
 pub use rows::{ImageDetections, NewEvent, RecentEvent, StoredDetection};

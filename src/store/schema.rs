@@ -123,6 +123,27 @@ const MIGRATIONS: &[(i32, &str)] = &[
         7,
         "ALTER TABLE notify_claims ADD COLUMN episode_start TIMESTAMPTZ;",
     ),
+    // Coverage: the spans in which images would not have become detections and
+    // events, and when that history begins (one row).
+    (
+        8,
+        "CREATE TABLE coverage_spans (
+            id TEXT PRIMARY KEY,
+            subject_kind TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            cause TEXT NOT NULL,
+            detail TEXT NOT NULL,
+            started_at TIMESTAMPTZ NOT NULL,
+            ended_at TIMESTAMPTZ
+        );
+        CREATE INDEX coverage_spans_subject ON coverage_spans (subject_kind, subject, started_at);
+        CREATE INDEX coverage_spans_ended ON coverage_spans (ended_at);
+        CREATE INDEX coverage_spans_open ON coverage_spans (started_at) WHERE ended_at IS NULL;
+        CREATE TABLE coverage_history (
+            one BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (one),
+            since TIMESTAMPTZ NOT NULL
+        );",
+    ),
 ];
 
 pub(super) async fn migrate(client: &mut deadpool_postgres::Object) -> Result<(), StoreError> {

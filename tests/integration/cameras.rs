@@ -479,7 +479,16 @@ async fn a_flood_is_skipped_without_starving_the_others_and_the_camera_limit_hol
     assert_eq!(r.status(), 200);
     // Gone: from the list and from the metrics.
     assert!(camera(&wp, &extra).await.is_none());
-    assert!(!metrics(&wp).await.contains(&format!("camera=\"{extra}\"")));
+    let after = metrics(&wp).await;
+    assert!(
+        !after.contains(&format!("camera=\"{extra}\"")),
+        "{}",
+        after
+            .lines()
+            .filter(|l| l.contains(&format!("camera=\"{extra}\"")))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
     let r = client()
         .post(format!("{}/api/system/cameras/calm/disable", wp.url()))
         .send()

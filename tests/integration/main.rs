@@ -9,6 +9,7 @@ mod alerts;
 mod cameras;
 mod causes;
 mod chaos;
+mod coverage;
 mod first_hour;
 mod foundation;
 mod harness;
