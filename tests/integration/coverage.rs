@@ -319,3 +319,129 @@ async fn coverage_questions_out_of_bounds_get_a_clear_error() {
         "{body}"
     );
 }
+
+/// The page draws each camera's 24 hours and 90 days, and the incidents, from the API:
+/// a gap's cause is readable by pointing at it or selecting it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_draws_the_strips_the_days_and_the_incidents_from_the_api() {
+    use crate::support::browser::Browser;
+    let stack = Stack::new(&[
+        ("WATCHPOST_ALERTS__FOR_WARNING_SECONDS", "0"),
+        ("WATCHPOST_ALERTS__EVALUATE_INTERVAL_SECONDS", "0.2"),
+        ("WATCHPOST_CAMERAS__CHECK_INTERVAL_SECONDS", "0.2"),
+    ]);
+    let wp = stack.start(tempfile::tempdir().expect("dir"));
+    let root = wp.dir.path().join("cameras");
+    watching(&wp).await;
+    write_image(&root, "porch", "a.png");
+    let coverage = format!("{}/api/system/coverage?camera=porch", wp.url());
+    eventually("coverage knows the porch", || async {
+        let (code, c) = get(&coverage).await;
+        (code == 200 && c["cameras"][0]["availability"].is_number()).then_some(())
+    })
+    .await;
+
+    let b = Browser::start(1280, 1400).await;
+    b.goto(&format!("{}/", wp.url())).await;
+    b.wait_for("#coverage li[data-key=\"porch\"] svg.strip")
+        .await;
+
+    // A gap: the porch disabled for a moment; an incident: YOLO26 refusing.
+    let cam = |what: &str| format!("{}/api/system/cameras/porch/{what}", wp.url());
+    assert_eq!(post(cam("disable"), None).await.0, 200);
+    stack.ai.get("yolo26").set_mode(Mode::Status(503));
+    let alerts = format!(
+        "{}/api/system/alerts?state=firing&source=ai:yolo26",
+        wp.url()
+    );
+    eventually("the YOLO26 alert fires", || async {
+        let a = json(alerts.clone()).await;
+        a["items"].as_array().filter(|i| !i.is_empty()).map(|_| ())
+    })
+    .await;
+    // Held long enough for the recorder's look each second to see it.
+    hold(2).await;
+    assert_eq!(post(cam("enable"), None).await.0, 200);
+    stack.ai.get("yolo26").set_mode(Mode::Normal);
+    let api = eventually("the disabled gap, ended, in the API", || async {
+        let (_, c) = get(&coverage).await;
+        let gaps = c["cameras"][0]["gaps"].as_array()?.clone();
+        gaps.iter()
+            .any(|g| g["cause"] == "camera_disabled")
+            .then_some(gaps)
+    })
+    .await;
+
+    let gap = b
+        .wait_for(
+            "#coverage li[data-key=\"porch\"] svg.strip rect.gap[data-causes~=\"camera_disabled\"]",
+        )
+        .await;
+    b.click(&gap).await;
+    let detail = eventually("the gap's cause in words", || async {
+        let t = b.text("#coverage-detail").await;
+        t.contains("camera disabled").then_some(t)
+    })
+    .await;
+    assert!(detail.contains("porch"), "{detail}");
+    // As many gaps drawn in the strip as the API lists in the day.
+    let drawn = |css: &'static str| {
+        let b = &b;
+        async move {
+            b.execute(
+                "return document.querySelectorAll(arguments[0]).length;",
+                serde_json::json!([css]),
+            )
+            .await
+            .as_u64()
+            .unwrap_or(0)
+        }
+    };
+    // Each gap the API lists is in a mark of the strip (gaps a few minutes apart
+    // share one).
+    let causes = b
+        .execute(
+            "return [...document.querySelectorAll(arguments[0])].map((r) => r.dataset.causes).join(' ');",
+            serde_json::json!(["#coverage li[data-key=\"porch\"] svg.strip rect.gap"]),
+        )
+        .await;
+    for g in &api {
+        let cause = g["cause"].as_str().unwrap_or("?");
+        assert!(
+            causes.as_str().unwrap_or("").contains(cause),
+            "{cause} not drawn: {causes}"
+        );
+    }
+    assert_eq!(
+        drawn("#coverage li[data-key=\"porch\"] svg.days rect.day").await,
+        90
+    );
+    // Today's cell is not all green, and says why.
+    let today = b
+        .find("#coverage li[data-key=\"porch\"] svg.days rect.day[data-day=\"89\"]")
+        .await
+        .expect("today's cell");
+    b.click(&today).await;
+    let said = b.text("#coverage-detail").await;
+    assert!(
+        said.contains("% watched") && said.contains("camera disabled"),
+        "{said}"
+    );
+
+    // The incident timeline: YOLO26's alerts, grouped, with how long and what.
+    let incident = eventually("the YOLO26 incident", || async {
+        let t = b.text("#incidents").await;
+        t.contains("ai:yolo26").then_some(t)
+    })
+    .await;
+    assert!(incident.contains("affected"), "{incident}");
+    let errors: Vec<(String, String)> = b
+        .console()
+        .await
+        .into_iter()
+        .filter(|(level, _)| level == "SEVERE")
+        // Full health answers 503 while YOLO26 (critical) refuses: the browser logs it.
+        .filter(|(_, m)| !(m.contains("/api/system/health/full") && m.contains("status of 503")))
+        .collect();
+    assert!(errors.is_empty(), "console errors: {errors:?}");
+}

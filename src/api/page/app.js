@@ -15,6 +15,11 @@
   const KEY_STORE = 'watchpost.apiKey';
   const POLL_MS = 5000;
   const HISTORY_MS = 15000;
+  /** Coverage is read again this often, or sooner (at most every 5 s) after a
+   * camera, worker or alert changed. */
+  const COVERAGE_MS = 60000;
+  const COVERAGE_DAYS = 90;
+  const DAY_MS = 86400000;
   const MAX_EVENTS = 20;
   /** Dead letters listed per queue (the oldest; the rest are counted). */
   const DEAD_SHOWN = 5;
@@ -26,6 +31,7 @@
     live: false, socket: null, pollTimer: null, reconnectTimer: null,
     refreshTimer: null, lastUpdate: null, lastHistory: 0, readKeyDeclined: false,
     eventsNote: '', requeueButtons: new Map(), deadLetters: {},
+    coverage: null, incidents: null, lastCoverage: 0, coverageDirty: false,
   };
 
   const $ = (id) => document.getElementById(id);
@@ -633,6 +639,180 @@
     tick();
   }
 
+  // ---------------------------------------------------------------- coverage
+
+  const CAUSE_WORDS = {
+    camera_offline: 'camera offline', camera_frozen: 'camera frozen', camera_disabled: 'camera disabled',
+    watcher_down: 'file watcher down', detection_down: 'detection down', analysis_down: 'analysis down',
+    watchpost_down: 'watchpost not running',
+  };
+  const NS = 'http://www.w3.org/2000/svg';
+
+  function svgEl(tag, attrs) {
+    const el = document.createElementNS(NS, tag);
+    for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, String(v));
+    return el;
+  }
+
+  /** A part of a chart that says what it is when pointed at (its title), and in the
+   * detail line when selected (click, Enter or Space). */
+  function telling(el, text) {
+    const title = svgEl('title', {});
+    title.textContent = text;
+    el.append(title);
+    el.setAttribute('tabindex', '0');
+    el.setAttribute('role', 'button');
+    el.setAttribute('aria-label', text);
+    const show = () => setText($('coverage-detail'), text);
+    el.addEventListener('click', show);
+    el.addEventListener('keydown', (e) => {
+      if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); show(); }
+    });
+    return el;
+  }
+
+  /** Milliseconds of each cause within [from, to). */
+  function causesIn(gaps, from, to) {
+    const by = {};
+    for (const g of gaps) {
+      const a = Math.max(from, Date.parse(g.start));
+      const b = Math.min(to, Date.parse(g.end));
+      if (b > a) by[g.cause] = (by[g.cause] || 0) + (b - a);
+    }
+    return by;
+  }
+
+  /** The last 24 hours, a minute a unit: watched, unknown (before the history), and
+   * each gap in its cause's colour. */
+  function coverageStrip(cam, known, now) {
+    const from = now - DAY_MS;
+    const x = (t) => (Math.min(Math.max(t, from), now) - from) / 60000;
+    const svg = svgEl('svg', { viewBox: '0 0 1440 10', preserveAspectRatio: 'none', class: 'strip' });
+    svg.append(svgEl('rect', { class: 'unknown', x: 0, y: 0, width: 1440, height: 10 }));
+    if (known < now) svg.append(svgEl('rect', { class: 'watched', x: x(known), y: 0, width: x(now) - x(known), height: 10 }));
+    // Gaps closer together than a few minutes of the strip share one mark, which
+    // lists each of them (the longest gives its colour).
+    const marks = [];
+    for (const g of cam.gaps) {
+      const a = Date.parse(g.start);
+      const b = Date.parse(g.end);
+      if (b <= from) continue;
+      const width = Math.max(x(b) - x(a), 4);
+      const x0 = Math.min(x(a), 1440 - width);
+      const last = marks[marks.length - 1];
+      const text = `${CAUSE_WORDS[g.cause] || g.cause} from ${clock(g.start)} to ${clock(g.end)} (${duration((b - a) / 1000)}): ${g.detail}`;
+      if (last && x0 <= last.x1) {
+        last.x1 = Math.max(last.x1, x0 + width);
+        last.gaps.push({ cause: g.cause, ms: b - a, text });
+      } else {
+        marks.push({ x0, x1: x0 + width, gaps: [{ cause: g.cause, ms: b - a, text }] });
+      }
+    }
+    for (const m of marks) {
+      const main = m.gaps.reduce((p, q) => (q.ms > p.ms ? q : p));
+      const x0 = Math.min(m.x0, 1440 - (m.x1 - m.x0));
+      const rect = svgEl('rect', {
+        class: 'gap', 'data-cause': main.cause, 'data-causes': [...new Set(m.gaps.map((g) => g.cause))].join(' '),
+        x: x0, y: 0, width: m.x1 - m.x0, height: 10,
+      });
+      svg.append(telling(rect, `${cam.name}: ${m.gaps.map((g) => g.text).join('; ')}`));
+    }
+    return svg;
+  }
+
+  /** The last 90 days, a cell a day (local days), coloured by the fraction watched;
+   * each says its causes. */
+  function coverageDays(cam, known, now) {
+    const svg = svgEl('svg', { viewBox: `0 0 ${COVERAGE_DAYS * 10} 16`, preserveAspectRatio: 'none', class: 'days' });
+    const midnight = new Date(now);
+    midnight.setHours(0, 0, 0, 0);
+    for (let i = 0; i < COVERAGE_DAYS; i++) {
+      const day = new Date(midnight);
+      day.setDate(day.getDate() - (COVERAGE_DAYS - 1 - i));
+      const next = new Date(day);
+      next.setDate(next.getDate() + 1);
+      const from = Math.max(day.getTime(), known);
+      const to = Math.min(next.getTime(), now);
+      const label = day.toLocaleDateString(undefined, { weekday: 'short', day: 'numeric', month: 'short' });
+      let cls = 'none';
+      let text = `${cam.name}, ${label}: not watched by watchpost yet`;
+      if (to > from) {
+        const by = causesIn(cam.gaps, from, to);
+        const lost = Object.values(by).reduce((a, n) => a + n, 0);
+        const fraction = 1 - lost / (to - from);
+        cls = fraction >= 0.999 ? 'good' : fraction >= 0.99 ? 'fair' : 'poor';
+        const causes = Object.entries(by).sort((a, b) => b[1] - a[1])
+          .map(([c, t]) => `${CAUSE_WORDS[c] || c} ${duration(t / 1000)}`);
+        text = `${cam.name}, ${label}: ${(fraction * 100).toFixed(2)} % watched${causes.length ? ` · ${causes.join(', ')}` : ''}`;
+        const main = Object.entries(by).sort((a, b) => b[1] - a[1])[0];
+        const rect = svgEl('rect', { class: `day ${cls}`, x: i * 10 + 1, y: 0, width: 8, height: 16, 'data-day': i });
+        if (main) rect.setAttribute('data-main-cause', main[0]);
+        svg.append(telling(rect, text));
+      } else {
+        svg.append(telling(svgEl('rect', { class: `day ${cls}`, x: i * 10 + 1, y: 0, width: 8, height: 16, 'data-day': i }), text));
+      }
+    }
+    return svg;
+  }
+
+  function renderCoverage() {
+    const now = Date.now();
+    const cams = (state.coverage && state.coverage.cameras) || [];
+    const from = state.coverage ? Date.parse(state.coverage.from) : now;
+    $('coverage').replaceChildren(...cams.map((c) => {
+      const known = c.since ? Date.parse(c.since) : from;
+      const day = causesIn(c.gaps, Math.max(now - DAY_MS, known), now);
+      const lost = Object.values(day).reduce((a, n) => a + n, 0);
+      const span = now - Math.max(now - DAY_MS, known);
+      const part = span < DAY_MS - 60000 ? ` (of the ${duration(span / 1000)} known)` : '';
+      const today = span > 0 ? `${((1 - lost / span) * 100).toFixed(2)} % watched in the last 24 hours${part}` : 'not watched by watchpost yet';
+      return h('li', { class: 'coverage-camera', 'data-key': c.camera_id },
+        h('div', null, h('strong', { class: 'folder', text: c.name }), ' ', h('span', { class: 'muted', text: today })),
+        coverageStrip(c, known, now),
+        coverageDays(c, known, now),
+        h('div', { class: 'muted', text: `24 hours above, ${COVERAGE_DAYS} days below (a cell a day)` }));
+    }));
+    const note = $('coverage-empty');
+    setText(note, state.coverage
+      ? 'No coverage yet: it is recorded once a camera has sent an image and PostgreSQL answers.'
+      : 'Coverage cannot be read now (it is kept in PostgreSQL).');
+    note.hidden = cams.length > 0;
+    renderIncidents();
+  }
+
+  /** The alert history grouped by cause (or by source when alone): when it began
+   * and ended, how long, and what it affected. */
+  function renderIncidents() {
+    const alerts = (state.incidents && state.incidents.items) || [];
+    const groups = new Map();
+    for (const a of alerts) {
+      const key = (a.labels && a.labels.cause) || a.source;
+      const g = groups.get(key) || { key, cause: a.labels && a.labels.cause, alerts: [] };
+      g.alerts.push(a);
+      groups.set(key, g);
+    }
+    const list = [...groups.values()].map((g) => {
+      const start = Math.min(...g.alerts.map((a) => Date.parse(a.started_at)));
+      const ongoing = g.alerts.some((a) => !a.ended_at);
+      const end = ongoing ? null : Math.max(...g.alerts.map((a) => Date.parse(a.ended_at)));
+      return { ...g, start, end };
+    }).sort((a, b) => b.start - a.start).slice(0, 20);
+    $('incidents').replaceChildren(...list.map((g) => {
+      const names = [...new Set(g.alerts.map((a) => a.alertname))].join(', ');
+      const affected = [...new Set(g.alerts.map((a) => a.source))].join(', ');
+      const lasted = g.end === null ? `ongoing for ${duration((Date.now() - g.start) / 1000)}` : `lasted ${duration((g.end - g.start) / 1000)}`;
+      return h('li', { class: 'incident', 'data-key': g.key, 'data-ongoing': String(g.end === null) },
+        h('div', null, badge(g.alerts.some((a) => a.severity === 'critical') ? 'critical' : 'warning'), ' ',
+          h('span', { class: 'muted', text: g.end === null ? 'ongoing · ' : 'resolved · ' }),
+          h('strong', { text: g.cause ? causeText(g.cause) : g.key }), ' ', h('span', { class: 'muted', text: `(${names})` })),
+        h('div', { class: 'muted', text: `${new Date(g.start).toLocaleString()} → ${g.end === null ? 'now' : new Date(g.end).toLocaleString()} · ${lasted}` }),
+        h('div', { class: 'affected', text: `affected: ${affected}` }));
+    }));
+    const note = $('incidents-empty');
+    setText(note, state.incidents ? 'No incident in the recent alert history.' : 'The alert history cannot be read now.');
+    note.hidden = list.length > 0;
+  }
+
   /** An alert's runbook: a link only when the server made one (a runbook under
    * alerting.runbook_base_url); any other reference, such as one a received alert
    * brought, is shown as text. */
@@ -861,6 +1041,8 @@
     // Every 15 s; sooner while the history is still short (just started).
     const short = !state.history || state.history.count < 10;
     if (short || Date.now() - state.lastHistory >= HISTORY_MS) await refreshHistory();
+    const since = Date.now() - state.lastCoverage;
+    if (since >= COVERAGE_MS || (state.coverageDirty && since >= POLL_MS)) await refreshCoverage();
   }
 
   /** The oldest dead letters of each queue that has any (no request otherwise). */
@@ -882,6 +1064,20 @@
     }
   }
 
+  /** Each camera's last 90 days of coverage and the recent alert history. */
+  async function refreshCoverage() {
+    state.lastCoverage = Date.now();
+    state.coverageDirty = false;
+    const from = new Date(Date.now() - COVERAGE_DAYS * DAY_MS + 60000).toISOString();
+    const [coverage, incidents] = await Promise.all([
+      read(`/api/system/coverage?from=${encodeURIComponent(from)}`),
+      read('/api/system/alerts?state=all&limit=100'),
+    ]);
+    state.coverage = coverage.ok ? coverage.body : null;
+    state.incidents = incidents.ok ? incidents.body : null;
+    renderCoverage();
+  }
+
   function refreshSoon() {
     clearTimeout(state.refreshTimer);
     state.refreshTimer = setTimeout(refreshAll, 250);
@@ -889,6 +1085,7 @@
 
   function handle(msg) {
     const d = msg.data || {};
+    if (/^(camera|alert|worker)\./.test(String(msg.type))) state.coverageDirty = true;
     switch (msg.type) {
       case 'event.created':
         addEvents([{ ...d, at: msg.timestamp }]);
