@@ -186,6 +186,13 @@ impl Service {
             store.clone(),
             alerts_changed,
         );
+        // What the dependencies' availability lists: the stores and each AI service.
+        let dependencies = ["postgres", "redis"]
+            .into_iter()
+            .chain(SERVICE_NAMES)
+            .map(String::from)
+            .collect();
+        let coverage = Coverage::new(store.clone(), config.coverage.min_gap_seconds, dependencies);
         let notifiers = Notifiers::new(
             &config.notify,
             NotifyDeps {
@@ -197,15 +204,9 @@ impl Service {
                 redis: redis.clone(),
                 store: store.clone(),
                 metrics: metrics.clone(),
+                coverage: coverage.clone(),
             },
         )?;
-        // What the dependencies' availability lists: the stores and each AI service.
-        let dependencies = ["postgres", "redis"]
-            .into_iter()
-            .chain(SERVICE_NAMES)
-            .map(String::from)
-            .collect();
-        let coverage = Coverage::new(store.clone(), config.coverage.min_gap_seconds, dependencies);
         let recorder = Recorder::new(
             &config.coverage,
             cameras.clone(),

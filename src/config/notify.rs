@@ -33,6 +33,10 @@ pub struct NotifyConfig {
     pub timeout_seconds: f64,
     /// The longest wait between two tries of a delivery that failed.
     pub retry_max_seconds: f64,
+    /// When the daily digest (yesterday's coverage, gaps, events and alerts) is sent
+    /// to every notifier: `HH:MM` (or `HH:MM:SS`) in the machine's local time. Empty:
+    /// no digest.
+    pub digest_time: String,
     pub mqtt: MqttConfig,
     pub webhooks: Vec<WebhookConfig>,
 }
@@ -46,6 +50,7 @@ impl Default for NotifyConfig {
             outbox_max_items: 10_000,
             timeout_seconds: 10.0,
             retry_max_seconds: 60.0,
+            digest_time: String::new(),
             mqtt: MqttConfig::default(),
             webhooks: Vec::new(),
         }
@@ -150,6 +155,7 @@ impl std::fmt::Debug for NotifyConfig {
             .field("repeat_seconds", &self.repeat_seconds)
             .field("send_resolved", &self.send_resolved)
             .field("outbox_dir", &self.outbox_dir)
+            .field("digest_time", &self.digest_time)
             .field("mqtt", &crate::redact::origin(&self.mqtt.url))
             .field("webhooks", &hooks)
             .finish_non_exhaustive()
@@ -185,7 +191,20 @@ fn check_severity(c: &mut Checks, key: &str, s: &str) {
 }
 
 impl NotifyConfig {
+    /// The digest's local time of day, when one is set (and valid).
+    pub fn digest_at(&self) -> Option<chrono::NaiveTime> {
+        let t = self.digest_time.trim();
+        chrono::NaiveTime::parse_from_str(t, "%H:%M:%S")
+            .or_else(|_| chrono::NaiveTime::parse_from_str(t, "%H:%M"))
+            .ok()
+    }
+
     pub(super) fn validate(&self, c: &mut Checks) {
+        c.check(
+            self.digest_time.is_empty() || self.digest_at().is_some(),
+            "notify.digest_time",
+            "must be a local time of day as HH:MM (or HH:MM:SS), or empty for no digest",
+        );
         c.positive_seconds("notify.repeat_seconds", self.repeat_seconds);
         c.positive_seconds("notify.timeout_seconds", self.timeout_seconds);
         c.positive_seconds("notify.retry_max_seconds", self.retry_max_seconds);

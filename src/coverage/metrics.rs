@@ -127,6 +127,7 @@ mod tests {
             since: None,
             cameras: vec![cam("porch"), cam("gate")],
             dependencies: vec![],
+            stored: crate::coverage::report::Stored { spans: 0, bytes: 0 },
         };
         cm.published(&[report(Window::Day), report(Window::Week)]);
         assert!(m.render().contains("camera=\"gate\",window=\"7d\""));

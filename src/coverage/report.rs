@@ -80,6 +80,16 @@ pub struct AvailabilityReport {
     pub since: Option<DateTime<Utc>>,
     pub cameras: Vec<CameraAvailability>,
     pub dependencies: Vec<DependencyAvailability>,
+    /// What the history takes in PostgreSQL.
+    pub stored: Stored,
+}
+
+/// The stored history's size.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Stored {
+    pub spans: i64,
+    /// The table with its indexes.
+    pub bytes: i64,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -225,6 +235,7 @@ impl Coverage {
         let to = crate::time::now();
         let from = to - window.length();
         let (report, all, since) = self.read(None, from, to).await?;
+        let (spans, bytes) = self.store.spans_stored().await?;
         let deps: Vec<&Span> = all
             .iter()
             .filter(|s| matches!(s.subject, Subject::Dependency(_)))
@@ -271,6 +282,7 @@ impl Coverage {
                 })
                 .collect(),
             dependencies,
+            stored: Stored { spans, bytes },
         })
     }
 }

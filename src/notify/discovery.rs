@@ -59,6 +59,11 @@ impl Topics {
         format!("{}/test", self.prefix)
     }
 
+    /// Where the daily digest goes (not retained).
+    pub fn digest(&self) -> String {
+        format!("{}/digest", self.prefix)
+    }
+
     fn camera(&self, id: &str) -> String {
         format!("{}/cameras/{id}", self.prefix)
     }

@@ -28,6 +28,8 @@ closed_set! {
         Resolved = "resolved",
         /// An operator's test (`POST /api/system/notifiers/{name}/test`).
         Test = "test",
+        /// The daily digest (`notify.digest_time`).
+        Digest = "digest",
     }
 }
 
@@ -155,6 +157,7 @@ pub fn said(e: &Entry) -> Said {
     let t = &e.alert;
     let mark = match e.kind {
         Kind::Test => "TEST",
+        Kind::Digest => "DIGEST",
         Kind::Resolved => "RESOLVED",
         _ if t.labels.contains_key(FLAPPING_LABEL) => "FLAPPING",
         _ => "FIRING",
@@ -169,6 +172,12 @@ pub fn said(e: &Entry) -> Said {
         })
         .cloned()
         .unwrap_or_else(|| t.source.to_string());
+    if e.kind == Kind::Digest {
+        return Said {
+            title: format!("[DIGEST] {}", t.summary),
+            body: t.description.clone(),
+        };
+    }
     let title = format!("[{mark}] {}: {about}", t.alertname);
     let mut body = t.summary.clone();
     if e.kind == Kind::Resolved {

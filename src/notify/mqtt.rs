@@ -159,6 +159,7 @@ impl Mqtt {
                 if let Some(e) = ch.head() {
                     let topic = match e.kind {
                         Kind::Test => self.topics.test(),
+                        Kind::Digest => self.topics.digest(),
                         _ => self.topics.alert(e.fingerprint()),
                     };
                     let payload = message::plain(&e).to_string();

@@ -9,13 +9,14 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use futures_util::future::{join_all, BoxFuture};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use super::answers::{NotifierList, NotifyError, TestDelivery};
 use super::channel::{Channel, Filter, NotifierView};
 use super::claim::{Claims, Transition};
+use super::digest::Digests;
 use super::discovery::Snapshot;
 use super::grouping::{Grouping, GroupingRules, Tell};
 use super::kind::Deliver;
@@ -28,6 +29,7 @@ use super::tracking::Tracking;
 use crate::alerts::{Alert, AlertEngine, AlertStatus, Identity, Silences, TransitionListener};
 use crate::cameras::CameraRegistry;
 use crate::config::{secs, AlertsConfig, NotifyConfig};
+use crate::coverage::Coverage;
 use crate::health::Health;
 use crate::names::workers;
 use crate::prom::Metrics;
@@ -42,49 +44,6 @@ const INTAKE: usize = 4096;
 
 /// The longest a test waits for its acknowledgement.
 pub const TEST_WITHIN: Duration = Duration::from_secs(8);
-
-#[derive(Debug, thiserror::Error)]
-pub enum NotifyError {
-    #[error("No notifier named '{0}' (GET /api/system/notifiers lists them)")]
-    Unknown(String),
-    #[error("The test message to '{name}' was not delivered ({why}); it stays in the outbox and is sent when the receiver answers")]
-    NotDelivered { name: String, why: String },
-    #[error("The outbox of '{0}' is full of transitions waiting for its receiver; a test message would push one out, so none was sent")]
-    OutboxFull(String),
-    #[error("cannot open the outbox of notifier '{name}' in {dir}: {source}")]
-    Outbox {
-        name: String,
-        dir: String,
-        source: std::io::Error,
-    },
-    #[error("notifier '{name}': {why}")]
-    Setup { name: String, why: String },
-}
-
-/// `GET /api/system/notifiers`.
-#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
-pub struct NotifierList {
-    pub notifiers: Vec<NotifierView>,
-    pub count: usize,
-    /// A firing alert is told again this often.
-    #[serde(serialize_with = "crate::time::whole_seconds")]
-    pub repeat_seconds: f64,
-    /// Resolutions are told too.
-    pub send_resolved: bool,
-    pub timestamp: DateTime<Utc>,
-}
-
-/// What `POST /api/system/notifiers/{name}/test` did.
-#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
-pub struct TestDelivery {
-    pub notifier: String,
-    /// `true`: the receiver acknowledged it.
-    pub delivered: bool,
-    /// Seconds from the request to the acknowledgement.
-    #[serde(serialize_with = "crate::time::whole_seconds")]
-    pub seconds: f64,
-    pub message: String,
-}
 
 /// What the engine hands over.
 enum Intake {
@@ -121,6 +80,8 @@ pub struct Notifiers {
     repeat: Duration,
     send_resolved: bool,
     retry_max: Duration,
+    /// The daily digest, when `notify.digest_time` is set.
+    digests: Option<Digests>,
 }
 
 pub struct NotifyDeps {
@@ -133,6 +94,8 @@ pub struct NotifyDeps {
     pub redis: Arc<RedisLink>,
     pub store: Arc<Store>,
     pub metrics: Arc<Metrics>,
+    /// What the daily digest reads.
+    pub coverage: Arc<Coverage>,
 }
 
 impl Notifiers {
@@ -199,6 +162,9 @@ impl Notifiers {
             });
         }
         let (intake, taken) = mpsc::channel(INTAKE);
+        let digests = cfg
+            .digest_at()
+            .map(|at| Digests::new(at, deps.coverage.clone(), deps.store.clone()));
         let me = Arc::new(Self {
             notifiers,
             intake,
@@ -217,6 +183,7 @@ impl Notifiers {
             repeat: secs(cfg.repeat_seconds),
             send_resolved: cfg.send_resolved,
             retry_max,
+            digests,
         });
         if !me.notifiers.is_empty() {
             deps.engine.listen(me.clone());
@@ -254,6 +221,7 @@ impl Notifiers {
         let mut loops: Vec<BoxFuture<'_, ()>> = vec![
             Box::pin(self.take_transitions(&cancel)),
             Box::pin(self.repeat_loop(&cancel)),
+            Box::pin(self.digest_loop(&cancel)),
         ];
         for n in &self.notifiers {
             loops.push(Box::pin(self.send_loop(n, &cancel)));
@@ -381,6 +349,22 @@ impl Notifiers {
         let value = message::for_entry(&a);
         for n in &takers {
             let _ = n.channel.push(kind, value.clone(), decided_at);
+        }
+    }
+
+    /// Every day at `notify.digest_time`, yesterday's digest to every notifier (past
+    /// its filter and silences: it is no alert), when this instance claimed it.
+    async fn digest_loop(&self, cancel: &tokio_util::sync::CancellationToken) {
+        let Some(digests) = &self.digests else {
+            return;
+        };
+        while let Some(told) = digests.next(cancel).await {
+            if let Some(alert) = told {
+                let now = crate::time::now();
+                for n in &self.notifiers {
+                    let _ = n.channel.push(Kind::Digest, alert.clone(), now);
+                }
+            }
         }
     }
 

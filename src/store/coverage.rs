@@ -206,6 +206,24 @@ impl Store {
         .await
     }
 
+    /// How many spans are stored, and the bytes of their table with its indexes.
+    pub async fn spans_stored(&self) -> Result<(i64, i64), StoreError> {
+        self.run(async {
+            let c = self.client().await?;
+            let row = c
+                .query_one(
+                    &c.prepare_cached(
+                        "SELECT count(*), pg_total_relation_size('coverage_spans') FROM coverage_spans",
+                    )
+                    .await?,
+                    &[],
+                )
+                .await?;
+            Ok((row.get(0), row.get(1)))
+        })
+        .await
+    }
+
     /// Delete the spans that ended before `before`; how many.
     pub async fn forget_spans_before(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
         self.run(async {

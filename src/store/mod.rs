@@ -10,7 +10,7 @@
 //! - `db.rs`: the pool, the bounded operation and the reachability it logs and
 //!   publishes; `schema.rs`: the migrations; `create.rs`: the missing database;
 //! - `rows.rs`: the pipeline's rows; `alerts.rs`: the alert history (and who tells it); `cameras.rs`: the
-//!   cameras and what the registry learned about each; `silences.rs`: the silences; `coverage.rs`: the unwatched spans;
+//!   cameras and what the registry learned about each; `silences.rs`: the silences; `coverage.rs`: the unwatched spans; `digest.rs`: what the daily digest counts;
 //!   `batches.rs`: which detections a batch took (what the batch recovery reads).
 
 mod alerts;
@@ -19,6 +19,7 @@ mod cameras;
 mod coverage;
 mod create;
 mod db;
+mod digest;
 mod error;
 mod rows;
 mod schema;

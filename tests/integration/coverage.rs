@@ -445,3 +445,143 @@ async fn the_page_draws_the_strips_the_days_and_the_incidents_from_the_api() {
         .collect();
     assert!(errors.is_empty(), "console errors: {errors:?}");
 }
+
+/// The daily digest says yesterday's numbers, the same the API answers for that day,
+/// and two instances on one database tell it once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daily_digest_tells_yesterday_as_the_api_does_once_across_two_instances() {
+    use chrono::{Local, TimeZone};
+    let rx = crate::support::notify::HttpReceiver::start().await;
+    let due = Local::now() + chrono::Duration::seconds(25);
+    let hooks = format!(
+        "[{{name = \"day\", format = \"json\", url = \"{}\"}}]",
+        rx.url("/day")
+    );
+    let at = due.format("%H:%M:%S").to_string();
+    let stack = Stack::new(&[
+        ("WATCHPOST_NOTIFY__WEBHOOKS", hooks.as_str()),
+        ("WATCHPOST_NOTIFY__DIGEST_TIME", at.as_str()),
+    ]);
+    let root = tempfile::tempdir().expect("root");
+    let a = stack.instance("a", root.path());
+    let b = stack.instance("b", root.path());
+    eventually("the schema", || async {
+        (stack
+            .pg
+            .psql("select to_regclass('coverage_spans') is not null")
+            == "t")
+            .then_some(())
+    })
+    .await;
+
+    // Yesterday, as the instances' local days go.
+    let day = due.date_naive().pred_opt().expect("yesterday");
+    let local = |h: u32, m: u32| {
+        Local
+            .from_local_datetime(&day.and_hms_opt(h, m, 0).expect("a time"))
+            .earliest()
+            .expect("a local time")
+            .with_timezone(&Utc)
+            .to_rfc3339()
+    };
+    let (y0, y1) = (local(0, 0), {
+        Local
+            .from_local_datetime(&due.date_naive().and_hms_opt(0, 0, 0).expect("midnight"))
+            .earliest()
+            .expect("a local time")
+            .with_timezone(&Utc)
+            .to_rfc3339()
+    });
+    stack.pg.psql(&format!(
+        "insert into cameras (id, folder_name, created_at, last_seen_at)
+           values ('porch', 'porch', now() - interval '3 days', now()) on conflict do nothing;
+         insert into coverage_history (since) values (now() - interval '3 days')
+           on conflict (one) do update set since = excluded.since;
+         insert into coverage_spans (id, subject_kind, subject, cause, detail, started_at, ended_at) values
+           ('s1', 'camera', 'porch', 'camera_offline', 'no image since 02:10', '{}', '{}'),
+           ('s2', 'pipeline', '', 'detection_down', 'YOLO26 unavailable', '{}', '{}'),
+           ('s3', 'pipeline', '', 'analysis_down', 'Nemotron unavailable', '{}', '{}');
+         insert into events (batch_id, camera_id, started_at, ended_at, risk_score, risk_level, summary, reasoning, detection_ids) values
+           ('b1', 'porch', '{}', '{}', 80, 'high', 's', 'r', '{{}}'),
+           ('b2', 'porch', '{}', '{}', 75, 'high', 's', 'r', '{{}}'),
+           ('b3', 'porch', '{}', '{}', 10, 'low', 's', 'r', '{{}}');
+         insert into alerts (id, fingerprint, alertname, source, severity, summary, description, labels, started_at, ended_at) values
+           ('a1', 'f1', 'WatchpostCameraOffline', 'camera:porch', 'warning', 's', 'd', '{{}}', '{}', '{}');",
+        local(2, 10),
+        local(2, 30),
+        local(9, 0),
+        local(9, 7),
+        local(12, 0),
+        local(12, 2),
+        local(10, 0),
+        local(10, 1),
+        local(11, 0),
+        local(11, 1),
+        local(13, 0),
+        local(13, 1),
+        local(2, 12),
+        local(2, 30),
+    ));
+
+    let digest = eventually_for_digest(&rx).await;
+    // Both instances reached the time: one told it, the other saw it told.
+    eventually("both instances past the digest", || async {
+        let logs = format!("{}{}", a.log(), b.log());
+        (logs.contains("daily digest told")
+            && logs.contains("daily digest told by another instance"))
+        .then_some(())
+    })
+    .await;
+    let told: Vec<_> = rx
+        .on("/day")
+        .into_iter()
+        .filter(|r| r.json()["notification"] == "digest")
+        .collect();
+    assert_eq!(told.len(), 1, "one digest across two instances");
+
+    // The numbers of the API for that day.
+    let (code, c) = get(format!(
+        "{}/api/system/coverage?camera=porch&from={}&to={}",
+        a.url(),
+        urlencode(&y0),
+        urlencode(&y1)
+    ))
+    .await;
+    assert_eq!(code, 200, "{c}");
+    let availability = c["cameras"][0]["availability"]
+        .as_f64()
+        .expect("a fraction");
+    let text = digest["description"].as_str().unwrap_or("").to_string();
+    assert!(
+        text.contains(&format!("- porch: {:.2} %", availability * 100.0)),
+        "{availability} in {text}"
+    );
+    assert!(
+        text.contains("camera_offline") && text.contains("detection_down"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("analysis_down"),
+        "a 2-minute gap is not listed: {text}"
+    );
+    assert!(text.contains("Events: 2 high, 1 low"), "{text}");
+    assert!(
+        text.contains("Alerts fired: 1 WatchpostCameraOffline"),
+        "{text}"
+    );
+    assert_eq!(digest["alertname"], "WatchpostDailyDigest");
+}
+
+async fn eventually_for_digest(rx: &crate::support::notify::HttpReceiver) -> Value {
+    crate::support::eventually_for(Duration::from_secs(90), "the daily digest", || async {
+        rx.on("/day")
+            .into_iter()
+            .map(|r| r.json())
+            .find(|j| j["notification"] == "digest")
+    })
+    .await
+}
+
+fn urlencode(s: &str) -> String {
+    s.replace('+', "%2B").replace(':', "%3A")
+}

@@ -13,12 +13,13 @@ pub static KIND: NotifierKind = NotifierKind::http("ntfy", &[], "", render);
 const BODY_BYTES: usize = 4000;
 
 /// ntfy's message: `Title`, `Priority` (5 for critical, 4 for warning, 3 once it
-/// resolved or for a test), `Tags` (emoji short codes ntfy shows) and `Click` (the
+/// resolved or for a test, 2 for the daily digest), `Tags` (emoji short codes ntfy shows) and `Click` (the
 /// status page).
 fn render(e: &Entry, who: &Identity, _: &WebhookConfig) -> Body {
     let t = &e.alert;
     let (priority, tag) = match (e.kind, t.severity) {
         (Kind::Test, _) => ("3", "test_tube"),
+        (Kind::Digest, _) => ("2", "newspaper"),
         (Kind::Resolved, _) => ("3", "white_check_mark"),
         (_, Severity::Critical) => ("5", "rotating_light"),
         _ => ("4", "warning"),
