@@ -16,6 +16,7 @@ pub mod notify;
 pub mod perf;
 pub mod pipeline;
 pub mod prom;
+pub mod quiet;
 pub mod redact;
 pub mod redis;
 pub mod service;

@@ -30,9 +30,10 @@ pub mod workers {
     pub const ALERT_SENDER: &str = "alert_sender";
     pub const NOTIFIER: &str = "notifier";
     pub const COVERAGE_RECORDER: &str = "coverage_recorder";
+    pub const MAINTENANCE: &str = "maintenance";
 
     /// Every worker, in registration order (the order the API lists them).
-    pub const ALL: [&str; 15] = [
+    pub const ALL: [&str; 16] = [
         FILE_WATCHER,
         DETECTION_WORKER,
         ANALYSIS_WORKER,
@@ -48,6 +49,7 @@ pub mod workers {
         ALERT_SENDER,
         NOTIFIER,
         COVERAGE_RECORDER,
+        MAINTENANCE,
     ];
 }
 

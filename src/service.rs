@@ -28,6 +28,7 @@ use crate::pipeline::queue::FallbackStats;
 use crate::pipeline::{Deps as PipelineDeps, Pipeline, PipelineError};
 use crate::prom::client::PromClient;
 use crate::prom::Metrics;
+use crate::quiet::Quiet;
 use crate::redis::RedisLink;
 use crate::state::AppState;
 use crate::store::Store;
@@ -158,7 +159,13 @@ impl Service {
         );
         let watchdog = Watchdog::new(&config.cameras, cameras.clone());
         let alerts_changed = Arc::new(tokio::sync::Notify::new());
-        let silences = Silences::new(store.clone(), alerts_changed.clone());
+        let quiet = Quiet::new(
+            &config.maintenance,
+            config.cameras.groups.clone(),
+            store.clone(),
+            redis.clone(),
+        );
+        let silences = Silences::new(store.clone(), alerts_changed.clone(), quiet.clone());
         let alerts = AlertEngine::new(
             &config.alerts,
             health.clone(),
@@ -239,6 +246,7 @@ impl Service {
         supervisor.register(sender.worker(critical(workers::ALERT_SENDER)))?;
         supervisor.register(notifiers.worker(critical(workers::NOTIFIER)))?;
         supervisor.register(recorder.worker(critical(workers::COVERAGE_RECORDER)))?;
+        supervisor.register(quiet.worker(critical(workers::MAINTENANCE)))?;
         extra(&supervisor)?;
         let state = Arc::new(AppState {
             config: config.clone(),
@@ -263,6 +271,7 @@ impl Service {
             cameras,
             notifiers: notifiers.clone(),
             coverage,
+            quiet,
         });
         let http = api::serve(state.clone()).map_err(|source| StartError::Bind {
             bind: config.server.bind.clone(),

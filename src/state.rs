@@ -18,6 +18,7 @@ use crate::pipeline::queue::FallbackStats;
 use crate::pipeline::Pipeline;
 use crate::prom::client::PromClient;
 use crate::prom::Metrics;
+use crate::quiet::Quiet;
 use crate::redis::RedisLink;
 use crate::store::Store;
 use crate::supervisor::Supervisor;
@@ -46,4 +47,5 @@ pub struct AppState {
     pub cameras: Arc<CameraRegistry>,
     pub notifiers: Arc<Notifiers>,
     pub coverage: Arc<Coverage>,
+    pub quiet: Arc<Quiet>,
 }

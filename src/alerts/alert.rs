@@ -205,6 +205,10 @@ pub struct Alert {
     /// The active silences that keep it from being sent out (empty: it is sent).
     #[serde(default)]
     pub silenced_by: Vec<String>,
+    /// The maintenance windows or snoozes holding it now (it is shown and stored,
+    /// never told while one does).
+    #[serde(default)]
+    pub in_maintenance: Vec<String>,
     /// Its runbook as a link: the shipped runbook watchpost serves, or under
     /// `alerting.runbook_base_url` (null otherwise: a runbook reference from outside
     /// is only ever shown as text).
@@ -230,6 +234,7 @@ impl Alert {
             duration_seconds: seconds_between(started_at, now),
             stored: false,
             silenced_by: Vec::new(),
+            in_maintenance: Vec::new(),
             runbook_link: None,
         }
     }
@@ -261,6 +266,7 @@ impl Alert {
             ended_at: r.ended_at,
             stored: true,
             silenced_by: Vec::new(),
+            in_maintenance: Vec::new(),
             runbook_link: None,
         })
     }

@@ -436,7 +436,7 @@ impl AlertEngine {
         drop(st);
         let now = crate::time::now();
         for a in &mut out {
-            a.silenced_by = self.silences.silencing(a, now);
+            self.silences.mark(a, now);
             a.link_runbook(self.runbooks.get().map(String::as_str));
         }
         out.sort_by_key(|a| std::cmp::Reverse(a.started_at));
@@ -550,7 +550,7 @@ impl AlertEngine {
                     .filter_map(|r| Alert::from_row(r, now))
                     .map(|mut a| {
                         if a.ended_at.is_none() {
-                            a.silenced_by = self.silences.silencing(&a, now);
+                            self.silences.mark(&mut a, now);
                         }
                         a.link_runbook(self.runbooks.get().map(String::as_str));
                         a

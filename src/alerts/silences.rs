@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::alert::Alert;
+use crate::quiet::Quiet;
 use crate::store::{SilenceRow, Store, StoreError};
 
 /// The labels a silence may match on.
@@ -328,14 +329,21 @@ impl Inner {
 /// The silences, held in memory and stored.
 pub struct Silences {
     store: Arc<Store>,
+    quiet: Arc<Quiet>,
     inner: Mutex<Inner>,
     changed: Arc<tokio::sync::Notify>,
 }
 
 impl Silences {
-    pub fn new(store: Arc<Store>, changed: Arc<tokio::sync::Notify>) -> Arc<Self> {
+    /// `quiet`: the maintenance windows and snoozes, which hold alerts as silences do.
+    pub fn new(
+        store: Arc<Store>,
+        changed: Arc<tokio::sync::Notify>,
+        quiet: Arc<Quiet>,
+    ) -> Arc<Self> {
         Arc::new(Self {
             store,
+            quiet,
             inner: Mutex::new(Inner {
                 held: Vec::new(),
                 loaded: false,
@@ -461,12 +469,22 @@ impl Silences {
 
     /// The ids of the active silences that silence `alert`.
     pub fn silencing(&self, alert: &Alert, now: DateTime<Utc>) -> Vec<String> {
-        self.lock()
+        let mut ids: Vec<String> = self
+            .lock()
             .held
             .iter()
             .filter(|h| h.silences(alert, now))
             .map(|h| h.id.clone())
-            .collect()
+            .collect();
+        ids.extend(self.quiet.holding(&alert.source, now));
+        ids
+    }
+
+    /// Mark `alert` with what holds it now: silences and windows (`silenced_by`), and
+    /// the windows alone (`in_maintenance`).
+    pub fn mark(&self, alert: &mut Alert, now: DateTime<Utc>) {
+        alert.silenced_by = self.silencing(alert, now);
+        alert.in_maintenance = self.quiet.holding(&alert.source, now);
     }
 
     /// A copy of what is held (for the sender to bring Alertmanager in step).

@@ -11,6 +11,7 @@ use crate::cameras::CameraError;
 use crate::coverage::CoverageError;
 use crate::notify::NotifyError;
 use crate::pipeline::thumbnail::ThumbnailError;
+use crate::quiet::QuietError;
 use crate::supervisor::SupervisorError;
 
 /// Body of every error answer.
@@ -158,6 +159,18 @@ impl From<CameraError> for ApiError {
         match e {
             CameraError::InvalidId(_) => Self::BadRequest(detail),
             CameraError::Unknown(_) => Self::NotFound(detail),
+        }
+    }
+}
+
+impl From<QuietError> for ApiError {
+    fn from(e: QuietError) -> Self {
+        let detail = e.to_string();
+        match e {
+            QuietError::Invalid(_) => Self::BadRequest(detail),
+            QuietError::Unknown(_) => Self::NotFound(detail),
+            QuietError::FromConfig(_) => Self::Conflict(detail),
+            QuietError::Unavailable(_) => Self::Unavailable(detail),
         }
     }
 }

@@ -13,6 +13,7 @@ mod edge;
 pub mod error;
 mod events;
 mod health;
+mod maintenance;
 mod memo;
 mod metrics;
 mod monitoring;
@@ -165,6 +166,13 @@ pub fn routes() -> Vec<RouteDef> {
             Method::POST,
             "/api/system/notifiers/{name}/test",
             notifiers::test,
+        ),
+        route(Method::GET, "/api/system/maintenance", maintenance::list),
+        route(Method::POST, "/api/system/maintenance", maintenance::create),
+        route(
+            Method::DELETE,
+            "/api/system/maintenance/{id}",
+            maintenance::end,
         ),
         route(Method::GET, "/api/system/coverage", coverage::coverage),
         route(

@@ -5,8 +5,8 @@ use std::sync::OnceLock;
 use utoipa::OpenApi;
 
 use super::{
-    alerts, breakers, cameras, coverage, events, health, monitoring, page, performance, pipeline,
-    probes, supervisor, ws,
+    alerts, breakers, cameras, coverage, events, health, maintenance, monitoring, page,
+    performance, pipeline, probes, supervisor, ws,
 };
 
 #[derive(OpenApi)]
@@ -25,6 +25,7 @@ use super::{
         cameras::list, cameras::thumbnail, cameras::detail, cameras::remove, cameras::disable, cameras::enable,
         super::notifiers::list, super::notifiers::test,
         coverage::coverage, coverage::availability,
+        maintenance::list, maintenance::create, maintenance::end,
     ),
     components(schemas(super::error::ErrorBody)),
     modifiers(&ApiKeyScheme, &BrowserRefusals)

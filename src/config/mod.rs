@@ -4,7 +4,7 @@
 //! reading the file it is given and never logs (the config holds API keys).
 //!
 //! - `root.rs`: `Config`, the sections together, and `validate` (section by section);
-//! - `server.rs`, `deps.rs`, `pipeline.rs`, `runtime.rs`, `cameras.rs`, `coverage.rs`, `notify.rs`: the sections, each with its
+//! - `server.rs`, `deps.rs`, `pipeline.rs`, `runtime.rs`, `cameras.rs`, `coverage.rs`, `maintenance.rs`, `notify.rs`: the sections, each with its
 //!   default and its own checks (`check.rs` collects them);
 //! - `urls.rs`: host names, origins and URLs as the checks and the site policy read them;
 //! - `load.rs`: file and environment, every phase reported in one run.
@@ -14,6 +14,7 @@ mod check;
 mod coverage;
 mod deps;
 mod load;
+mod maintenance;
 mod notify;
 mod pipeline;
 mod root;
@@ -25,6 +26,7 @@ pub use cameras::*;
 pub use coverage::*;
 pub use deps::*;
 pub use load::{unused_variables, ConfigError, ENV_PREFIX};
+pub use maintenance::*;
 pub use notify::*;
 pub use pipeline::*;
 pub use root::{secs, Config};

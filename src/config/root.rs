@@ -8,6 +8,7 @@ use super::cameras::CamerasConfig;
 use super::check::Checks;
 use super::coverage::CoverageConfig;
 use super::deps::{AiConfig, PostgresConfig, PrometheusConfig, RedisConfig};
+use super::maintenance::MaintenanceConfig;
 use super::notify::NotifyConfig;
 use super::pipeline::{BatchConfig, CleanupConfig, FileWatcherConfig, QueueConfig};
 use super::runtime::{
@@ -40,6 +41,7 @@ pub struct Config {
     pub alerting: AlertingConfig,
     pub cameras: CamerasConfig,
     pub coverage: CoverageConfig,
+    pub maintenance: MaintenanceConfig,
     pub notify: NotifyConfig,
 }
 
@@ -72,6 +74,7 @@ impl Config {
         self.alerting.validate(&mut c);
         self.cameras.validate(&mut c);
         self.coverage.validate(&mut c);
+        self.maintenance.validate(&mut c);
         self.notify.validate(&mut c);
         c.into_problems()
     }

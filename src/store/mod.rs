@@ -10,7 +10,7 @@
 //! - `db.rs`: the pool, the bounded operation and the reachability it logs and
 //!   publishes; `schema.rs`: the migrations; `create.rs`: the missing database;
 //! - `rows.rs`: the pipeline's rows; `alerts.rs`: the alert history (and who tells it); `cameras.rs`: the
-//!   cameras and what the registry learned about each; `silences.rs`: the silences; `coverage.rs`: the unwatched spans; `digest.rs`: what the daily digest counts;
+//!   cameras and what the registry learned about each; `silences.rs`: the silences; `coverage.rs`: the unwatched spans; `digest.rs`: what the daily digest counts; `maintenance.rs`: the windows and snoozes;
 //!   `batches.rs`: which detections a batch took (what the batch recovery reads).
 
 mod alerts;
@@ -21,6 +21,7 @@ mod create;
 mod db;
 mod digest;
 mod error;
+mod maintenance;
 mod rows;
 mod schema;
 mod silences;
@@ -31,5 +32,6 @@ pub use cameras::CameraRow;
 pub use coverage::{CameraSince, SpanFilter, SpanRow};
 pub use db::Store;
 pub use error::StoreError;
+pub use maintenance::WindowRow;
 pub use rows::{ImageDetections, NewEvent, RecentEvent, StoredDetection};
 pub use silences::SilenceRow;

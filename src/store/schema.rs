@@ -144,6 +144,20 @@ const MIGRATIONS: &[(i32, &str)] = &[
             since TIMESTAMPTZ NOT NULL
         );",
     ),
+    // Maintenance windows and snoozes made through the API (the config's recurring
+    // windows are not stored).
+    (
+        9,
+        "CREATE TABLE maintenance_windows (
+            id TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            scope JSONB NOT NULL,
+            schedule JSONB NOT NULL,
+            comment TEXT NOT NULL,
+            created_at TIMESTAMPTZ NOT NULL,
+            ended_at TIMESTAMPTZ
+        );",
+    ),
 ];
 
 pub(super) async fn migrate(client: &mut deadpool_postgres::Object) -> Result<(), StoreError> {

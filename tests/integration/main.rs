@@ -15,6 +15,7 @@ mod foundation;
 mod harness;
 mod hostile;
 mod live;
+mod maintenance;
 mod monitoring;
 mod notifier_kinds;
 mod notify;

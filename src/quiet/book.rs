@@ -1,0 +1,578 @@
+//! The windows in force: the config's recurring ones and those made through the API
+//! (stored in PostgreSQL), shared by every instance within two seconds: a change
+//! bumps `quiet:version` in Redis, and the `maintenance` worker of every instance
+//! reads that key each second and, when it moved, the windows again (every 10 s
+//! while Redis is away). Reads are from memory.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration as StdDuration;
+
+use chrono::{DateTime, Duration, NaiveTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::window::{weekday, Occurrence, Scope, When};
+use crate::config::{MaintenanceConfig, RecurringWindow};
+use crate::events::Source;
+use crate::names::{closed_set, workers};
+use crate::redis::RedisLink;
+use crate::store::{Store, StoreError, WindowRow};
+use crate::supervisor::{WorkerContext, WorkerSpec};
+
+/// The Redis key every change bumps.
+const VERSION_KEY: &str = "quiet:version";
+/// How often the key is read.
+const LOOK_EVERY: StdDuration = StdDuration::from_secs(1);
+/// How often the windows are read again while Redis cannot say whether they changed.
+const REREAD_WITHOUT_REDIS: StdDuration = StdDuration::from_secs(10);
+/// The most windows kept from the API.
+pub const MAX_WINDOWS: i64 = 1000;
+
+closed_set! {
+    /// A maintenance window (planned) or a snooze (from now, for a while).
+    #[derive(Deserialize)]
+    pub enum WindowKind {
+        Maintenance = "maintenance",
+        Snooze = "snooze",
+    }
+}
+
+/// One window in force.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Window {
+    pub id: String,
+    pub kind: WindowKind,
+    pub scope: Scope,
+    pub when: When,
+    pub comment: String,
+    pub created_at: DateTime<Utc>,
+    /// From `[[maintenance.windows]]` (cannot be ended through the API).
+    pub from_config: bool,
+}
+
+/// How a window's schedule is stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Schedule {
+    Once {
+        starts_at: DateTime<Utc>,
+        ends_at: DateTime<Utc>,
+    },
+    Weekly {
+        days: Vec<String>,
+        start: String,
+        duration_seconds: f64,
+        timezone: String,
+    },
+}
+
+/// A window as the API shows it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct WindowView {
+    pub id: String,
+    pub kind: WindowKind,
+    pub scope: Scope,
+    pub comment: String,
+    /// `api` or `config`.
+    pub origin: &'static str,
+    /// A one-off window's start and end.
+    pub starts_at: Option<DateTime<Utc>>,
+    pub ends_at: Option<DateTime<Utc>>,
+    /// A weekly window's days, local start and zone.
+    pub days: Option<Vec<String>>,
+    pub start: Option<String>,
+    pub timezone: Option<String>,
+    pub duration_seconds: f64,
+    /// Whether it holds now, and its current and next occurrences.
+    pub active: bool,
+    pub current: Option<Span>,
+    pub next: Option<Span>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Span {
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+}
+
+impl From<Occurrence> for Span {
+    fn from((start, end): Occurrence) -> Self {
+        Self { start, end }
+    }
+}
+
+/// A window asked for through the API.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewWindow {
+    /// `maintenance` (default) or `snooze` (starts now; needs an end).
+    pub kind: Option<WindowKind>,
+    pub scope: Scope,
+    pub starts_at: Option<DateTime<Utc>>,
+    pub ends_at: Option<DateTime<Utc>>,
+    pub duration_seconds: Option<f64>,
+    /// Weekly: `mon` … `sun`, with `start` (`HH:MM`) and `timezone`.
+    pub days: Option<Vec<String>>,
+    pub start: Option<String>,
+    pub timezone: Option<String>,
+    pub comment: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum QuietError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("No maintenance window or snooze {0:?}")]
+    Unknown(String),
+    #[error(
+        "The window {0:?} comes from the config file ([[maintenance.windows]]); change it there"
+    )]
+    FromConfig(String),
+    #[error("Windows are kept in PostgreSQL, which is unreachable: {0}; nothing was changed")]
+    Unavailable(#[from] StoreError),
+}
+
+pub struct Quiet {
+    store: Arc<Store>,
+    redis: Arc<RedisLink>,
+    groups: BTreeMap<String, Vec<String>>,
+    max_snooze: Duration,
+    configured: Vec<Window>,
+    stored: Mutex<Vec<Window>>,
+}
+
+fn invalid(s: impl Into<String>) -> QuietError {
+    QuietError::Invalid(s.into())
+}
+
+/// The scope a config window names (`camera:porch`, checked at load).
+fn scope_of(text: &str) -> Scope {
+    match text.split_once(':') {
+        Some(("camera", n)) => Scope::Camera(n.into()),
+        Some(("camera_group", n)) => Scope::CameraGroup(n.into()),
+        Some(("dependency", n)) => Scope::Dependency(n.into()),
+        _ => Scope::Everything,
+    }
+}
+
+fn weekly(days: &[String], start: &str, seconds: f64, zone: &str) -> Result<When, QuietError> {
+    let days = days
+        .iter()
+        .map(|d| {
+            weekday(d).ok_or_else(|| {
+                invalid(format!(
+                    "'days' must name days of the week as mon … sun (got {d:?})"
+                ))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if days.is_empty() {
+        return Err(invalid("'days' must name at least one day"));
+    }
+    let start = NaiveTime::parse_from_str(start, "%H:%M").map_err(|_| {
+        invalid(format!(
+            "'start' must be a local time as HH:MM (got {start:?})"
+        ))
+    })?;
+    let zone = if zone.is_empty() { "UTC" } else { zone };
+    let zone: chrono_tz::Tz = zone.parse().map_err(|_| {
+        invalid(format!(
+            "'timezone' must be an IANA zone such as Europe/Berlin (got {zone:?})"
+        ))
+    })?;
+    if !(seconds.is_finite() && (60.0..=7.0 * 86_400.0).contains(&seconds)) {
+        return Err(invalid(
+            "'duration_seconds' must be from 60 to 604800 (7 days)",
+        ));
+    }
+    Ok(When::Weekly {
+        days,
+        start,
+        duration: Duration::milliseconds((seconds * 1000.0) as i64),
+        zone,
+    })
+}
+
+fn from_config(i: usize, w: &RecurringWindow) -> Option<Window> {
+    Some(Window {
+        id: format!("config-{i}"),
+        kind: WindowKind::Maintenance,
+        scope: scope_of(&w.scope),
+        when: weekly(&w.days, &w.start, w.duration_seconds, &w.timezone).ok()?,
+        comment: if w.comment.is_empty() {
+            w.name.clone()
+        } else {
+            format!("{}: {}", w.name, w.comment)
+        },
+        created_at: DateTime::UNIX_EPOCH,
+        from_config: true,
+    })
+}
+
+fn from_row(r: WindowRow) -> Option<Window> {
+    let schedule: Schedule = serde_json::from_value(r.schedule).ok()?;
+    let when = match schedule {
+        Schedule::Once { starts_at, ends_at } => When::Once {
+            starts_at,
+            ends_at: r.ended_at.map_or(ends_at, |e| e.min(ends_at)),
+        },
+        Schedule::Weekly { .. } if r.ended_at.is_some() => return None,
+        Schedule::Weekly {
+            days,
+            start,
+            duration_seconds,
+            timezone,
+        } => weekly(&days, &start, duration_seconds, &timezone).ok()?,
+    };
+    Some(Window {
+        id: r.id,
+        kind: WindowKind::parse(&r.kind)?,
+        scope: serde_json::from_value(r.scope).ok()?,
+        when,
+        comment: r.comment,
+        created_at: r.created_at,
+        from_config: false,
+    })
+}
+
+fn schedule_of(when: &When) -> Schedule {
+    match when {
+        When::Once { starts_at, ends_at } => Schedule::Once {
+            starts_at: *starts_at,
+            ends_at: *ends_at,
+        },
+        When::Weekly {
+            days,
+            start,
+            duration,
+            zone,
+        } => Schedule::Weekly {
+            days: days
+                .iter()
+                .map(|d| d.to_string().to_ascii_lowercase())
+                .collect(),
+            start: start.format("%H:%M").to_string(),
+            duration_seconds: duration.num_milliseconds() as f64 / 1000.0,
+            timezone: zone.name().to_string(),
+        },
+    }
+}
+
+impl Quiet {
+    pub fn new(
+        cfg: &MaintenanceConfig,
+        groups: BTreeMap<String, Vec<String>>,
+        store: Arc<Store>,
+        redis: Arc<RedisLink>,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            store,
+            redis,
+            groups,
+            max_snooze: Duration::milliseconds((cfg.max_snooze_seconds * 1000.0) as i64),
+            configured: cfg
+                .windows
+                .iter()
+                .enumerate()
+                .filter_map(|(i, w)| from_config(i, w))
+                .collect(),
+            stored: Mutex::new(Vec::new()),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Vec<Window>> {
+        self.stored.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn in_group(&self, group: &str, camera: &str) -> bool {
+        self.groups
+            .get(group)
+            .is_some_and(|cams| cams.iter().any(|c| c == camera))
+    }
+
+    fn all(&self) -> Vec<Window> {
+        let mut all = self.configured.clone();
+        all.extend(self.lock().iter().cloned());
+        all
+    }
+
+    /// The windows that hold an alert about `source` at `now` (their ids).
+    pub fn holding(&self, source: &Source, now: DateTime<Utc>) -> Vec<String> {
+        self.all()
+            .into_iter()
+            .filter(|w| w.when.active_at(now).is_some())
+            .filter(|w| w.scope.covers(source, |g, c| self.in_group(g, c)))
+            .map(|w| w.id)
+            .collect()
+    }
+
+    /// Whether camera `id` is in a window at `now` (coverage counts it as
+    /// maintenance).
+    pub fn camera_held(&self, id: &str, now: DateTime<Utc>) -> bool {
+        !self
+            .holding(&Source::Camera(id.to_string()), now)
+            .is_empty()
+    }
+
+    /// Every window, with whether it holds now and its next occurrence; those over
+    /// for more than a day are left out.
+    pub fn list(&self, now: DateTime<Utc>) -> Vec<WindowView> {
+        self.all()
+            .into_iter()
+            .filter(|w| match w.when {
+                When::Once { ends_at, .. } => now - ends_at < Duration::days(1),
+                When::Weekly { .. } => true,
+            })
+            .map(|w| view(&w, now))
+            .collect()
+    }
+
+    /// Read the stored windows again.
+    pub async fn reload(&self) -> Result<usize, StoreError> {
+        let rows = self
+            .store
+            .windows_since(crate::time::now() - Duration::days(1), MAX_WINDOWS)
+            .await?;
+        let windows: Vec<Window> = rows.into_iter().filter_map(from_row).collect();
+        let n = windows.len();
+        *self.lock() = windows;
+        Ok(n)
+    }
+
+    /// Make a window (stored first; nothing changes while PostgreSQL is away).
+    pub async fn create(&self, ask: NewWindow) -> Result<WindowView, QuietError> {
+        let now = crate::time::now();
+        let kind = ask.kind.unwrap_or(WindowKind::Maintenance);
+        let comment = ask.comment.unwrap_or_default();
+        if comment.len() > 1024 || comment.chars().any(char::is_control) {
+            return Err(invalid(
+                "'comment' must be at most 1024 characters, without control characters",
+            ));
+        }
+        match &ask.scope {
+            Scope::Everything => {}
+            Scope::Camera(n) | Scope::CameraGroup(n) | Scope::Dependency(n) => {
+                if !(1..=64).contains(&n.len())
+                    || !n
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+                {
+                    return Err(invalid(
+                        "'scope.name' must be 1 to 64 letters, digits, '_' or '-'",
+                    ));
+                }
+            }
+        }
+        let when = match (&ask.days, kind) {
+            (Some(_), WindowKind::Snooze) => {
+                return Err(invalid(
+                    "A snooze starts now and ends once: it takes no 'days'",
+                ))
+            }
+            (Some(days), WindowKind::Maintenance) => weekly(
+                days,
+                ask.start.as_deref().unwrap_or(""),
+                ask.duration_seconds.unwrap_or(0.0),
+                ask.timezone.as_deref().unwrap_or(""),
+            )?,
+            (None, _) => {
+                let starts_at = match kind {
+                    WindowKind::Snooze if ask.starts_at.is_some() => {
+                        return Err(invalid("A snooze starts now: it takes no 'starts_at'"))
+                    }
+                    WindowKind::Snooze => now,
+                    WindowKind::Maintenance => ask.starts_at.unwrap_or(now),
+                };
+                let ends_at =
+                    match (ask.ends_at, ask.duration_seconds) {
+                        (Some(e), None) => e,
+                        (None, Some(s)) if s.is_finite() && s > 0.0 && s < 1e9 => {
+                            starts_at + Duration::milliseconds((s * 1000.0) as i64)
+                        }
+                        _ => return Err(invalid(
+                            "Give the window an end: 'ends_at' or 'duration_seconds' (one of them)",
+                        )),
+                    };
+                if ends_at <= starts_at || ends_at <= now {
+                    return Err(invalid(
+                        "'ends_at' must be after the start and in the future",
+                    ));
+                }
+                if kind == WindowKind::Snooze && ends_at - starts_at > self.max_snooze {
+                    return Err(invalid(format!(
+                        "A snooze lasts at most {} s (maintenance.max_snooze_seconds)",
+                        self.max_snooze.num_seconds()
+                    )));
+                }
+                When::Once { starts_at, ends_at }
+            }
+        };
+        let w = Window {
+            id: uuid::Uuid::new_v4().to_string(),
+            kind,
+            scope: ask.scope,
+            when,
+            comment,
+            created_at: now,
+            from_config: false,
+        };
+        self.store.save_window(&row(&w, None)).await?;
+        self.lock().push(w.clone());
+        self.changed().await;
+        Ok(view(&w, now))
+    }
+
+    /// End a window now (a snooze or a one-off window ends early; a weekly one stops).
+    pub async fn end(&self, id: &str) -> Result<WindowView, QuietError> {
+        let now = crate::time::now();
+        if self.configured.iter().any(|w| w.id == id) {
+            return Err(QuietError::FromConfig(id.to_string()));
+        }
+        let w = self
+            .lock()
+            .iter()
+            .find(|w| w.id == id)
+            .cloned()
+            .ok_or_else(|| QuietError::Unknown(id.to_string()))?;
+        self.store.save_window(&row(&w, Some(now))).await?;
+        let mut ended = w.clone();
+        {
+            let mut stored = self.lock();
+            stored.retain(|x| x.id != id);
+            if let When::Once { starts_at, ends_at } = w.when {
+                ended.when = When::Once {
+                    starts_at: starts_at.min(now),
+                    ends_at: ends_at.min(now),
+                };
+                stored.push(ended.clone());
+            }
+        }
+        self.changed().await;
+        Ok(view(&ended, now))
+    }
+
+    /// Tell every instance (through Redis) that the windows changed.
+    async fn changed(&self) {
+        if let Ok(mut conn) = self.redis.conn().await {
+            let bumped: Result<i64, _> = redis::cmd("INCR")
+                .arg(VERSION_KEY)
+                .query_async(&mut conn)
+                .await;
+            if let Err(e) = bumped {
+                tracing::debug!(error = %e, "windows changed; other instances read them within 10 s");
+            }
+        }
+    }
+
+    async fn version(&self) -> Option<i64> {
+        let mut conn = self.redis.conn().await.ok()?;
+        redis::cmd("GET")
+            .arg(VERSION_KEY)
+            .query_async::<Option<i64>>(&mut conn)
+            .await
+            .ok()
+            .map(|v| v.unwrap_or(0))
+    }
+
+    pub fn worker(self: &Arc<Self>, critical: bool) -> WorkerSpec {
+        WorkerSpec::shared(
+            workers::MAINTENANCE,
+            critical,
+            Arc::clone(self),
+            |me, ctx| async move {
+                me.run(&ctx).await;
+                Ok(())
+            },
+        )
+    }
+
+    /// Read the windows at start, then again whenever the version in Redis moves
+    /// (every 10 s while Redis is away).
+    async fn run(&self, ctx: &WorkerContext) {
+        let mut seen: Option<i64> = None;
+        let mut loaded = false;
+        let mut last_read = tokio::time::Instant::now();
+        loop {
+            let version = self.version().await;
+            let due = !loaded
+                || (version.is_some() && version != seen)
+                || (version.is_none() && last_read.elapsed() >= REREAD_WITHOUT_REDIS);
+            if due {
+                last_read = tokio::time::Instant::now();
+                match ctx
+                    .beat_while(StdDuration::from_secs(15), self.reload())
+                    .await
+                {
+                    Ok(_) => {
+                        loaded = true;
+                        seen = version;
+                    }
+                    Err(e) => tracing::debug!(error = %e, "windows not read; kept as they were"),
+                }
+            }
+            if !ctx.idle(LOOK_EVERY).await {
+                return;
+            }
+        }
+    }
+}
+
+fn row(w: &Window, ended_at: Option<DateTime<Utc>>) -> WindowRow {
+    WindowRow {
+        id: w.id.clone(),
+        kind: w.kind.as_str().to_string(),
+        // Serialising these plain structs cannot fail.
+        scope: serde_json::to_value(&w.scope).unwrap_or_default(),
+        schedule: serde_json::to_value(schedule_of(&w.when)).unwrap_or_default(),
+        comment: w.comment.clone(),
+        created_at: w.created_at,
+        ended_at,
+    }
+}
+
+fn view(w: &Window, now: DateTime<Utc>) -> WindowView {
+    let current = w.when.active_at(now);
+    let (starts_at, ends_at, days, start, timezone, seconds) = match &w.when {
+        When::Once { starts_at, ends_at } => (
+            Some(*starts_at),
+            Some(*ends_at),
+            None,
+            None,
+            None,
+            (*ends_at - *starts_at).num_milliseconds() as f64 / 1000.0,
+        ),
+        When::Weekly {
+            days,
+            start,
+            duration,
+            zone,
+        } => (
+            None,
+            None,
+            Some(
+                days.iter()
+                    .map(|d| d.to_string().to_ascii_lowercase())
+                    .collect(),
+            ),
+            Some(start.format("%H:%M").to_string()),
+            Some(zone.name().to_string()),
+            duration.num_milliseconds() as f64 / 1000.0,
+        ),
+    };
+    WindowView {
+        id: w.id.clone(),
+        kind: w.kind,
+        scope: w.scope.clone(),
+        comment: w.comment.clone(),
+        origin: if w.from_config { "config" } else { "api" },
+        starts_at,
+        ends_at,
+        days,
+        start,
+        timezone,
+        duration_seconds: seconds,
+        active: current.is_some(),
+        current: current.map(Span::from),
+        next: w.when.next_after(now).map(Span::from),
+    }
+}

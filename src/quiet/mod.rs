@@ -1,0 +1,14 @@
+//! Quiet on purpose: maintenance windows and snoozes. During a window the alerts in
+//! its scope are still decided, stored and shown (marked), and coverage counts the
+//! time as maintenance; only what is told (notifications, Alertmanager) is held.
+//!
+//! - `window.rs`: scopes, one-off and weekly windows, occurrences across
+//!   daylight-saving changes (pure);
+//! - `book.rs`: the windows in force (the config's and the API's, stored in
+//!   PostgreSQL, shared through a version in Redis) and the `maintenance` worker.
+
+mod book;
+pub mod window;
+
+pub use book::{NewWindow, Quiet, QuietError, Span, Window, WindowKind, WindowView};
+pub use window::{Scope, When};

@@ -1,0 +1,83 @@
+//! Maintenance windows and snoozes made through the API: one row each, its scope and
+//! its schedule as JSON (read back by `quiet`), ended early by setting `ended_at`.
+
+use chrono::{DateTime, Utc};
+
+use super::db::Store;
+use super::error::StoreError;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct WindowRow {
+    pub id: String,
+    /// `maintenance` or `snooze`.
+    pub kind: String,
+    pub scope: serde_json::Value,
+    pub schedule: serde_json::Value,
+    pub comment: String,
+    pub created_at: DateTime<Utc>,
+    pub ended_at: Option<DateTime<Utc>>,
+}
+
+const COLUMNS: &str = "id, kind, scope, schedule, comment, created_at, ended_at";
+
+impl Store {
+    pub async fn save_window(&self, w: &WindowRow) -> Result<(), StoreError> {
+        self.run(async {
+            let c = self.client().await?;
+            c.execute(
+                &c.prepare_cached(&format!(
+                    "INSERT INTO maintenance_windows ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)
+                     ON CONFLICT (id) DO UPDATE SET ended_at = EXCLUDED.ended_at"
+                ))
+                .await?,
+                &[
+                    &w.id,
+                    &w.kind,
+                    &w.scope,
+                    &w.schedule,
+                    &w.comment,
+                    &w.created_at,
+                    &w.ended_at,
+                ],
+            )
+            .await?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// The windows not ended before `since`, oldest first, at most `limit`.
+    pub async fn windows_since(
+        &self,
+        since: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<WindowRow>, StoreError> {
+        self.run(async {
+            let c = self.client().await?;
+            let rows = c
+                .query(
+                    &c.prepare_cached(&format!(
+                        "SELECT {COLUMNS} FROM maintenance_windows
+                         WHERE ended_at IS NULL OR ended_at >= $1
+                         ORDER BY created_at, id LIMIT $2"
+                    ))
+                    .await?,
+                    &[&since, &limit],
+                )
+                .await?;
+            Ok(rows
+                .iter()
+                .map(|r| WindowRow {
+                    id: r.get(0),
+                    kind: r.get(1),
+                    scope: r.get(2),
+                    schedule: r.get(3),
+                    comment: r.get(4),
+                    created_at: r.get(5),
+                    ended_at: r.get(6),
+                })
+                .collect())
+        })
+        .await
+    }
+}

@@ -1,0 +1,207 @@
+//! Quiet on purpose: maintenance windows and snoozes hold what is told, never what is
+//! decided, and every instance applies them within two seconds.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::support::notify::HttpReceiver;
+use crate::support::{
+    client, eventually, eventually_for, get, json as get_json, metric, metrics, watching,
+    write_image, Stack, Watchpost,
+};
+
+fn env(receiver: &HttpReceiver) -> Vec<(String, String)> {
+    [
+        ("WATCHPOST_ALERTS__FOR_WARNING_SECONDS", "0".to_string()),
+        ("WATCHPOST_ALERTS__EVALUATE_INTERVAL_SECONDS", "0.2".into()),
+        ("WATCHPOST_CAMERAS__CHECK_INTERVAL_SECONDS", "0.2".into()),
+        ("WATCHPOST_CAMERAS__HEARTBEAT_GRACE_SECONDS", "0.5".into()),
+        ("WATCHPOST_CAMERAS__OVERRIDES__PORCH__HEARTBEAT_SECONDS", "1".into()),
+        (
+            "WATCHPOST_NOTIFY__WEBHOOKS",
+            format!(
+                "[{{name = \"hook\", format = \"json\", url = \"{}\"}}]",
+                receiver.url("/hook")
+            ),
+        ),
+        ("WATCHPOST_MAINTENANCE__WINDOWS", "[{name = \"nightly\", scope = \"dependency:postgres\", days = [\"sun\"], start = \"02:30\", duration_seconds = 3600.0, timezone = \"Europe/Berlin\"}]".into()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+async fn make(wp: &Watchpost, body: Value) -> (u16, Value) {
+    let r = client()
+        .post(format!("{}/api/system/maintenance", wp.url()))
+        .json(&body)
+        .send()
+        .await
+        .expect("POST");
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+async fn porch_alert(wp: &Watchpost) -> Option<Value> {
+    let page = get_json(format!(
+        "{}/api/system/alerts?state=firing&source=camera:porch",
+        wp.url()
+    ))
+    .await;
+    page["items"].as_array()?.first().cloned()
+}
+
+fn told_porch(rx: &HttpReceiver) -> Vec<Value> {
+    rx.on("/hook")
+        .into_iter()
+        .map(|r| r.json())
+        .filter(|j| j["source"] == "camera:porch" && j["notification"] == "firing")
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_window_holds_what_is_told_and_what_still_fires_is_told_when_it_ends() {
+    let rx = HttpReceiver::start().await;
+    let env = env(&rx);
+    let refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let stack = Stack::new(&refs);
+    let root = tempfile::tempdir().expect("root");
+    let a = stack.instance("a", root.path());
+    let b = stack.instance("b", root.path());
+    watching(&a).await;
+    watching(&b).await;
+
+    // A window on the porch, made on A: B applies it within 2 s.
+    let (code, w) = make(
+        &a,
+        json!({"scope": {"kind": "camera", "name": "porch"}, "duration_seconds": 600, "comment": "new camera mount"}),
+    )
+    .await;
+    assert_eq!(code, 201, "{w}");
+    assert_eq!(w["active"], true, "{w}");
+    let id = w["id"].as_str().expect("an id").to_string();
+    let listed_on = |wp: &Watchpost| {
+        let url = format!("{}/api/system/maintenance", wp.url());
+        let id = id.clone();
+        async move {
+            let l = get_json(url).await;
+            l["windows"]
+                .as_array()?
+                .iter()
+                .any(|x| x["id"] == id.as_str() && x["active"] == true)
+                .then_some(())
+        }
+    };
+    eventually_for(Duration::from_secs(2), "B applies A's window", || {
+        listed_on(&b)
+    })
+    .await;
+    // The config's weekly window is listed too, with its next occurrence.
+    let l = get_json(format!("{}/api/system/maintenance", b.url())).await;
+    let nightly = l["windows"]
+        .as_array()
+        .and_then(|ws| ws.iter().find(|x| x["origin"] == "config").cloned())
+        .expect("the config's window");
+    assert_eq!(nightly["timezone"], "Europe/Berlin");
+    assert!(nightly["next"]["start"].is_string(), "{nightly}");
+
+    // The porch goes offline: decided, stored, listed and marked on both; told nowhere.
+    write_image(root.path(), "porch", "a.png");
+    for wp in [&a, &b] {
+        let alert = eventually("the porch's alert", || porch_alert(wp)).await;
+        assert_eq!(alert["in_maintenance"], json!([id]), "{alert}");
+    }
+    eventually("held back, counted", || async {
+        let mut held = 0.0;
+        for wp in [&a, &b] {
+            held += metric(
+                &metrics(wp).await,
+                "watchpost_notifications_total{notifier=\"hook\",result=\"silenced\"}",
+            )
+            .unwrap_or(0.0);
+        }
+        (held >= 1.0).then_some(())
+    })
+    .await;
+    assert!(told_porch(&rx).is_empty(), "told during the window");
+
+    // The window ends while the porch is still offline: told then, once.
+    let r = client()
+        .delete(format!("{}/api/system/maintenance/{id}", b.url()))
+        .send()
+        .await
+        .expect("DELETE");
+    assert_eq!(r.status(), 200);
+    eventually("the firing, told once the window ended", || async {
+        (!told_porch(&rx).is_empty()).then_some(())
+    })
+    .await;
+    for wp in [&a, &b] {
+        eventually("unmarked", || async {
+            let alert = porch_alert(wp).await?;
+            (alert["in_maintenance"] == json!([])).then_some(())
+        })
+        .await;
+    }
+    assert_eq!(told_porch(&rx).len(), 1, "told once across two instances");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn windows_out_of_bounds_get_a_clear_error() {
+    let rx = HttpReceiver::start().await;
+    let env = env(&rx);
+    let refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let stack = Stack::new(&refs);
+    let wp = stack.start(tempfile::tempdir().expect("dir"));
+    watching(&wp).await;
+    let porch = json!({"kind": "camera", "name": "porch"});
+    for (body, want) in [
+        // Longer than maintenance.max_snooze_seconds (7 days).
+        (
+            json!({"kind": "snooze", "scope": porch, "duration_seconds": 8 * 86400}),
+            "at most",
+        ),
+        (json!({"kind": "snooze", "scope": porch}), "end"),
+        (
+            json!({"scope": porch, "days": ["sun"], "start": "02:30", "duration_seconds": 600, "timezone": "Mars/Olympus"}),
+            "IANA",
+        ),
+        (
+            json!({"scope": porch, "days": ["someday"], "start": "02:30", "duration_seconds": 600}),
+            "days",
+        ),
+        (
+            json!({"scope": porch, "ends_at": "2020-01-01T00:00:00Z"}),
+            "future",
+        ),
+        (
+            json!({"scope": {"kind": "camera", "name": "../etc"}, "duration_seconds": 60}),
+            "scope.name",
+        ),
+    ] {
+        let (code, r) = make(&wp, body.clone()).await;
+        assert_eq!(code, 400, "{body}: {r}");
+        assert!(
+            r["detail"].as_str().is_some_and(|d| d.contains(want)),
+            "{body}: {r}"
+        );
+    }
+    let (code, s) = make(
+        &wp,
+        json!({"kind": "snooze", "scope": porch, "duration_seconds": 3600}),
+    )
+    .await;
+    assert_eq!(code, 201, "{s}");
+    assert_eq!(s["kind"], "snooze");
+    let (code, r) = get(format!("{}/api/system/maintenance/nope", wp.url())).await;
+    assert_eq!(code, 405, "{r}");
+    for (id, status) in [("config-0", 409), ("0123-unknown", 404)] {
+        let r = client()
+            .delete(format!("{}/api/system/maintenance/{id}", wp.url()))
+            .send()
+            .await
+            .expect("DELETE");
+        assert_eq!(r.status().as_u16(), status, "{id}");
+    }
+}
