@@ -220,6 +220,7 @@ impl Service {
             health.clone(),
             store.clone(),
             coverage.clone(),
+            quiet.clone(),
             CoverageMetrics::new(&metrics, config.cameras.max_cameras, &cameras),
         );
         // What each in-memory structure holds (`watchpost_memory_entries`); weak, so

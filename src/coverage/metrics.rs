@@ -118,6 +118,7 @@ mod tests {
             availability: Some(0.5),
             watched_seconds: 1.0,
             unwatched_seconds: 1.0,
+            maintenance_seconds: 0.0,
             since: None,
         };
         let report = |w| AvailabilityReport {

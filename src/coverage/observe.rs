@@ -12,6 +12,7 @@ use crate::cameras::CameraSummary;
 use crate::events::{CameraStatus, HealthState};
 use crate::health::FullHealth;
 use crate::names::workers;
+use crate::quiet::Quiet;
 
 /// The AI service that detects, and the one that analyses.
 const DETECTION_SERVICE: &str = "yolo26";
@@ -47,6 +48,27 @@ pub fn of_cameras(cameras: &[CameraSummary], into: &mut Conditions) {
                 detail: c.reason.clone(),
             },
         );
+    }
+}
+
+/// The cameras a maintenance window or snooze covers now.
+pub fn of_maintenance(
+    cameras: &[CameraSummary],
+    quiet: &Quiet,
+    now: DateTime<Utc>,
+    into: &mut Conditions,
+) {
+    for c in cameras {
+        let holding = quiet.holding(&crate::events::Source::Camera(c.id.clone()), now);
+        if !holding.is_empty() {
+            into.insert(
+                (Subject::Camera(c.id.clone()), Cause::Maintenance),
+                Holds {
+                    since: now,
+                    detail: format!("in maintenance ({})", holding.join(", ")),
+                },
+            );
+        }
     }
 }
 

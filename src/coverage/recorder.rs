@@ -27,6 +27,7 @@ use crate::cameras::CameraRegistry;
 use crate::config::CoverageConfig;
 use crate::health::Health;
 use crate::names::workers;
+use crate::quiet::Quiet;
 use crate::store::{SpanRow, Store};
 use crate::supervisor::{WorkerContext, WorkerSpec};
 
@@ -76,6 +77,7 @@ pub struct Recorder {
     health: Arc<Health>,
     store: Arc<Store>,
     coverage: Arc<Coverage>,
+    quiet: Arc<Quiet>,
     metrics: CoverageMetrics,
     heartbeat: PathBuf,
     retention: chrono::Duration,
@@ -90,6 +92,7 @@ impl Recorder {
         health: Arc<Health>,
         store: Arc<Store>,
         coverage: Arc<Coverage>,
+        quiet: Arc<Quiet>,
         metrics: CoverageMetrics,
     ) -> Arc<Self> {
         Arc::new(Self {
@@ -97,6 +100,7 @@ impl Recorder {
             health,
             store,
             coverage,
+            quiet,
             metrics,
             heartbeat: PathBuf::from(&cfg.heartbeat_path),
             retention: chrono::Duration::days(cfg.retention_days.into()),
@@ -207,6 +211,7 @@ impl Recorder {
         let health = self.health.latest();
         if let Some(cams) = &cameras {
             observe::of_cameras(cams, &mut wanted);
+            observe::of_maintenance(cams, &self.quiet, now, &mut wanted);
         }
         if let Some(h) = &health {
             observe::of_health(h, now, &mut wanted);

@@ -62,7 +62,10 @@ pub struct CameraCoverage {
     pub name: String,
     pub watched_seconds: f64,
     pub unwatched_seconds: f64,
-    /// Watched over known, 0 to 1; `null` when nothing of the interval is known.
+    /// In maintenance windows or snoozes: neither watched nor unwatched.
+    pub maintenance_seconds: f64,
+    /// Watched over known (less maintenance), 0 to 1; `null` when nothing of the
+    /// interval is known.
     pub availability: Option<f64>,
     /// Where what is known starts, when later than `from` (the history or the camera
     /// is younger): the seconds and the fraction are over the known part only.
@@ -99,6 +102,7 @@ pub struct CameraAvailability {
     pub availability: Option<f64>,
     pub watched_seconds: f64,
     pub unwatched_seconds: f64,
+    pub maintenance_seconds: f64,
     pub since: Option<DateTime<Utc>>,
 }
 
@@ -217,12 +221,19 @@ impl Coverage {
             Some(k) if k < to => (gaps(&mine, k, to, self.min_gap), seconds(to - k)),
             _ => (Vec::new(), 0.0),
         };
-        let unwatched: f64 = gaps.iter().map(Gap::seconds).sum();
+        let planned: f64 = gaps
+            .iter()
+            .filter(|g| g.cause == Cause::Maintenance)
+            .map(Gap::seconds)
+            .sum();
+        let unwatched: f64 = gaps.iter().map(Gap::seconds).sum::<f64>() - planned;
+        let known = known - planned;
         CameraCoverage {
             camera_id: c.id.clone(),
             name: c.folder.clone(),
             watched_seconds: round3(known - unwatched),
             unwatched_seconds: round3(unwatched),
+            maintenance_seconds: round3(planned),
             availability: fraction(known - unwatched, known),
             since: known_from.filter(|k| *k > from),
             gaps,
@@ -278,6 +289,7 @@ impl Coverage {
                     availability: c.availability,
                     watched_seconds: c.watched_seconds,
                     unwatched_seconds: c.unwatched_seconds,
+                    maintenance_seconds: c.maintenance_seconds,
                     since: c.since,
                 })
                 .collect(),

@@ -9,10 +9,14 @@ use serde::Serialize;
 use crate::names::closed_set;
 
 closed_set! {
-    /// Why a camera was not watched, most specific first (the order decides which
-    /// cause names a moment when several held; `Ord` is that order).
+    /// Why a camera was not watched: maintenance first (planned time is left out of
+    /// availability whatever else held), then the most specific (the order decides
+    /// which cause names a moment when several held; `Ord` is that order).
     #[derive(PartialOrd, Ord)]
     pub enum Cause {
+        /// A maintenance window or snooze covered it: planned, so it names the time
+        /// whatever else held, and availability leaves it out.
+        Maintenance = "maintenance",
         /// From its last image to its next, when it went offline in between.
         CameraOffline = "camera_offline",
         /// Sending the same picture again and again.
@@ -315,6 +319,24 @@ mod tests {
         assert_eq!(
             shape(&gaps(&refs, at(0), at(100), Duration::zero())).len(),
             4
+        );
+    }
+
+    #[test]
+    fn maintenance_names_the_time_whatever_else_held() {
+        let s = [
+            cam(Cause::CameraOffline, 10, Some(50)),
+            cam(Cause::Maintenance, 20, Some(40)),
+        ];
+        let refs: Vec<&Span> = s.iter().collect();
+        let g = gaps(&refs, at(0), at(100), Duration::zero());
+        assert_eq!(
+            shape(&g),
+            [
+                (10, 20, "camera_offline"),
+                (20, 40, "maintenance"),
+                (40, 50, "camera_offline"),
+            ]
         );
     }
 

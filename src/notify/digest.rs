@@ -102,10 +102,18 @@ pub fn words(d: &Digest) -> (String, String) {
     for c in &d.cameras {
         match c.availability {
             Some(a) => body.push_str(&format!(
-                "- {}: {} (unwatched {})\n",
+                "- {}: {} (unwatched {}{})\n",
                 c.name,
                 percent(a),
-                crate::time::span_text(c.unwatched_seconds)
+                crate::time::span_text(c.unwatched_seconds),
+                if c.maintenance_seconds > 0.0 {
+                    format!(
+                        ", in maintenance {}",
+                        crate::time::span_text(c.maintenance_seconds)
+                    )
+                } else {
+                    String::new()
+                }
             )),
             None => body.push_str(&format!("- {}: not watched by watchpost yet\n", c.name)),
         }
@@ -302,6 +310,7 @@ mod tests {
                 name: "porch".into(),
                 watched_seconds: 84_000.0,
                 unwatched_seconds: 2_400.0,
+                maintenance_seconds: 0.0,
                 availability: Some(84_000.0 / 86_400.0),
                 since: None,
                 gaps: vec![

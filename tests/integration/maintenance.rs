@@ -145,6 +145,19 @@ async fn a_window_holds_what_is_told_and_what_still_fires_is_told_when_it_ends()
         .await;
     }
     assert_eq!(told_porch(&rx).len(), 1, "told once across two instances");
+
+    // Coverage: the window's time is maintenance, left out of the availability.
+    let c = eventually("the maintenance in the porch's coverage", || async {
+        let (_, c) = get(format!("{}/api/system/coverage?camera=porch", a.url())).await;
+        let cam = c["cameras"].get(0)?.clone();
+        (cam["maintenance_seconds"].as_f64()? > 0.0).then_some(cam)
+    })
+    .await;
+    let causes: Vec<&str> = c["gaps"]
+        .as_array()
+        .map(|g| g.iter().filter_map(|g| g["cause"].as_str()).collect())
+        .unwrap_or_default();
+    assert!(causes.contains(&"maintenance"), "{c}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -204,4 +217,60 @@ async fn windows_out_of_bounds_get_a_clear_error() {
             .expect("DELETE");
         assert_eq!(r.status().as_u16(), status, "{id}");
     }
+}
+
+/// The page: a camera's *Snooze 1 h* makes a snooze that is listed with its end; a
+/// snooze of everything shows the banner; *End* ends it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_snoozes_a_camera_lists_windows_and_says_when_everything_is_snoozed() {
+    use crate::support::browser::Browser;
+    let rx = HttpReceiver::start().await;
+    let env = env(&rx);
+    let refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let stack = Stack::new(&refs);
+    let wp = stack.start(tempfile::tempdir().expect("dir"));
+    watching(&wp).await;
+    write_image(&wp.dir.path().join("cameras"), "porch", "a.png");
+    let b = Browser::start(1280, 1400).await;
+    b.goto(&format!("{}/", wp.url())).await;
+    let css = "#cameras li[data-key=\"porch\"] button[data-snooze=\"camera:porch\"]";
+    b.wait_for(css).await;
+    // The list is drawn again on every change: press the button as it is now.
+    b.execute(
+        "document.querySelector(arguments[0]).click();",
+        serde_json::json!([css]),
+    )
+    .await;
+    let listed = eventually("the snooze listed", || async {
+        let t = b.text("#windows li[data-kind=\"snooze\"]").await;
+        t.contains("camera porch").then_some(t)
+    })
+    .await;
+    assert!(listed.contains("until"), "{listed}");
+    let api = get_json(format!("{}/api/system/maintenance", wp.url())).await;
+    let snooze = api["windows"]
+        .as_array()
+        .and_then(|w| w.iter().find(|w| w["kind"] == "snooze").cloned())
+        .expect("the snooze in the API");
+    let secs = snooze["duration_seconds"].as_f64().unwrap_or(0.0);
+    assert!((secs - 3600.0).abs() < 1.0, "{snooze}");
+
+    let (code, _) = make(
+        &wp,
+        json!({"kind": "snooze", "scope": {"kind": "everything"}, "duration_seconds": 600}),
+    )
+    .await;
+    assert_eq!(code, 201);
+    eventually("the banner", || async {
+        let t = b.text("#quiet-banner").await;
+        t.contains("Everything is snoozed").then_some(())
+    })
+    .await;
+    let errors: Vec<(String, String)> = b
+        .console()
+        .await
+        .into_iter()
+        .filter(|(level, _)| level == "SEVERE")
+        .collect();
+    assert!(errors.is_empty(), "console errors: {errors:?}");
 }

@@ -31,7 +31,7 @@
     live: false, socket: null, pollTimer: null, reconnectTimer: null,
     refreshTimer: null, lastUpdate: null, lastHistory: 0, readKeyDeclined: false,
     eventsNote: '', requeueButtons: new Map(), deadLetters: {},
-    coverage: null, incidents: null, lastCoverage: 0, coverageDirty: false,
+    coverage: null, incidents: null, lastCoverage: 0, coverageDirty: false, windows: null,
   };
 
   const $ = (id) => document.getElementById(id);
@@ -619,7 +619,7 @@
           c.last_image_at ? h('span', { 'data-ago': c.last_image_at }) : null,
           ` · ${c.images_last_hour} in the last hour · ${c.status} for `,
           h('span', { 'data-since': c.status_since })),
-        h('div', { class: 'reason', text: c.reason }),
+        h('div', { class: 'reason', text: c.reason }, ' ', h('span', { class: 'buttons' }, snoozeButton({ kind: 'camera', name: c.id }, c.folder, 1))),
         h('figure', { class: 'hourly' },
           hourlyBars(c.hourly_images || []),
           h('figcaption', { class: 'muted', text: `${total} image${total === 1 ? '' : 's'} in the last 24 hours, by hour` })));
@@ -644,7 +644,7 @@
   const CAUSE_WORDS = {
     camera_offline: 'camera offline', camera_frozen: 'camera frozen', camera_disabled: 'camera disabled',
     watcher_down: 'file watcher down', detection_down: 'detection down', analysis_down: 'analysis down',
-    watchpost_down: 'watchpost not running',
+    watchpost_down: 'watchpost not running', maintenance: 'maintenance (not counted)',
   };
   const NS = 'http://www.w3.org/2000/svg';
 
@@ -738,8 +738,10 @@
       let text = `${cam.name}, ${label}: not watched by watchpost yet`;
       if (to > from) {
         const by = causesIn(cam.gaps, from, to);
-        const lost = Object.values(by).reduce((a, n) => a + n, 0);
-        const fraction = 1 - lost / (to - from);
+        // Maintenance is planned: neither watched nor unwatched.
+        const planned = by.maintenance || 0;
+        const lost = Object.values(by).reduce((a, n) => a + n, 0) - planned;
+        const fraction = to - from > planned ? 1 - lost / (to - from - planned) : 1;
         cls = fraction >= 0.999 ? 'good' : fraction >= 0.99 ? 'fair' : 'poor';
         const causes = Object.entries(by).sort((a, b) => b[1] - a[1])
           .map(([c, t]) => `${CAUSE_WORDS[c] || c} ${duration(t / 1000)}`);
@@ -762,8 +764,9 @@
     $('coverage').replaceChildren(...cams.map((c) => {
       const known = c.since ? Date.parse(c.since) : from;
       const day = causesIn(c.gaps, Math.max(now - DAY_MS, known), now);
-      const lost = Object.values(day).reduce((a, n) => a + n, 0);
-      const span = now - Math.max(now - DAY_MS, known);
+      const planned = day.maintenance || 0;
+      const lost = Object.values(day).reduce((a, n) => a + n, 0) - planned;
+      const span = now - Math.max(now - DAY_MS, known) - planned;
       const part = span < DAY_MS - 60000 ? ` (of the ${duration(span / 1000)} known)` : '';
       const today = span > 0 ? `${((1 - lost / span) * 100).toFixed(2)} % watched in the last 24 hours${part}` : 'not watched by watchpost yet';
       return h('li', { class: 'coverage-camera', 'data-key': c.camera_id },
@@ -840,6 +843,65 @@
     return b;
   }
 
+  /** A snooze of `scope` for `hours` (it always ends; the server bounds it). */
+  function snoozeButton(scope, what, hours) {
+    const label = `Snooze ${what} for ${hours} h`;
+    const b = h('button', { type: 'button', text: `Snooze ${hours} h`, 'aria-label': label, 'data-snooze': `${scope.kind}:${scope.name || ''}` });
+    b.addEventListener('click', () => act(label, '/api/system/maintenance', b, 'POST', {
+      kind: 'snooze', scope, duration_seconds: hours * 3600, comment: 'snoozed from the status page',
+    }));
+    return b;
+  }
+
+  /** What a window's scope covers, in words. */
+  function scopeText(scope) {
+    switch (scope && scope.kind) {
+      case 'everything': return 'everything';
+      case 'camera': return `camera ${scope.name}`;
+      case 'camera_group': return `camera group ${scope.name}`;
+      case 'dependency': return scope.name;
+      default: return '?';
+    }
+  }
+
+  /** The scope to snooze for an alert about `source`, if one fits. */
+  function scopeOf(source) {
+    const [kind, ...rest] = String(source).split(':');
+    const name = rest.join(':');
+    if (kind === 'camera') return { kind: 'camera', name };
+    if (kind === 'ai' || kind === 'breaker') return { kind: 'dependency', name };
+    if (kind === 'postgres' || kind === 'redis') return { kind: 'dependency', name: kind };
+    return null;
+  }
+
+  /** The windows and snoozes (with an End button for those made here), and the
+   * banner while everything is snoozed. */
+  function renderWindows() {
+    const all = (state.windows && state.windows.windows) || [];
+    $('windows').replaceChildren(...all.map((w) => {
+      const end = w.origin === 'api' && (w.active || w.next) ? h('button', { type: 'button', text: 'End', 'aria-label': `End the ${w.kind} on ${scopeText(w.scope)}` }) : null;
+      if (end) end.addEventListener('click', () => act(`End the ${w.kind}`, `/api/system/maintenance/${encodeURIComponent(w.id)}`, end, 'DELETE'));
+      const when = w.active && w.current
+        ? `until ${new Date(w.current.end).toLocaleString()}`
+        : w.next ? `next ${new Date(w.next.start).toLocaleString()} for ${duration(w.duration_seconds)}` : 'ended';
+      const weekly = w.days ? ` · every ${w.days.join(', ')} at ${w.start} (${w.timezone})` : '';
+      return h('li', { class: 'window', 'data-key': w.id, 'data-kind': w.kind, 'data-active': String(w.active) },
+        badge(w.active ? 'disabled' : 'starting', w.active ? `${w.kind} now` : w.kind), ' ',
+        h('strong', { text: scopeText(w.scope) }),
+        h('div', { class: 'muted' }, `${when}${weekly}`, w.comment ? ` · ${w.comment}` : '', w.origin === 'config' ? ' · from the config file' : '',
+          end ? h('span', { class: 'buttons' }, end) : null));
+    }));
+    const note = $('windows-empty');
+    setText(note, state.windows ? 'No maintenance window or snooze: everything firing is told.' : 'The windows cannot be read now.');
+    note.hidden = all.length > 0;
+    const everything = all.find((w) => w.active && w.scope && w.scope.kind === 'everything');
+    const banner = $('quiet-banner');
+    setText(banner, everything && everything.current
+      ? `Everything is ${everything.kind === 'snooze' ? 'snoozed' : 'in maintenance'} until ${new Date(everything.current.end).toLocaleString()}: alerts are shown here, nobody is told.`
+      : '');
+    banner.hidden = !everything;
+  }
+
   /** A cause (the `cause` label) in words. */
   function causeText(cause) {
     const [kind, ...rest] = String(cause).split(':');
@@ -876,7 +938,9 @@
           : null,
         h('div', { class: 'muted' }, 'firing for ', h('span', { 'data-since': a.started_at }), ' · ', runbook(a),
           // Offered only when a silence can be made now (PostgreSQL answers).
-          silenced || !state.silences ? null : h('span', { class: 'buttons' }, silenceButton(a, 1), silenceButton(a, 8))));
+          silenced || !state.silences ? null : h('span', { class: 'buttons' }, silenceButton(a, 1), silenceButton(a, 8),
+            scopeOf(a.source) ? snoozeButton(scopeOf(a.source), scopeText(scopeOf(a.source)), 1) : null),
+          a.in_maintenance && a.in_maintenance.length ? h('span', { class: 'state off maintenance-mark', text: ' in maintenance' }) : null));
     }));
     const note = $('alerts-empty');
     setText(note, state.alerts ? 'Nothing is firing.' : 'The alerts cannot be read now.');
@@ -1012,6 +1076,8 @@
       read('/api/system/alerts/silences'), read('/api/system/alerts?state=resolved&limit=50'),
       read('/api/system/notifiers'), loadRecentEvents(),
     ]);
+    const windows = await read('/api/system/maintenance');
+    state.windows = windows.ok ? windows.body : null;
     // 503 answers of health and readiness still carry the assessment.
     state.health = health.body && health.body.status ? health.body : null;
     state.ready = ready.body && ready.body.checks ? ready.body : null;
@@ -1036,6 +1102,7 @@
     renderPipeline();
     renderCameras();
     renderAlerts();
+    renderWindows();
     renderNotifiers();
     renderConnection();
     // Every 15 s; sooner while the history is still short (just started).
