@@ -166,6 +166,18 @@ impl Service {
             redis.clone(),
         );
         let silences = Silences::new(store.clone(), alerts_changed.clone(), quiet.clone());
+        // A silence made or ended on another instance applies here within 2 s.
+        let weak = Arc::downgrade(&silences);
+        quiet.on_change(move || {
+            let silences = weak.upgrade();
+            Box::pin(async move {
+                if let Some(s) = silences {
+                    if let Err(e) = s.reload().await {
+                        tracing::debug!(error = %e, "silences not read again yet");
+                    }
+                }
+            })
+        });
         let alerts = AlertEngine::new(
             &config.alerts,
             health.clone(),
@@ -223,6 +235,35 @@ impl Service {
             quiet.clone(),
             CoverageMetrics::new(&metrics, config.cameras.max_cameras, &cameras),
         );
+        // A snooze's end is told, with what in its scope still fires.
+        let (told_to, engine) = (Arc::downgrade(&notifiers), alerts.clone());
+        let scopes = quiet.clone();
+        quiet.on_snooze_end(move |w| {
+            let still: Vec<String> = engine
+                .firing()
+                .into_iter()
+                .filter(|a| scopes.covers(&w, &a.source))
+                .map(|a| a.summary)
+                .collect();
+            if let Some(n) = told_to.upgrade() {
+                let summary = if still.is_empty() {
+                    format!("Snooze on {} ended", w.scope)
+                } else {
+                    format!(
+                        "Snooze on {} ended; still firing: {}",
+                        w.scope,
+                        still.join("; ")
+                    )
+                };
+                let body = if still.is_empty() {
+                    "Nothing in its scope fires: alerts are told again as they fire.".to_string()
+                } else {
+                    format!("Still firing, now told again:\n- {}", still.join("\n- "))
+                };
+                n.notice(&format!("snooze-{}", w.id), &summary, &body);
+            }
+            Box::pin(async {})
+        });
         // What each in-memory structure holds (`watchpost_memory_entries`); weak, so
         // the registry keeps none of them alive.
         let weak_len = |weak: std::sync::Weak<dyn MemoryEntries>| {

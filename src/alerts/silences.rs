@@ -297,21 +297,22 @@ struct Inner {
     /// Silences not yet ended, and ended ones whose copies still need expiring.
     held: Vec<Held>,
     loaded: bool,
-    /// Slots taken by creations being stored now (so concurrent creations cannot
-    /// pass the limit together).
-    reserved: usize,
+    /// The silences being stored now, each holding a slot (so concurrent creations
+    /// cannot pass the limit together; one that a read back holds already is
+    /// counted once).
+    reserving: std::collections::BTreeSet<String>,
     /// When ended silences were last deleted from the store.
     pruned_at: Option<DateTime<Utc>>,
 }
 
 /// A slot under `MAX_SILENCES` held while a silence is stored; given back when
 /// dropped (stored or not, finished or abandoned).
-struct Slot<'a>(&'a Silences);
+struct Slot<'a>(&'a Silences, String);
 
 impl Drop for Slot<'_> {
     fn drop(&mut self) {
         let mut inner = self.0.lock();
-        inner.reserved = inner.reserved.saturating_sub(1);
+        inner.reserving.remove(&self.1);
     }
 }
 
@@ -347,7 +348,7 @@ impl Silences {
             inner: Mutex::new(Inner {
                 held: Vec::new(),
                 loaded: false,
-                reserved: 0,
+                reserving: Default::default(),
                 pruned_at: None,
             }),
             changed,
@@ -380,6 +381,31 @@ impl Silences {
         Ok(())
     }
 
+    /// Read the stored silences again (another instance made or ended one): those
+    /// new here are held, and one ended there ends here. Nothing held is dropped (a
+    /// silence made here meanwhile may not have been in the read).
+    pub async fn reload(&self) -> Result<(), StoreError> {
+        let now = crate::time::now();
+        let rows = self.stored(now).await?;
+        let mut inner = self.lock();
+        for row in rows {
+            let held = Held::from_row(row);
+            match inner.held.iter_mut().find(|h| h.id == held.id) {
+                Some(h) if held.ends_at < h.ends_at => {
+                    h.ends_at = held.ends_at;
+                    h.ended_early = held.ended_early;
+                }
+                Some(_) => {}
+                None if held.still_needed(now) => inner.hold(held),
+                None => {}
+            }
+        }
+        inner.loaded = true;
+        drop(inner);
+        self.changed.notify_one();
+        Ok(())
+    }
+
     /// The stored silences that end within the last week or later.
     async fn stored(&self, now: DateTime<Utc>) -> Result<Vec<SilenceRow>, StoreError> {
         self.store
@@ -395,28 +421,30 @@ impl Silences {
     pub async fn create(&self, new: NewSilence) -> Result<Silence, SilenceError> {
         let now = crate::time::now();
         let held = check(new, now)?;
-        let _slot = self.reserve(now)?;
+        let _slot = self.reserve(&held.id, now)?;
         self.store.save_silence(&held.row()).await?;
         let view = held.view(now);
         tracing::info!(silence = %held.id, matchers = ?held.matchers, ends_at = %held.ends_at, "silence created");
         self.lock().hold(held);
         self.changed.notify_one();
+        self.quiet.changed().await;
         Ok(view)
     }
 
     /// Take one of the `MAX_SILENCES` slots, counting those being stored now.
-    fn reserve(&self, now: DateTime<Utc>) -> Result<Slot<'_>, SilenceError> {
+    fn reserve(&self, id: &str, now: DateTime<Utc>) -> Result<Slot<'_>, SilenceError> {
         let mut inner = self.lock();
         let active = inner
             .held
             .iter()
             .filter(|h| h.state(now) != SilenceState::Expired)
+            .filter(|h| !inner.reserving.contains(&h.id))
             .count();
-        if active + inner.reserved >= MAX_SILENCES {
+        if active + inner.reserving.len() >= MAX_SILENCES {
             return Err(SilenceError::TooMany);
         }
-        inner.reserved += 1;
-        Ok(Slot(self))
+        inner.reserving.insert(id.to_string());
+        Ok(Slot(self, id.to_string()))
     }
 
     /// End a silence now (an ended one stays as it is).
@@ -447,6 +475,7 @@ impl Silences {
             *h = held;
         }
         self.changed.notify_one();
+        self.quiet.changed().await;
         Ok(view)
     }
 

@@ -29,7 +29,7 @@ fn a_silence_read_back_while_it_is_created_is_held_once() {
     let mut inner = Inner {
         held: Vec::new(),
         loaded: false,
-        reserved: 0,
+        reserving: Default::default(),
         pruned_at: None,
     };
     // The read-back finds the stored row first, then `create` holds its own copy.

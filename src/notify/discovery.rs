@@ -64,6 +64,11 @@ impl Topics {
         format!("{}/digest", self.prefix)
     }
 
+    /// Where notices go (not retained).
+    pub fn notice(&self) -> String {
+        format!("{}/notice", self.prefix)
+    }
+
     fn camera(&self, id: &str) -> String {
         format!("{}/cameras/{id}", self.prefix)
     }

@@ -30,6 +30,8 @@ closed_set! {
         Test = "test",
         /// The daily digest (`notify.digest_time`).
         Digest = "digest",
+        /// Something people should know that is no alert (a snooze ended).
+        Notice = "notice",
     }
 }
 
@@ -63,6 +65,19 @@ pub fn test_alert(notifier: &str, now: DateTime<Utc>) -> Alert {
     c.fingerprint = "test".into();
     c.severity = Severity::Warning;
     c.description = "Sent from the status page or POST /api/system/notifiers/{name}/test: if you read this, this notifier works.".into();
+    Alert::firing(&c, &uuid::Uuid::new_v4().to_string(), now, now)
+}
+
+/// The entry of a notice: a message in the one alert shape (its summary the title's
+/// words, its description the body), about `what` (`notice:<what>`).
+pub fn notice_alert(what: &str, summary: &str, body: &str, now: DateTime<Utc>) -> Alert {
+    let mut c =
+        Candidate::from_problem(&Source::Notifier(format!("notice:{what}")), false, summary);
+    c.fingerprint = format!("notice-{what}");
+    c.alertname = "WatchpostNotice".into();
+    c.labels.insert("alertname".into(), c.alertname.clone());
+    c.summary = summary.to_string();
+    c.description = body.to_string();
     Alert::firing(&c, &uuid::Uuid::new_v4().to_string(), now, now)
 }
 
@@ -158,6 +173,7 @@ pub fn said(e: &Entry) -> Said {
     let mark = match e.kind {
         Kind::Test => "TEST",
         Kind::Digest => "DIGEST",
+        Kind::Notice => "NOTICE",
         Kind::Resolved => "RESOLVED",
         _ if t.labels.contains_key(FLAPPING_LABEL) => "FLAPPING",
         _ => "FIRING",
@@ -172,9 +188,14 @@ pub fn said(e: &Entry) -> Said {
         })
         .cloned()
         .unwrap_or_else(|| t.source.to_string());
-    if e.kind == Kind::Digest {
+    if matches!(e.kind, Kind::Digest | Kind::Notice) {
+        let mark = if e.kind == Kind::Digest {
+            "DIGEST"
+        } else {
+            "NOTICE"
+        };
         return Said {
-            title: format!("[DIGEST] {}", t.summary),
+            title: format!("[{mark}] {}", t.summary),
             body: t.description.clone(),
         };
     }

@@ -160,6 +160,7 @@ impl Mqtt {
                     let topic = match e.kind {
                         Kind::Test => self.topics.test(),
                         Kind::Digest => self.topics.digest(),
+                        Kind::Notice => self.topics.notice(),
                         _ => self.topics.alert(e.fingerprint()),
                     };
                     let payload = message::plain(&e).to_string();

@@ -368,6 +368,16 @@ impl Notifiers {
         }
     }
 
+    /// Tell every notifier something that is no alert (past filters and silences):
+    /// `what` names it (`snooze-<id>`).
+    pub fn notice(&self, what: &str, summary: &str, body: &str) {
+        let now = crate::time::now();
+        let alert = message::for_entry(&message::notice_alert(what, summary, body, now));
+        for n in &self.notifiers {
+            let _ = n.channel.push(Kind::Notice, alert.clone(), now);
+        }
+    }
+
     /// Tell firing alerts again every `repeat`, and those whose silence ended.
     async fn repeat_loop(&self, cancel: &tokio_util::sync::CancellationToken) {
         let every = (self.repeat / 2).clamp(Duration::from_secs(1), Duration::from_secs(30));

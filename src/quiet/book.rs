@@ -11,10 +11,11 @@ use std::time::Duration as StdDuration;
 use chrono::{DateTime, Duration, NaiveTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::window::{weekday, Occurrence, Scope, When};
+use super::view::{view, WindowView};
+use super::window::{weekday, Scope, When, Window, WindowKind};
 use crate::config::{MaintenanceConfig, RecurringWindow};
 use crate::events::Source;
-use crate::names::{closed_set, workers};
+use crate::names::workers;
 use crate::redis::RedisLink;
 use crate::store::{Store, StoreError, WindowRow};
 use crate::supervisor::{WorkerContext, WorkerSpec};
@@ -27,28 +28,6 @@ const LOOK_EVERY: StdDuration = StdDuration::from_secs(1);
 const REREAD_WITHOUT_REDIS: StdDuration = StdDuration::from_secs(10);
 /// The most windows kept from the API.
 pub const MAX_WINDOWS: i64 = 1000;
-
-closed_set! {
-    /// A maintenance window (planned) or a snooze (from now, for a while).
-    #[derive(Deserialize)]
-    pub enum WindowKind {
-        Maintenance = "maintenance",
-        Snooze = "snooze",
-    }
-}
-
-/// One window in force.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Window {
-    pub id: String,
-    pub kind: WindowKind,
-    pub scope: Scope,
-    pub when: When,
-    pub comment: String,
-    pub created_at: DateTime<Utc>,
-    /// From `[[maintenance.windows]]` (cannot be ended through the API).
-    pub from_config: bool,
-}
 
 /// How a window's schedule is stored.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -64,41 +43,6 @@ enum Schedule {
         duration_seconds: f64,
         timezone: String,
     },
-}
-
-/// A window as the API shows it.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct WindowView {
-    pub id: String,
-    pub kind: WindowKind,
-    pub scope: Scope,
-    pub comment: String,
-    /// `api` or `config`.
-    pub origin: &'static str,
-    /// A one-off window's start and end.
-    pub starts_at: Option<DateTime<Utc>>,
-    pub ends_at: Option<DateTime<Utc>>,
-    /// A weekly window's days, local start and zone.
-    pub days: Option<Vec<String>>,
-    pub start: Option<String>,
-    pub timezone: Option<String>,
-    pub duration_seconds: f64,
-    /// Whether it holds now, and its current and next occurrences.
-    pub active: bool,
-    pub current: Option<Span>,
-    pub next: Option<Span>,
-}
-
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct Span {
-    pub start: DateTime<Utc>,
-    pub end: DateTime<Utc>,
-}
-
-impl From<Occurrence> for Span {
-    fn from((start, end): Occurrence) -> Self {
-        Self { start, end }
-    }
 }
 
 /// A window asked for through the API.
@@ -132,8 +76,18 @@ pub enum QuietError {
     Unavailable(#[from] StoreError),
 }
 
+/// What runs when another instance changed what holds alerts back.
+type OnChange = Box<dyn Fn() -> futures_util::future::BoxFuture<'static, ()> + Send + Sync>;
+/// What runs when a snooze ends (on the one instance that claimed telling it).
+type OnEnd = Box<dyn Fn(Window) -> futures_util::future::BoxFuture<'static, ()> + Send + Sync>;
+
 pub struct Quiet {
     store: Arc<Store>,
+    /// The shared version this instance has applied (its own changes count as
+    /// applied when nobody else changed anything between).
+    applied: std::sync::atomic::AtomicI64,
+    on_change: Mutex<Vec<OnChange>>,
+    on_snooze_end: Mutex<Vec<OnEnd>>,
     redis: Arc<RedisLink>,
     groups: BTreeMap<String, Vec<String>>,
     max_snooze: Duration,
@@ -277,7 +231,22 @@ impl Quiet {
                 .filter_map(|(i, w)| from_config(i, w))
                 .collect(),
             stored: Mutex::new(Vec::new()),
+            on_change: Mutex::new(Vec::new()),
+            applied: std::sync::atomic::AtomicI64::new(-1),
+            on_snooze_end: Mutex::new(Vec::new()),
         })
+    }
+
+    /// Run `f` whenever the shared version moves (another instance changed a window,
+    /// a snooze or a silence): the silences are read again through it.
+    pub fn on_change(
+        &self,
+        f: impl Fn() -> futures_util::future::BoxFuture<'static, ()> + Send + Sync + 'static,
+    ) {
+        self.on_change
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Box::new(f));
     }
 
     fn lock(&self) -> MutexGuard<'_, Vec<Window>> {
@@ -325,6 +294,59 @@ impl Quiet {
             })
             .map(|w| view(&w, now))
             .collect()
+    }
+
+    /// Run `f` when a snooze ends (its end reached or ended early), once across
+    /// instances: its end is told.
+    pub fn on_snooze_end(
+        &self,
+        f: impl Fn(Window) -> futures_util::future::BoxFuture<'static, ()> + Send + Sync + 'static,
+    ) {
+        self.on_snooze_end
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Box::new(f));
+    }
+
+    /// Whether `w` covers an alert about `source`.
+    pub fn covers(&self, w: &Window, source: &Source) -> bool {
+        w.scope.covers(source, |g, c| self.in_group(g, c))
+    }
+
+    /// The snoozes that ended in `(after, now]`, each claimed once across instances;
+    /// the hooks run for those this instance claimed.
+    async fn tell_ended_snoozes(&self, after: DateTime<Utc>, now: DateTime<Utc>) {
+        let ended: Vec<Window> = self
+            .lock()
+            .iter()
+            .filter(|w| w.kind == WindowKind::Snooze)
+            .filter(|w| matches!(w.when, When::Once { ends_at, .. } if after < ends_at && ends_at <= now))
+            .cloned()
+            .collect();
+        for w in ended {
+            match self
+                .store
+                .claim_once(&format!("snooze-end:{}", w.id), now)
+                .await
+            {
+                Ok(true) => {
+                    let hooks: Vec<_> = self
+                        .on_snooze_end
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .iter()
+                        .map(|f| f(w.clone()))
+                        .collect();
+                    for h in hooks {
+                        h.await;
+                    }
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::debug!(error = %e, snooze = %w.id, "the end of a snooze not claimed; not told")
+                }
+            }
+        }
     }
 
     /// Read the stored windows again.
@@ -451,15 +473,28 @@ impl Quiet {
         Ok(view(&ended, now))
     }
 
-    /// Tell every instance (through Redis) that the windows changed.
-    async fn changed(&self) {
+    /// Tell every instance (through Redis) that what holds alerts back changed (a
+    /// window, a snooze or a silence).
+    pub async fn changed(&self) {
         if let Ok(mut conn) = self.redis.conn().await {
             let bumped: Result<i64, _> = redis::cmd("INCR")
                 .arg(VERSION_KEY)
                 .query_async(&mut conn)
                 .await;
-            if let Err(e) = bumped {
-                tracing::debug!(error = %e, "windows changed; other instances read them within 10 s");
+            match bumped {
+                // Nobody else changed anything since this instance last applied a
+                // version: this one is applied already.
+                Ok(v) => {
+                    let _ = self.applied.compare_exchange(
+                        v - 1,
+                        v,
+                        std::sync::atomic::Ordering::SeqCst,
+                        std::sync::atomic::Ordering::SeqCst,
+                    );
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "windows changed; other instances read them within 10 s")
+                }
             }
         }
     }
@@ -489,11 +524,15 @@ impl Quiet {
     /// Read the windows at start, then again whenever the version in Redis moves
     /// (every 10 s while Redis is away).
     async fn run(&self, ctx: &WorkerContext) {
-        let mut seen: Option<i64> = None;
+        let seen: Option<i64> = None;
         let mut loaded = false;
         let mut last_read = tokio::time::Instant::now();
+        let mut looked = crate::time::now();
         loop {
             let version = self.version().await;
+            let seen = Some(self.applied.load(std::sync::atomic::Ordering::SeqCst))
+                .filter(|v| *v >= 0)
+                .or(seen);
             let due = !loaded
                 || (version.is_some() && version != seen)
                 || (version.is_none() && last_read.elapsed() >= REREAD_WITHOUT_REDIS);
@@ -504,12 +543,33 @@ impl Quiet {
                     .await
                 {
                     Ok(_) => {
+                        if loaded {
+                            let hooks: Vec<_> = self
+                                .on_change
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .iter()
+                                .map(|f| f())
+                                .collect();
+                            for h in hooks {
+                                ctx.beat_while(StdDuration::from_secs(15), h).await;
+                            }
+                        }
                         loaded = true;
-                        seen = version;
+                        if let Some(v) = version {
+                            self.applied.store(v, std::sync::atomic::Ordering::SeqCst);
+                        }
                     }
                     Err(e) => tracing::debug!(error = %e, "windows not read; kept as they were"),
                 }
             }
+            let now = crate::time::now();
+            ctx.beat_while(
+                StdDuration::from_secs(15),
+                self.tell_ended_snoozes(looked, now),
+            )
+            .await;
+            looked = now;
             if !ctx.idle(LOOK_EVERY).await {
                 return;
             }
@@ -527,52 +587,5 @@ fn row(w: &Window, ended_at: Option<DateTime<Utc>>) -> WindowRow {
         comment: w.comment.clone(),
         created_at: w.created_at,
         ended_at,
-    }
-}
-
-fn view(w: &Window, now: DateTime<Utc>) -> WindowView {
-    let current = w.when.active_at(now);
-    let (starts_at, ends_at, days, start, timezone, seconds) = match &w.when {
-        When::Once { starts_at, ends_at } => (
-            Some(*starts_at),
-            Some(*ends_at),
-            None,
-            None,
-            None,
-            (*ends_at - *starts_at).num_milliseconds() as f64 / 1000.0,
-        ),
-        When::Weekly {
-            days,
-            start,
-            duration,
-            zone,
-        } => (
-            None,
-            None,
-            Some(
-                days.iter()
-                    .map(|d| d.to_string().to_ascii_lowercase())
-                    .collect(),
-            ),
-            Some(start.format("%H:%M").to_string()),
-            Some(zone.name().to_string()),
-            duration.num_milliseconds() as f64 / 1000.0,
-        ),
-    };
-    WindowView {
-        id: w.id.clone(),
-        kind: w.kind,
-        scope: w.scope.clone(),
-        comment: w.comment.clone(),
-        origin: if w.from_config { "config" } else { "api" },
-        starts_at,
-        ends_at,
-        days,
-        start,
-        timezone,
-        duration_seconds: seconds,
-        active: current.is_some(),
-        current: current.map(Span::from),
-        next: w.when.next_after(now).map(Span::from),
     }
 }

@@ -5,10 +5,13 @@
 //! - `window.rs`: scopes, one-off and weekly windows, occurrences across
 //!   daylight-saving changes (pure);
 //! - `book.rs`: the windows in force (the config's and the API's, stored in
-//!   PostgreSQL, shared through a version in Redis) and the `maintenance` worker.
+//!   PostgreSQL, shared through a version in Redis) and the `maintenance` worker;
+//! - `view.rs`: a window as the API shows it.
 
 mod book;
+mod view;
 pub mod window;
 
-pub use book::{NewWindow, Quiet, QuietError, Span, Window, WindowKind, WindowView};
-pub use window::{Scope, When};
+pub use book::{NewWindow, Quiet, QuietError};
+pub use view::{Span, WindowView};
+pub use window::{Scope, When, Window, WindowKind};

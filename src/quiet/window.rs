@@ -13,6 +13,7 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use crate::events::Source;
+use crate::names::closed_set;
 
 /// What a window covers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -26,6 +27,17 @@ pub enum Scope {
     CameraGroup(String),
     /// One dependency: `postgres`, `redis` or an AI service's name.
     Dependency(String),
+}
+
+impl std::fmt::Display for Scope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Everything => f.write_str("everything"),
+            Self::Camera(n) => write!(f, "camera {n}"),
+            Self::CameraGroup(n) => write!(f, "camera group {n}"),
+            Self::Dependency(n) => f.write_str(n),
+        }
+    }
 }
 
 impl Scope {
@@ -135,6 +147,28 @@ impl When {
             }
         }
     }
+}
+
+closed_set! {
+    /// A maintenance window (planned) or a snooze (from now, for a while).
+    #[derive(Deserialize)]
+    pub enum WindowKind {
+        Maintenance = "maintenance",
+        Snooze = "snooze",
+    }
+}
+
+/// One window in force.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Window {
+    pub id: String,
+    pub kind: WindowKind,
+    pub scope: Scope,
+    pub when: When,
+    pub comment: String,
+    pub created_at: DateTime<Utc>,
+    /// From `[[maintenance.windows]]` (cannot be ended through the API).
+    pub from_config: bool,
 }
 
 /// A day of the week as written in the config and the API (`mon` … `sun`).

@@ -146,6 +146,26 @@ async fn a_window_holds_what_is_told_and_what_still_fires_is_told_when_it_ends()
     }
     assert_eq!(told_porch(&rx).len(), 1, "told once across two instances");
 
+    // A silence made on A holds B's alert within 2 s too.
+    let r = client()
+        .post(format!("{}/api/system/alerts/silences", a.url()))
+        .json(
+            &json!({"matchers": {"camera": "porch"}, "duration_seconds": 600, "comment": "shared"}),
+        )
+        .send()
+        .await
+        .expect("silence");
+    assert_eq!(r.status(), 201);
+    let silence = r.json::<Value>().await.expect("json")["id"].clone();
+    eventually_for(Duration::from_secs(2), "B holds A's silence", || async {
+        let alert = porch_alert(&b).await?;
+        alert["silenced_by"]
+            .as_array()?
+            .contains(&silence)
+            .then_some(())
+    })
+    .await;
+
     // Coverage: the window's time is maintenance, left out of the availability.
     let c = eventually("the maintenance in the porch's coverage", || async {
         let (_, c) = get(format!("{}/api/system/coverage?camera=porch", a.url())).await;
@@ -273,4 +293,40 @@ async fn the_page_snoozes_a_camera_lists_windows_and_says_when_everything_is_sno
         .filter(|(level, _)| level == "SEVERE")
         .collect();
     assert!(errors.is_empty(), "console errors: {errors:?}");
+}
+
+/// A snooze's end is told, saying what in its scope still fires.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_end_of_a_snooze_is_told_with_what_still_fires() {
+    let rx = HttpReceiver::start().await;
+    let env = env(&rx);
+    let refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let stack = Stack::new(&refs);
+    let wp = stack.start(tempfile::tempdir().expect("dir"));
+    watching(&wp).await;
+    let (code, s) = make(
+        &wp,
+        json!({"kind": "snooze", "scope": {"kind": "camera", "name": "porch"}, "duration_seconds": 6}),
+    )
+    .await;
+    assert_eq!(code, 201, "{s}");
+    write_image(&wp.dir.path().join("cameras"), "porch", "a.png");
+    eventually("the porch's alert", || porch_alert(&wp)).await;
+    let notice = eventually("the snooze's end, told", || async {
+        rx.on("/hook")
+            .into_iter()
+            .map(|r| r.json())
+            .find(|j| j["notification"] == "notice")
+    })
+    .await;
+    let summary = notice["summary"].as_str().unwrap_or("");
+    assert!(
+        summary.contains("Snooze on camera porch ended") && summary.contains("still firing"),
+        "{notice}"
+    );
+    // And the firing it held is told.
+    eventually("the firing, told after the snooze", || async {
+        (!told_porch(&rx).is_empty()).then_some(())
+    })
+    .await;
 }

@@ -20,6 +20,7 @@ fn render(e: &Entry, who: &Identity, _: &WebhookConfig) -> Body {
     let (priority, tag) = match (e.kind, t.severity) {
         (Kind::Test, _) => ("3", "test_tube"),
         (Kind::Digest, _) => ("2", "newspaper"),
+        (Kind::Notice, _) => ("3", "bell"),
         (Kind::Resolved, _) => ("3", "white_check_mark"),
         (_, Severity::Critical) => ("5", "rotating_light"),
         _ => ("4", "warning"),
