@@ -32,6 +32,13 @@ fn env(receiver: &HttpReceiver) -> Vec<(String, String)> {
     .collect()
 }
 
+/// The stack of these tests, telling the hook at `rx`.
+fn stack(rx: &HttpReceiver) -> Stack {
+    let env = env(rx);
+    let refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    Stack::new(&refs)
+}
+
 async fn make(wp: &Watchpost, body: Value) -> (u16, Value) {
     let r = client()
         .post(format!("{}/api/system/maintenance", wp.url()))
@@ -63,9 +70,7 @@ fn told_porch(rx: &HttpReceiver) -> Vec<Value> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_window_holds_what_is_told_and_what_still_fires_is_told_when_it_ends() {
     let rx = HttpReceiver::start().await;
-    let env = env(&rx);
-    let refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let stack = Stack::new(&refs);
+    let stack = stack(&rx);
     let root = tempfile::tempdir().expect("root");
     let a = stack.instance("a", root.path());
     let b = stack.instance("b", root.path());
@@ -183,9 +188,7 @@ async fn a_window_holds_what_is_told_and_what_still_fires_is_told_when_it_ends()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn windows_out_of_bounds_get_a_clear_error() {
     let rx = HttpReceiver::start().await;
-    let env = env(&rx);
-    let refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let stack = Stack::new(&refs);
+    let stack = stack(&rx);
     let wp = stack.start(tempfile::tempdir().expect("dir"));
     watching(&wp).await;
     let porch = json!({"kind": "camera", "name": "porch"});
@@ -245,9 +248,7 @@ async fn windows_out_of_bounds_get_a_clear_error() {
 async fn the_page_snoozes_a_camera_lists_windows_and_says_when_everything_is_snoozed() {
     use crate::support::browser::Browser;
     let rx = HttpReceiver::start().await;
-    let env = env(&rx);
-    let refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let stack = Stack::new(&refs);
+    let stack = stack(&rx);
     let wp = stack.start(tempfile::tempdir().expect("dir"));
     watching(&wp).await;
     write_image(&wp.dir.path().join("cameras"), "porch", "a.png");
@@ -299,9 +300,7 @@ async fn the_page_snoozes_a_camera_lists_windows_and_says_when_everything_is_sno
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_end_of_a_snooze_is_told_with_what_still_fires() {
     let rx = HttpReceiver::start().await;
-    let env = env(&rx);
-    let refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let stack = Stack::new(&refs);
+    let stack = stack(&rx);
     let wp = stack.start(tempfile::tempdir().expect("dir"));
     watching(&wp).await;
     let (code, s) = make(
