@@ -266,12 +266,16 @@ impl Quiet {
     }
 
     /// The windows that hold an alert about `source` at `now` (their ids).
+    /// Asked for every alert listed and every camera each second: no window is
+    /// copied.
     pub fn holding(&self, source: &Source, now: DateTime<Utc>) -> Vec<String> {
-        self.all()
-            .into_iter()
+        let stored = self.lock();
+        self.configured
+            .iter()
+            .chain(stored.iter())
             .filter(|w| w.when.active_at(now).is_some())
             .filter(|w| w.scope.covers(source, |g, c| self.in_group(g, c)))
-            .map(|w| w.id)
+            .map(|w| w.id.clone())
             .collect()
     }
 
@@ -524,15 +528,13 @@ impl Quiet {
     /// Read the windows at start, then again whenever the version in Redis moves
     /// (every 10 s while Redis is away).
     async fn run(&self, ctx: &WorkerContext) {
-        let seen: Option<i64> = None;
         let mut loaded = false;
         let mut last_read = tokio::time::Instant::now();
         let mut looked = crate::time::now();
         loop {
             let version = self.version().await;
-            let seen = Some(self.applied.load(std::sync::atomic::Ordering::SeqCst))
-                .filter(|v| *v >= 0)
-                .or(seen);
+            let seen =
+                Some(self.applied.load(std::sync::atomic::Ordering::SeqCst)).filter(|v| *v >= 0);
             let due = !loaded
                 || (version.is_some() && version != seen)
                 || (version.is_none() && last_read.elapsed() >= REREAD_WITHOUT_REDIS);

@@ -14,21 +14,13 @@ impl Store {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<(String, i64)>, StoreError> {
-        self.run(async {
-            let c = self.client().await?;
-            let rows = c
-                .query(
-                    &c.prepare_cached(
-                        "SELECT risk_level, count(*) FROM events
-                         WHERE started_at >= $1 AND started_at < $2
-                         GROUP BY risk_level ORDER BY risk_level",
-                    )
-                    .await?,
-                    &[&from, &to],
-                )
-                .await?;
-            Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
-        })
+        self.counted(
+            "SELECT risk_level, count(*) FROM events
+             WHERE started_at >= $1 AND started_at < $2
+             GROUP BY risk_level ORDER BY risk_level",
+            from,
+            to,
+        )
         .await
     }
 
@@ -38,18 +30,27 @@ impl Store {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<(String, i64)>, StoreError> {
+        self.counted(
+            "SELECT alertname, count(*) AS n FROM alerts
+             WHERE started_at >= $1 AND started_at < $2
+             GROUP BY alertname ORDER BY n DESC, alertname",
+            from,
+            to,
+        )
+        .await
+    }
+
+    /// `(name, count)` rows of a counting query over `[$1, $2)`.
+    async fn counted(
+        &self,
+        sql: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
         self.run(async {
             let c = self.client().await?;
             let rows = c
-                .query(
-                    &c.prepare_cached(
-                        "SELECT alertname, count(*) AS n FROM alerts
-                         WHERE started_at >= $1 AND started_at < $2
-                         GROUP BY alertname ORDER BY n DESC, alertname",
-                    )
-                    .await?,
-                    &[&from, &to],
-                )
+                .query(&c.prepare_cached(sql).await?, &[&from, &to])
                 .await?;
             Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
         })
