@@ -604,6 +604,14 @@ async fn each_redis_outage_is_told_firing_then_resolved(instances: usize) {
         redis_outage(&mut stack, &all).await;
     }
     rx.refuse(false);
+    // The last resolution is decided `group_wait` after the alert lists resolved, so
+    // an empty outbox alone may come before it: wait for the fourth resolution, then
+    // for every outbox to be empty, and only then count what arrived.
+    eventually("every outage told resolved", || async {
+        let told = told_of(&rx, "/am", "redis");
+        (told.iter().filter(|s| *s == "resolved").count() >= 4).then_some(())
+    })
+    .await;
     for wp in &wps {
         eventually("the outbox empty", || async {
             (notifier(&notifiers(wp).await, "am")["queue_depth"] == 0).then_some(())
