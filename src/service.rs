@@ -202,6 +202,7 @@ impl Service {
             &config.alerting,
             alerts.clone(),
             silences.clone(),
+            quiet.clone(),
             store.clone(),
             alerts_changed,
         );

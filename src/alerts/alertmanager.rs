@@ -1,5 +1,5 @@
-//! Alertmanager's API v2, the three calls watchpost makes: post alerts (as
-//! Prometheus does), create a silence, expire a silence. An address is shown only as
+//! Alertmanager's API v2, the calls watchpost makes: post alerts (as Prometheus
+//! does), create a silence, list its own silences, expire a silence. An address is shown only as
 //! `scheme://host[:port]` (`crate::redact::origin`); its answers only escaped.
 
 use chrono::{DateTime, Utc};
@@ -7,6 +7,16 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::quiet::LabelMatch;
+
+/// A silence watchpost made, as `GET /api/v2/silences` lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Listed {
+    pub id: String,
+    /// `active` or `pending` (expired ones are not listed).
+    pub state: String,
+    pub comment: String,
+}
 /// One alert as Alertmanager's `POST /api/v2/alerts` takes it.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -120,7 +130,7 @@ impl Alertmanager {
     /// `POST /api/v2/silences`: the id Alertmanager gave it.
     pub async fn create_silence(
         &self,
-        matchers: &BTreeMap<String, String>,
+        matchers: &[LabelMatch],
         starts_at: DateTime<Utc>,
         ends_at: DateTime<Utc>,
         comment: &str,
@@ -128,10 +138,10 @@ impl Alertmanager {
         let body = PostableSilence {
             matchers: matchers
                 .iter()
-                .map(|(name, value)| Matcher {
-                    name,
-                    value,
-                    is_regex: false,
+                .map(|m| Matcher {
+                    name: &m.name,
+                    value: &m.value,
+                    is_regex: m.regex,
                     is_equal: true,
                 })
                 .collect(),
@@ -164,6 +174,38 @@ impl Alertmanager {
                 status: 200,
                 body: "no silenceID in the answer".into(),
             })
+    }
+
+    /// `GET /api/v2/silences` of watchpost's own alerts (`generator="watchpost"`,
+    /// made by watchpost), not expired.
+    pub async fn own_silences(&self, generator: &str) -> Result<Vec<Listed>, AmError> {
+        let answer = self
+            .call(
+                self.http
+                    .get(format!("{}/api/v2/silences", self.base))
+                    .query(&[(
+                        "filter",
+                        format!("{}=\"{generator}\"", super::alert::GENERATOR_LABEL),
+                    )]),
+            )
+            .await?;
+        let parsed: Vec<serde_json::Value> =
+            serde_json::from_str(&answer).map_err(|e| AmError::Refused {
+                status: 200,
+                body: format!("not a silence list: {e}"),
+            })?;
+        Ok(parsed
+            .into_iter()
+            .filter(|s| s["createdBy"] == "watchpost")
+            .filter_map(|s| {
+                let state = s["status"]["state"].as_str()?;
+                (state != "expired").then(|| Listed {
+                    id: s["id"].as_str().unwrap_or_default().to_string(),
+                    state: state.to_string(),
+                    comment: s["comment"].as_str().unwrap_or_default().to_string(),
+                })
+            })
+            .collect())
     }
 
     /// `DELETE /api/v2/silence/{id}`; one already gone counts as expired.

@@ -5,7 +5,8 @@
 //! resolution not yet accepted (with its `endsAt`). A resolution is kept until an
 //! Alertmanager accepts it, in memory and in the alert table (`end_sent_at`), so an
 //! Alertmanager that was away, or a restart, loses none. The same round brings each
-//! Alertmanager's copies of the silences in step.
+//! Alertmanager's copies of the silences in step, and those of the maintenance
+//! windows and snoozes (reconciled with what it lists: any instance can do it).
 
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
@@ -19,6 +20,7 @@ use super::metrics::SendResult;
 use super::silences::{Remote, SilenceState, Silences};
 use crate::config::{secs, AlertingConfig};
 use crate::names::workers;
+use crate::quiet::{mirror, Copy, LabelMatch, Quiet};
 use crate::store::Store;
 use crate::supervisor::{WorkerContext, WorkerError, WorkerSpec};
 
@@ -43,11 +45,19 @@ struct State {
     loaded: bool,
     /// Alertmanagers whose failure has been logged (until they answer again).
     failing: BTreeMap<String, bool>,
+    /// Per Alertmanager, the window copies it was last brought in step with, and
+    /// when (looked at again after [`WINDOWS_LOOKED_AGAIN`] even without a change).
+    windows_in_step: BTreeMap<String, (Vec<String>, tokio::time::Instant)>,
 }
+
+/// How often an Alertmanager's copies of the windows are listed again though
+/// nothing changed here (another instance, or a person, may have changed them).
+const WINDOWS_LOOKED_AGAIN: Duration = Duration::from_secs(300);
 
 pub struct Sender {
     engine: Arc<AlertEngine>,
     silences: Arc<Silences>,
+    quiet: Arc<Quiet>,
     store: Arc<Store>,
     managers: Vec<Alertmanager>,
     resend: Duration,
@@ -62,6 +72,7 @@ impl Sender {
         cfg: &AlertingConfig,
         engine: Arc<AlertEngine>,
         silences: Arc<Silences>,
+        quiet: Arc<Quiet>,
         store: Arc<Store>,
         changed: Arc<tokio::sync::Notify>,
     ) -> Arc<Self> {
@@ -69,6 +80,7 @@ impl Sender {
         Arc::new(Self {
             engine,
             silences,
+            quiet,
             store,
             managers: cfg
                 .alertmanager_urls
@@ -109,11 +121,13 @@ impl Sender {
             }
             return Ok(());
         }
+        let windows = self.quiet.touched();
         loop {
             ctx.beat_while(Duration::from_secs(60), self.send_once())
                 .await;
             tokio::select! {
                 () = self.changed.notified() => {}
+                () = windows.notified() => {}
                 keep = ctx.idle(self.resend) => if !keep { return Ok(()) },
             }
         }
@@ -172,6 +186,7 @@ impl Sender {
         }
         self.mark_sent(now).await;
         self.sync_silences().await;
+        self.sync_windows(now).await;
     }
 
     /// The stored resolutions no Alertmanager accepted (once, when it can).
@@ -277,6 +292,10 @@ impl Sender {
                     // must not quiet other systems' alerts in a shared Alertmanager.
                     let mut matchers = held.matchers.clone();
                     matchers.insert(GENERATOR_LABEL.into(), GENERATOR.into());
+                    let matchers: Vec<LabelMatch> = matchers
+                        .iter()
+                        .map(|(k, v)| LabelMatch::equal(k, v))
+                        .collect();
                     am.create_silence(&matchers, held.starts_at, held.ends_at, &held.comment)
                         .await
                         .map(|id| Remote { id, expired: false })
@@ -292,5 +311,53 @@ impl Sender {
             }
         }
         self.silences.prune();
+    }
+
+    /// Bring each Alertmanager's copies of the windows in step with what they should
+    /// be now: the missing ones made, those of a window ended early or removed (and
+    /// doubles, when two instances made one at once) expired. Copies that ran out
+    /// are Alertmanager's to expire.
+    async fn sync_windows(&self, now: DateTime<Utc>) {
+        let wanted: Vec<Copy> = self.quiet.copies(now);
+        let tags: Vec<String> = wanted.iter().map(|c| c.tag.clone()).collect();
+        for am in &self.managers {
+            let fresh = self
+                .lock()
+                .windows_in_step
+                .get(&am.key)
+                .is_some_and(|(t, at)| *t == tags && at.elapsed() < WINDOWS_LOOKED_AGAIN);
+            if fresh {
+                continue;
+            }
+            let result = self.bring_in_step(am, &wanted).await;
+            self.count(am, "silences", result.as_ref().err());
+            if result.is_ok() {
+                self.lock()
+                    .windows_in_step
+                    .insert(am.key.clone(), (tags.clone(), tokio::time::Instant::now()));
+            }
+        }
+    }
+
+    async fn bring_in_step(&self, am: &Alertmanager, wanted: &[Copy]) -> Result<(), AmError> {
+        let listed = am.own_silences(GENERATOR).await?;
+        let mut held: Vec<&str> = Vec::new();
+        for s in &listed {
+            let Some(tag) = mirror::tag_of(&s.comment) else {
+                continue;
+            };
+            if wanted.iter().any(|c| c.tag == tag) && !held.contains(&tag) {
+                held.push(tag);
+            } else {
+                am.expire_silence(&s.id).await?;
+            }
+        }
+        for c in wanted.iter().filter(|c| !held.contains(&c.tag.as_str())) {
+            let mut matchers = vec![LabelMatch::equal(GENERATOR_LABEL, GENERATOR)];
+            matchers.extend(c.matchers.iter().cloned());
+            am.create_silence(&matchers, c.starts_at, c.ends_at, &c.comment)
+                .await?;
+        }
+        Ok(())
     }
 }

@@ -1229,3 +1229,117 @@ async fn with_alertmanager_in_the_loop_an_ai_box_is_at_most_two_notifications() 
             .collect::<Vec<_>>()
     );
 }
+
+/// The copies of watchpost's windows a real Alertmanager holds, not expired, whose
+/// comment contains `text`.
+async fn am_copies(am: &Exporter, text: &str) -> Vec<Value> {
+    am_get(am, "/api/v2/silences")
+        .await
+        .as_array()
+        .map(|all| {
+            all.iter()
+                .filter(|s| s["comment"].as_str().is_some_and(|c| c.contains(text)))
+                .filter(|s| s["status"]["state"] != "expired")
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The value of the copy's matcher `name`, and whether it is a regular expression.
+fn matcher(silence: &Value, name: &str) -> Option<(String, bool)> {
+    silence["matchers"].as_array()?.iter().find_map(|m| {
+        (m["name"] == name).then(|| {
+            (
+                m["value"].as_str().unwrap_or_default().to_string(),
+                m["isRegex"] == true,
+            )
+        })
+    })
+}
+
+/// Issue 35: a snooze and a weekly window are copied to a real Alertmanager as
+/// silences scoped to watchpost's own alerts; ending the snooze early expires its
+/// copy there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn windows_and_snoozes_are_mirrored_to_alertmanager_and_expired_there_when_ended_early() {
+    let dir = tempfile::tempdir().expect("dir");
+    let receiver = Receiver::start().await;
+    let mut stack = stack_for(None);
+    let am = alertmanager(dir.path(), stack.port, &receiver.url());
+    stack.extra.push((
+        "WATCHPOST_ALERTING__ALERTMANAGER_URLS".into(),
+        format!("http://127.0.0.1:{}", am.port),
+    ));
+    let wp = stack.start(tempfile::tempdir().expect("wp dir"));
+    let make = |body: Value| {
+        let url = format!("{}/api/system/maintenance", wp.url());
+        async move {
+            let r = client().post(url).json(&body).send().await.expect("POST");
+            assert_eq!(r.status().as_u16(), 201);
+            r.json::<Value>().await.expect("json")["id"]
+                .as_str()
+                .expect("an id")
+                .to_string()
+        }
+    };
+
+    // A snooze on the porch: held in Alertmanager now.
+    let snooze = make(
+        json!({"kind": "snooze", "scope": {"kind": "camera", "name": "porch"},
+        "duration_seconds": 3600, "comment": "porch ladder"}),
+    )
+    .await;
+    let copy = eventually("Alertmanager holds the snooze", || async {
+        am_copies(&am, "porch ladder").await.into_iter().next()
+    })
+    .await;
+    assert_eq!(copy["status"]["state"], "active", "{copy}");
+    assert_eq!(copy["createdBy"], "watchpost");
+    assert_eq!(
+        matcher(&copy, "generator"),
+        Some(("watchpost".into(), false)),
+        "scoped to watchpost's own alerts: {copy}"
+    );
+    assert_eq!(
+        matcher(&copy, "source"),
+        Some(("camera:porch".into(), false))
+    );
+
+    // A weekly window on YOLO26 that starts in two hours: its next occurrence is held
+    // there ahead (pending), with a pattern that also takes its breaker's alerts.
+    let start = (chrono::Utc::now() + chrono::Duration::hours(2)).format("%H:%M");
+    make(json!({"scope": {"kind": "dependency", "name": "yolo26"},
+        "days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "start": start.to_string(),
+        "timezone": "UTC", "duration_seconds": 1800, "comment": "nightly upgrade"}))
+    .await;
+    let weekly = eventually("Alertmanager holds the next occurrence", || async {
+        am_copies(&am, "nightly upgrade").await.into_iter().next()
+    })
+    .await;
+    assert_eq!(weekly["status"]["state"], "pending", "{weekly}");
+    assert_eq!(
+        matcher(&weekly, "source"),
+        Some(("(ai:|breaker:)?yolo26".into(), true))
+    );
+
+    // Ended early in watchpost: expired in Alertmanager.
+    let r = client()
+        .delete(format!("{}/api/system/maintenance/{snooze}", wp.url()))
+        .send()
+        .await
+        .expect("DELETE");
+    assert_eq!(r.status().as_u16(), 200);
+    eventually("the snooze's copy expired", || async {
+        am_copies(&am, "porch ladder")
+            .await
+            .is_empty()
+            .then_some(())
+    })
+    .await;
+    assert_eq!(
+        am_copies(&am, "nightly upgrade").await.len(),
+        1,
+        "the weekly window's copy stays, once"
+    );
+}
