@@ -1,6 +1,7 @@
 //! watchpost: monitoring and self-supervision core of a self-hosted AI camera pipeline.
 //! See ARCHITECTURE.md for the map of this crate.
 
+pub mod actions;
 pub mod ai;
 pub mod alerts;
 pub mod api;

@@ -6,6 +6,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use crate::actions::Actions;
 use crate::ai::{AiClients, SERVICE_NAMES};
 use crate::alerts::{
     AlertEngine, CameraProblems, Causes, HealthProblems, Identity, ProblemSource, Sender, Silences,
@@ -213,6 +214,13 @@ impl Service {
             .map(String::from)
             .collect();
         let coverage = Coverage::new(store.clone(), config.coverage.min_gap_seconds, dependencies);
+        let actions = Actions::new(
+            &config.alerting.external_url,
+            config.notify.action_ttl_seconds,
+            store.clone(),
+            quiet.clone(),
+            silences.clone(),
+        );
         let notifiers = Notifiers::new(
             &config.notify,
             NotifyDeps {
@@ -225,6 +233,7 @@ impl Service {
                 store: store.clone(),
                 metrics: metrics.clone(),
                 coverage: coverage.clone(),
+                actions: actions.clone(),
             },
         )?;
         let recorder = Recorder::new(
@@ -315,6 +324,7 @@ impl Service {
             notifiers: notifiers.clone(),
             coverage,
             quiet,
+            actions,
         });
         let http = api::serve(state.clone()).map_err(|source| StartError::Bind {
             bind: config.server.bind.clone(),

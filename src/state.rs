@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use crate::actions::Actions;
 use crate::ai::AiClients;
 use crate::alerts::{AlertEngine, Silences};
 use crate::breaker::BreakerRegistry;
@@ -48,4 +49,5 @@ pub struct AppState {
     pub notifiers: Arc<Notifiers>,
     pub coverage: Arc<Coverage>,
     pub quiet: Arc<Quiet>,
+    pub actions: Arc<Actions>,
 }

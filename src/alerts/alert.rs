@@ -209,6 +209,10 @@ pub struct Alert {
     /// never told while one does).
     #[serde(default)]
     pub in_maintenance: Vec<String>,
+    /// When someone acknowledged this episode (from a notification's button): it is
+    /// not told again while it fires, and not silenced either.
+    #[serde(default)]
+    pub acknowledged_at: Option<DateTime<Utc>>,
     /// Its runbook as a link: the shipped runbook watchpost serves, or under
     /// `alerting.runbook_base_url` (null otherwise: a runbook reference from outside
     /// is only ever shown as text).
@@ -235,6 +239,7 @@ impl Alert {
             stored: false,
             silenced_by: Vec::new(),
             in_maintenance: Vec::new(),
+            acknowledged_at: None,
             runbook_link: None,
         }
     }
@@ -267,6 +272,7 @@ impl Alert {
             stored: true,
             silenced_by: Vec::new(),
             in_maintenance: Vec::new(),
+            acknowledged_at: None,
             runbook_link: None,
         })
     }

@@ -38,5 +38,5 @@ pub use causes::{group_alert, Causes};
 pub use engine::{AlertEngine, AlertPage, HistoryUnavailable, TransitionListener};
 pub use problems::{CameraProblems, HealthProblems, ProblemSource, StorageProblems};
 pub use sender::{Identity, Sender};
-pub use silences::{NewSilence, Silence, SilenceError, SilenceState, Silences};
+pub use silences::{NewSilence, Silence, SilenceError, SilenceMatchers, SilenceState, Silences};
 pub use webhook::{Payload, PayloadAlert, Receipt, Refused, Unprocessable, MAX_RECEIVED};

@@ -509,11 +509,21 @@ impl Silences {
         ids
     }
 
-    /// Mark `alert` with what holds it now: silences and windows (`silenced_by`), and
-    /// the windows alone (`in_maintenance`).
+    /// Mark `alert` with what holds it now: silences and windows (`silenced_by`), the
+    /// windows alone (`in_maintenance`), and its acknowledgement.
     pub fn mark(&self, alert: &mut Alert, now: DateTime<Utc>) {
         alert.silenced_by = self.silencing(alert, now);
         alert.in_maintenance = self.quiet.holding(&alert.source, now);
+        alert.acknowledged_at = self
+            .quiet
+            .acknowledged(&alert.fingerprint, alert.started_at);
+    }
+
+    /// Whether this episode of `alert` was acknowledged.
+    pub fn acknowledged(&self, alert: &Alert) -> bool {
+        self.quiet
+            .acknowledged(&alert.fingerprint, alert.started_at)
+            .is_some()
     }
 
     /// A copy of what is held (for the sender to bring Alertmanager in step).

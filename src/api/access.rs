@@ -19,6 +19,10 @@ pub enum Access {
     /// Alertmanager's webhook: guarded like a write; `alerting.webhook_token` as a
     /// bearer token is accepted as well as a key (and required when set).
     Webhook,
+    /// A one-tap action link: the signed token in the path is the whole authority
+    /// (no key, no loopback rule, any origin: it carries no ambient authority a page
+    /// could borrow); the Host check still applies.
+    Action,
     /// No route serves the request (a 404 or 405 answer): the Host check only.
     Unmatched,
 }

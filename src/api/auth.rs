@@ -19,6 +19,10 @@
 //!   `alerting.webhook_token` (what Alertmanager's `http_config.authorization` sends);
 //!   when a token is set, it or a key is required even from loopback.
 //!
+//! - A one-tap action link (`POST /api/actions/{token}`) needs nothing more: its
+//!   signed, single-use, expiring token authorises that one action on one alert
+//!   (`crate::actions`), so a phone can use it from anywhere.
+//!
 //! The key is read from `X-API-Key`, or from `Authorization: Bearer <key>` (what
 //! Prometheus can send when `protect_reads` covers `/metrics`). Keys are compared in
 //! constant time and never logged.
@@ -65,7 +69,7 @@ pub fn authorize(
 ) -> Result<(), Denied> {
     let auth = &creds.auth;
     let needs_check = match access {
-        Access::Probe | Access::Page | Access::Unmatched => false,
+        Access::Probe | Access::Page | Access::Action | Access::Unmatched => false,
         Access::Read => auth.protect_reads,
         Access::Write | Access::Socket | Access::Webhook => true,
     };

@@ -5,6 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
+use crate::actions::ActionError;
 use crate::alerts::{Refused, SilenceError};
 use crate::breaker::BreakerError;
 use crate::cameras::CameraError;
@@ -171,6 +172,19 @@ impl From<QuietError> for ApiError {
             QuietError::Unknown(_) => Self::NotFound(detail),
             QuietError::FromConfig(_) => Self::Conflict(detail),
             QuietError::Unavailable(_) => Self::Unavailable(detail),
+        }
+    }
+}
+
+impl From<ActionError> for ApiError {
+    fn from(e: ActionError) -> Self {
+        match e {
+            ActionError::Invalid | ActionError::Expired(_) | ActionError::Used => {
+                Self::Forbidden(e.to_string())
+            }
+            ActionError::Unavailable(_) => Self::Unavailable(e.to_string()),
+            ActionError::Quiet(q) => q.into(),
+            ActionError::Silence(s) => s.into(),
         }
     }
 }

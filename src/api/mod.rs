@@ -3,6 +3,7 @@
 //! [`routes`], which feeds both the router and the OpenAPI completeness test.
 
 mod access;
+mod actions;
 mod alerts;
 pub mod auth;
 mod body;
@@ -167,6 +168,7 @@ pub fn routes() -> Vec<RouteDef> {
             "/api/system/notifiers/{name}/test",
             notifiers::test,
         ),
+        route(Method::POST, "/api/actions/{token}", actions::act).access(Access::Action),
         route(Method::GET, "/api/system/maintenance", maintenance::list),
         route(Method::POST, "/api/system/maintenance", maintenance::create),
         route(

@@ -25,7 +25,7 @@ use super::{
         cameras::list, cameras::thumbnail, cameras::detail, cameras::remove, cameras::disable, cameras::enable,
         super::notifiers::list, super::notifiers::test,
         coverage::coverage, coverage::availability,
-        maintenance::list, maintenance::create, maintenance::end,
+        maintenance::list, maintenance::create, maintenance::end, super::actions::act,
     ),
     components(schemas(super::error::ErrorBody)),
     modifiers(&ApiKeyScheme, &BrowserRefusals)

@@ -37,6 +37,10 @@ pub struct NotifyConfig {
     /// to every notifier: `HH:MM` (or `HH:MM:SS`) in the machine's local time. Empty:
     /// no digest.
     pub digest_time: String,
+    /// How long the one-tap action links of a notification (*Snooze 1 h*, *Snooze
+    /// 8 h*, *Acknowledge*) work. They are sent only when `alerting.external_url` is
+    /// set (the phone must reach watchpost there).
+    pub action_ttl_seconds: f64,
     pub mqtt: MqttConfig,
     pub webhooks: Vec<WebhookConfig>,
 }
@@ -51,6 +55,7 @@ impl Default for NotifyConfig {
             timeout_seconds: 10.0,
             retry_max_seconds: 60.0,
             digest_time: String::new(),
+            action_ttl_seconds: 24.0 * 3600.0,
             mqtt: MqttConfig::default(),
             webhooks: Vec::new(),
         }
@@ -156,6 +161,7 @@ impl std::fmt::Debug for NotifyConfig {
             .field("send_resolved", &self.send_resolved)
             .field("outbox_dir", &self.outbox_dir)
             .field("digest_time", &self.digest_time)
+            .field("action_ttl_seconds", &self.action_ttl_seconds)
             .field("mqtt", &crate::redact::origin(&self.mqtt.url))
             .field("webhooks", &hooks)
             .finish_non_exhaustive()
@@ -206,6 +212,12 @@ impl NotifyConfig {
             "must be a local time of day as HH:MM (or HH:MM:SS), or empty for no digest",
         );
         c.positive_seconds("notify.repeat_seconds", self.repeat_seconds);
+        c.check(
+            self.action_ttl_seconds.is_finite()
+                && (60.0..=30.0 * 86_400.0).contains(&self.action_ttl_seconds),
+            "notify.action_ttl_seconds",
+            "must be between 60 and 2592000 seconds (30 days)",
+        );
         c.positive_seconds("notify.timeout_seconds", self.timeout_seconds);
         c.positive_seconds("notify.retry_max_seconds", self.retry_max_seconds);
         c.check(

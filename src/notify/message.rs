@@ -9,6 +9,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::actions::ActionLink;
 use crate::alerts::{Alert, Candidate, Source, AFFECTED_LABEL};
 use crate::events::Severity;
 use crate::names::closed_set;
@@ -45,6 +46,10 @@ pub struct Entry {
     pub decided_at: DateTime<Utc>,
     /// The alert, as the API lists it.
     pub alert: Alert,
+    /// The one-tap buttons, made as it is delivered (never kept in the outbox: each
+    /// works for `notify.action_ttl_seconds` from the delivery).
+    #[serde(skip)]
+    pub actions: Vec<ActionLink>,
 }
 
 impl Entry {
@@ -239,6 +244,7 @@ pub mod fixtures {
 
     pub fn entry(kind: Kind, severity: &str) -> Entry {
         Entry {
+            actions: Vec::new(),
             seq: 1,
             kind,
             decided_at: Utc::now(),

@@ -26,6 +26,7 @@ use super::metrics::{NotifyMetrics, Outcome};
 use super::mqtt::Mqtt;
 use super::outbox::Outbox;
 use super::tracking::Tracking;
+use crate::actions::Actions;
 use crate::alerts::{Alert, AlertEngine, AlertStatus, Identity, Silences, TransitionListener};
 use crate::cameras::CameraRegistry;
 use crate::config::{secs, AlertsConfig, NotifyConfig};
@@ -82,6 +83,7 @@ pub struct Notifiers {
     retry_max: Duration,
     /// The daily digest, when `notify.digest_time` is set.
     digests: Option<Digests>,
+    actions: Arc<Actions>,
 }
 
 pub struct NotifyDeps {
@@ -96,6 +98,8 @@ pub struct NotifyDeps {
     pub metrics: Arc<Metrics>,
     /// What the daily digest reads.
     pub coverage: Arc<Coverage>,
+    /// The one-tap buttons of a firing alert's notification.
+    pub actions: Arc<Actions>,
 }
 
 impl Notifiers {
@@ -184,6 +188,7 @@ impl Notifiers {
             send_resolved: cfg.send_resolved,
             retry_max,
             digests,
+            actions: deps.actions,
         });
         if !me.notifiers.is_empty() {
             deps.engine.listen(me.clone());
@@ -411,6 +416,14 @@ impl Notifiers {
             let Some((a, members)) = by_fingerprint.get(fingerprint.as_str()) else {
                 continue;
             };
+            // Acknowledged (from a notification's button): not told again.
+            if kind == Kind::Repeat
+                && (self.silences.acknowledged(a)
+                    || (!members.is_empty()
+                        && members.iter().all(|m| self.silences.acknowledged(m))))
+            {
+                continue;
+            }
             if kind == Kind::Repeat
                 && !self
                     .claims
@@ -448,6 +461,10 @@ impl Notifiers {
                 };
                 n.channel.trying();
                 let who = self.who();
+                let mut e = e;
+                if matches!(e.kind, Kind::Firing | Kind::Repeat) && e.alert.source.is_own() {
+                    e.actions = self.actions.links(&e.alert).await;
+                }
                 let wait = match sender.deliver(&e, &who).await {
                     Ok(()) => {
                         n.channel.delivered(&e);

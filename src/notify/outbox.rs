@@ -118,6 +118,7 @@ impl Outbox {
             kind,
             decided_at,
             alert,
+            actions: Vec::new(),
         };
         self.next_seq += 1;
         let mut out = Pushed::default();

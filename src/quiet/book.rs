@@ -29,6 +29,10 @@ const LOOK_EVERY: StdDuration = StdDuration::from_secs(1);
 const REREAD_WITHOUT_REDIS: StdDuration = StdDuration::from_secs(10);
 /// The most windows kept from the API.
 pub const MAX_WINDOWS: i64 = 1000;
+/// The most acknowledgements held, and how far back they are read (an alert that
+/// fires longer is acknowledged again if needed).
+const MAX_ACKS: i64 = 10_000;
+const ACKS_FOR: Duration = Duration::days(30);
 
 /// What runs when another instance changed what holds alerts back.
 type OnChange = Box<dyn Fn() -> futures_util::future::BoxFuture<'static, ()> + Send + Sync>;
@@ -47,6 +51,8 @@ pub struct Quiet {
     max_snooze: Duration,
     configured: Vec<Window>,
     stored: Mutex<Vec<Window>>,
+    /// When each alert was last acknowledged, by fingerprint.
+    acks: Mutex<BTreeMap<String, DateTime<Utc>>>,
     /// Woken at every change, this instance's or another's (the Alertmanager copies
     /// are brought in step then).
     touched: Arc<tokio::sync::Notify>,
@@ -71,6 +77,7 @@ impl Quiet {
                 .filter_map(|(i, w)| from_config(i, w))
                 .collect(),
             stored: Mutex::new(Vec::new()),
+            acks: Mutex::new(BTreeMap::new()),
             on_change: Mutex::new(Vec::new()),
             applied: std::sync::atomic::AtomicI64::new(-1),
             on_snooze_end: Mutex::new(Vec::new()),
@@ -210,14 +217,47 @@ impl Quiet {
 
     /// Read the stored windows again.
     pub async fn reload(&self) -> Result<usize, StoreError> {
+        let now = crate::time::now();
         let rows = self
             .store
-            .windows_since(crate::time::now() - Duration::days(1), MAX_WINDOWS)
+            .windows_since(now - Duration::days(1), MAX_WINDOWS)
+            .await?;
+        let acks = self
+            .store
+            .acknowledgements(now - ACKS_FOR, MAX_ACKS)
             .await?;
         let windows: Vec<Window> = rows.into_iter().filter_map(from_row).collect();
         let n = windows.len();
         *self.lock() = windows;
+        *self.acks() = acks.into_iter().collect();
         Ok(n)
+    }
+
+    fn acks(&self) -> MutexGuard<'_, BTreeMap<String, DateTime<Utc>>> {
+        self.acks.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Acknowledge the alert `fingerprint` now (stored first; every instance applies
+    /// it within 2 s): it is shown acknowledged and not told again while it fires.
+    pub async fn acknowledge(&self, fingerprint: &str) -> Result<DateTime<Utc>, QuietError> {
+        let now = crate::time::now();
+        self.store.acknowledge(fingerprint, now).await?;
+        self.acks().insert(fingerprint.to_string(), now);
+        self.changed().await;
+        Ok(now)
+    }
+
+    /// When the episode of `fingerprint` that started at `started_at` was
+    /// acknowledged, if it was (an acknowledgement of an earlier episode is not).
+    pub fn acknowledged(
+        &self,
+        fingerprint: &str,
+        started_at: DateTime<Utc>,
+    ) -> Option<DateTime<Utc>> {
+        self.acks()
+            .get(fingerprint)
+            .copied()
+            .filter(|at| *at >= started_at)
     }
 
     /// Make a window (stored first; nothing changes while PostgreSQL is away).

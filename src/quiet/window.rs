@@ -56,6 +56,19 @@ impl Scope {
         }
     }
 
+    /// The scope that is what an alert about `source` is about, when a window can
+    /// name it (a camera, a camera group's cause, a dependency).
+    pub fn of_source(source: &Source) -> Option<Self> {
+        Some(match source {
+            Source::Camera(c) => Self::Camera(c.clone()),
+            Source::Cause(c) => Self::CameraGroup(c.strip_prefix("camera_group:")?.to_string()),
+            Source::Postgres => Self::Dependency("postgres".into()),
+            Source::Redis => Self::Dependency("redis".into()),
+            Source::Ai(s) | Source::Breaker(s) => Self::Dependency(s.clone()),
+            _ => return None,
+        })
+    }
+
     /// Whether camera `id` is in this scope (coverage records its time as
     /// maintenance).
     pub fn covers_camera(&self, id: &str, in_group: impl Fn(&str, &str) -> bool) -> bool {
@@ -292,5 +305,19 @@ mod tests {
         assert!(Scope::Dependency("yolo26".into()).covers(&Source::Ai("yolo26".into()), no_group));
         assert!(Scope::Dependency("redis".into()).covers(&Source::Redis, no_group));
         assert!(!Scope::Dependency("redis".into()).covers(&porch, no_group));
+        // The scope of an alert's source covers that source.
+        for source in [
+            porch.clone(),
+            Source::Redis,
+            Source::Breaker("yolo26".into()),
+            Source::Cause("camera_group:front".into()),
+        ] {
+            let scope = Scope::of_source(&source).expect("a scope");
+            assert!(scope.covers(&source, no_group), "{scope} covers {source}");
+        }
+        assert_eq!(
+            Scope::of_source(&Source::Worker("cleanup_service".into())),
+            None
+        );
     }
 }

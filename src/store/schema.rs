@@ -158,6 +158,26 @@ const MIGRATIONS: &[(i32, &str)] = &[
             ended_at TIMESTAMPTZ
         );",
     ),
+    // One-tap actions: the key that signs their links (one row, made by the first
+    // instance that needs it), the links used (so a replay anywhere is refused), and
+    // the alerts acknowledged (per fingerprint, the newest).
+    (
+        10,
+        "CREATE TABLE action_key (
+            id SMALLINT PRIMARY KEY CHECK (id = 1),
+            key BYTEA NOT NULL,
+            created_at TIMESTAMPTZ NOT NULL
+        );
+        CREATE TABLE actions_used (
+            nonce TEXT PRIMARY KEY,
+            used_at TIMESTAMPTZ NOT NULL,
+            expires_at TIMESTAMPTZ NOT NULL
+        );
+        CREATE TABLE acknowledgements (
+            fingerprint TEXT PRIMARY KEY,
+            acknowledged_at TIMESTAMPTZ NOT NULL
+        );",
+    ),
 ];
 
 pub(super) async fn migrate(client: &mut deadpool_postgres::Object) -> Result<(), StoreError> {

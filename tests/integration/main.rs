@@ -19,6 +19,7 @@ mod maintenance;
 mod monitoring;
 mod notifier_kinds;
 mod notify;
+mod one_tap;
 mod performance;
 mod pipeline;
 mod resilience;

@@ -940,7 +940,8 @@
           // Offered only when a silence can be made now (PostgreSQL answers).
           silenced || !state.silences ? null : h('span', { class: 'buttons' }, silenceButton(a, 1), silenceButton(a, 8),
             scopeOf(a.source) ? snoozeButton(scopeOf(a.source), scopeText(scopeOf(a.source)), 1) : null),
-          a.in_maintenance && a.in_maintenance.length ? h('span', { class: 'state off maintenance-mark', text: ' in maintenance' }) : null));
+          a.in_maintenance && a.in_maintenance.length ? h('span', { class: 'state off maintenance-mark', text: ' in maintenance' }) : null,
+          a.acknowledged_at ? h('span', { class: 'state off acknowledged-mark', title: `acknowledged ${a.acknowledged_at}: not told again while it fires`, text: ' acknowledged' }) : null));
     }));
     const note = $('alerts-empty');
     setText(note, state.alerts ? 'Nothing is firing.' : 'The alerts cannot be read now.');

@@ -13,8 +13,9 @@ pub static KIND: NotifierKind = NotifierKind::http("ntfy", &[], "", render);
 const BODY_BYTES: usize = 4000;
 
 /// ntfy's message: `Title`, `Priority` (5 for critical, 4 for warning, 3 once it
-/// resolved or for a test, 2 for the daily digest), `Tags` (emoji short codes ntfy shows) and `Click` (the
-/// status page).
+/// resolved or for a test, 2 for the daily digest), `Tags` (emoji short codes ntfy
+/// shows), `Click` (the status page), and for a firing alert `Actions`: its one-tap
+/// buttons (ntfy's `http` actions, a POST each; at most three, ntfy's limit).
 fn render(e: &Entry, who: &Identity, _: &WebhookConfig) -> Body {
     let t = &e.alert;
     let (priority, tag) = match (e.kind, t.severity) {
@@ -29,13 +30,35 @@ fn render(e: &Entry, who: &Identity, _: &WebhookConfig) -> Body {
     let tags = [tag, "watchpost", t.source.kind().as_str()];
     Body::Text {
         text: cut(&said.body, BODY_BYTES),
-        headers: vec![
-            ("Title", header_text(&said.title)),
-            ("Priority", priority.to_string()),
-            ("Tags", tags.join(",")),
-            ("Click", format!("{}#alerts", who.external_url)),
-        ],
+        headers: {
+            let mut h = vec![
+                ("Title", header_text(&said.title)),
+                ("Priority", priority.to_string()),
+                ("Tags", tags.join(",")),
+                ("Click", format!("{}#alerts", who.external_url)),
+            ];
+            if !e.actions.is_empty() {
+                h.push(("Actions", actions(e)));
+            }
+            h
+        },
     }
+}
+
+/// ntfy's `Actions` header: `http, <label>, <url>, method=POST, clear=true; …`. The
+/// labels are ours (no `,` or `;`); the URLs are base64url tokens under
+/// `alerting.external_url`, with any `,` or `;` of that address percent-encoded.
+fn actions(e: &Entry) -> String {
+    e.actions
+        .iter()
+        .take(3)
+        .map(|a| {
+            // `,` and `;` separate ntfy's fields and actions: never raw in a URL.
+            let url = a.url.replace(',', "%2C").replace(';', "%3B");
+            format!("http, {}, {url}, method=POST, clear=true", a.label)
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// A header value ntfy reads: printable ASCII as it is, anything else as an RFC 2047
@@ -86,6 +109,28 @@ mod tests {
         assert_eq!(
             body, "Resolved after 12 min: it had been \"camera front is offline\".",
             "the recovery, not the problem"
+        );
+    }
+
+    #[test]
+    fn a_firing_alert_carries_its_buttons_as_ntfy_http_actions() {
+        use crate::actions::{ActionKind, ActionLink};
+        let mut e = entry(Kind::Firing, "warning");
+        assert!(!ntfy(&e).1.contains_key("Actions"), "none without links");
+        e.actions = ActionKind::ALL
+            .iter()
+            .map(|&action| ActionLink {
+                action,
+                label: action.label(),
+                url: format!("https://cams.example/x,y/api/actions/{}", action.as_str()),
+            })
+            .collect();
+        let actions = &ntfy(&e).1["Actions"];
+        assert_eq!(
+            actions,
+            "http, Snooze 1 h, https://cams.example/x%2Cy/api/actions/snooze_1h, method=POST, clear=true; \
+             http, Snooze 8 h, https://cams.example/x%2Cy/api/actions/snooze_8h, method=POST, clear=true; \
+             http, Acknowledge, https://cams.example/x%2Cy/api/actions/acknowledge, method=POST, clear=true"
         );
     }
 
