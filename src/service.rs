@@ -234,6 +234,7 @@ impl Service {
                 metrics: metrics.clone(),
                 coverage: coverage.clone(),
                 actions: actions.clone(),
+                quiet: quiet.clone(),
             },
         )?;
         let recorder = Recorder::new(

@@ -3,8 +3,10 @@
 //! `<prefix>/dependencies/<name>`), its availability (`<prefix>/availability`:
 //! `online`, or `offline` from the last will) and Home Assistant's discovery configs
 //! (`<discovery>/<component>/<node>/<object>/config`): a connectivity binary sensor
-//! per camera, sensors for the status and the mode, a problem binary sensor per
-//! critical dependency, all on one device and with the availability topic. Pure.
+//! and a *Snooze 1 h* button per camera, sensors for the status and the mode, a
+//! problem binary sensor per critical dependency, and the *notifications* switch
+//! (`<prefix>/notifications`, `OFF` while everything is snoozed), all on one device
+//! and with the availability topic. Pure; the commands are `commands.rs`'s.
 //!
 //! Camera ids come from folder names on a share other devices write to: in topics
 //! they stay as they are (UTF-8, and a valid id holds no `/`, `+` or `#`); in
@@ -27,6 +29,8 @@ pub struct Snapshot {
     pub cameras: Vec<(String, String, String)>,
     /// Critical dependency name and whether it has a problem now.
     pub dependencies: Vec<(String, bool)>,
+    /// Whether anything is told (no snooze of everything holds).
+    pub notifications: bool,
 }
 
 /// Topic names of one configuration.
@@ -73,6 +77,20 @@ impl Topics {
         format!("{}/cameras/{id}", self.prefix)
     }
 
+    /// Where a camera's *Snooze 1 h* button is pressed.
+    pub fn camera_snooze(&self, id: &str) -> String {
+        format!("{}/cameras/{id}/snooze", self.prefix)
+    }
+
+    /// The *notifications* switch: its state, and where it is set.
+    pub fn notifications(&self) -> String {
+        format!("{}/notifications", self.prefix)
+    }
+
+    pub fn notifications_set(&self) -> String {
+        format!("{}/notifications/set", self.prefix)
+    }
+
     fn dependency(&self, name: &str) -> String {
         format!("{}/dependencies/{name}", self.prefix)
     }
@@ -91,6 +109,10 @@ impl Topics {
             out.insert(format!("{}/status", self.prefix), status.clone());
         }
         out.insert(format!("{}/mode", self.prefix), s.mode.clone());
+        out.insert(
+            self.notifications(),
+            if s.notifications { "ON" } else { "OFF" }.to_string(),
+        );
         for (id, _, status) in &s.cameras {
             out.insert(self.camera(id), status.clone());
         }
@@ -153,7 +175,35 @@ impl Topics {
             c["payload_on"] = "ON".into();
             c["payload_off"] = "OFF".into();
             out.insert(self.config("binary_sensor", &object), c.to_string());
+            let object = format!("snooze_camera_{}", safe_id(id));
+            let mut b = common(
+                format!(
+                    "Snooze {} 1 h",
+                    folder
+                        .chars()
+                        .filter(|c| !c.is_control())
+                        .take(100)
+                        .collect::<String>()
+                ),
+                format!("{}_{object}", self.node),
+                String::new(),
+            );
+            b.as_object_mut().map(|o| o.remove("state_topic"));
+            b["command_topic"] = self.camera_snooze(id).into();
+            b["payload_press"] = "PRESS".into();
+            b["icon"] = "mdi:bell-sleep".into();
+            out.insert(self.config("button", &object), b.to_string());
         }
+        let mut switch = common(
+            "watchpost notifications".into(),
+            format!("{}_notifications", self.node),
+            self.notifications(),
+        );
+        switch["command_topic"] = self.notifications_set().into();
+        switch["payload_on"] = "ON".into();
+        switch["payload_off"] = "OFF".into();
+        switch["icon"] = "mdi:bell".into();
+        out.insert(self.config("switch", "notifications"), switch.to_string());
         for (object, label) in [("status", "Status"), ("mode", "Degradation mode")] {
             let mut c = common(
                 format!("watchpost {label}"),
@@ -222,6 +272,8 @@ impl Snapshot {
                 .map(|c| (c.id, c.folder, c.status.as_str().to_string()))
                 .collect(),
             dependencies,
+            // The MQTT session reads the windows (`Mqtt::refresh`).
+            notifications: true,
         }
     }
 }
@@ -239,6 +291,7 @@ mod tests {
                 ("garage".into(), "Garage Door".into(), "offline".into()),
             ],
             dependencies: vec![("postgres".into(), false), ("redis".into(), true)],
+            notifications: true,
         }
     }
 
@@ -267,7 +320,27 @@ mod tests {
         )
         .unwrap();
         assert_eq!(redis["device_class"], "problem");
-        assert_eq!(d.len(), 6);
+        // Per camera a button, and the switch: commands, on the same device.
+        let button: serde_json::Value =
+            serde_json::from_str(&d["homeassistant/button/watchpost/snooze_camera_garage/config"])
+                .unwrap();
+        assert_eq!(button["command_topic"], "watchpost/cameras/garage/snooze");
+        assert_eq!(button["unique_id"], "watchpost_snooze_camera_garage");
+        assert_eq!(button["name"], "Snooze Garage Door 1 h");
+        assert_eq!(button["availability_topic"], "watchpost/availability");
+        assert_eq!(button["device"], front["device"]);
+        assert!(button.get("state_topic").is_none(), "a button has no state");
+        let switch: serde_json::Value =
+            serde_json::from_str(&d["homeassistant/switch/watchpost/notifications/config"])
+                .unwrap();
+        assert_eq!(switch["command_topic"], "watchpost/notifications/set");
+        assert_eq!(switch["state_topic"], "watchpost/notifications");
+        assert_eq!(
+            (&switch["payload_on"], &switch["payload_off"]),
+            (&"ON".into(), &"OFF".into())
+        );
+        assert_eq!(switch["device"], front["device"]);
+        assert_eq!(d.len(), 9);
         assert!(Topics::new("w", "").discovery(&snapshot()).is_empty());
     }
 
@@ -279,6 +352,7 @@ mod tests {
         assert_eq!(s["home/wp/cameras/garage"], "offline");
         assert_eq!(s["home/wp/dependencies/redis"], "ON");
         assert_eq!(s["home/wp/dependencies/postgres"], "OFF");
+        assert_eq!(s["home/wp/notifications"], "ON");
     }
 
     #[test]

@@ -15,12 +15,14 @@
 //!   delivers an entry); `kinds/`: one file per kind, one registry line each;
 //! - `http.rs`: what the HTTP kinds share; `mqtt.rs`: the broker session;
 //!   `discovery.rs`: the retained state and Home Assistant's discovery configs (pure);
+//!   `commands.rs`: what Home Assistant's button and switch ask (snoozes);
 //! - `metrics.rs`: `watchpost_notifications_total`,
 //!   `watchpost_notification_outbox_depth`, `watchpost_notification_latency_seconds`.
 
 mod answers;
 mod channel;
 pub mod claim;
+mod commands;
 mod digest;
 mod discovery;
 mod grouping;

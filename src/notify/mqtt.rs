@@ -23,9 +23,11 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::channel::{backoff, Channel, DeliveryError};
+use super::commands::{self, Command};
 use super::discovery::{Snapshot, Topics};
 use super::message::{self, Entry, Kind};
 use crate::config::MqttConfig;
+use crate::quiet::Quiet;
 
 /// The longest wait for the broker's CONNACK, or a PUBACK.
 const ANSWER_WITHIN: Duration = Duration::from_secs(10);
@@ -43,52 +45,64 @@ pub struct Mqtt {
     options: MqttOptions,
     pub topics: Topics,
     pub shown: String,
+    /// What Home Assistant's button and switch change.
+    quiet: Arc<Quiet>,
 }
 
 impl Mqtt {
-    pub fn new(cfg: &MqttConfig, client_id: &str) -> Result<Self, String> {
-        let url = reqwest::Url::parse(&cfg.url).map_err(|e| e.to_string())?;
-        let tls = cfg.tls || matches!(url.scheme(), "mqtts" | "ssl");
-        let host = url
-            .host_str()
-            .ok_or("no host")?
-            .trim_matches(['[', ']'])
-            .to_string();
-        let port = url.port().unwrap_or(if tls { 8883 } else { 1883 });
-        let topics = Topics::new(&cfg.topic_prefix, &cfg.discovery_prefix);
-        let mut options = MqttOptions::new(client_id, host, port);
-        options.set_keep_alive(Duration::from_secs(15));
-        options.set_clean_session(true);
-        options.set_max_packet_size(MAX_PACKET, MAX_PACKET);
-        options.set_last_will(LastWill::new(
-            topics.availability(),
-            "offline",
-            QoS::AtLeastOnce,
-            true,
-        ));
-        let user = if cfg.username.is_empty() {
-            percent_decode(url.username())
-        } else {
-            cfg.username.clone()
-        };
-        let pass = if cfg.password.is_empty() {
-            url.password().map(percent_decode).unwrap_or_default()
-        } else {
-            cfg.password.clone()
-        };
-        if !user.is_empty() {
-            options.set_credentials(user, pass);
-        }
-        if tls {
-            options.set_transport(Transport::tls_with_config(tls_config()?.into()));
-        }
+    pub fn new(cfg: &MqttConfig, client_id: &str, quiet: Arc<Quiet>) -> Result<Self, String> {
+        let (options, shown) = options(cfg, client_id)?;
         Ok(Self {
             options,
-            topics,
-            shown: crate::redact::origin(&cfg.url),
+            topics: Topics::new(&cfg.topic_prefix, &cfg.discovery_prefix),
+            shown,
+            quiet,
         })
     }
+}
 
+/// The broker session's options (address, credentials from the settings or the URL,
+/// TLS, the last will) and the address as shown.
+fn options(cfg: &MqttConfig, client_id: &str) -> Result<(MqttOptions, String), String> {
+    let url = reqwest::Url::parse(&cfg.url).map_err(|e| e.to_string())?;
+    let tls = cfg.tls || matches!(url.scheme(), "mqtts" | "ssl");
+    let host = url
+        .host_str()
+        .ok_or("no host")?
+        .trim_matches(['[', ']'])
+        .to_string();
+    let port = url.port().unwrap_or(if tls { 8883 } else { 1883 });
+    let topics = Topics::new(&cfg.topic_prefix, &cfg.discovery_prefix);
+    let mut options = MqttOptions::new(client_id, host, port);
+    options.set_keep_alive(Duration::from_secs(15));
+    options.set_clean_session(true);
+    options.set_max_packet_size(MAX_PACKET, MAX_PACKET);
+    options.set_last_will(LastWill::new(
+        topics.availability(),
+        "offline",
+        QoS::AtLeastOnce,
+        true,
+    ));
+    let user = if cfg.username.is_empty() {
+        percent_decode(url.username())
+    } else {
+        cfg.username.clone()
+    };
+    let pass = if cfg.password.is_empty() {
+        url.password().map(percent_decode).unwrap_or_default()
+    } else {
+        cfg.password.clone()
+    };
+    if !user.is_empty() {
+        options.set_credentials(user, pass);
+    }
+    if tls {
+        options.set_transport(Transport::tls_with_config(tls_config()?.into()));
+    }
+    Ok((options, crate::redact::origin(&cfg.url)))
+}
+
+impl Mqtt {
     /// Run sessions until `cancel`; `house` reads the state to publish.
     pub async fn run(
         &self,
@@ -135,6 +149,15 @@ impl Mqtt {
         .await
         .map_err(|_| format!("no CONNACK within {}s", ANSWER_WITHIN.as_secs()))?;
         connected?;
+        // Home Assistant's commands (a button per camera, the notifications switch).
+        for topic in [
+            self.topics.camera_snooze("+"),
+            self.topics.notifications_set(),
+        ] {
+            client
+                .try_subscribe(topic, QoS::AtLeastOnce)
+                .map_err(|e| e.to_string())?;
+        }
         ch.connected(true, None);
         tracing::info!(notifier = %ch.name, broker = %self.shown, "connected to the MQTT broker");
 
@@ -203,6 +226,12 @@ impl Mqtt {
                             ch.delivered(&e);
                         }
                     }
+                    Ok(Event::Incoming(Packet::Publish(p))) => {
+                        if let Some(cmd) = commands::parse(&self.topics, &p.topic, &p.payload, p.retain) {
+                            self.obey(ch, cmd, house).await;
+                            self.refresh(house(), &mut retained, &mut queue);
+                        }
+                    }
                     Ok(_) => {}
                     Err(err) => {
                         let why = crate::redact::foreign(&crate::redact::error(&err), 200);
@@ -225,15 +254,29 @@ impl Mqtt {
         }
     }
 
+    /// Do what Home Assistant asked (the windows are PostgreSQL's: a failure is
+    /// logged, and the switch shows the state as it is).
+    async fn obey(&self, ch: &Channel, cmd: Command, house: &(dyn Fn() -> Snapshot + Send + Sync)) {
+        let cameras = house().cameras;
+        let known = |id: &str| cameras.iter().any(|(c, _, _)| c == id);
+        match commands::obey(&self.quiet, cmd, known).await {
+            Ok(done) => tracing::info!(notifier = %ch.name, "Home Assistant: {done}"),
+            Err(e) => {
+                tracing::warn!(notifier = %ch.name, error = %e, "a command from Home Assistant was not done")
+            }
+        }
+    }
+
     /// Queue the discovery configs and state messages that differ from what this
     /// session published; a camera that is gone gets an empty config (Home Assistant
     /// removes its entity).
     fn refresh(
         &self,
-        s: Snapshot,
+        mut s: Snapshot,
         published: &mut BTreeMap<String, String>,
         queue: &mut VecDeque<(String, String)>,
     ) {
+        s.notifications = self.quiet.everything_snoozed(crate::time::now()).is_empty();
         let mut now = self.topics.discovery(&s);
         now.extend(self.topics.state(&s));
         let gone: Vec<String> = published
@@ -305,10 +348,10 @@ mod tests {
             url: "mqtt://user:secret@127.0.0.1:1883".into(),
             ..MqttConfig::default()
         };
-        let m = Mqtt::new(&cfg, "watchpost-test").unwrap();
-        assert_eq!(m.shown, "mqtt://127.0.0.1:1883");
-        assert_eq!(m.options.broker_address(), ("127.0.0.1".to_string(), 1883));
-        let login = m.options.credentials().expect("credentials from the URL");
+        let (options, shown) = options(&cfg, "watchpost-test").unwrap();
+        assert_eq!(shown, "mqtt://127.0.0.1:1883");
+        assert_eq!(options.broker_address(), ("127.0.0.1".to_string(), 1883));
+        let login = options.credentials().expect("credentials from the URL");
         assert_eq!(
             (login.username.as_str(), login.password.as_str()),
             ("user", "secret")

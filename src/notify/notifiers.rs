@@ -34,6 +34,7 @@ use crate::coverage::Coverage;
 use crate::health::Health;
 use crate::names::workers;
 use crate::prom::Metrics;
+use crate::quiet::Quiet;
 use crate::redis::RedisLink;
 use crate::store::Store;
 use crate::supervisor::{WorkerContext, WorkerError, WorkerSpec};
@@ -100,6 +101,8 @@ pub struct NotifyDeps {
     pub coverage: Arc<Coverage>,
     /// The one-tap buttons of a firing alert's notification.
     pub actions: Arc<Actions>,
+    /// What Home Assistant's buttons and switch change.
+    pub quiet: Arc<Quiet>,
 }
 
 impl Notifiers {
@@ -126,12 +129,12 @@ impl Notifiers {
         if cfg.mqtt.enabled() {
             let m = &cfg.mqtt;
             let id = uuid::Uuid::new_v4().simple().to_string();
-            let mqtt = Mqtt::new(m, &format!("watchpost-{}", &id[..12])).map_err(|why| {
-                NotifyError::Setup {
+            let client_id = format!("watchpost-{}", &id[..12]);
+            let mqtt =
+                Mqtt::new(m, &client_id, deps.quiet.clone()).map_err(|why| NotifyError::Setup {
                     name: m.name.clone(),
                     why,
-                }
-            })?;
+                })?;
             let channel = Channel::new(
                 &m.name,
                 "mqtt",

@@ -141,6 +141,22 @@ impl Quiet {
             .collect()
     }
 
+    /// The snoozes of everything that hold at `now` (their ids): while one does,
+    /// nobody is told anything.
+    pub fn everything_snoozed(&self, now: DateTime<Utc>) -> Vec<String> {
+        self.lock()
+            .iter()
+            .filter(|w| w.kind == WindowKind::Snooze && w.scope == Scope::Everything)
+            .filter(|w| w.when.active_at(now).is_some())
+            .map(|w| w.id.clone())
+            .collect()
+    }
+
+    /// The longest snooze (`maintenance.max_snooze_seconds`), in seconds.
+    pub fn max_snooze_seconds(&self) -> f64 {
+        self.max_snooze.num_milliseconds() as f64 / 1000.0
+    }
+
     /// Whether camera `id` is in a window at `now` (coverage counts it as
     /// maintenance).
     pub fn camera_held(&self, id: &str, now: DateTime<Utc>) -> bool {

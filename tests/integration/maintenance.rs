@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::support::notify::HttpReceiver;
+use crate::support::notify::{HttpReceiver, Mosquitto, Subscriber};
 use crate::support::{
     client, eventually, eventually_for, get, json as get_json, metric, metrics, watching,
     write_image, Stack, Watchpost,
@@ -328,4 +328,104 @@ async fn the_end_of_a_snooze_is_told_with_what_still_fires() {
         (!told_porch(&rx).is_empty()).then_some(())
     })
     .await;
+}
+
+/// The active snoozes listed by `wp` whose scope is `scope`.
+async fn snoozes(wp: &Watchpost, scope: &Value) -> Vec<Value> {
+    let l = get_json(format!("{}/api/system/maintenance", wp.url())).await;
+    l["windows"]
+        .as_array()
+        .map(|ws| {
+            ws.iter()
+                .filter(|w| w["kind"] == "snooze" && w["active"] == true && w["scope"] == *scope)
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Home Assistant's button per camera and its notifications switch, through a real
+/// mosquitto: the discovery configs follow the MQTT discovery schema; a press on the
+/// camera's command topic snoozes it for an hour; the switch off snoozes everything
+/// (its state says `OFF`), on again ends that snooze (`ON`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn home_assistant_s_button_snoozes_a_camera_and_its_switch_turns_everything_off_and_on() {
+    let broker = Mosquitto::start();
+    let sub = Subscriber::start(&broker).await;
+    let rx = HttpReceiver::start().await;
+    let mut env = env(&rx);
+    env.push(("WATCHPOST_NOTIFY__MQTT__URL".into(), broker.url()));
+    let refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let stack = Stack::new(&refs);
+    let root = tempfile::tempdir().expect("root");
+    let wp = stack.instance("a", root.path());
+    watching(&wp).await;
+    write_image(root.path(), "porch", "a.png");
+
+    let config = |topic: &'static str| {
+        let sub = &sub;
+        async move {
+            let payload = sub.last(topic).filter(|p| !p.is_empty())?;
+            serde_json::from_str::<Value>(&payload).ok()
+        }
+    };
+    let button = eventually("the porch's button", || {
+        config("homeassistant/button/watchpost/snooze_camera_porch/config")
+    })
+    .await;
+    let sensor = eventually("the porch's sensor", || {
+        config("homeassistant/binary_sensor/watchpost/camera_porch/config")
+    })
+    .await;
+    let switch = eventually("the notifications switch", || {
+        config("homeassistant/switch/watchpost/notifications/config")
+    })
+    .await;
+    assert_eq!(
+        button["command_topic"], "watchpost/cameras/porch/snooze",
+        "{button}"
+    );
+    assert_eq!(button["unique_id"], "watchpost_snooze_camera_porch");
+    assert_eq!(
+        switch["command_topic"], "watchpost/notifications/set",
+        "{switch}"
+    );
+    assert_eq!(switch["state_topic"], "watchpost/notifications");
+    assert_eq!(switch["unique_id"], "watchpost_notifications");
+    for c in [&button, &switch] {
+        assert_eq!(c["availability_topic"], "watchpost/availability", "{c}");
+        assert_eq!(c["device"], sensor["device"], "one device: {c}");
+    }
+    eventually("the switch is on", || async {
+        (sub.last("watchpost/notifications").as_deref() == Some("ON")).then_some(())
+    })
+    .await;
+
+    // A press: the porch is snoozed for an hour.
+    sub.publish("watchpost/cameras/porch/snooze", "PRESS").await;
+    let porch = json!({"kind": "camera", "name": "porch"});
+    let w = eventually("the porch snoozed", || async {
+        snoozes(&wp, &porch).await.into_iter().next()
+    })
+    .await;
+    assert_eq!(w["duration_seconds"], 3600.0, "{w}");
+
+    // The switch off: everything snoozed, and the switch says so.
+    let everything = json!({"kind": "everything"});
+    sub.publish("watchpost/notifications/set", "OFF").await;
+    eventually("everything snoozed, the switch off", || async {
+        (!snoozes(&wp, &everything).await.is_empty()
+            && sub.last("watchpost/notifications").as_deref() == Some("OFF"))
+        .then_some(())
+    })
+    .await;
+    // On again: that snooze ended (the porch's stays).
+    sub.publish("watchpost/notifications/set", "ON").await;
+    eventually("everything told again, the switch on", || async {
+        (snoozes(&wp, &everything).await.is_empty()
+            && sub.last("watchpost/notifications").as_deref() == Some("ON"))
+        .then_some(())
+    })
+    .await;
+    assert_eq!(snoozes(&wp, &porch).await.len(), 1);
 }

@@ -147,7 +147,7 @@ async fn mqtt_tells_home_assistant_the_cameras_an_outage_and_its_own_death() {
     let configs = sub
         .all()
         .into_iter()
-        .filter(|s| s.topic.contains("camera_front/config"))
+        .filter(|s| s.topic == "homeassistant/binary_sensor/watchpost/camera_front/config")
         .count();
     assert_eq!(configs, 1, "one config per camera, not one per round");
     let fresh = Subscriber::start(&broker).await;

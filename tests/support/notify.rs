@@ -129,6 +129,7 @@ pub struct Seen {
 pub struct Subscriber {
     seen: Arc<Mutex<Vec<Seen>>>,
     task: tokio::task::JoinHandle<()>,
+    client: rumqttc::AsyncClient,
 }
 
 impl Subscriber {
@@ -148,8 +149,9 @@ impl Subscriber {
         let kept = seen.clone();
         let subscribed = Arc::new(AtomicBool::new(false));
         let ready = subscribed.clone();
+        let kept_client = client.clone();
         let task = tokio::spawn(async move {
-            let _client = client;
+            let _client = kept_client;
             loop {
                 match events.poll().await {
                     Ok(Event::Incoming(Packet::SubAck(_))) => ready.store(true, Ordering::SeqCst),
@@ -170,7 +172,21 @@ impl Subscriber {
             async move { ready.load(Ordering::SeqCst).then_some(()) }
         })
         .await;
-        Self { seen, task }
+        Self { seen, task, client }
+    }
+
+    /// Publish `payload` on `topic` (not retained, QoS 1), as Home Assistant does
+    /// when a button is pressed or a switch turned.
+    pub async fn publish(&self, topic: &str, payload: &str) {
+        self.client
+            .publish(
+                topic,
+                rumqttc::QoS::AtLeastOnce,
+                false,
+                payload.as_bytes().to_vec(),
+            )
+            .await
+            .expect("publish");
     }
 
     pub fn all(&self) -> Vec<Seen> {
