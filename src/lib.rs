@@ -22,6 +22,7 @@ pub mod redact;
 pub mod redis;
 pub mod service;
 pub mod state;
+pub mod storage;
 pub mod store;
 pub mod supervisor;
 pub mod time;

@@ -31,9 +31,10 @@ pub mod workers {
     pub const NOTIFIER: &str = "notifier";
     pub const COVERAGE_RECORDER: &str = "coverage_recorder";
     pub const MAINTENANCE: &str = "maintenance";
+    pub const STORAGE_SAMPLER: &str = "storage_sampler";
 
     /// Every worker, in registration order (the order the API lists them).
-    pub const ALL: [&str; 16] = [
+    pub const ALL: [&str; 17] = [
         FILE_WATCHER,
         DETECTION_WORKER,
         ANALYSIS_WORKER,
@@ -50,6 +51,7 @@ pub mod workers {
         NOTIFIER,
         COVERAGE_RECORDER,
         MAINTENANCE,
+        STORAGE_SAMPLER,
     ];
 }
 

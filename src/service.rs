@@ -32,6 +32,7 @@ use crate::prom::Metrics;
 use crate::quiet::Quiet;
 use crate::redis::RedisLink;
 use crate::state::AppState;
+use crate::storage::{Storage, StorageMetrics};
 use crate::store::Store;
 use crate::supervisor::{Supervisor, SupervisorError};
 use crate::ws::{EventBroadcaster, Hub, SystemBroadcaster};
@@ -148,6 +149,7 @@ impl Service {
             supervisor.clone(),
             pipeline.clone(),
         );
+        let storage = Storage::new(&config, store.clone(), StorageMetrics::new(&metrics));
         let perf = PerfSampler::new(
             &config,
             store.clone(),
@@ -156,7 +158,6 @@ impl Service {
             ai.clone(),
             inference,
             pipeline.clone(),
-            &metrics,
         );
         let watchdog = Watchdog::new(&config.cameras, cameras.clone());
         let alerts_changed = Arc::new(tokio::sync::Notify::new());
@@ -186,7 +187,7 @@ impl Service {
             vec![
                 Arc::new(HealthProblems(health.clone())) as Arc<dyn ProblemSource>,
                 Arc::new(CameraProblems(cameras.clone())),
-                Arc::new(StorageProblems(perf.clone())),
+                Arc::new(StorageProblems(perf.clone(), storage.clone())),
             ],
             silences.clone(),
             Causes::new(
@@ -300,6 +301,7 @@ impl Service {
         supervisor.register(notifiers.worker(critical(workers::NOTIFIER)))?;
         supervisor.register(recorder.worker(critical(workers::COVERAGE_RECORDER)))?;
         supervisor.register(quiet.worker(critical(workers::MAINTENANCE)))?;
+        supervisor.register(storage.worker(critical(workers::STORAGE_SAMPLER)))?;
         extra(&supervisor)?;
         let state = Arc::new(AppState {
             config: config.clone(),
@@ -326,6 +328,7 @@ impl Service {
             coverage,
             quiet,
             actions,
+            storage,
         });
         let http = api::serve(state.clone()).map_err(|source| StartError::Bind {
             bind: config.server.bind.clone(),

@@ -21,6 +21,7 @@ use crate::prom::client::PromClient;
 use crate::prom::Metrics;
 use crate::quiet::Quiet;
 use crate::redis::RedisLink;
+use crate::storage::Storage;
 use crate::store::Store;
 use crate::supervisor::Supervisor;
 use crate::ws::{EventBroadcaster, Hub, SystemBroadcaster};
@@ -50,4 +51,5 @@ pub struct AppState {
     pub coverage: Arc<Coverage>,
     pub quiet: Arc<Quiet>,
     pub actions: Arc<Actions>,
+    pub storage: Arc<Storage>,
 }

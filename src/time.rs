@@ -109,6 +109,16 @@ impl Backoff {
     }
 }
 
+/// A span of seconds as people say it: `3 h 5 min`, `12 min`, `40 s`.
+pub fn human_seconds(s: f64) -> String {
+    let s = s.max(0.0).round() as u64;
+    match s {
+        0..=59 => format!("{s} s"),
+        60..=3599 => format!("{} min", s / 60),
+        _ => format!("{} h {} min", s / 3600, (s % 3600) / 60),
+    }
+}
+
 #[cfg(test)]
 pub(crate) async fn until_within(
     limit: std::time::Duration,

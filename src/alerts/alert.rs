@@ -109,6 +109,16 @@ impl Candidate {
     }
 
     /// A problem of the health assessment (PostgreSQL, an AI service, a worker, …).
+    /// The same problem under another alert name (a second kind of problem of one
+    /// source, as a volume low on space and one filling up).
+    pub fn named(mut self, alertname: &str) -> Self {
+        self.alertname = alertname.to_string();
+        self.labels
+            .insert("alertname".to_string(), alertname.to_string());
+        self.fingerprint = fingerprint(alertname, &self.source);
+        self
+    }
+
     pub fn from_problem(source: &Source, critical: bool, message: &str) -> Self {
         let kind = source.kind();
         let severity = if critical {

@@ -12,8 +12,11 @@ use super::alert::Candidate;
 use crate::cameras::CameraRegistry;
 use crate::events::{Source, SourceKind};
 use crate::health::Health;
-use crate::perf::host::CAMERA_ROOT;
 use crate::perf::sampler::PerfSampler;
+use crate::storage::{Storage, CAMERA_ROOT};
+
+/// A volume forecast full soon.
+pub const FILLING_UP: &str = "WatchpostStorageFillingUp";
 
 pub trait ProblemSource: Send + Sync {
     /// The kinds of source its alerts are about.
@@ -70,7 +73,10 @@ impl ProblemSource for CameraProblems {
 /// Storage: the disk of the camera folder at or above
 /// `performance.thresholds.disk_percent_*` fires `WatchpostDiskSpaceLow` (warning,
 /// or critical) about `storage:camera_root`, from the sampler's latest sample.
-pub struct StorageProblems(pub Arc<PerfSampler>);
+/// The disk of the camera folder past its thresholds (the performance sampler), and
+/// every volume forecast full within `storage.alert_lead_seconds` (the storage
+/// sampler: `WatchpostStorageFillingUp`).
+pub struct StorageProblems(pub Arc<PerfSampler>, pub Arc<Storage>);
 
 impl ProblemSource for StorageProblems {
     fn kinds(&self) -> &'static [SourceKind] {
@@ -79,6 +85,25 @@ impl ProblemSource for StorageProblems {
 
     fn problems(&self) -> Option<Vec<Candidate>> {
         let s = self.0.latest()?;
+        let now = crate::time::now();
+        let filling = self.1.filling_up(now).into_iter().map(|v| {
+            let left = v.full_at.map_or(0, |at| (at - now).num_seconds().max(0));
+            Candidate::from_problem(
+                &Source::Storage(v.name.into()),
+                false,
+                &format!(
+                    "The volume {} ({}) is forecast full in {} (at {}), growing {:.1} MiB an hour",
+                    v.name,
+                    crate::redact::text(&v.path),
+                    crate::time::human_seconds(left as f64),
+                    v.full_at.map_or_else(String::new, |t| t
+                        .format("%Y-%m-%d %H:%M:%S UTC")
+                        .to_string()),
+                    v.growth_bytes_per_hour.unwrap_or(0.0) / (1024.0 * 1024.0)
+                ),
+            )
+            .named(FILLING_UP)
+        });
         Some(
             s.alerts
                 .iter()
@@ -93,6 +118,7 @@ impl ProblemSource for StorageProblems {
                         ),
                     )
                 })
+                .chain(filling)
                 .collect(),
         )
     }

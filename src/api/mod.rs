@@ -26,6 +26,7 @@ mod pipeline;
 mod probes;
 mod query;
 pub mod site;
+mod storage;
 mod supervisor;
 mod ws;
 
@@ -169,6 +170,7 @@ pub fn routes() -> Vec<RouteDef> {
             notifiers::test,
         ),
         route(Method::POST, "/api/actions/{token}", actions::act).access(Access::Action),
+        route(Method::GET, "/api/system/storage", storage::volumes),
         route(Method::GET, "/api/system/maintenance", maintenance::list),
         route(Method::POST, "/api/system/maintenance", maintenance::create),
         route(

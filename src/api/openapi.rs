@@ -26,6 +26,7 @@ use super::{
         super::notifiers::list, super::notifiers::test,
         coverage::coverage, coverage::availability,
         maintenance::list, maintenance::create, maintenance::end, super::actions::act,
+        super::storage::volumes,
     ),
     components(schemas(super::error::ErrorBody)),
     modifiers(&ApiKeyScheme, &BrowserRefusals)

@@ -4,7 +4,7 @@
 //! reading the file it is given and never logs (the config holds API keys).
 //!
 //! - `root.rs`: `Config`, the sections together, and `validate` (section by section);
-//! - `server.rs`, `deps.rs`, `pipeline.rs`, `runtime.rs`, `cameras.rs`, `coverage.rs`, `maintenance.rs`, `notify.rs`: the sections, each with its
+//! - `server.rs`, `deps.rs`, `pipeline.rs`, `runtime.rs`, `cameras.rs`, `coverage.rs`, `maintenance.rs`, `notify.rs`, `storage.rs`: the sections, each with its
 //!   default and its own checks (`check.rs` collects them);
 //! - `urls.rs`: host names, origins and URLs as the checks and the site policy read them;
 //! - `load.rs`: file and environment, every phase reported in one run.
@@ -20,6 +20,7 @@ mod pipeline;
 mod root;
 mod runtime;
 mod server;
+mod storage;
 mod urls;
 
 pub use cameras::*;
@@ -32,4 +33,5 @@ pub use pipeline::*;
 pub use root::{secs, Config};
 pub use runtime::*;
 pub use server::*;
+pub use storage::*;
 pub use urls::{normalise_host, normalise_origin, split_authority};

@@ -16,6 +16,7 @@ use super::runtime::{
     PerformanceConfig, SupervisorConfig, WebSocketConfig,
 };
 use super::server::{AuthConfig, ServerConfig};
+use super::storage::{HeartbeatConfig, StorageConfig};
 
 /// The whole configuration. Every section and key has a working default.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
@@ -43,6 +44,8 @@ pub struct Config {
     pub coverage: CoverageConfig,
     pub maintenance: MaintenanceConfig,
     pub notify: NotifyConfig,
+    pub storage: StorageConfig,
+    pub heartbeat: HeartbeatConfig,
 }
 
 /// Turn a configured number of seconds into a `Duration` (validated non-negative and finite).
@@ -76,6 +79,8 @@ impl Config {
         self.coverage.validate(&mut c);
         self.maintenance.validate(&mut c);
         self.notify.validate(&mut c);
+        self.storage.validate(&mut c);
+        self.heartbeat.validate(&mut c);
         c.into_problems()
     }
 

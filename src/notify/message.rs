@@ -210,7 +210,7 @@ pub fn said(e: &Entry) -> Said {
         // The recovery, not the problem in the present tense.
         body = format!(
             "Resolved after {}: it had been \"{}\".",
-            human_seconds(t.duration_seconds),
+            crate::time::human_seconds(t.duration_seconds),
             t.summary
         );
     } else if !t.description.is_empty() && t.description != t.summary {
@@ -220,20 +220,10 @@ pub fn said(e: &Entry) -> Said {
     if e.kind == Kind::Repeat {
         body.push_str(&format!(
             "\n\nStill firing, for {} now.",
-            human_seconds(t.duration_seconds)
+            crate::time::human_seconds(t.duration_seconds)
         ));
     }
     Said { title, body }
-}
-
-/// `3 h 5 min`, `12 min`, `40 s`.
-fn human_seconds(s: f64) -> String {
-    let s = s.max(0.0).round() as u64;
-    match s {
-        0..=59 => format!("{s} s"),
-        60..=3599 => format!("{} min", s / 60),
-        _ => format!("{} h {} min", s / 3600, (s % 3600) / 60),
-    }
 }
 
 /// Entries and identities for the kinds' tests.

@@ -1,10 +1,11 @@
 //! Host CPU and memory (sysinfo) and the disk of the camera folder's file system
-//! (`statvfs`). Blocking: the sampler calls it on the blocking pool.
+//! (`storage::disk_usage`). Blocking: the sampler calls it on the blocking pool.
 
 use std::path::Path;
 use std::sync::Mutex;
 
 use super::snapshot::HostStats;
+use crate::storage::disk_usage;
 
 const GB: f64 = 1024.0 * 1024.0 * 1024.0;
 
@@ -49,29 +50,8 @@ impl Host {
     }
 }
 
-/// The volume the disk figures are about: the camera folder's file system.
-pub const CAMERA_ROOT: &str = "camera_root";
-
 pub fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
-}
-
-/// `(used, total)` bytes of the file system holding `dir` (or its nearest existing
-/// ancestor).
-pub fn disk_usage(dir: &Path) -> Option<(f64, f64)> {
-    use std::os::unix::ffi::OsStrExt;
-    let existing = dir.ancestors().find(|p| p.exists())?;
-    let c = std::ffi::CString::new(existing.as_os_str().as_bytes()).ok()?;
-    // SAFETY: an all-zero `statvfs` is a valid value to be overwritten by the call.
-    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    // SAFETY: `c` is a NUL-terminated path and `st` a writable struct of the right type.
-    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
-        return None;
-    }
-    let frsize = st.f_frsize as f64;
-    let total = st.f_blocks as f64 * frsize;
-    let free = st.f_bfree as f64 * frsize;
-    Some((total - free, total))
 }
 
 #[cfg(test)]

@@ -13,17 +13,17 @@
 //! - `databases.rs`: PostgreSQL `pg_stat_*`, Redis `INFO`.
 //! - `containers.rs`: the Docker engine's containers, when its socket is there.
 //! - `window.rs`: sliding windows of watchpost's own latencies.
-//! - `metrics.rs`: the storage series (the disk's threshold is a problem source of
-//!   the alert engine: `WatchpostDiskSpaceLow`).
 //! - `snapshot.rs`: the snapshot shapes, the alert rule, the history ring and its
 //!   downsampling (pure functions).
+//!
+//! The disk's figures come from `storage`, which owns the storage series; the disk's
+//! threshold is a problem source of the alert engine (`WatchpostDiskSpaceLow`).
 
 pub mod allocator;
 pub mod containers;
 pub mod databases;
 pub mod gpu;
 pub mod host;
-mod metrics;
 pub mod sampler;
 mod snapshot;
 pub mod window;

@@ -12,8 +12,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::databases::{self, PgSample};
-use super::host::{disk_usage, round2, Host, CAMERA_ROOT};
-use super::metrics::StorageMetrics;
+use super::host::{round2, Host};
 use super::snapshot::{
     alerts, AiModels, Databases, History, Inference, LatencyStats, NemotronModel,
     PerformanceSnapshot, PipelineLatency, QueueDepths, Throughput, Yolo26Model,
@@ -24,7 +23,6 @@ use crate::config::{secs, Config, ThresholdsConfig};
 use crate::health::prober::{AiServiceHealth, Prober};
 use crate::health::HealthState;
 use crate::pipeline::Pipeline;
-use crate::prom::Metrics;
 use crate::redis::RedisLink;
 use crate::store::Store;
 use crate::supervisor::{WorkerContext, WorkerError, WorkerSpec};
@@ -42,7 +40,6 @@ pub struct PerfSampler {
     inference: Arc<InferenceWindows>,
     pipeline: Arc<Pipeline>,
     thresholds: ThresholdsConfig,
-    storage: StorageMetrics,
     interval: Duration,
     history: Mutex<History>,
     /// Bumped with every sample (for memoised answers).
@@ -63,14 +60,8 @@ impl PerfSampler {
         ai: Arc<AiClients>,
         inference: Arc<InferenceWindows>,
         pipeline: Arc<Pipeline>,
-        metrics: &Metrics,
     ) -> Arc<Self> {
         let data_dir = pipeline.watcher.root().to_path_buf();
-        let storage = StorageMetrics::new(metrics);
-        // Published from the first scrape: one statvfs now, then one per sample.
-        if let Some((used, total)) = disk_usage(&data_dir) {
-            storage.measured(CAMERA_ROOT, used, total);
-        }
         Arc::new(Self {
             host: Arc::new(Host::default()),
             data_dir,
@@ -81,7 +72,6 @@ impl PerfSampler {
             ai,
             pipeline,
             thresholds: config.performance.thresholds.clone(),
-            storage,
             interval: secs(config.performance.sample_interval_seconds),
             history: Mutex::new(History::new(config.performance.history_size)),
             version: AtomicU64::new(0),
@@ -151,7 +141,7 @@ impl PerfSampler {
             if trim {
                 super::allocator::trim();
             }
-            (host.sample(&dir), super::gpu::sample(), disk_usage(&dir))
+            (host.sample(&dir), super::gpu::sample())
         });
         let (local, containers, pg, redis, slots) = tokio::join!(
             tokio::time::timeout(PART_TIMEOUT, local),
@@ -160,13 +150,10 @@ impl PerfSampler {
             tokio::time::timeout(PART_TIMEOUT, databases::redis(&self.redis)),
             tokio::time::timeout(PART_TIMEOUT, self.ai.llm_slots()),
         );
-        let (host, gpu, disk) = match local {
+        let (host, gpu) = match local {
             Ok(Ok(parts)) => parts,
-            _ => (None, None, None),
+            _ => (None, None),
         };
-        if let Some((used, total)) = disk {
-            self.storage.measured(CAMERA_ROOT, used, total);
-        }
         let pg = pg.ok().flatten();
         let redis = redis.ok().flatten();
         let mut snapshot = PerformanceSnapshot {

@@ -201,3 +201,25 @@ impl Store {
         .await
     }
 }
+
+impl Store {
+    /// The database's size in bytes, and its data directory when this role may read
+    /// it (a superuser, or a member of `pg_read_all_settings`).
+    pub async fn database_size(&self) -> Result<(i64, Option<String>), StoreError> {
+        self.run(async {
+            let c = self.client().await?;
+            let row = c
+                .query_one(
+                    &c.prepare_cached(
+                        "SELECT pg_database_size(current_database()),
+                                (SELECT setting FROM pg_settings WHERE name = 'data_directory')",
+                    )
+                    .await?,
+                    &[],
+                )
+                .await?;
+            Ok((row.get(0), row.get(1)))
+        })
+        .await
+    }
+}

@@ -2,6 +2,7 @@
 //! receiver: an AI box that goes away is one push naming its five services and one
 //! resolution; a told firing gets its resolution through a silence and a SIGKILL.
 
+use crate::support::disk::Tmpfs;
 use crate::support::notify::{HttpReceiver, Received};
 use crate::support::{client, eventually, json, Stack, Watchpost};
 use serde_json::Value;
@@ -202,36 +203,6 @@ async fn a_told_firing_is_told_resolved_through_a_silence_and_across_a_sigkill()
     .await;
     let told = titles(&rx.on("/phone"));
     assert_eq!(told.len(), 4, "each once: {told:?}");
-}
-
-/// A small tmpfs mounted for a test (we run as root), unmounted on drop.
-struct Tmpfs {
-    dir: tempfile::TempDir,
-}
-
-impl Tmpfs {
-    fn mount(bytes: u64) -> Self {
-        let dir = tempfile::tempdir().expect("dir");
-        let ok = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={bytes}"), "tmpfs"])
-            .arg(dir.path())
-            .status()
-            .expect("run mount");
-        assert!(ok.success(), "mount a tmpfs (the tests run as root)");
-        Self { dir }
-    }
-
-    fn path(&self) -> &std::path::Path {
-        self.dir.path()
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount")
-            .arg(self.dir.path())
-            .status();
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -26,4 +26,5 @@ mod resilience;
 mod security;
 mod slow_deps;
 mod status_page;
+mod storage;
 mod supervisor;

@@ -7,6 +7,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod browser;
+pub mod disk;
 pub mod fake_ai;
 pub mod http;
 pub mod images;

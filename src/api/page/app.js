@@ -1018,6 +1018,35 @@
     return svg;
   }
 
+  /** Bytes as people read them. */
+  function bytes(n) {
+    const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+    let v = n;
+    let i = 0;
+    while (v >= 1024 && i < units.length - 1) { v /= 1024; i += 1; }
+    return `${v.toFixed(i ? 1 : 0)} ${units[i]}`;
+  }
+
+  /** Each volume: a bar of its use, and when it is forecast full. */
+  function renderStorage() {
+    const volumes = (state.storage && state.storage.volumes) || [];
+    $('storage').replaceChildren(...volumes.map((v) => {
+      const known = typeof v.total_bytes === 'number' && v.total_bytes > 0 && typeof v.free_bytes === 'number';
+      const used = known ? v.total_bytes - v.free_bytes : null;
+      const full = v.full_at ? (new Date(v.full_at).getTime() - Date.now()) / 1000 : null;
+      return h('li', { class: 'volume', 'data-volume': v.name },
+        h('div', null, h('strong', { text: v.name }), ' ', h('span', { class: 'muted', text: v.path })),
+        known ? h('meter', { min: '0', max: String(v.total_bytes), value: String(used), high: String(v.total_bytes * 0.8), optimum: '0', title: `${bytes(used)} of ${bytes(v.total_bytes)} used` }) : null,
+        h('div', { class: 'muted' },
+          known ? `${bytes(v.free_bytes)} free of ${bytes(v.total_bytes)}` : (typeof v.used_bytes === 'number' ? `${bytes(v.used_bytes)} used` : 'not measured'),
+          ' · ',
+          h('span', { class: full !== null ? 'state warn full-in' : 'full-in', text: full !== null ? `full in ${duration(Math.max(0, full))}` : 'not filling' })));
+    }));
+    const note = $('storage-empty');
+    setText(note, state.storage ? 'Not measured yet.' : 'The storage figures cannot be read now.');
+    note.hidden = volumes.length > 0;
+  }
+
   function renderHost() {
     const snaps = state.history && state.history.snapshots ? state.history.snapshots : [];
     const box = $('host');
@@ -1077,8 +1106,9 @@
       read('/api/system/alerts/silences'), read('/api/system/alerts?state=resolved&limit=50'),
       read('/api/system/notifiers'), loadRecentEvents(),
     ]);
-    const windows = await read('/api/system/maintenance');
+    const [windows, storage] = await Promise.all([read('/api/system/maintenance'), read('/api/system/storage')]);
     state.windows = windows.ok ? windows.body : null;
+    state.storage = storage.ok ? storage.body : null;
     // 503 answers of health and readiness still carry the assessment.
     state.health = health.body && health.body.status ? health.body : null;
     state.ready = ready.body && ready.body.checks ? ready.body : null;
@@ -1105,6 +1135,7 @@
     renderAlerts();
     renderWindows();
     renderNotifiers();
+    renderStorage();
     renderConnection();
     // Every 15 s; sooner while the history is still short (just started).
     const short = !state.history || state.history.count < 10;

@@ -1,0 +1,129 @@
+//! Before the disk fills: a real tmpfs as the camera root, filled at a fixed rate; the
+//! forecast and `WatchpostStorageFillingUp` against the moment it really is full.
+
+use std::io::Write;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use crate::support::disk::Tmpfs;
+use crate::support::{eventually, eventually_for, json, Stack};
+
+const MIB: usize = 1024 * 1024;
+
+/// Write 1 MiB every 2 s into `dir` until the file system refuses; when it did.
+async fn fill(dir: std::path::PathBuf) -> DateTime<Utc> {
+    let mut tick = tokio::time::interval(Duration::from_secs(2));
+    let chunk = vec![7u8; MIB];
+    for n in 0.. {
+        tick.tick().await;
+        let path = dir.join(format!("{n:04}.bin"));
+        let wrote = std::fs::File::create(&path).and_then(|mut f| {
+            f.write_all(&chunk)?;
+            f.sync_all()
+        });
+        if wrote.is_err() {
+            return Utc::now();
+        }
+    }
+    unreachable!("a 64 MiB file system fills")
+}
+
+fn at(v: &Value) -> Option<DateTime<Utc>> {
+    v.as_str()?.parse().ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_filling_volume_is_forecast_and_told_a_minute_before_it_is_full() {
+    let disk = Tmpfs::mount(64 * MIB as u64);
+    let root = disk.path().join("cameras");
+    std::fs::create_dir_all(&root).expect("camera root");
+    let ballast = disk.path().join("ballast");
+    std::fs::create_dir_all(&ballast).expect("ballast dir");
+    let root_text = root.display().to_string();
+    let stack = Stack::new(&[
+        ("WATCHPOST_FILE_WATCHER__CAMERA_ROOT", &root_text),
+        ("WATCHPOST_STORAGE__SAMPLE_INTERVAL_SECONDS", "2"),
+        ("WATCHPOST_STORAGE__FORECAST_WINDOW_SECONDS", "60"),
+        ("WATCHPOST_STORAGE__ALERT_LEAD_SECONDS", "60"),
+        ("WATCHPOST_ALERTS__FOR_WARNING_SECONDS", "0"),
+        ("WATCHPOST_ALERTS__EVALUATE_INTERVAL_SECONDS", "0.2"),
+    ]);
+    let wp = stack.start(tempfile::tempdir().expect("dir"));
+    let camera_root = |v: Value| {
+        v["volumes"]
+            .as_array()?
+            .iter()
+            .find(|x| x["name"] == "camera_root")
+            .cloned()
+    };
+    eventually("the camera root measured", || async {
+        camera_root(json(format!("{}/api/system/storage", wp.url())).await)
+            .filter(|v| v["samples"].as_u64() >= Some(1))
+    })
+    .await;
+    let full = tokio::spawn(fill(ballast));
+
+    // Every forecast once 10 samples are in, until the alert, and when it fired.
+    let seen: std::sync::Mutex<Vec<(DateTime<Utc>, DateTime<Utc>)>> = Default::default();
+    let fired = eventually_for(
+        Duration::from_secs(180),
+        "WatchpostStorageFillingUp",
+        || {
+            let url = wp.url();
+            let seen = &seen;
+            async move {
+                let v = camera_root(json(format!("{url}/api/system/storage")).await)?;
+                if v["samples"].as_u64() >= Some(10) {
+                    if let Some(full_at) = at(&v["full_at"]) {
+                        seen.lock().expect("lock").push((Utc::now(), full_at));
+                    }
+                }
+                let page = json(format!(
+                    "{url}/api/system/alerts?state=firing&source=storage:camera_root"
+                ))
+                .await;
+                page["items"]
+                    .as_array()?
+                    .iter()
+                    .find(|a| a["alertname"] == "WatchpostStorageFillingUp")
+                    .and_then(|a| at(&a["started_at"]))
+            }
+        },
+    )
+    .await;
+    let full = full.await.expect("the filler");
+    let forecasts = seen.into_inner().expect("lock");
+    let lead = (full - fired).num_milliseconds() as f64 / 1000.0;
+    crate::support::figure("storage_alert_lead_seconds", lead, "s");
+    assert!(
+        (54.0..=66.0).contains(&lead),
+        "fired {lead:.1} s before the volume was full (54 to 66 s wanted)"
+    );
+    assert!(forecasts.len() >= 5, "{forecasts:?}");
+    let worst = forecasts
+        .iter()
+        .map(|(when, said)| {
+            let left = (full - *when).num_milliseconds() as f64;
+            (*said - full).num_milliseconds().abs() as f64 / left
+        })
+        .fold(0.0, f64::max);
+    crate::support::figure("storage_forecast_worst_error_ratio", worst, "");
+    for (when, said) in &forecasts {
+        let left = (full - *when).num_milliseconds() as f64 / 1000.0;
+        let off = (*said - full).num_milliseconds().abs() as f64 / 1000.0;
+        assert!(
+            off <= 0.1 * left,
+            "at {when} the forecast was {said}, {off:.1} s from the true {full} ({left:.0} s ahead)"
+        );
+    }
+    let m = crate::support::metrics(&wp).await;
+    for series in [
+        "watchpost_storage_free_bytes{volume=\"camera_root\"}",
+        "watchpost_storage_growth_bytes_per_second{volume=\"camera_root\"}",
+        "watchpost_storage_full_at_timestamp_seconds{volume=\"camera_root\"}",
+    ] {
+        assert!(m.contains(series), "{series}");
+    }
+}
