@@ -32,6 +32,8 @@ pub mod workers {
     pub const COVERAGE_RECORDER: &str = "coverage_recorder";
     pub const MAINTENANCE: &str = "maintenance";
     pub const STORAGE_SAMPLER: &str = "storage_sampler";
+    /// Registered only with `[heartbeat] url`.
+    pub const HEARTBEAT: &str = "heartbeat";
 
     /// Every worker, in registration order (the order the API lists them).
     pub const ALL: [&str; 17] = [

@@ -22,6 +22,7 @@ use crate::health::degradation::DegradationManager;
 use crate::health::prober::Prober;
 use crate::health::Health;
 use crate::names::workers;
+use crate::notify::Heartbeat;
 use crate::notify::{Notifiers, NotifyDeps, NotifyError};
 use crate::perf::sampler::PerfSampler;
 use crate::perf::window::InferenceWindows;
@@ -302,6 +303,10 @@ impl Service {
         supervisor.register(recorder.worker(critical(workers::COVERAGE_RECORDER)))?;
         supervisor.register(quiet.worker(critical(workers::MAINTENANCE)))?;
         supervisor.register(storage.worker(critical(workers::STORAGE_SAMPLER)))?;
+        let heartbeat = Heartbeat::new(&config.heartbeat, alerts.clone(), &metrics);
+        if let Some(h) = &heartbeat {
+            supervisor.register(h.worker(critical(workers::HEARTBEAT)))?;
+        }
         extra(&supervisor)?;
         let state = Arc::new(AppState {
             config: config.clone(),
@@ -329,6 +334,7 @@ impl Service {
             quiet,
             actions,
             storage,
+            heartbeat,
         });
         let http = api::serve(state.clone()).map_err(|source| StartError::Bind {
             bind: config.server.bind.clone(),

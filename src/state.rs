@@ -13,6 +13,7 @@ use crate::coverage::Coverage;
 use crate::events::EventBus;
 use crate::health::degradation::DegradationManager;
 use crate::health::Health;
+use crate::notify::Heartbeat;
 use crate::notify::Notifiers;
 use crate::perf::sampler::PerfSampler;
 use crate::pipeline::queue::FallbackStats;
@@ -52,4 +53,6 @@ pub struct AppState {
     pub quiet: Arc<Quiet>,
     pub actions: Arc<Actions>,
     pub storage: Arc<Storage>,
+    /// The dead man's switch, when `[heartbeat] url` is set.
+    pub heartbeat: Option<Arc<Heartbeat>>,
 }

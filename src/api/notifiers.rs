@@ -8,11 +8,13 @@ use crate::notify::{NotifierList, TestDelivery};
 use crate::state::AppState;
 
 /// Every notifier with its state (a breaker's), what waits in its outbox, its last
-/// success and its last error (addresses masked).
+/// success and its last error (addresses masked), and the dead man's switch.
 #[utoipa::path(get, path = "/api/system/notifiers", tag = "notifiers",
     responses((status = 200, body = NotifierList)))]
 pub async fn list(state: Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok().json(state.notifiers.list())
+    let mut list = state.notifiers.list();
+    list.heartbeat = state.heartbeat.as_ref().map(|h| h.view());
+    HttpResponse::Ok().json(list)
 }
 
 /// Send a test message through a notifier (behind what waits in its outbox) and wait

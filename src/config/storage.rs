@@ -58,6 +58,9 @@ pub struct HeartbeatConfig {
     pub interval_seconds: f64,
     /// The longest one ping may take.
     pub timeout_seconds: f64,
+    /// `GET` (healthchecks.io, Uptime Kuma's push monitors) or `POST` (Gatus's
+    /// external endpoints, with its token in the URL's query or a proxy's header).
+    pub method: String,
 }
 
 impl Default for HeartbeatConfig {
@@ -67,6 +70,7 @@ impl Default for HeartbeatConfig {
             fail_url: String::new(),
             interval_seconds: 60.0,
             timeout_seconds: 10.0,
+            method: "GET".into(),
         }
     }
 }
@@ -115,5 +119,10 @@ impl HeartbeatConfig {
             "must be between 1 and 86400 seconds",
         );
         c.positive_seconds("heartbeat.timeout_seconds", self.timeout_seconds);
+        c.check(
+            matches!(self.method.as_str(), "GET" | "POST"),
+            "heartbeat.method",
+            "must be GET or POST",
+        );
     }
 }

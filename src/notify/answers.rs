@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use super::channel::NotifierView;
+use super::heartbeat::HeartbeatView;
 
 #[derive(Debug, thiserror::Error)]
 pub enum NotifyError {
@@ -33,6 +34,8 @@ pub struct NotifierList {
     pub repeat_seconds: f64,
     /// Resolutions are told too.
     pub send_resolved: bool,
+    /// The dead man's switch (`[heartbeat]`), when configured.
+    pub heartbeat: Option<HeartbeatView>,
     pub timestamp: DateTime<Utc>,
 }
 

@@ -16,6 +16,7 @@
 //! - `http.rs`: what the HTTP kinds share; `mqtt.rs`: the broker session;
 //!   `discovery.rs`: the retained state and Home Assistant's discovery configs (pure);
 //!   `commands.rs`: what Home Assistant's button and switch ask (snoozes);
+//! - `heartbeat.rs`: the dead man's switch (`[heartbeat]`), its own worker;
 //! - `metrics.rs`: `watchpost_notifications_total`,
 //!   `watchpost_notification_outbox_depth`, `watchpost_notification_latency_seconds`.
 
@@ -26,6 +27,7 @@ mod commands;
 mod digest;
 mod discovery;
 mod grouping;
+mod heartbeat;
 mod http;
 mod kind;
 mod kinds;
@@ -38,6 +40,7 @@ mod tracking;
 
 pub use answers::{NotifierList, NotifyError, TestDelivery};
 pub use channel::NotifierView;
+pub use heartbeat::{Heartbeat, HeartbeatView};
 pub use notifiers::{Notifiers, NotifyDeps, TEST_WITHIN};
 
 /// The problems of the notifier kinds' own settings (`Config::load_checked`).

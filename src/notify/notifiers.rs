@@ -503,6 +503,7 @@ impl Notifiers {
             notifiers,
             repeat_seconds: self.repeat.as_secs_f64(),
             send_resolved: self.send_resolved,
+            heartbeat: None,
             timestamp: crate::time::now(),
         }
     }

@@ -1,5 +1,6 @@
-//! Before the disk fills: a real tmpfs as the camera root, filled at a fixed rate; the
-//! forecast and `WatchpostStorageFillingUp` against the moment it really is full.
+//! Before the disk fills and when the box dies: a real tmpfs as the camera root,
+//! filled at a fixed rate (the forecast and `WatchpostStorageFillingUp` against the
+//! moment it really is full), and the dead man's switch against a local receiver.
 
 use std::io::Write;
 use std::time::Duration;
@@ -8,6 +9,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::support::disk::Tmpfs;
+use crate::support::notify::HttpReceiver;
 use crate::support::{eventually, eventually_for, json, Stack};
 
 const MIB: usize = 1024 * 1024;
@@ -30,7 +32,7 @@ async fn fill(dir: std::path::PathBuf) -> DateTime<Utc> {
     unreachable!("a 64 MiB file system fills")
 }
 
-fn at(v: &Value) -> Option<DateTime<Utc>> {
+fn at_of(v: &Value) -> Option<DateTime<Utc>> {
     v.as_str()?.parse().ok()
 }
 
@@ -76,7 +78,7 @@ async fn a_filling_volume_is_forecast_and_told_a_minute_before_it_is_full() {
             async move {
                 let v = camera_root(json(format!("{url}/api/system/storage")).await)?;
                 if v["samples"].as_u64() >= Some(10) {
-                    if let Some(full_at) = at(&v["full_at"]) {
+                    if let Some(full_at) = at_of(&v["full_at"]) {
                         seen.lock().expect("lock").push((Utc::now(), full_at));
                     }
                 }
@@ -88,7 +90,7 @@ async fn a_filling_volume_is_forecast_and_told_a_minute_before_it_is_full() {
                     .as_array()?
                     .iter()
                     .find(|a| a["alertname"] == "WatchpostStorageFillingUp")
-                    .and_then(|a| at(&a["started_at"]))
+                    .and_then(|a| at_of(&a["started_at"]))
             }
         },
     )
@@ -126,4 +128,91 @@ async fn a_filling_volume_is_forecast_and_told_a_minute_before_it_is_full() {
     ] {
         assert!(m.contains(series), "{series}");
     }
+}
+
+/// The dead man's switch: pinged every interval; `fail_url` within 5 s of a critical
+/// alert, `url` again once it resolves; nothing once watchpost is killed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dead_man_s_switch_is_pinged_told_of_a_critical_alert_and_stops_with_watchpost() {
+    let rx = HttpReceiver::start().await;
+    let url = rx.url("/ping/check-1");
+    let stack = Stack::new(&[
+        ("WATCHPOST_HEARTBEAT__URL", &url),
+        ("WATCHPOST_HEARTBEAT__INTERVAL_SECONDS", "1"),
+        ("WATCHPOST_ALERTS__EVALUATE_INTERVAL_SECONDS", "0.2"),
+    ]);
+    let wp = stack.start(tempfile::tempdir().expect("dir"));
+    let pings = |path: &str| rx.on(path);
+    eventually("three pings", || async {
+        (pings("/ping/check-1").len() >= 3).then_some(())
+    })
+    .await;
+    let at: Vec<_> = pings("/ping/check-1").iter().map(|r| r.at).collect();
+    for pair in at.windows(2) {
+        let gap = pair[1] - pair[0];
+        assert!(
+            gap >= Duration::from_millis(700) && gap <= Duration::from_millis(2500),
+            "one ping an interval: {gap:?}"
+        );
+    }
+
+    // YOLO26 (critical) refuses: its critical alert pings fail_url within 5 s.
+    stack.ai.get("yolo26").refuse().await;
+    let started = eventually_for(Duration::from_secs(60), "YOLO26's critical alert", || {
+        let url = wp.url();
+        async move {
+            let page = json(format!(
+                "{url}/api/system/alerts?state=firing&source=ai:yolo26"
+            ))
+            .await;
+            page["items"]
+                .as_array()?
+                .iter()
+                .find(|a| a["severity"] == "critical")
+                .and_then(|a| at_of(&a["started_at"]))
+        }
+    })
+    .await;
+    let told = eventually("the fail ping", || async {
+        pings("/ping/check-1/fail").first().map(|_| Utc::now())
+    })
+    .await;
+    let within = (told - started).num_milliseconds() as f64 / 1000.0;
+    crate::support::figure("heartbeat_fail_ping_within_seconds", within, "s");
+    assert!(
+        within <= 5.0,
+        "fail_url pinged {within:.1} s after the alert fired"
+    );
+    let list = json(format!("{}/api/system/notifiers", wp.url())).await;
+    assert_eq!(list["heartbeat"]["failing"], true, "{list}");
+    assert!(
+        !list.to_string().contains("check-1"),
+        "the check's id is not shown: {list}"
+    );
+
+    // It resolves: the success URL is pinged again, after the fail pings.
+    stack.ai.get("yolo26").accept().await;
+    eventually_for(
+        Duration::from_secs(60),
+        "a success ping after the fail",
+        || async {
+            let all = rx.all();
+            let last_fail = all.iter().rposition(|r| r.path == "/ping/check-1/fail")?;
+            all[last_fail..]
+                .iter()
+                .any(|r| r.path == "/ping/check-1")
+                .then_some(())
+        },
+    )
+    .await;
+
+    // Killed: no more pings (three intervals without one).
+    drop(wp.kill());
+    let killed = std::time::Instant::now();
+    let before = rx.all().len();
+    eventually("three intervals since the kill", || async {
+        (killed.elapsed() >= Duration::from_secs(3)).then_some(())
+    })
+    .await;
+    assert_eq!(rx.all().len(), before, "no ping after the kill");
 }

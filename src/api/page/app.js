@@ -990,8 +990,17 @@
         h('div', null, `${n.queue_depth} waiting`, n.connected === false ? ' · not connected' : '', h('span', { class: 'buttons' }, test)),
         last);
     }));
+    // The dead man's switch, shown like a notifier.
+    const hb = state.notifiers && state.notifiers.heartbeat;
+    if (hb) {
+      const ok = !hb.last_error;
+      $('notifiers').append(h('li', { class: 'notifier heartbeat', 'data-key': 'heartbeat', 'data-state': ok ? 'closed' : 'open' },
+        h('div', null, badge(ok ? 'closed' : 'open', ok ? 'delivering' : 'failing'), ' ', h('strong', { text: 'dead man\'s switch' }), ' ', h('span', { class: 'muted', text: `→ ${hb.failing ? hb.fail_url : hb.url}` })),
+        h('div', { class: 'muted' }, hb.last_ping_at ? `last ${hb.last_ping} ping ` : 'no ping yet', hb.last_ping_at ? h('span', { 'data-ago': hb.last_ping_at }) : null,
+          hb.last_error ? ` · last error: ${hb.last_error}` : '', ` · ${hb.pings_sent} sent, ${hb.pings_failed} failed`)));
+    }
     const note = $('notifiers-empty');
-    note.hidden = all.length > 0;
+    note.hidden = all.length > 0 || Boolean(hb);
     if (!state.notifiers) setText(note, 'The notifiers cannot be read now.');
   }
 
