@@ -393,8 +393,8 @@ fn each_get_told_snippet_pasted_at_the_end_of_the_example_loads() {
     let snippets = get_told_snippets();
     assert_eq!(
         snippets.len(),
-        5,
-        "ntfy, Telegram, e-mail, MQTT and Alertmanager: {snippets:?}"
+        6,
+        "ntfy, Telegram, e-mail, MQTT, the dead man's switch and Alertmanager: {snippets:?}"
     );
     for snippet in &snippets {
         // As a user pastes it: the `…` placeholders filled in.

@@ -88,6 +88,14 @@ pub struct CleanupConfig {
     /// Local time of day, `HH:MM`.
     pub time: String,
     pub delete_media: bool,
+    /// Retention by size (0: off): past this many bytes of files below the camera
+    /// root, the oldest processed images are deleted until it is under again.
+    pub max_media_bytes: u64,
+    /// An image referenced by an event younger than this is never deleted by size
+    /// (the newest event's images never are).
+    pub keep_evidence_days: u32,
+    /// How often the size is checked (with `max_media_bytes` set).
+    pub size_check_seconds: f64,
 }
 
 impl Default for CleanupConfig {
@@ -96,6 +104,9 @@ impl Default for CleanupConfig {
             retention_days: 30,
             time: "03:00".into(),
             delete_media: false,
+            max_media_bytes: 0,
+            keep_evidence_days: 7,
+            size_check_seconds: 60.0,
         }
     }
 }
@@ -187,6 +198,18 @@ impl CleanupConfig {
             parse_time_of_day(&self.time).is_some(),
             "cleanup.time",
             "must be a time of day HH:MM (00:00 to 23:59)",
+        );
+        c.count(
+            "cleanup.keep_evidence_days",
+            self.keep_evidence_days.into(),
+            0,
+            36_500,
+        );
+        c.check(
+            self.size_check_seconds.is_finite()
+                && (0.5..=86_400.0).contains(&self.size_check_seconds),
+            "cleanup.size_check_seconds",
+            "must be between 0.5 and 86400 seconds",
         );
     }
 }

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::camera_fs;
+use super::retention::MediaBySize;
 use crate::config::{parse_time_of_day, CleanupConfig};
 use crate::events::{Deleted, Event, EventBus, JobCompleted, JobFailed, JobProgress, JobStarted};
 use crate::store::{Store, StoreError};
@@ -26,6 +27,10 @@ pub struct CleanupService {
     pub config: CleanupConfig,
     pub camera_root: PathBuf,
     pub events: EventBus,
+    /// `watchpost_cleanup_deleted_total{kind,reason}`.
+    pub deleted: prometheus::IntCounterVec,
+    /// Retention by size, with `cleanup.max_media_bytes` set.
+    pub by_size: Option<Arc<MediaBySize>>,
 }
 
 /// What one cleanup pass deleted (the same counts its job events carry).
@@ -61,6 +66,26 @@ impl CleanupService {
     }
 
     async fn run(&self, ctx: &WorkerContext) -> Result<(), WorkerError> {
+        let (daily, ()) = tokio::join!(self.daily(ctx), self.sized(ctx));
+        daily
+    }
+
+    /// Retention by size, every `cleanup.size_check_seconds`.
+    async fn sized(&self, ctx: &WorkerContext) {
+        let Some(m) = &self.by_size else {
+            return;
+        };
+        let every = crate::config::secs(self.config.size_check_seconds);
+        loop {
+            ctx.beat_while(every.max(Duration::from_secs(60)), m.run_once())
+                .await;
+            if !ctx.idle(every).await {
+                return;
+            }
+        }
+    }
+
+    async fn daily(&self, ctx: &WorkerContext) -> Result<(), WorkerError> {
         let (hour, minute) = parse_time_of_day(&self.config.time)
             .ok_or_else(|| WorkerError::new("invalid cleanup.time"))?;
         loop {
@@ -152,8 +177,15 @@ impl CleanupService {
                 break;
             }
             report.deleted_detections += paths.len() as u64;
+            self.deleted
+                .with_label_values(&["detections", "age"])
+                .inc_by(paths.len() as u64);
             if self.config.delete_media {
-                report.deleted_files += self.delete_media(paths).await?;
+                let files = self.delete_media(paths).await?;
+                report.deleted_files += files;
+                self.deleted
+                    .with_label_values(&["media", "age"])
+                    .inc_by(files);
             }
             self.progress(job_id, "detections", &report);
         }
@@ -164,6 +196,7 @@ impl CleanupService {
                 break;
             }
             report.deleted_events += n;
+            self.deleted.with_label_values(&["events", "age"]).inc_by(n);
             self.progress(job_id, "events", &report);
         }
         Ok(report)

@@ -13,6 +13,7 @@ pub mod detection;
 pub mod measure;
 pub mod metrics;
 pub mod queue;
+pub mod retention;
 pub mod thumbnail;
 pub mod watcher;
 
@@ -187,11 +188,35 @@ impl Pipeline {
             consumer_name: consumer_name(&config.queue.consumer_id, workers::ANALYSIS_WORKER),
             max_deliveries: config.queue.max_deliveries,
         });
+        let deleted = metrics.counters(
+            "cleanup_deleted_total",
+            "What the cleanup deleted: detections, events, media (camera images), by reason (age: past cleanup.retention_days; size: past cleanup.max_media_bytes).",
+            &["kind", "reason"],
+        );
+        for kind in ["detections", "events", "media"] {
+            for reason in ["age", "size"] {
+                deleted.with_label_values(&[kind, reason]);
+            }
+        }
+        let by_size = (config.cleanup.max_media_bytes > 0).then(|| {
+            Arc::new(retention::MediaBySize {
+                root: watcher.root().to_path_buf(),
+                cap: config.cleanup.max_media_bytes,
+                keep_evidence: chrono::Duration::days(config.cleanup.keep_evidence_days.into()),
+                store: store.clone(),
+                judged: watcher.judged(),
+                detection: detection_queue.clone(),
+                deleted: deleted.clone(),
+                last: std::sync::Mutex::new(None),
+            })
+        });
         let cleanup = Arc::new(CleanupService {
             store: store.clone(),
             config: config.cleanup.clone(),
             camera_root: watcher.root().to_path_buf(),
             events,
+            deleted,
+            by_size,
         });
         let thumbnails = Arc::new(thumbnail::Thumbnails::new(
             watcher.root(),
@@ -265,6 +290,11 @@ impl Pipeline {
     }
 
     /// Dead letters per queue, as of the replayer's last look (no I/O).
+    /// What the last retention run by size did (none without `cleanup.max_media_bytes`).
+    pub fn size_run(&self) -> Option<retention::SizeRun> {
+        self.cleanup.by_size.as_ref().and_then(|m| m.last())
+    }
+
     pub fn dead_letters(&self) -> DeadLettersView {
         DeadLettersView {
             detection: self.detection_queue.dead_letters(),

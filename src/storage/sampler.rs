@@ -16,6 +16,7 @@ use super::forecast::{Sample, Series};
 use super::metrics::StorageMetrics;
 use crate::config::{secs, Config};
 use crate::names::workers;
+use crate::pipeline::retention::SizeRun;
 use crate::store::Store;
 use crate::supervisor::WorkerSpec;
 
@@ -50,6 +51,9 @@ pub struct VolumeView {
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct StorageView {
     pub volumes: Vec<VolumeView>,
+    /// The last retention run by size (`cleanup.max_media_bytes`): what, how much,
+    /// why; null when it is off or has not run.
+    pub cleanup: Option<SizeRun>,
     pub timestamp: DateTime<Utc>,
 }
 
@@ -155,6 +159,7 @@ impl Storage {
     pub fn view(&self) -> StorageView {
         StorageView {
             volumes: self.latest().clone(),
+            cleanup: None,
             timestamp: crate::time::now(),
         }
     }

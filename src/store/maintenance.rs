@@ -223,3 +223,51 @@ impl Store {
         .await
     }
 }
+
+impl Store {
+    /// The images that events created since `since` refer to, and those of the
+    /// newest event whatever its age (evidence that retention by size keeps).
+    pub async fn evidence_paths(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<std::collections::HashSet<String>, StoreError> {
+        self.run(async {
+            let c = self.client().await?;
+            let rows = c
+                .query(
+                    &c.prepare_cached(
+                        "SELECT DISTINCT d.file_path FROM detections d
+                         JOIN events e ON d.id = ANY(e.detection_ids)
+                         WHERE e.created_at >= $1
+                            OR e.id = (SELECT max(id) FROM events)",
+                    )
+                    .await?,
+                    &[&since],
+                )
+                .await?;
+            Ok(rows.iter().map(|r| r.get(0)).collect())
+        })
+        .await
+    }
+
+    /// Which of `paths` have detections stored (they went through detection).
+    pub async fn detected_among(
+        &self,
+        paths: &[String],
+    ) -> Result<std::collections::HashSet<String>, StoreError> {
+        self.run(async {
+            let c = self.client().await?;
+            let rows = c
+                .query(
+                    &c.prepare_cached(
+                        "SELECT DISTINCT file_path FROM detections WHERE file_path = ANY($1)",
+                    )
+                    .await?,
+                    &[&paths],
+                )
+                .await?;
+            Ok(rows.iter().map(|r| r.get(0)).collect())
+        })
+        .await
+    }
+}

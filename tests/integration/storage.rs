@@ -9,8 +9,9 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::support::disk::Tmpfs;
+use crate::support::images::image_bytes;
 use crate::support::notify::HttpReceiver;
-use crate::support::{eventually, eventually_for, json, Stack};
+use crate::support::{eventually, eventually_for, json, watching, Stack};
 
 const MIB: usize = 1024 * 1024;
 
@@ -215,4 +216,88 @@ async fn the_dead_man_s_switch_is_pinged_told_of_a_critical_alert_and_stops_with
     })
     .await;
     assert_eq!(rx.all().len(), before, "no ping after the kill");
+}
+
+/// Retention by size on a tmpfs: past `cleanup.max_media_bytes` the oldest processed
+/// images go, until the camera root is under the cap; the newest event's images
+/// stay; each deletion is counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_by_size_keeps_the_camera_root_under_its_cap_oldest_first() {
+    const CAP: usize = 20 * MIB;
+    let disk = Tmpfs::mount(64 * MIB as u64);
+    let root = disk.path().join("cameras");
+    std::fs::create_dir_all(&root).expect("camera root");
+    let root_text = root.display().to_string();
+    let cap = CAP.to_string();
+    let stack = Stack::new(&[
+        ("WATCHPOST_FILE_WATCHER__CAMERA_ROOT", &root_text),
+        ("WATCHPOST_FILE_WATCHER__MAX_FILE_BYTES", "4194304"),
+        ("WATCHPOST_CLEANUP__MAX_MEDIA_BYTES", &cap),
+        ("WATCHPOST_CLEANUP__KEEP_EVIDENCE_DAYS", "0"),
+        ("WATCHPOST_CLEANUP__SIZE_CHECK_SECONDS", "1"),
+    ]);
+    let wp = stack.start(tempfile::tempdir().expect("dir"));
+    watching(&wp).await;
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    let names: Vec<String> = (0..40).map(|i| format!("img-{i:03}.png")).collect();
+    std::fs::create_dir_all(root.join("porch")).expect("camera dir");
+    for name in &names {
+        tick.tick().await;
+        std::fs::write(root.join("porch").join(name), image_bytes(MIB)).expect("write");
+    }
+    // Everything detected, and the events of the last batch made.
+    eventually_for(Duration::from_secs(90), "every image detected", || async {
+        (stack.count("select count(distinct file_path) from detections") == 40).then_some(())
+    })
+    .await;
+    eventually_for(Duration::from_secs(60), "an event", || async {
+        (stack.count("select count(*) from events") >= 1).then_some(())
+    })
+    .await;
+    let run = eventually_for(Duration::from_secs(60), "under the cap", || async {
+        let v = json(format!("{}/api/system/storage", wp.url())).await;
+        let run = v["cleanup"].clone();
+        (run["media_bytes_after"].as_u64()? <= CAP as u64
+            && run["media_bytes_before"].as_u64()? <= CAP as u64)
+            .then_some(run)
+    })
+    .await;
+    assert_eq!(run["max_media_bytes"], CAP as u64, "{run}");
+    let left: Vec<&String> = names
+        .iter()
+        .filter(|n| root.join("porch").join(n).exists())
+        .collect();
+    let used: u64 = left.len() as u64 * MIB as u64;
+    assert!(used <= CAP as u64, "{} files left", left.len());
+    // Oldest first: what is left is the newest run of names (the newest event's
+    // images are kept wherever they are).
+    let evidence = stack.pg.psql(
+        "select string_agg(d.file_path, '|') from detections d join events e on d.id = any(e.detection_ids) where e.id = (select max(id) from events)",
+    );
+    let evidence: Vec<&str> = evidence.split('|').filter(|p| !p.is_empty()).collect();
+    assert!(!evidence.is_empty(), "the newest event names its images");
+    for p in &evidence {
+        assert!(std::path::Path::new(p).exists(), "evidence {p} was deleted");
+    }
+    let first_left = names
+        .iter()
+        .position(|n| root.join("porch").join(n).exists())
+        .expect("something left");
+    for n in &names[first_left..] {
+        let p = root.join("porch").join(n);
+        assert!(
+            p.exists() || evidence.contains(&p.display().to_string().as_str()),
+            "{n} deleted while an older one was kept"
+        );
+    }
+    let deleted = 40 - left.len() as u64;
+    let m = crate::support::metrics(&wp).await;
+    assert_eq!(
+        crate::support::metric(
+            &m,
+            "watchpost_cleanup_deleted_total{kind=\"media\",reason=\"size\"}"
+        ),
+        Some(deleted as f64),
+        "each deletion counted"
+    );
 }

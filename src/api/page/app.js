@@ -1051,6 +1051,13 @@
           ' · ',
           h('span', { class: full !== null ? 'state warn full-in' : 'full-in', text: full !== null ? `full in ${duration(Math.max(0, full))}` : 'not filling' })));
     }));
+    // The last retention run by size: what, how much, why.
+    const run = state.storage && state.storage.cleanup;
+    if (run) {
+      $('storage').append(h('li', { class: 'volume size-run' },
+        h('div', null, h('strong', { text: 'retention by size' }), ' ', h('span', { class: 'muted', text: `cap ${bytes(run.max_media_bytes)}` })),
+        h('div', { class: 'muted' }, run.at ? h('span', { 'data-ago': run.at }) : '', ` · ${run.files_deleted} image${run.files_deleted === 1 ? '' : 's'} deleted (${bytes(run.bytes_deleted)}) · ${run.reason}`)));
+    }
     const note = $('storage-empty');
     setText(note, state.storage ? 'Not measured yet.' : 'The storage figures cannot be read now.');
     note.hidden = volumes.length > 0;

@@ -70,6 +70,11 @@ pub struct FileWatcher {
 }
 
 impl FileWatcher {
+    /// The files it has judged (queued, or skipped as duplicates), to read.
+    pub fn judged(&self) -> LedgerView {
+        self.ledger_view.clone()
+    }
+
     pub fn new(
         config: &Config,
         queue: Arc<Queue>,

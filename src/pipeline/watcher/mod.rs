@@ -35,6 +35,7 @@ mod take;
 pub use dedupe::Dedupe;
 pub use intake::FileWatcher;
 pub use item::{has_image_extension, normalize_camera_id, DetectionItem};
+pub use ledger::{ledger_key, LedgerView};
 pub use observer::ObserverType;
 pub use result::FileResult;
 pub use root::WatcherStatus;
