@@ -9,8 +9,8 @@ use std::sync::Arc;
 use crate::actions::Actions;
 use crate::ai::{AiClients, SERVICE_NAMES};
 use crate::alerts::{
-    AlertEngine, CameraProblems, Causes, HealthProblems, Identity, ProblemSource, Sender, Silences,
-    StorageProblems,
+    AiPaceProblems, AlertEngine, CameraProblems, Causes, HealthProblems, Identity, ProblemSource,
+    Sender, Silences, StorageProblems,
 };
 use crate::api::{self, HttpServer};
 use crate::breaker::BreakerRegistry;
@@ -189,6 +189,7 @@ impl Service {
                 Arc::new(HealthProblems(health.clone())) as Arc<dyn ProblemSource>,
                 Arc::new(CameraProblems(cameras.clone())),
                 Arc::new(StorageProblems(perf.clone(), storage.clone())),
+                Arc::new(AiPaceProblems(ai.clone())),
             ],
             silences.clone(),
             Causes::new(

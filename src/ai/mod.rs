@@ -11,11 +11,14 @@ mod attempt;
 mod detection;
 mod llm;
 pub mod metrics;
+mod pace;
 mod slots;
 
 use attempt::{json_or_status, Attempt};
 use detection::WireDetectResponse;
 pub use detection::{BoundingBox, Detection, DetectionResult};
+pub use pace::{Pace, PaceView};
+use pace::{PaceRules, Paces};
 pub use slots::LlmSlots;
 use slots::MAX_SLOTS_BODY;
 
@@ -96,6 +99,8 @@ pub struct AiClients {
     settings: Settings,
     /// The last failure of a real call, per service (what an open breaker is about).
     last_failure: std::sync::Mutex<std::collections::HashMap<String, String>>,
+    /// Requests in flight and answer times: stuck or slow (`pace.rs`).
+    paces: Arc<Paces>,
 }
 
 /// Where the duration of every successful work call goes.
@@ -116,6 +121,33 @@ impl AiClients {
         times: Arc<dyn CallTimes>,
     ) -> Self {
         let ai = &config.ai;
+        let paces = Paces::new(PaceRules {
+            stuck_factor: ai.stuck_factor,
+            stuck_floor: secs(ai.stuck_floor_seconds),
+            slow_factor: ai.slow_factor,
+        });
+        let oldest = metrics.float_gauges(
+            "ai_oldest_request_age_seconds",
+            "Age of the oldest request in flight to each AI service (its retries included); 0 when none.",
+            &["service"],
+        );
+        let names: Vec<&'static str> = ai.services().iter().map(|(n, _)| *n).collect();
+        for n in &names {
+            oldest.with_label_values(&[n]);
+        }
+        let weak = Arc::downgrade(&paces);
+        metrics.on_scrape(move || {
+            if let Some(p) = weak.upgrade() {
+                for n in &names {
+                    let age = p.judge(n).oldest_request_seconds.unwrap_or(0.0);
+                    oldest.with_label_values(&[n]).set(age);
+                }
+            }
+        });
+        let weak = Arc::downgrade(&paces);
+        metrics.entries("ai_paces", move || {
+            weak.upgrade().map_or(0, |p| p.entries())
+        });
         let metrics = AiMetrics::new(&metrics);
         for (name, _) in ai.services() {
             let ops: &[Operation] = match name {
@@ -149,6 +181,7 @@ impl AiClients {
             breakers,
             metrics,
             last_failure: std::sync::Mutex::default(),
+            paces,
             settings: Settings {
                 confidence_threshold: ai.detection_confidence_threshold,
                 detect_timeout: secs(ai.detect_timeout_seconds),
@@ -162,6 +195,14 @@ impl AiClients {
 
     pub fn services(&self) -> &[AiService] {
         &self.services
+    }
+
+    /// Whether each service is stuck, slow or answering as usual (memory only).
+    pub fn paces(&self) -> Vec<PaceView> {
+        self.services
+            .iter()
+            .map(|s| self.paces.judge(s.name))
+            .collect()
     }
 
     fn service(&self, name: &str) -> Result<&AiService, AiError> {
@@ -208,6 +249,7 @@ impl AiClients {
         }
         if outcome == Outcome::Ok {
             self.times.call_done(service, elapsed * 1000.0);
+            self.paces.answered(service, elapsed);
         }
         result
     }
@@ -225,6 +267,8 @@ impl AiClients {
         Fut: std::future::Future<Output = Result<T, Attempt>>,
     {
         let mut last = String::new();
+        // In flight from the first attempt to the last retry.
+        let _in_flight = self.paces.begin(service);
         for n in 0..self.settings.max_attempts {
             if n > 0 {
                 tokio::time::sleep(self.retry_backoff().after(n - 1)).await;

@@ -36,7 +36,9 @@ pub use alert::{Alert, AlertStatus, Candidate, AFFECTED_LABEL, CAUSE_LABEL};
 pub use alertmanager::outside_client;
 pub use causes::{group_alert, Causes};
 pub use engine::{AlertEngine, AlertPage, HistoryUnavailable, TransitionListener};
-pub use problems::{CameraProblems, HealthProblems, ProblemSource, StorageProblems};
+pub use problems::{
+    AiPaceProblems, CameraProblems, HealthProblems, ProblemSource, StorageProblems,
+};
 pub use sender::{Identity, Sender};
 pub use silences::{NewSilence, Silence, SilenceError, SilenceMatchers, SilenceState, Silences};
 pub use webhook::{Payload, PayloadAlert, Receipt, Refused, Unprocessable, MAX_RECEIVED};

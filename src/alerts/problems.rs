@@ -9,6 +9,7 @@
 use std::sync::Arc;
 
 use super::alert::Candidate;
+use crate::ai::{AiClients, Pace};
 use crate::cameras::CameraRegistry;
 use crate::events::{Source, SourceKind};
 use crate::health::Health;
@@ -119,6 +120,72 @@ impl ProblemSource for StorageProblems {
                     )
                 })
                 .chain(filling)
+                .collect(),
+        )
+    }
+}
+
+/// An AI service that took a request and does not answer (`WatchpostAIStuck`:
+/// critical for a critical service), or that answers ten times slower than it did
+/// (`WatchpostAISlow`, a warning): `ai::Paces`, from memory.
+pub struct AiPaceProblems(pub Arc<AiClients>);
+
+/// A service that does not answer a request it took.
+pub const AI_STUCK: &str = "WatchpostAIStuck";
+/// A service that answers, far slower than it did.
+pub const AI_SLOW: &str = "WatchpostAISlow";
+
+impl ProblemSource for AiPaceProblems {
+    fn kinds(&self) -> &'static [SourceKind] {
+        &[SourceKind::Ai]
+    }
+
+    fn problems(&self) -> Option<Vec<Candidate>> {
+        let critical: std::collections::HashSet<&str> = self
+            .0
+            .services()
+            .iter()
+            .filter(|s| s.critical)
+            .map(|s| s.name)
+            .collect();
+        let secs = |v: Option<f64>| v.map_or_else(|| "—".to_string(), |s| format!("{s:.2} s"));
+        Some(
+            self.0
+                .paces()
+                .into_iter()
+                .filter_map(|v| {
+                    let source = Source::Ai(v.service.clone());
+                    match v.pace {
+                        Pace::Normal => None,
+                        Pace::Stuck => Some(
+                            Candidate::from_problem(
+                                &source,
+                                critical.contains(v.service.as_str()),
+                                &format!(
+                                    "{} has had a request in flight for {:.0} s without an answer (stuck after {:.0} s: the larger of ai.stuck_factor × its p99 of the last hour, {}, and ai.stuck_floor_seconds)",
+                                    v.service,
+                                    v.oldest_request_seconds.unwrap_or(0.0),
+                                    v.stuck_after_seconds,
+                                    secs(v.p99_hour_seconds)
+                                ),
+                            )
+                            .named(AI_STUCK),
+                        ),
+                        Pace::Slow => Some(
+                            Candidate::from_problem(
+                                &source,
+                                false,
+                                &format!(
+                                    "{} answers, but slowly: {} (median of the last 5 minutes) against {} in the hour before",
+                                    v.service,
+                                    secs(v.median_recent_seconds),
+                                    secs(v.median_before_seconds)
+                                ),
+                            )
+                            .named(AI_SLOW),
+                        ),
+                    }
+                })
                 .collect(),
         )
     }

@@ -100,6 +100,13 @@ pub struct AiConfig {
     pub max_attempts: u32,
     /// Wait before retry n is `retry_base_seconds · 2^(n-1)` (1 s, then 2 s).
     pub retry_base_seconds: f64,
+    /// A request in flight longer than `max(stuck_factor × p99 of the last hour,
+    /// stuck_floor_seconds)` means the service is stuck (`WatchpostAIStuck`).
+    pub stuck_factor: f64,
+    pub stuck_floor_seconds: f64,
+    /// A service whose median of the last 5 minutes is this many times that of the
+    /// hour before is slow (`WatchpostAISlow`, a warning).
+    pub slow_factor: f64,
     pub yolo26: AiServiceConfig,
     pub nemotron: AiServiceConfig,
     pub florence: AiServiceConfig,
@@ -134,6 +141,9 @@ impl Default for AiConfig {
             analysis_timeout_seconds: 120.0,
             max_attempts: 3,
             retry_base_seconds: 1.0,
+            stuck_factor: 10.0,
+            stuck_floor_seconds: 30.0,
+            slow_factor: 10.0,
             yolo26: svc(8095, "YOLO26 Object Detection", true),
             nemotron: svc(8091, "Nemotron LLM Risk Analysis", true),
             florence: svc(8092, "Florence-2 Vision Language", false),
@@ -188,6 +198,17 @@ impl AiConfig {
         c.positive_seconds("ai.analysis_timeout_seconds", self.analysis_timeout_seconds);
         c.seconds("ai.retry_base_seconds", self.retry_base_seconds);
         c.count("ai.max_attempts", self.max_attempts.into(), 1, 10);
+        for (key, v) in [
+            ("ai.stuck_factor", self.stuck_factor),
+            ("ai.slow_factor", self.slow_factor),
+        ] {
+            c.check(
+                v.is_finite() && (1.0..=1000.0).contains(&v),
+                key,
+                "must be between 1 and 1000",
+            );
+        }
+        c.positive_seconds("ai.stuck_floor_seconds", self.stuck_floor_seconds);
         c.check(
             (0.0..=1.0).contains(&self.detection_confidence_threshold),
             "ai.detection_confidence_threshold",

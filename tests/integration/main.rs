@@ -27,4 +27,5 @@ mod security;
 mod slow_deps;
 mod status_page;
 mod storage;
+mod stuck;
 mod supervisor;
