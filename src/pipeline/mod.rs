@@ -289,12 +289,12 @@ impl Pipeline {
         }
     }
 
-    /// Dead letters per queue, as of the replayer's last look (no I/O).
     /// What the last retention run by size did (none without `cleanup.max_media_bytes`).
     pub fn size_run(&self) -> Option<retention::SizeRun> {
         self.cleanup.by_size.as_ref().and_then(|m| m.last())
     }
 
+    /// Dead letters per queue, as of the replayer's last look (no I/O).
     pub fn dead_letters(&self) -> DeadLettersView {
         DeadLettersView {
             detection: self.detection_queue.dead_letters(),

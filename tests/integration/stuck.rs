@@ -85,4 +85,11 @@ async fn a_slow_yolo_is_never_stuck_and_a_hung_one_is_stuck_within_forty_seconds
     )
     .expect("the age is published");
     assert!(age >= 30.0, "{age}");
+    // The image it took waits in the detection queue, and its age shows.
+    let waiting = crate::support::metric(
+        &m,
+        "watchpost_queue_oldest_item_age_seconds{queue=\"detection\"}",
+    )
+    .expect("the queue's oldest item");
+    assert!(waiting >= 25.0, "{waiting}");
 }

@@ -40,6 +40,7 @@ pub struct QueueMetrics {
     items: IntCounterVec,
     dead: IntGaugeVec,
     dead_lettered: IntCounterVec,
+    oldest: prometheus::GaugeVec,
 }
 
 fn gauge(n: u64) -> i64 {
@@ -77,7 +78,13 @@ impl QueueMetrics {
                 "Items moved to a queue's dead-letter stream, by reason.",
                 &["queue", "reason"],
             ),
+            oldest: m.float_gauges(
+                "queue_oldest_item_age_seconds",
+                "Age of the oldest item in a Redis queue stream (waiting or taken and not acknowledged); 0 when it is empty.",
+                &["queue"],
+            ),
         };
+        me.oldest_now(0.0);
         me.depth_now(0);
         me.dead_letters_now(0);
         me.fallback_now(0, 0);
@@ -94,6 +101,10 @@ impl QueueMetrics {
         self.depth
             .with_label_values(&[self.queue])
             .set(gauge(items));
+    }
+
+    pub fn oldest_now(&self, seconds: f64) {
+        self.oldest.with_label_values(&[self.queue]).set(seconds);
     }
 
     pub fn dead_letters_now(&self, items: u64) {

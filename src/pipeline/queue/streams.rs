@@ -67,6 +67,30 @@ impl Streams {
         let n = lens.first().copied().unwrap_or(0);
         self.depth.store(n, Ordering::Relaxed);
         self.metrics.depth_now(n);
+        // The oldest item's age from its id (`<ms>-<seq>`), asked only when there is
+        // one: an idle queue costs no extra command.
+        let oldest = if n == 0 {
+            Some(0.0)
+        } else {
+            let first: Option<redis::streams::StreamRangeReply> = redis::cmd("XRANGE")
+                .arg(&self.stream)
+                .arg("-")
+                .arg("+")
+                .arg("COUNT")
+                .arg(1)
+                .query_async(&mut conn)
+                .await
+                .ok();
+            first.and_then(|f| {
+                let id = f.ids.first()?.id.clone();
+                let ms: i64 = id.split('-').next()?.parse().ok()?;
+                let now = crate::time::now().timestamp_millis();
+                Some(((now - ms).max(0) as f64) / 1000.0)
+            })
+        };
+        if let Some(age) = oldest {
+            self.metrics.oldest_now(age);
+        }
         if let Some(d) = lens.get(1) {
             self.dead_letters_now(*d);
         }
