@@ -26,7 +26,7 @@ pub use token::{sign, ActionKind, Grant};
 
 use crate::alerts::{Alert, NewSilence, SilenceError, Silences};
 use crate::events::Source;
-use crate::quiet::{NewWindow, Quiet, QuietError, Scope, WindowKind};
+use crate::quiet::{NewWindow, Quiet, QuietError, Scope};
 use crate::store::{Store, StoreError};
 
 /// One button of a notification.
@@ -203,17 +203,7 @@ impl Actions {
             Some(scope) => {
                 let w = self
                     .quiet
-                    .create(NewWindow {
-                        kind: Some(WindowKind::Snooze),
-                        scope,
-                        starts_at: None,
-                        ends_at: None,
-                        duration_seconds: Some(seconds),
-                        days: None,
-                        start: None,
-                        timezone: None,
-                        comment: Some(comment),
-                    })
+                    .create(NewWindow::snooze(scope, seconds, comment))
                     .await?;
                 done.message = format!("{} snoozed", w.scope);
                 done.until = w.ends_at;

@@ -6,7 +6,7 @@
 //! and a retained command (replayed at every connect) is ignored.
 
 use super::discovery::Topics;
-use crate::quiet::{NewWindow, Quiet, QuietError, Scope, WindowKind};
+use crate::quiet::{NewWindow, Quiet, QuietError, Scope};
 
 /// How long a camera's button snoozes it.
 pub const BUTTON_SNOOZE_SECONDS: f64 = 3600.0;
@@ -37,20 +37,6 @@ pub fn parse(topics: &Topics, topic: &str, payload: &[u8], retained: bool) -> Op
         .then(|| Command::SnoozeCamera(id.to_string()))
 }
 
-fn snooze(scope: Scope, seconds: f64, comment: &str) -> NewWindow {
-    NewWindow {
-        kind: Some(WindowKind::Snooze),
-        scope,
-        starts_at: None,
-        ends_at: None,
-        duration_seconds: Some(seconds),
-        days: None,
-        start: None,
-        timezone: None,
-        comment: Some(comment.to_string()),
-    }
-}
-
 /// Do `cmd`; what was done, in words for the log. `known` says whether a camera id
 /// is one watchpost watches.
 pub async fn obey(
@@ -67,10 +53,10 @@ pub async fn obey(
                 )));
             }
             let w = quiet
-                .create(snooze(
+                .create(NewWindow::snooze(
                     Scope::Camera(id),
                     BUTTON_SNOOZE_SECONDS,
-                    "snoozed from Home Assistant",
+                    "snoozed from Home Assistant".into(),
                 ))
                 .await?;
             Ok(format!("{} snoozed for an hour", w.scope))
@@ -80,10 +66,10 @@ pub async fn obey(
                 return Ok("notifications were off already".into());
             }
             quiet
-                .create(snooze(
+                .create(NewWindow::snooze(
                     Scope::Everything,
                     quiet.max_snooze_seconds(),
-                    "notifications switched off in Home Assistant",
+                    "notifications switched off in Home Assistant".into(),
                 ))
                 .await?;
             Ok("notifications off: everything snoozed".into())

@@ -41,6 +41,23 @@ pub struct NewWindow {
     pub comment: Option<String>,
 }
 
+impl NewWindow {
+    /// A snooze of `scope` from now for `seconds`.
+    pub fn snooze(scope: Scope, seconds: f64, comment: String) -> Self {
+        Self {
+            kind: Some(WindowKind::Snooze),
+            scope,
+            starts_at: None,
+            ends_at: None,
+            duration_seconds: Some(seconds),
+            days: None,
+            start: None,
+            timezone: None,
+            comment: Some(comment),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum QuietError {
     #[error("{0}")]
