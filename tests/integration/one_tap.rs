@@ -9,7 +9,7 @@ use base64::Engine;
 use serde_json::Value;
 
 use crate::support::notify::HttpReceiver;
-use crate::support::{eventually, json, post, watching, write_image, Stack, Watchpost};
+use crate::support::{eventually, json, notifier, post, watching, write_image, Stack, Watchpost};
 
 /// Where the links point (the test posts their paths to either instance).
 const EXTERNAL: &str = "http://watchpost.test:8080";
@@ -178,6 +178,15 @@ async fn a_notification_s_buttons_work_once_anywhere_and_only_for_their_alert() 
             .filter(|x| x["acknowledged_at"].is_string())
     })
     .await;
+    // A repeat decided before the acknowledgement reached A may still wait in an
+    // outbox: count from when both are empty.
+    for wp in [&a, &b] {
+        eventually("the hook's outbox empty", || async {
+            let list = json(format!("{}/api/system/notifiers", wp.url())).await;
+            (notifier(&list, "hook")["queue_depth"] == 0).then_some(())
+        })
+        .await;
+    }
     let (gate_before, yard_before) = (repeats(&rx, "gate"), repeats(&rx, "yard"));
     eventually("the yard told again twice", || async {
         (repeats(&rx, "yard") >= yard_before + 2).then_some(())
