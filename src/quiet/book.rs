@@ -29,6 +29,8 @@ const LOOK_EVERY: StdDuration = StdDuration::from_secs(1);
 const REREAD_WITHOUT_REDIS: StdDuration = StdDuration::from_secs(10);
 /// The most windows kept from the API.
 pub const MAX_WINDOWS: i64 = 1000;
+/// How long a window changed here is remembered as such (far longer than a reload).
+const KEEP_CHANGED_HERE: StdDuration = StdDuration::from_secs(60);
 /// The most acknowledgements held, and how far back they are read (an alert that
 /// fires longer is acknowledged again if needed).
 const MAX_ACKS: i64 = 10_000;
@@ -53,6 +55,9 @@ pub struct Quiet {
     stored: Mutex<Vec<Window>>,
     /// When each alert was last acknowledged, by fingerprint.
     acks: Mutex<BTreeMap<String, DateTime<Utc>>>,
+    /// Windows made or ended here lately, and when (a reload that began before
+    /// keeps them as they are here).
+    changed_here: Mutex<BTreeMap<String, tokio::time::Instant>>,
     /// Woken at every change, this instance's or another's (the Alertmanager copies
     /// are brought in step then).
     touched: Arc<tokio::sync::Notify>,
@@ -78,6 +83,7 @@ impl Quiet {
                 .collect(),
             stored: Mutex::new(Vec::new()),
             acks: Mutex::new(BTreeMap::new()),
+            changed_here: Mutex::new(BTreeMap::new()),
             on_change: Mutex::new(Vec::new()),
             applied: std::sync::atomic::AtomicI64::new(-1),
             on_snooze_end: Mutex::new(Vec::new()),
@@ -234,6 +240,9 @@ impl Quiet {
     /// Read the stored windows again.
     pub async fn reload(&self) -> Result<usize, StoreError> {
         let now = crate::time::now();
+        // A window made or ended here while this read runs may be missing from it
+        // (stored after the read began): what changed here since is kept as it is.
+        let began = tokio::time::Instant::now();
         let rows = self
             .store
             .windows_since(now - Duration::days(1), MAX_WINDOWS)
@@ -242,11 +251,42 @@ impl Quiet {
             .store
             .acknowledgements(now - ACKS_FOR, MAX_ACKS)
             .await?;
-        let windows: Vec<Window> = rows.into_iter().filter_map(from_row).collect();
+        let mut windows: Vec<Window> = rows.into_iter().filter_map(from_row).collect();
+        let since_read: Vec<String> = {
+            let mut here = self.changed_here.lock().unwrap_or_else(|p| p.into_inner());
+            here.retain(|_, at| at.elapsed() < KEEP_CHANGED_HERE);
+            here.iter()
+                .filter(|(_, at)| **at >= began)
+                .map(|(id, _)| id.clone())
+                .collect()
+        };
         let n = windows.len();
-        *self.lock() = windows;
-        *self.acks() = acks.into_iter().collect();
+        {
+            let mut held = self.lock();
+            for id in since_read {
+                // As it is here: made, ended early, or (a weekly one) stopped.
+                windows.retain(|x| x.id != id);
+                if let Some(w) = held.iter().find(|w| w.id == id) {
+                    windows.push(w.clone());
+                }
+            }
+            *held = windows;
+        }
+        // Acknowledgements only ever move forward: the newer of the two is kept.
+        let mut held = self.acks();
+        for (fp, at) in acks {
+            let e = held.entry(fp).or_insert(at);
+            *e = (*e).max(at);
+        }
         Ok(n)
+    }
+
+    /// Note that window `id` was made or ended here, now (after it was stored).
+    fn changed_here(&self, id: &str) {
+        self.changed_here
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id.to_string(), tokio::time::Instant::now());
     }
 
     fn acks(&self) -> MutexGuard<'_, BTreeMap<String, DateTime<Utc>>> {
@@ -355,6 +395,7 @@ impl Quiet {
         };
         self.store.save_window(&row(&w, None)).await?;
         self.lock().push(w.clone());
+        self.changed_here(&w.id);
         self.changed().await;
         Ok(view(&w, now))
     }
@@ -384,6 +425,7 @@ impl Quiet {
                 stored.push(ended.clone());
             }
         }
+        self.changed_here(id);
         self.changed().await;
         Ok(view(&ended, now))
     }
