@@ -10,9 +10,10 @@
 //! - `db.rs`: the pool, the bounded operation and the reachability it logs and
 //!   publishes; `schema.rs`: the migrations; `create.rs`: the missing database;
 //! - `rows.rs`: the pipeline's rows; `alerts.rs`: the alert history (and who tells it); `cameras.rs`: the
-//!   cameras and what the registry learned about each; `silences.rs`: the silences; `coverage.rs`: the unwatched spans; `digest.rs`: what the daily digest counts; `maintenance.rs`: the windows and snoozes;
+//!   cameras and what the registry learned about each; `silences.rs`: the silences; `coverage.rs`: the unwatched spans; `digest.rs`: what the daily digest counts; `maintenance.rs`: the windows, snoozes and acknowledgements; `actions.rs`: the action links' key and used links; `retention.rs`: the database's size and what retention by size asks;
 //!   `batches.rs`: which detections a batch took (what the batch recovery reads).
 
+mod actions;
 mod alerts;
 mod batches;
 mod cameras;
@@ -22,6 +23,7 @@ mod db;
 mod digest;
 mod error;
 mod maintenance;
+mod retention;
 mod rows;
 mod schema;
 mod silences;
