@@ -1,8 +1,9 @@
 //! Retention by size: with `cleanup.max_media_bytes` set, every
 //! `cleanup.size_check_seconds` the files below the camera root are added up, and
 //! past the cap the oldest processed images are deleted (oldest modification first)
-//! until it is under again. Processed: detections of it are stored, or the watcher
-//! judged it and nothing waits for detection. Never deleted: an image of an event
+//! until it is under again. Processed: its detections are stored and analysis made
+//! the event of their batch, or the watcher judged it (a picture it refused) and
+//! nothing waits for detection; an image whose detection waits in a batch is kept. Never deleted: an image of an event
 //! younger than `cleanup.keep_evidence_days`, or of the newest event. Deletion goes
 //! through `camera_fs::remove_file` (below the root, no symlink followed); each is
 //! counted (`watchpost_cleanup_deleted_total{kind="media",reason="size"}`), and the
@@ -141,7 +142,13 @@ impl MediaBySize {
                 break;
             }
             let paths: Vec<String> = chunk.iter().map(|f| f.path.display().to_string()).collect();
-            let detected = self.store.detected_among(&paths).await.unwrap_or_default();
+            let detected = match self.store.detected_among(&paths).await {
+                Ok(d) => d,
+                Err(e) => {
+                    run.reason = format!("stopped: the detections cannot be read ({e})");
+                    break;
+                }
+            };
             for (f, p) in chunk.iter().zip(&paths) {
                 if total <= self.cap {
                     break;
@@ -150,7 +157,10 @@ impl MediaBySize {
                     run.kept_as_evidence += 1;
                     continue;
                 }
-                let processed = detected.contains(p) || (f.judged && idle);
+                let processed = match detected.get(p) {
+                    Some(analysed) => *analysed,
+                    None => f.judged && idle,
+                };
                 if !processed {
                     run.kept_unprocessed += 1;
                     continue;
@@ -167,7 +177,9 @@ impl MediaBySize {
             }
         }
         run.media_bytes_after = total;
-        run.reason = if total <= self.cap {
+        run.reason = if !run.reason.is_empty() {
+            run.reason
+        } else if total <= self.cap {
             format!(
                 "over the cap of {} bytes: the {} oldest processed images deleted",
                 self.cap, run.files_deleted

@@ -52,23 +52,30 @@ impl Store {
         .await
     }
 
-    /// Which of `paths` have detections stored (they went through detection).
+    /// For each of `paths` that has detections stored, whether the pipeline is done
+    /// with it: every one of its detections is in a batch that analysis made an event
+    /// of. An image whose detection waits in an open or unanalysed batch is not done
+    /// (it is about to be evidence).
     pub async fn detected_among(
         &self,
         paths: &[String],
-    ) -> Result<std::collections::HashSet<String>, StoreError> {
+    ) -> Result<std::collections::HashMap<String, bool>, StoreError> {
         self.run(async {
             let c = self.client().await?;
             let rows = c
                 .query(
                     &c.prepare_cached(
-                        "SELECT DISTINCT file_path FROM detections WHERE file_path = ANY($1)",
+                        "SELECT d.file_path,
+                                bool_and(d.batch_id IS NOT NULL AND EXISTS
+                                    (SELECT 1 FROM events e WHERE e.batch_id = d.batch_id))
+                         FROM detections d WHERE d.file_path = ANY($1)
+                         GROUP BY d.file_path",
                     )
                     .await?,
                     &[&paths],
                 )
                 .await?;
-            Ok(rows.iter().map(|r| r.get(0)).collect())
+            Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
         })
         .await
     }

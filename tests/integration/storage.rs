@@ -269,8 +269,24 @@ async fn retention_by_size_keeps_the_camera_root_under_its_cap_oldest_first() {
         .collect();
     let used: u64 = left.len() as u64 * MIB as u64;
     assert!(used <= CAP as u64, "{} files left", left.len());
-    // Oldest first: what is left is the newest run of names (the newest event's
-    // images are kept wherever they are).
+    // Nothing went before analysis was done with it: every deleted image is in a
+    // batch that has its event. The newest event's images are kept.
+    let porch = |n: &String| root.join("porch").join(n).display().to_string();
+    let in_events: Vec<String> = stack
+        .pg
+        .psql(
+            "select string_agg(distinct d.file_path, '|') from detections d join events e on e.batch_id = d.batch_id",
+        )
+        .split('|')
+        .filter(|p| !p.is_empty())
+        .map(str::to_string)
+        .collect();
+    for n in names.iter().filter(|n| !root.join("porch").join(n).exists()) {
+        assert!(
+            in_events.contains(&porch(n)),
+            "{n} was deleted before its event was made"
+        );
+    }
     let evidence = stack.pg.psql(
         "select string_agg(d.file_path, '|') from detections d join events e on d.id = any(e.detection_ids) where e.id = (select max(id) from events)",
     );
@@ -279,15 +295,19 @@ async fn retention_by_size_keeps_the_camera_root_under_its_cap_oldest_first() {
     for p in &evidence {
         assert!(std::path::Path::new(p).exists(), "evidence {p} was deleted");
     }
-    let first_left = names
+    // Oldest first: no image was deleted while an older one was kept, but for
+    // images that were the newest event's when a run looked (kept as evidence then).
+    let newest_deleted = names
         .iter()
-        .position(|n| root.join("porch").join(n).exists())
-        .expect("something left");
-    for n in &names[first_left..] {
-        let p = root.join("porch").join(n);
+        .rposition(|n| !root.join("porch").join(n).exists())
+        .expect("something deleted");
+    let all_events = stack.pg.psql(
+        "select string_agg(d.file_path, '|') from detections d join events e on d.id = any(e.detection_ids)",
+    );
+    for n in &names[..newest_deleted] {
         assert!(
-            p.exists() || evidence.contains(&p.display().to_string().as_str()),
-            "{n} deleted while an older one was kept"
+            !root.join("porch").join(n).exists() || all_events.contains(&porch(n)),
+            "{n} kept while a newer image was deleted"
         );
     }
     let deleted = 40 - left.len() as u64;
