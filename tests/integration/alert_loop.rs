@@ -359,11 +359,6 @@ async fn the_loop_runs_both_ways_through_real_prometheus_and_alertmanager() {
             .any(|m| m["name"] == "generator" && m["value"] == "watchpost")),
         "the copy silences watchpost's own alerts only: {matchers}"
     );
-    let firing_before = counter_sum(
-        &get_text(format!("http://127.0.0.1:{}/metrics", am.port)).await,
-        "alertmanager_alerts_received_total",
-        "status=\"firing\"",
-    );
     let notified_before = receiver.count("ai:florence", "firing");
 
     stack.ai.get("florence").refuse().await;
@@ -378,6 +373,21 @@ async fn the_loop_runs_both_ways_through_real_prometheus_and_alertmanager() {
     b.wait_for("#alerts-firing li[data-silenced=\"true\"]")
         .await;
     assert!(firing_on_page(&b).await.contains("silenced"));
+    // Held through several of the sender's rounds (one a second here): Alertmanager
+    // never holds it, not even as suppressed. (Per alert: another of watchpost's
+    // alerts firing on a loaded machine is sent meanwhile, and must not count.)
+    let held_since = std::time::Instant::now();
+    eventually(
+        "three sender rounds with the silenced alert held",
+        || async {
+            assert!(
+                am_alert(&am, "ai:florence").await.is_none(),
+                "the silenced alert reached Alertmanager"
+            );
+            (held_since.elapsed() >= std::time::Duration::from_secs(3)).then_some(())
+        },
+    )
+    .await;
     stack.ai.get("florence").accept().await;
     // Its resolution is sent (and marked) after the rounds that would have sent it.
     eventually("the resolution delivered", || async {
@@ -387,15 +397,6 @@ async fn the_loop_runs_both_ways_through_real_prometheus_and_alertmanager() {
             .then_some(())
     })
     .await;
-    let firing_after = counter_sum(
-        &get_text(format!("http://127.0.0.1:{}/metrics", am.port)).await,
-        "alertmanager_alerts_received_total",
-        "status=\"firing\"",
-    );
-    assert_eq!(
-        firing_after, firing_before,
-        "the silenced alert was never sent"
-    );
     assert_eq!(receiver.count("ai:florence", "firing"), notified_before);
 
     // Ending it ends both.
@@ -504,6 +505,15 @@ async fn an_alertmanager_that_was_away_learns_what_fired_and_resolved_meanwhile(
             "watchpost_alertmanager_sends_total{result=\"unreachable\"}",
         ) >= Some(1.0))
         .then_some(())
+    })
+    .await;
+    // Fired (decided and stored) before the service comes back: on a loaded machine
+    // the first failed send can come before the probe has seen the refusals.
+    eventually("fired while it was away", || async {
+        (stack
+            .count("select count(*) from alerts where source = 'ai:florence' and ended_at is null")
+            == 1)
+            .then_some(())
     })
     .await;
     stack.ai.get("florence").accept().await;

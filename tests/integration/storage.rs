@@ -281,7 +281,10 @@ async fn retention_by_size_keeps_the_camera_root_under_its_cap_oldest_first() {
         .filter(|p| !p.is_empty())
         .map(str::to_string)
         .collect();
-    for n in names.iter().filter(|n| !root.join("porch").join(n).exists()) {
+    for n in names
+        .iter()
+        .filter(|n| !root.join("porch").join(n).exists())
+    {
         assert!(
             in_events.contains(&porch(n)),
             "{n} was deleted before its event was made"
