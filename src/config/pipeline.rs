@@ -91,10 +91,14 @@ pub struct CleanupConfig {
     /// Retention by size (0: off): past this many bytes of files below the camera
     /// root, the oldest processed images are deleted until it is under again.
     pub max_media_bytes: u64,
+    /// Retention of the database by size (0: off): past this many bytes of data held,
+    /// the oldest detections, then events, then resolved alerts are deleted.
+    pub max_database_bytes: u64,
     /// An image referenced by an event younger than this is never deleted by size
     /// (the newest event's images never are).
     pub keep_evidence_days: u32,
-    /// How often the size is checked (with `max_media_bytes` set).
+    /// How often the sizes are checked (with `max_media_bytes` or `max_database_bytes`
+    /// set).
     pub size_check_seconds: f64,
 }
 
@@ -105,6 +109,7 @@ impl Default for CleanupConfig {
             time: "03:00".into(),
             delete_media: false,
             max_media_bytes: 0,
+            max_database_bytes: 0,
             keep_evidence_days: 7,
             size_check_seconds: 60.0,
         }
@@ -186,6 +191,9 @@ impl QueueConfig {
     }
 }
 
+/// The smallest database cap accepted: an empty database takes about 8 MiB.
+const MIN_DATABASE_BYTES: u64 = 16 * 1024 * 1024;
+
 impl CleanupConfig {
     pub(super) fn validate(&self, c: &mut Checks) {
         c.count(
@@ -204,6 +212,11 @@ impl CleanupConfig {
             self.keep_evidence_days.into(),
             0,
             36_500,
+        );
+        c.check(
+            self.max_database_bytes == 0 || self.max_database_bytes >= MIN_DATABASE_BYTES,
+            "cleanup.max_database_bytes",
+            "must be 0 (off) or at least 16777216 (16 MiB: an empty database takes about 8)",
         );
         c.check(
             self.size_check_seconds.is_finite()

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use super::camera_fs;
 use super::retention::MediaBySize;
+use super::retention_db::DatabaseBySize;
 use crate::config::{parse_time_of_day, CleanupConfig};
 use crate::events::{Deleted, Event, EventBus, JobCompleted, JobFailed, JobProgress, JobStarted};
 use crate::store::{Store, StoreError};
@@ -31,6 +32,8 @@ pub struct CleanupService {
     pub deleted: prometheus::IntCounterVec,
     /// Retention by size, with `cleanup.max_media_bytes` set.
     pub by_size: Option<Arc<MediaBySize>>,
+    /// Retention of the database by size, with `cleanup.max_database_bytes` set.
+    pub database_by_size: Option<Arc<DatabaseBySize>>,
 }
 
 /// What one cleanup pass deleted (the same counts its job events carry).
@@ -70,15 +73,21 @@ impl CleanupService {
         daily
     }
 
-    /// Retention by size, every `cleanup.size_check_seconds`.
+    /// Retention by size (the camera root's, the database's), every
+    /// `cleanup.size_check_seconds`.
     async fn sized(&self, ctx: &WorkerContext) {
-        let Some(m) = &self.by_size else {
+        if self.by_size.is_none() && self.database_by_size.is_none() {
             return;
-        };
+        }
         let every = crate::config::secs(self.config.size_check_seconds);
+        let patience = every.max(Duration::from_secs(60));
         loop {
-            ctx.beat_while(every.max(Duration::from_secs(60)), m.run_once())
-                .await;
+            if let Some(m) = &self.by_size {
+                ctx.beat_while(patience, m.run_once()).await;
+            }
+            if let Some(d) = &self.database_by_size {
+                ctx.beat_while(patience, d.run_once()).await;
+            }
             if !ctx.idle(every).await {
                 return;
             }

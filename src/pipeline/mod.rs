@@ -14,6 +14,7 @@ pub mod measure;
 pub mod metrics;
 pub mod queue;
 pub mod retention;
+pub mod retention_db;
 pub mod thumbnail;
 pub mod watcher;
 
@@ -190,7 +191,7 @@ impl Pipeline {
         });
         let deleted = metrics.counters(
             "cleanup_deleted_total",
-            "What the cleanup deleted: detections, events, media (camera images), by reason (age: past cleanup.retention_days; size: past cleanup.max_media_bytes).",
+            "What the cleanup deleted: detections, events, media (camera images), alerts (resolved), by reason (age: past cleanup.retention_days; size: past cleanup.max_media_bytes or cleanup.max_database_bytes).",
             &["kind", "reason"],
         );
         for kind in ["detections", "events", "media"] {
@@ -198,6 +199,7 @@ impl Pipeline {
                 deleted.with_label_values(&[kind, reason]);
             }
         }
+        deleted.with_label_values(&["alerts", "size"]);
         let by_size = (config.cleanup.max_media_bytes > 0).then(|| {
             Arc::new(retention::MediaBySize {
                 root: watcher.root().to_path_buf(),
@@ -210,6 +212,16 @@ impl Pipeline {
                 last: std::sync::Mutex::new(None),
             })
         });
+        let database_by_size = (config.cleanup.max_database_bytes > 0).then(|| {
+            Arc::new(retention_db::DatabaseBySize {
+                cap: config.cleanup.max_database_bytes,
+                keep_evidence: chrono::Duration::days(config.cleanup.keep_evidence_days.into()),
+                alertmanager: !config.alerting.alertmanager_urls.is_empty(),
+                store: store.clone(),
+                deleted: deleted.clone(),
+                last: std::sync::Mutex::new(None),
+            })
+        });
         let cleanup = Arc::new(CleanupService {
             store: store.clone(),
             config: config.cleanup.clone(),
@@ -217,6 +229,7 @@ impl Pipeline {
             events,
             deleted,
             by_size,
+            database_by_size,
         });
         let thumbnails = Arc::new(thumbnail::Thumbnails::new(
             watcher.root(),
@@ -292,6 +305,15 @@ impl Pipeline {
     /// What the last retention run by size did (none without `cleanup.max_media_bytes`).
     pub fn size_run(&self) -> Option<retention::SizeRun> {
         self.cleanup.by_size.as_ref().and_then(|m| m.last())
+    }
+
+    /// What the last retention run of the database by size did (none without
+    /// `cleanup.max_database_bytes`).
+    pub fn database_size_run(&self) -> Option<retention_db::DatabaseRun> {
+        self.cleanup
+            .database_by_size
+            .as_ref()
+            .and_then(|d| d.last())
     }
 
     /// Dead letters per queue, as of the replayer's last look (no I/O).

@@ -17,6 +17,7 @@ use super::metrics::StorageMetrics;
 use crate::config::{secs, Config};
 use crate::names::workers;
 use crate::pipeline::retention::SizeRun;
+use crate::pipeline::retention_db::DatabaseRun;
 use crate::store::Store;
 use crate::supervisor::WorkerSpec;
 
@@ -54,6 +55,9 @@ pub struct StorageView {
     /// The last retention run by size (`cleanup.max_media_bytes`): what, how much,
     /// why; null when it is off or has not run.
     pub cleanup: Option<SizeRun>,
+    /// The last retention run of the database by size (`cleanup.max_database_bytes`);
+    /// null when it is off or has not run.
+    pub database_cleanup: Option<DatabaseRun>,
     pub timestamp: DateTime<Utc>,
 }
 
@@ -160,6 +164,7 @@ impl Storage {
         StorageView {
             volumes: self.latest().clone(),
             cleanup: None,
+            database_cleanup: None,
             timestamp: crate::time::now(),
         }
     }

@@ -35,5 +35,6 @@ pub use coverage::{CameraSince, SpanFilter, SpanRow};
 pub use db::Store;
 pub use error::StoreError;
 pub use maintenance::WindowRow;
+pub use retention::{Deletable, SizedTable, TableSize};
 pub use rows::{ImageDetections, NewEvent, RecentEvent, StoredDetection};
 pub use silences::SilenceRow;

@@ -324,3 +324,191 @@ async fn retention_by_size_keeps_the_camera_root_under_its_cap_oldest_first() {
         "each deletion counted"
     );
 }
+
+/// `n` batches of ten detections each, with their events, created now (as analysis
+/// writes them), numbered from `from`.
+fn fill_rows(stack: &Stack, from: u64, n: u64) {
+    let to = from + n - 1;
+    stack.pg.psql(&format!(
+        "INSERT INTO events (batch_id, camera_id, started_at, ended_at, risk_score, risk_level, summary, reasoning, detection_ids)
+           SELECT 'fill-' || g, 'porch', now(), now(), 10, 'low', repeat('s', 120), repeat('r', 300), '{{}}'
+           FROM generate_series({from}, {to}) g;
+         INSERT INTO detections (camera_id, file_path, file_hash, seq, object_type, confidence, bbox, detected_at, batch_id)
+           SELECT 'porch', '/cameras/porch/fill-' || g || '.jpg', md5(g::text), s, 'person', 0.9,
+                  '{{\"x\": 10, \"y\": 20, \"width\": 30, \"height\": 40}}', now(), 'fill-' || g
+           FROM generate_series({from}, {to}) g, generate_series(0, 9) s;"
+    ));
+}
+
+fn database_size(stack: &Stack) -> u64 {
+    stack.count("select pg_database_size(current_database())")
+}
+
+/// Retention of the database by size: a database filled past `cleanup.max_database_bytes`
+/// is brought under it oldest first (an event with its detections), and while rows
+/// keep arriving its files level off instead of growing; then resolved alerts go too,
+/// never a firing one or the newest event's detections. Each deletion is counted; the
+/// page shows the last run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_by_size_keeps_the_database_flat_while_rows_keep_arriving() {
+    const CAP: u64 = 24 * MIB as u64;
+    let cap = CAP.to_string();
+    let stack = Stack::new(&[
+        ("WATCHPOST_CLEANUP__MAX_DATABASE_BYTES", &cap),
+        ("WATCHPOST_CLEANUP__KEEP_EVIDENCE_DAYS", "0"),
+        ("WATCHPOST_CLEANUP__SIZE_CHECK_SECONDS", "1"),
+    ]);
+    let wp = stack.start(tempfile::tempdir().expect("dir"));
+    watching(&wp).await;
+    eventually("the schema", || async {
+        (stack
+            .pg
+            .psql("select to_regclass('detections') is not null")
+            == "t")
+            .then_some(())
+    })
+    .await;
+    let empty = database_size(&stack);
+    let run = |v: &Value| v["database_cleanup"].clone();
+
+    // Filled well past the cap at once: 60,000 detections in 6,000 batches.
+    fill_rows(&stack, 0, 6_000);
+    let filled = database_size(&stack);
+    assert!(filled > CAP + 8 * MIB as u64, "filled to {filled} bytes");
+    let per_row = (filled - empty) as f64 / 66_000.0;
+    let first = eventually_for(Duration::from_secs(60), "under the cap", || async {
+        let v = json(format!("{}/api/system/storage", wp.url())).await;
+        let r = run(&v);
+        (r["data_bytes_before"].as_u64()? <= CAP).then_some(r)
+    })
+    .await;
+    assert_eq!(first["max_database_bytes"], CAP, "{first}");
+    assert!(
+        first["database_bytes"].as_u64().is_some_and(|b| b > 0),
+        "{first}"
+    );
+    // Oldest first: what is left of the detections is the newest run of them.
+    assert_eq!(
+        stack
+            .pg
+            .psql("select count(*) = max(id) - min(id) + 1 from detections"),
+        "t",
+        "the detections left are the newest"
+    );
+    assert_eq!(
+        stack.count("select count(*) from detections d where not exists (select 1 from events e where e.batch_id = d.batch_id)"),
+        0,
+        "an event goes with its detections"
+    );
+    assert_eq!(
+        stack
+            .pg
+            .psql("select count(*) = max(id) - min(id) + 1 from events"),
+        "t",
+        "the events left are the newest"
+    );
+
+    // Rows keep arriving, about 40 % of the cap in all; the files level off.
+    let before = database_size(&stack);
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    let mut next = 6_000;
+    for _ in 0..20 {
+        tick.tick().await;
+        fill_rows(&stack, next, 100);
+        next += 100;
+    }
+    let arrived = 20.0 * 1_100.0 * per_row;
+    let settled = eventually_for(Duration::from_secs(60), "under the cap again", || async {
+        let v = json(format!("{}/api/system/storage", wp.url())).await;
+        let r = run(&v);
+        (r["data_bytes_before"].as_u64()? <= CAP).then_some(r)
+    })
+    .await;
+    let after = database_size(&stack);
+    let grew = after.saturating_sub(before) as f64;
+    crate::support::figure("database_growth_while_capped_bytes", grew, "B");
+    crate::support::figure("database_rows_arrived_bytes", arrived, "B");
+    assert!(
+        grew < arrived / 4.0,
+        "the database grew {grew} bytes while {arrived} bytes of rows arrived"
+    );
+    assert!(
+        settled["data_bytes_after"].as_u64() <= Some(CAP),
+        "{settled}"
+    );
+    let newest = stack.count(
+        "select count(*) from detections d join events e on e.batch_id = d.batch_id where e.id = (select max(id) from events)",
+    );
+    assert_eq!(newest, 10, "the newest event's detections are kept");
+
+    // Resolved alerts go once events have nothing more to give (the newest is
+    // kept); a firing one stays.
+    stack.pg.psql(
+        "INSERT INTO alerts (id, fingerprint, alertname, source, severity, summary, description, labels, started_at, ended_at, end_sent_at)
+           SELECT 'old-' || g, md5(g::text), 'WatchpostDependencyDown', 'ai:yolo26', 'warning', repeat('s', 200), repeat('d', 600),
+                  '{\"alertname\": \"WatchpostDependencyDown\"}', now() - interval '2 hours', now() - interval '1 hour' + g * interval '1 ms', now()
+           FROM generate_series(1, 40000) g;
+         INSERT INTO alerts (id, fingerprint, alertname, source, severity, summary, description, labels, started_at)
+           VALUES ('still-firing', 'f0f0', 'WatchpostCameraOffline', 'camera:porch', 'warning', 's', 'd', '{}', now() - interval '3 hours');",
+    );
+    let alerts_run = eventually_for(
+        Duration::from_secs(60),
+        "resolved alerts deleted",
+        || async {
+            let v = json(format!("{}/api/system/storage", wp.url())).await;
+            let r = run(&v);
+            (r["alerts_deleted"].as_u64()? > 0 && r["data_bytes_after"].as_u64()? <= CAP)
+                .then_some(r)
+        },
+    )
+    .await;
+    assert!(alerts_run["reason"].as_str().is_some_and(|r| !r.is_empty()));
+    assert_eq!(
+        stack.count("select count(*) from alerts where id = 'still-firing'"),
+        1,
+        "a firing alert is never deleted"
+    );
+    let oldest_left = stack.pg.psql("select min(ended_at) > (select now() - interval '1 hour') from alerts where id like 'old-%'");
+    assert!(
+        oldest_left == "t" || oldest_left.is_empty(),
+        "the oldest went first"
+    );
+    assert_eq!(
+        stack.count(
+            "select count(*) from detections d join events e on e.batch_id = d.batch_id where e.id = (select max(id) from events)"
+        ),
+        10
+    );
+
+    // Counted, per kind.
+    let m = crate::support::metrics(&wp).await;
+    let counted = |kind: &str| {
+        crate::support::metric(
+            &m,
+            &format!("watchpost_cleanup_deleted_total{{kind=\"{kind}\",reason=\"size\"}}"),
+        )
+        .unwrap_or(0.0) as u64
+    };
+    assert_eq!(
+        counted("detections"),
+        next * 10 - stack.count("select count(*) from detections")
+    );
+    assert_eq!(
+        counted("events"),
+        next - stack.count("select count(*) from events")
+    );
+    assert_eq!(
+        counted("alerts"),
+        40_001 - stack.count("select count(*) from alerts")
+    );
+
+    // The page's storage panel shows the run.
+    let b = crate::support::browser::Browser::start(1280, 1400).await;
+    b.goto(&format!("{}/", wp.url())).await;
+    b.wait_for("#storage li[data-run=\"database\"]").await;
+    let shown = b.text("#storage li[data-run=\"database\"]").await;
+    assert!(
+        shown.contains("database retention by size") && shown.contains("cap 24"),
+        "{shown}"
+    );
+}

@@ -1058,6 +1058,15 @@
         h('div', null, h('strong', { text: 'retention by size' }), ' ', h('span', { class: 'muted', text: `cap ${bytes(run.max_media_bytes)}` })),
         h('div', { class: 'muted' }, run.at ? h('span', { 'data-ago': run.at }) : '', ` · ${run.files_deleted} image${run.files_deleted === 1 ? '' : 's'} deleted (${bytes(run.bytes_deleted)}) · ${run.reason}`)));
     }
+    // The database's last run by size: the data it holds against its cap, and the rows it deleted.
+    const db = state.storage && state.storage.database_cleanup;
+    if (db) {
+      const rows = [['detection', db.detections_deleted], ['event', db.events_deleted], ['alert', db.alerts_deleted]]
+        .filter(([, n]) => n > 0).map(([what, n]) => `${n} ${what}${n === 1 ? '' : 's'}`);
+      $('storage').append(h('li', { class: 'volume size-run', 'data-run': 'database' },
+        h('div', null, h('strong', { text: 'database retention by size' }), ' ', h('span', { class: 'muted', text: `${bytes(db.data_bytes_after)} of data, cap ${bytes(db.max_database_bytes)}` })),
+        h('div', { class: 'muted' }, db.at ? h('span', { 'data-ago': db.at }) : '', ` · ${rows.length ? `${rows.join(', ')} deleted` : 'nothing deleted'} · ${db.reason}`)));
+    }
     const note = $('storage-empty');
     setText(note, state.storage ? 'Not measured yet.' : 'The storage figures cannot be read now.');
     note.hidden = volumes.length > 0;
