@@ -101,10 +101,11 @@ async fn run(images: usize) -> (usize, usize) {
         .get_multiplexed_async_connection()
         .await
         .expect("conn");
+    let stream = state.pipeline.detection_queue.stream_key().to_string();
     let started = Instant::now();
     loop {
         let n: usize = redis::cmd("XLEN")
-            .arg("watchpost:queue:detection")
+            .arg(&stream)
             .query_async(&mut conn)
             .await
             .unwrap_or(0);
@@ -114,7 +115,7 @@ async fn run(images: usize) -> (usize, usize) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let entries: Vec<(String, HashMap<String, String>)> = redis::cmd("XRANGE")
-        .arg("watchpost:queue:detection")
+        .arg(&stream)
         .arg("-")
         .arg("+")
         .query_async::<redis::streams::StreamRangeReply>(&mut conn)

@@ -10,6 +10,7 @@ pub mod cameras;
 pub mod config;
 pub mod coverage;
 pub mod events;
+pub mod fleet;
 pub mod health;
 pub mod json;
 pub mod names;

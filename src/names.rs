@@ -32,11 +32,12 @@ pub mod workers {
     pub const COVERAGE_RECORDER: &str = "coverage_recorder";
     pub const MAINTENANCE: &str = "maintenance";
     pub const STORAGE_SAMPLER: &str = "storage_sampler";
+    pub const FLEET: &str = "fleet";
     /// Registered only with `[heartbeat] url`.
     pub const HEARTBEAT: &str = "heartbeat";
 
     /// Every worker, in registration order (the order the API lists them).
-    pub const ALL: [&str; 17] = [
+    pub const ALL: [&str; 18] = [
         FILE_WATCHER,
         DETECTION_WORKER,
         ANALYSIS_WORKER,
@@ -54,6 +55,7 @@ pub mod workers {
         COVERAGE_RECORDER,
         MAINTENANCE,
         STORAGE_SAMPLER,
+        FLEET,
     ];
 }
 

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use crate::actions::Actions;
 use crate::ai::{AiClients, SERVICE_NAMES};
 use crate::alerts::{
-    AiPaceProblems, AlertEngine, CameraProblems, Causes, HealthProblems, Identity, ProblemSource,
-    Sender, Silences, StorageProblems,
+    AiPaceProblems, AlertEngine, CameraProblems, Causes, FleetProblems, HealthProblems, Identity,
+    ProblemSource, Sender, Silences, StorageProblems,
 };
 use crate::api::{self, HttpServer};
 use crate::breaker::BreakerRegistry;
@@ -18,6 +18,7 @@ use crate::cameras::{CameraRegistry, Watchdog};
 use crate::config::{AlertingConfig, Config};
 use crate::coverage::{Coverage, CoverageMetrics, Recorder};
 use crate::events::EventBus;
+use crate::fleet::{self, Fleet};
 use crate::health::degradation::DegradationManager;
 use crate::health::prober::Prober;
 use crate::health::Health;
@@ -161,6 +162,30 @@ impl Service {
             pipeline.clone(),
         );
         let watchdog = Watchdog::new(&config.cameras, cameras.clone());
+        let (detection_consumer, analysis_consumer) = pipeline.consumer_names();
+        let fleet = Arc::new(Fleet::new(
+            fleet::Me {
+                id: fleet::instance_id(
+                    &config.server.instance_id,
+                    &config.queue.consumer_id,
+                    &crate::pipeline::host_name(),
+                    &config.server.bind,
+                ),
+                address: config.server.bind.clone(),
+                started_at: crate::time::now(),
+            },
+            config.fleet.clone(),
+            redis.clone(),
+            store.clone(),
+            cameras.clone(),
+            fleet::Queues {
+                detection: pipeline.detection_queue.clone(),
+                analysis: pipeline.analysis_queue.clone(),
+                detection_consumer,
+                analysis_consumer,
+            },
+            &metrics,
+        ));
         let alerts_changed = Arc::new(tokio::sync::Notify::new());
         let quiet = Quiet::new(
             &config.maintenance,
@@ -190,6 +215,7 @@ impl Service {
                 Arc::new(CameraProblems(cameras.clone())),
                 Arc::new(StorageProblems(perf.clone(), storage.clone())),
                 Arc::new(AiPaceProblems(ai.clone())),
+                Arc::new(FleetProblems(fleet.clone())),
             ],
             silences.clone(),
             Causes::new(
@@ -304,6 +330,7 @@ impl Service {
         supervisor.register(recorder.worker(critical(workers::COVERAGE_RECORDER)))?;
         supervisor.register(quiet.worker(critical(workers::MAINTENANCE)))?;
         supervisor.register(storage.worker(critical(workers::STORAGE_SAMPLER)))?;
+        supervisor.register(fleet.worker(critical(workers::FLEET)))?;
         let heartbeat = Heartbeat::new(&config.heartbeat, alerts.clone(), &metrics);
         if let Some(h) = &heartbeat {
             supervisor.register(h.worker(critical(workers::HEARTBEAT)))?;
@@ -335,6 +362,7 @@ impl Service {
             quiet,
             actions,
             storage,
+            fleet,
             heartbeat,
         });
         let http = api::serve(state.clone()).map_err(|source| StartError::Bind {

@@ -11,6 +11,7 @@ use crate::cameras::CameraRegistry;
 use crate::config::Config;
 use crate::coverage::Coverage;
 use crate::events::EventBus;
+use crate::fleet::Fleet;
 use crate::health::degradation::DegradationManager;
 use crate::health::Health;
 use crate::notify::Heartbeat;
@@ -53,6 +54,7 @@ pub struct AppState {
     pub quiet: Arc<Quiet>,
     pub actions: Arc<Actions>,
     pub storage: Arc<Storage>,
+    pub fleet: Arc<Fleet>,
     /// The dead man's switch, when `[heartbeat] url` is set.
     pub heartbeat: Option<Arc<Heartbeat>>,
 }

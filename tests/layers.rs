@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 /// Lowest first; `|` separates leaves, infrastructure, capabilities, the HTTP edge and
 /// the entry points.
-const FLOORS: &str = "time, json, redact, names, config, events | redis, prom, breaker, ai, store | supervisor, cameras, pipeline, health, storage, perf, quiet, alerts, actions, coverage, notify, ws | state, api | service, lib, main";
+const FLOORS: &str = "time, json, redact, names, config, events | redis, prom, breaker, ai, store | supervisor, cameras, pipeline, fleet, health, storage, perf, quiet, alerts, actions, coverage, notify, ws | state, api | service, lib, main";
 
 fn floors() -> BTreeMap<String, usize> {
     FLOORS

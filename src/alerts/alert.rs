@@ -22,6 +22,7 @@ pub fn alertname_of(kind: SourceKind) -> &'static str {
         SourceKind::Prometheus => "PrometheusAlert",
         SourceKind::Notifier => "WatchpostNotifierTest",
         SourceKind::Cause => "WatchpostCause",
+        SourceKind::Instance => "WatchpostInstanceLost",
     }
 }
 
@@ -35,6 +36,7 @@ fn subject_label(kind: SourceKind) -> Option<&'static str> {
         SourceKind::Storage => Some("volume"),
         SourceKind::Notifier => Some("notifier"),
         SourceKind::Cause => Some("cause"),
+        SourceKind::Instance => Some("fleet_instance"),
         SourceKind::Prometheus => None,
     }
 }

@@ -37,7 +37,7 @@ pub use alertmanager::outside_client;
 pub use causes::{group_alert, Causes};
 pub use engine::{AlertEngine, AlertPage, HistoryUnavailable, TransitionListener};
 pub use problems::{
-    AiPaceProblems, CameraProblems, HealthProblems, ProblemSource, StorageProblems,
+    AiPaceProblems, CameraProblems, FleetProblems, HealthProblems, ProblemSource, StorageProblems,
 };
 pub use sender::{Identity, Sender};
 pub use silences::{NewSilence, Silence, SilenceError, SilenceMatchers, SilenceState, Silences};

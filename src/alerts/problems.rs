@@ -12,6 +12,7 @@ use super::alert::Candidate;
 use crate::ai::{AiClients, Pace};
 use crate::cameras::CameraRegistry;
 use crate::events::{Source, SourceKind};
+use crate::fleet::Fleet;
 use crate::health::Health;
 use crate::perf::sampler::PerfSampler;
 use crate::storage::{Storage, CAMERA_ROOT};
@@ -185,6 +186,39 @@ impl ProblemSource for AiPaceProblems {
                             .named(AI_SLOW),
                         ),
                     }
+                })
+                .collect(),
+        )
+    }
+}
+
+/// Another instance of the fleet lost (no heartbeat for `fleet.lost_after_seconds`):
+/// `WatchpostInstanceLost`, from the fleet's latest judgement (memory). Every
+/// instance decides it; the shared history and the claims make it one alert and one
+/// notification.
+pub struct FleetProblems(pub Arc<Fleet>);
+
+impl ProblemSource for FleetProblems {
+    fn kinds(&self) -> &'static [SourceKind] {
+        &[SourceKind::Instance]
+    }
+
+    fn problems(&self) -> Option<Vec<Candidate>> {
+        Some(
+            self.0
+                .lost()
+                .iter()
+                .map(|v| {
+                    Candidate::from_problem(
+                        &Source::Instance(v.id.clone()),
+                        false,
+                        &format!(
+                            "The instance {} ({}) has not been heard from for {}: its analysis work is taken over by the others; detection items of pictures only it sees wait for it",
+                            v.id,
+                            v.address,
+                            crate::time::human_seconds(v.heartbeat_age_seconds)
+                        ),
+                    )
                 })
                 .collect(),
         )

@@ -13,6 +13,7 @@ mod coverage;
 mod edge;
 pub mod error;
 mod events;
+mod fleet;
 mod health;
 mod maintenance;
 mod memo;
@@ -171,6 +172,7 @@ pub fn routes() -> Vec<RouteDef> {
         ),
         route(Method::POST, "/api/actions/{token}", actions::act).access(Access::Action),
         route(Method::GET, "/api/system/storage", storage::volumes),
+        route(Method::GET, "/api/system/instances", fleet::instances),
         route(Method::GET, "/api/system/maintenance", maintenance::list),
         route(Method::POST, "/api/system/maintenance", maintenance::create),
         route(

@@ -26,7 +26,7 @@ use super::{
         super::notifiers::list, super::notifiers::test,
         coverage::coverage, coverage::availability,
         maintenance::list, maintenance::create, maintenance::end, super::actions::act,
-        super::storage::volumes,
+        super::storage::volumes, super::fleet::instances,
     ),
     components(schemas(super::error::ErrorBody)),
     modifiers(&ApiKeyScheme, &BrowserRefusals)

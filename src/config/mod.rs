@@ -4,7 +4,7 @@
 //! reading the file it is given and never logs (the config holds API keys).
 //!
 //! - `root.rs`: `Config`, the sections together, and `validate` (section by section);
-//! - `server.rs`, `deps.rs`, `pipeline.rs`, `runtime.rs`, `cameras.rs`, `coverage.rs`, `maintenance.rs`, `notify.rs`, `storage.rs`: the sections, each with its
+//! - `server.rs`, `deps.rs`, `pipeline.rs`, `runtime.rs`, `cameras.rs`, `coverage.rs`, `maintenance.rs`, `notify.rs`, `storage.rs`, `fleet.rs`: the sections, each with its
 //!   default and its own checks (`check.rs` collects them);
 //! - `urls.rs`: host names, origins and URLs as the checks and the site policy read them;
 //! - `load.rs`: file and environment, every phase reported in one run.
@@ -13,6 +13,7 @@ mod cameras;
 mod check;
 mod coverage;
 mod deps;
+mod fleet;
 mod load;
 mod maintenance;
 mod notify;
@@ -26,6 +27,7 @@ mod urls;
 pub use cameras::*;
 pub use coverage::*;
 pub use deps::*;
+pub use fleet::*;
 pub use load::{unused_variables, ConfigError, ENV_PREFIX};
 pub use maintenance::*;
 pub use notify::*;

@@ -8,6 +8,7 @@ use super::cameras::CamerasConfig;
 use super::check::Checks;
 use super::coverage::CoverageConfig;
 use super::deps::{AiConfig, PostgresConfig, PrometheusConfig, RedisConfig};
+use super::fleet::FleetConfig;
 use super::maintenance::MaintenanceConfig;
 use super::notify::NotifyConfig;
 use super::pipeline::{BatchConfig, CleanupConfig, FileWatcherConfig, QueueConfig};
@@ -46,6 +47,7 @@ pub struct Config {
     pub notify: NotifyConfig,
     pub storage: StorageConfig,
     pub heartbeat: HeartbeatConfig,
+    pub fleet: FleetConfig,
 }
 
 /// Turn a configured number of seconds into a `Duration` (validated non-negative and finite).
@@ -81,6 +83,7 @@ impl Config {
         self.notify.validate(&mut c);
         self.storage.validate(&mut c);
         self.heartbeat.validate(&mut c);
+        self.fleet.validate(&mut c);
         c.into_problems()
     }
 

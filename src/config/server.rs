@@ -20,6 +20,9 @@ pub struct ServerConfig {
     /// the machine's own host names (DNS rebinding defence, whatever the bind
     /// address). `*` turns the check off.
     pub allowed_hosts: Vec<String>,
+    /// This instance's id in a fleet (letters, digits, `_`, `.`, `-`, `:`); empty:
+    /// `queue.consumer_id` when set, else the host name and the bound port.
+    pub instance_id: String,
 }
 
 impl Default for ServerConfig {
@@ -29,6 +32,7 @@ impl Default for ServerConfig {
             workers: 2,
             allowed_origins: Vec::new(),
             allowed_hosts: Vec::new(),
+            instance_id: String::new(),
         }
     }
 }
@@ -61,6 +65,15 @@ impl ServerConfig {
             self.bind.parse::<std::net::SocketAddr>().is_ok(),
             "server.bind",
             "must be an IP:port address such as 127.0.0.1:8000",
+        );
+        c.check(
+            self.instance_id.len() <= 64
+                && self
+                    .instance_id
+                    .chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || "_.-:".contains(ch)),
+            "server.instance_id",
+            "must be at most 64 letters, digits, '_', '.', '-' or ':' (empty: the host name and port)",
         );
         c.check(
             self.allowed_origins.iter().all(|o| is_origin(o)),

@@ -2,7 +2,7 @@
 //! string only at the edges (the JSON the API and the notifiers send, the history's
 //! column, label values: `postgres`, `redis`, `ai:yolo26`, `worker:file_watcher`,
 //! `breaker:yolo26`, `camera:front_door`, `storage:camera_root`, `prometheus`,
-//! `notifier:phone`), and read back from one only there ([`Source::parse`]).
+//! `notifier:phone`, `instance:camera-box-2`), and read back from one only there ([`Source::parse`]).
 
 use std::fmt;
 
@@ -22,6 +22,7 @@ closed_set! {
         Prometheus = "prometheus",
         Notifier = "notifier",
         Cause = "cause",
+        Instance = "instance",
     }
 }
 
@@ -47,6 +48,8 @@ pub enum Source {
     /// What several alerts have in common (`ai_host:10.0.0.5`, `postgres`,
     /// `camera_group:poe_switch_1`): what one notification about them is about.
     Cause(String),
+    /// Another instance of the fleet, by its id.
+    Instance(String),
 }
 
 impl Source {
@@ -62,6 +65,7 @@ impl Source {
             Self::Prometheus => SourceKind::Prometheus,
             Self::Notifier(_) => SourceKind::Notifier,
             Self::Cause(_) => SourceKind::Cause,
+            Self::Instance(_) => SourceKind::Instance,
         }
     }
 
@@ -74,7 +78,8 @@ impl Source {
             | Self::Camera(s)
             | Self::Storage(s)
             | Self::Notifier(s)
-            | Self::Cause(s) => Some(s),
+            | Self::Cause(s)
+            | Self::Instance(s) => Some(s),
             Self::Postgres | Self::Redis | Self::Prometheus => None,
         }
     }
@@ -103,6 +108,7 @@ impl Source {
             (SourceKind::Storage, Some(s)) => Self::Storage(s),
             (SourceKind::Notifier, Some(s)) => Self::Notifier(s),
             (SourceKind::Cause, Some(s)) => Self::Cause(s),
+            (SourceKind::Instance, Some(s)) => Self::Instance(s),
             _ => return None,
         })
     }
@@ -136,10 +142,10 @@ impl utoipa::PartialSchema for Source {
         utoipa::openapi::ObjectBuilder::new()
             .schema_type(utoipa::openapi::schema::Type::String)
             .pattern(Some(
-                "^(postgres|redis|prometheus|(ai|worker|breaker|camera|storage|notifier|cause):.+)$",
+                "^(postgres|redis|prometheus|(ai|worker|breaker|camera|storage|notifier|cause|instance):.+)$",
             ))
             .description(Some(
-                "What it is about: postgres, redis, prometheus, or kind:name (ai:yolo26, worker:file_watcher, breaker:yolo26, camera:front_door, storage:camera_root, cause:ai_host:10.0.0.5)",
+                "What it is about: postgres, redis, prometheus, or kind:name (ai:yolo26, worker:file_watcher, breaker:yolo26, camera:front_door, storage:camera_root, cause:ai_host:10.0.0.5, instance:camera-box-2)",
             ))
             .into()
     }
@@ -164,6 +170,7 @@ mod tests {
             Source::Storage("camera_root".into()),
             Source::Notifier("phone".into()),
             Source::Cause("ai_host:10.0.0.5".into()),
+            Source::Instance("camera-box-2:8000".into()),
         ] {
             assert_eq!(Source::parse(&s.to_string()), Some(s.clone()), "{s}");
         }

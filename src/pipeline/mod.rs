@@ -19,6 +19,7 @@ pub mod thumbnail;
 pub mod watcher;
 
 use serde::Serialize;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -64,17 +65,47 @@ pub enum PipelineError {
 /// the host name), so a restarted worker first gets back the items it had taken and
 /// not acknowledged.
 fn consumer_name(consumer_id: &str, worker: &str) -> String {
-    let id = Some(consumer_id.to_string())
-        .filter(|c| !c.is_empty())
-        .or_else(|| {
-            std::fs::read_to_string("/etc/hostname")
-                .ok()
-                .map(|h| h.trim().to_string())
-        })
+    format!("{}:{worker}", instance_name(consumer_id))
+}
+
+/// This instance's name in the queues' groups: `queue.consumer_id`, or the host name.
+fn instance_name(consumer_id: &str) -> String {
+    if consumer_id.is_empty() {
+        host_name()
+    } else {
+        consumer_id.to_string()
+    }
+}
+
+/// This machine's host name (`/etc/hostname`, else `$HOSTNAME`, else `watchpost`).
+pub fn host_name() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
         .filter(|h| !h.is_empty())
         .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "watchpost".into());
-    format!("{id}:{worker}")
+        .unwrap_or_else(|| "watchpost".into())
+}
+
+/// Take over the detection streams this instance used before: the one stream of
+/// the versions before detection queues were scoped by camera root, and this
+/// instance's previous scope (recorded in Redis under its name), when its camera
+/// root's identity changed (a new marker, or a root it could not mark then).
+async fn adopt_earlier_detection_streams(queue: &Queue, link: &RedisLink, host: &str) {
+    let record = format!("watchpost:instance:{host}:detection_stream");
+    let mut earlier = vec!["watchpost:queue:detection".to_string()];
+    if let Ok(mut conn) = link.conn().await {
+        let previous: Option<String> = redis::cmd("SET")
+            .arg(&record)
+            .arg(queue.stream_key())
+            .arg("GET")
+            .query_async(&mut conn)
+            .await
+            .ok()
+            .flatten();
+        earlier.extend(previous.filter(|p| p != queue.stream_key()));
+    }
+    queue.adopt(earlier).await;
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -135,18 +166,32 @@ impl Pipeline {
             cameras,
             times,
         } = deps;
-        let open = |name: &'static str| {
-            Queue::open(
-                name,
-                &config.queue,
-                redis.clone(),
-                fallback.clone(),
-                metrics.clone(),
-            )
-        };
         let stages = metrics::StageMetrics::new(&metrics);
-        let detection_queue = Arc::new(open("detection").await?);
-        let analysis_queue = Arc::new(open("analysis").await?);
+        // Detection items go to the instances that see this camera root (and only
+        // those: the picture is on its disk); analysis items to any instance.
+        let host = instance_name(&config.queue.consumer_id);
+        let identity = watcher::root_identity(Path::new(&config.file_watcher.camera_root), &host);
+        if let watcher::RootIdentity::Own { why, .. } = &identity {
+            tracing::warn!(reason = %why, marker = watcher::MARKER, "the camera root's marker cannot be used: this instance keeps a detection queue of its own");
+        }
+        let open = |name: &'static str, scope: Option<String>| {
+            let (redis, fallback, metrics) = (redis.clone(), fallback.clone(), metrics.clone());
+            async move {
+                Queue::open(
+                    name,
+                    scope.as_deref(),
+                    &config.queue,
+                    redis,
+                    fallback,
+                    metrics,
+                )
+                .await
+            }
+        };
+        let detection_queue =
+            Arc::new(open("detection", Some(identity.scope().to_string())).await?);
+        let analysis_queue = Arc::new(open("analysis", None).await?);
+        adopt_earlier_detection_streams(&detection_queue, &redis, &host).await;
         let watcher = Arc::new(FileWatcher::new(
             config,
             detection_queue.clone(),
@@ -273,7 +318,7 @@ impl Pipeline {
                 loop {
                     round = round.wrapping_add(1);
                     for q in &queues {
-                        if q.fallback_len().await > 0 {
+                        if q.fallback_len().await > 0 || q.adopting() {
                             if let Err(e) = q.replay().await {
                                 tracing::debug!(queue = q.name(), error = %e, "replay postponed");
                             }
@@ -300,6 +345,14 @@ impl Pipeline {
             error: status.problem(),
             refused_last_hour: self.watcher.refused_last_hour(),
         }
+    }
+
+    /// This instance's consumers in the detection and analysis queues' groups.
+    pub fn consumer_names(&self) -> (String, String) {
+        (
+            self.detection.consumer_name.clone(),
+            self.analysis.consumer_name.clone(),
+        )
     }
 
     /// What the last retention run by size did (none without `cleanup.max_media_bytes`).

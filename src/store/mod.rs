@@ -22,6 +22,7 @@ mod create;
 mod db;
 mod digest;
 mod error;
+mod fleet;
 mod maintenance;
 mod retention;
 mod rows;

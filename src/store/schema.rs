@@ -178,6 +178,16 @@ const MIGRATIONS: &[(i32, &str)] = &[
             acknowledged_at TIMESTAMPTZ NOT NULL
         );",
     ),
+    // The fleet: each instance's record, written every few heartbeats (read while
+    // Redis is away).
+    (
+        11,
+        "CREATE TABLE instances (
+            id TEXT PRIMARY KEY,
+            record JSONB NOT NULL,
+            heartbeat_at TIMESTAMPTZ NOT NULL
+        );",
+    ),
 ];
 
 pub(super) async fn migrate(client: &mut deadpool_postgres::Object) -> Result<(), StoreError> {

@@ -365,7 +365,10 @@ async fn every_timestamp_has_one_shape_and_the_runbooks_checks_work_on_a_live_in
     let out = Command::new(&redis_cli)
         .args(["-p", &stack.redis.port.to_string(), "XADD"])
         .args([
-            "watchpost:queue:detection:dead",
+            &format!(
+                "{}:dead",
+                crate::support::stack::detection_stream(&wp.dir.path().join("cameras"))
+            ),
             "*",
             "p",
             r#"{"file_path":"/nowhere/x.png"}"#,

@@ -11,6 +11,7 @@ mod causes;
 mod chaos;
 mod coverage;
 mod first_hour;
+mod fleet;
 mod foundation;
 mod harness;
 mod hostile;

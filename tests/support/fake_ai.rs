@@ -363,6 +363,16 @@ impl FakeAiStack {
         }
     }
 
+    /// The five at `ip` (a host's own AI box, reached over a test network).
+    pub fn start_at(ip: &str) -> Self {
+        Self {
+            services: SERVICES
+                .iter()
+                .map(|(n, _)| FakeAi::start_on(n, &format!("{ip}:0")).expect("bind fake AI server"))
+                .collect(),
+        }
+    }
+
     pub fn get(&self, name: &str) -> &Arc<FakeAi> {
         self.services
             .iter()

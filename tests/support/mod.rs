@@ -9,6 +9,7 @@
 pub mod browser;
 pub mod disk;
 pub mod fake_ai;
+pub mod fleet;
 pub mod http;
 pub mod images;
 pub mod netns;
@@ -206,6 +207,8 @@ pub struct Redis {
     child: Option<Child>,
     /// With an append-only file (a restart keeps the data), or without (it forgets).
     persistent: bool,
+    /// Listening on this address too (a test network's side of this machine).
+    also: Option<String>,
 }
 
 impl Redis {
@@ -220,15 +223,30 @@ impl Redis {
     }
 
     fn start_with(persistent: bool) -> Self {
+        Self::start_listening(persistent, None)
+    }
+
+    /// A persistent Redis listening on `addr` too (hosts of a test network reach it).
+    pub fn start_also_on(addr: &str) -> Self {
+        Self::start_listening(true, Some(addr.to_string()))
+    }
+
+    fn start_listening(persistent: bool, also: Option<String>) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut r = Self {
             dir,
             port: 0,
             child: None,
             persistent,
+            also,
         };
         r.launch(None);
         r
+    }
+
+    /// Its URL as reached at `addr`.
+    pub fn url_at(&self, addr: &str) -> String {
+        format!("redis://{addr}:{}", self.port)
     }
 
     pub fn url(&self) -> String {
@@ -249,13 +267,22 @@ impl Redis {
 
     fn launch(&mut self, fixed: Option<u16>) {
         let bin = require("redis-server", "redis-server");
+        let mut bind = vec!["127.0.0.1".to_string()];
+        bind.extend(self.also.clone());
+        // Reached from a test network too: Redis's protected mode refuses clients
+        // that are not on loopback while it has no password.
+        let protected = if self.also.is_some() { "no" } else { "yes" };
         let spawn = |port: u16| {
             Command::new(&bin)
                 .args([
                     "--port",
                     &port.to_string(),
+                    "--protected-mode",
+                    protected,
                     "--bind",
-                    "127.0.0.1",
+                ])
+                .args(&bind)
+                .args([
                     "--save",
                     "",
                     // An outage, not a wipe: data survives a kill like a production
@@ -312,6 +339,8 @@ pub struct Postgres {
     dir: tempfile::TempDir,
     pub port: u16,
     running: bool,
+    /// `listen_addresses`.
+    listen: String,
 }
 
 impl Postgres {
@@ -348,6 +377,7 @@ impl Postgres {
             dir,
             port: free_port(),
             running: false,
+            listen: "127.0.0.1".into(),
         };
         // The port was picked by binding and releasing: another test may take it first.
         for _ in 0..8 {
@@ -366,6 +396,26 @@ impl Postgres {
         format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
     }
 
+    /// Listen on `addr` too, trusting the test networks (198.18.0.0/15) as it trusts
+    /// this machine; restarts the server.
+    pub fn listen_also(&mut self, addr: &str) {
+        use std::io::Write;
+        let hba = self.dir.path().join("data/pg_hba.conf");
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&hba)
+            .and_then(|mut f| f.write_all(b"host all all 198.18.0.0/15 trust\n"))
+            .expect("pg_hba.conf");
+        self.stop();
+        self.listen = format!("'127.0.0.1,{addr}'");
+        self.start_again();
+    }
+
+    /// Its URL as reached at `addr`.
+    pub fn url_at(&self, addr: &str) -> String {
+        format!("postgres://postgres@{addr}:{}/postgres", self.port)
+    }
+
     /// Start again on the same port.
     pub fn start_again(&mut self) {
         if let Err(why) = self.try_start() {
@@ -379,9 +429,10 @@ impl Postgres {
         }
         let pg_ctl = require("pg_ctl", "postgresql");
         let opts = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            "-p {} -k {} -c listen_addresses={} -c fsync=off",
             self.port,
-            self.dir.path().display()
+            self.dir.path().display(),
+            self.listen
         );
         let out = as_pg_user(&pg_ctl)
             .arg("-D")
@@ -662,6 +713,8 @@ pub fn http_blocking(method: &str, url: &str) -> bool {
 /// ports unless the test overrides them.
 pub struct Watchpost {
     pub port: u16,
+    /// The address it listens on (loopback, or its host's on a test network).
+    pub addr: String,
     child: Option<Child>,
     pub dir: tempfile::TempDir,
     log: PathBuf,
@@ -715,8 +768,37 @@ impl Watchpost {
     /// Start in `dir` (camera root `dir/cameras`, spool `dir/spool`, log
     /// `dir/watchpost.log`, appended across restarts) on `port`.
     pub fn start_in(dir: tempfile::TempDir, port: u16, extra: &[(String, String)]) -> Self {
+        let cmd = Self::command(dir.path(), port);
+        Self::spawn_ready(dir, "127.0.0.1", port, cmd, extra)
+    }
+
+    /// Start inside `host`'s network namespace, listening on its address.
+    pub fn start_on_host(
+        dir: tempfile::TempDir,
+        host: &netns::Host,
+        port: u16,
+        extra: &[(String, String)],
+    ) -> Self {
+        let mut cmd = host.command(env!("CARGO_BIN_EXE_watchpost"));
+        cmd.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("RUST_LOG", "info")
+            .current_dir(dir.path());
+        for (k, v) in isolated_env(dir.path()) {
+            cmd.env(k, v);
+        }
+        cmd.env("WATCHPOST_SERVER__BIND", format!("{}:{port}", host.addr));
+        Self::spawn_ready(dir, &host.addr, port, cmd, extra)
+    }
+
+    fn spawn_ready(
+        dir: tempfile::TempDir,
+        addr: &str,
+        port: u16,
+        mut cmd: Command,
+        extra: &[(String, String)],
+    ) -> Self {
         let log = dir.path().join("watchpost.log");
-        let mut cmd = Self::command(dir.path(), port);
         for (k, v) in extra {
             cmd.env(k, v);
         }
@@ -736,10 +818,11 @@ impl Watchpost {
                     .spawn()
                     .expect("spawn watchpost")
             },
-            |port| http_get_ok(&format!("http://127.0.0.1:{port}/health")),
+            |port| http_get_ok(&format!("http://{addr}:{port}/health")),
         );
         Self {
             port,
+            addr: addr.to_string(),
             child: Some(child),
             dir,
             log,
@@ -777,7 +860,7 @@ impl Watchpost {
     }
 
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        format!("http://{}:{}", self.addr, self.port)
     }
 
     /// The process id, while it runs.

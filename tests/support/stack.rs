@@ -31,24 +31,8 @@ impl Stack {
         let mut env: Vec<(String, String)> = vec![
             ("WATCHPOST_REDIS__URL".into(), redis.url()),
             ("WATCHPOST_POSTGRES__URL".into(), pg.url()),
-            ("WATCHPOST_BATCH__WINDOW_SECONDS".into(), "3".into()),
-            ("WATCHPOST_BATCH__IDLE_TIMEOUT_SECONDS".into(), "1.5".into()),
-            ("WATCHPOST_FILE_WATCHER__DEBOUNCE_MS".into(), "100".into()),
-            (
-                "WATCHPOST_FILE_WATCHER__STABLE_SECONDS".into(),
-                "0.3".into(),
-            ),
-            (
-                "WATCHPOST_DEGRADATION__CHECK_INTERVAL_SECONDS".into(),
-                "0.3".into(),
-            ),
-            ("WATCHPOST_AI__RETRY_BASE_SECONDS".into(), "0.05".into()),
-            // Notifications gathered by cause for half a second, not ten.
-            ("WATCHPOST_ALERTS__GROUP_WAIT_SECONDS".into(), "0.5".into()),
-            // Tests that make outages in a row are about other things than flapping
-            // (the tests of flapping set their own).
-            ("WATCHPOST_ALERTS__FLAP_COUNT".into(), "100".into()),
         ];
+        env.extend(quick_env());
         env.extend(ai.env());
         env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         Self {
@@ -106,6 +90,34 @@ impl Stack {
             0
         }
     }
+}
+
+/// The short windows the tests run with (set through env overrides).
+pub fn quick_env() -> Vec<(String, String)> {
+    [
+        ("WATCHPOST_BATCH__WINDOW_SECONDS", "3"),
+        ("WATCHPOST_BATCH__IDLE_TIMEOUT_SECONDS", "1.5"),
+        ("WATCHPOST_FILE_WATCHER__DEBOUNCE_MS", "100"),
+        ("WATCHPOST_FILE_WATCHER__STABLE_SECONDS", "0.3"),
+        ("WATCHPOST_DEGRADATION__CHECK_INTERVAL_SECONDS", "0.3"),
+        ("WATCHPOST_AI__RETRY_BASE_SECONDS", "0.05"),
+        // Notifications gathered by cause for half a second, not ten.
+        ("WATCHPOST_ALERTS__GROUP_WAIT_SECONDS", "0.5"),
+        // Tests that make outages in a row are about other things than flapping
+        // (the tests of flapping set their own).
+        ("WATCHPOST_ALERTS__FLAP_COUNT", "100"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+/// The detection stream of the instances watching `camera_root` (named by the
+/// root's marker, which the first instance made).
+pub fn detection_stream(camera_root: &Path) -> String {
+    let id =
+        std::fs::read_to_string(camera_root.join(".watchpost-root-id")).expect("the root's marker");
+    format!("watchpost:queue:detection:{}", id.trim())
 }
 
 /// Until the instance's file watcher runs.

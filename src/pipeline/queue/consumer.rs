@@ -141,6 +141,10 @@ impl Consumer {
         self.flush_acks().await?;
         let mut conn = self.conn().await?;
         let stream = self.queue.stream.clone();
+        // Entries of a lost instance were handed to this consumer: read them now.
+        if self.queue.take_recheck() {
+            self.own_pending_checked = false;
+        }
         if !self.own_pending_checked {
             let reply: redis::RedisResult<Value> =
                 self.read_group(None, "0", 1).query_async(&mut conn).await;

@@ -46,12 +46,16 @@ pub struct Queue {
     streams: Arc<Streams>,
     producer: Producer,
     claim_idle: Duration,
+    /// Streams whose entries this queue still has to take over (see [`Queue::adopt`]).
+    to_adopt: std::sync::Mutex<Vec<String>>,
 }
 
 impl Queue {
-    /// Open a queue, loading whatever a previous run left in its spool.
+    /// Open a queue, loading whatever a previous run left in its spool; with a
+    /// `scope`, the queue of that scope alone (see [`Streams::new`]).
     pub async fn open(
         name: &'static str,
+        scope: Option<&str>,
         cfg: &QueueConfig,
         redis: Arc<RedisLink>,
         stats: Arc<FallbackStats>,
@@ -59,6 +63,7 @@ impl Queue {
     ) -> Result<Self, QueueError> {
         let streams = Arc::new(Streams::new(
             name,
+            scope,
             redis,
             QueueMetrics::new::<DeadReason>(&metrics, name),
         ));
@@ -85,7 +90,53 @@ impl Queue {
             streams,
             producer,
             claim_idle: secs(cfg.claim_idle_seconds),
+            to_adopt: std::sync::Mutex::new(Vec::new()),
         })
+    }
+
+    /// Entries taken and not acknowledged, per consumer (`XPENDING`).
+    pub async fn pending_by_consumer(&self) -> Result<Vec<(String, u64)>, QueueError> {
+        self.streams.pending_by_consumer().await
+    }
+
+    /// Hand a lost consumer's entries to `to` now, and delete it once it holds none.
+    pub async fn take_over(&self, from: &str, to: &str) -> Result<u64, QueueError> {
+        self.streams.take_over(from, to).await
+    }
+
+    /// The Redis key of the live stream.
+    pub fn stream_key(&self) -> &str {
+        &self.streams.stream
+    }
+
+    /// Take over the entries of the streams `keys` (an earlier name of this queue),
+    /// now if Redis answers, else at the replayer's next rounds until done.
+    pub async fn adopt(&self, keys: Vec<String>) {
+        self.lock_adopt().extend(keys);
+        self.adopt_pending().await;
+    }
+
+    fn lock_adopt(&self) -> std::sync::MutexGuard<'_, Vec<String>> {
+        self.to_adopt.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The adoptions still to do; each done one is forgotten.
+    async fn adopt_pending(&self) {
+        let keys = self.lock_adopt().clone();
+        for key in keys {
+            match self.streams.adopt(&key).await {
+                Ok(moved) => {
+                    if moved > 0 {
+                        tracing::info!(queue = self.name(), from = %key, to = %self.streams.stream, items = moved, "queue items taken over from an earlier stream");
+                    }
+                    self.lock_adopt().retain(|k| k != &key);
+                }
+                Err(e) => {
+                    tracing::debug!(queue = self.name(), error = %e, "taking over an earlier stream postponed");
+                    return;
+                }
+            }
+        }
     }
 
     pub fn name(&self) -> &'static str {
@@ -108,9 +159,18 @@ impl Queue {
         self.producer.fallback_len().await
     }
 
-    /// Move the fallback into Redis, oldest first (see [`Producer::replay`]).
+    /// Move the fallback into Redis, oldest first (see [`Producer::replay`]), and
+    /// finish taking over earlier streams.
     pub async fn replay(&self) -> Result<usize, QueueError> {
+        if !self.lock_adopt().is_empty() {
+            self.adopt_pending().await;
+        }
         self.producer.replay().await
+    }
+
+    /// Whether earlier streams still wait to be taken over.
+    pub fn adopting(&self) -> bool {
+        !self.lock_adopt().is_empty()
     }
 
     /// Refresh the stream's and the dead letters' depth; `None` if Redis is down.
@@ -167,6 +227,7 @@ mod tests {
         let stats = Arc::new(FallbackStats::default());
         let q = Queue::open(
             "detection",
+            None,
             &cfg,
             dead_redis(),
             stats.clone(),
@@ -192,6 +253,7 @@ mod tests {
         drop(q);
         let q = Queue::open(
             "detection",
+            None,
             &cfg,
             dead_redis(),
             stats,

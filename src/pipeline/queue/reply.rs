@@ -55,7 +55,7 @@ pub fn fields_of(v: &Value) -> Vec<(String, Vec<(String, String)>)> {
         .collect()
 }
 
-fn text(v: &Value) -> Option<String> {
+pub fn text(v: &Value) -> Option<String> {
     match v {
         Value::BulkString(b) => String::from_utf8(b.clone()).ok(),
         Value::SimpleString(s) => Some(s.clone()),

@@ -19,6 +19,7 @@
 //! it is not running and waits, without crashing.
 
 mod dedupe;
+mod identity;
 mod intake;
 mod item;
 mod ledger;
@@ -33,6 +34,7 @@ mod scan;
 mod take;
 
 pub use dedupe::Dedupe;
+pub use identity::{root_identity, RootIdentity, MARKER};
 pub use intake::FileWatcher;
 pub use item::{has_image_extension, normalize_camera_id, DetectionItem};
 pub use ledger::{ledger_key, LedgerView};

@@ -1,0 +1,24 @@
+//! `GET /api/system/instances` (over `crate::fleet::Fleet`, from memory).
+
+use actix_web::web::Data;
+use actix_web::HttpResponse;
+use serde::Serialize;
+
+use crate::fleet::InstanceView;
+use crate::state::AppState;
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct InstancesResponse {
+    instances: Vec<InstanceView>,
+}
+
+/// Every instance sharing this Redis and PostgreSQL (this one included), as the
+/// fleet's last heartbeat judged them: `up`, or `lost` once no heartbeat came for
+/// `fleet.lost_after_seconds`; their cameras and their pending items per queue.
+#[utoipa::path(get, path = "/api/system/instances", tag = "monitoring",
+    responses((status = 200, body = InstancesResponse)))]
+pub async fn instances(state: Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().json(InstancesResponse {
+        instances: state.fleet.view(),
+    })
+}

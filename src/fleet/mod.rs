@@ -1,0 +1,358 @@
+//! The fleet: several instances on one Redis and PostgreSQL. Each writes its record
+//! every `fleet.heartbeat_seconds` (the `fleet` worker: Redis hash
+//! `watchpost:instances`, and its PostgreSQL row every 15 s, read instead while Redis
+//! is away) and reads the others'. An instance whose record is older than
+//! `fleet.lost_after_seconds` is lost: every instance still up hands the lost one's
+//! pending analysis items to its own consumer at once (and its detection items, when
+//! they read the same camera root), then deletes its consumers, whose pending lists
+//! are then empty; `WatchpostInstanceLost` fires (the alert engine's `FleetProblems`).
+//! A lost instance is forgotten after `fleet.forget_after_seconds`; one stopped on
+//! purpose takes its record away as it stops.
+//! `GET /api/system/instances` reads the latest judgement from memory.
+
+pub mod record;
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use prometheus::IntGaugeVec;
+
+use crate::cameras::CameraRegistry;
+use crate::config::{secs, FleetConfig};
+use crate::pipeline::queue::Queue;
+use crate::prom::Metrics;
+use crate::redis::RedisLink;
+use crate::store::Store;
+use crate::supervisor::{WorkerContext, WorkerError, WorkerSpec};
+pub use record::{InstanceRecord, InstanceStatus, InstanceView, Pending};
+
+/// The Redis hash of every instance's record.
+const RECORDS: &str = "watchpost:instances";
+/// The PostgreSQL row is written this often.
+const STORE_EVERY: Duration = Duration::from_secs(15);
+/// The pending counts are measured this often.
+const PENDING_EVERY: Duration = Duration::from_secs(5);
+
+/// Who this instance is.
+#[derive(Debug, Clone)]
+pub struct Me {
+    pub id: String,
+    pub address: String,
+    pub started_at: DateTime<Utc>,
+}
+
+/// This instance's id: `server.instance_id`, else `queue.consumer_id`, else the host
+/// name and the port it binds.
+pub fn instance_id(configured: &str, consumer_id: &str, host: &str, bind: &str) -> String {
+    if !configured.is_empty() {
+        return configured.to_string();
+    }
+    if !consumer_id.is_empty() {
+        return consumer_id.to_string();
+    }
+    let port = bind.rsplit(':').next().unwrap_or("");
+    format!("{host}:{port}")
+}
+
+/// The queues whose work can be taken over, and this instance's consumers in them.
+pub struct Queues {
+    pub detection: Arc<Queue>,
+    pub analysis: Arc<Queue>,
+    pub detection_consumer: String,
+    pub analysis_consumer: String,
+}
+
+pub struct Fleet {
+    me: Me,
+    config: FleetConfig,
+    redis: Arc<RedisLink>,
+    store: Arc<Store>,
+    cameras: Arc<CameraRegistry>,
+    queues: Queues,
+    latest: Mutex<Vec<InstanceView>>,
+    /// Lost instances whose work was taken over (forgotten when they come back).
+    handled: Mutex<HashSet<String>>,
+    /// Pending items per consumer, as last measured.
+    live: Mutex<BTreeMap<String, u64>>,
+    instances: IntGaugeVec,
+}
+
+impl Fleet {
+    pub fn new(
+        me: Me,
+        config: FleetConfig,
+        redis: Arc<RedisLink>,
+        store: Arc<Store>,
+        cameras: Arc<CameraRegistry>,
+        queues: Queues,
+        metrics: &Metrics,
+    ) -> Self {
+        let instances = metrics.gauges(
+            "fleet_instances",
+            "Instances of watchpost sharing this Redis and PostgreSQL, by status (up, or lost: no heartbeat for fleet.lost_after_seconds).",
+            &["status"],
+        );
+        for s in [InstanceStatus::Up, InstanceStatus::Lost] {
+            instances.with_label_values(&[s.as_str()]);
+        }
+        Self {
+            me,
+            config,
+            redis,
+            store,
+            cameras,
+            queues,
+            latest: Mutex::new(Vec::new()),
+            handled: Mutex::new(HashSet::new()),
+            live: Mutex::new(BTreeMap::new()),
+            instances,
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        &self.me.id
+    }
+
+    /// Every instance as last judged (no I/O).
+    pub fn view(&self) -> Vec<InstanceView> {
+        lock(&self.latest).clone()
+    }
+
+    /// The instances lost now, this one aside.
+    pub fn lost(&self) -> Vec<InstanceView> {
+        self.view()
+            .into_iter()
+            .filter(|v| v.status == InstanceStatus::Lost && v.id != self.me.id)
+            .collect()
+    }
+
+    pub fn worker(self: &Arc<Self>, critical: bool) -> WorkerSpec {
+        WorkerSpec::shared(
+            crate::names::workers::FLEET,
+            critical,
+            Arc::clone(self),
+            |me, ctx| async move { me.run(&ctx).await },
+        )
+    }
+
+    async fn run(&self, ctx: &WorkerContext) -> Result<(), WorkerError> {
+        let every = secs(self.config.heartbeat_seconds);
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut stored: Option<tokio::time::Instant> = None;
+        let mut counted: Option<tokio::time::Instant> = None;
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                () = ctx.cancelled() => {
+                    self.leave().await;
+                    return Ok(());
+                }
+            }
+            ctx.beat();
+            if counted.is_none_or(|t| t.elapsed() >= PENDING_EVERY) {
+                counted = Some(tokio::time::Instant::now());
+                self.count_pending().await;
+            }
+            let store_now = stored.is_none_or(|t| t.elapsed() >= STORE_EVERY);
+            if store_now {
+                stored = Some(tokio::time::Instant::now());
+            }
+            ctx.beat_while(every.max(Duration::from_secs(10)), self.beat(store_now))
+                .await;
+        }
+    }
+
+    fn record(&self, now: DateTime<Utc>) -> InstanceRecord {
+        let live = lock(&self.live);
+        let own = |c: &str| live.get(c).copied().unwrap_or(0);
+        InstanceRecord {
+            id: self.me.id.clone(),
+            address: self.me.address.clone(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            started_at: self.me.started_at,
+            heartbeat_at: now,
+            cameras: self
+                .cameras
+                .list(false)
+                .cameras
+                .into_iter()
+                .map(|c| c.id)
+                .collect(),
+            detection_consumer: self.queues.detection_consumer.clone(),
+            analysis_consumer: self.queues.analysis_consumer.clone(),
+            detection_stream: self.queues.detection.stream_key().to_string(),
+            pending: Pending {
+                detection: own(&self.queues.detection_consumer),
+                analysis: own(&self.queues.analysis_consumer),
+            },
+        }
+    }
+
+    /// Pending items per consumer of the analysis queue and of this instance's
+    /// detection stream (kept as they were while Redis is away).
+    async fn count_pending(&self) {
+        let mut live = BTreeMap::new();
+        for q in [&self.queues.analysis, &self.queues.detection] {
+            match q.pending_by_consumer().await {
+                Ok(counts) => live.extend(counts),
+                Err(_) => return,
+            }
+        }
+        *lock(&self.live) = live;
+    }
+
+    /// One heartbeat: write this instance's record, read everyone's, judge them and
+    /// act on the lost.
+    async fn beat(&self, store_now: bool) {
+        let now = crate::time::now();
+        let mine = self.record(now);
+        let Ok(text) = serde_json::to_string(&mine) else {
+            return;
+        };
+        let raw = match self.exchange(&mine.id, &text).await {
+            Some(raw) => raw,
+            None => match self.store.instance_records().await {
+                Ok(rows) => rows,
+                Err(_) => return,
+            },
+        };
+        if store_now {
+            if let Err(e) = self.store.record_instance(&mine.id, &text, now).await {
+                tracing::debug!(error = %e, "the instance's record waits for PostgreSQL");
+            }
+        }
+        let mut records = record::parse_records(raw.iter().map(String::as_str));
+        // What it reads of itself may be an older copy (PostgreSQL): its own is now.
+        records.retain(|r| r.id != mine.id);
+        records.push(mine);
+        let views = {
+            let live = lock(&self.live);
+            record::judge(&records, now, self.config.lost_after_seconds, &live)
+        };
+        for status in [InstanceStatus::Up, InstanceStatus::Lost] {
+            let n = views.iter().filter(|v| v.status == status).count();
+            self.instances
+                .with_label_values(&[status.as_str()])
+                .set(n as i64);
+        }
+        *lock(&self.latest) = views.clone();
+        for v in &views {
+            match v.status {
+                InstanceStatus::Up => {
+                    lock(&self.handled).remove(&v.id);
+                }
+                InstanceStatus::Lost
+                    if v.heartbeat_age_seconds > self.config.forget_after_seconds =>
+                {
+                    self.forget(&v.id).await;
+                }
+                InstanceStatus::Lost => {
+                    if !lock(&self.handled).contains(&v.id) {
+                        if let Some(r) = records.iter().find(|r| r.id == v.id) {
+                            self.take_over(r).await;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Write this instance's record and read everyone's in one round trip; `None`
+    /// while Redis is away.
+    async fn exchange(&self, id: &str, text: &str) -> Option<Vec<String>> {
+        let mut conn = self.redis.conn().await.ok()?;
+        let mut pipe = redis::pipe();
+        pipe.cmd("HSET").arg(RECORDS).arg(id).arg(text).ignore();
+        pipe.cmd("HVALS").arg(RECORDS);
+        let (all,): (Vec<String>,) = pipe.query_async(&mut conn).await.ok()?;
+        Some(all)
+    }
+
+    /// Hand a lost instance's pending work that this one can do to this one's
+    /// consumers, and delete its consumers once they hold nothing.
+    async fn take_over(&self, lost: &InstanceRecord) {
+        let q = &self.queues;
+        let mut done = true;
+        match q
+            .analysis
+            .take_over(&lost.analysis_consumer, &q.analysis_consumer)
+            .await
+        {
+            Ok(n) if n > 0 => {
+                tracing::warn!(instance = %lost.id, items = n, queue = "analysis", "took over the pending work of a lost instance");
+            }
+            Ok(_) => {}
+            Err(_) => done = false,
+        }
+        if lost.detection_stream == q.detection.stream_key() {
+            match q
+                .detection
+                .take_over(&lost.detection_consumer, &q.detection_consumer)
+                .await
+            {
+                Ok(n) if n > 0 => {
+                    tracing::warn!(instance = %lost.id, items = n, queue = "detection", "took over the pending work of a lost instance");
+                }
+                Ok(_) => {}
+                Err(_) => done = false,
+            }
+        } else if lost.pending.detection > 0 {
+            tracing::warn!(instance = %lost.id, items = lost.pending.detection, "a lost instance's detection items wait for it: their pictures are on its camera root, which no other instance sees");
+        }
+        if done {
+            let mut handled = lock(&self.handled);
+            if handled.len() < record::MAX_INSTANCES {
+                handled.insert(lost.id.clone());
+            }
+        }
+    }
+
+    /// Stopped on purpose: take this instance's record away, so the others do not
+    /// count it lost (what it holds is claimed after the idle time, as usual).
+    async fn leave(&self) {
+        let gone = async {
+            if let Ok(mut conn) = self.redis.conn().await {
+                let _: Result<(), _> = redis::cmd("HDEL")
+                    .arg(RECORDS)
+                    .arg(&self.me.id)
+                    .query_async(&mut conn)
+                    .await;
+            }
+            let _ = self.store.forget_instance(&self.me.id).await;
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(2), gone).await;
+    }
+
+    async fn forget(&self, id: &str) {
+        if let Ok(mut conn) = self.redis.conn().await {
+            let _: Result<(), _> = redis::cmd("HDEL")
+                .arg(RECORDS)
+                .arg(id)
+                .query_async(&mut conn)
+                .await;
+        }
+        let _ = self.store.forget_instance(id).await;
+        lock(&self.handled).remove(id);
+        tracing::info!(instance = %id, "a lost instance is forgotten");
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_id_is_configured_or_the_consumer_s_or_the_host_and_port() {
+        assert_eq!(instance_id("cam-box", "c1", "h", "0.0.0.0:8000"), "cam-box");
+        assert_eq!(instance_id("", "c1", "h", "0.0.0.0:8000"), "c1");
+        assert_eq!(instance_id("", "", "h", "0.0.0.0:8000"), "h:8000");
+        assert_eq!(instance_id("", "", "h", "[::1]:9000"), "h:9000");
+    }
+}
