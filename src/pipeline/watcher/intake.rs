@@ -114,6 +114,16 @@ impl FileWatcher {
         }
     }
 
+    /// watchpost's own file at the top of the root (the root's marker, or its draft):
+    /// never judged, never counted.
+    fn is_own(&self, path: &Path) -> bool {
+        path.parent() == Some(self.root.as_path())
+            && path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(super::identity::MARKER))
+    }
+
     /// Count what was decided about a file (and keep a refusal for the page).
     fn decided(&self, result: FileResult) {
         self.metrics.file(result);
@@ -238,7 +248,7 @@ impl FileWatcher {
             .await
             .unwrap_or_default();
         let now = Instant::now();
-        for file in found.files {
+        for file in found.files.into_iter().filter(|f| !self.is_own(f)) {
             lane.pending
                 .entry(file)
                 .or_insert_with(|| Pending::found(now, self.debounce));
@@ -267,7 +277,7 @@ impl FileWatcher {
             FsEvent::Touched(p) => (p, false),
             FsEvent::Closed(p) => (p, true),
         };
-        if path == self.root || !path.starts_with(&self.root) {
+        if path == self.root || !path.starts_with(&self.root) || self.is_own(&path) {
             return;
         }
         if !lane.pending.contains_key(&path) && lane.pending.len() >= MAX_PENDING {
