@@ -576,6 +576,8 @@ fn compose_file_is_valid() {
             "docker-compose.yml",
             "--profile",
             "demo",
+            "--profile",
+            "fleet",
             "config",
             "-q",
         ])
@@ -625,6 +627,8 @@ fn compose_file_is_valid() {
             "docker-compose.yml",
             "--profile",
             "demo",
+            "--profile",
+            "fleet",
             "config",
             "--services",
         ])
@@ -635,6 +639,7 @@ fn compose_file_is_valid() {
     let listed = String::from_utf8_lossy(&services.stdout);
     for s in [
         "watchpost",
+        "watchpost-2",
         "redis",
         "postgres",
         "prometheus",
@@ -673,6 +678,15 @@ fn compose_file_is_valid() {
             );
         }
     }
+    // Each instance of the fleet has a fixed id of its own (a re-created container
+    // has a new host name; a default id would leave a lost instance behind).
+    let id = |svc: &str| {
+        doc["services"][svc]["environment"]["WATCHPOST_SERVER__INSTANCE_ID"]
+            .as_str()
+            .map(str::to_string)
+    };
+    assert_eq!(id("watchpost").as_deref(), Some("watchpost"));
+    assert_eq!(id("watchpost-2").as_deref(), Some("watchpost-2"));
     // Redis has a password on the stack's network, and every client has it.
     assert!(text.contains("--requirepass"));
     assert!(doc["services"]["redis-exporter"]["environment"]["REDIS_PASSWORD"].is_string());
