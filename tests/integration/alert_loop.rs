@@ -120,8 +120,12 @@ fn prometheus(dir: &Path, exporter: &str, alertmanager: u16) -> Prometheus {
         .join("\n");
     let rules_path = dir.join("rules.yml");
     std::fs::write(&rules_path, fast).expect("write rules");
-    Prometheus::start(&format!(
-        r#"global:
+    // Alerts (a resolution too) are sent to Alertmanager again every second, not
+    // every minute: on a loaded machine one send can time out, and the next would
+    // otherwise come after the test's patience.
+    Prometheus::start_with(
+        &format!(
+            r#"global:
   scrape_interval: 1s
   evaluation_interval: 1s
 rule_files: ["{}"]
@@ -132,8 +136,10 @@ scrape_configs:
   - job_name: redis-exporter
     static_configs: [{{targets: ["{exporter}"]}}]
 "#,
-        rules_path.display()
-    ))
+            rules_path.display()
+        ),
+        &["--rules.alert.resend-delay=1s"],
+    )
 }
 
 async fn am_get(am: &Exporter, path: &str) -> Value {

@@ -539,6 +539,11 @@ pub struct Prometheus {
 impl Prometheus {
     /// Start with the given `prometheus.yml` text.
     pub fn start(config_yaml: &str) -> Self {
+        Self::start_with(config_yaml, &[])
+    }
+
+    /// [`Prometheus::start`] with more command-line flags.
+    pub fn start_with(config_yaml: &str, flags: &[&str]) -> Self {
         let bin = require("prometheus", "prometheus");
         let dir = tempfile::tempdir().expect("temp dir");
         let cfg = dir.path().join("prometheus.yml");
@@ -557,6 +562,7 @@ impl Prometheus {
                     ))
                     .arg(format!("--web.listen-address=127.0.0.1:{port}"))
                     .args(["--web.enable-lifecycle", "--log.level=warn"])
+                    .args(flags)
                     .stdout(Stdio::null())
                     .stderr(log)
                     .spawn()
@@ -592,6 +598,17 @@ impl Prometheus {
 impl Drop for Prometheus {
     fn drop(&mut self) {
         self.stop();
+        // A failing test shows what Prometheus warned of (a send to Alertmanager
+        // that failed, a rule that did not evaluate).
+        if std::thread::panicking() {
+            let log =
+                std::fs::read_to_string(self.dir.path().join("prometheus.log")).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(30).collect();
+            eprintln!("---- last lines of the prometheus log ----");
+            for l in tail.iter().rev() {
+                eprintln!("{l}");
+            }
+        }
     }
 }
 
