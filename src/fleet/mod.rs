@@ -275,30 +275,21 @@ impl Fleet {
     /// consumers, and delete its consumers once they hold nothing.
     async fn take_over(&self, lost: &InstanceRecord) {
         let q = &self.queues;
-        let mut done = true;
-        match q
-            .analysis
-            .take_over(&lost.analysis_consumer, &q.analysis_consumer)
-            .await
-        {
-            Ok(n) if n > 0 => {
-                tracing::warn!(instance = %lost.id, items = n, queue = "analysis", "took over the pending work of a lost instance");
-            }
-            Ok(_) => {}
-            Err(_) => done = false,
-        }
+        let mut done = hand_over(
+            &q.analysis,
+            &lost.id,
+            &lost.analysis_consumer,
+            &q.analysis_consumer,
+        )
+        .await;
         if lost.detection_stream == q.detection.stream_key() {
-            match q
-                .detection
-                .take_over(&lost.detection_consumer, &q.detection_consumer)
-                .await
-            {
-                Ok(n) if n > 0 => {
-                    tracing::warn!(instance = %lost.id, items = n, queue = "detection", "took over the pending work of a lost instance");
-                }
-                Ok(_) => {}
-                Err(_) => done = false,
-            }
+            done &= hand_over(
+                &q.detection,
+                &lost.id,
+                &lost.detection_consumer,
+                &q.detection_consumer,
+            )
+            .await;
         } else if lost.pending.detection > 0 {
             tracing::warn!(instance = %lost.id, items = lost.pending.detection, "a lost instance's detection items wait for it: their pictures are on its camera root, which no other instance sees");
         }
@@ -337,6 +328,19 @@ impl Fleet {
         let _ = self.store.forget_instance(id).await;
         lock(&self.handled).remove(id);
         tracing::info!(instance = %id, "a lost instance is forgotten");
+    }
+}
+
+/// One queue's part of a takeover; whether it is done (Redis answered).
+async fn hand_over(queue: &Queue, lost: &str, from: &str, to: &str) -> bool {
+    match queue.take_over(from, to).await {
+        Ok(n) => {
+            if n > 0 {
+                tracing::warn!(instance = %lost, items = n, queue = queue.name(), "took over the pending work of a lost instance");
+            }
+            true
+        }
+        Err(_) => false,
     }
 }
 

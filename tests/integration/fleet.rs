@@ -9,14 +9,8 @@ use crate::support::fleet::Fleet;
 use crate::support::images::write_image;
 use crate::support::{eventually, eventually_for, json};
 
-/// Seen before: items of host 1's pictures were taken by the other hosts from the
-/// one shared detection queue and dead-lettered as `outside_root`, since those
-/// pictures are not on their disks. Now each host's camera root has its own
-/// identity and its own detection stream: every picture is detected once, by the
-/// host that has it, and nothing is dead-lettered.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn three_hosts_each_detect_the_pictures_of_their_own_folders() {
-    let mut fleet = Fleet::new(3, &[]);
+/// Start every host and wait until each one's watcher runs.
+async fn start_all(fleet: &mut Fleet) {
     for h in &mut fleet.hosts {
         h.start();
     }
@@ -28,6 +22,17 @@ async fn three_hosts_each_detect_the_pictures_of_their_own_folders() {
         })
         .await;
     }
+}
+
+/// Seen before: items of host 1's pictures were taken by the other hosts from the
+/// one shared detection queue and dead-lettered as `outside_root`, since those
+/// pictures are not on their disks. Now each host's camera root has its own
+/// identity and its own detection stream: every picture is detected once, by the
+/// host that has it, and nothing is dead-lettered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_hosts_each_detect_the_pictures_of_their_own_folders() {
+    let mut fleet = Fleet::new(3, &[]);
+    start_all(&mut fleet).await;
     // 90 into host 1's folder, then 90 spread over the three.
     let mut tick = tokio::time::interval(Duration::from_millis(20));
     let mut written = [0u64; 3];
@@ -123,17 +128,7 @@ async fn a_host_killed_for_good_is_lost_its_work_taken_over_and_told_once() {
         .ai
         .get("nemotron")
         .set_route_mode("completion", crate::support::fake_ai::Mode::Hang);
-    for h in &mut fleet.hosts {
-        h.start();
-    }
-    for h in &fleet.hosts {
-        let url = h.wp().url();
-        eventually("the host's watcher runs", || async {
-            let p = json(format!("{url}/api/system/pipeline")).await;
-            (p["file_watcher"]["running"] == true).then_some(())
-        })
-        .await;
-    }
+    start_all(&mut fleet).await;
     // Batches from every host until host 3's analysis worker holds one.
     let mut batches = 0;
     let held = loop {
