@@ -115,6 +115,9 @@ async fn a_host_killed_for_good_is_lost_its_work_taken_over_and_told_once() {
         3,
         &[
             ("WATCHPOST_FLEET__LOST_AFTER_SECONDS", "5"),
+            // Half-second heartbeats: the loss is seen within half a second of the
+            // limit, leaving the rest of the 2 s to a loaded machine.
+            ("WATCHPOST_FLEET__HEARTBEAT_SECONDS", "0.5"),
             ("WATCHPOST_ALERTS__FOR_WARNING_SECONDS", "0"),
         ],
     );
