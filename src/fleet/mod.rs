@@ -111,10 +111,6 @@ impl Fleet {
         }
     }
 
-    pub fn id(&self) -> &str {
-        &self.me.id
-    }
-
     /// Every instance as last judged (no I/O).
     pub fn view(&self) -> Vec<InstanceView> {
         lock(&self.latest).clone()

@@ -111,9 +111,4 @@ impl Fleet {
     pub fn count(&self, sql: &str) -> u64 {
         self.pg.psql(sql).parse().unwrap_or(0)
     }
-
-    /// The network's side of this machine, where Redis and PostgreSQL listen.
-    pub fn gateway(&self) -> String {
-        self.net.gateway()
-    }
 }
