@@ -32,7 +32,7 @@ fn registry(cameras: usize) -> Arc<CameraRegistry> {
         max_cameras: cameras,
         ..CamerasConfig::default()
     };
-    let r = CameraRegistry::new(&cfg, store, EventBus::new(), &Metrics::new());
+    let r = CameraRegistry::new(&cfg, store, EventBus::new(), &Metrics::new(), "bench");
     // A day of history each: an image every 30 s (2,880 gaps learned per camera).
     for i in 0..cameras {
         let id = format!("cam{i:04}");

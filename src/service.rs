@@ -106,7 +106,19 @@ impl Service {
             metrics.clone(),
             events.clone(),
         ));
-        let cameras = CameraRegistry::new(&config.cameras, store.clone(), events.clone(), &metrics);
+        let instance = fleet::instance_id(
+            &config.server.instance_id,
+            &config.queue.consumer_id,
+            &crate::pipeline::host_name(),
+            &config.server.bind,
+        );
+        let cameras = CameraRegistry::new(
+            &config.cameras,
+            store.clone(),
+            events.clone(),
+            &metrics,
+            &instance,
+        );
         let pipeline = Arc::new(
             Pipeline::build(
                 &config,
@@ -165,12 +177,7 @@ impl Service {
         let (detection_consumer, analysis_consumer) = pipeline.consumer_names();
         let fleet = Arc::new(Fleet::new(
             fleet::Me {
-                id: fleet::instance_id(
-                    &config.server.instance_id,
-                    &config.queue.consumer_id,
-                    &crate::pipeline::host_name(),
-                    &config.server.bind,
-                ),
+                id: instance,
                 address: config.server.bind.clone(),
                 started_at: crate::time::now(),
             },

@@ -18,7 +18,8 @@ pub struct Removed {
     pub removed: bool,
 }
 
-/// Every camera with its status, why, when it last sent an image and what silence
+/// Every camera of the fleet (this instance's and, as last shared, every other
+/// instance's, each with its `host`) with its status, why, when it last sent an image and what silence
 /// is expected of it; with `hourly=true`, each with its images per hour over a day.
 #[utoipa::path(get, path = "/api/system/cameras", tag = "cameras",
     params(("hourly" = Option<bool>, Query, description = "true: add each camera's images per hour over the last 24 hours")),
@@ -45,14 +46,18 @@ pub async fn list(
     } else {
         &memos.cameras
     };
-    Ok(memo.respond(state.cameras.version(), || state.cameras.list(hourly)))
+    Ok(memo.respond(state.fleet.cameras_version(), || {
+        state.fleet.camera_list(hourly)
+    }))
 }
 
 /// One camera, with its images per hour over the last 24 hours and its newest events.
 #[utoipa::path(get, path = "/api/system/cameras/{id}", tag = "cameras",
     params(("id" = String, Path, pattern = "^[a-z0-9_]{1,64}$", description = "Camera id (the folder name in lower case)")),
-    responses((status = 200, body = CameraDetail), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = CameraDetail), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "Another host's camera: the detail says which and where", body = ErrorBody)))]
 pub async fn detail(state: Data<AppState>, id: Path<String>) -> Result<HttpResponse, ApiError> {
+    state.fleet.camera_here(&id)?;
     Ok(HttpResponse::Ok().json(state.cameras.detail(&id).await?))
 }
 
@@ -61,8 +66,9 @@ pub async fn detail(state: Data<AppState>, id: Path<String>) -> Result<HttpRespo
     params(("id" = String, Path, pattern = "^[a-z0-9_]{1,64}$", description = "Camera id")),
     security((), ("api_key" = [])),
     responses((status = 200, body = CameraSummary), (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn disable(state: Data<AppState>, id: Path<String>) -> Result<HttpResponse, ApiError> {
+    state.fleet.camera_here(&id)?;
     Ok(HttpResponse::Ok().json(state.cameras.set_disabled(&id, true)?))
 }
 
@@ -71,8 +77,9 @@ pub async fn disable(state: Data<AppState>, id: Path<String>) -> Result<HttpResp
     params(("id" = String, Path, pattern = "^[a-z0-9_]{1,64}$", description = "Camera id")),
     security((), ("api_key" = [])),
     responses((status = 200, body = CameraSummary), (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn enable(state: Data<AppState>, id: Path<String>) -> Result<HttpResponse, ApiError> {
+    state.fleet.camera_here(&id)?;
     Ok(HttpResponse::Ok().json(state.cameras.set_disabled(&id, false)?))
 }
 
@@ -82,8 +89,9 @@ pub async fn enable(state: Data<AppState>, id: Path<String>) -> Result<HttpRespo
     params(("id" = String, Path, pattern = "^[a-z0-9_]{1,64}$", description = "Camera id")),
     security((), ("api_key" = [])),
     responses((status = 200, body = Removed), (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn remove(state: Data<AppState>, id: Path<String>) -> Result<HttpResponse, ApiError> {
+    state.fleet.camera_here(&id)?;
     state.cameras.remove(&id)?;
     Ok(HttpResponse::Ok().json(Removed {
         id: id.into_inner(),

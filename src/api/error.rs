@@ -10,6 +10,7 @@ use crate::alerts::{Refused, SilenceError};
 use crate::breaker::BreakerError;
 use crate::cameras::CameraError;
 use crate::coverage::CoverageError;
+use crate::fleet::FleetError;
 use crate::notify::NotifyError;
 use crate::pipeline::thumbnail::ThumbnailError;
 use crate::quiet::QuietError;
@@ -150,6 +151,14 @@ impl From<ThumbnailError> for ApiError {
             ThumbnailError::Refused(_) => Self::BadRequest(detail),
             ThumbnailError::Undecodable(_) => Self::Unprocessable(detail),
             ThumbnailError::Unavailable(_) => Self::Unavailable(detail),
+        }
+    }
+}
+
+impl From<FleetError> for ApiError {
+    fn from(e: FleetError) -> Self {
+        match e {
+            FleetError::Elsewhere { .. } => Self::Conflict(e.to_string()),
         }
     }
 }

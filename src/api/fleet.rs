@@ -9,6 +9,9 @@ use crate::state::AppState;
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct InstancesResponse {
+    /// The id of the instance that answers.
+    #[serde(rename = "self")]
+    this: String,
     instances: Vec<InstanceView>,
 }
 
@@ -19,6 +22,7 @@ pub struct InstancesResponse {
     responses((status = 200, body = InstancesResponse)))]
 pub async fn instances(state: Data<AppState>) -> HttpResponse {
     HttpResponse::Ok().json(InstancesResponse {
+        this: state.fleet.id().to_string(),
         instances: state.fleet.view(),
     })
 }

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use super::camera::{Arrival, Camera, Judging};
 use super::metrics::{CameraMetrics, Skip};
@@ -16,7 +16,7 @@ use super::view::{shown_name, CameraDetail, CameraList, CameraSummary, RefusedFo
 use crate::config::CamerasConfig;
 use crate::events::{CameraStatus, CameraStatusChanged, Event, EventBus};
 use crate::prom::Metrics;
-use crate::store::{CameraRow, Store, StoreError};
+use crate::store::{CameraRow, CameraWriter, Store, StoreError};
 use crate::time::{now_unix, unix_to_datetime};
 
 /// Folders refused in this run, remembered so each is counted and logged once.
@@ -56,6 +56,18 @@ struct Entry {
     cam: Camera,
     /// Changed since it was last written.
     dirty: bool,
+    /// The instance that writes it, as the last write found (`None` before one).
+    owner: Option<String>,
+}
+
+impl Entry {
+    fn new(cam: Camera, dirty: bool) -> Self {
+        Self {
+            cam,
+            dirty,
+            owner: None,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -77,6 +89,12 @@ pub struct CameraRegistry {
     metrics: CameraMetrics,
     inner: Mutex<Inner>,
     version: AtomicU64,
+    /// This instance's id: its cameras' `host`, and their owner in PostgreSQL.
+    me: String,
+    /// The camera root's identity (set by the pipeline once it has read it).
+    scope: OnceLock<String>,
+    /// The instances up now, as the fleet last said (`None` before it said).
+    up: Mutex<Option<Vec<String>>>,
 }
 
 /// A valid camera id: what `normalize_camera_id` makes of a clean folder name.
@@ -94,8 +112,12 @@ impl CameraRegistry {
         store: Arc<Store>,
         events: EventBus,
         metrics: &Metrics,
+        instance: &str,
     ) -> Arc<Self> {
         let me = Arc::new(Self {
+            me: instance.to_string(),
+            scope: OnceLock::new(),
+            up: Mutex::new(None),
             judging: Judging::from_config(cfg),
             cfg: cfg.clone(),
             store,
@@ -121,6 +143,58 @@ impl CameraRegistry {
     /// A stamp that changes whenever a camera's status or set changes.
     pub fn version(&self) -> u64 {
         self.version.load(Ordering::Relaxed)
+    }
+
+    /// The camera root's identity: its cameras are stored under it. Set once, before
+    /// the watchdog first reads them (a second call is ignored).
+    pub fn set_scope(&self, scope: &str) {
+        let _ = self.scope.set(scope.to_string());
+    }
+
+    /// The instances up now (the fleet says so each heartbeat): a camera another
+    /// one of them writes is left to it, one whose writer is not up is taken over.
+    pub fn fleet_up(&self, up: Vec<String>) {
+        let mut orphaned = false;
+        {
+            let mut inner = self.lock();
+            for e in inner.cameras.values_mut() {
+                if e.owner
+                    .as_ref()
+                    .is_some_and(|o| *o != self.me && !up.contains(o))
+                {
+                    // Its owner is gone: written (taken over) at the next write, which
+                    // the moved version asks for at once (until it is taken over).
+                    orphaned = true;
+                    e.dirty = true;
+                }
+            }
+        }
+        *self.up.lock().unwrap_or_else(|p| p.into_inner()) = Some(up);
+        if orphaned {
+            self.version.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// The camera root's identity its cameras are stored under.
+    pub fn scope(&self) -> &str {
+        // Set by the pipeline before any worker starts; a registry without a
+        // pipeline (unit tests) keeps its cameras under the empty scope.
+        self.scope.get().map_or("", String::as_str)
+    }
+
+    /// The ids of the cameras this instance owns (writes), or will once written.
+    pub fn owned(&self) -> Vec<String> {
+        self.lock()
+            .cameras
+            .iter()
+            .filter(|(_, e)| e.owner.as_ref().is_none_or(|o| *o == self.me))
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
+    /// Whether this instance holds a camera of this id (its root has the folder).
+    pub fn holds(&self, id: &str) -> bool {
+        self.lock().cameras.contains_key(id)
     }
 
     /// Whether the stored cameras have been read back.
@@ -157,10 +231,7 @@ impl CameraRegistry {
             }
             inner.cameras.insert(
                 camera.to_string(),
-                Entry {
-                    cam: Camera::new(folder, now),
-                    dirty: true,
-                },
+                Entry::new(Camera::new(folder, now), true),
             );
             self.metrics.known(camera, CameraStatus::Online);
             tracing::info!(camera_id = %camera, folder = ?folder, "new camera");
@@ -359,10 +430,13 @@ impl CameraRegistry {
         }
     }
 
-    fn summary(&self, id: &str, cam: &Camera, now: f64, hourly: bool) -> CameraSummary {
+    fn summary(&self, id: &str, e: &Entry, now: f64, hourly: bool) -> CameraSummary {
+        let cam = &e.cam;
         let d = cam.deadlines(self.cfg.override_for(id), &self.judging);
         CameraSummary {
             id: id.to_string(),
+            host: e.owner.clone().unwrap_or_else(|| self.me.clone()),
+            fleet_id: id.to_string(),
             folder: cam.folder.clone(),
             status: cam.status,
             status_since: unix_to_datetime(cam.status_since),
@@ -382,7 +456,7 @@ impl CameraRegistry {
         let cameras: Vec<CameraSummary> = inner
             .cameras
             .iter()
-            .map(|(id, e)| self.summary(id, &e.cam, now, hourly))
+            .map(|(id, e)| self.summary(id, e, now, hourly))
             .collect();
         let mut refused_folders: Vec<RefusedFolder> = inner.refused.values().cloned().collect();
         refused_folders.sort_by_key(|r| std::cmp::Reverse(r.since));
@@ -416,7 +490,7 @@ impl CameraRegistry {
                 .ok_or_else(|| CameraError::Unknown(id.to_string()))?;
             let o = self.cfg.override_for(id);
             CameraDetail {
-                camera: self.summary(id, &e.cam, now, true),
+                camera: self.summary(id, e, now, true),
                 last_detection_at: e.cam.last_detection_at.map(unix_to_datetime),
                 last_event_at: e.cam.last_event_at.map(unix_to_datetime),
                 images_last_day: e.cam.images_last_day(now),
@@ -451,7 +525,7 @@ impl CameraRegistry {
             .cameras
             .get(id)
             .ok_or_else(|| CameraError::Unknown(id.to_string()))?;
-        Ok(self.summary(id, &e.cam, now, false))
+        Ok(self.summary(id, e, now, false))
     }
 
     /// Forget a camera: its state, its rhythm and its series. If its folder sends
@@ -509,7 +583,7 @@ impl CameraRegistry {
     /// slow at start) keeps its newest image time and counts on top of what was
     /// stored; a stored state this version cannot read starts afresh.
     pub async fn load(&self) -> Result<usize, StoreError> {
-        let rows = self.store.load_cameras().await?;
+        let rows = self.store.load_cameras(self.scope()).await?;
         let now = now_unix();
         let mut inner = self.lock();
         let mut n = 0;
@@ -541,7 +615,9 @@ impl CameraRegistry {
             if let Some(t) = cam.last_image_at {
                 self.metrics.last_image_at(&row.id, t);
             }
-            inner.cameras.insert(row.id, Entry { cam, dirty: false });
+            let mut entry = Entry::new(cam, false);
+            entry.owner = (!row.owner.is_empty()).then_some(row.owner);
+            inner.cameras.insert(row.id, entry);
             n += 1;
         }
         inner.loaded = true;
@@ -554,6 +630,13 @@ impl CameraRegistry {
     /// Write every changed camera, and delete the removed ones, in one transaction.
     /// On failure they stay marked and are written next time.
     pub async fn flush(&self) -> Result<usize, StoreError> {
+        let scope = self.scope();
+        let up = self.up.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let writer = CameraWriter {
+            scope,
+            owner: &self.me,
+            up: up.as_deref(),
+        };
         let (rows, deleted) = {
             let mut inner = self.lock();
             let rows: Vec<CameraRow> = inner
@@ -566,13 +649,31 @@ impl CameraRegistry {
                         id: id.clone(),
                         folder: e.cam.folder.clone(),
                         state: serde_json::to_value(&e.cam).ok(),
+                        owner: self.me.clone(),
                     }
                 })
                 .collect();
             (rows, std::mem::take(&mut inner.deleted))
         };
-        match self.store.save_cameras(&rows, &deleted).await {
-            Ok(()) => Ok(rows.len()),
+        match self.store.save_cameras(writer, &rows, &deleted).await {
+            Ok(owners) => {
+                let mut inner = self.lock();
+                let mut moved = false;
+                for (id, owner) in owners {
+                    if let Some(e) = inner.cameras.get_mut(&id) {
+                        // Another instance writes it: try again next time, so it is
+                        // taken over once that one is no longer up.
+                        e.dirty |= owner != self.me;
+                        moved |= e.owner.as_deref() != Some(owner.as_str());
+                        e.owner = Some(owner);
+                    }
+                }
+                drop(inner);
+                if moved {
+                    self.version.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok(rows.len())
+            }
             Err(e) => {
                 let mut inner = self.lock();
                 for r in &rows {

@@ -11,7 +11,7 @@ fn registry(cfg: CamerasConfig) -> (Arc<CameraRegistry>, EventBus, Metrics) {
     let store = Arc::new(Store::new("postgres://u:p@127.0.0.1:1/x").expect("store"));
     let events = EventBus::new();
     let metrics = Metrics::new();
-    let r = CameraRegistry::new(&cfg, store, events.clone(), &metrics);
+    let r = CameraRegistry::new(&cfg, store, events.clone(), &metrics, "here");
     r.lock().loaded = true;
     (r, events, metrics)
 }
@@ -230,7 +230,7 @@ fn a_silent_cameras_reason_counts_its_silence_when_it_is_read() {
     let read = |at: f64| {
         let inner = r.lock();
         let e = inner.cameras.get("b").expect("b");
-        r.summary("b", &e.cam, at, false).reason
+        r.summary("b", e, at, false).reason
     };
     let first = read(T0 + 10.0);
     let a_minute_later = read(T0 + 70.0);

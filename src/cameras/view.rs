@@ -2,7 +2,7 @@
 //! that were not made cameras. Plain data, filled by the registry.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::camera::Basis;
 use super::metrics::Skip;
@@ -10,9 +10,15 @@ use crate::events::CameraStatus;
 use crate::store::RecentEvent;
 
 /// A camera as the API lists it (what a glance needs; `CameraDetail` has the rest).
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CameraSummary {
     pub id: String,
+    /// The instance whose camera root holds its folder (its owner, which writes its
+    /// state).
+    pub host: String,
+    /// Its id in the fleet: `id`, or `host/id` when another host has a camera of
+    /// the same id.
+    pub fleet_id: String,
     /// The folder's name in the camera root.
     pub folder: String,
     #[schema(inline)]

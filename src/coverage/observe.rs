@@ -144,6 +144,8 @@ mod tests {
     fn camera(id: &str, status: CameraStatus, since: i64, last: Option<i64>) -> CameraSummary {
         CameraSummary {
             id: id.into(),
+            host: "here".into(),
+            fleet_id: id.into(),
             folder: id.into(),
             status,
             status_since: at(since),

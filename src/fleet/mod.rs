@@ -9,23 +9,31 @@
 //! A lost instance is forgotten after `fleet.forget_after_seconds`; one stopped on
 //! purpose takes its record away as it stops.
 //! `GET /api/system/instances` reads the latest judgement from memory.
+//!
+//! Cameras: every `CAMERAS_EVERY` each instance shares the cameras it owns (hash
+//! `watchpost:fleet:cameras`, rewritten when they changed) and reads everyone's, so
+//! any instance lists the fleet's cameras with their host (`camera_list`), and
+//! answers an action on another host's camera with where to go (`FleetError`).
 
+pub mod cameras;
 pub mod record;
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use prometheus::IntGaugeVec;
 
-use crate::cameras::CameraRegistry;
+use crate::cameras::{CameraList, CameraRegistry};
 use crate::config::{secs, FleetConfig};
 use crate::pipeline::queue::Queue;
 use crate::prom::Metrics;
 use crate::redis::RedisLink;
 use crate::store::Store;
 use crate::supervisor::{WorkerContext, WorkerError, WorkerSpec};
+use cameras::SharedCameras;
 pub use record::{InstanceRecord, InstanceStatus, InstanceView, Pending};
 
 /// The Redis hash of every instance's record.
@@ -34,6 +42,24 @@ const RECORDS: &str = "watchpost:instances";
 const STORE_EVERY: Duration = Duration::from_secs(15);
 /// The pending counts are measured this often.
 const PENDING_EVERY: Duration = Duration::from_secs(5);
+/// The Redis hash of every instance's shared cameras.
+const SHARED_CAMERAS: &str = "watchpost:fleet:cameras";
+/// The cameras are shared and read this often...
+const CAMERAS_EVERY: Duration = Duration::from_secs(5);
+/// ...and written again at least this often when nothing changed (a Redis that
+/// lost its data has them back).
+const CAMERAS_REWRITE: Duration = Duration::from_secs(60);
+
+/// An answer this instance cannot give: the camera is another host's.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FleetError {
+    #[error("Camera '{camera}' belongs to instance '{instance}' (its API: {address}): send the request there")]
+    Elsewhere {
+        camera: String,
+        instance: String,
+        address: String,
+    },
+}
 
 /// Who this instance is.
 #[derive(Debug, Clone)]
@@ -77,6 +103,12 @@ pub struct Fleet {
     /// Pending items per consumer, as last measured.
     live: Mutex<BTreeMap<String, u64>>,
     instances: IntGaugeVec,
+    /// Every other instance's shared cameras, as last read.
+    shared: Mutex<Vec<SharedCameras>>,
+    /// Moves when `shared` changes.
+    shared_version: AtomicU64,
+    /// What this instance last shared, and when.
+    sent: Mutex<Option<(String, tokio::time::Instant)>>,
 }
 
 impl Fleet {
@@ -108,7 +140,15 @@ impl Fleet {
             handled: Mutex::new(HashSet::new()),
             live: Mutex::new(BTreeMap::new()),
             instances,
+            shared: Mutex::new(Vec::new()),
+            shared_version: AtomicU64::new(0),
+            sent: Mutex::new(None),
         }
+    }
+
+    /// This instance's id.
+    pub fn id(&self) -> &str {
+        &self.me.id
     }
 
     /// Every instance as last judged (no I/O).
@@ -122,6 +162,52 @@ impl Fleet {
             .into_iter()
             .filter(|v| v.status == InstanceStatus::Lost && v.id != self.me.id)
             .collect()
+    }
+
+    /// Every camera of the fleet: this instance's with everyone else's as last
+    /// shared, each with its host (no I/O).
+    pub fn camera_list(&self, hourly: bool) -> CameraList {
+        let lost: HashSet<String> = self.lost().into_iter().map(|v| v.id).collect();
+        cameras::compose(
+            &self.me.id,
+            self.cameras.scope(),
+            self.cameras.list(hourly),
+            &lock(&self.shared),
+            &lost,
+            hourly,
+        )
+    }
+
+    /// A stamp that moves when the fleet's camera list changes.
+    pub fn cameras_version(&self) -> u64 {
+        self.cameras
+            .version()
+            .wrapping_add(self.shared_version.load(Ordering::Relaxed) << 32)
+    }
+
+    /// Whether a camera is to be asked of another instance: `Ok` when this one holds
+    /// it (or nobody does: the registry answers), else where to go.
+    pub fn camera_here(&self, id: &str) -> Result<(), FleetError> {
+        if self.cameras.holds(id) {
+            return Ok(());
+        }
+        let shared = lock(&self.shared);
+        let Some(s) = shared
+            .iter()
+            .find(|s| s.instance != self.me.id && s.cameras.iter().any(|c| c.id == id))
+        else {
+            return Ok(());
+        };
+        let address = self
+            .view()
+            .into_iter()
+            .find(|v| v.id == s.instance)
+            .map_or_else(|| "not known".to_string(), |v| v.address);
+        Err(FleetError::Elsewhere {
+            camera: id.to_string(),
+            instance: s.instance.clone(),
+            address,
+        })
     }
 
     pub fn worker(self: &Arc<Self>, critical: bool) -> WorkerSpec {
@@ -139,6 +225,7 @@ impl Fleet {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut stored: Option<tokio::time::Instant> = None;
         let mut counted: Option<tokio::time::Instant> = None;
+        let mut shared: Option<tokio::time::Instant> = None;
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
@@ -151,6 +238,10 @@ impl Fleet {
             if counted.is_none_or(|t| t.elapsed() >= PENDING_EVERY) {
                 counted = Some(tokio::time::Instant::now());
                 self.count_pending().await;
+            }
+            if shared.is_none_or(|t| t.elapsed() >= CAMERAS_EVERY) {
+                shared = Some(tokio::time::Instant::now());
+                self.share_cameras().await;
             }
             let store_now = stored.is_none_or(|t| t.elapsed() >= STORE_EVERY);
             if store_now {
@@ -170,13 +261,7 @@ impl Fleet {
             version: env!("CARGO_PKG_VERSION").into(),
             started_at: self.me.started_at,
             heartbeat_at: now,
-            cameras: self
-                .cameras
-                .list(false)
-                .cameras
-                .into_iter()
-                .map(|c| c.id)
-                .collect(),
+            cameras: self.cameras.owned(),
             detection_consumer: self.queues.detection_consumer.clone(),
             analysis_consumer: self.queues.analysis_consumer.clone(),
             detection_stream: self.queues.detection.stream_key().to_string(),
@@ -235,6 +320,13 @@ impl Fleet {
                 .set(n as i64);
         }
         *lock(&self.latest) = views.clone();
+        self.cameras.fleet_up(
+            views
+                .iter()
+                .filter(|v| v.status == InstanceStatus::Up)
+                .map(|v| v.id.clone())
+                .collect(),
+        );
         for v in &views {
             match v.status {
                 InstanceStatus::Up => {
@@ -253,6 +345,55 @@ impl Fleet {
                     }
                 }
             }
+        }
+    }
+
+    /// Share the cameras this instance owns (when they changed, or a minute passed)
+    /// and read everyone's, in one round trip; kept as they were while Redis is away.
+    async fn share_cameras(&self) {
+        let mine = SharedCameras {
+            instance: self.me.id.clone(),
+            scope: self.cameras.scope().to_string(),
+            cameras: self
+                .cameras
+                .list(true)
+                .cameras
+                .into_iter()
+                .filter(|c| c.host == self.me.id)
+                .collect(),
+        };
+        let Ok(text) = serde_json::to_string(&mine) else {
+            return;
+        };
+        let write = lock(&self.sent)
+            .as_ref()
+            .is_none_or(|(t, at)| *t != text || at.elapsed() >= CAMERAS_REWRITE);
+        let Ok(mut conn) = self.redis.conn().await else {
+            return;
+        };
+        let mut pipe = redis::pipe();
+        if write {
+            pipe.cmd("HSET")
+                .arg(SHARED_CAMERAS)
+                .arg(&self.me.id)
+                .arg(&text)
+                .ignore();
+        }
+        pipe.cmd("HVALS").arg(SHARED_CAMERAS);
+        let Ok((all,)): Result<(Vec<String>,), _> = pipe.query_async(&mut conn).await else {
+            return;
+        };
+        if write {
+            *lock(&self.sent) = Some((text, tokio::time::Instant::now()));
+        }
+        let mut others =
+            cameras::parse_shared(all.iter().map(String::as_str), record::MAX_INSTANCES);
+        others.retain(|s| s.instance != self.me.id);
+        others.sort_by(|a, b| a.instance.cmp(&b.instance));
+        let mut current = lock(&self.shared);
+        if *current != others {
+            *current = others;
+            self.shared_version.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -302,8 +443,12 @@ impl Fleet {
     async fn leave(&self) {
         let gone = async {
             if let Ok(mut conn) = self.redis.conn().await {
-                let _: Result<(), _> = redis::cmd("HDEL")
+                let _: Result<(), _> = redis::pipe()
+                    .cmd("HDEL")
                     .arg(RECORDS)
+                    .arg(&self.me.id)
+                    .cmd("HDEL")
+                    .arg(SHARED_CAMERAS)
                     .arg(&self.me.id)
                     .query_async(&mut conn)
                     .await;
@@ -315,8 +460,12 @@ impl Fleet {
 
     async fn forget(&self, id: &str) {
         if let Ok(mut conn) = self.redis.conn().await {
-            let _: Result<(), _> = redis::cmd("HDEL")
+            let _: Result<(), _> = redis::pipe()
+                .cmd("HDEL")
                 .arg(RECORDS)
+                .arg(id)
+                .cmd("HDEL")
+                .arg(SHARED_CAMERAS)
                 .arg(id)
                 .query_async(&mut conn)
                 .await;

@@ -188,6 +188,7 @@ impl Pipeline {
                 .await
             }
         };
+        cameras.set_scope(identity.scope());
         let detection_queue =
             Arc::new(open("detection", Some(identity.scope().to_string())).await?);
         let analysis_queue = Arc::new(open("analysis", None).await?);

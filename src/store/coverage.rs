@@ -188,7 +188,7 @@ impl Store {
             let rows = c
                 .query(
                     &c.prepare_cached(
-                        "SELECT id, folder_name, created_at FROM cameras ORDER BY id",
+                        "SELECT DISTINCT ON (id) id, folder_name, created_at FROM cameras ORDER BY id, created_at",
                     )
                     .await?,
                     &[],

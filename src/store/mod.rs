@@ -31,7 +31,7 @@ mod silences;
 
 pub use alerts::{AlertQuery, AlertRow, AlertState, ToldRecord};
 pub use batches::{UnanalysedBatch, Unbatched};
-pub use cameras::CameraRow;
+pub use cameras::{CameraRow, CameraWriter};
 pub use coverage::{CameraSince, SpanFilter, SpanRow};
 pub use db::Store;
 pub use error::StoreError;

@@ -188,6 +188,17 @@ const MIGRATIONS: &[(i32, &str)] = &[
             heartbeat_at TIMESTAMPTZ NOT NULL
         );",
     ),
+    // Cameras belong to a camera root (its identity: hosts with folders of the same
+    // name keep two cameras) and are written by one instance at a time, their owner
+    // (another takes them over once the owner is no longer up). Rows from before
+    // are adopted by the first root that reads them.
+    (
+        12,
+        "ALTER TABLE cameras ADD COLUMN scope TEXT NOT NULL DEFAULT '';
+        ALTER TABLE cameras ADD COLUMN owner TEXT NOT NULL DEFAULT '';
+        ALTER TABLE cameras DROP CONSTRAINT cameras_pkey;
+        ALTER TABLE cameras ADD PRIMARY KEY (scope, id);",
+    ),
 ];
 
 pub(super) async fn migrate(client: &mut deadpool_postgres::Object) -> Result<(), StoreError> {

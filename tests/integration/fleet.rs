@@ -209,3 +209,219 @@ async fn a_host_killed_for_good_is_lost_its_work_taken_over_and_told_once() {
         "one alert, not one per survivor"
     );
 }
+
+/// The fleet's cameras of one camera `id`, as an instance lists them: (host, fleet_id).
+fn listed<'a>(list: &'a serde_json::Value, id: &str) -> Vec<(&'a str, &'a str)> {
+    let mut found: Vec<(&str, &str)> = list["cameras"]
+        .as_array()
+        .map(|cams| {
+            cams.iter()
+                .filter(|c| c["id"] == id)
+                .filter_map(|c| Some((c["host"].as_str()?, c["fleet_id"].as_str()?)))
+                .collect()
+        })
+        .unwrap_or_default();
+    found.sort_unstable();
+    found
+}
+
+/// One view and one set of silences: any host lists every host's cameras with
+/// their host (two hosts' `porch` folders are two cameras), answers an action on
+/// another host's camera with where to go, and its page shows them with a Fleet
+/// panel; a silence made on host 1 holds a notification that host 3 decides.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_view_of_the_fleet_s_cameras_and_a_silence_made_on_one_host_holds_another_s() {
+    const KEY: &str = "fleet-test-key";
+    let mut fleet = Fleet::new(
+        3,
+        &[
+            // Reached over the network: a POST needs the key.
+            ("WATCHPOST_API_KEYS", KEY),
+            ("WATCHPOST_ALERTS__FOR_WARNING_SECONDS", "0"),
+            ("WATCHPOST_ALERTS__EVALUATE_INTERVAL_SECONDS", "0.2"),
+            ("WATCHPOST_CAMERAS__CHECK_INTERVAL_SECONDS", "0.2"),
+            ("WATCHPOST_CAMERAS__HEARTBEAT_GRACE_SECONDS", "0.4"),
+            // Offline 2 s after its image (two heartbeats and the grace).
+            (
+                "WATCHPOST_CAMERAS__OVERRIDES__DRIVE__HEARTBEAT_SECONDS",
+                "0.8",
+            ),
+        ],
+    );
+    let rx = crate::support::notify::HttpReceiver::start_at(&fleet.gateway()).await;
+    for h in &mut fleet.hosts {
+        h.env.push((
+            "WATCHPOST_NOTIFY__WEBHOOKS".into(),
+            format!(
+                "[{{name = \"hook\", format = \"json\", url = \"{}\"}}]",
+                rx.url("/hook")
+            ),
+        ));
+    }
+    start_all(&mut fleet).await;
+    for (i, folder) in [(0, "porch"), (0, "yard"), (1, "porch"), (2, "gate")] {
+        write_image(&fleet.hosts[i].camera_root(), folder, "a.png");
+    }
+    let b = fleet.hosts[1].wp().url();
+    let list = eventually_for(
+        Duration::from_secs(20),
+        "host 2 lists the fleet's cameras",
+        || async {
+            let l = json(format!("{b}/api/system/cameras")).await;
+            (l["count"] == 4).then_some(l)
+        },
+    )
+    .await;
+    assert_eq!(
+        listed(&list, "porch"),
+        [("host1", "host1/porch"), ("host2", "host2/porch")],
+        "{list}"
+    );
+    assert_eq!(listed(&list, "yard"), [("host1", "yard")], "{list}");
+    assert_eq!(listed(&list, "gate"), [("host3", "gate")], "{list}");
+    // Stored as two cameras, each under the root that holds it, written by its host.
+    eventually("two porch rows", || async {
+        (fleet
+            .pg
+            .psql("select string_agg(owner, ',' order by owner) from cameras where id = 'porch'")
+            == "host1,host2")
+            .then_some(())
+    })
+    .await;
+
+    // An action on host 1's camera, asked of host 2: where to go.
+    let (code, body) =
+        crate::support::post(format!("{b}/api/system/cameras/yard/disable"), Some(KEY)).await;
+    assert_eq!(code, 409, "{body}");
+    let detail = crate::support::detail(&body);
+    let a_at = format!("{}:{}", fleet.hosts[0].host.addr, fleet.hosts[0].port);
+    assert!(
+        detail.contains("host1") && detail.contains(&a_at),
+        "{detail}"
+    );
+    // Its own porch is its own.
+    let (code, _) =
+        crate::support::post(format!("{b}/api/system/cameras/porch/disable"), Some(KEY)).await;
+    assert_eq!(code, 200);
+
+    // Host 2's page: host 1's cameras with their host, and the Fleet panel.
+    let browser = crate::support::browser::Browser::start(1280, 1400).await;
+    browser.goto(&format!("{b}/")).await;
+    browser
+        .wait_for(r#"li.camera[data-key="yard"][data-host="host1"]"#)
+        .await;
+    browser
+        .wait_for(r#"li.camera[data-key="host1/porch"][data-host="host1"]"#)
+        .await;
+    let yard = browser.text(r#"li.camera[data-key="yard"]"#).await;
+    assert!(yard.contains("on host1"), "{yard}");
+    for id in ["host1", "host2", "host3"] {
+        browser
+            .wait_for(&format!(
+                r#"#fleet li[data-instance="{id}"][data-status="up"]"#
+            ))
+            .await;
+    }
+
+    // A silence made on host 1 for a camera of host 3 that has not sent yet.
+    let r = crate::support::client()
+        .post(format!("{}/api/system/alerts/silences", fleet.hosts[0].wp().url()))
+        .header("X-API-Key", KEY)
+        .json(&serde_json::json!({"matchers": {"camera": "drive"}, "duration_seconds": 600, "comment": "fleet"}))
+        .send()
+        .await
+        .expect("silence");
+    assert_eq!(r.status(), 201);
+    let silence = r.json::<serde_json::Value>().await.expect("json")["id"].clone();
+    // Its one image now: host 3 decides it offline 2 s later, held by the silence.
+    write_image(&fleet.hosts[2].camera_root(), "drive", "a.png");
+    let c = fleet.hosts[2].wp().url();
+    let alert = eventually_for(
+        Duration::from_secs(20),
+        "host 3's drive offline",
+        || async {
+            let page = json(format!(
+                "{c}/api/system/alerts?state=firing&source=camera:drive"
+            ))
+            .await;
+            page["items"].as_array()?.first().cloned()
+        },
+    )
+    .await;
+    assert!(
+        alert["silenced_by"]
+            .as_array()
+            .is_some_and(|s| s.contains(&silence)),
+        "{alert}"
+    );
+    eventually("held back on host 3, counted", || async {
+        let m = crate::support::metrics(fleet.hosts[2].wp()).await;
+        crate::support::metric(
+            &m,
+            "watchpost_notifications_total{notifier=\"hook\",result=\"silenced\"}",
+        )
+        .filter(|n| *n >= 1.0)
+    })
+    .await;
+    let told: Vec<serde_json::Value> = rx
+        .on("/hook")
+        .into_iter()
+        .map(|r| r.json())
+        .filter(|j| j["source"] == "camera:drive")
+        .collect();
+    assert!(told.is_empty(), "told through the silence: {told:?}");
+}
+
+/// Two instances on one camera folder (a share both see): its camera is one camera,
+/// written by one owner at a time and listed once, under its owner, by both; when
+/// the owner is killed the other takes it over once the owner is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_folder_both_instances_see_is_one_camera_with_one_owner_taken_over_when_it_is_lost() {
+    let stack = crate::support::Stack::new(&[
+        ("WATCHPOST_FLEET__LOST_AFTER_SECONDS", "3"),
+        ("WATCHPOST_FLEET__HEARTBEAT_SECONDS", "0.5"),
+    ]);
+    let root = tempfile::tempdir().expect("root");
+    let a = stack.instance("a", root.path());
+    crate::support::watching(&a).await;
+    write_image(root.path(), "porch", "a.png");
+    let a_url = a.url();
+    eventually("a lists the porch", || async {
+        let l = json(format!("{a_url}/api/system/cameras")).await;
+        (l["loaded"] == true && l["count"] == 1).then_some(())
+    })
+    .await;
+    let owner = || {
+        stack
+            .pg
+            .psql("select string_agg(owner, ',') from cameras where id = 'porch'")
+    };
+    eventually("a writes the porch", || async {
+        (owner() == "a").then_some(())
+    })
+    .await;
+    let b = stack.instance("b", root.path());
+    crate::support::watching(&b).await;
+    write_image(root.path(), "porch", "b.png");
+    for wp in [&a, &b] {
+        let url = wp.url();
+        eventually("the porch listed once, under a, by both", || async {
+            let l = json(format!("{url}/api/system/cameras")).await;
+            (listed(&l, "porch") == [("a", "porch")] && l["count"] == 1).then_some(())
+        })
+        .await;
+    }
+    assert_eq!(owner(), "a", "one row, one owner");
+    // The owner dies: b takes the porch over once a is lost (3 s).
+    a.kill();
+    eventually_for(Duration::from_secs(20), "b owns the porch", || async {
+        (owner() == "b").then_some(())
+    })
+    .await;
+    let url = b.url();
+    eventually("b lists the porch as its own", || async {
+        let l = json(format!("{url}/api/system/cameras")).await;
+        (listed(&l, "porch") == [("b", "porch")]).then_some(())
+    })
+    .await;
+}

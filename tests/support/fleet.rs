@@ -108,6 +108,11 @@ impl Fleet {
         }
     }
 
+    /// This machine's address on the bridge (what every host reaches).
+    pub fn gateway(&self) -> String {
+        self.net.gateway()
+    }
+
     pub fn count(&self, sql: &str) -> u64 {
         self.pg.psql(sql).parse().unwrap_or(0)
     }

@@ -248,6 +248,7 @@ type Refusal = Arc<Mutex<Option<(u16, String)>>>;
 /// the refusal's status (503 by default) and keeps nothing.
 pub struct HttpReceiver {
     pub port: u16,
+    addr: String,
     got: Arc<Mutex<Vec<Received>>>,
     refusing: Refusal,
     refused: Arc<std::sync::atomic::AtomicU64>,
@@ -256,7 +257,12 @@ pub struct HttpReceiver {
 
 impl HttpReceiver {
     pub async fn start() -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        Self::start_at("127.0.0.1").await
+    }
+
+    /// Listening on `addr` (a fleet's gateway, which its hosts reach).
+    pub async fn start_at(addr: &str) -> Self {
+        let listener = tokio::net::TcpListener::bind(format!("{addr}:0"))
             .await
             .expect("bind receiver");
         let port = listener.local_addr().expect("addr").port();
@@ -271,6 +277,7 @@ impl HttpReceiver {
         });
         Self {
             port,
+            addr: addr.to_string(),
             got,
             refusing,
             refused,
@@ -279,7 +286,7 @@ impl HttpReceiver {
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
+        format!("http://{}:{}{path}", self.addr, self.port)
     }
 
     /// Answer 503 `down` to everything (`true`), or accept again (`false`).

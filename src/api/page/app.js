@@ -608,12 +608,16 @@
     const list = $('cameras');
     const data = state.cameras;
     const cams = data && Array.isArray(data.cameras) ? data.cameras : [];
+    // Several hosts (a fleet): each camera says which one holds its folder.
+    const hosts = new Set(cams.map((c) => c.host));
     list.replaceChildren(...cams.map((c) => {
       const total = (c.hourly_images || []).reduce((a, n) => a + n, 0);
-      return h('li', { class: 'camera', 'data-key': c.id, 'data-status': c.status },
-        thumb(c.last_image_path, `The newest image from ${c.folder}`),
+      const elsewhere = state.me && c.host !== state.me;
+      return h('li', { class: 'camera', 'data-key': c.fleet_id || c.id, 'data-host': c.host, 'data-status': c.status },
+        elsewhere ? null : thumb(c.last_image_path, `The newest image from ${c.folder}`),
         h('div', null, badge(c.status), ' ', h('strong', { class: 'folder', text: c.folder }),
-          ' ', h('span', { class: 'muted', text: `(id ${c.id})` })),
+          ' ', h('span', { class: 'muted', text: `(id ${c.fleet_id || c.id})` }),
+          hosts.size > 1 || elsewhere ? h('span', { class: 'host muted', text: ` on ${c.host}` }) : null),
         h('div', { class: 'muted' },
           c.last_image_at ? 'last image ' : 'no image yet',
           c.last_image_at ? h('span', { 'data-ago': c.last_image_at }) : null,
@@ -1072,6 +1076,22 @@
     note.hidden = volumes.length > 0;
   }
 
+  /** Every instance sharing this Redis and PostgreSQL: up or lost, its cameras and
+   * what it holds. */
+  function renderFleet() {
+    const all = (state.instances && state.instances.instances) || [];
+    $('fleet').replaceChildren(...all.map((i) =>
+      h('li', { 'data-instance': i.id, 'data-status': i.status },
+        h('div', null, h('span', { class: `state ${i.status === 'up' ? 'ok' : 'bad'}`, text: i.status }), ' ',
+          h('strong', { text: i.id }), i.id === state.me ? h('span', { class: 'muted', text: ' (this one)' }) : null, ' ',
+          h('span', { class: 'muted', text: i.address })),
+        h('div', { class: 'muted', text: `${i.cameras.length} camera${i.cameras.length === 1 ? '' : 's'} · heartbeat ${duration(i.heartbeat_age_seconds)} ago · pending: ${i.pending.detection} detection, ${i.pending.analysis} analysis · version ${i.version}` }))));
+    const note = $('fleet-empty');
+    setText(note, state.instances ? 'Not known yet.' : 'The fleet cannot be read now.');
+    note.hidden = all.length > 0;
+    $('fleet-box').hidden = all.length < 2;
+  }
+
   function renderHost() {
     const snaps = state.history && state.history.snapshots ? state.history.snapshots : [];
     const box = $('host');
@@ -1131,8 +1151,11 @@
       read('/api/system/alerts/silences'), read('/api/system/alerts?state=resolved&limit=50'),
       read('/api/system/notifiers'), loadRecentEvents(),
     ]);
-    const [windows, storage] = await Promise.all([read('/api/system/maintenance'), read('/api/system/storage')]);
+    const [windows, storage, instances] = await Promise.all([read('/api/system/maintenance'), read('/api/system/storage'), read('/api/system/instances')]);
     state.windows = windows.ok ? windows.body : null;
+    state.instances = instances.ok ? instances.body : null;
+    // This instance: the one whose cameras have thumbnails here.
+    if (instances.ok && instances.body.self) state.me = instances.body.self;
     state.storage = storage.ok ? storage.body : null;
     // 503 answers of health and readiness still carry the assessment.
     state.health = health.body && health.body.status ? health.body : null;
@@ -1161,6 +1184,7 @@
     renderWindows();
     renderNotifiers();
     renderStorage();
+    renderFleet();
     renderConnection();
     // Every 15 s; sooner while the history is still short (just started).
     const short = !state.history || state.history.count < 10;
