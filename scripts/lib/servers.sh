@@ -43,7 +43,7 @@ stop_postgres() {
   rm -rf "$PGDIR"
 }
 
-#   start_fake_ai <fake_ai binary> <log file>
+#   start_fake_ai <fake_ai binary> <log file> [its options, e.g. --gpu-ms 50]
 #
 # Starts the five fake AI services on five consecutive loopback ports below Linux's
 # ephemeral range (32768 and up), so no outgoing connection of another program can be
@@ -51,6 +51,7 @@ stop_postgres() {
 # taken meanwhile the fake AI exits; then other ports are tried. Sets AIBASE.
 start_fake_ai() {
   local bin=$1 log=$2 pid try i
+  shift 2
   for try in 1 2 3 4 5; do
     AIBASE=$(python3 -c '
 import random, socket
@@ -70,7 +71,7 @@ for _ in range(500):
         for s in socks:
             s.close()
 ')
-    "$bin" --base-port "$AIBASE" >"$log" 2>&1 &
+    "$bin" --base-port "$AIBASE" "$@" >"$log" 2>&1 &
     pid=$!
     for i in $(seq 1 200); do
       kill -0 "$pid" 2>/dev/null || break

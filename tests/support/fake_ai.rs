@@ -58,6 +58,9 @@ struct Shared {
     counters: Counters,
     /// SHA-256 of every image received on `/detect`.
     uploads: Mutex<Vec<String>>,
+    /// A GPU: each detection holds it this long, one at a time (`None`: no wait).
+    gpu: Mutex<Option<Duration>>,
+    gpu_busy: tokio::sync::Mutex<()>,
 }
 
 /// One fake service on a fixed loopback port.
@@ -89,6 +92,8 @@ impl FakeAi {
             ),
             counters: Counters::default(),
             uploads: Mutex::new(Vec::new()),
+            gpu: Mutex::new(None),
+            gpu_busy: tokio::sync::Mutex::new(()),
         });
         let fake = Arc::new(Self {
             shared,
@@ -135,6 +140,12 @@ impl FakeAi {
     pub fn set_mode(&self, mode: Mode) {
         self.shared.route_modes.lock().expect("lock").clear();
         *self.shared.mode.lock().expect("lock") = mode;
+    }
+
+    /// Run detections like one GPU: each takes `per`, one at a time (queued in
+    /// arrival order).
+    pub fn set_gpu(&self, per: Duration) {
+        *self.shared.gpu.lock().expect("lock") = Some(per);
     }
 
     /// Set the mode of one route (`health`, `detect` or `completion`) only.
@@ -285,6 +296,11 @@ async fn detect(shared: web::Data<Shared>, mut form: Multipart) -> HttpResponse 
     shared.counters.detect.fetch_add(1, Ordering::Relaxed);
     if let Some(resp) = gate(&shared, "detect").await {
         return resp;
+    }
+    let gpu = *shared.gpu.lock().expect("lock");
+    if let Some(per) = gpu {
+        let _busy = shared.gpu_busy.lock().await;
+        tokio::time::sleep(per).await;
     }
     let mut file: Option<Vec<u8>> = None;
     while let Some(Ok(mut field)) = form.next().await {
