@@ -378,6 +378,27 @@ impl DetectionWorker {
                 format!("unreadable detection item: {e}"),
             )
         })?;
+        // Delivered before (its instance was killed or lost before acknowledging
+        // it): a picture whose detections are stored is not sent to the detector
+        // again. (A picture with no detection leaves nothing stored, so it is.)
+        if d.redelivered {
+            let (ids, detections) = self
+                .store
+                .stored_detections(&item.file_path, &item.file_hash)
+                .await
+                .map_err(|e| Failure::Dependency(e.to_string()))?;
+            if !ids.is_empty() {
+                drop(stash.take_read(&d.id)); // read ahead, not needed
+                let outcome = outcome_of(&detections);
+                stash.entries.lock().await.push_back(Stashed {
+                    delivery_id: d.id.clone(),
+                    item,
+                    detections,
+                    ids: Some(ids),
+                });
+                return Ok(outcome);
+            }
+        }
         let read = match stash.take_read(&d.id) {
             Some(r) => r,
             None => self.read(&item.file_path).await,

@@ -99,6 +99,44 @@ impl Store {
         .await
     }
 
+    /// The stored detections of one picture (its row ids and detections, in detection
+    /// order): empty when it has none stored.
+    pub async fn stored_detections(
+        &self,
+        file_path: &str,
+        file_hash: &str,
+    ) -> Result<(Vec<i64>, Vec<Detection>), StoreError> {
+        self.run(async {
+            let c = self.client().await?;
+            let rows = c
+                .query(
+                    &c.prepare_cached(
+                        "SELECT id, object_type, confidence, bbox FROM detections
+                         WHERE file_path = $1 AND file_hash = $2 ORDER BY seq",
+                    )
+                    .await?,
+                    &[&file_path, &file_hash],
+                )
+                .await?;
+            let mut ids = Vec::with_capacity(rows.len());
+            let mut detections = Vec::with_capacity(rows.len());
+            for r in &rows {
+                let Ok(bbox) = serde_json::from_value(r.get(3)) else {
+                    // Not readable as this version writes it: detect it again.
+                    return Ok((Vec::new(), Vec::new()));
+                };
+                ids.push(r.get(0));
+                detections.push(Detection {
+                    object_type: r.get(1),
+                    confidence: r.get(2),
+                    bbox,
+                });
+            }
+            Ok((ids, detections))
+        })
+        .await
+    }
+
     /// Store the detections of several images (of any cameras) in one statement, so
     /// one transaction; idempotent per `(file_path, file_hash, seq)`. Returns each
     /// image's row ids in detection order, in the order the images were given. An

@@ -101,3 +101,77 @@ fn sha256_of(path: &std::path::Path) -> String {
         sha2::Sha256::digest(std::fs::read(path).expect("read image"))
     )
 }
+
+/// `redis-cli` on the stack's Redis.
+fn redis_cli(stack: &Stack, args: &[&str]) -> String {
+    let out = std::process::Command::new(crate::support::require("redis-cli", "redis-server"))
+        .arg("-p")
+        .arg(stack.redis.port.to_string())
+        .args(args)
+        .output()
+        .expect("redis-cli");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// A picture detected and stored, whose item was not acknowledged when watchpost
+/// was SIGKILLed (it waited for Redis to add it to its batch): the item comes back
+/// after the restart, and its stored detections are taken instead of asking the
+/// detector again. Before, the picture was uploaded twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_picture_stored_but_not_acknowledged_before_a_kill_is_not_sent_to_the_detector_again() {
+    let stack = Stack::new(&[]);
+    let wp = stack.start(tempfile::tempdir().expect("dir"));
+    crate::support::watching(&wp).await;
+    let root = wp.dir.path().join("cameras");
+    let yolo = stack.ai.get("yolo26");
+    // The detector takes its time: Redis stops taking writes while it works.
+    yolo.set_route_mode(
+        "detect",
+        crate::support::fake_ai::Mode::Slow(Duration::from_secs(2)),
+    );
+    write_image(&root, "porch", "a.png");
+    crate::support::eventually("the picture at the detector", || async {
+        (yolo
+            .counters()
+            .detect
+            .load(std::sync::atomic::Ordering::Relaxed)
+            > 0)
+        .then_some(())
+    })
+    .await;
+    assert_eq!(
+        redis_cli(&stack, &["CLIENT", "PAUSE", "60000", "WRITE"]),
+        "OK"
+    );
+    // Stored in PostgreSQL; its batch (a Redis write) waits, so it is not acknowledged.
+    eventually_for(Duration::from_secs(20), "the detections stored", || async {
+        (stack.count("select count(*) from detections") > 0).then_some(())
+    })
+    .await;
+    let dir = wp.kill();
+    assert_eq!(redis_cli(&stack, &["CLIENT", "UNPAUSE"]), "OK");
+    yolo.set_route_mode("detect", crate::support::fake_ai::Mode::Normal);
+    let wp = stack.start(dir);
+    eventually_for(
+        Duration::from_secs(30),
+        "the detection in its event",
+        || async {
+            (stack.count(
+                "select count(*) from detections d where exists
+             (select 1 from events e where d.id = any (e.detection_ids))",
+            ) > 0
+                && stack.count(
+                    "select count(*) from detections d where not exists
+             (select 1 from events e where d.id = any (e.detection_ids))",
+                ) == 0)
+                .then_some(())
+        },
+    )
+    .await;
+    assert_eq!(
+        yolo.uploads().len(),
+        1,
+        "the picture was sent to the detector again after it was stored"
+    );
+    drop(wp);
+}

@@ -56,8 +56,8 @@ struct Shared {
     detections: Mutex<Value>,
     completion: Mutex<String>,
     counters: Counters,
-    /// SHA-256 of every image received on `/detect`.
-    uploads: Mutex<Vec<String>>,
+    /// SHA-256 of every image received on `/detect`, with when (Unix seconds).
+    uploads: Mutex<Vec<(String, f64)>>,
     /// A GPU: each detection holds it this long, one at a time (`None`: no wait).
     gpu: Mutex<Option<Duration>>,
     gpu_busy: tokio::sync::Mutex<()>,
@@ -173,6 +173,11 @@ impl FakeAi {
 
     /// SHA-256 (hex) of every image received on `/detect`, in order.
     pub fn uploads(&self) -> Vec<String> {
+        self.uploads_at().into_iter().map(|(h, _)| h).collect()
+    }
+
+    /// Every upload with when it arrived (Unix seconds).
+    pub fn uploads_at(&self) -> Vec<(String, f64)> {
         self.shared.uploads.lock().expect("lock").clone()
     }
 
@@ -322,7 +327,10 @@ async fn detect(shared: web::Data<Shared>, mut form: Multipart) -> HttpResponse 
     if let Some(bytes) = &file {
         use sha2::Digest;
         let hash = format!("{:x}", sha2::Sha256::digest(bytes));
-        shared.uploads.lock().expect("lock").push(hash);
+        let at = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        shared.uploads.lock().expect("lock").push((hash, at));
     }
     let Some(bytes) = file else {
         return HttpResponse::BadRequest().json(json!({"detail": "Missing multipart part 'file'"}));
