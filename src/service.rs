@@ -190,6 +190,7 @@ impl Service {
                 analysis: pipeline.analysis_queue.clone(),
                 detection_consumer,
                 analysis_consumer,
+                batches: pipeline.batches.clone(),
             },
             &metrics,
         ));
@@ -235,6 +236,7 @@ impl Service {
             &metrics,
         );
         alerts.link_runbooks_under(&config.alerting.runbook_base_url);
+        alerts.on_host(fleet.id());
         let sender = Sender::new(
             &config.alerting,
             alerts.clone(),

@@ -171,6 +171,10 @@ pub fn fingerprint(alertname: &str, source: &Source) -> String {
     digest[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The label naming the instance an alert about one instance's own things is about
+/// (`SourceKind::is_host_local`).
+pub const HOST_LABEL: &str = "host";
+
 /// The label naming an alert's cause (`causes.rs`).
 pub const CAUSE_LABEL: &str = "cause";
 /// The label of a cause's alert naming what it affects (notifications put it in

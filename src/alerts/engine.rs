@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use super::alert::{Alert, Candidate};
+use super::alert::{Alert, Candidate, HOST_LABEL};
 use super::causes::Causes;
 use super::health_line::health_change_line;
 use super::metrics::{AlertMetrics, Received};
@@ -103,6 +103,8 @@ pub struct AlertEngine {
     listener: std::sync::OnceLock<Arc<dyn TransitionListener>>,
     /// `alerting.runbook_base_url`, ending with `/` (unset: no runbook is a link).
     runbooks: std::sync::OnceLock<String>,
+    /// This instance's id: the `host` label of its host-local alerts.
+    host: std::sync::OnceLock<String>,
     health: Arc<Health>,
     /// Every capability's problems (`problems.rs`), registered at start.
     sources: Vec<Arc<dyn ProblemSource>>,
@@ -134,6 +136,7 @@ impl AlertEngine {
         Arc::new(Self {
             listener: std::sync::OnceLock::new(),
             runbooks: std::sync::OnceLock::new(),
+            host: std::sync::OnceLock::new(),
             health,
             sources,
             silences,
@@ -157,6 +160,22 @@ impl AlertEngine {
                 announced: None,
             }),
         })
+    }
+
+    /// This instance's id (set once, at start): its alerts about its own AI services,
+    /// workers, cameras and volumes carry it as `host`, and an alert of another host
+    /// found firing in the shared history is left to that host.
+    pub fn on_host(&self, instance: &str) {
+        let _ = self.host.set(instance.to_string());
+    }
+
+    /// Whether an alert read from the history is another instance's to hold.
+    fn of_another_host(&self, a: &Alert) -> bool {
+        a.source.kind().is_host_local()
+            && match (a.labels.get(HOST_LABEL), self.host.get()) {
+                (Some(theirs), Some(mine)) => theirs != mine,
+                _ => false,
+            }
     }
 
     /// Link runbooks under `base` in what is listed (set once, at start; empty: the
@@ -232,6 +251,9 @@ impl AlertEngine {
             let Some(stored) = Alert::from_row(row, now) else {
                 continue;
             };
+            if self.of_another_host(&stored) {
+                continue; // another instance's own, decided and resolved there
+            }
             let kept = stored.clone();
             let adopted = if !stored.source.is_own() {
                 // Alertmanager tells when it resolves; until then it fires.
@@ -279,6 +301,13 @@ impl AlertEngine {
                         .filter(|a| source.kinds().contains(&a.source.kind()))
                         .map(Candidate::from_alert),
                 ),
+            }
+        }
+        if let Some(host) = self.host.get() {
+            for c in &mut candidates {
+                if c.source.kind().is_host_local() {
+                    c.labels.insert(HOST_LABEL.to_string(), host.clone());
+                }
             }
         }
         self.causes.label(&mut candidates);

@@ -52,6 +52,19 @@ pub enum Source {
     Instance(String),
 }
 
+impl SourceKind {
+    /// About something of one instance (its AI services, workers, breakers, cameras,
+    /// volumes, notifiers), not of what the fleet shares (PostgreSQL, Redis, the
+    /// instances, Prometheus): such an alert is decided, held and resolved by the
+    /// instance it names in its `host` label alone.
+    pub fn is_host_local(self) -> bool {
+        matches!(
+            self,
+            Self::Ai | Self::Worker | Self::Breaker | Self::Camera | Self::Storage | Self::Notifier
+        )
+    }
+}
+
 impl Source {
     pub fn kind(&self) -> SourceKind {
         match self {

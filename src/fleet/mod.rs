@@ -28,6 +28,7 @@ use prometheus::IntGaugeVec;
 
 use crate::cameras::{CameraList, CameraRegistry};
 use crate::config::{secs, FleetConfig};
+use crate::pipeline::batch::BatchAggregator;
 use crate::pipeline::queue::Queue;
 use crate::prom::Metrics;
 use crate::redis::RedisLink;
@@ -82,12 +83,14 @@ pub fn instance_id(configured: &str, consumer_id: &str, host: &str, bind: &str) 
     format!("{host}:{port}")
 }
 
-/// The queues whose work can be taken over, and this instance's consumers in them.
+/// The queues whose work can be taken over, this instance's consumers in them, and
+/// the batches (a lost instance's open ones are closed by the others).
 pub struct Queues {
     pub detection: Arc<Queue>,
     pub analysis: Arc<Queue>,
     pub detection_consumer: String,
     pub analysis_consumer: String,
+    pub batches: Arc<BatchAggregator>,
 }
 
 pub struct Fleet {
@@ -412,6 +415,8 @@ impl Fleet {
     /// consumers, and delete its consumers once they hold nothing.
     async fn take_over(&self, lost: &InstanceRecord) {
         let q = &self.queues;
+        // Its open batches: read now, closed at their deadlines.
+        q.batches.look_again();
         let mut done = hand_over(
             &q.analysis,
             &lost.id,

@@ -246,6 +246,10 @@ async fn one_view_of_the_fleet_s_cameras_and_a_silence_made_on_one_host_holds_an
                 "WATCHPOST_CAMERAS__OVERRIDES__DRIVE__HEARTBEAT_SECONDS",
                 "0.8",
             ),
+            (
+                "WATCHPOST_CAMERAS__OVERRIDES__YARD__HEARTBEAT_SECONDS",
+                "0.8",
+            ),
         ],
     );
     let rx = crate::support::notify::HttpReceiver::start_at(&fleet.gateway()).await;
@@ -370,6 +374,50 @@ async fn one_view_of_the_fleet_s_cameras_and_a_silence_made_on_one_host_holds_an
         .filter(|j| j["source"] == "camera:drive")
         .collect();
     assert!(told.is_empty(), "told through the silence: {told:?}");
+    assert_eq!(alert["labels"]["host"], "host3", "{alert}");
+
+    // Host 1 restarts: host 3's drive alert, firing in the shared history, is host
+    // 3's to hold and resolve (before, host 1 took it over and resolved it, since
+    // its own cameras have no drive). Host 1's own yard alert it takes back.
+    let drive_firing = |fleet: &Fleet| {
+        fleet
+            .count("select count(*) from alerts where source = 'camera:drive' and ended_at is null")
+    };
+    assert_eq!(drive_firing(&fleet), 1);
+    fleet.hosts[0].kill();
+    fleet.hosts[0].start();
+    let a = fleet.hosts[0].wp().url();
+    eventually_for(
+        Duration::from_secs(30),
+        "host 1 holds its yard alert again",
+        || async {
+            let m = crate::support::metrics(fleet.hosts[0].wp()).await;
+            crate::support::metric(&m, "watchpost_alerts_firing{severity=\"warning\"}")
+                .filter(|n| *n >= 1.0)
+        },
+    )
+    .await;
+    // The yard sends again: host 1 resolves its own alert (decided after any it
+    // would have taken over).
+    write_image(&fleet.hosts[0].camera_root(), "yard", "b.png");
+    eventually_for(
+        Duration::from_secs(30),
+        "host 1 resolves its yard alert",
+        || async {
+            (fleet.count(
+                "select count(*) from alerts where source = 'camera:yard' and ended_at is null",
+            ) == 0
+                && json(format!(
+                    "{a}/api/system/alerts?state=resolved&source=camera:yard"
+                ))
+                .await["items"]
+                    .as_array()
+                    .is_some_and(|i| !i.is_empty()))
+            .then_some(())
+        },
+    )
+    .await;
+    assert_eq!(drive_firing(&fleet), 1, "host 1 resolved host 3's alert");
 }
 
 /// Two instances on one camera folder (a share both see): its camera is one camera,

@@ -2,6 +2,7 @@
 //! or in memory, and when they close. See the folder's `mod.rs` for the rules.
 use futures_util::future::BoxFuture;
 use serde::Serialize;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -92,10 +93,38 @@ pub struct BatchAggregator {
     pub(super) recovery: Option<Recovery>,
     /// When the orphan sweep last looked (unix seconds on `clock`).
     pub(super) last_sweep: Mutex<f64>,
+    /// When the open batches were last read from Redis (unix seconds on `clock`).
+    last_look: Mutex<f64>,
+    /// A read of the open batches asked for (an instance was lost, or a read failed).
+    look_asked: AtomicBool,
 }
 
 /// The orphan sweep looks this often (an orphan is one after 10 s).
 const SWEEP_EVERY_SECONDS: f64 = 5.0;
+
+/// With no batch it knows due, an instance reads the open batches this often: to
+/// find batches that another instance opened and can no longer close (the fleet asks
+/// for a read at once when an instance is lost), and to show the others' batches.
+pub(super) const LOOK_EVERY_SECONDS: f64 = 60.0;
+
+/// Whether to read the open batches now: a batch this instance knows of is due by
+/// what it last saw (another instance may have added to it since: the read says),
+/// a read was asked for, or the last one is `LOOK_EVERY_SECONDS` old.
+pub(super) fn look_due(
+    known: &[Seen],
+    rules: &Rules,
+    now: f64,
+    last_look: f64,
+    asked: bool,
+) -> bool {
+    asked
+        || now - last_look >= LOOK_EVERY_SECONDS
+        || known.iter().any(|s| {
+            rules
+                .due(s.started_at, s.last_activity, s.count, now)
+                .is_some()
+        })
+}
 
 impl BatchAggregator {
     pub fn new(
@@ -108,6 +137,8 @@ impl BatchAggregator {
         Self {
             recovery: None,
             last_sweep: Mutex::new(f64::MIN),
+            last_look: Mutex::new(f64::MIN),
+            look_asked: AtomicBool::new(false),
             redis: redis.map(|r| RedisStore::new(r, cfg.window_seconds)),
             memory: MemoryStore::default(),
             sink,
@@ -127,6 +158,12 @@ impl BatchAggregator {
     pub fn with_recovery(mut self, store: Arc<crate::store::Store>) -> Self {
         self.recovery = Some(Recovery::new(store));
         self
+    }
+
+    /// Read the open batches at the next tick (an instance was lost: its batches are
+    /// closed by the others).
+    pub fn look_again(&self) {
+        self.look_asked.store(true, Ordering::Relaxed);
     }
 
     pub fn window_seconds(&self) -> f64 {
@@ -157,44 +194,54 @@ impl BatchAggregator {
             }
         }
         if let Some(redis) = &self.redis {
-            match redis.open().await {
-                Ok(open) => {
-                    *self.mirror() = open.iter().map(Seen::from).collect();
-                    for b in &open {
-                        if let Some(reason) =
-                            self.rules
-                                .due(b.started_at, b.last_activity, b.detections.len(), now)
-                        {
-                            if self.close(redis, b, reason, now).await? {
-                                closed += 1;
+            let look = {
+                let last = *self.last_look.lock().unwrap_or_else(|p| p.into_inner());
+                let asked = self.look_asked.swap(false, Ordering::Relaxed);
+                look_due(&self.mirror(), &self.rules, now, last, asked)
+            };
+            if look {
+                match redis.open().await {
+                    Ok(open) => {
+                        *self.last_look.lock().unwrap_or_else(|p| p.into_inner()) = now;
+                        *self.mirror() = open.iter().map(Seen::from).collect();
+                        for b in &open {
+                            if let Some(reason) = self.rules.due(
+                                b.started_at,
+                                b.last_activity,
+                                b.detections.len(),
+                                now,
+                            ) {
+                                if self.close(redis, b, reason, now).await? {
+                                    closed += 1;
+                                }
                             }
                         }
                     }
-                    let sweep = {
-                        let mut last = self.last_sweep.lock().unwrap_or_else(|p| p.into_inner());
-                        let due = now - *last >= SWEEP_EVERY_SECONDS;
-                        if due {
-                            *last = now;
-                        }
-                        due
-                    };
-                    let orphans = if sweep {
-                        redis.orphans(now).await
-                    } else {
-                        Ok(Vec::new())
-                    };
-                    match orphans {
-                        Ok(orphans) => {
-                            for b in orphans {
-                                tracing::warn!(batch_id = %b.batch_id, camera_id = %b.camera_id, "handing off a batch that was claimed but never handed off");
-                                self.hand_off(redis, b, CloseReason::Recovered, now).await?;
-                                closed += 1;
-                            }
-                        }
-                        Err(e) => tracing::debug!(error = %e, "orphan sweep postponed"),
+                    Err(e) => {
+                        self.look_asked.store(true, Ordering::Relaxed);
+                        tracing::debug!(error = %e, "redis batches not readable this tick");
                     }
                 }
-                Err(e) => tracing::debug!(error = %e, "redis batches not readable this tick"),
+            }
+            let sweep = {
+                let mut last = self.last_sweep.lock().unwrap_or_else(|p| p.into_inner());
+                let due = now - *last >= SWEEP_EVERY_SECONDS;
+                if due {
+                    *last = now;
+                }
+                due
+            };
+            if sweep {
+                match redis.orphans(now).await {
+                    Ok(orphans) => {
+                        for b in orphans {
+                            tracing::warn!(batch_id = %b.batch_id, camera_id = %b.camera_id, "handing off a batch that was claimed but never handed off");
+                            self.hand_off(redis, b, CloseReason::Recovered, now).await?;
+                            closed += 1;
+                        }
+                    }
+                    Err(e) => tracing::debug!(error = %e, "orphan sweep postponed"),
+                }
             }
         }
         self.publish_gauge();
@@ -400,6 +447,30 @@ mod tests {
 
     async fn advance(s: f64) {
         tokio::time::advance(Duration::from_secs_f64(s)).await;
+    }
+
+    #[test]
+    fn the_open_batches_are_read_when_one_known_is_due_asked_for_or_a_minute_passed() {
+        let rules = Rules {
+            window: 90.0,
+            idle: 30.0,
+            max: 500,
+        };
+        let seen = |last: f64| Seen {
+            batch_id: "b".into(),
+            camera_id: "porch".into(),
+            count: 1,
+            started_at: 0.0,
+            last_activity: last,
+        };
+        // Nothing known, read 10 s ago: no read (an idle instance asks nothing).
+        assert!(!look_due(&[], &rules, 100.0, 90.0, false));
+        assert!(look_due(&[], &rules, 100.0, 90.0, true), "asked");
+        assert!(look_due(&[], &rules, 150.0, 90.0, false), "a minute passed");
+        assert!(look_due(&[], &rules, 0.0, f64::MIN, false), "never read");
+        // A known batch: read at its deadline (idle 30 s after its last add).
+        assert!(!look_due(&[seen(60.0)], &rules, 89.9, 60.0, false));
+        assert!(look_due(&[seen(60.0)], &rules, 90.0, 60.0, false));
     }
 
     #[tokio::test(start_paused = true)]
