@@ -15,7 +15,7 @@ use crate::quiet::Quiet;
 use crate::store::{SilenceRow, Store, StoreError};
 
 /// The labels a silence may match on.
-pub const MATCHER_NAMES: [&str; 4] = ["alertname", "source", "camera", "severity"];
+pub const MATCHER_NAMES: [&str; 5] = ["alertname", "source", "camera", "severity", "host"];
 /// The most silences active or pending at once.
 pub const MAX_SILENCES: usize = 1000;
 /// The longest silence.
@@ -65,6 +65,9 @@ pub struct SilenceMatchers {
     pub camera: Option<String>,
     #[schema(pattern = "^(critical|warning)$")]
     pub severity: Option<String>,
+    /// The instance an alert about its own things is about (its `host` label).
+    #[schema(min_length = 1, max_length = 256, pattern = "^[^\\x00-\\x1f\\x7f]+$")]
+    pub host: Option<String>,
 }
 
 impl SilenceMatchers {
@@ -74,6 +77,7 @@ impl SilenceMatchers {
             ("source", self.source),
             ("camera", self.camera),
             ("severity", self.severity),
+            ("host", self.host),
         ]
         .into_iter()
         .filter_map(|(k, v)| v.map(|v| (k.to_string(), v)))
@@ -222,13 +226,13 @@ pub fn check(new: NewSilence, now: DateTime<Utc>) -> Result<Held, SilenceError> 
     let matchers = new.matchers.into_map();
     if matchers.is_empty() {
         return bad(
-            "'matchers' must name at least one of alertname, source, camera, severity".into(),
+            "'matchers' must name at least one of alertname, source, camera, severity, host".into(),
         );
     }
     for (name, value) in &matchers {
         if !MATCHER_NAMES.contains(&name.as_str()) {
             return bad(format!(
-                "Matcher {name:?} is not one of alertname, source, camera, severity"
+                "Matcher {name:?} is not one of alertname, source, camera, severity, host"
             ));
         }
         if name == "severity" && !matches!(value.as_str(), "critical" | "warning") {

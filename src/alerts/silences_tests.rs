@@ -10,6 +10,7 @@ fn new(matchers: &[(&str, &str)], d: Option<f64>) -> NewSilence {
             "alertname" => m.alertname = v,
             "source" => m.source = v,
             "camera" => m.camera = v,
+            "host" => m.host = v,
             _ => m.severity = v,
         }
     }
@@ -66,6 +67,16 @@ fn a_silence_matches_every_given_label_exactly_and_only_while_active() {
     assert!(
         !camera.silences(&alert, now),
         "a label the alert lacks never matches"
+    );
+    // One box of a fleet: its own alerts carry its id as `host`.
+    let mut c = c;
+    c.labels.insert("host".into(), "box-2".into());
+    let on_box_2 = Alert::firing(&c, "id2", now, now);
+    let box_2 = check(new(&[("host", "box-2")], Some(60.0)), now).expect("valid");
+    assert!(box_2.silences(&on_box_2, now));
+    assert!(
+        !box_2.silences(&alert, now),
+        "another box's (no host label)"
     );
 }
 

@@ -14,7 +14,7 @@ pub const MAX_WEBHOOKS: usize = 16;
 /// The most headers one webhook sends.
 const MAX_HEADERS: usize = 16;
 /// The labels a notifier's matchers may name (as a silence's).
-pub const MATCHER_LABELS: [&str; 4] = ["alertname", "source", "camera", "severity"];
+pub const MATCHER_LABELS: [&str; 5] = ["alertname", "source", "camera", "severity", "host"];
 
 #[derive(Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -184,7 +184,7 @@ fn check_matchers(c: &mut Checks, key: &str, m: &BTreeMap<String, String>) {
         m.keys().all(|k| MATCHER_LABELS.contains(&k.as_str()))
             && m.values().all(|v| !v.is_empty() && is_clean(v, 256)),
         key,
-        "each key must be one of alertname, source, camera, severity, with a value of 1 to 256 characters",
+        "each key must be one of alertname, source, camera, severity, host, with a value of 1 to 256 characters",
     );
 }
 
