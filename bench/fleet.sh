@@ -33,22 +33,12 @@ start_postgres "$PG_PORT" -c fsync=off
 until redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1; do sleep 0.1; done
 
 write_images() { # <root> <count> <host>
-  python3 - "$@" <<'PY'
-import os, struct, sys, zlib
+  PYTHONPATH=bench python3 - "$@" <<'PY'
+import sys
+from pictures import write
 root, n, host = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-def png():
-    w = h = 64
-    raw = b"".join(b"\x00" + os.urandom(w * 3) for _ in range(h))
-    chunk = lambda t, d: struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xffffffff)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
 for i in range(n):
-    d = os.path.join(root, f"{host}cam{i % 8}")
-    os.makedirs(d, exist_ok=True)
-    tmp = os.path.join(d, f".img{i:05d}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(png())
-    os.rename(tmp, os.path.join(d, f"img{i:05d}.png"))
+    write(root, f"{host}cam{i % 8}", f"img{i:05d}.png")
 PY
 }
 

@@ -56,22 +56,12 @@ BASE_P=$(awk -v a="$P1" -v b="$P" -v q="$((2 * (P0 - Q1)))" -v s="$SECS" 'BEGIN 
 
 # Load: N images on 4 cameras, written as fast as Python writes them.
 snapshot; R1=$R; P1=$P; Q1=$P0; C1=$C; T1=$(date +%s.%N)
-python3 - "$DIR/cameras" "$N" <<'PY'
-import os, struct, sys, zlib
+PYTHONPATH=bench python3 - "$DIR/cameras" "$N" <<'PY'
+import sys
+from pictures import write
 root, n = sys.argv[1], int(sys.argv[2])
-def png():
-    w = h = 64
-    raw = b"".join(b"\x00" + os.urandom(w * 3) for _ in range(h))
-    chunk = lambda t, d: struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xffffffff)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
 for i in range(n):
-    d = os.path.join(root, f"cam{i % 4}")
-    os.makedirs(d, exist_ok=True)
-    tmp = os.path.join(d, f".img{i:05d}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(png())
-    os.rename(tmp, os.path.join(d, f"img{i:05d}.png"))
+    write(root, f"cam{i % 4}", f"img{i:05d}.png")
 PY
 # Done: every image detected and every detection in an event.
 WAITED=0

@@ -46,23 +46,13 @@ BASE=http://127.0.0.1:$PORT
 pg() { psql "$PG_URL" -Atqc "$1"; }
 
 # The writer: RATE images a second, round-robin over 16 cameras, for MINUTES.
-python3 - "$DIR/cameras" "$RATE" "$MINUTES" >"$DIR/written" <<'PY' &
-import os, struct, sys, time, zlib
+PYTHONPATH=bench python3 - "$DIR/cameras" "$RATE" "$MINUTES" >"$DIR/written" <<'PY' &
+import sys, time
+from pictures import write
 root, rate, minutes = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
-def png():
-    w = h = 64
-    raw = b"".join(b"\x00" + os.urandom(w * 3) for _ in range(h))
-    chunk = lambda t, d: struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xffffffff)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
 start, i = time.time(), 0
 while time.time() - start < minutes * 60:
-    d = os.path.join(root, f"cam{i % 16:02d}")
-    os.makedirs(d, exist_ok=True)
-    tmp = os.path.join(d, f".img{i:07d}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(png())
-    os.rename(tmp, os.path.join(d, f"img{i:07d}.png"))
+    write(root, f"cam{i % 16:02d}", f"img{i:07d}.png")
     i += 1
     time.sleep(max(0.0, start + i / rate - time.time()))
 print(i)

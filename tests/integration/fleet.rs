@@ -9,6 +9,21 @@ use crate::support::fleet::Fleet;
 use crate::support::images::write_image;
 use crate::support::{eventually, eventually_for, json};
 
+/// A receiver on the bridge that every host tells (a `json` webhook at `/hook`).
+async fn hook_on_every_host(fleet: &mut Fleet) -> crate::support::notify::HttpReceiver {
+    let rx = crate::support::notify::HttpReceiver::start_at(&fleet.gateway()).await;
+    for h in &mut fleet.hosts {
+        h.env.push((
+            "WATCHPOST_NOTIFY__WEBHOOKS".into(),
+            format!(
+                "[{{name = \"hook\", format = \"json\", url = \"{}\"}}]",
+                rx.url("/hook")
+            ),
+        ));
+    }
+    rx
+}
+
 /// Start every host and wait until each one's watcher runs.
 async fn start_all(fleet: &mut Fleet) {
     for h in &mut fleet.hosts {
@@ -252,16 +267,7 @@ async fn one_view_of_the_fleet_s_cameras_and_a_silence_made_on_one_host_holds_an
             ),
         ],
     );
-    let rx = crate::support::notify::HttpReceiver::start_at(&fleet.gateway()).await;
-    for h in &mut fleet.hosts {
-        h.env.push((
-            "WATCHPOST_NOTIFY__WEBHOOKS".into(),
-            format!(
-                "[{{name = \"hook\", format = \"json\", url = \"{}\"}}]",
-                rx.url("/hook")
-            ),
-        ));
-    }
+    let rx = hook_on_every_host(&mut fleet).await;
     start_all(&mut fleet).await;
     for (i, folder) in [(0, "porch"), (0, "yard"), (1, "porch"), (2, "gate")] {
         write_image(&fleet.hosts[i].camera_root(), folder, "a.png");
@@ -511,16 +517,7 @@ async fn six_hundred_pictures_through_twenty_kills_in_turn_are_each_detected_and
             ("WATCHPOST_ALERTS__EVALUATE_INTERVAL_SECONDS", "0.2"),
         ],
     );
-    let rx = crate::support::notify::HttpReceiver::start_at(&fleet.gateway()).await;
-    for h in &mut fleet.hosts {
-        h.env.push((
-            "WATCHPOST_NOTIFY__WEBHOOKS".into(),
-            format!(
-                "[{{name = \"hook\", format = \"json\", url = \"{}\"}}]",
-                rx.url("/hook")
-            ),
-        ));
-    }
+    let rx = hook_on_every_host(&mut fleet).await;
     start_all(&mut fleet).await;
     // When each picture's first detection row was inserted (a test-only trigger).
     fleet.pg.psql(
