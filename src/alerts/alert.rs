@@ -57,6 +57,13 @@ pub struct Candidate {
 }
 
 impl Candidate {
+    /// Mark it as about `host`'s own things when it is (`SourceKind::is_host_local`).
+    pub fn on_host(&mut self, host: &str) {
+        if self.source.kind().is_host_local() {
+            self.labels.insert(HOST_LABEL.to_string(), host.to_string());
+        }
+    }
+
     /// A camera in trouble (`camera:<id>`): offline (warning, or critical when the
     /// camera is marked critical), frozen or flooding (warnings), each its own alert.
     pub fn for_camera(p: &CameraProblem) -> Self {
@@ -237,6 +244,12 @@ pub struct Alert {
 }
 
 impl Alert {
+    /// About another instance's own things (its `host` label is not `me`): held and
+    /// resolved by that instance alone.
+    pub fn is_another_host_s(&self, me: &str) -> bool {
+        self.source.kind().is_host_local() && self.labels.get(HOST_LABEL).is_some_and(|h| h != me)
+    }
+
     /// A firing that has not ended, at `now`.
     pub fn firing(c: &Candidate, id: &str, started_at: DateTime<Utc>, now: DateTime<Utc>) -> Self {
         Self {
@@ -388,6 +401,21 @@ pub fn runbook_link(reference: &str, base: Option<&str>) -> Option<String> {
 
 fn seconds_between(from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
     (to - from).num_milliseconds().max(0) as f64 / 1000.0
+}
+
+/// A page of the history.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct AlertPage {
+    pub items: Vec<Alert>,
+    pub pagination: crate::json::Pagination,
+}
+
+/// The history cannot be read now: the firing alerts as the engine holds them.
+#[derive(Debug, thiserror::Error)]
+#[error("The alert history cannot be read now (PostgreSQL: {why}); the alerts firing now are listed from memory")]
+pub struct HistoryUnavailable {
+    pub why: String,
+    pub firing: Vec<Alert>,
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use super::alert::{Alert, Candidate, HOST_LABEL};
+use super::alert::{Alert, AlertPage, Candidate, HistoryUnavailable};
 use super::causes::Causes;
 use super::health_line::health_change_line;
 use super::metrics::{AlertMetrics, Received};
@@ -73,21 +73,6 @@ struct State {
     loaded: bool,
     /// The health status and mode last announced.
     announced: Option<(HealthState, Mode)>,
-}
-
-/// A page of the history.
-#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
-pub struct AlertPage {
-    pub items: Vec<Alert>,
-    pub pagination: Pagination,
-}
-
-/// The history cannot be read now: the firing alerts as the engine holds them.
-#[derive(Debug, thiserror::Error)]
-#[error("The alert history cannot be read now (PostgreSQL: {why}); the alerts firing now are listed from memory")]
-pub struct HistoryUnavailable {
-    pub why: String,
-    pub firing: Vec<Alert>,
 }
 
 /// Told of every firing and resolution the engine decides, as it decides it (the
@@ -162,20 +147,10 @@ impl AlertEngine {
         })
     }
 
-    /// This instance's id (set once, at start): its alerts about its own AI services,
-    /// workers, cameras and volumes carry it as `host`, and an alert of another host
-    /// found firing in the shared history is left to that host.
+    /// This instance's id (set once, at start): the `host` of its host-local alerts;
+    /// another host's, found firing in the shared history, are left to that host.
     pub fn on_host(&self, instance: &str) {
         let _ = self.host.set(instance.to_string());
-    }
-
-    /// Whether an alert read from the history is another instance's to hold.
-    fn of_another_host(&self, a: &Alert) -> bool {
-        a.source.kind().is_host_local()
-            && match (a.labels.get(HOST_LABEL), self.host.get()) {
-                (Some(theirs), Some(mine)) => theirs != mine,
-                _ => false,
-            }
     }
 
     /// Link runbooks under `base` in what is listed (set once, at start; empty: the
@@ -251,8 +226,12 @@ impl AlertEngine {
             let Some(stored) = Alert::from_row(row, now) else {
                 continue;
             };
-            if self.of_another_host(&stored) {
-                continue; // another instance's own, decided and resolved there
+            if self
+                .host
+                .get()
+                .is_some_and(|me| stored.is_another_host_s(me))
+            {
+                continue; // decided and resolved by its own host
             }
             let kept = stored.clone();
             let adopted = if !stored.source.is_own() {
@@ -304,11 +283,7 @@ impl AlertEngine {
             }
         }
         if let Some(host) = self.host.get() {
-            for c in &mut candidates {
-                if c.source.kind().is_host_local() {
-                    c.labels.insert(HOST_LABEL.to_string(), host.clone());
-                }
-            }
+            candidates.iter_mut().for_each(|c| c.on_host(host));
         }
         self.causes.label(&mut candidates);
         let changes = st

@@ -32,10 +32,12 @@ mod silences;
 mod webhook;
 
 pub use crate::events::{Source, SourceKind};
-pub use alert::{Alert, AlertStatus, Candidate, AFFECTED_LABEL, CAUSE_LABEL};
+pub use alert::{
+    Alert, AlertPage, AlertStatus, Candidate, HistoryUnavailable, AFFECTED_LABEL, CAUSE_LABEL,
+};
 pub use alertmanager::outside_client;
 pub use causes::{group_alert, Causes};
-pub use engine::{AlertEngine, AlertPage, HistoryUnavailable, TransitionListener};
+pub use engine::{AlertEngine, TransitionListener};
 pub use problems::{
     AiPaceProblems, CameraProblems, FleetProblems, HealthProblems, ProblemSource, StorageProblems,
 };

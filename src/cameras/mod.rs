@@ -8,7 +8,8 @@
 //! - `camera.rs`: one camera and its judgement (pure); `rhythm.rs`: the learned
 //!   silences; `rings.rs`: counts per second, minute and hour;
 //! - `registry.rs`: every camera, what the watcher and the stages tell it, what the
-//!   API, the metrics and the alert engine read, and its rows in PostgreSQL;
+//!   API, the metrics and the alert engine read; `stored.rs`: its rows in
+//!   PostgreSQL (under the camera root, by owner) and the instances up;
 //!   `view.rs`: what the API shows of them;
 //! - `watchdog.rs`: the `camera_watchdog` worker (judges, writes);
 //! - `metrics.rs`: the per-camera series.
@@ -20,6 +21,7 @@ pub mod metrics;
 mod registry;
 mod rhythm;
 mod rings;
+mod stored;
 mod view;
 mod watchdog;
 

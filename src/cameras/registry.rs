@@ -16,7 +16,7 @@ use super::view::{shown_name, CameraDetail, CameraList, CameraSummary, RefusedFo
 use crate::config::CamerasConfig;
 use crate::events::{CameraStatus, CameraStatusChanged, Event, EventBus};
 use crate::prom::Metrics;
-use crate::store::{CameraRow, CameraWriter, Store, StoreError};
+use crate::store::Store;
 use crate::time::{now_unix, unix_to_datetime};
 
 /// Folders refused in this run, remembered so each is counted and logged once.
@@ -52,16 +52,16 @@ pub struct CameraProblem {
     pub reason: String,
 }
 
-struct Entry {
-    cam: Camera,
+pub(super) struct Entry {
+    pub(super) cam: Camera,
     /// Changed since it was last written.
-    dirty: bool,
+    pub(super) dirty: bool,
     /// The instance that writes it, as the last write found (`None` before one).
-    owner: Option<String>,
+    pub(super) owner: Option<String>,
 }
 
 impl Entry {
-    fn new(cam: Camera, dirty: bool) -> Self {
+    pub(super) fn new(cam: Camera, dirty: bool) -> Self {
         Self {
             cam,
             dirty,
@@ -71,30 +71,30 @@ impl Entry {
 }
 
 #[derive(Default)]
-struct Inner {
-    cameras: BTreeMap<String, Entry>,
-    loaded: bool,
+pub(super) struct Inner {
+    pub(super) cameras: BTreeMap<String, Entry>,
+    pub(super) loaded: bool,
     /// Removed cameras whose rows are still to be deleted.
-    deleted: Vec<String>,
+    pub(super) deleted: Vec<String>,
     /// Refused folders by name, with why.
     refused: BTreeMap<String, RefusedFolder>,
     limit_logged: bool,
 }
 
 pub struct CameraRegistry {
-    cfg: CamerasConfig,
+    pub(super) cfg: CamerasConfig,
     judging: Judging,
-    store: Arc<Store>,
+    pub(super) store: Arc<Store>,
     events: EventBus,
-    metrics: CameraMetrics,
+    pub(super) metrics: CameraMetrics,
     inner: Mutex<Inner>,
-    version: AtomicU64,
+    pub(super) version: AtomicU64,
     /// This instance's id: its cameras' `host`, and their owner in PostgreSQL.
-    me: String,
+    pub(super) me: String,
     /// The camera root's identity (set by the pipeline once it has read it).
-    scope: OnceLock<String>,
+    pub(super) scope: OnceLock<String>,
     /// The instances up now, as the fleet last said (`None` before it said).
-    up: Mutex<Option<Vec<String>>>,
+    pub(super) up: Mutex<Option<Vec<String>>>,
 }
 
 /// A valid camera id: what `normalize_camera_id` makes of a clean folder name.
@@ -135,7 +135,7 @@ impl CameraRegistry {
         me
     }
 
-    fn lock(&self) -> MutexGuard<'_, Inner> {
+    pub(super) fn lock(&self) -> MutexGuard<'_, Inner> {
         // Every critical section leaves the map whole; survive a poisoned lock.
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -143,53 +143,6 @@ impl CameraRegistry {
     /// A stamp that changes whenever a camera's status or set changes.
     pub fn version(&self) -> u64 {
         self.version.load(Ordering::Relaxed)
-    }
-
-    /// The camera root's identity: its cameras are stored under it. Set once, before
-    /// the watchdog first reads them (a second call is ignored).
-    pub fn set_scope(&self, scope: &str) {
-        let _ = self.scope.set(scope.to_string());
-    }
-
-    /// The instances up now (the fleet says so each heartbeat): a camera another
-    /// one of them writes is left to it, one whose writer is not up is taken over.
-    pub fn fleet_up(&self, up: Vec<String>) {
-        let mut orphaned = false;
-        {
-            let mut inner = self.lock();
-            for e in inner.cameras.values_mut() {
-                if e.owner
-                    .as_ref()
-                    .is_some_and(|o| *o != self.me && !up.contains(o))
-                {
-                    // Its owner is gone: written (taken over) at the next write, which
-                    // the moved version asks for at once (until it is taken over).
-                    orphaned = true;
-                    e.dirty = true;
-                }
-            }
-        }
-        *self.up.lock().unwrap_or_else(|p| p.into_inner()) = Some(up);
-        if orphaned {
-            self.version.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    /// The camera root's identity its cameras are stored under.
-    pub fn scope(&self) -> &str {
-        // Set by the pipeline before any worker starts; a registry without a
-        // pipeline (unit tests) keeps its cameras under the empty scope.
-        self.scope.get().map_or("", String::as_str)
-    }
-
-    /// The ids of the cameras this instance owns (writes), or will once written.
-    pub fn owned(&self) -> Vec<String> {
-        self.lock()
-            .cameras
-            .iter()
-            .filter(|(_, e)| e.owner.as_ref().is_none_or(|o| *o == self.me))
-            .map(|(id, _)| id.clone())
-            .collect()
     }
 
     /// Whether this instance holds a camera of this id (its root has the folder).
@@ -577,116 +530,6 @@ impl CameraRegistry {
                 })
                 .collect(),
         )
-    }
-
-    /// Read back the stored cameras. A camera that arrived before (PostgreSQL was
-    /// slow at start) keeps its newest image time and counts on top of what was
-    /// stored; a stored state this version cannot read starts afresh.
-    pub async fn load(&self) -> Result<usize, StoreError> {
-        let rows = self.store.load_cameras(self.scope()).await?;
-        let now = now_unix();
-        let mut inner = self.lock();
-        let mut n = 0;
-        for row in rows {
-            if !is_valid_camera_id(&row.id) {
-                continue;
-            }
-            let stored = row
-                .state
-                .and_then(|s| serde_json::from_value::<Camera>(s).ok())
-                .filter(Camera::is_well_formed);
-            let Some(mut cam) = stored else {
-                continue; // a row from before the registry kept state: it comes back with its next image
-            };
-            let fits = inner.cameras.len() < self.cfg.max_cameras;
-            match inner.cameras.remove(&row.id) {
-                Some(arrived) => {
-                    cam.last_image_at = match (cam.last_image_at, arrived.cam.last_image_at) {
-                        (Some(a), Some(b)) => Some(a.max(b)),
-                        (a, b) => a.or(b),
-                    };
-                    cam.images_total += arrived.cam.images_total;
-                    cam.skipped_total += arrived.cam.skipped_total;
-                }
-                None if !fits => continue,
-                None => {}
-            }
-            self.metrics.known(&row.id, cam.status);
-            if let Some(t) = cam.last_image_at {
-                self.metrics.last_image_at(&row.id, t);
-            }
-            let mut entry = Entry::new(cam, false);
-            entry.owner = (!row.owner.is_empty()).then_some(row.owner);
-            inner.cameras.insert(row.id, entry);
-            n += 1;
-        }
-        inner.loaded = true;
-        drop(inner);
-        self.version.fetch_add(1, Ordering::Relaxed);
-        self.check_at(now);
-        Ok(n)
-    }
-
-    /// Write every changed camera, and delete the removed ones, in one transaction.
-    /// On failure they stay marked and are written next time.
-    pub async fn flush(&self) -> Result<usize, StoreError> {
-        let scope = self.scope();
-        let up = self.up.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        let writer = CameraWriter {
-            scope,
-            owner: &self.me,
-            up: up.as_deref(),
-        };
-        let (rows, deleted) = {
-            let mut inner = self.lock();
-            let rows: Vec<CameraRow> = inner
-                .cameras
-                .iter_mut()
-                .filter(|(_, e)| e.dirty)
-                .map(|(id, e)| {
-                    e.dirty = false;
-                    CameraRow {
-                        id: id.clone(),
-                        folder: e.cam.folder.clone(),
-                        state: serde_json::to_value(&e.cam).ok(),
-                        owner: self.me.clone(),
-                    }
-                })
-                .collect();
-            (rows, std::mem::take(&mut inner.deleted))
-        };
-        match self.store.save_cameras(writer, &rows, &deleted).await {
-            Ok(owners) => {
-                let mut inner = self.lock();
-                let mut moved = false;
-                for (id, owner) in owners {
-                    if let Some(e) = inner.cameras.get_mut(&id) {
-                        // Another instance writes it: try again next time, so it is
-                        // taken over once that one is no longer up.
-                        e.dirty |= owner != self.me;
-                        moved |= e.owner.as_deref() != Some(owner.as_str());
-                        e.owner = Some(owner);
-                    }
-                }
-                drop(inner);
-                if moved {
-                    self.version.fetch_add(1, Ordering::Relaxed);
-                }
-                Ok(rows.len())
-            }
-            Err(e) => {
-                let mut inner = self.lock();
-                for r in &rows {
-                    if let Some(entry) = inner.cameras.get_mut(&r.id) {
-                        entry.dirty = true;
-                    }
-                }
-                let mut deleted = deleted;
-                deleted.append(&mut inner.deleted);
-                inner.deleted = deleted;
-                Err(e)
-            }
-        }
     }
 }
 
