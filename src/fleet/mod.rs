@@ -446,24 +446,17 @@ impl Fleet {
     /// Stopped on purpose: take this instance's record away, so the others do not
     /// count it lost (what it holds is claimed after the idle time, as usual).
     async fn leave(&self) {
-        let gone = async {
-            if let Ok(mut conn) = self.redis.conn().await {
-                let _: Result<(), _> = redis::pipe()
-                    .cmd("HDEL")
-                    .arg(RECORDS)
-                    .arg(&self.me.id)
-                    .cmd("HDEL")
-                    .arg(SHARED_CAMERAS)
-                    .arg(&self.me.id)
-                    .query_async(&mut conn)
-                    .await;
-            }
-            let _ = self.store.forget_instance(&self.me.id).await;
-        };
-        let _ = tokio::time::timeout(Duration::from_secs(2), gone).await;
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.remove(&self.me.id)).await;
     }
 
     async fn forget(&self, id: &str) {
+        self.remove(id).await;
+        lock(&self.handled).remove(id);
+        tracing::info!(instance = %id, "a lost instance is forgotten");
+    }
+
+    /// An instance's record and shared cameras, from Redis and PostgreSQL.
+    async fn remove(&self, id: &str) {
         if let Ok(mut conn) = self.redis.conn().await {
             let _: Result<(), _> = redis::pipe()
                 .cmd("HDEL")
@@ -476,8 +469,6 @@ impl Fleet {
                 .await;
         }
         let _ = self.store.forget_instance(id).await;
-        lock(&self.handled).remove(id);
-        tracing::info!(instance = %id, "a lost instance is forgotten");
     }
 }
 
