@@ -105,18 +105,12 @@ const SWEEP_EVERY_SECONDS: f64 = 5.0;
 /// With no batch it knows due, an instance reads the open batches this often: to
 /// find batches that another instance opened and can no longer close (the fleet asks
 /// for a read at once when an instance is lost), and to show the others' batches.
-pub(super) const LOOK_EVERY_SECONDS: f64 = 60.0;
+const LOOK_EVERY_SECONDS: f64 = 60.0;
 
 /// Whether to read the open batches now: a batch this instance knows of is due by
 /// what it last saw (another instance may have added to it since: the read says),
 /// a read was asked for, or the last one is `LOOK_EVERY_SECONDS` old.
-pub(super) fn look_due(
-    known: &[Seen],
-    rules: &Rules,
-    now: f64,
-    last_look: f64,
-    asked: bool,
-) -> bool {
+fn look_due(known: &[Seen], rules: &Rules, now: f64, last_look: f64, asked: bool) -> bool {
     asked
         || now - last_look >= LOOK_EVERY_SECONDS
         || known.iter().any(|s| {
